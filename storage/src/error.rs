@@ -1,0 +1,150 @@
+//! The storage error type.
+
+use std::path::PathBuf;
+
+/// Result of storage operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the storage engine, grouped by who is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // --- the user ---
+    /// No table of that name.
+    #[error("table \"{name}\" does not exist; SHOW TABLES lists the tables")]
+    TableNotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// A table of that name exists already.
+    #[error(
+        "table \"{name}\" already exists; use CREATE TABLE IF NOT EXISTS or pick another name"
+    )]
+    TableExists {
+        /// The name asked for.
+        name: String,
+    },
+    /// The name cannot be used for a table.
+    #[error("invalid table name \"{name}\": {reason}")]
+    InvalidTableName {
+        /// The name asked for.
+        name: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A table definition is inconsistent.
+    #[error("invalid table definition: {reason}")]
+    InvalidSchema {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// Incoming data has a column whose type conflicts with the table's column.
+    #[error(
+        "column \"{column}\" is {existing} in table \"{table}\" but the data has {incoming} values \
+         that cannot be converted: {reason}"
+    )]
+    SchemaConflict {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The column's SQL type.
+        existing: String,
+        /// The incoming SQL type.
+        incoming: String,
+        /// Why the conversion failed.
+        reason: String,
+    },
+    /// Incoming data has no value for a NOT NULL column.
+    #[error(
+        "column \"{column}\" of table \"{table}\" is NOT NULL but {count} row(s) have no value"
+    )]
+    NullInNotNull {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// How many rows lack a value.
+        count: usize,
+    },
+    /// The table was dropped while the operation ran.
+    #[error("table \"{name}\" was dropped")]
+    TableDropped {
+        /// The table.
+        name: String,
+    },
+
+    // --- the environment ---
+    /// An I/O operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On which file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file's content is damaged beyond the tail of the log.
+    #[error("corrupt file {path} at byte {offset}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An earlier write or fsync of this table's log failed; the log refuses further writes
+    /// until the server is restarted (after an fsync failure the page cache can no longer be
+    /// trusted).
+    #[error(
+        "the write-ahead log of table \"{table}\" failed earlier ({reason}); restart the server"
+    )]
+    WalPoisoned {
+        /// The table.
+        table: String,
+        /// The first failure.
+        reason: String,
+    },
+
+    // --- bugs ---
+    /// An Arrow operation failed where it should not.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// A broken invariant.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// True when the caller (user input) is at fault rather than the server.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Error::TableNotFound { .. }
+                | Error::TableExists { .. }
+                | Error::InvalidTableName { .. }
+                | Error::InvalidSchema { .. }
+                | Error::SchemaConflict { .. }
+                | Error::NullInNotNull { .. }
+                | Error::TableDropped { .. }
+        )
+    }
+
+    /// A stable, machine-readable code for the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::TableNotFound { .. } => "TABLE_NOT_FOUND",
+            Error::TableExists { .. } => "TABLE_EXISTS",
+            Error::InvalidTableName { .. } => "INVALID_TABLE_NAME",
+            Error::InvalidSchema { .. } => "INVALID_SCHEMA",
+            Error::SchemaConflict { .. } => "TYPE_MISMATCH",
+            Error::NullInNotNull { .. } => "NULL_IN_NOT_NULL",
+            Error::TableDropped { .. } => "TABLE_NOT_FOUND",
+            Error::Io { .. } => "IO_ERROR",
+            Error::Corrupt { .. } => "CORRUPT_DATA",
+            Error::WalPoisoned { .. } => "WAL_FAILED",
+            Error::Arrow(_) | Error::Internal(_) => "INTERNAL",
+        }
+    }
+}
