@@ -1,0 +1,66 @@
+//! The ingest error type.
+
+/// Result of decoding.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a body could not be turned into rows. Every variant is the client's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The body holds no rows.
+    #[error("the request body is empty; send one JSON object per line, or CSV with a header row")]
+    EmptyBody,
+    /// A JSON line is wrong.
+    #[error("line {line}{}: {reason}", column.as_ref().map(|c| format!(", column \"{c}\"")).unwrap_or_default())]
+    Json {
+        /// 1-based line number in the body.
+        line: usize,
+        /// The column, when one is at fault.
+        column: Option<String>,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A CSV body is wrong.
+    #[error("{}{}: {reason}", line.map(|l| format!("line {l}")).unwrap_or_else(|| "CSV".to_string()), column.as_ref().map(|c| format!(", column \"{c}\"")).unwrap_or_default())]
+    Csv {
+        /// 1-based line number in the body (the header is line 1), when known.
+        line: Option<usize>,
+        /// The column, when one is at fault.
+        column: Option<String>,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// An Arrow IPC body is wrong.
+    #[error("invalid Arrow IPC stream: {reason}")]
+    Ipc {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::EmptyBody => "EMPTY_BODY",
+            Error::Json { .. } | Error::Csv { .. } => "INVALID_ROW",
+            Error::Ipc { .. } => "INVALID_BODY",
+        }
+    }
+
+    /// The 1-based line at fault, when there is one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Error::Json { line, .. } => Some(*line),
+            Error::Csv { line, .. } => *line,
+            _ => None,
+        }
+    }
+
+    /// The column at fault, when there is one.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            Error::Json { column, .. } | Error::Csv { column, .. } => column.as_deref(),
+            _ => None,
+        }
+    }
+}
