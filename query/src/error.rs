@@ -1,0 +1,203 @@
+//! The query error type: one enum for the crate, grouped by who is at fault.
+
+use arrow::error::ArrowError;
+
+/// Result of query operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Who is at fault for an [`Error`]; the server maps it to an HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The statement is wrong (HTTP 400).
+    User,
+    /// The statement names a table that does not exist (HTTP 404).
+    NotFound,
+    /// The environment failed (disk, I/O) (HTTP 500, may be retried).
+    Environment,
+    /// A bug in Strata (HTTP 500).
+    Internal,
+}
+
+/// Everything that can go wrong while parsing, planning or running a statement.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // --- the user ---
+    /// The SQL text does not parse.
+    #[error("syntax error: {message}")]
+    SqlSyntax {
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// No table of that name.
+    #[error("table \"{name}\" does not exist; SHOW TABLES lists the tables")]
+    TableNotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// A table of that name exists already.
+    #[error("table \"{name}\" already exists; use CREATE TABLE IF NOT EXISTS or pick another name")]
+    TableExists {
+        /// The name asked for.
+        name: String,
+    },
+    /// No column of that name in scope.
+    #[error("column \"{name}\" does not exist{}; columns are: {}", in_table(.table), .candidates.join(", "))]
+    ColumnNotFound {
+        /// The name asked for.
+        name: String,
+        /// The table searched, when there is one.
+        table: Option<String>,
+        /// The columns that do exist.
+        candidates: Vec<String>,
+    },
+    /// A column name matches several columns that differ only by case.
+    #[error("column reference \"{name}\" is ambiguous: it matches {}; quote the exact name", .matches.join(", "))]
+    AmbiguousColumn {
+        /// The name asked for.
+        name: String,
+        /// The columns it could mean.
+        matches: Vec<String>,
+    },
+    /// Operand types do not fit an operator or function.
+    #[error("type mismatch: {message}")]
+    TypeMismatch {
+        /// What does not fit and how to fix it.
+        message: String,
+    },
+    /// A column used outside an aggregate is not grouped.
+    #[error("column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function")]
+    NotGrouped {
+        /// The column.
+        name: String,
+    },
+    /// Valid SQL that Strata does not support (yet).
+    #[error("not supported: {feature}")]
+    Unsupported {
+        /// What is not supported, and the alternative when there is one.
+        feature: String,
+    },
+    /// Division (or modulo) by zero.
+    #[error("division by zero")]
+    DivisionByZero,
+    /// A value does not fit its type.
+    #[error("numeric overflow: {message}; cast the operands to a wider type such as BIGINT or DOUBLE")]
+    NumericOverflow {
+        /// What overflowed.
+        message: String,
+    },
+    /// A value or argument is not acceptable (a bad cast, a bad LIMIT, a bad table option).
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
+    // --- the environment and storage ---
+    /// The storage engine refused or failed.
+    #[error(transparent)]
+    Storage(strata_storage::Error),
+
+    // --- bugs ---
+    /// An Arrow kernel failed where it should not.
+    #[error("internal error (arrow): {0}")]
+    Arrow(ArrowError),
+    /// A broken invariant.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn in_table(table: &Option<String>) -> String {
+    match table {
+        Some(t) => format!(" in table \"{t}\""),
+        None => String::new(),
+    }
+}
+
+impl From<ArrowError> for Error {
+    fn from(e: ArrowError) -> Self {
+        match e {
+            ArrowError::DivideByZero => Error::DivisionByZero,
+            ArrowError::ArithmeticOverflow(message) => Error::NumericOverflow { message },
+            ArrowError::CastError(message) | ArrowError::ParseError(message) => {
+                Error::InvalidArgument { message }
+            }
+            ArrowError::ComputeError(message) if message.contains("Overflow") => {
+                Error::NumericOverflow { message }
+            }
+            other => Error::Arrow(other),
+        }
+    }
+}
+
+impl From<strata_storage::Error> for Error {
+    fn from(e: strata_storage::Error) -> Self {
+        match e {
+            strata_storage::Error::TableNotFound { name }
+            | strata_storage::Error::TableDropped { name } => Error::TableNotFound { name },
+            strata_storage::Error::TableExists { name } => Error::TableExists { name },
+            other => Error::Storage(other),
+        }
+    }
+}
+
+impl From<sqlparser::parser::ParserError> for Error {
+    fn from(e: sqlparser::parser::ParserError) -> Self {
+        let message = match e {
+            sqlparser::parser::ParserError::TokenizerError(m)
+            | sqlparser::parser::ParserError::ParserError(m) => m,
+            sqlparser::parser::ParserError::RecursionLimitExceeded => {
+                "statement nested too deeply".to_string()
+            }
+        };
+        Error::SqlSyntax { message }
+    }
+}
+
+impl Error {
+    /// A stable, machine-readable code for the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::SqlSyntax { .. } => "SQL_SYNTAX",
+            Error::TableNotFound { .. } => "TABLE_NOT_FOUND",
+            Error::TableExists { .. } => "TABLE_EXISTS",
+            Error::ColumnNotFound { .. } => "COLUMN_NOT_FOUND",
+            Error::AmbiguousColumn { .. } => "AMBIGUOUS_COLUMN",
+            Error::TypeMismatch { .. } => "TYPE_MISMATCH",
+            Error::NotGrouped { .. } => "NOT_GROUPED",
+            Error::Unsupported { .. } => "UNSUPPORTED",
+            Error::DivisionByZero => "DIVISION_BY_ZERO",
+            Error::NumericOverflow { .. } => "NUMERIC_OVERFLOW",
+            Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            Error::Storage(e) => e.code(),
+            Error::Arrow(_) | Error::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// Who is at fault, for the server's status code.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::TableNotFound { .. } => ErrorKind::NotFound,
+            Error::Storage(e) if e.is_user_error() => ErrorKind::User,
+            Error::Storage(strata_storage::Error::Arrow(_))
+            | Error::Storage(strata_storage::Error::Internal(_)) => ErrorKind::Internal,
+            Error::Storage(_) => ErrorKind::Environment,
+            Error::Arrow(_) | Error::Internal(_) => ErrorKind::Internal,
+            _ => ErrorKind::User,
+        }
+    }
+
+    /// Shorthand for [`Error::Unsupported`].
+    pub(crate) fn unsupported(feature: impl Into<String>) -> Self {
+        Error::Unsupported { feature: feature.into() }
+    }
+
+    /// Shorthand for [`Error::TypeMismatch`].
+    pub(crate) fn mismatch(message: impl Into<String>) -> Self {
+        Error::TypeMismatch { message: message.into() }
+    }
+
+    /// Shorthand for [`Error::Internal`].
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+}

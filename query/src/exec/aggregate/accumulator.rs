@@ -1,0 +1,462 @@
+//! Group accumulators: the state of one aggregate call for every group, updated a batch at a
+//! time (DataFusion's `GroupsAccumulator` idea).
+//!
+//! [`create_accumulator`] dispatches on the argument type once per query; the returned
+//! accumulator then runs one tight loop per batch over the values and the group-index vector.
+//! State is plain per-group vectors (sums, counts, current minimum, ...), so two partial states
+//! of the same aggregate (say, of two segments scanned on two cores) combine group by group.
+
+use std::collections::HashSet;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, Float64Array, Int64Array, PrimitiveArray, StringArray};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{
+    DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
+    TimestampMillisecondType,
+};
+use arrow::row::{RowConverter, SortField};
+
+use crate::error::{Error, Result};
+use crate::expr::{AggregateExpr, AggregateFunction};
+
+/// The per-group state of one aggregate call.
+pub trait GroupsAccumulator: std::fmt::Debug {
+    /// Adds row `i` of `values` to group `groups[i]`, for every row. `values` is `None` for
+    /// `COUNT(*)`. Group indices are below `num_groups`; groups not seen before start empty.
+    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()>;
+
+    /// The result of every group, in group order (`num_groups` values).
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef>;
+}
+
+/// Builds the accumulator for `aggregate`, choosing the loop by argument type.
+pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAccumulator>> {
+    let arg_type = aggregate.arg.as_ref().map(|a| a.data_type());
+    let unsupported = |dt: &DataType| {
+        Err(Error::unsupported(format!(
+            "{}() of {}",
+            aggregate.func.name(),
+            strata_storage::sql_type_name(dt)
+        )))
+    };
+    if aggregate.distinct {
+        return match (aggregate.func, &arg_type) {
+            (AggregateFunction::Count, Some(dt)) => Ok(Box::new(CountDistinct::try_new(dt.clone())?)),
+            (AggregateFunction::Min | AggregateFunction::Max, _) => {
+                create_accumulator(&AggregateExpr { distinct: false, ..aggregate.clone() })
+            }
+            _ => Err(Error::unsupported(format!(
+                "{}(DISTINCT ...); only COUNT(DISTINCT x) is supported",
+                aggregate.func.name()
+            ))),
+        };
+    }
+    let Some(dt) = arg_type else {
+        return Ok(Box::new(Count::default()));
+    };
+    Ok(match aggregate.func {
+        AggregateFunction::Count => Box::new(Count::default()),
+        AggregateFunction::Sum => match dt {
+            DataType::Int16 => Box::new(SumInt::<Int16Type>::default()),
+            DataType::Int32 => Box::new(SumInt::<Int32Type>::default()),
+            DataType::Int64 => Box::new(SumInt::<Int64Type>::default()),
+            DataType::Float32 => Box::new(SumFloat::<Float32Type>::default()),
+            DataType::Float64 => Box::new(SumFloat::<Float64Type>::default()),
+            other => return unsupported(&other),
+        },
+        AggregateFunction::Avg => match dt {
+            DataType::Int16 => Box::new(Avg::<Int16Type>::default()),
+            DataType::Int32 => Box::new(Avg::<Int32Type>::default()),
+            DataType::Int64 => Box::new(Avg::<Int64Type>::default()),
+            DataType::Float32 => Box::new(Avg::<Float32Type>::default()),
+            DataType::Float64 => Box::new(Avg::<Float64Type>::default()),
+            other => return unsupported(&other),
+        },
+        AggregateFunction::Min => min_max::<true>(dt)?,
+        AggregateFunction::Max => min_max::<false>(dt)?,
+    })
+}
+
+fn min_max<const MIN: bool>(dt: DataType) -> Result<Box<dyn GroupsAccumulator>> {
+    Ok(match dt {
+        DataType::Int16 => Box::new(MinMax::<Int16Type, MIN>::default()),
+        DataType::Int32 => Box::new(MinMax::<Int32Type, MIN>::default()),
+        DataType::Int64 => Box::new(MinMax::<Int64Type, MIN>::default()),
+        DataType::Float32 => Box::new(MinMax::<Float32Type, MIN>::default()),
+        DataType::Float64 => Box::new(MinMax::<Float64Type, MIN>::default()),
+        DataType::Date32 => Box::new(MinMax::<Date32Type, MIN>::default()),
+        DataType::Timestamp(TimeUnit::Millisecond, None) => {
+            Box::new(MinMax::<TimestampMillisecondType, MIN>::default())
+        }
+        DataType::Utf8 => Box::new(MinMaxString::<MIN>::default()),
+        DataType::Boolean => Box::new(MinMaxBool::<MIN>::default()),
+        other => {
+            return Err(Error::unsupported(format!(
+                "{}() of {}",
+                if MIN { "min" } else { "max" },
+                strata_storage::sql_type_name(&other)
+            )))
+        }
+    })
+}
+
+/// Calls `f(row, group)` for every row whose value is not NULL.
+#[inline]
+fn for_each_valid(values: &dyn Array, groups: &[usize], mut f: impl FnMut(usize, usize)) {
+    match values.logical_nulls() {
+        None => groups.iter().enumerate().for_each(|(row, &group)| f(row, group)),
+        Some(nulls) => {
+            for (row, &group) in groups.iter().enumerate() {
+                if nulls.is_valid(row) {
+                    f(row, group);
+                }
+            }
+        }
+    }
+}
+
+/// A validity buffer from per-group "has a value" flags.
+fn validity(seen: &[bool]) -> Option<NullBuffer> {
+    if seen.iter().all(|&s| s) {
+        None
+    } else {
+        Some(NullBuffer::from(seen.to_vec()))
+    }
+}
+
+fn primitive<T: ArrowPrimitiveType>(values: Option<&ArrayRef>) -> Result<&PrimitiveArray<T>> {
+    values
+        .and_then(|v| v.as_primitive_opt::<T>())
+        .ok_or_else(|| Error::internal(format!("aggregate input is not {}", T::DATA_TYPE)))
+}
+
+/// `COUNT(*)` and `COUNT(x)`.
+#[derive(Debug, Default)]
+struct Count {
+    counts: Vec<i64>,
+}
+
+impl GroupsAccumulator for Count {
+    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+        self.counts.resize(num_groups, 0);
+        let counts = &mut self.counts;
+        match values {
+            None => groups.iter().for_each(|&g| counts[g] += 1),
+            Some(values) => for_each_valid(values.as_ref(), groups, |_, g| counts[g] += 1),
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.counts.resize(num_groups, 0);
+        Ok(Arc::new(Int64Array::from(std::mem::take(&mut self.counts))))
+    }
+}
+
+/// Numbers that sum into an i64 or an f64.
+trait Number: Copy {
+    fn to_i64(self) -> i64;
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! number {
+    ($($t:ty),*) => {$(
+        impl Number for $t {
+            #[inline]
+            fn to_i64(self) -> i64 { self as i64 }
+            #[inline]
+            fn to_f64(self) -> f64 { self as f64 }
+        }
+    )*};
+}
+number!(i16, i32, i64, f32, f64);
+
+/// `SUM` of integers: BIGINT, overflow is an error.
+#[derive(Debug)]
+struct SumInt<T> {
+    sums: Vec<i64>,
+    seen: Vec<bool>,
+    _type: PhantomData<T>,
+}
+
+impl<T> Default for SumInt<T> {
+    fn default() -> Self {
+        SumInt { sums: vec![], seen: vec![], _type: PhantomData }
+    }
+}
+
+impl<T> GroupsAccumulator for SumInt<T>
+where
+    T: ArrowPrimitiveType + std::fmt::Debug,
+    T::Native: Number,
+{
+    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+        self.sums.resize(num_groups, 0);
+        self.seen.resize(num_groups, false);
+        let array = primitive::<T>(values)?;
+        let data = array.values();
+        let (sums, seen) = (&mut self.sums, &mut self.seen);
+        let mut overflow = false;
+        for_each_valid(array, groups, |row, g| {
+            let (sum, o) = sums[g].overflowing_add(data[row].to_i64());
+            sums[g] = sum;
+            overflow |= o;
+            seen[g] = true;
+        });
+        if overflow {
+            return Err(Error::NumericOverflow { message: "sum() is out of range for BIGINT".into() });
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.sums.resize(num_groups, 0);
+        self.seen.resize(num_groups, false);
+        let nulls = validity(&self.seen);
+        Ok(Arc::new(Int64Array::new(std::mem::take(&mut self.sums).into(), nulls)))
+    }
+}
+
+/// `SUM` of floats: DOUBLE.
+#[derive(Debug)]
+struct SumFloat<T> {
+    sums: Vec<f64>,
+    seen: Vec<bool>,
+    _type: PhantomData<T>,
+}
+
+impl<T> Default for SumFloat<T> {
+    fn default() -> Self {
+        SumFloat { sums: vec![], seen: vec![], _type: PhantomData }
+    }
+}
+
+impl<T> GroupsAccumulator for SumFloat<T>
+where
+    T: ArrowPrimitiveType + std::fmt::Debug,
+    T::Native: Number,
+{
+    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+        self.sums.resize(num_groups, 0.0);
+        self.seen.resize(num_groups, false);
+        let array = primitive::<T>(values)?;
+        let data = array.values();
+        let (sums, seen) = (&mut self.sums, &mut self.seen);
+        for_each_valid(array, groups, |row, g| {
+            sums[g] += data[row].to_f64();
+            seen[g] = true;
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.sums.resize(num_groups, 0.0);
+        self.seen.resize(num_groups, false);
+        let nulls = validity(&self.seen);
+        Ok(Arc::new(Float64Array::new(std::mem::take(&mut self.sums).into(), nulls)))
+    }
+}
+
+/// `AVG`: DOUBLE, NULL for a group without values.
+#[derive(Debug)]
+struct Avg<T> {
+    sums: Vec<f64>,
+    counts: Vec<u64>,
+    _type: PhantomData<T>,
+}
+
+impl<T> Default for Avg<T> {
+    fn default() -> Self {
+        Avg { sums: vec![], counts: vec![], _type: PhantomData }
+    }
+}
+
+impl<T> GroupsAccumulator for Avg<T>
+where
+    T: ArrowPrimitiveType + std::fmt::Debug,
+    T::Native: Number,
+{
+    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+        self.sums.resize(num_groups, 0.0);
+        self.counts.resize(num_groups, 0);
+        let array = primitive::<T>(values)?;
+        let data = array.values();
+        let (sums, counts) = (&mut self.sums, &mut self.counts);
+        for_each_valid(array, groups, |row, g| {
+            sums[g] += data[row].to_f64();
+            counts[g] += 1;
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.sums.resize(num_groups, 0.0);
+        self.counts.resize(num_groups, 0);
+        let averages: Vec<f64> = self
+            .sums
+            .iter()
+            .zip(&self.counts)
+            .map(|(&s, &c)| if c == 0 { 0.0 } else { s / c as f64 })
+            .collect();
+        let seen: Vec<bool> = self.counts.iter().map(|&c| c > 0).collect();
+        Ok(Arc::new(Float64Array::new(averages.into(), validity(&seen))))
+    }
+}
+
+/// `MIN` / `MAX` of numbers, dates and timestamps.
+#[derive(Debug)]
+struct MinMax<T: ArrowPrimitiveType, const MIN: bool> {
+    values: Vec<T::Native>,
+    seen: Vec<bool>,
+}
+
+impl<T: ArrowPrimitiveType, const MIN: bool> Default for MinMax<T, MIN> {
+    fn default() -> Self {
+        MinMax { values: vec![], seen: vec![] }
+    }
+}
+
+impl<T: ArrowPrimitiveType + std::fmt::Debug, const MIN: bool> GroupsAccumulator for MinMax<T, MIN>
+where
+    T::Native: PartialOrd,
+{
+    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+        self.values.resize(num_groups, T::Native::default());
+        self.seen.resize(num_groups, false);
+        let array = primitive::<T>(values)?;
+        let data = array.values();
+        let (current, seen) = (&mut self.values, &mut self.seen);
+        for_each_valid(array, groups, |row, g| {
+            let v = data[row];
+            let better = if MIN { v < current[g] } else { v > current[g] };
+            if !seen[g] || better {
+                current[g] = v;
+                seen[g] = true;
+            }
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.values.resize(num_groups, T::Native::default());
+        self.seen.resize(num_groups, false);
+        let nulls = validity(&self.seen);
+        Ok(Arc::new(PrimitiveArray::<T>::new(std::mem::take(&mut self.values).into(), nulls)))
+    }
+}
+
+/// `MIN` / `MAX` of strings (byte order, like PostgreSQL's C collation).
+#[derive(Debug, Default)]
+struct MinMaxString<const MIN: bool> {
+    values: Vec<Option<String>>,
+}
+
+impl<const MIN: bool> GroupsAccumulator for MinMaxString<MIN> {
+    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+        self.values.resize(num_groups, None);
+        let array = values
+            .and_then(|v| v.as_string_opt::<i32>())
+            .ok_or_else(|| Error::internal("min/max input is not VARCHAR"))?;
+        let current = &mut self.values;
+        for_each_valid(array, groups, |row, g| {
+            let v = array.value(row);
+            let replace = match &current[g] {
+                None => true,
+                Some(c) => {
+                    if MIN {
+                        v < c.as_str()
+                    } else {
+                        v > c.as_str()
+                    }
+                }
+            };
+            if replace {
+                // Allocates only when the group's extreme changes.
+                current[g] = Some(v.to_string());
+            }
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.values.resize(num_groups, None);
+        Ok(Arc::new(StringArray::from(std::mem::take(&mut self.values))))
+    }
+}
+
+/// `MIN` / `MAX` of booleans (false < true).
+#[derive(Debug, Default)]
+struct MinMaxBool<const MIN: bool> {
+    values: Vec<Option<bool>>,
+}
+
+impl<const MIN: bool> GroupsAccumulator for MinMaxBool<MIN> {
+    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+        self.values.resize(num_groups, None);
+        let array = values
+            .and_then(|v| v.as_boolean_opt())
+            .ok_or_else(|| Error::internal("min/max input is not BOOLEAN"))?;
+        let current = &mut self.values;
+        for_each_valid(array, groups, |row, g| {
+            let v = array.value(row);
+            current[g] = Some(match current[g] {
+                None => v,
+                Some(c) => {
+                    if MIN {
+                        c && v
+                    } else {
+                        c || v
+                    }
+                }
+            });
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.values.resize(num_groups, None);
+        Ok(Arc::new(BooleanArray::from(std::mem::take(&mut self.values))))
+    }
+}
+
+/// `COUNT(DISTINCT x)`: a set of row-encoded values per group.
+struct CountDistinct {
+    converter: RowConverter,
+    sets: Vec<HashSet<Box<[u8]>>>,
+}
+
+impl std::fmt::Debug for CountDistinct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountDistinct").field("groups", &self.sets.len()).finish()
+    }
+}
+
+impl CountDistinct {
+    fn try_new(data_type: DataType) -> Result<Self> {
+        Ok(CountDistinct { converter: RowConverter::new(vec![SortField::new(data_type)])?, sets: vec![] })
+    }
+}
+
+impl GroupsAccumulator for CountDistinct {
+    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+        self.sets.resize_with(num_groups, HashSet::new);
+        let values = values.ok_or_else(|| Error::internal("count(distinct) without argument"))?;
+        let rows = self.converter.convert_columns(std::slice::from_ref(values))?;
+        let sets = &mut self.sets;
+        for_each_valid(values.as_ref(), groups, |row, g| {
+            let key = rows.row(row);
+            if !sets[g].contains(key.as_ref()) {
+                sets[g].insert(key.as_ref().into());
+            }
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.sets.resize_with(num_groups, HashSet::new);
+        let counts: Vec<i64> = self.sets.iter().map(|s| s.len() as i64).collect();
+        Ok(Arc::new(Int64Array::from(counts)))
+    }
+}

@@ -1,0 +1,68 @@
+//! Statements that read or change the catalog rather than rows: `CREATE TABLE`, `DROP TABLE`,
+//! `SHOW TABLES`, `DESCRIBE`. Each answers with one record batch.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use strata_storage::{sql_type_name, Storage, TableDef};
+
+use crate::error::Result;
+
+/// The answer of a DDL statement: one `status` VARCHAR row saying what was done.
+fn status(message: String) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![Field::new("status", DataType::Utf8, false)]));
+    Ok(RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![message]))])?)
+}
+
+/// `CREATE TABLE`.
+pub fn create_table(storage: &Storage, def: TableDef, if_not_exists: bool) -> Result<RecordBatch> {
+    let name = def.name.clone();
+    if storage.create_table(def, if_not_exists)? {
+        status(format!("table \"{name}\" created"))
+    } else {
+        status(format!("table \"{name}\" already exists, nothing done"))
+    }
+}
+
+/// `DROP TABLE`.
+pub fn drop_table(storage: &Storage, name: &str, if_exists: bool) -> Result<RecordBatch> {
+    if storage.drop_table(name, if_exists)? {
+        status(format!("table \"{name}\" dropped"))
+    } else {
+        status(format!("table \"{name}\" does not exist, nothing done"))
+    }
+}
+
+/// `SHOW TABLES`: one `table_name` column, sorted.
+pub fn show_tables(storage: &Storage) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![Field::new("table_name", DataType::Utf8, false)]));
+    let names = storage.table_names();
+    Ok(RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(names))])?)
+}
+
+/// `DESCRIBE t`: `column_name`, `data_type` (SQL name), `is_nullable` ('YES' / 'NO', as in
+/// `information_schema.columns`), `is_time_column`.
+pub fn describe(storage: &Storage, name: &str) -> Result<RecordBatch> {
+    let def = storage.table(name)?.def();
+    let fields = def.schema.fields();
+    let time_column = def.options.time_column.as_deref();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(fields.iter().map(|f| f.name().as_str()))),
+        Arc::new(StringArray::from_iter_values(fields.iter().map(|f| sql_type_name(f.data_type())))),
+        Arc::new(StringArray::from_iter_values(
+            fields.iter().map(|f| if f.is_nullable() { "YES" } else { "NO" }),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            fields.iter().map(|f| Some(Some(f.name().as_str()) == time_column)),
+        )),
+    ];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("data_type", DataType::Utf8, false),
+        Field::new("is_nullable", DataType::Utf8, false),
+        Field::new("is_time_column", DataType::Boolean, false),
+    ]));
+    Ok(RecordBatch::try_new(schema, columns)?)
+}

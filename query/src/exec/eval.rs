@@ -1,0 +1,185 @@
+//! Vectorized expression evaluation: one Arrow kernel call per expression node per batch.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Datum, Float64Array, Scalar, UInt32Array};
+use arrow::compute::kernels::{boolean, cmp, numeric};
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{Error, Result};
+use crate::expr::{BinaryOp, Expr};
+
+/// The value of an expression over a batch: a column, or one value for every row.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// One value per row.
+    Array(ArrayRef),
+    /// The same value for every row (a one-element array).
+    Scalar(ArrayRef),
+}
+
+impl Value {
+    /// The value as a kernel argument (one boxed handle per node and batch, not per row).
+    fn datum(&self) -> Box<dyn Datum> {
+        match self {
+            Value::Array(a) => Box::new(a.clone()),
+            Value::Scalar(s) => Box::new(Scalar::new(s.clone())),
+        }
+    }
+
+    /// The underlying array: all rows, or the single value.
+    fn inner(&self) -> &ArrayRef {
+        match self {
+            Value::Array(a) => a,
+            Value::Scalar(s) => s,
+        }
+    }
+
+    fn is_scalar(&self) -> bool {
+        matches!(self, Value::Scalar(_))
+    }
+
+    /// The value as an array of `num_rows` rows (a scalar is repeated).
+    pub fn into_array(self, num_rows: usize) -> Result<ArrayRef> {
+        match self {
+            Value::Array(a) => Ok(a),
+            Value::Scalar(single) => {
+                let indices = UInt32Array::from(vec![0u32; num_rows]);
+                Ok(arrow::compute::take(single.as_ref(), &indices, None)?)
+            }
+        }
+    }
+}
+
+/// Wraps a kernel result: a scalar when every input was one.
+fn wrap(array: ArrayRef, scalar: bool) -> Value {
+    if scalar && array.len() == 1 {
+        Value::Scalar(array)
+    } else {
+        Value::Array(array)
+    }
+}
+
+fn boolean_array(value: Value, num_rows: usize) -> Result<BooleanArray> {
+    let array = value.into_array(num_rows)?;
+    array
+        .as_boolean_opt()
+        .cloned()
+        .ok_or_else(|| Error::internal(format!("expected BOOLEAN, got {}", array.data_type())))
+}
+
+/// Evaluates `expr` over every row of `batch`.
+pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
+    let rows = batch.num_rows();
+    match expr {
+        Expr::Column { index, name, .. } => batch
+            .columns()
+            .get(*index)
+            .cloned()
+            .map(Value::Array)
+            .ok_or_else(|| Error::internal(format!("column {name}#{index} is not in the batch"))),
+        Expr::Literal(value) => Ok(Value::Scalar(value.clone())),
+        Expr::Binary { op, left, right } => {
+            let (l, r) = (evaluate(left, batch)?, evaluate(right, batch)?);
+            let scalar = l.is_scalar() && r.is_scalar();
+            let n = if scalar { 1 } else { rows };
+            let result: ArrayRef = match op {
+                BinaryOp::Eq => Arc::new(cmp::eq(l.datum().as_ref(), r.datum().as_ref())?),
+                BinaryOp::NotEq => Arc::new(cmp::neq(l.datum().as_ref(), r.datum().as_ref())?),
+                BinaryOp::Lt => Arc::new(cmp::lt(l.datum().as_ref(), r.datum().as_ref())?),
+                BinaryOp::LtEq => Arc::new(cmp::lt_eq(l.datum().as_ref(), r.datum().as_ref())?),
+                BinaryOp::Gt => Arc::new(cmp::gt(l.datum().as_ref(), r.datum().as_ref())?),
+                BinaryOp::GtEq => Arc::new(cmp::gt_eq(l.datum().as_ref(), r.datum().as_ref())?),
+                BinaryOp::And => {
+                    Arc::new(boolean::and_kleene(&boolean_array(l, n)?, &boolean_array(r, n)?)?)
+                }
+                BinaryOp::Or => Arc::new(boolean::or_kleene(&boolean_array(l, n)?, &boolean_array(r, n)?)?),
+                BinaryOp::Plus => numeric::add(l.datum().as_ref(), r.datum().as_ref())?,
+                BinaryOp::Minus => numeric::sub(l.datum().as_ref(), r.datum().as_ref())?,
+                BinaryOp::Multiply => numeric::mul(l.datum().as_ref(), r.datum().as_ref())?,
+                BinaryOp::Divide => {
+                    check_float_divisor(&r)?;
+                    numeric::div(l.datum().as_ref(), r.datum().as_ref())?
+                }
+                BinaryOp::Modulo => {
+                    check_float_divisor(&r)?;
+                    numeric::rem(l.datum().as_ref(), r.datum().as_ref())?
+                }
+            };
+            Ok(wrap(result, scalar))
+        }
+        Expr::Not(inner) => {
+            let v = evaluate(inner, batch)?;
+            let scalar = v.is_scalar();
+            let b = v
+                .inner()
+                .as_boolean_opt()
+                .ok_or_else(|| Error::internal("NOT of a non-boolean"))?;
+            Ok(wrap(Arc::new(boolean::not(b)?), scalar))
+        }
+        Expr::Negative(inner) => {
+            let v = evaluate(inner, batch)?;
+            Ok(wrap(numeric::neg(v.inner().as_ref())?, v.is_scalar()))
+        }
+        Expr::IsNull(inner) => {
+            let v = evaluate(inner, batch)?;
+            Ok(wrap(Arc::new(boolean::is_null(v.inner().as_ref())?), v.is_scalar()))
+        }
+        Expr::IsNotNull(inner) => {
+            let v = evaluate(inner, batch)?;
+            Ok(wrap(Arc::new(boolean::is_not_null(v.inner().as_ref())?), v.is_scalar()))
+        }
+        Expr::Like { negated, case_insensitive, expr, pattern } => {
+            use arrow::compute::kernels::comparison::{ilike, like, nilike, nlike};
+            let (v, p) = (evaluate(expr, batch)?, evaluate(pattern, batch)?);
+            let scalar = v.is_scalar() && p.is_scalar();
+            let result = match (negated, case_insensitive) {
+                (false, false) => like(v.datum().as_ref(), p.datum().as_ref())?,
+                (false, true) => ilike(v.datum().as_ref(), p.datum().as_ref())?,
+                (true, false) => nlike(v.datum().as_ref(), p.datum().as_ref())?,
+                (true, true) => nilike(v.datum().as_ref(), p.datum().as_ref())?,
+            };
+            Ok(wrap(Arc::new(result), scalar))
+        }
+        Expr::Cast { expr, data_type } => {
+            let v = evaluate(expr, batch)?;
+            let options = CastOptions { safe: false, ..Default::default() };
+            let cast = cast_with_options(v.inner().as_ref(), data_type, &options).map_err(|e| {
+                Error::InvalidArgument {
+                    message: format!(
+                        "cannot cast to {}: {e}",
+                        strata_storage::sql_type_name(data_type)
+                    ),
+                }
+            })?;
+            Ok(wrap(cast, v.is_scalar()))
+        }
+        Expr::Aggregate(agg) => Err(Error::internal(format!("aggregate {agg} reached the executor"))),
+    }
+}
+
+/// Arrow follows IEEE 754 for floats (x / 0.0 = inf); SQL says division by zero is an error.
+fn check_float_divisor(divisor: &Value) -> Result<()> {
+    let dt = divisor.inner().data_type().clone();
+    if !matches!(dt, DataType::Float32 | DataType::Float64) {
+        return Ok(());
+    }
+    let zero: ArrayRef = cast_with_options(&Float64Array::from(vec![0.0]), &dt, &CastOptions::default())?;
+    let is_zero = cmp::eq(divisor.datum().as_ref(), &Scalar::new(zero))?;
+    if is_zero.true_count() > 0 {
+        return Err(Error::DivisionByZero);
+    }
+    Ok(())
+}
+
+/// Evaluates a predicate to a BOOLEAN array of `batch.num_rows()` rows.
+pub fn evaluate_predicate(predicate: &Expr, batch: &RecordBatch) -> Result<BooleanArray> {
+    boolean_array(evaluate(predicate, batch)?, batch.num_rows())
+}
+
+/// Evaluates an expression to an array of `batch.num_rows()` rows.
+pub fn evaluate_array(expr: &Expr, batch: &RecordBatch) -> Result<ArrayRef> {
+    evaluate(expr, batch)?.into_array(batch.num_rows())
+}

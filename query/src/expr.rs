@@ -1,0 +1,366 @@
+//! Typed expressions: what the binder produces from SQL expressions and what the executor
+//! evaluates, a whole batch at a time.
+//!
+//! Columns are referenced by their index in the input of the plan node that owns the expression,
+//! so evaluation never looks a name up. Literals are one-element Arrow arrays, so a literal is
+//! handed to the Arrow kernels as a [`Scalar`](arrow::array::Scalar) without conversion.
+
+use std::fmt;
+
+use arrow::array::{Array, ArrayRef};
+use arrow::datatypes::DataType;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::error::Result;
+
+/// A binary operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// `=`
+    Eq,
+    /// `<>`, `!=`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+    /// `AND` (three-valued)
+    And,
+    /// `OR` (three-valued)
+    Or,
+    /// `+` (overflow is an error)
+    Plus,
+    /// `-` (overflow is an error)
+    Minus,
+    /// `*` (overflow is an error)
+    Multiply,
+    /// `/` (integer division for integers; division by zero is an error)
+    Divide,
+    /// `%` (division by zero is an error)
+    Modulo,
+}
+
+impl BinaryOp {
+    /// True for `=`, `<>`, `<`, `<=`, `>`, `>=`.
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq
+        )
+    }
+
+    /// True for `+ - * / %`.
+    pub fn is_arithmetic(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo
+        )
+    }
+
+    /// The SQL spelling.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Eq => "=",
+            BinaryOp::NotEq => "<>",
+            BinaryOp::Lt => "<",
+            BinaryOp::LtEq => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::GtEq => ">=",
+            BinaryOp::And => "AND",
+            BinaryOp::Or => "OR",
+            BinaryOp::Plus => "+",
+            BinaryOp::Minus => "-",
+            BinaryOp::Multiply => "*",
+            BinaryOp::Divide => "/",
+            BinaryOp::Modulo => "%",
+        }
+    }
+}
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    /// `COUNT(*)` (no argument) or `COUNT(x)` (non-NULL values).
+    Count,
+    /// `SUM(x)`: BIGINT for integers (overflow is an error), DOUBLE for floats.
+    Sum,
+    /// `MIN(x)`
+    Min,
+    /// `MAX(x)`
+    Max,
+    /// `AVG(x)`: DOUBLE.
+    Avg,
+}
+
+impl AggregateFunction {
+    /// Looks a function up by its (case-insensitive) SQL name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "count" => AggregateFunction::Count,
+            "sum" => AggregateFunction::Sum,
+            "min" => AggregateFunction::Min,
+            "max" => AggregateFunction::Max,
+            "avg" | "mean" => AggregateFunction::Avg,
+            _ => return None,
+        })
+    }
+
+    /// The lower-case SQL name, also the default output column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFunction::Count => "count",
+            AggregateFunction::Sum => "sum",
+            AggregateFunction::Min => "min",
+            AggregateFunction::Max => "max",
+            AggregateFunction::Avg => "avg",
+        }
+    }
+}
+
+/// One aggregate call, e.g. `COUNT(DISTINCT user_id)`. Its argument is bound against the input
+/// of the [`Aggregate`](crate::plan::LogicalPlan::Aggregate) node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateExpr {
+    /// Which function.
+    pub func: AggregateFunction,
+    /// The argument; `None` for `COUNT(*)`.
+    pub arg: Option<Expr>,
+    /// `DISTINCT` was given.
+    pub distinct: bool,
+    /// The result type.
+    pub data_type: DataType,
+}
+
+impl fmt::Display for AggregateExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let distinct = if self.distinct { "DISTINCT " } else { "" };
+        match &self.arg {
+            Some(arg) => write!(f, "{}({distinct}{arg})", self.func.name()),
+            None => write!(f, "{}(*)", self.func.name()),
+        }
+    }
+}
+
+/// A typed expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// The column at `index` of the input.
+    Column {
+        /// Position in the input schema.
+        index: usize,
+        /// The column name (for messages and output names).
+        name: String,
+        /// Its type.
+        data_type: DataType,
+    },
+    /// A constant: a one-element array (possibly a NULL of some type).
+    Literal(ArrayRef),
+    /// `left op right`; the binder has cast both sides to a common type.
+    Binary {
+        /// The operator.
+        op: BinaryOp,
+        /// Left operand.
+        left: Box<Expr>,
+        /// Right operand.
+        right: Box<Expr>,
+    },
+    /// `NOT x` (three-valued).
+    Not(Box<Expr>),
+    /// `-x` (overflow is an error).
+    Negative(Box<Expr>),
+    /// `x IS NULL`
+    IsNull(Box<Expr>),
+    /// `x IS NOT NULL`
+    IsNotNull(Box<Expr>),
+    /// `x [NOT] [I]LIKE pattern`
+    Like {
+        /// `NOT LIKE`
+        negated: bool,
+        /// `ILIKE`
+        case_insensitive: bool,
+        /// The string tested.
+        expr: Box<Expr>,
+        /// The pattern (`%` and `_` wildcards, `\` escape).
+        pattern: Box<Expr>,
+    },
+    /// `CAST(x AS type)`; a value that does not convert is an error.
+    Cast {
+        /// The value.
+        expr: Box<Expr>,
+        /// The target type.
+        data_type: DataType,
+    },
+    /// An aggregate call. Exists only between binding and the rewrite of an aggregate query,
+    /// which replaces it by a column of the [`Aggregate`](crate::plan::LogicalPlan::Aggregate)
+    /// output; the executor never sees one.
+    Aggregate(Box<AggregateExpr>),
+}
+
+impl Expr {
+    /// The type of the value the expression produces.
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Expr::Column { data_type, .. } => data_type.clone(),
+            Expr::Literal(value) => value.data_type().clone(),
+            Expr::Binary { op, left, .. } => {
+                if op.is_arithmetic() {
+                    left.data_type()
+                } else {
+                    DataType::Boolean
+                }
+            }
+            Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::Like { .. } => DataType::Boolean,
+            Expr::Negative(e) => e.data_type(),
+            Expr::Cast { data_type, .. } => data_type.clone(),
+            Expr::Aggregate(agg) => agg.data_type.clone(),
+        }
+    }
+
+    /// A column reference.
+    pub fn column(index: usize, name: impl Into<String>, data_type: DataType) -> Expr {
+        Expr::Column { index, name: name.into(), data_type }
+    }
+
+    /// `self op right`.
+    pub fn binary(self, op: BinaryOp, right: Expr) -> Expr {
+        Expr::Binary { op, left: Box::new(self), right: Box::new(right) }
+    }
+
+    /// `CAST(self AS data_type)`, or `self` when it already has that type.
+    pub fn cast_to(self, data_type: &DataType) -> Expr {
+        if self.data_type() == *data_type {
+            self
+        } else {
+            Expr::Cast { expr: Box::new(self), data_type: data_type.clone() }
+        }
+    }
+
+    /// The direct children.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Column { .. } | Expr::Literal(_) => vec![],
+            Expr::Binary { left, right, .. } => vec![left, right],
+            Expr::Not(e) | Expr::Negative(e) | Expr::IsNull(e) | Expr::IsNotNull(e) => vec![e],
+            Expr::Like { expr, pattern, .. } => vec![expr, pattern],
+            Expr::Cast { expr, .. } => vec![expr],
+            Expr::Aggregate(agg) => agg.arg.iter().collect(),
+        }
+    }
+
+    /// Rebuilds the expression with every direct child replaced by `f(child)`.
+    pub fn map_children(self, mut f: impl FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
+        let mut g = |e: Box<Expr>| f(*e).map(Box::new);
+        Ok(match self {
+            Expr::Column { .. } | Expr::Literal(_) => self,
+            Expr::Binary { op, left, right } => Expr::Binary { op, left: g(left)?, right: g(right)? },
+            Expr::Not(e) => Expr::Not(g(e)?),
+            Expr::Negative(e) => Expr::Negative(g(e)?),
+            Expr::IsNull(e) => Expr::IsNull(g(e)?),
+            Expr::IsNotNull(e) => Expr::IsNotNull(g(e)?),
+            Expr::Like { negated, case_insensitive, expr, pattern } => {
+                Expr::Like { negated, case_insensitive, expr: g(expr)?, pattern: g(pattern)? }
+            }
+            Expr::Cast { expr, data_type } => Expr::Cast { expr: g(expr)?, data_type },
+            Expr::Aggregate(mut agg) => {
+                if let Some(arg) = agg.arg.take() {
+                    agg.arg = Some(f(arg)?);
+                }
+                Expr::Aggregate(agg)
+            }
+        })
+    }
+
+    /// Adds the indices of the input columns the expression reads to `out`.
+    pub fn collect_columns(&self, out: &mut Vec<usize>) {
+        if let Expr::Column { index, .. } = self {
+            out.push(*index);
+        }
+        for child in self.children() {
+            child.collect_columns(out);
+        }
+    }
+
+    /// True when the expression contains an aggregate call.
+    pub fn contains_aggregate(&self) -> bool {
+        matches!(self, Expr::Aggregate(_)) || self.children().iter().any(|c| c.contains_aggregate())
+    }
+
+    /// True when the expression reads no column and calls no aggregate: it can be folded.
+    pub fn is_constant(&self) -> bool {
+        !matches!(self, Expr::Column { .. } | Expr::Aggregate(_))
+            && self.children().iter().all(|c| c.is_constant())
+    }
+
+    /// Replaces every column index `i` by `mapping[i]`.
+    pub fn remap_columns(self, mapping: &[Option<usize>]) -> Result<Expr> {
+        match self {
+            Expr::Column { index, name, data_type } => match mapping.get(index).copied().flatten() {
+                Some(index) => Ok(Expr::Column { index, name, data_type }),
+                None => Err(crate::Error::internal(format!(
+                    "column {name} (#{index}) was pruned but is still used"
+                ))),
+            },
+            other => other.map_children(|c| c.remap_columns(mapping)),
+        }
+    }
+
+    /// Splits `a AND b AND c` into `[a, b, c]`.
+    pub fn split_conjunction(self) -> Vec<Expr> {
+        match self {
+            Expr::Binary { op: BinaryOp::And, left, right } => {
+                let mut out = left.split_conjunction();
+                out.extend(right.split_conjunction());
+                out
+            }
+            other => vec![other],
+        }
+    }
+}
+
+/// Formats a one-element literal array as SQL.
+fn fmt_literal(value: &dyn Array, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if value.is_null(0) {
+        return write!(f, "NULL");
+    }
+    let options = FormatOptions::default();
+    match ArrayFormatter::try_new(value, &options) {
+        Ok(formatter) => {
+            let text = formatter.value(0).to_string();
+            match value.data_type() {
+                DataType::Utf8 => write!(f, "'{}'", text.replace('\'', "''")),
+                DataType::Date32 | DataType::Timestamp(_, _) => {
+                    write!(f, "{} '{}'", strata_storage::sql_type_name(value.data_type()), text)
+                }
+                _ => write!(f, "{text}"),
+            }
+        }
+        Err(_) => write!(f, "<literal>"),
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Column { name, index, .. } => write!(f, "{name}#{index}"),
+            Expr::Literal(value) => fmt_literal(value.as_ref(), f),
+            Expr::Binary { op, left, right } => write!(f, "({left} {} {right})", op.symbol()),
+            Expr::Not(e) => write!(f, "NOT {e}"),
+            Expr::Negative(e) => write!(f, "(- {e})"),
+            Expr::IsNull(e) => write!(f, "{e} IS NULL"),
+            Expr::IsNotNull(e) => write!(f, "{e} IS NOT NULL"),
+            Expr::Like { negated, case_insensitive, expr, pattern } => {
+                let not = if *negated { "NOT " } else { "" };
+                let like = if *case_insensitive { "ILIKE" } else { "LIKE" };
+                write!(f, "{expr} {not}{like} {pattern}")
+            }
+            Expr::Cast { expr, data_type } => {
+                write!(f, "CAST({expr} AS {})", strata_storage::sql_type_name(data_type))
+            }
+            Expr::Aggregate(agg) => write!(f, "{agg}"),
+        }
+    }
+}

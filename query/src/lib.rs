@@ -1,0 +1,152 @@
+//! # strata-query: from SQL text to Arrow record batches
+//!
+//! A statement travels through four stages, each a module:
+//!
+//! ```text
+//!   "SELECT region, count(*) FROM events WHERE ts > '2024-01-01' GROUP BY 1 ORDER BY 2 DESC LIMIT 3"
+//!        |
+//!        | parser     sqlparser, PostgreSQL dialect, exactly one statement
+//!        v
+//!   AST (sqlparser::ast::Statement)
+//!        |
+//!        | plan       the binder resolves tables and columns (exact name first, then a unique
+//!        |            case-insensitive match), types every expression, coerces literals
+//!        v            ('2024-01-01' becomes a TIMESTAMP) and picks PostgreSQL result types
+//!   LogicalPlan       Limit(0, 3)
+//!        |              Sort(count DESC)
+//!        |                Projection(region, count)
+//!        |                  Aggregate(group_by=[region], aggregates=[count(*)])
+//!        |                    Filter(ts > TIMESTAMP '2024-01-01 00:00:00')
+//!        |                      Scan(events, all columns)
+//!        |
+//!        | optimizer  constant folding, predicate pushdown into the scan, top-N (the sort
+//!        v            keeps 3 rows), projection pushdown (the scan reads region and ts only)
+//!   LogicalPlan       ... Scan(events, columns=[region, ts], filters=[ts > ...])
+//!        |
+//!        | exec       one physical operator per node (ScanExec, FilterExec, ProjectionExec,
+//!        v            AggregateExec, SortExec, LimitExec), pulling batches from its input
+//!   PhysicalPlan
+//!        |
+//!        | execute    vectorized: Arrow kernels per batch, hash GROUP BY over row-encoded keys
+//!        v
+//!   Vec<RecordBatch> + QueryStats (rows scanned)  ->  QueryOutput
+//! ```
+//!
+//! Tables are read through [`strata_storage::Table::snapshot`], taken when the physical plan is
+//! built: a query sees every row acknowledged before it started and none after.
+//!
+//! DDL and catalog statements skip the plan stages: `CREATE TABLE` and `DROP TABLE` answer one
+//! row in a `status` VARCHAR column (`table "t" created`); `SHOW TABLES` answers `table_name`;
+//! `DESCRIBE t` (also `DESC t`, `SHOW COLUMNS FROM t`) answers `column_name`, `data_type`,
+//! `is_nullable` ('YES'/'NO') and `is_time_column`. `EXPLAIN <query>` answers one `plan`
+//! column: the optimized logical plan, then the physical plan.
+//!
+//! Semantics follow PostgreSQL: three-valued logic, integer overflow and division by zero are
+//! errors, integer division truncates, `SUM` of integers is BIGINT, `AVG` is DOUBLE, NULLs sort
+//! last ascending and first descending, and output columns are named like PostgreSQL names them
+//! (`count`, `?column?`). Every [`Error`] has a stable [`code`](Error::code) and a
+//! [`kind`](Error::kind) that tells the server whose fault it is.
+
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod exec;
+pub mod expr;
+pub mod optimizer;
+pub mod parser;
+pub mod plan;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use arrow::array::StringArray;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use strata_storage::Storage;
+
+pub use error::{Error, ErrorKind, Result};
+
+use exec::ExecStats;
+use plan::binder::Binder;
+use plan::Plan;
+
+/// Counters of one statement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Rows read from storage, before filtering.
+    pub rows_scanned: u64,
+}
+
+/// The answer to one statement.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    /// The schema of the result; every batch has it.
+    pub schema: SchemaRef,
+    /// The rows (possibly no batch at all).
+    pub batches: Vec<RecordBatch>,
+    /// What it cost.
+    pub stats: QueryStats,
+}
+
+impl QueryOutput {
+    /// The number of result rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    fn single(batch: RecordBatch) -> Self {
+        QueryOutput { schema: batch.schema(), batches: vec![batch], stats: QueryStats::default() }
+    }
+}
+
+/// Runs SQL statements against one [`Storage`].
+#[derive(Debug, Clone)]
+pub struct QueryEngine {
+    storage: Arc<Storage>,
+}
+
+impl QueryEngine {
+    /// An engine over `storage`.
+    pub fn new(storage: Arc<Storage>) -> Self {
+        QueryEngine { storage }
+    }
+
+    /// Parses, plans and runs one SQL statement.
+    pub fn execute(&self, sql: &str) -> Result<QueryOutput> {
+        let statement = parser::parse(sql)?;
+        let plan = Binder::new(&self.storage).bind_statement(&statement)?;
+        match plan {
+            Plan::Query(plan) => self.run_query(plan),
+            Plan::Explain(plan) => self.explain(plan),
+            Plan::CreateTable { def, if_not_exists } => {
+                Ok(QueryOutput::single(exec::ddl::create_table(&self.storage, def, if_not_exists)?))
+            }
+            Plan::DropTable { name, if_exists } => {
+                Ok(QueryOutput::single(exec::ddl::drop_table(&self.storage, &name, if_exists)?))
+            }
+            Plan::ShowTables => Ok(QueryOutput::single(exec::ddl::show_tables(&self.storage)?)),
+            Plan::Describe { name } => Ok(QueryOutput::single(exec::ddl::describe(&self.storage, &name)?)),
+        }
+    }
+
+    fn run_query(&self, plan: plan::LogicalPlan) -> Result<QueryOutput> {
+        let plan = optimizer::optimize(plan)?;
+        let stats = Arc::new(ExecStats::default());
+        let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
+        let schema = physical.schema();
+        let batches = exec::collect(physical)?;
+        let stats = QueryStats { rows_scanned: stats.rows_scanned.load(Ordering::Relaxed) };
+        Ok(QueryOutput { schema, batches, stats })
+    }
+
+    fn explain(&self, plan: plan::LogicalPlan) -> Result<QueryOutput> {
+        let plan = optimizer::optimize(plan)?;
+        let stats = Arc::new(ExecStats::default());
+        let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
+        let text = format!("logical plan:\n{plan}\nphysical plan:\n{}", exec::display_plan(physical.as_ref()));
+        let lines: Vec<&str> = text.lines().collect();
+        let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(lines))])?;
+        Ok(QueryOutput::single(batch))
+    }
+}

@@ -1,0 +1,210 @@
+//! Rewrites of the logical plan that keep its result and make it cheaper:
+//!
+//! 1. constant folding: literal-only subexpressions are computed once (`1 + 1` -> `2`,
+//!    `TIMESTAMP '2024-01-01'` -> a timestamp literal), errors included (`1 / 0` fails at plan
+//!    time, like PostgreSQL);
+//! 2. predicate pushdown: a filter right above a scan becomes scan filters (conjuncts), applied
+//!    to each batch as it is read;
+//! 3. top-N: `LIMIT` right above `ORDER BY` tells the sort how many rows it must order;
+//! 4. projection pushdown: each scan reads only the columns some node above it uses.
+
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+
+use crate::error::Result;
+use crate::exec::eval::evaluate_array;
+use crate::expr::Expr;
+use crate::plan::LogicalPlan;
+
+/// Runs every rule, in order.
+pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = map_exprs(plan, &mut fold_constants)?;
+    let plan = push_down_filters(plan);
+    let plan = push_limit_into_sort(plan);
+    let required: Vec<usize> = (0..plan.schema().fields().len()).collect();
+    let (plan, _) = prune_columns(plan, &required)?;
+    Ok(plan)
+}
+
+/// Applies `f` to every expression of every node.
+fn map_exprs(plan: LogicalPlan, f: &mut impl FnMut(Expr) -> Result<Expr>) -> Result<LogicalPlan> {
+    Ok(match plan {
+        LogicalPlan::Scan(mut scan) => {
+            scan.filters = scan.filters.into_iter().map(&mut *f).collect::<Result<_>>()?;
+            LogicalPlan::Scan(scan)
+        }
+        LogicalPlan::OneRow => LogicalPlan::OneRow,
+        LogicalPlan::Filter { input, predicate } => {
+            LogicalPlan::Filter { input: Box::new(map_exprs(*input, f)?), predicate: f(predicate)? }
+        }
+        LogicalPlan::Projection { input, exprs, names } => LogicalPlan::Projection {
+            input: Box::new(map_exprs(*input, f)?),
+            exprs: exprs.into_iter().map(&mut *f).collect::<Result<_>>()?,
+            names,
+        },
+        LogicalPlan::Aggregate { input, group_by, aggregates, names } => {
+            let input = Box::new(map_exprs(*input, f)?);
+            let group_by = group_by.into_iter().map(&mut *f).collect::<Result<_>>()?;
+            let mut folded = Vec::with_capacity(aggregates.len());
+            for mut aggregate in aggregates {
+                aggregate.arg = aggregate.arg.map(&mut *f).transpose()?;
+                folded.push(aggregate);
+            }
+            LogicalPlan::Aggregate { input, group_by, aggregates: folded, names }
+        }
+        LogicalPlan::Sort { input, keys, fetch } => {
+            let input = Box::new(map_exprs(*input, f)?);
+            let mut mapped = Vec::with_capacity(keys.len());
+            for mut key in keys {
+                key.expr = f(key.expr)?;
+                mapped.push(key);
+            }
+            LogicalPlan::Sort { input, keys: mapped, fetch }
+        }
+        LogicalPlan::Limit { input, skip, fetch } => {
+            LogicalPlan::Limit { input: Box::new(map_exprs(*input, f)?), skip, fetch }
+        }
+    })
+}
+
+/// Replaces every constant subexpression by its value.
+pub fn fold_constants(expr: Expr) -> Result<Expr> {
+    let expr = expr.map_children(fold_constants)?;
+    if matches!(expr, Expr::Literal(_)) || !expr.is_constant() {
+        return Ok(expr);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(1));
+    let one_row = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options)?;
+    Ok(Expr::Literal(evaluate_array(&expr, &one_row)?))
+}
+
+fn map_input(plan: LogicalPlan, f: impl FnOnce(LogicalPlan) -> LogicalPlan) -> LogicalPlan {
+    match plan {
+        LogicalPlan::Scan(_) | LogicalPlan::OneRow => plan,
+        LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter { input: Box::new(f(*input)), predicate },
+        LogicalPlan::Projection { input, exprs, names } => {
+            LogicalPlan::Projection { input: Box::new(f(*input)), exprs, names }
+        }
+        LogicalPlan::Aggregate { input, group_by, aggregates, names } => {
+            LogicalPlan::Aggregate { input: Box::new(f(*input)), group_by, aggregates, names }
+        }
+        LogicalPlan::Sort { input, keys, fetch } => LogicalPlan::Sort { input: Box::new(f(*input)), keys, fetch },
+        LogicalPlan::Limit { input, skip, fetch } => LogicalPlan::Limit { input: Box::new(f(*input)), skip, fetch },
+    }
+}
+
+/// Moves filters that sit directly on a scan into the scan.
+fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
+    let plan = map_input(plan, push_down_filters);
+    match plan {
+        LogicalPlan::Filter { input, predicate } => match *input {
+            LogicalPlan::Scan(mut scan) => {
+                scan.filters.extend(predicate.split_conjunction());
+                LogicalPlan::Scan(scan)
+            }
+            input => LogicalPlan::Filter { input: Box::new(input), predicate },
+        },
+        other => other,
+    }
+}
+
+/// `LIMIT n OFFSET m` over `ORDER BY`: the sort only needs its first `n + m` rows.
+fn push_limit_into_sort(plan: LogicalPlan) -> LogicalPlan {
+    let plan = map_input(plan, push_limit_into_sort);
+    match plan {
+        LogicalPlan::Limit { input, skip, fetch: Some(fetch) } => {
+            let input = match *input {
+                LogicalPlan::Sort { input, keys, fetch: None } => {
+                    LogicalPlan::Sort { input, keys, fetch: Some(skip.saturating_add(fetch)) }
+                }
+                other => other,
+            };
+            LogicalPlan::Limit { input: Box::new(input), skip, fetch: Some(fetch) }
+        }
+        other => other,
+    }
+}
+
+fn columns_of<'e>(exprs: impl IntoIterator<Item = &'e Expr>, out: &mut Vec<usize>) {
+    for e in exprs {
+        e.collect_columns(out);
+    }
+}
+
+fn normalize(mut columns: Vec<usize>) -> Vec<usize> {
+    columns.sort_unstable();
+    columns.dedup();
+    columns
+}
+
+fn identity(len: usize) -> Vec<Option<usize>> {
+    (0..len).map(Some).collect()
+}
+
+/// Rewrites `plan` so that it produces at least the output columns `required` and its scans
+/// read nothing else. Returns the new plan and, for each old output column, its new position.
+fn prune_columns(plan: LogicalPlan, required: &[usize]) -> Result<(LogicalPlan, Vec<Option<usize>>)> {
+    match plan {
+        LogicalPlan::Scan(mut scan) => {
+            let mut needed = required.to_vec();
+            columns_of(&scan.filters, &mut needed);
+            let needed = normalize(needed);
+            let mut mapping = vec![None; scan.projection.len()];
+            for (new, &old) in needed.iter().enumerate() {
+                if let Some(slot) = mapping.get_mut(old) {
+                    *slot = Some(new);
+                }
+            }
+            scan.projection = needed.iter().filter_map(|&i| scan.projection.get(i).copied()).collect();
+            scan.filters = scan.filters.into_iter().map(|f| f.remap_columns(&mapping)).collect::<Result<_>>()?;
+            Ok((LogicalPlan::Scan(scan), mapping))
+        }
+        LogicalPlan::OneRow => Ok((LogicalPlan::OneRow, vec![])),
+        LogicalPlan::Filter { input, predicate } => {
+            let mut needed = required.to_vec();
+            predicate.collect_columns(&mut needed);
+            let (input, mapping) = prune_columns(*input, &normalize(needed))?;
+            let predicate = predicate.remap_columns(&mapping)?;
+            Ok((LogicalPlan::Filter { input: Box::new(input), predicate }, mapping))
+        }
+        LogicalPlan::Sort { input, keys, fetch } => {
+            let mut needed = required.to_vec();
+            columns_of(keys.iter().map(|k| &k.expr), &mut needed);
+            let (input, mapping) = prune_columns(*input, &normalize(needed))?;
+            let mut remapped = Vec::with_capacity(keys.len());
+            for mut key in keys {
+                key.expr = key.expr.remap_columns(&mapping)?;
+                remapped.push(key);
+            }
+            Ok((LogicalPlan::Sort { input: Box::new(input), keys: remapped, fetch }, mapping))
+        }
+        LogicalPlan::Limit { input, skip, fetch } => {
+            let (input, mapping) = prune_columns(*input, required)?;
+            Ok((LogicalPlan::Limit { input: Box::new(input), skip, fetch }, mapping))
+        }
+        LogicalPlan::Projection { input, exprs, names } => {
+            let mut needed = vec![];
+            columns_of(&exprs, &mut needed);
+            let (input, mapping) = prune_columns(*input, &normalize(needed))?;
+            let exprs = exprs.into_iter().map(|e| e.remap_columns(&mapping)).collect::<Result<Vec<_>>>()?;
+            let len = exprs.len();
+            Ok((LogicalPlan::Projection { input: Box::new(input), exprs, names }, identity(len)))
+        }
+        LogicalPlan::Aggregate { input, group_by, aggregates, names } => {
+            let mut needed = vec![];
+            columns_of(&group_by, &mut needed);
+            columns_of(aggregates.iter().filter_map(|a| a.arg.as_ref()), &mut needed);
+            let (input, mapping) = prune_columns(*input, &normalize(needed))?;
+            let group_by = group_by.into_iter().map(|e| e.remap_columns(&mapping)).collect::<Result<Vec<_>>>()?;
+            let mut remapped = Vec::with_capacity(aggregates.len());
+            for mut aggregate in aggregates {
+                aggregate.arg = aggregate.arg.map(|a| a.remap_columns(&mapping)).transpose()?;
+                remapped.push(aggregate);
+            }
+            let len = names.len();
+            Ok((LogicalPlan::Aggregate { input: Box::new(input), group_by, aggregates: remapped, names }, identity(len)))
+        }
+    }
+}

@@ -1,0 +1,969 @@
+//! The binder: resolves names and types of a parsed statement and builds its [`Plan`].
+//!
+//! A `SELECT` becomes, bottom-up:
+//!
+//! ```text
+//! Scan(table, all columns) | OneRow
+//!   -> Filter(WHERE)
+//!   -> Aggregate(GROUP BY keys, aggregate calls) -> Filter(HAVING)      (aggregate queries)
+//!   -> Projection(select items + ORDER BY keys not in the select list)
+//!   -> Aggregate(all columns)                                           (SELECT DISTINCT)
+//!   -> Sort -> Limit
+//!   -> Projection(drop the extra ORDER BY keys)
+//! ```
+//!
+//! Names are resolved case-insensitively: an exact match wins, else a unique match ignoring
+//! case. Types are coerced like PostgreSQL: numbers to the wider type, string literals to the
+//! type they are compared with (`ts > '2024-01-01'`), NULL to whatever it meets.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, NullArray, StringArray};
+use arrow::datatypes::{DataType, SchemaRef};
+use sqlparser::ast as sql;
+use strata_storage::{sql_type_name, Storage};
+
+use super::{LogicalPlan, Plan, Scan, SortKey};
+use crate::error::{Error, Result};
+use crate::expr::{AggregateExpr, AggregateFunction, BinaryOp, Expr};
+
+/// Output name of a select item that is neither a column nor a function call (PostgreSQL's).
+const ANONYMOUS_COLUMN: &str = "?column?";
+
+/// Binds statements against the tables of one [`Storage`].
+pub struct Binder<'a> {
+    storage: &'a Storage,
+}
+
+/// The columns an expression may reference.
+struct Scope {
+    /// The table name, when the input is a table.
+    table: Option<String>,
+    /// The alias given in FROM.
+    alias: Option<String>,
+    /// The input columns.
+    schema: SchemaRef,
+}
+
+/// Where aggregate calls are forbidden, for the error message; `None` allows them.
+type AggContext = Option<&'static str>;
+
+impl<'a> Binder<'a> {
+    /// A binder over `storage`'s catalog.
+    pub fn new(storage: &'a Storage) -> Self {
+        Binder { storage }
+    }
+
+    /// Binds one statement.
+    pub fn bind_statement(&self, statement: &sql::Statement) -> Result<Plan> {
+        match statement {
+            sql::Statement::Query(query) => Ok(Plan::Query(self.bind_query(query)?)),
+            sql::Statement::Explain { statement, analyze, .. } => match statement.as_ref() {
+                sql::Statement::Query(query) if !analyze => {
+                    Ok(Plan::Explain(self.bind_query(query)?))
+                }
+                _ => Err(Error::unsupported("EXPLAIN is supported for SELECT queries only")),
+            },
+            sql::Statement::CreateTable(create) => super::ddl::bind_create_table(create),
+            sql::Statement::Drop { object_type, if_exists, names, .. } => {
+                if *object_type != sql::ObjectType::Table {
+                    return Err(Error::unsupported(format!("DROP {object_type}; only DROP TABLE")));
+                }
+                let [name] = names.as_slice() else {
+                    return Err(Error::unsupported("dropping several tables at once; drop one per statement"));
+                };
+                Ok(Plan::DropTable { name: object_name(name)?, if_exists: *if_exists })
+            }
+            sql::Statement::ShowTables { .. } => Ok(Plan::ShowTables),
+            sql::Statement::ExplainTable { table_name, .. } => {
+                Ok(Plan::Describe { name: object_name(table_name)? })
+            }
+            sql::Statement::ShowColumns { show_options, .. } => {
+                match show_options.show_in.as_ref().and_then(|s| s.parent_name.as_ref()) {
+                    Some(name) => Ok(Plan::Describe { name: object_name(name)? }),
+                    None => Err(Error::InvalidArgument {
+                        message: "SHOW COLUMNS needs a table: SHOW COLUMNS FROM <table>".into(),
+                    }),
+                }
+            }
+            other => {
+                let text = other.to_string();
+                let verb: String = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                Err(Error::unsupported(format!(
+                    "statement \"{verb} ...\"; supported: SELECT, CREATE TABLE, DROP TABLE, SHOW TABLES, DESCRIBE, EXPLAIN"
+                )))
+            }
+        }
+    }
+
+    /// Binds a query (`SELECT ...`).
+    pub fn bind_query(&self, query: &sql::Query) -> Result<LogicalPlan> {
+        if query.with.is_some() {
+            return Err(Error::unsupported("WITH (common table expressions)"));
+        }
+        if query.fetch.is_some() {
+            return Err(Error::unsupported("FETCH FIRST; use LIMIT"));
+        }
+        let select = match query.body.as_ref() {
+            sql::SetExpr::Select(select) => select,
+            sql::SetExpr::Query(inner) if query.order_by.is_none() && query.limit_clause.is_none() => {
+                return self.bind_query(inner);
+            }
+            sql::SetExpr::SetOperation { op, .. } => {
+                return Err(Error::unsupported(format!("{op} (set operations)")));
+            }
+            other => return Err(Error::unsupported(format!("query body {other}"))),
+        };
+        let (skip, fetch) = bind_limit(query.limit_clause.as_ref())?;
+        let order_by: &[sql::OrderByExpr] = match query.order_by.as_ref().map(|o| &o.kind) {
+            None => &[],
+            Some(sql::OrderByKind::Expressions(exprs)) => exprs,
+            Some(sql::OrderByKind::All(_)) => return Err(Error::unsupported("ORDER BY ALL")),
+        };
+        let mut plan = self.bind_select(select, order_by)?;
+        if skip > 0 || fetch.is_some() {
+            plan = LogicalPlan::Limit { input: Box::new(plan), skip, fetch };
+        }
+        Ok(plan)
+    }
+
+    fn bind_from(&self, from: &[sql::TableWithJoins]) -> Result<(LogicalPlan, Scope)> {
+        match from {
+            [] => Ok((
+                LogicalPlan::OneRow,
+                Scope { table: None, alias: None, schema: Arc::new(arrow::datatypes::Schema::empty()) },
+            )),
+            [table] => {
+                if !table.joins.is_empty() {
+                    return Err(Error::unsupported("JOIN"));
+                }
+                let sql::TableFactor::Table { name, alias, args, .. } = &table.relation else {
+                    return Err(Error::unsupported(format!(
+                        "FROM {}; only a table name is supported",
+                        table.relation
+                    )));
+                };
+                if args.is_some() {
+                    return Err(Error::unsupported("table functions"));
+                }
+                let name = object_name(name)?;
+                let table = self.storage.table(&name)?;
+                let schema = table.def().schema;
+                let scan = Scan {
+                    table: table.name().to_string(),
+                    table_schema: schema.clone(),
+                    projection: (0..schema.fields().len()).collect(),
+                    filters: vec![],
+                };
+                let scope = Scope {
+                    table: Some(table.name().to_string()),
+                    alias: alias.as_ref().map(|a| a.name.value.clone()),
+                    schema,
+                };
+                Ok((LogicalPlan::Scan(scan), scope))
+            }
+            _ => Err(Error::unsupported("several tables in FROM (joins)")),
+        }
+    }
+
+    fn bind_select(&self, select: &sql::Select, order_by: &[sql::OrderByExpr]) -> Result<LogicalPlan> {
+        if select.top.is_some() {
+            return Err(Error::unsupported("TOP; use LIMIT"));
+        }
+        if select.into.is_some() {
+            return Err(Error::unsupported("SELECT INTO"));
+        }
+        if !select.named_window.is_empty() || select.qualify.is_some() {
+            return Err(Error::unsupported("window functions"));
+        }
+        let distinct = match &select.distinct {
+            None | Some(sql::Distinct::All) => false,
+            Some(sql::Distinct::Distinct) => true,
+            Some(sql::Distinct::On(_)) => return Err(Error::unsupported("DISTINCT ON")),
+        };
+        let (mut plan, scope) = self.bind_from(&select.from)?;
+
+        // WHERE
+        if let Some(selection) = &select.selection {
+            let predicate = bind_expr(selection, &scope, Some("WHERE"))?;
+            let predicate = expect_boolean(predicate, "WHERE")?;
+            plan = LogicalPlan::Filter { input: Box::new(plan), predicate };
+        }
+
+        // Select items (aggregates allowed), with their output names.
+        let mut items: Vec<(Expr, String)> = vec![];
+        for item in &select.projection {
+            match item {
+                sql::SelectItem::UnnamedExpr(e) => {
+                    items.push((bind_expr(e, &scope, None)?, output_name(e, &scope)));
+                }
+                sql::SelectItem::ExprWithAlias { expr, alias } => {
+                    items.push((bind_expr(expr, &scope, None)?, alias.value.clone()));
+                }
+                sql::SelectItem::Wildcard(options) => {
+                    if options.opt_exclude.is_some() || options.opt_except.is_some() {
+                        return Err(Error::unsupported("SELECT * EXCLUDE/EXCEPT"));
+                    }
+                    items.extend(scope.all_columns());
+                }
+                sql::SelectItem::QualifiedWildcard(kind, _) => {
+                    let qualifier = match kind {
+                        sql::SelectItemQualifiedWildcardKind::ObjectName(name) => object_name(name)?,
+                        sql::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                    };
+                    if !scope.matches_qualifier(&qualifier) {
+                        return Err(Error::TableNotFound { name: qualifier });
+                    }
+                    items.extend(scope.all_columns());
+                }
+                sql::SelectItem::ExprWithAliases { .. } => {
+                    return Err(Error::unsupported("several aliases for one select item"));
+                }
+            }
+        }
+        if items.is_empty() {
+            return Err(Error::InvalidArgument { message: "SELECT needs at least one column".into() });
+        }
+
+        // GROUP BY: an input expression, a select alias, or a 1-based select position.
+        let group_asts: &[sql::Expr] = match &select.group_by {
+            sql::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs,
+            _ => return Err(Error::unsupported("GROUP BY ALL / ROLLUP / CUBE / GROUPING SETS")),
+        };
+        let mut group_by = vec![];
+        for ast in group_asts {
+            let expr = if let Some(position) = positional(ast)? {
+                select_item_at(&items, position, "GROUP BY")?.0.clone()
+            } else {
+                match bind_expr(ast, &scope, Some("GROUP BY")) {
+                    Ok(expr) => expr,
+                    Err(err @ Error::ColumnNotFound { .. }) => match alias_of(ast, &items) {
+                        Some(i) => items[i].0.clone(),
+                        None => return Err(err),
+                    },
+                    Err(err) => return Err(err),
+                }
+            };
+            if expr.contains_aggregate() {
+                return Err(Error::InvalidArgument {
+                    message: "aggregate functions are not allowed in GROUP BY".into(),
+                });
+            }
+            if !group_by.contains(&expr) {
+                group_by.push(expr);
+            }
+        }
+
+        let having = match &select.having {
+            Some(h) => Some(expect_boolean(bind_expr(h, &scope, None)?, "HAVING")?),
+            None => None,
+        };
+
+        // ORDER BY: a select position, a select output name, or an expression over the input.
+        enum OrderTarget {
+            Item(usize),
+            Extra(Expr),
+        }
+        let mut order_targets = vec![];
+        for key in order_by {
+            if key.with_fill.is_some() {
+                return Err(Error::unsupported("ORDER BY ... WITH FILL"));
+            }
+            let target = if let Some(position) = positional(&key.expr)? {
+                select_item_at(&items, position, "ORDER BY")?;
+                OrderTarget::Item(position - 1)
+            } else if let Some(i) = alias_of(&key.expr, &items) {
+                OrderTarget::Item(i)
+            } else {
+                let expr = bind_expr(&key.expr, &scope, None)?;
+                match items.iter().position(|(e, _)| *e == expr) {
+                    Some(i) => OrderTarget::Item(i),
+                    None => OrderTarget::Extra(expr),
+                }
+            };
+            let descending = match &key.options.sort {
+                None | Some(sql::OrderBySort::Asc) => false,
+                Some(sql::OrderBySort::Desc) => true,
+                Some(sql::OrderBySort::Using(_)) => return Err(Error::unsupported("ORDER BY ... USING")),
+            };
+            let nulls_first = key.options.nulls_first.unwrap_or(descending);
+            order_targets.push((target, descending, nulls_first));
+        }
+
+        // Aggregate queries: compute groups and aggregates, then rewrite everything above the
+        // Aggregate node to read its output.
+        let is_aggregate = !group_by.is_empty()
+            || having.is_some()
+            || items.iter().any(|(e, _)| e.contains_aggregate())
+            || order_targets
+                .iter()
+                .any(|(t, _, _)| matches!(t, OrderTarget::Extra(e) if e.contains_aggregate()));
+        let mut having = having;
+        if is_aggregate {
+            let mut rewriter = AggregateRewriter { group_by: &group_by, aggregates: vec![] };
+            for (expr, _) in items.iter_mut() {
+                *expr = rewriter.rewrite(std::mem::replace(expr, Expr::Literal(null_literal())))?;
+            }
+            for (target, _, _) in order_targets.iter_mut() {
+                if let OrderTarget::Extra(expr) = target {
+                    *expr = rewriter.rewrite(std::mem::replace(expr, Expr::Literal(null_literal())))?;
+                }
+            }
+            if let Some(h) = having.take() {
+                having = Some(rewriter.rewrite(h)?);
+            }
+            let aggregates = rewriter.aggregates;
+            let names = group_by
+                .iter()
+                .map(|g| match g {
+                    Expr::Column { name, .. } => name.clone(),
+                    other => other.to_string(),
+                })
+                .chain(aggregates.iter().map(|a| a.func.name().to_string()))
+                .collect();
+            plan = LogicalPlan::Aggregate { input: Box::new(plan), group_by, aggregates, names };
+            if let Some(predicate) = having {
+                plan = LogicalPlan::Filter { input: Box::new(plan), predicate };
+            }
+        }
+
+        // Projection: select items, then ORDER BY keys that are not select items.
+        let visible = items.len();
+        let mut exprs: Vec<Expr> = vec![];
+        let mut names: Vec<String> = vec![];
+        for (expr, name) in items {
+            exprs.push(expr);
+            names.push(name);
+        }
+        let mut keys = vec![];
+        for (target, descending, nulls_first) in order_targets {
+            let index = match target {
+                OrderTarget::Item(i) => i,
+                OrderTarget::Extra(expr) => {
+                    if distinct {
+                        return Err(Error::InvalidArgument {
+                            message: "for SELECT DISTINCT, ORDER BY expressions must appear in the select list".into(),
+                        });
+                    }
+                    exprs.push(expr);
+                    names.push(format!("__order_{}", exprs.len()));
+                    exprs.len() - 1
+                }
+            };
+            let expr = Expr::column(index, names[index].clone(), exprs[index].data_type());
+            keys.push(SortKey { expr, descending, nulls_first });
+        }
+        plan = LogicalPlan::Projection { input: Box::new(plan), exprs, names: names.clone() };
+
+        if distinct {
+            let schema = plan.schema();
+            let group_by = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| Expr::column(i, f.name().clone(), f.data_type().clone()))
+                .collect();
+            plan = LogicalPlan::Aggregate { input: Box::new(plan), group_by, aggregates: vec![], names: names.clone() };
+        }
+        if !keys.is_empty() {
+            plan = LogicalPlan::Sort { input: Box::new(plan), keys, fetch: None };
+        }
+        if names.len() > visible {
+            let schema = plan.schema();
+            let exprs = (0..visible)
+                .map(|i| Expr::column(i, names[i].clone(), schema.field(i).data_type().clone()))
+                .collect();
+            names.truncate(visible);
+            plan = LogicalPlan::Projection { input: Box::new(plan), exprs, names };
+        }
+        Ok(plan)
+    }
+}
+
+/// Replaces group keys and aggregate calls by columns of the Aggregate output; any other column
+/// reference is an error (it is neither grouped nor aggregated).
+struct AggregateRewriter<'g> {
+    group_by: &'g [Expr],
+    aggregates: Vec<AggregateExpr>,
+}
+
+impl AggregateRewriter<'_> {
+    fn rewrite(&mut self, expr: Expr) -> Result<Expr> {
+        if let Some(i) = self.group_by.iter().position(|g| *g == expr) {
+            let name = match &expr {
+                Expr::Column { name, .. } => name.clone(),
+                other => other.to_string(),
+            };
+            return Ok(Expr::column(i, name, expr.data_type()));
+        }
+        match expr {
+            Expr::Aggregate(agg) => {
+                let agg = *agg;
+                let i = match self.aggregates.iter().position(|a| *a == agg) {
+                    Some(i) => i,
+                    None => {
+                        self.aggregates.push(agg.clone());
+                        self.aggregates.len() - 1
+                    }
+                };
+                Ok(Expr::column(self.group_by.len() + i, agg.func.name(), agg.data_type))
+            }
+            Expr::Column { name, .. } => Err(Error::NotGrouped { name }),
+            other => other.map_children(|c| self.rewrite(c)),
+        }
+    }
+}
+
+impl Scope {
+    fn column_names(&self) -> Vec<String> {
+        self.schema.fields().iter().map(|f| f.name().clone()).collect()
+    }
+
+    fn all_columns(&self) -> Vec<(Expr, String)> {
+        self.schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (Expr::column(i, f.name().clone(), f.data_type().clone()), f.name().clone()))
+            .collect()
+    }
+
+    fn matches_qualifier(&self, qualifier: &str) -> bool {
+        [&self.alias, &self.table]
+            .into_iter()
+            .flatten()
+            .any(|name| name.eq_ignore_ascii_case(qualifier))
+    }
+
+    /// Finds a column: an exact match, else a unique case-insensitive one.
+    fn resolve(&self, name: &str) -> Result<Expr> {
+        let fields = self.schema.fields();
+        let found = match fields.iter().position(|f| f.name() == name) {
+            Some(i) => i,
+            None => {
+                let matches: Vec<usize> = fields
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.name().eq_ignore_ascii_case(name))
+                    .map(|(i, _)| i)
+                    .collect();
+                match matches.as_slice() {
+                    [i] => *i,
+                    [] => {
+                        return Err(Error::ColumnNotFound {
+                            name: name.to_string(),
+                            table: self.table.clone(),
+                            candidates: self.column_names(),
+                        })
+                    }
+                    many => {
+                        return Err(Error::AmbiguousColumn {
+                            name: name.to_string(),
+                            matches: many.iter().map(|&i| fields[i].name().clone()).collect(),
+                        })
+                    }
+                }
+            }
+        };
+        let field = &fields[found];
+        Ok(Expr::column(found, field.name().clone(), field.data_type().clone()))
+    }
+
+    fn resolve_compound(&self, idents: &[sql::Ident]) -> Result<Expr> {
+        match idents {
+            [column] => self.resolve(&column.value),
+            [qualifier, column] => {
+                if self.matches_qualifier(&qualifier.value) {
+                    self.resolve(&column.value)
+                } else {
+                    Err(Error::TableNotFound { name: qualifier.value.clone() })
+                }
+            }
+            _ => Err(Error::unsupported(format!(
+                "qualified name {}",
+                idents.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join(".")
+            ))),
+        }
+    }
+}
+
+/// The table name of an object name (`t` or `schema.t`, the schema ignored).
+pub(crate) fn object_name(name: &sql::ObjectName) -> Result<String> {
+    match name.0.last().and_then(|p| p.as_ident()) {
+        Some(ident) if name.0.len() <= 2 => Ok(ident.value.clone()),
+        _ => Err(Error::unsupported(format!("object name {name}"))),
+    }
+}
+
+/// `LIMIT` and `OFFSET` as (skip, fetch).
+fn bind_limit(clause: Option<&sql::LimitClause>) -> Result<(usize, Option<usize>)> {
+    let (limit, offset) = match clause {
+        None => return Ok((0, None)),
+        Some(sql::LimitClause::LimitOffset { limit, offset, limit_by }) => {
+            if !limit_by.is_empty() {
+                return Err(Error::unsupported("LIMIT BY"));
+            }
+            (limit.as_ref(), offset.as_ref().map(|o| &o.value))
+        }
+        Some(sql::LimitClause::OffsetCommaLimit { offset, limit }) => (Some(limit), Some(offset)),
+    };
+    let count = |e: &sql::Expr, what: &str| -> Result<Option<usize>> {
+        match e {
+            sql::Expr::Value(v) => match &v.value {
+                sql::Value::Null => Ok(None),
+                sql::Value::Number(n, _) => n.parse::<usize>().map(Some).map_err(|_| Error::InvalidArgument {
+                    message: format!("{what} must be a non-negative integer, not {n}"),
+                }),
+                other => Err(Error::InvalidArgument {
+                    message: format!("{what} must be a non-negative integer, not {other}"),
+                }),
+            },
+            other => Err(Error::InvalidArgument {
+                message: format!("{what} must be a non-negative integer literal, not {other}"),
+            }),
+        }
+    };
+    let fetch = match limit {
+        Some(e) => count(e, "LIMIT")?,
+        None => None,
+    };
+    let skip = match offset {
+        Some(e) => count(e, "OFFSET")?.unwrap_or(0),
+        None => 0,
+    };
+    Ok((skip, fetch))
+}
+
+/// `Some(n)` when the expression is an integer literal (a 1-based select position).
+fn positional(e: &sql::Expr) -> Result<Option<usize>> {
+    match e {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::Number(n, _) => match n.parse::<usize>() {
+                Ok(p) => Ok(Some(p)),
+                Err(_) => Err(Error::InvalidArgument {
+                    message: format!("position {n} is not a select list position; use 1, 2, ..."),
+                }),
+            },
+            _ => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn select_item_at<'i>(items: &'i [(Expr, String)], position: usize, clause: &str) -> Result<&'i (Expr, String)> {
+    if position == 0 || position > items.len() {
+        return Err(Error::InvalidArgument {
+            message: format!(
+                "{clause} position {position} is not in select list; it has {} item(s)",
+                items.len()
+            ),
+        });
+    }
+    Ok(&items[position - 1])
+}
+
+/// The index of the select item whose output name is the bare identifier `e`.
+fn alias_of(e: &sql::Expr, items: &[(Expr, String)]) -> Option<usize> {
+    let sql::Expr::Identifier(ident) = e else {
+        return None;
+    };
+    items
+        .iter()
+        .position(|(_, name)| *name == ident.value)
+        .or_else(|| items.iter().position(|(_, name)| name.eq_ignore_ascii_case(&ident.value)))
+}
+
+/// PostgreSQL's default output name of a select item.
+fn output_name(e: &sql::Expr, scope: &Scope) -> String {
+    match e {
+        sql::Expr::Identifier(ident) => match scope.resolve(&ident.value) {
+            Ok(Expr::Column { name, .. }) => name,
+            _ => ident.value.clone(),
+        },
+        sql::Expr::CompoundIdentifier(idents) => match scope.resolve_compound(idents) {
+            Ok(Expr::Column { name, .. }) => name,
+            _ => idents.last().map(|i| i.value.clone()).unwrap_or_default(),
+        },
+        sql::Expr::Function(f) => match f.name.0.last().and_then(|p| p.as_ident()) {
+            Some(ident) => ident.value.to_ascii_lowercase(),
+            None => ANONYMOUS_COLUMN.to_string(),
+        },
+        sql::Expr::Cast { expr, .. } | sql::Expr::Nested(expr) => output_name(expr, scope),
+        _ => ANONYMOUS_COLUMN.to_string(),
+    }
+}
+
+fn null_literal() -> ArrayRef {
+    Arc::new(NullArray::new(1))
+}
+
+/// A SQL literal as a one-element array.
+fn literal(value: &sql::Value) -> Result<Expr> {
+    let array: ArrayRef = match value {
+        sql::Value::Number(n, _) => {
+            if let Ok(v) = n.parse::<i32>() {
+                Arc::new(Int32Array::from(vec![v]))
+            } else if let Ok(v) = n.parse::<i64>() {
+                Arc::new(Int64Array::from(vec![v]))
+            } else if let Ok(v) = n.parse::<f64>() {
+                Arc::new(Float64Array::from(vec![v]))
+            } else {
+                return Err(Error::InvalidArgument { message: format!("invalid number {n}") });
+            }
+        }
+        sql::Value::SingleQuotedString(s)
+        | sql::Value::EscapedStringLiteral(s)
+        | sql::Value::DollarQuotedString(sql::DollarQuotedString { value: s, .. }) => {
+            Arc::new(StringArray::from(vec![s.as_str()]))
+        }
+        sql::Value::Boolean(b) => Arc::new(BooleanArray::from(vec![*b])),
+        sql::Value::Null => null_literal(),
+        other => return Err(Error::unsupported(format!("literal {other}"))),
+    };
+    Ok(Expr::Literal(array))
+}
+
+/// Parses a SQL type as Strata stores it.
+pub(crate) fn sql_type(data_type: &sql::DataType) -> Result<DataType> {
+    let name = data_type.to_string();
+    strata_storage::parse_sql_type(&name).ok_or_else(|| Error::InvalidArgument {
+        message: format!(
+            "unknown type \"{name}\"; supported types: BOOLEAN, SMALLINT, INTEGER, BIGINT, REAL, DOUBLE, VARCHAR, DATE, TIMESTAMP"
+        ),
+    })
+}
+
+fn type_name(dt: &DataType) -> &'static str {
+    sql_type_name(dt)
+}
+
+fn is_numeric(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Float32 | DataType::Float64
+    )
+}
+
+fn is_temporal(dt: &DataType) -> bool {
+    matches!(dt, DataType::Date32 | DataType::Timestamp(_, _))
+}
+
+fn is_string_literal(e: &Expr) -> bool {
+    matches!(e, Expr::Literal(v) if *v.data_type() == DataType::Utf8)
+}
+
+/// The wider of two numeric types (PostgreSQL's promotion: smallint < integer < bigint < real <
+/// double; any float with a wider integer gives double).
+fn numeric_common(a: &DataType, b: &DataType) -> Option<DataType> {
+    fn rank(dt: &DataType) -> Option<u8> {
+        Some(match dt {
+            DataType::Int16 => 1,
+            DataType::Int32 => 2,
+            DataType::Int64 => 3,
+            DataType::Float32 => 4,
+            DataType::Float64 => 5,
+            _ => return None,
+        })
+    }
+    let (ra, rb) = (rank(a)?, rank(b)?);
+    let wider = if ra >= rb { a } else { b };
+    if *wider == DataType::Float32 && (*a == DataType::Int64 || *b == DataType::Int64) {
+        return Some(DataType::Float64);
+    }
+    Some(wider.clone())
+}
+
+/// Casts NULLs and string literals to the other side's type and numbers to the wider type, for
+/// a comparison (`arithmetic == false`) or an arithmetic operator.
+fn coerce_pair(left: Expr, right: Expr, op: BinaryOp) -> Result<(Expr, Expr)> {
+    let (lt, rt) = (left.data_type(), right.data_type());
+    let arithmetic = op.is_arithmetic();
+    if lt == rt && lt != DataType::Null {
+        if arithmetic && !is_numeric(&lt) {
+            return Err(arith_mismatch(op, &lt, &rt));
+        }
+        return Ok((left, right));
+    }
+    let target = match (&lt, &rt) {
+        (DataType::Null, DataType::Null) => {
+            if arithmetic {
+                DataType::Int32
+            } else {
+                DataType::Boolean
+            }
+        }
+        (DataType::Null, other) | (other, DataType::Null) => other.clone(),
+        (a, b) if is_numeric(a) && is_numeric(b) => numeric_common(a, b).unwrap_or(DataType::Float64),
+        (DataType::Utf8, other) if is_string_literal(&left) && (is_numeric(other) || !arithmetic) => other.clone(),
+        (other, DataType::Utf8) if is_string_literal(&right) && (is_numeric(other) || !arithmetic) => other.clone(),
+        (DataType::Date32, DataType::Timestamp(_, _)) if !arithmetic => rt.clone(),
+        (DataType::Timestamp(_, _), DataType::Date32) if !arithmetic => lt.clone(),
+        _ => {
+            return Err(if arithmetic {
+                arith_mismatch(op, &lt, &rt)
+            } else {
+                Error::mismatch(format!(
+                    "cannot compare {} with {} ({left} {} {right}); cast one side, e.g. CAST(x AS {})",
+                    type_name(&lt),
+                    type_name(&rt),
+                    op.symbol(),
+                    type_name(&lt),
+                ))
+            })
+        }
+    };
+    if arithmetic && !is_numeric(&target) {
+        return Err(arith_mismatch(op, &lt, &rt));
+    }
+    Ok((left.cast_to(&target), right.cast_to(&target)))
+}
+
+fn arith_mismatch(op: BinaryOp, lt: &DataType, rt: &DataType) -> Error {
+    Error::mismatch(format!(
+        "operator {} cannot be applied to {} and {}; it needs numbers (cast with CAST(x AS DOUBLE))",
+        op.symbol(),
+        type_name(lt),
+        type_name(rt)
+    ))
+}
+
+/// Checks that a predicate is BOOLEAN (a NULL literal counts as one).
+fn expect_boolean(e: Expr, clause: &str) -> Result<Expr> {
+    match e.data_type() {
+        DataType::Boolean => Ok(e),
+        DataType::Null => Ok(e.cast_to(&DataType::Boolean)),
+        other => Err(Error::mismatch(format!(
+            "argument of {clause} must be BOOLEAN, not {} ({e})",
+            type_name(&other)
+        ))),
+    }
+}
+
+fn bind_binary(left: Expr, op: BinaryOp, right: Expr) -> Result<Expr> {
+    if matches!(op, BinaryOp::And | BinaryOp::Or) {
+        let clause = op.symbol();
+        return Ok(expect_boolean(left, clause)?.binary(op, expect_boolean(right, clause)?));
+    }
+    let (left, right) = coerce_pair(left, right, op)?;
+    Ok(left.binary(op, right))
+}
+
+fn map_binary_op(op: &sql::BinaryOperator) -> Result<BinaryOp> {
+    Ok(match op {
+        sql::BinaryOperator::Eq => BinaryOp::Eq,
+        sql::BinaryOperator::NotEq => BinaryOp::NotEq,
+        sql::BinaryOperator::Lt => BinaryOp::Lt,
+        sql::BinaryOperator::LtEq => BinaryOp::LtEq,
+        sql::BinaryOperator::Gt => BinaryOp::Gt,
+        sql::BinaryOperator::GtEq => BinaryOp::GtEq,
+        sql::BinaryOperator::And => BinaryOp::And,
+        sql::BinaryOperator::Or => BinaryOp::Or,
+        sql::BinaryOperator::Plus => BinaryOp::Plus,
+        sql::BinaryOperator::Minus => BinaryOp::Minus,
+        sql::BinaryOperator::Multiply => BinaryOp::Multiply,
+        sql::BinaryOperator::Divide => BinaryOp::Divide,
+        sql::BinaryOperator::Modulo => BinaryOp::Modulo,
+        other => return Err(Error::unsupported(format!("operator {other}"))),
+    })
+}
+
+/// Binds a SQL expression against `scope`. `agg` names the clause when aggregate calls are
+/// not allowed there.
+fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
+    let bind = |e: &sql::Expr| bind_expr(e, scope, agg);
+    match e {
+        sql::Expr::Identifier(ident) => scope.resolve(&ident.value),
+        sql::Expr::CompoundIdentifier(idents) => scope.resolve_compound(idents),
+        sql::Expr::Value(v) => literal(&v.value),
+        sql::Expr::TypedString(typed) => {
+            let target = sql_type(&typed.data_type)?;
+            let text = match &typed.value.value {
+                sql::Value::SingleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Ok(Expr::Literal(Arc::new(StringArray::from(vec![text]))).cast_to(&target))
+        }
+        sql::Expr::Nested(inner) => bind(inner),
+        sql::Expr::UnaryOp { op, expr } => {
+            let inner = bind(expr)?;
+            match op {
+                sql::UnaryOperator::Not => Ok(Expr::Not(Box::new(expect_boolean(inner, "NOT")?))),
+                sql::UnaryOperator::Plus => Ok(inner),
+                sql::UnaryOperator::Minus => {
+                    // `-2147483648` is an INTEGER literal, not the negation of a BIGINT.
+                    if let sql::Expr::Value(v) = expr.as_ref() {
+                        if let sql::Value::Number(n, long) = &v.value {
+                            return literal(&sql::Value::Number(format!("-{n}"), *long));
+                        }
+                    }
+                    let dt = inner.data_type();
+                    match dt {
+                        DataType::Null => Ok(inner),
+                        dt if is_numeric(&dt) => Ok(Expr::Negative(Box::new(inner))),
+                        dt => Err(Error::mismatch(format!(
+                            "unary minus needs a number, not {}",
+                            type_name(&dt)
+                        ))),
+                    }
+                }
+                other => Err(Error::unsupported(format!("unary operator {other}"))),
+            }
+        }
+        sql::Expr::BinaryOp { left, op, right } => {
+            let op = map_binary_op(op)?;
+            bind_binary(bind(left)?, op, bind(right)?)
+        }
+        sql::Expr::IsNull(inner) => Ok(Expr::IsNull(Box::new(bind(inner)?))),
+        sql::Expr::IsNotNull(inner) => Ok(Expr::IsNotNull(Box::new(bind(inner)?))),
+        sql::Expr::In { expr, target, negated, .. } => {
+            let sql::InTarget::List(list) = target else {
+                return Err(Error::unsupported("IN (subquery)"));
+            };
+            // `x IN (a, b)` is `x = a OR x = b`, which gives SQL's NULL semantics for free:
+            // `1 NOT IN (2, NULL)` is NULL, not true.
+            let value = bind(expr)?;
+            let mut disjunction: Option<Expr> = None;
+            for item in list {
+                let eq = bind_binary(value.clone(), BinaryOp::Eq, bind(item)?)?;
+                disjunction = Some(match disjunction {
+                    None => eq,
+                    Some(d) => d.binary(BinaryOp::Or, eq),
+                });
+            }
+            let disjunction = disjunction
+                .ok_or_else(|| Error::InvalidArgument { message: "IN needs at least one value".into() })?;
+            Ok(if *negated { Expr::Not(Box::new(disjunction)) } else { disjunction })
+        }
+        sql::Expr::Between { expr, negated, low, high } => {
+            let value = bind(expr)?;
+            let (low, high) = (bind(low)?, bind(high)?);
+            if *negated {
+                let below = bind_binary(value.clone(), BinaryOp::Lt, low)?;
+                let above = bind_binary(value, BinaryOp::Gt, high)?;
+                Ok(below.binary(BinaryOp::Or, above))
+            } else {
+                let from = bind_binary(value.clone(), BinaryOp::GtEq, low)?;
+                let to = bind_binary(value, BinaryOp::LtEq, high)?;
+                Ok(from.binary(BinaryOp::And, to))
+            }
+        }
+        sql::Expr::Like { negated, any, expr, pattern, escape_char }
+        | sql::Expr::ILike { negated, any, expr, pattern, escape_char } => {
+            if *any || escape_char.is_some() {
+                return Err(Error::unsupported("LIKE ANY / LIKE ... ESCAPE"));
+            }
+            let case_insensitive = matches!(e, sql::Expr::ILike { .. });
+            let string = |x: Expr, what: &str| -> Result<Expr> {
+                match x.data_type() {
+                    DataType::Utf8 => Ok(x),
+                    DataType::Null => Ok(x.cast_to(&DataType::Utf8)),
+                    other => Err(Error::mismatch(format!(
+                        "LIKE needs a VARCHAR {what}, not {}; use CAST(x AS VARCHAR)",
+                        type_name(&other)
+                    ))),
+                }
+            };
+            Ok(Expr::Like {
+                negated: *negated,
+                case_insensitive,
+                expr: Box::new(string(bind(expr)?, "value")?),
+                pattern: Box::new(string(bind(pattern)?, "pattern")?),
+            })
+        }
+        sql::Expr::Cast { expr, data_type, format, .. } => {
+            if format.is_some() {
+                return Err(Error::unsupported("CAST ... FORMAT"));
+            }
+            let target = sql_type(data_type)?;
+            Ok(bind(expr)?.cast_to(&target))
+        }
+        sql::Expr::Function(function) => bind_function(function, scope, agg),
+        other => Err(Error::unsupported(format!("expression {other}"))),
+    }
+}
+
+fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Result<Expr> {
+    let name = function
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.to_ascii_lowercase())
+        .unwrap_or_default();
+    let Some(func) = AggregateFunction::from_name(&name) else {
+        return Err(Error::unsupported(format!(
+            "function {}(); supported functions: count, sum, min, max, avg",
+            function.name
+        )));
+    };
+    if let Some(clause) = agg {
+        return Err(Error::InvalidArgument {
+            message: format!("aggregate functions are not allowed in {clause}"),
+        });
+    }
+    if function.over.is_some() {
+        return Err(Error::unsupported("window functions (OVER)"));
+    }
+    if function.filter.is_some() || !function.within_group.is_empty() {
+        return Err(Error::unsupported("aggregate FILTER / WITHIN GROUP; use WHERE"));
+    }
+    let list = match &function.args {
+        sql::FunctionArguments::List(list) => list,
+        _ => return Err(Error::InvalidArgument { message: format!("{name}() needs one argument") }),
+    };
+    if !list.clauses.is_empty() {
+        return Err(Error::unsupported(format!("clauses inside {name}()")));
+    }
+    let distinct = matches!(list.duplicate_treatment, Some(sql::DuplicateTreatment::Distinct));
+    let arg = match list.args.as_slice() {
+        [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)] if func == AggregateFunction::Count && !distinct => None,
+        [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e))] => {
+            Some(bind_expr(e, scope, Some("the argument of an aggregate function (aggregates cannot be nested)"))?)
+        }
+        _ => {
+            return Err(Error::InvalidArgument {
+                message: format!("{name}() takes exactly one argument (or * for count)"),
+            })
+        }
+    };
+    let arg_type = arg.as_ref().map(Expr::data_type).unwrap_or(DataType::Null);
+    let data_type = match func {
+        AggregateFunction::Count => DataType::Int64,
+        AggregateFunction::Sum => match arg_type {
+            DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Null => DataType::Int64,
+            DataType::Float32 | DataType::Float64 => DataType::Float64,
+            other => return Err(agg_mismatch(func, &other)),
+        },
+        AggregateFunction::Avg => match arg_type {
+            dt if is_numeric(&dt) || dt == DataType::Null => DataType::Float64,
+            other => return Err(agg_mismatch(func, &other)),
+        },
+        AggregateFunction::Min | AggregateFunction::Max => match arg_type {
+            DataType::Null => DataType::Int64,
+            dt if is_numeric(&dt) || is_temporal(&dt) || dt == DataType::Utf8 || dt == DataType::Boolean => dt,
+            other => return Err(agg_mismatch(func, &other)),
+        },
+    };
+    // A NULL literal argument is typed like the result, so that the kernels see a real type.
+    let arg = arg.map(|a| {
+        if a.data_type() == DataType::Null {
+            a.cast_to(&DataType::Int64)
+        } else {
+            a
+        }
+    });
+    Ok(Expr::Aggregate(Box::new(AggregateExpr { func, arg, distinct, data_type })))
+}
+
+fn agg_mismatch(func: AggregateFunction, dt: &DataType) -> Error {
+    Error::mismatch(format!(
+        "{}() cannot be applied to {}{}",
+        func.name(),
+        type_name(dt),
+        if matches!(func, AggregateFunction::Sum | AggregateFunction::Avg) {
+            "; it needs numbers"
+        } else {
+            ""
+        }
+    ))
+}

@@ -1,0 +1,118 @@
+//! Binding of `CREATE TABLE` into a storage [`TableDef`].
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema};
+use sqlparser::ast as sql;
+use strata_storage::{Partition, TableDef, TableOptions};
+
+use super::binder::{object_name, sql_type};
+use super::Plan;
+use crate::error::{Error, Result};
+
+/// `CREATE TABLE [IF NOT EXISTS] t (col TYPE [NOT NULL], ...) [WITH (time_column = 'c',
+/// partition = 'hour' | 'day')]`. The time column must be a TIMESTAMP and is made NOT NULL.
+pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
+    if create.or_replace || create.temporary || create.external {
+        return Err(Error::unsupported("CREATE OR REPLACE / TEMPORARY / EXTERNAL TABLE"));
+    }
+    if create.query.is_some() || create.like.is_some() || create.clone.is_some() {
+        return Err(Error::unsupported("CREATE TABLE ... AS / LIKE / CLONE; list the columns"));
+    }
+    if !create.constraints.is_empty() {
+        return Err(Error::unsupported(
+            "table constraints (PRIMARY KEY, UNIQUE, FOREIGN KEY, CHECK); Strata tables have none",
+        ));
+    }
+    let name = object_name(&create.name)?;
+    if create.columns.is_empty() {
+        return Err(Error::InvalidArgument {
+            message: format!("table \"{name}\" needs at least one column: CREATE TABLE {name} (col TYPE, ...)"),
+        });
+    }
+
+    let mut options = TableOptions::default();
+    let with = match &create.table_options {
+        sql::CreateTableOptions::None => &[][..],
+        sql::CreateTableOptions::With(options) => options.as_slice(),
+        _ => return Err(Error::unsupported("table options other than WITH (...)")),
+    };
+    for option in with {
+        let sql::SqlOption::KeyValue { key, value } = option else {
+            return Err(Error::InvalidArgument { message: format!("table option {option} must be key = 'value'") });
+        };
+        let key = key.to_string().to_ascii_lowercase();
+        let text = match value {
+            sql::Expr::Value(v) => match &v.value {
+                sql::Value::SingleQuotedString(s) | sql::Value::DoubleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            sql::Expr::Identifier(ident) => ident.value.clone(),
+            other => other.to_string(),
+        };
+        match key.as_str() {
+            "time_column" => options.time_column = Some(text),
+            "partition" => {
+                options.partition = Partition::parse(&text).ok_or_else(|| Error::InvalidArgument {
+                    message: format!("partition must be 'hour' or 'day', not '{text}'"),
+                })?;
+            }
+            _ => {
+                return Err(Error::InvalidArgument {
+                    message: format!("unknown table option \"{key}\"; supported options: time_column, partition"),
+                })
+            }
+        }
+    }
+
+    let mut fields = Vec::with_capacity(create.columns.len());
+    for column in &create.columns {
+        let data_type = sql_type(&column.data_type).map_err(|_| Error::InvalidArgument {
+            message: format!(
+                "unknown type \"{}\" for column \"{}\"; supported types: BOOLEAN, SMALLINT, INTEGER, BIGINT, REAL, DOUBLE, VARCHAR, DATE, TIMESTAMP",
+                column.data_type, column.name.value
+            ),
+        })?;
+        let mut nullable = true;
+        for option in &column.options {
+            match &option.option {
+                sql::ColumnOption::NotNull => nullable = false,
+                sql::ColumnOption::Null => nullable = true,
+                other => {
+                    return Err(Error::unsupported(format!(
+                        "column option {other} (column \"{}\"); only NULL / NOT NULL",
+                        column.name.value
+                    )))
+                }
+            }
+        }
+        fields.push(Field::new(column.name.value.clone(), data_type, nullable));
+    }
+
+    if let Some(time_column) = options.time_column.take() {
+        let position = fields
+            .iter()
+            .position(|f| *f.name() == time_column)
+            .or_else(|| fields.iter().position(|f| f.name().eq_ignore_ascii_case(&time_column)));
+        let Some(position) = position else {
+            return Err(Error::ColumnNotFound {
+                name: time_column,
+                table: Some(name),
+                candidates: fields.iter().map(|f| f.name().clone()).collect(),
+            });
+        };
+        let field = &fields[position];
+        if *field.data_type() != strata_storage::types::TIMESTAMP_TYPE {
+            return Err(Error::mismatch(format!(
+                "the time column \"{}\" must be TIMESTAMP, not {}",
+                field.name(),
+                strata_storage::sql_type_name(field.data_type())
+            )));
+        }
+        options.time_column = Some(field.name().clone());
+        fields[position] = field.clone().with_nullable(false);
+    }
+
+    let def = TableDef { name, schema: Arc::new(Schema::new(fields)), options };
+    Ok(Plan::CreateTable { def, if_not_exists: create.if_not_exists })
+}
