@@ -35,7 +35,9 @@ pub enum Error {
         name: String,
     },
     /// A table of that name exists already.
-    #[error("table \"{name}\" already exists; use CREATE TABLE IF NOT EXISTS or pick another name")]
+    #[error(
+        "table \"{name}\" already exists; use CREATE TABLE IF NOT EXISTS or pick another name"
+    )]
     TableExists {
         /// The name asked for.
         name: String,
@@ -65,7 +67,9 @@ pub enum Error {
         message: String,
     },
     /// A column used outside an aggregate is not grouped.
-    #[error("column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function")]
+    #[error(
+        "column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"
+    )]
     NotGrouped {
         /// The column.
         name: String,
@@ -80,7 +84,9 @@ pub enum Error {
     #[error("division by zero")]
     DivisionByZero,
     /// A value does not fit its type.
-    #[error("numeric overflow: {message}; cast the operands to a wider type such as BIGINT or DOUBLE")]
+    #[error(
+        "numeric overflow: {message}; cast the operands to a wider type such as BIGINT or DOUBLE"
+    )]
     NumericOverflow {
         /// What overflowed.
         message: String,
@@ -188,12 +194,16 @@ impl Error {
 
     /// Shorthand for [`Error::Unsupported`].
     pub(crate) fn unsupported(feature: impl Into<String>) -> Self {
-        Error::Unsupported { feature: feature.into() }
+        Error::Unsupported {
+            feature: feature.into(),
+        }
     }
 
     /// Shorthand for [`Error::TypeMismatch`].
     pub(crate) fn mismatch(message: impl Into<String>) -> Self {
-        Error::TypeMismatch { message: message.into() }
+        Error::TypeMismatch {
+            message: message.into(),
+        }
     }
 
     /// Shorthand for [`Error::Internal`].

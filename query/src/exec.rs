@@ -62,7 +62,13 @@ pub trait ExecutionPlan: fmt::Debug {
 /// Prints a physical plan as an indented tree.
 pub fn display_plan(plan: &dyn ExecutionPlan) -> String {
     fn walk(plan: &dyn ExecutionPlan, depth: usize, out: &mut String) {
-        out.push_str(&format!("{:indent$}{}: {}\n", "", plan.name(), plan.details(), indent = depth * 2));
+        out.push_str(&format!(
+            "{:indent$}{}: {}\n",
+            "",
+            plan.name(),
+            plan.details(),
+            indent = depth * 2
+        ));
         for child in plan.children() {
             walk(child, depth + 1, out);
         }
@@ -92,7 +98,11 @@ pub fn create_physical_plan(
                     .get(i)
                     .ok_or_else(|| Error::internal(format!("scan column #{i} out of range")))?;
                 let index = snapshot.schema.index_of(field.name()).map_err(|_| {
-                    Error::internal(format!("column {} vanished from table {}", field.name(), scan.table))
+                    Error::internal(format!(
+                        "column {} vanished from table {}",
+                        field.name(),
+                        scan.table
+                    ))
                 })?;
                 projection.push(index);
             }
@@ -107,27 +117,46 @@ pub fn create_physical_plan(
             ))
         }
         LogicalPlan::OneRow => Box::new(OneRowExec),
-        LogicalPlan::Filter { input: child, predicate } => {
-            Box::new(FilterExec::new(input(child)?, predicate.clone()))
-        }
+        LogicalPlan::Filter {
+            input: child,
+            predicate,
+        } => Box::new(FilterExec::new(input(child)?, predicate.clone())),
         LogicalPlan::Projection { .. } => {
-            let LogicalPlan::Projection { input: child, exprs, .. } = plan else {
+            let LogicalPlan::Projection {
+                input: child,
+                exprs,
+                ..
+            } = plan
+            else {
                 return Err(Error::internal("unreachable"));
             };
-            Box::new(ProjectionExec::new(input(child)?, exprs.clone(), plan.schema()))
+            Box::new(ProjectionExec::new(
+                input(child)?,
+                exprs.clone(),
+                plan.schema(),
+            ))
         }
-        LogicalPlan::Aggregate { input: child, group_by, aggregates, .. } => Box::new(AggregateExec::try_new(
+        LogicalPlan::Aggregate {
+            input: child,
+            group_by,
+            aggregates,
+            ..
+        } => Box::new(AggregateExec::try_new(
             input(child)?,
             group_by.clone(),
             aggregates.clone(),
             plan.schema(),
         )?),
-        LogicalPlan::Sort { input: child, keys, fetch } => {
-            Box::new(SortExec::new(input(child)?, keys.clone(), *fetch))
-        }
-        LogicalPlan::Limit { input: child, skip, fetch } => {
-            Box::new(LimitExec::new(input(child)?, *skip, *fetch))
-        }
+        LogicalPlan::Sort {
+            input: child,
+            keys,
+            fetch,
+        } => Box::new(SortExec::new(input(child)?, keys.clone(), *fetch)),
+        LogicalPlan::Limit {
+            input: child,
+            skip,
+            fetch,
+        } => Box::new(LimitExec::new(input(child)?, *skip, *fetch)),
     })
 }
 

@@ -49,7 +49,12 @@ impl BinaryOp {
     pub fn is_comparison(self) -> bool {
         matches!(
             self,
-            BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq
+            BinaryOp::Eq
+                | BinaryOp::NotEq
+                | BinaryOp::Lt
+                | BinaryOp::LtEq
+                | BinaryOp::Gt
+                | BinaryOp::GtEq
         )
     }
 
@@ -57,7 +62,11 @@ impl BinaryOp {
     pub fn is_arithmetic(self) -> bool {
         matches!(
             self,
-            BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo
+            BinaryOp::Plus
+                | BinaryOp::Minus
+                | BinaryOp::Multiply
+                | BinaryOp::Divide
+                | BinaryOp::Modulo
         )
     }
 
@@ -213,7 +222,9 @@ impl Expr {
                     DataType::Boolean
                 }
             }
-            Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::Like { .. } => DataType::Boolean,
+            Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::Like { .. } => {
+                DataType::Boolean
+            }
             Expr::Negative(e) => e.data_type(),
             Expr::Cast { data_type, .. } => data_type.clone(),
             Expr::Aggregate(agg) => agg.data_type.clone(),
@@ -222,12 +233,20 @@ impl Expr {
 
     /// A column reference.
     pub fn column(index: usize, name: impl Into<String>, data_type: DataType) -> Expr {
-        Expr::Column { index, name: name.into(), data_type }
+        Expr::Column {
+            index,
+            name: name.into(),
+            data_type,
+        }
     }
 
     /// `self op right`.
     pub fn binary(self, op: BinaryOp, right: Expr) -> Expr {
-        Expr::Binary { op, left: Box::new(self), right: Box::new(right) }
+        Expr::Binary {
+            op,
+            left: Box::new(self),
+            right: Box::new(right),
+        }
     }
 
     /// `CAST(self AS data_type)`, or `self` when it already has that type.
@@ -235,7 +254,10 @@ impl Expr {
         if self.data_type() == *data_type {
             self
         } else {
-            Expr::Cast { expr: Box::new(self), data_type: data_type.clone() }
+            Expr::Cast {
+                expr: Box::new(self),
+                data_type: data_type.clone(),
+            }
         }
     }
 
@@ -256,15 +278,30 @@ impl Expr {
         let mut g = |e: Box<Expr>| f(*e).map(Box::new);
         Ok(match self {
             Expr::Column { .. } | Expr::Literal(_) => self,
-            Expr::Binary { op, left, right } => Expr::Binary { op, left: g(left)?, right: g(right)? },
+            Expr::Binary { op, left, right } => Expr::Binary {
+                op,
+                left: g(left)?,
+                right: g(right)?,
+            },
             Expr::Not(e) => Expr::Not(g(e)?),
             Expr::Negative(e) => Expr::Negative(g(e)?),
             Expr::IsNull(e) => Expr::IsNull(g(e)?),
             Expr::IsNotNull(e) => Expr::IsNotNull(g(e)?),
-            Expr::Like { negated, case_insensitive, expr, pattern } => {
-                Expr::Like { negated, case_insensitive, expr: g(expr)?, pattern: g(pattern)? }
-            }
-            Expr::Cast { expr, data_type } => Expr::Cast { expr: g(expr)?, data_type },
+            Expr::Like {
+                negated,
+                case_insensitive,
+                expr,
+                pattern,
+            } => Expr::Like {
+                negated,
+                case_insensitive,
+                expr: g(expr)?,
+                pattern: g(pattern)?,
+            },
+            Expr::Cast { expr, data_type } => Expr::Cast {
+                expr: g(expr)?,
+                data_type,
+            },
             Expr::Aggregate(mut agg) => {
                 if let Some(arg) = agg.arg.take() {
                     agg.arg = Some(f(arg)?);
@@ -298,8 +335,16 @@ impl Expr {
     /// Replaces every column index `i` by `mapping[i]`.
     pub fn remap_columns(self, mapping: &[Option<usize>]) -> Result<Expr> {
         match self {
-            Expr::Column { index, name, data_type } => match mapping.get(index).copied().flatten() {
-                Some(index) => Ok(Expr::Column { index, name, data_type }),
+            Expr::Column {
+                index,
+                name,
+                data_type,
+            } => match mapping.get(index).copied().flatten() {
+                Some(index) => Ok(Expr::Column {
+                    index,
+                    name,
+                    data_type,
+                }),
                 None => Err(crate::Error::internal(format!(
                     "column {name} (#{index}) was pruned but is still used"
                 ))),
@@ -311,7 +356,11 @@ impl Expr {
     /// Splits `a AND b AND c` into `[a, b, c]`.
     pub fn split_conjunction(self) -> Vec<Expr> {
         match self {
-            Expr::Binary { op: BinaryOp::And, left, right } => {
+            Expr::Binary {
+                op: BinaryOp::And,
+                left,
+                right,
+            } => {
                 let mut out = left.split_conjunction();
                 out.extend(right.split_conjunction());
                 out
@@ -333,7 +382,12 @@ fn fmt_literal(value: &dyn Array, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             match value.data_type() {
                 DataType::Utf8 => write!(f, "'{}'", text.replace('\'', "''")),
                 DataType::Date32 | DataType::Timestamp(_, _) => {
-                    write!(f, "{} '{}'", strata_storage::sql_type_name(value.data_type()), text)
+                    write!(
+                        f,
+                        "{} '{}'",
+                        strata_storage::sql_type_name(value.data_type()),
+                        text
+                    )
                 }
                 _ => write!(f, "{text}"),
             }
@@ -352,13 +406,22 @@ impl fmt::Display for Expr {
             Expr::Negative(e) => write!(f, "(- {e})"),
             Expr::IsNull(e) => write!(f, "{e} IS NULL"),
             Expr::IsNotNull(e) => write!(f, "{e} IS NOT NULL"),
-            Expr::Like { negated, case_insensitive, expr, pattern } => {
+            Expr::Like {
+                negated,
+                case_insensitive,
+                expr,
+                pattern,
+            } => {
                 let not = if *negated { "NOT " } else { "" };
                 let like = if *case_insensitive { "ILIKE" } else { "LIKE" };
                 write!(f, "{expr} {not}{like} {pattern}")
             }
             Expr::Cast { expr, data_type } => {
-                write!(f, "CAST({expr} AS {})", strata_storage::sql_type_name(data_type))
+                write!(
+                    f,
+                    "CAST({expr} AS {})",
+                    strata_storage::sql_type_name(data_type)
+                )
             }
             Expr::Aggregate(agg) => write!(f, "{agg}"),
         }

@@ -95,7 +95,11 @@ impl QueryOutput {
     }
 
     fn single(batch: RecordBatch) -> Self {
-        QueryOutput { schema: batch.schema(), batches: vec![batch], stats: QueryStats::default() }
+        QueryOutput {
+            schema: batch.schema(),
+            batches: vec![batch],
+            stats: QueryStats::default(),
+        }
     }
 }
 
@@ -118,14 +122,19 @@ impl QueryEngine {
         match plan {
             Plan::Query(plan) => self.run_query(plan),
             Plan::Explain(plan) => self.explain(plan),
-            Plan::CreateTable { def, if_not_exists } => {
-                Ok(QueryOutput::single(exec::ddl::create_table(&self.storage, def, if_not_exists)?))
-            }
-            Plan::DropTable { name, if_exists } => {
-                Ok(QueryOutput::single(exec::ddl::drop_table(&self.storage, &name, if_exists)?))
-            }
+            Plan::CreateTable { def, if_not_exists } => Ok(QueryOutput::single(
+                exec::ddl::create_table(&self.storage, def, if_not_exists)?,
+            )),
+            Plan::DropTable { name, if_exists } => Ok(QueryOutput::single(exec::ddl::drop_table(
+                &self.storage,
+                &name,
+                if_exists,
+            )?)),
             Plan::ShowTables => Ok(QueryOutput::single(exec::ddl::show_tables(&self.storage)?)),
-            Plan::Describe { name } => Ok(QueryOutput::single(exec::ddl::describe(&self.storage, &name)?)),
+            Plan::Describe { name } => Ok(QueryOutput::single(exec::ddl::describe(
+                &self.storage,
+                &name,
+            )?)),
         }
     }
 
@@ -135,18 +144,30 @@ impl QueryEngine {
         let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
         let schema = physical.schema();
         let batches = exec::collect(physical)?;
-        let stats = QueryStats { rows_scanned: stats.rows_scanned.load(Ordering::Relaxed) };
-        Ok(QueryOutput { schema, batches, stats })
+        let stats = QueryStats {
+            rows_scanned: stats.rows_scanned.load(Ordering::Relaxed),
+        };
+        Ok(QueryOutput {
+            schema,
+            batches,
+            stats,
+        })
     }
 
     fn explain(&self, plan: plan::LogicalPlan) -> Result<QueryOutput> {
         let plan = optimizer::optimize(plan)?;
         let stats = Arc::new(ExecStats::default());
         let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
-        let text = format!("logical plan:\n{plan}\nphysical plan:\n{}", exec::display_plan(physical.as_ref()));
+        let text = format!(
+            "logical plan:\n{plan}\nphysical plan:\n{}",
+            exec::display_plan(physical.as_ref())
+        );
         let lines: Vec<&str> = text.lines().collect();
         let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
         let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(lines))])?;
         Ok(QueryOutput::single(batch))
     }
 }
+
+#[cfg(test)]
+mod tests;

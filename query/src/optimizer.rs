@@ -32,19 +32,33 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
 fn map_exprs(plan: LogicalPlan, f: &mut impl FnMut(Expr) -> Result<Expr>) -> Result<LogicalPlan> {
     Ok(match plan {
         LogicalPlan::Scan(mut scan) => {
-            scan.filters = scan.filters.into_iter().map(&mut *f).collect::<Result<_>>()?;
+            scan.filters = scan
+                .filters
+                .into_iter()
+                .map(&mut *f)
+                .collect::<Result<_>>()?;
             LogicalPlan::Scan(scan)
         }
         LogicalPlan::OneRow => LogicalPlan::OneRow,
-        LogicalPlan::Filter { input, predicate } => {
-            LogicalPlan::Filter { input: Box::new(map_exprs(*input, f)?), predicate: f(predicate)? }
-        }
-        LogicalPlan::Projection { input, exprs, names } => LogicalPlan::Projection {
+        LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
+            input: Box::new(map_exprs(*input, f)?),
+            predicate: f(predicate)?,
+        },
+        LogicalPlan::Projection {
+            input,
+            exprs,
+            names,
+        } => LogicalPlan::Projection {
             input: Box::new(map_exprs(*input, f)?),
             exprs: exprs.into_iter().map(&mut *f).collect::<Result<_>>()?,
             names,
         },
-        LogicalPlan::Aggregate { input, group_by, aggregates, names } => {
+        LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggregates,
+            names,
+        } => {
             let input = Box::new(map_exprs(*input, f)?);
             let group_by = group_by.into_iter().map(&mut *f).collect::<Result<_>>()?;
             let mut folded = Vec::with_capacity(aggregates.len());
@@ -52,7 +66,12 @@ fn map_exprs(plan: LogicalPlan, f: &mut impl FnMut(Expr) -> Result<Expr>) -> Res
                 aggregate.arg = aggregate.arg.map(&mut *f).transpose()?;
                 folded.push(aggregate);
             }
-            LogicalPlan::Aggregate { input, group_by, aggregates: folded, names }
+            LogicalPlan::Aggregate {
+                input,
+                group_by,
+                aggregates: folded,
+                names,
+            }
         }
         LogicalPlan::Sort { input, keys, fetch } => {
             let input = Box::new(map_exprs(*input, f)?);
@@ -61,11 +80,17 @@ fn map_exprs(plan: LogicalPlan, f: &mut impl FnMut(Expr) -> Result<Expr>) -> Res
                 key.expr = f(key.expr)?;
                 mapped.push(key);
             }
-            LogicalPlan::Sort { input, keys: mapped, fetch }
+            LogicalPlan::Sort {
+                input,
+                keys: mapped,
+                fetch,
+            }
         }
-        LogicalPlan::Limit { input, skip, fetch } => {
-            LogicalPlan::Limit { input: Box::new(map_exprs(*input, f)?), skip, fetch }
-        }
+        LogicalPlan::Limit { input, skip, fetch } => LogicalPlan::Limit {
+            input: Box::new(map_exprs(*input, f)?),
+            skip,
+            fetch,
+        },
     })
 }
 
@@ -83,15 +108,40 @@ pub fn fold_constants(expr: Expr) -> Result<Expr> {
 fn map_input(plan: LogicalPlan, f: impl FnOnce(LogicalPlan) -> LogicalPlan) -> LogicalPlan {
     match plan {
         LogicalPlan::Scan(_) | LogicalPlan::OneRow => plan,
-        LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter { input: Box::new(f(*input)), predicate },
-        LogicalPlan::Projection { input, exprs, names } => {
-            LogicalPlan::Projection { input: Box::new(f(*input)), exprs, names }
-        }
-        LogicalPlan::Aggregate { input, group_by, aggregates, names } => {
-            LogicalPlan::Aggregate { input: Box::new(f(*input)), group_by, aggregates, names }
-        }
-        LogicalPlan::Sort { input, keys, fetch } => LogicalPlan::Sort { input: Box::new(f(*input)), keys, fetch },
-        LogicalPlan::Limit { input, skip, fetch } => LogicalPlan::Limit { input: Box::new(f(*input)), skip, fetch },
+        LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
+            input: Box::new(f(*input)),
+            predicate,
+        },
+        LogicalPlan::Projection {
+            input,
+            exprs,
+            names,
+        } => LogicalPlan::Projection {
+            input: Box::new(f(*input)),
+            exprs,
+            names,
+        },
+        LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggregates,
+            names,
+        } => LogicalPlan::Aggregate {
+            input: Box::new(f(*input)),
+            group_by,
+            aggregates,
+            names,
+        },
+        LogicalPlan::Sort { input, keys, fetch } => LogicalPlan::Sort {
+            input: Box::new(f(*input)),
+            keys,
+            fetch,
+        },
+        LogicalPlan::Limit { input, skip, fetch } => LogicalPlan::Limit {
+            input: Box::new(f(*input)),
+            skip,
+            fetch,
+        },
     }
 }
 
@@ -104,7 +154,10 @@ fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
                 scan.filters.extend(predicate.split_conjunction());
                 LogicalPlan::Scan(scan)
             }
-            input => LogicalPlan::Filter { input: Box::new(input), predicate },
+            input => LogicalPlan::Filter {
+                input: Box::new(input),
+                predicate,
+            },
         },
         other => other,
     }
@@ -114,14 +167,28 @@ fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
 fn push_limit_into_sort(plan: LogicalPlan) -> LogicalPlan {
     let plan = map_input(plan, push_limit_into_sort);
     match plan {
-        LogicalPlan::Limit { input, skip, fetch: Some(fetch) } => {
+        LogicalPlan::Limit {
+            input,
+            skip,
+            fetch: Some(fetch),
+        } => {
             let input = match *input {
-                LogicalPlan::Sort { input, keys, fetch: None } => {
-                    LogicalPlan::Sort { input, keys, fetch: Some(skip.saturating_add(fetch)) }
-                }
+                LogicalPlan::Sort {
+                    input,
+                    keys,
+                    fetch: None,
+                } => LogicalPlan::Sort {
+                    input,
+                    keys,
+                    fetch: Some(skip.saturating_add(fetch)),
+                },
                 other => other,
             };
-            LogicalPlan::Limit { input: Box::new(input), skip, fetch: Some(fetch) }
+            LogicalPlan::Limit {
+                input: Box::new(input),
+                skip,
+                fetch: Some(fetch),
+            }
         }
         other => other,
     }
@@ -145,7 +212,10 @@ fn identity(len: usize) -> Vec<Option<usize>> {
 
 /// Rewrites `plan` so that it produces at least the output columns `required` and its scans
 /// read nothing else. Returns the new plan and, for each old output column, its new position.
-fn prune_columns(plan: LogicalPlan, required: &[usize]) -> Result<(LogicalPlan, Vec<Option<usize>>)> {
+fn prune_columns(
+    plan: LogicalPlan,
+    required: &[usize],
+) -> Result<(LogicalPlan, Vec<Option<usize>>)> {
     match plan {
         LogicalPlan::Scan(mut scan) => {
             let mut needed = required.to_vec();
@@ -157,8 +227,15 @@ fn prune_columns(plan: LogicalPlan, required: &[usize]) -> Result<(LogicalPlan, 
                     *slot = Some(new);
                 }
             }
-            scan.projection = needed.iter().filter_map(|&i| scan.projection.get(i).copied()).collect();
-            scan.filters = scan.filters.into_iter().map(|f| f.remap_columns(&mapping)).collect::<Result<_>>()?;
+            scan.projection = needed
+                .iter()
+                .filter_map(|&i| scan.projection.get(i).copied())
+                .collect();
+            scan.filters = scan
+                .filters
+                .into_iter()
+                .map(|f| f.remap_columns(&mapping))
+                .collect::<Result<_>>()?;
             Ok((LogicalPlan::Scan(scan), mapping))
         }
         LogicalPlan::OneRow => Ok((LogicalPlan::OneRow, vec![])),
@@ -167,7 +244,13 @@ fn prune_columns(plan: LogicalPlan, required: &[usize]) -> Result<(LogicalPlan, 
             predicate.collect_columns(&mut needed);
             let (input, mapping) = prune_columns(*input, &normalize(needed))?;
             let predicate = predicate.remap_columns(&mapping)?;
-            Ok((LogicalPlan::Filter { input: Box::new(input), predicate }, mapping))
+            Ok((
+                LogicalPlan::Filter {
+                    input: Box::new(input),
+                    predicate,
+                },
+                mapping,
+            ))
         }
         LogicalPlan::Sort { input, keys, fetch } => {
             let mut needed = required.to_vec();
@@ -178,33 +261,83 @@ fn prune_columns(plan: LogicalPlan, required: &[usize]) -> Result<(LogicalPlan, 
                 key.expr = key.expr.remap_columns(&mapping)?;
                 remapped.push(key);
             }
-            Ok((LogicalPlan::Sort { input: Box::new(input), keys: remapped, fetch }, mapping))
+            Ok((
+                LogicalPlan::Sort {
+                    input: Box::new(input),
+                    keys: remapped,
+                    fetch,
+                },
+                mapping,
+            ))
         }
         LogicalPlan::Limit { input, skip, fetch } => {
             let (input, mapping) = prune_columns(*input, required)?;
-            Ok((LogicalPlan::Limit { input: Box::new(input), skip, fetch }, mapping))
+            Ok((
+                LogicalPlan::Limit {
+                    input: Box::new(input),
+                    skip,
+                    fetch,
+                },
+                mapping,
+            ))
         }
-        LogicalPlan::Projection { input, exprs, names } => {
+        LogicalPlan::Projection {
+            input,
+            exprs,
+            names,
+        } => {
             let mut needed = vec![];
             columns_of(&exprs, &mut needed);
             let (input, mapping) = prune_columns(*input, &normalize(needed))?;
-            let exprs = exprs.into_iter().map(|e| e.remap_columns(&mapping)).collect::<Result<Vec<_>>>()?;
+            let exprs = exprs
+                .into_iter()
+                .map(|e| e.remap_columns(&mapping))
+                .collect::<Result<Vec<_>>>()?;
             let len = exprs.len();
-            Ok((LogicalPlan::Projection { input: Box::new(input), exprs, names }, identity(len)))
+            Ok((
+                LogicalPlan::Projection {
+                    input: Box::new(input),
+                    exprs,
+                    names,
+                },
+                identity(len),
+            ))
         }
-        LogicalPlan::Aggregate { input, group_by, aggregates, names } => {
+        LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggregates,
+            names,
+        } => {
             let mut needed = vec![];
             columns_of(&group_by, &mut needed);
-            columns_of(aggregates.iter().filter_map(|a| a.arg.as_ref()), &mut needed);
+            columns_of(
+                aggregates.iter().filter_map(|a| a.arg.as_ref()),
+                &mut needed,
+            );
             let (input, mapping) = prune_columns(*input, &normalize(needed))?;
-            let group_by = group_by.into_iter().map(|e| e.remap_columns(&mapping)).collect::<Result<Vec<_>>>()?;
+            let group_by = group_by
+                .into_iter()
+                .map(|e| e.remap_columns(&mapping))
+                .collect::<Result<Vec<_>>>()?;
             let mut remapped = Vec::with_capacity(aggregates.len());
             for mut aggregate in aggregates {
-                aggregate.arg = aggregate.arg.map(|a| a.remap_columns(&mapping)).transpose()?;
+                aggregate.arg = aggregate
+                    .arg
+                    .map(|a| a.remap_columns(&mapping))
+                    .transpose()?;
                 remapped.push(aggregate);
             }
             let len = names.len();
-            Ok((LogicalPlan::Aggregate { input: Box::new(input), group_by, aggregates: remapped, names }, identity(len)))
+            Ok((
+                LogicalPlan::Aggregate {
+                    input: Box::new(input),
+                    group_by,
+                    aggregates: remapped,
+                    names,
+                },
+                identity(len),
+            ))
         }
     }
 }

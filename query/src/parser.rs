@@ -10,8 +10,14 @@ use crate::error::{Error, Result};
 pub fn parse(sql: &str) -> Result<Statement> {
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)?;
     match statements.len() {
-        0 => Err(Error::SqlSyntax { message: "empty statement; send one SQL statement".into() }),
-        1 => statements.pop().ok_or_else(|| Error::internal("statement vanished")),
-        n => Err(Error::unsupported(format!("{n} statements in one request; send one at a time"))),
+        0 => Err(Error::SqlSyntax {
+            message: "empty statement; send one SQL statement".into(),
+        }),
+        1 => statements
+            .pop()
+            .ok_or_else(|| Error::internal("statement vanished")),
+        n => Err(Error::unsupported(format!(
+            "{n} statements in one request; send one at a time"
+        ))),
     }
 }

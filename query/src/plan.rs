@@ -133,7 +133,12 @@ impl LogicalPlan {
                 let fields: Vec<Field> = scan
                     .projection
                     .iter()
-                    .filter_map(|&i| scan.table_schema.fields().get(i).map(|f| f.as_ref().clone()))
+                    .filter_map(|&i| {
+                        scan.table_schema
+                            .fields()
+                            .get(i)
+                            .map(|f| f.as_ref().clone())
+                    })
                     .collect();
                 Arc::new(Schema::new(fields))
             }
@@ -141,7 +146,11 @@ impl LogicalPlan {
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. } => input.schema(),
-            LogicalPlan::Projection { input, exprs, names } => {
+            LogicalPlan::Projection {
+                input,
+                exprs,
+                names,
+            } => {
                 let input_schema = input.schema();
                 let fields: Vec<Field> = exprs
                     .iter()
@@ -159,7 +168,12 @@ impl LogicalPlan {
                     .collect();
                 Arc::new(Schema::new(fields))
             }
-            LogicalPlan::Aggregate { group_by, aggregates, names, .. } => {
+            LogicalPlan::Aggregate {
+                group_by,
+                aggregates,
+                names,
+                ..
+            } => {
                 let types = group_by
                     .iter()
                     .map(Expr::data_type)
@@ -187,7 +201,11 @@ impl LogicalPlan {
 
     fn fmt_node(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn list<T: fmt::Display>(items: &[T]) -> String {
-            items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
         match self {
             LogicalPlan::Scan(scan) => {
@@ -205,12 +223,24 @@ impl LogicalPlan {
             LogicalPlan::OneRow => write!(f, "OneRow"),
             LogicalPlan::Filter { predicate, .. } => write!(f, "Filter: {predicate}"),
             LogicalPlan::Projection { exprs, names, .. } => {
-                let items: Vec<String> =
-                    exprs.iter().zip(names).map(|(e, n)| format!("{e} AS {n}")).collect();
+                let items: Vec<String> = exprs
+                    .iter()
+                    .zip(names)
+                    .map(|(e, n)| format!("{e} AS {n}"))
+                    .collect();
                 write!(f, "Projection: {}", items.join(", "))
             }
-            LogicalPlan::Aggregate { group_by, aggregates, .. } => {
-                write!(f, "Aggregate: group_by=[{}] aggregates=[{}]", list(group_by), list(aggregates))
+            LogicalPlan::Aggregate {
+                group_by,
+                aggregates,
+                ..
+            } => {
+                write!(
+                    f,
+                    "Aggregate: group_by=[{}] aggregates=[{}]",
+                    list(group_by),
+                    list(aggregates)
+                )
             }
             LogicalPlan::Sort { keys, fetch, .. } => {
                 let keys: Vec<String> = keys

@@ -38,7 +38,12 @@ impl AggregateExec {
         aggregates: Vec<AggregateExpr>,
         schema: SchemaRef,
     ) -> Result<Self> {
-        Ok(AggregateExec { input, group_by, aggregates, schema })
+        Ok(AggregateExec {
+            input,
+            group_by,
+            aggregates,
+            schema,
+        })
     }
 }
 
@@ -53,10 +58,17 @@ struct GroupTable {
 
 impl GroupTable {
     fn try_new(group_by: &[Expr]) -> Result<Self> {
-        let fields = group_by.iter().map(|e| SortField::new(e.data_type())).collect();
+        let fields = group_by
+            .iter()
+            .map(|e| SortField::new(e.data_type()))
+            .collect();
         let converter = RowConverter::new(fields)?;
         let keys = converter.empty_rows(0, 0);
-        Ok(GroupTable { converter, index: HashMap::new(), keys })
+        Ok(GroupTable {
+            converter,
+            index: HashMap::new(),
+            keys,
+        })
     }
 
     /// Fills `groups` with the group index of every row, creating groups for new keys.
@@ -95,7 +107,11 @@ impl ExecutionPlan for AggregateExec {
     fn details(&self) -> String {
         let keys: Vec<String> = self.group_by.iter().map(|e| e.to_string()).collect();
         let aggs: Vec<String> = self.aggregates.iter().map(|a| a.to_string()).collect();
-        format!("group_by=[{}] aggregates=[{}]", keys.join(", "), aggs.join(", "))
+        format!(
+            "group_by=[{}] aggregates=[{}]",
+            keys.join(", "),
+            aggs.join(", ")
+        )
     }
 
     fn schema(&self) -> SchemaRef {
@@ -107,12 +123,21 @@ impl ExecutionPlan for AggregateExec {
     }
 
     fn execute(self: Box<Self>) -> Result<BatchIter> {
-        let AggregateExec { input, group_by, aggregates, schema } = *self;
+        let AggregateExec {
+            input,
+            group_by,
+            aggregates,
+            schema,
+        } = *self;
         let mut accumulators = aggregates
             .iter()
             .map(create_accumulator)
             .collect::<Result<Vec<Box<dyn GroupsAccumulator>>>>()?;
-        let mut table = if group_by.is_empty() { None } else { Some(GroupTable::try_new(&group_by)?) };
+        let mut table = if group_by.is_empty() {
+            None
+        } else {
+            Some(GroupTable::try_new(&group_by)?)
+        };
         let mut groups: Vec<usize> = vec![];
         // Without GROUP BY there is exactly one group, even over no rows.
         let mut num_groups = usize::from(table.is_none());

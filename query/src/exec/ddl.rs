@@ -12,8 +12,15 @@ use crate::error::Result;
 
 /// The answer of a DDL statement: one `status` VARCHAR row saying what was done.
 fn status(message: String) -> Result<RecordBatch> {
-    let schema = Arc::new(Schema::new(vec![Field::new("status", DataType::Utf8, false)]));
-    Ok(RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![message]))])?)
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "status",
+        DataType::Utf8,
+        false,
+    )]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![Arc::new(StringArray::from(vec![message]))],
+    )?)
 }
 
 /// `CREATE TABLE`.
@@ -37,9 +44,16 @@ pub fn drop_table(storage: &Storage, name: &str, if_exists: bool) -> Result<Reco
 
 /// `SHOW TABLES`: one `table_name` column, sorted.
 pub fn show_tables(storage: &Storage) -> Result<RecordBatch> {
-    let schema = Arc::new(Schema::new(vec![Field::new("table_name", DataType::Utf8, false)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "table_name",
+        DataType::Utf8,
+        false,
+    )]));
     let names = storage.table_names();
-    Ok(RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(names))])?)
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![Arc::new(StringArray::from(names))],
+    )?)
 }
 
 /// `DESCRIBE t`: `column_name`, `data_type` (SQL name), `is_nullable` ('YES' / 'NO', as in
@@ -49,13 +63,23 @@ pub fn describe(storage: &Storage, name: &str) -> Result<RecordBatch> {
     let fields = def.schema.fields();
     let time_column = def.options.time_column.as_deref();
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(fields.iter().map(|f| f.name().as_str()))),
-        Arc::new(StringArray::from_iter_values(fields.iter().map(|f| sql_type_name(f.data_type())))),
         Arc::new(StringArray::from_iter_values(
-            fields.iter().map(|f| if f.is_nullable() { "YES" } else { "NO" }),
+            fields.iter().map(|f| f.name().as_str()),
         )),
+        Arc::new(StringArray::from_iter_values(
+            fields.iter().map(|f| sql_type_name(f.data_type())),
+        )),
+        Arc::new(StringArray::from_iter_values(fields.iter().map(|f| {
+            if f.is_nullable() {
+                "YES"
+            } else {
+                "NO"
+            }
+        }))),
         Arc::new(BooleanArray::from_iter(
-            fields.iter().map(|f| Some(Some(f.name().as_str()) == time_column)),
+            fields
+                .iter()
+                .map(|f| Some(Some(f.name().as_str()) == time_column)),
         )),
     ];
     let schema = Arc::new(Schema::new(vec![

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Datum, Float64Array, Scalar, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Datum, Float64Array, Scalar, UInt32Array,
+};
 use arrow::compute::kernels::{boolean, cmp, numeric};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::DataType;
@@ -92,10 +94,14 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
                 BinaryOp::LtEq => Arc::new(cmp::lt_eq(l.datum().as_ref(), r.datum().as_ref())?),
                 BinaryOp::Gt => Arc::new(cmp::gt(l.datum().as_ref(), r.datum().as_ref())?),
                 BinaryOp::GtEq => Arc::new(cmp::gt_eq(l.datum().as_ref(), r.datum().as_ref())?),
-                BinaryOp::And => {
-                    Arc::new(boolean::and_kleene(&boolean_array(l, n)?, &boolean_array(r, n)?)?)
-                }
-                BinaryOp::Or => Arc::new(boolean::or_kleene(&boolean_array(l, n)?, &boolean_array(r, n)?)?),
+                BinaryOp::And => Arc::new(boolean::and_kleene(
+                    &boolean_array(l, n)?,
+                    &boolean_array(r, n)?,
+                )?),
+                BinaryOp::Or => Arc::new(boolean::or_kleene(
+                    &boolean_array(l, n)?,
+                    &boolean_array(r, n)?,
+                )?),
                 BinaryOp::Plus => numeric::add(l.datum().as_ref(), r.datum().as_ref())?,
                 BinaryOp::Minus => numeric::sub(l.datum().as_ref(), r.datum().as_ref())?,
                 BinaryOp::Multiply => numeric::mul(l.datum().as_ref(), r.datum().as_ref())?,
@@ -125,13 +131,24 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
         }
         Expr::IsNull(inner) => {
             let v = evaluate(inner, batch)?;
-            Ok(wrap(Arc::new(boolean::is_null(v.inner().as_ref())?), v.is_scalar()))
+            Ok(wrap(
+                Arc::new(boolean::is_null(v.inner().as_ref())?),
+                v.is_scalar(),
+            ))
         }
         Expr::IsNotNull(inner) => {
             let v = evaluate(inner, batch)?;
-            Ok(wrap(Arc::new(boolean::is_not_null(v.inner().as_ref())?), v.is_scalar()))
+            Ok(wrap(
+                Arc::new(boolean::is_not_null(v.inner().as_ref())?),
+                v.is_scalar(),
+            ))
         }
-        Expr::Like { negated, case_insensitive, expr, pattern } => {
+        Expr::Like {
+            negated,
+            case_insensitive,
+            expr,
+            pattern,
+        } => {
             use arrow::compute::kernels::comparison::{ilike, like, nilike, nlike};
             let (v, p) = (evaluate(expr, batch)?, evaluate(pattern, batch)?);
             let scalar = v.is_scalar() && p.is_scalar();
@@ -145,7 +162,10 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
         }
         Expr::Cast { expr, data_type } => {
             let v = evaluate(expr, batch)?;
-            let options = CastOptions { safe: false, ..Default::default() };
+            let options = CastOptions {
+                safe: false,
+                ..Default::default()
+            };
             let cast = cast_with_options(v.inner().as_ref(), data_type, &options).map_err(|e| {
                 Error::InvalidArgument {
                     message: format!(
@@ -156,7 +176,9 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             })?;
             Ok(wrap(cast, v.is_scalar()))
         }
-        Expr::Aggregate(agg) => Err(Error::internal(format!("aggregate {agg} reached the executor"))),
+        Expr::Aggregate(agg) => Err(Error::internal(format!(
+            "aggregate {agg} reached the executor"
+        ))),
     }
 }
 
@@ -166,7 +188,8 @@ fn check_float_divisor(divisor: &Value) -> Result<()> {
     if !matches!(dt, DataType::Float32 | DataType::Float64) {
         return Ok(());
     }
-    let zero: ArrayRef = cast_with_options(&Float64Array::from(vec![0.0]), &dt, &CastOptions::default())?;
+    let zero: ArrayRef =
+        cast_with_options(&Float64Array::from(vec![0.0]), &dt, &CastOptions::default())?;
     let is_zero = cmp::eq(divisor.datum().as_ref(), &Scalar::new(zero))?;
     if is_zero.true_count() > 0 {
         return Err(Error::DivisionByZero);

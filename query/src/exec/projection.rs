@@ -22,7 +22,11 @@ pub struct ProjectionExec {
 impl ProjectionExec {
     /// Projects `input` through `exprs`, producing `schema`.
     pub fn new(input: Box<dyn ExecutionPlan>, exprs: Vec<Expr>, schema: SchemaRef) -> Self {
-        ProjectionExec { input, exprs, schema }
+        ProjectionExec {
+            input,
+            exprs,
+            schema,
+        }
     }
 }
 
@@ -50,7 +54,11 @@ impl ExecutionPlan for ProjectionExec {
     }
 
     fn execute(self: Box<Self>) -> Result<BatchIter> {
-        let ProjectionExec { input, exprs, schema } = *self;
+        let ProjectionExec {
+            input,
+            exprs,
+            schema,
+        } = *self;
         let iter = input.execute()?.map(move |batch| {
             let batch = batch?;
             let columns = exprs
@@ -58,7 +66,11 @@ impl ExecutionPlan for ProjectionExec {
                 .map(|e| evaluate_array(e, &batch))
                 .collect::<Result<Vec<_>>>()?;
             let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-            Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
+            Ok(RecordBatch::try_new_with_options(
+                schema.clone(),
+                columns,
+                &options,
+            )?)
         });
         Ok(Box::new(iter))
     }

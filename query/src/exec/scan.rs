@@ -35,7 +35,14 @@ impl ScanExec {
         filters: Vec<Expr>,
         stats: Arc<ExecStats>,
     ) -> Self {
-        ScanExec { table, schema, batches, projection, filters, stats }
+        ScanExec {
+            table,
+            schema,
+            batches,
+            projection,
+            filters,
+            stats,
+        }
     }
 }
 
@@ -45,8 +52,18 @@ impl ExecutionPlan for ScanExec {
     }
 
     fn details(&self) -> String {
-        let columns: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
-        let mut out = format!("{} columns=[{}] batches={}", self.table, columns.join(", "), self.batches.len());
+        let columns: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        let mut out = format!(
+            "{} columns=[{}] batches={}",
+            self.table,
+            columns.join(", "),
+            self.batches.len()
+        );
         if !self.filters.is_empty() {
             let filters: Vec<String> = self.filters.iter().map(|f| f.to_string()).collect();
             out.push_str(&format!(" filters=[{}]", filters.join(", ")));
@@ -63,10 +80,20 @@ impl ExecutionPlan for ScanExec {
     }
 
     fn execute(self: Box<Self>) -> Result<BatchIter> {
-        let ScanExec { batches, projection, filters, stats, .. } = *self;
-        let predicate = filters.into_iter().reduce(|a, b| a.binary(BinaryOp::And, b));
+        let ScanExec {
+            batches,
+            projection,
+            filters,
+            stats,
+            ..
+        } = *self;
+        let predicate = filters
+            .into_iter()
+            .reduce(|a, b| a.binary(BinaryOp::And, b));
         let iter = batches.into_iter().filter_map(move |batch| {
-            stats.rows_scanned.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            stats
+                .rows_scanned
+                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
             let step = || -> Result<Option<RecordBatch>> {
                 let batch = batch.project(&projection)?;
                 let batch = match &predicate {

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use arrow::array::UInt32Array;
-use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
+use arrow::compute::{
+    concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
+};
 use arrow::datatypes::SchemaRef;
 
 use super::eval::evaluate_array;
@@ -74,7 +76,10 @@ impl ExecutionPlan for SortExec {
         for key in &self.keys {
             columns.push(SortColumn {
                 values: evaluate_array(&key.expr, &batch)?,
-                options: Some(SortOptions { descending: key.descending, nulls_first: key.nulls_first }),
+                options: Some(SortOptions {
+                    descending: key.descending,
+                    nulls_first: key.nulls_first,
+                }),
             });
         }
         columns.push(SortColumn {

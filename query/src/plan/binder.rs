@@ -18,7 +18,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, NullArray, StringArray};
+use arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, NullArray, StringArray,
+};
 use arrow::datatypes::{DataType, SchemaRef};
 use sqlparser::ast as sql;
 use strata_storage::{sql_type_name, Storage};
@@ -58,29 +60,51 @@ impl<'a> Binder<'a> {
     pub fn bind_statement(&self, statement: &sql::Statement) -> Result<Plan> {
         match statement {
             sql::Statement::Query(query) => Ok(Plan::Query(self.bind_query(query)?)),
-            sql::Statement::Explain { statement, analyze, .. } => match statement.as_ref() {
+            sql::Statement::Explain {
+                statement, analyze, ..
+            } => match statement.as_ref() {
                 sql::Statement::Query(query) if !analyze => {
                     Ok(Plan::Explain(self.bind_query(query)?))
                 }
-                _ => Err(Error::unsupported("EXPLAIN is supported for SELECT queries only")),
+                _ => Err(Error::unsupported(
+                    "EXPLAIN is supported for SELECT queries only",
+                )),
             },
             sql::Statement::CreateTable(create) => super::ddl::bind_create_table(create),
-            sql::Statement::Drop { object_type, if_exists, names, .. } => {
+            sql::Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => {
                 if *object_type != sql::ObjectType::Table {
-                    return Err(Error::unsupported(format!("DROP {object_type}; only DROP TABLE")));
+                    return Err(Error::unsupported(format!(
+                        "DROP {object_type}; only DROP TABLE"
+                    )));
                 }
                 let [name] = names.as_slice() else {
-                    return Err(Error::unsupported("dropping several tables at once; drop one per statement"));
+                    return Err(Error::unsupported(
+                        "dropping several tables at once; drop one per statement",
+                    ));
                 };
-                Ok(Plan::DropTable { name: object_name(name)?, if_exists: *if_exists })
+                Ok(Plan::DropTable {
+                    name: object_name(name)?,
+                    if_exists: *if_exists,
+                })
             }
             sql::Statement::ShowTables { .. } => Ok(Plan::ShowTables),
-            sql::Statement::ExplainTable { table_name, .. } => {
-                Ok(Plan::Describe { name: object_name(table_name)? })
-            }
+            sql::Statement::ExplainTable { table_name, .. } => Ok(Plan::Describe {
+                name: object_name(table_name)?,
+            }),
             sql::Statement::ShowColumns { show_options, .. } => {
-                match show_options.show_in.as_ref().and_then(|s| s.parent_name.as_ref()) {
-                    Some(name) => Ok(Plan::Describe { name: object_name(name)? }),
+                match show_options
+                    .show_in
+                    .as_ref()
+                    .and_then(|s| s.parent_name.as_ref())
+                {
+                    Some(name) => Ok(Plan::Describe {
+                        name: object_name(name)?,
+                    }),
                     None => Err(Error::InvalidArgument {
                         message: "SHOW COLUMNS needs a table: SHOW COLUMNS FROM <table>".into(),
                     }),
@@ -88,7 +112,11 @@ impl<'a> Binder<'a> {
             }
             other => {
                 let text = other.to_string();
-                let verb: String = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                let verb: String = text
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 Err(Error::unsupported(format!(
                     "statement \"{verb} ...\"; supported: SELECT, CREATE TABLE, DROP TABLE, SHOW TABLES, DESCRIBE, EXPLAIN"
                 )))
@@ -106,7 +134,9 @@ impl<'a> Binder<'a> {
         }
         let select = match query.body.as_ref() {
             sql::SetExpr::Select(select) => select,
-            sql::SetExpr::Query(inner) if query.order_by.is_none() && query.limit_clause.is_none() => {
+            sql::SetExpr::Query(inner)
+                if query.order_by.is_none() && query.limit_clause.is_none() =>
+            {
                 return self.bind_query(inner);
             }
             sql::SetExpr::SetOperation { op, .. } => {
@@ -122,7 +152,11 @@ impl<'a> Binder<'a> {
         };
         let mut plan = self.bind_select(select, order_by)?;
         if skip > 0 || fetch.is_some() {
-            plan = LogicalPlan::Limit { input: Box::new(plan), skip, fetch };
+            plan = LogicalPlan::Limit {
+                input: Box::new(plan),
+                skip,
+                fetch,
+            };
         }
         Ok(plan)
     }
@@ -131,13 +165,20 @@ impl<'a> Binder<'a> {
         match from {
             [] => Ok((
                 LogicalPlan::OneRow,
-                Scope { table: None, alias: None, schema: Arc::new(arrow::datatypes::Schema::empty()) },
+                Scope {
+                    table: None,
+                    alias: None,
+                    schema: Arc::new(arrow::datatypes::Schema::empty()),
+                },
             )),
             [table] => {
                 if !table.joins.is_empty() {
                     return Err(Error::unsupported("JOIN"));
                 }
-                let sql::TableFactor::Table { name, alias, args, .. } = &table.relation else {
+                let sql::TableFactor::Table {
+                    name, alias, args, ..
+                } = &table.relation
+                else {
                     return Err(Error::unsupported(format!(
                         "FROM {}; only a table name is supported",
                         table.relation
@@ -166,7 +207,11 @@ impl<'a> Binder<'a> {
         }
     }
 
-    fn bind_select(&self, select: &sql::Select, order_by: &[sql::OrderByExpr]) -> Result<LogicalPlan> {
+    fn bind_select(
+        &self,
+        select: &sql::Select,
+        order_by: &[sql::OrderByExpr],
+    ) -> Result<LogicalPlan> {
         if select.top.is_some() {
             return Err(Error::unsupported("TOP; use LIMIT"));
         }
@@ -187,7 +232,10 @@ impl<'a> Binder<'a> {
         if let Some(selection) = &select.selection {
             let predicate = bind_expr(selection, &scope, Some("WHERE"))?;
             let predicate = expect_boolean(predicate, "WHERE")?;
-            plan = LogicalPlan::Filter { input: Box::new(plan), predicate };
+            plan = LogicalPlan::Filter {
+                input: Box::new(plan),
+                predicate,
+            };
         }
 
         // Select items (aggregates allowed), with their output names.
@@ -208,7 +256,9 @@ impl<'a> Binder<'a> {
                 }
                 sql::SelectItem::QualifiedWildcard(kind, _) => {
                     let qualifier = match kind {
-                        sql::SelectItemQualifiedWildcardKind::ObjectName(name) => object_name(name)?,
+                        sql::SelectItemQualifiedWildcardKind::ObjectName(name) => {
+                            object_name(name)?
+                        }
                         sql::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
                     };
                     if !scope.matches_qualifier(&qualifier) {
@@ -222,13 +272,19 @@ impl<'a> Binder<'a> {
             }
         }
         if items.is_empty() {
-            return Err(Error::InvalidArgument { message: "SELECT needs at least one column".into() });
+            return Err(Error::InvalidArgument {
+                message: "SELECT needs at least one column".into(),
+            });
         }
 
         // GROUP BY: an input expression, a select alias, or a 1-based select position.
         let group_asts: &[sql::Expr] = match &select.group_by {
             sql::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs,
-            _ => return Err(Error::unsupported("GROUP BY ALL / ROLLUP / CUBE / GROUPING SETS")),
+            _ => {
+                return Err(Error::unsupported(
+                    "GROUP BY ALL / ROLLUP / CUBE / GROUPING SETS",
+                ))
+            }
         };
         let mut group_by = vec![];
         for ast in group_asts {
@@ -284,7 +340,9 @@ impl<'a> Binder<'a> {
             let descending = match &key.options.sort {
                 None | Some(sql::OrderBySort::Asc) => false,
                 Some(sql::OrderBySort::Desc) => true,
-                Some(sql::OrderBySort::Using(_)) => return Err(Error::unsupported("ORDER BY ... USING")),
+                Some(sql::OrderBySort::Using(_)) => {
+                    return Err(Error::unsupported("ORDER BY ... USING"))
+                }
             };
             let nulls_first = key.options.nulls_first.unwrap_or(descending);
             order_targets.push((target, descending, nulls_first));
@@ -300,13 +358,17 @@ impl<'a> Binder<'a> {
                 .any(|(t, _, _)| matches!(t, OrderTarget::Extra(e) if e.contains_aggregate()));
         let mut having = having;
         if is_aggregate {
-            let mut rewriter = AggregateRewriter { group_by: &group_by, aggregates: vec![] };
+            let mut rewriter = AggregateRewriter {
+                group_by: &group_by,
+                aggregates: vec![],
+            };
             for (expr, _) in items.iter_mut() {
                 *expr = rewriter.rewrite(std::mem::replace(expr, Expr::Literal(null_literal())))?;
             }
             for (target, _, _) in order_targets.iter_mut() {
                 if let OrderTarget::Extra(expr) = target {
-                    *expr = rewriter.rewrite(std::mem::replace(expr, Expr::Literal(null_literal())))?;
+                    *expr =
+                        rewriter.rewrite(std::mem::replace(expr, Expr::Literal(null_literal())))?;
                 }
             }
             if let Some(h) = having.take() {
@@ -321,9 +383,17 @@ impl<'a> Binder<'a> {
                 })
                 .chain(aggregates.iter().map(|a| a.func.name().to_string()))
                 .collect();
-            plan = LogicalPlan::Aggregate { input: Box::new(plan), group_by, aggregates, names };
+            plan = LogicalPlan::Aggregate {
+                input: Box::new(plan),
+                group_by,
+                aggregates,
+                names,
+            };
             if let Some(predicate) = having {
-                plan = LogicalPlan::Filter { input: Box::new(plan), predicate };
+                plan = LogicalPlan::Filter {
+                    input: Box::new(plan),
+                    predicate,
+                };
             }
         }
 
@@ -351,9 +421,17 @@ impl<'a> Binder<'a> {
                 }
             };
             let expr = Expr::column(index, names[index].clone(), exprs[index].data_type());
-            keys.push(SortKey { expr, descending, nulls_first });
+            keys.push(SortKey {
+                expr,
+                descending,
+                nulls_first,
+            });
         }
-        plan = LogicalPlan::Projection { input: Box::new(plan), exprs, names: names.clone() };
+        plan = LogicalPlan::Projection {
+            input: Box::new(plan),
+            exprs,
+            names: names.clone(),
+        };
 
         if distinct {
             let schema = plan.schema();
@@ -363,10 +441,19 @@ impl<'a> Binder<'a> {
                 .enumerate()
                 .map(|(i, f)| Expr::column(i, f.name().clone(), f.data_type().clone()))
                 .collect();
-            plan = LogicalPlan::Aggregate { input: Box::new(plan), group_by, aggregates: vec![], names: names.clone() };
+            plan = LogicalPlan::Aggregate {
+                input: Box::new(plan),
+                group_by,
+                aggregates: vec![],
+                names: names.clone(),
+            };
         }
         if !keys.is_empty() {
-            plan = LogicalPlan::Sort { input: Box::new(plan), keys, fetch: None };
+            plan = LogicalPlan::Sort {
+                input: Box::new(plan),
+                keys,
+                fetch: None,
+            };
         }
         if names.len() > visible {
             let schema = plan.schema();
@@ -374,7 +461,11 @@ impl<'a> Binder<'a> {
                 .map(|i| Expr::column(i, names[i].clone(), schema.field(i).data_type().clone()))
                 .collect();
             names.truncate(visible);
-            plan = LogicalPlan::Projection { input: Box::new(plan), exprs, names };
+            plan = LogicalPlan::Projection {
+                input: Box::new(plan),
+                exprs,
+                names,
+            };
         }
         Ok(plan)
     }
@@ -406,7 +497,11 @@ impl AggregateRewriter<'_> {
                         self.aggregates.len() - 1
                     }
                 };
-                Ok(Expr::column(self.group_by.len() + i, agg.func.name(), agg.data_type))
+                Ok(Expr::column(
+                    self.group_by.len() + i,
+                    agg.func.name(),
+                    agg.data_type,
+                ))
             }
             Expr::Column { name, .. } => Err(Error::NotGrouped { name }),
             other => other.map_children(|c| self.rewrite(c)),
@@ -416,7 +511,11 @@ impl AggregateRewriter<'_> {
 
 impl Scope {
     fn column_names(&self) -> Vec<String> {
-        self.schema.fields().iter().map(|f| f.name().clone()).collect()
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
     }
 
     fn all_columns(&self) -> Vec<(Expr, String)> {
@@ -424,7 +523,12 @@ impl Scope {
             .fields()
             .iter()
             .enumerate()
-            .map(|(i, f)| (Expr::column(i, f.name().clone(), f.data_type().clone()), f.name().clone()))
+            .map(|(i, f)| {
+                (
+                    Expr::column(i, f.name().clone(), f.data_type().clone()),
+                    f.name().clone(),
+                )
+            })
             .collect()
     }
 
@@ -466,7 +570,11 @@ impl Scope {
             }
         };
         let field = &fields[found];
-        Ok(Expr::column(found, field.name().clone(), field.data_type().clone()))
+        Ok(Expr::column(
+            found,
+            field.name().clone(),
+            field.data_type().clone(),
+        ))
     }
 
     fn resolve_compound(&self, idents: &[sql::Ident]) -> Result<Expr> {
@@ -476,12 +584,18 @@ impl Scope {
                 if self.matches_qualifier(&qualifier.value) {
                     self.resolve(&column.value)
                 } else {
-                    Err(Error::TableNotFound { name: qualifier.value.clone() })
+                    Err(Error::TableNotFound {
+                        name: qualifier.value.clone(),
+                    })
                 }
             }
             _ => Err(Error::unsupported(format!(
                 "qualified name {}",
-                idents.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join(".")
+                idents
+                    .iter()
+                    .map(|i| i.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".")
             ))),
         }
     }
@@ -499,7 +613,11 @@ pub(crate) fn object_name(name: &sql::ObjectName) -> Result<String> {
 fn bind_limit(clause: Option<&sql::LimitClause>) -> Result<(usize, Option<usize>)> {
     let (limit, offset) = match clause {
         None => return Ok((0, None)),
-        Some(sql::LimitClause::LimitOffset { limit, offset, limit_by }) => {
+        Some(sql::LimitClause::LimitOffset {
+            limit,
+            offset,
+            limit_by,
+        }) => {
             if !limit_by.is_empty() {
                 return Err(Error::unsupported("LIMIT BY"));
             }
@@ -511,9 +629,13 @@ fn bind_limit(clause: Option<&sql::LimitClause>) -> Result<(usize, Option<usize>
         match e {
             sql::Expr::Value(v) => match &v.value {
                 sql::Value::Null => Ok(None),
-                sql::Value::Number(n, _) => n.parse::<usize>().map(Some).map_err(|_| Error::InvalidArgument {
-                    message: format!("{what} must be a non-negative integer, not {n}"),
-                }),
+                sql::Value::Number(n, _) => {
+                    n.parse::<usize>()
+                        .map(Some)
+                        .map_err(|_| Error::InvalidArgument {
+                            message: format!("{what} must be a non-negative integer, not {n}"),
+                        })
+                }
                 other => Err(Error::InvalidArgument {
                     message: format!("{what} must be a non-negative integer, not {other}"),
                 }),
@@ -550,7 +672,11 @@ fn positional(e: &sql::Expr) -> Result<Option<usize>> {
     }
 }
 
-fn select_item_at<'i>(items: &'i [(Expr, String)], position: usize, clause: &str) -> Result<&'i (Expr, String)> {
+fn select_item_at<'i>(
+    items: &'i [(Expr, String)],
+    position: usize,
+    clause: &str,
+) -> Result<&'i (Expr, String)> {
     if position == 0 || position > items.len() {
         return Err(Error::InvalidArgument {
             message: format!(
@@ -570,7 +696,11 @@ fn alias_of(e: &sql::Expr, items: &[(Expr, String)]) -> Option<usize> {
     items
         .iter()
         .position(|(_, name)| *name == ident.value)
-        .or_else(|| items.iter().position(|(_, name)| name.eq_ignore_ascii_case(&ident.value)))
+        .or_else(|| {
+            items
+                .iter()
+                .position(|(_, name)| name.eq_ignore_ascii_case(&ident.value))
+        })
 }
 
 /// PostgreSQL's default output name of a select item.
@@ -608,7 +738,9 @@ fn literal(value: &sql::Value) -> Result<Expr> {
             } else if let Ok(v) = n.parse::<f64>() {
                 Arc::new(Float64Array::from(vec![v]))
             } else {
-                return Err(Error::InvalidArgument { message: format!("invalid number {n}") });
+                return Err(Error::InvalidArgument {
+                    message: format!("invalid number {n}"),
+                });
             }
         }
         sql::Value::SingleQuotedString(s)
@@ -693,9 +825,19 @@ fn coerce_pair(left: Expr, right: Expr, op: BinaryOp) -> Result<(Expr, Expr)> {
             }
         }
         (DataType::Null, other) | (other, DataType::Null) => other.clone(),
-        (a, b) if is_numeric(a) && is_numeric(b) => numeric_common(a, b).unwrap_or(DataType::Float64),
-        (DataType::Utf8, other) if is_string_literal(&left) && (is_numeric(other) || !arithmetic) => other.clone(),
-        (other, DataType::Utf8) if is_string_literal(&right) && (is_numeric(other) || !arithmetic) => other.clone(),
+        (a, b) if is_numeric(a) && is_numeric(b) => {
+            numeric_common(a, b).unwrap_or(DataType::Float64)
+        }
+        (DataType::Utf8, other)
+            if is_string_literal(&left) && (is_numeric(other) || !arithmetic) =>
+        {
+            other.clone()
+        }
+        (other, DataType::Utf8)
+            if is_string_literal(&right) && (is_numeric(other) || !arithmetic) =>
+        {
+            other.clone()
+        }
         (DataType::Date32, DataType::Timestamp(_, _)) if !arithmetic => rt.clone(),
         (DataType::Timestamp(_, _), DataType::Date32) if !arithmetic => lt.clone(),
         _ => {
@@ -815,7 +957,12 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
         }
         sql::Expr::IsNull(inner) => Ok(Expr::IsNull(Box::new(bind(inner)?))),
         sql::Expr::IsNotNull(inner) => Ok(Expr::IsNotNull(Box::new(bind(inner)?))),
-        sql::Expr::In { expr, target, negated, .. } => {
+        sql::Expr::In {
+            expr,
+            target,
+            negated,
+            ..
+        } => {
             let sql::InTarget::List(list) = target else {
                 return Err(Error::unsupported("IN (subquery)"));
             };
@@ -830,11 +977,21 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                     Some(d) => d.binary(BinaryOp::Or, eq),
                 });
             }
-            let disjunction = disjunction
-                .ok_or_else(|| Error::InvalidArgument { message: "IN needs at least one value".into() })?;
-            Ok(if *negated { Expr::Not(Box::new(disjunction)) } else { disjunction })
+            let disjunction = disjunction.ok_or_else(|| Error::InvalidArgument {
+                message: "IN needs at least one value".into(),
+            })?;
+            Ok(if *negated {
+                Expr::Not(Box::new(disjunction))
+            } else {
+                disjunction
+            })
         }
-        sql::Expr::Between { expr, negated, low, high } => {
+        sql::Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
             let value = bind(expr)?;
             let (low, high) = (bind(low)?, bind(high)?);
             if *negated {
@@ -847,8 +1004,20 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 Ok(from.binary(BinaryOp::And, to))
             }
         }
-        sql::Expr::Like { negated, any, expr, pattern, escape_char }
-        | sql::Expr::ILike { negated, any, expr, pattern, escape_char } => {
+        sql::Expr::Like {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char,
+        }
+        | sql::Expr::ILike {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char,
+        } => {
             if *any || escape_char.is_some() {
                 return Err(Error::unsupported("LIKE ANY / LIKE ... ESCAPE"));
             }
@@ -870,7 +1039,12 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 pattern: Box::new(string(bind(pattern)?, "pattern")?),
             })
         }
-        sql::Expr::Cast { expr, data_type, format, .. } => {
+        sql::Expr::Cast {
+            expr,
+            data_type,
+            format,
+            ..
+        } => {
             if format.is_some() {
                 return Err(Error::unsupported("CAST ... FORMAT"));
             }
@@ -905,21 +1079,36 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
         return Err(Error::unsupported("window functions (OVER)"));
     }
     if function.filter.is_some() || !function.within_group.is_empty() {
-        return Err(Error::unsupported("aggregate FILTER / WITHIN GROUP; use WHERE"));
+        return Err(Error::unsupported(
+            "aggregate FILTER / WITHIN GROUP; use WHERE",
+        ));
     }
     let list = match &function.args {
         sql::FunctionArguments::List(list) => list,
-        _ => return Err(Error::InvalidArgument { message: format!("{name}() needs one argument") }),
+        _ => {
+            return Err(Error::InvalidArgument {
+                message: format!("{name}() needs one argument"),
+            })
+        }
     };
     if !list.clauses.is_empty() {
         return Err(Error::unsupported(format!("clauses inside {name}()")));
     }
-    let distinct = matches!(list.duplicate_treatment, Some(sql::DuplicateTreatment::Distinct));
+    let distinct = matches!(
+        list.duplicate_treatment,
+        Some(sql::DuplicateTreatment::Distinct)
+    );
     let arg = match list.args.as_slice() {
-        [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)] if func == AggregateFunction::Count && !distinct => None,
-        [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e))] => {
-            Some(bind_expr(e, scope, Some("the argument of an aggregate function (aggregates cannot be nested)"))?)
+        [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)]
+            if func == AggregateFunction::Count && !distinct =>
+        {
+            None
         }
+        [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e))] => Some(bind_expr(
+            e,
+            scope,
+            Some("the argument of an aggregate function (aggregates cannot be nested)"),
+        )?),
         _ => {
             return Err(Error::InvalidArgument {
                 message: format!("{name}() takes exactly one argument (or * for count)"),
@@ -940,7 +1129,13 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
         },
         AggregateFunction::Min | AggregateFunction::Max => match arg_type {
             DataType::Null => DataType::Int64,
-            dt if is_numeric(&dt) || is_temporal(&dt) || dt == DataType::Utf8 || dt == DataType::Boolean => dt,
+            dt if is_numeric(&dt)
+                || is_temporal(&dt)
+                || dt == DataType::Utf8
+                || dt == DataType::Boolean =>
+            {
+                dt
+            }
             other => return Err(agg_mismatch(func, &other)),
         },
     };
@@ -952,7 +1147,12 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
             a
         }
     });
-    Ok(Expr::Aggregate(Box::new(AggregateExpr { func, arg, distinct, data_type })))
+    Ok(Expr::Aggregate(Box::new(AggregateExpr {
+        func,
+        arg,
+        distinct,
+        data_type,
+    })))
 }
 
 fn agg_mismatch(func: AggregateFunction, dt: &DataType) -> Error {

@@ -14,10 +14,14 @@ use crate::error::{Error, Result};
 /// partition = 'hour' | 'day')]`. The time column must be a TIMESTAMP and is made NOT NULL.
 pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
     if create.or_replace || create.temporary || create.external {
-        return Err(Error::unsupported("CREATE OR REPLACE / TEMPORARY / EXTERNAL TABLE"));
+        return Err(Error::unsupported(
+            "CREATE OR REPLACE / TEMPORARY / EXTERNAL TABLE",
+        ));
     }
     if create.query.is_some() || create.like.is_some() || create.clone.is_some() {
-        return Err(Error::unsupported("CREATE TABLE ... AS / LIKE / CLONE; list the columns"));
+        return Err(Error::unsupported(
+            "CREATE TABLE ... AS / LIKE / CLONE; list the columns",
+        ));
     }
     if !create.constraints.is_empty() {
         return Err(Error::unsupported(
@@ -27,7 +31,9 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
     let name = object_name(&create.name)?;
     if create.columns.is_empty() {
         return Err(Error::InvalidArgument {
-            message: format!("table \"{name}\" needs at least one column: CREATE TABLE {name} (col TYPE, ...)"),
+            message: format!(
+                "table \"{name}\" needs at least one column: CREATE TABLE {name} (col TYPE, ...)"
+            ),
         });
     }
 
@@ -39,7 +45,9 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
     };
     for option in with {
         let sql::SqlOption::KeyValue { key, value } = option else {
-            return Err(Error::InvalidArgument { message: format!("table option {option} must be key = 'value'") });
+            return Err(Error::InvalidArgument {
+                message: format!("table option {option} must be key = 'value'"),
+            });
         };
         let key = key.to_string().to_ascii_lowercase();
         let text = match value {
@@ -53,13 +61,16 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
         match key.as_str() {
             "time_column" => options.time_column = Some(text),
             "partition" => {
-                options.partition = Partition::parse(&text).ok_or_else(|| Error::InvalidArgument {
-                    message: format!("partition must be 'hour' or 'day', not '{text}'"),
-                })?;
+                options.partition =
+                    Partition::parse(&text).ok_or_else(|| Error::InvalidArgument {
+                        message: format!("partition must be 'hour' or 'day', not '{text}'"),
+                    })?;
             }
             _ => {
                 return Err(Error::InvalidArgument {
-                    message: format!("unknown table option \"{key}\"; supported options: time_column, partition"),
+                    message: format!(
+                        "unknown table option \"{key}\"; supported options: time_column, partition"
+                    ),
                 })
             }
         }
@@ -93,7 +104,11 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
         let position = fields
             .iter()
             .position(|f| *f.name() == time_column)
-            .or_else(|| fields.iter().position(|f| f.name().eq_ignore_ascii_case(&time_column)));
+            .or_else(|| {
+                fields
+                    .iter()
+                    .position(|f| f.name().eq_ignore_ascii_case(&time_column))
+            });
         let Some(position) = position else {
             return Err(Error::ColumnNotFound {
                 name: time_column,
@@ -113,6 +128,13 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
         fields[position] = field.clone().with_nullable(false);
     }
 
-    let def = TableDef { name, schema: Arc::new(Schema::new(fields)), options };
-    Ok(Plan::CreateTable { def, if_not_exists: create.if_not_exists })
+    let def = TableDef {
+        name,
+        schema: Arc::new(Schema::new(fields)),
+        options,
+    };
+    Ok(Plan::CreateTable {
+        def,
+        if_not_exists: create.if_not_exists,
+    })
 }

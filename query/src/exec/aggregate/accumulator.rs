@@ -10,7 +10,10 @@ use std::collections::HashSet;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, Float64Array, Int64Array, PrimitiveArray, StringArray};
+use arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, Float64Array, Int64Array,
+    PrimitiveArray, StringArray,
+};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
     DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
@@ -25,7 +28,12 @@ use crate::expr::{AggregateExpr, AggregateFunction};
 pub trait GroupsAccumulator: std::fmt::Debug {
     /// Adds row `i` of `values` to group `groups[i]`, for every row. `values` is `None` for
     /// `COUNT(*)`. Group indices are below `num_groups`; groups not seen before start empty.
-    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()>;
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()>;
 
     /// The result of every group, in group order (`num_groups` values).
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef>;
@@ -43,9 +51,14 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
     };
     if aggregate.distinct {
         return match (aggregate.func, &arg_type) {
-            (AggregateFunction::Count, Some(dt)) => Ok(Box::new(CountDistinct::try_new(dt.clone())?)),
+            (AggregateFunction::Count, Some(dt)) => {
+                Ok(Box::new(CountDistinct::try_new(dt.clone())?))
+            }
             (AggregateFunction::Min | AggregateFunction::Max, _) => {
-                create_accumulator(&AggregateExpr { distinct: false, ..aggregate.clone() })
+                create_accumulator(&AggregateExpr {
+                    distinct: false,
+                    ..aggregate.clone()
+                })
             }
             _ => Err(Error::unsupported(format!(
                 "{}(DISTINCT ...); only COUNT(DISTINCT x) is supported",
@@ -106,7 +119,10 @@ fn min_max<const MIN: bool>(dt: DataType) -> Result<Box<dyn GroupsAccumulator>> 
 #[inline]
 fn for_each_valid(values: &dyn Array, groups: &[usize], mut f: impl FnMut(usize, usize)) {
     match values.logical_nulls() {
-        None => groups.iter().enumerate().for_each(|(row, &group)| f(row, group)),
+        None => groups
+            .iter()
+            .enumerate()
+            .for_each(|(row, &group)| f(row, group)),
         Some(nulls) => {
             for (row, &group) in groups.iter().enumerate() {
                 if nulls.is_valid(row) {
@@ -139,7 +155,12 @@ struct Count {
 }
 
 impl GroupsAccumulator for Count {
-    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
         self.counts.resize(num_groups, 0);
         let counts = &mut self.counts;
         match values {
@@ -183,7 +204,11 @@ struct SumInt<T> {
 
 impl<T> Default for SumInt<T> {
     fn default() -> Self {
-        SumInt { sums: vec![], seen: vec![], _type: PhantomData }
+        SumInt {
+            sums: vec![],
+            seen: vec![],
+            _type: PhantomData,
+        }
     }
 }
 
@@ -192,7 +217,12 @@ where
     T: ArrowPrimitiveType + std::fmt::Debug,
     T::Native: Number,
 {
-    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
         self.sums.resize(num_groups, 0);
         self.seen.resize(num_groups, false);
         let array = primitive::<T>(values)?;
@@ -206,7 +236,9 @@ where
             seen[g] = true;
         });
         if overflow {
-            return Err(Error::NumericOverflow { message: "sum() is out of range for BIGINT".into() });
+            return Err(Error::NumericOverflow {
+                message: "sum() is out of range for BIGINT".into(),
+            });
         }
         Ok(())
     }
@@ -215,7 +247,10 @@ where
         self.sums.resize(num_groups, 0);
         self.seen.resize(num_groups, false);
         let nulls = validity(&self.seen);
-        Ok(Arc::new(Int64Array::new(std::mem::take(&mut self.sums).into(), nulls)))
+        Ok(Arc::new(Int64Array::new(
+            std::mem::take(&mut self.sums).into(),
+            nulls,
+        )))
     }
 }
 
@@ -229,7 +264,11 @@ struct SumFloat<T> {
 
 impl<T> Default for SumFloat<T> {
     fn default() -> Self {
-        SumFloat { sums: vec![], seen: vec![], _type: PhantomData }
+        SumFloat {
+            sums: vec![],
+            seen: vec![],
+            _type: PhantomData,
+        }
     }
 }
 
@@ -238,7 +277,12 @@ where
     T: ArrowPrimitiveType + std::fmt::Debug,
     T::Native: Number,
 {
-    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
         self.sums.resize(num_groups, 0.0);
         self.seen.resize(num_groups, false);
         let array = primitive::<T>(values)?;
@@ -255,7 +299,10 @@ where
         self.sums.resize(num_groups, 0.0);
         self.seen.resize(num_groups, false);
         let nulls = validity(&self.seen);
-        Ok(Arc::new(Float64Array::new(std::mem::take(&mut self.sums).into(), nulls)))
+        Ok(Arc::new(Float64Array::new(
+            std::mem::take(&mut self.sums).into(),
+            nulls,
+        )))
     }
 }
 
@@ -269,7 +316,11 @@ struct Avg<T> {
 
 impl<T> Default for Avg<T> {
     fn default() -> Self {
-        Avg { sums: vec![], counts: vec![], _type: PhantomData }
+        Avg {
+            sums: vec![],
+            counts: vec![],
+            _type: PhantomData,
+        }
     }
 }
 
@@ -278,7 +329,12 @@ where
     T: ArrowPrimitiveType + std::fmt::Debug,
     T::Native: Number,
 {
-    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
         self.sums.resize(num_groups, 0.0);
         self.counts.resize(num_groups, 0);
         let array = primitive::<T>(values)?;
@@ -301,7 +357,10 @@ where
             .map(|(&s, &c)| if c == 0 { 0.0 } else { s / c as f64 })
             .collect();
         let seen: Vec<bool> = self.counts.iter().map(|&c| c > 0).collect();
-        Ok(Arc::new(Float64Array::new(averages.into(), validity(&seen))))
+        Ok(Arc::new(Float64Array::new(
+            averages.into(),
+            validity(&seen),
+        )))
     }
 }
 
@@ -314,7 +373,10 @@ struct MinMax<T: ArrowPrimitiveType, const MIN: bool> {
 
 impl<T: ArrowPrimitiveType, const MIN: bool> Default for MinMax<T, MIN> {
     fn default() -> Self {
-        MinMax { values: vec![], seen: vec![] }
+        MinMax {
+            values: vec![],
+            seen: vec![],
+        }
     }
 }
 
@@ -322,7 +384,12 @@ impl<T: ArrowPrimitiveType + std::fmt::Debug, const MIN: bool> GroupsAccumulator
 where
     T::Native: PartialOrd,
 {
-    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
         self.values.resize(num_groups, T::Native::default());
         self.seen.resize(num_groups, false);
         let array = primitive::<T>(values)?;
@@ -343,7 +410,10 @@ where
         self.values.resize(num_groups, T::Native::default());
         self.seen.resize(num_groups, false);
         let nulls = validity(&self.seen);
-        Ok(Arc::new(PrimitiveArray::<T>::new(std::mem::take(&mut self.values).into(), nulls)))
+        Ok(Arc::new(PrimitiveArray::<T>::new(
+            std::mem::take(&mut self.values).into(),
+            nulls,
+        )))
     }
 }
 
@@ -354,7 +424,12 @@ struct MinMaxString<const MIN: bool> {
 }
 
 impl<const MIN: bool> GroupsAccumulator for MinMaxString<MIN> {
-    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
         self.values.resize(num_groups, None);
         let array = values
             .and_then(|v| v.as_string_opt::<i32>())
@@ -382,7 +457,9 @@ impl<const MIN: bool> GroupsAccumulator for MinMaxString<MIN> {
 
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
         self.values.resize(num_groups, None);
-        Ok(Arc::new(StringArray::from(std::mem::take(&mut self.values))))
+        Ok(Arc::new(StringArray::from(std::mem::take(
+            &mut self.values,
+        ))))
     }
 }
 
@@ -393,7 +470,12 @@ struct MinMaxBool<const MIN: bool> {
 }
 
 impl<const MIN: bool> GroupsAccumulator for MinMaxBool<MIN> {
-    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
         self.values.resize(num_groups, None);
         let array = values
             .and_then(|v| v.as_boolean_opt())
@@ -417,7 +499,9 @@ impl<const MIN: bool> GroupsAccumulator for MinMaxBool<MIN> {
 
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
         self.values.resize(num_groups, None);
-        Ok(Arc::new(BooleanArray::from(std::mem::take(&mut self.values))))
+        Ok(Arc::new(BooleanArray::from(std::mem::take(
+            &mut self.values,
+        ))))
     }
 }
 
@@ -429,21 +513,33 @@ struct CountDistinct {
 
 impl std::fmt::Debug for CountDistinct {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CountDistinct").field("groups", &self.sets.len()).finish()
+        f.debug_struct("CountDistinct")
+            .field("groups", &self.sets.len())
+            .finish()
     }
 }
 
 impl CountDistinct {
     fn try_new(data_type: DataType) -> Result<Self> {
-        Ok(CountDistinct { converter: RowConverter::new(vec![SortField::new(data_type)])?, sets: vec![] })
+        Ok(CountDistinct {
+            converter: RowConverter::new(vec![SortField::new(data_type)])?,
+            sets: vec![],
+        })
     }
 }
 
 impl GroupsAccumulator for CountDistinct {
-    fn update_batch(&mut self, values: Option<&ArrayRef>, groups: &[usize], num_groups: usize) -> Result<()> {
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
         self.sets.resize_with(num_groups, HashSet::new);
         let values = values.ok_or_else(|| Error::internal("count(distinct) without argument"))?;
-        let rows = self.converter.convert_columns(std::slice::from_ref(values))?;
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(values))?;
         let sets = &mut self.sets;
         for_each_valid(values.as_ref(), groups, |row, g| {
             let key = rows.row(row);

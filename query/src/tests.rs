@@ -1,0 +1,639 @@
+//! End-to-end tests of [`QueryEngine`]: SQL in, rows out, over a real [`Storage`] in a
+//! temporary directory. Expected values follow PostgreSQL.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Float64Array, Int32Array, Int64Array, StringArray, TimestampMillisecondArray,
+};
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use strata_storage::{FsyncPolicy, Storage, StorageConfig};
+
+use crate::{ErrorKind, QueryEngine, QueryOutput};
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("strata-query-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn engine(tag: &str) -> QueryEngine {
+    let config = StorageConfig {
+        fsync: FsyncPolicy::Never,
+        ..StorageConfig::default()
+    };
+    QueryEngine::new(Storage::open(temp_dir(tag), config).unwrap())
+}
+
+/// An engine with table `events`:
+///
+/// | id | region | user_id | amount | ts                  |
+/// |----|--------|---------|--------|---------------------|
+/// | 1  | eu     | 10      | 1.5    | 2024-01-01 00:00:00 |
+/// | 2  | us     | 20      | 2.5    | 2024-01-01 01:00:00 |
+/// | 3  | eu     | 10      | NULL   | 2024-01-02 00:00:00 |
+/// | 4  | NULL   | 30      | 4.0    | 2024-01-02 12:00:00 |
+/// | 5  | asia   | NULL    | 5.0    | 2024-01-03 00:00:00 |  (second batch)
+/// | 6  | eu     | 20      | 6.0    | 2024-01-03 06:00:00 |  (second batch)
+fn events(tag: &str) -> QueryEngine {
+    let engine = engine(tag);
+    engine
+        .execute(
+            "CREATE TABLE events (id INTEGER NOT NULL, region VARCHAR, user_id BIGINT, amount DOUBLE, ts TIMESTAMP) \
+             WITH (time_column = 'ts', partition = 'hour')",
+        )
+        .unwrap();
+    let table = engine.storage.table("events").unwrap();
+    let schema = table.def().schema;
+    let hour = 3_600_000i64;
+    let day = 24 * hour;
+    let t0 = 1_704_067_200_000i64; // 2024-01-01T00:00:00Z
+    let batch = |id: Vec<i32>,
+                 region: Vec<Option<&str>>,
+                 user: Vec<Option<i64>>,
+                 amount: Vec<Option<f64>>,
+                 ts: Vec<i64>| {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(id)),
+            Arc::new(StringArray::from(region)),
+            Arc::new(Int64Array::from(user)),
+            Arc::new(Float64Array::from(amount)),
+            Arc::new(TimestampMillisecondArray::from(ts)),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).unwrap()
+    };
+    table
+        .append(batch(
+            vec![1, 2, 3, 4],
+            vec![Some("eu"), Some("us"), Some("eu"), None],
+            vec![Some(10), Some(20), Some(10), Some(30)],
+            vec![Some(1.5), Some(2.5), None, Some(4.0)],
+            vec![t0, t0 + hour, t0 + day, t0 + day + 12 * hour],
+        ))
+        .unwrap();
+    table
+        .append(batch(
+            vec![5, 6],
+            vec![Some("asia"), Some("eu")],
+            vec![None, Some(20)],
+            vec![Some(5.0), Some(6.0)],
+            vec![t0 + 2 * day, t0 + 2 * day + 6 * hour],
+        ))
+        .unwrap();
+    engine
+}
+
+/// The rows of a result as text, cells joined by `|`, NULL as `NULL`.
+fn rows(out: &QueryOutput) -> Vec<String> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut lines = vec![];
+    for batch in &out.batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect();
+            lines.push(cells.join("|"));
+        }
+    }
+    lines
+}
+
+fn query(engine: &QueryEngine, sql: &str) -> Vec<String> {
+    match engine.execute(sql) {
+        Ok(out) => rows(&out),
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+fn error(engine: &QueryEngine, sql: &str) -> crate::Error {
+    match engine.execute(sql) {
+        Ok(out) => panic!("{sql}: expected an error, got {:?}", rows(&out)),
+        Err(e) => e,
+    }
+}
+
+fn column_names(out: &QueryOutput) -> Vec<String> {
+    out.schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
+}
+
+#[test]
+fn count_star_counts_every_row_of_every_batch() {
+    let e = events("count");
+    let out = e.execute("SELECT count(*) FROM events").unwrap();
+    assert_eq!(rows(&out), ["6"]);
+    assert_eq!(column_names(&out), ["count"]);
+    assert_eq!(out.stats.rows_scanned, 6);
+    assert_eq!(
+        *out.schema.field(0).data_type(),
+        arrow::datatypes::DataType::Int64
+    );
+}
+
+#[test]
+fn count_column_skips_nulls() {
+    let e = events("countcol");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT count(region), count(amount), count(*) FROM events"
+        ),
+        ["5|5|6"]
+    );
+}
+
+#[test]
+fn aggregates_over_no_rows_give_one_row() {
+    let e = events("empty");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT count(*), sum(id), min(region), avg(amount) FROM events WHERE id > 100"
+        ),
+        ["0|NULL|NULL|NULL"]
+    );
+    assert!(query(
+        &e,
+        "SELECT region, count(*) FROM events WHERE id > 100 GROUP BY region"
+    )
+    .is_empty());
+}
+
+#[test]
+fn group_by_having_order_by_limit_offset() {
+    let e = events("groupby");
+    let sql = "SELECT region, count(*) AS n, sum(amount) FROM events GROUP BY region \
+               HAVING count(*) >= 1 ORDER BY n DESC, region LIMIT 3 OFFSET 1";
+    // Groups: eu 3, us 1, NULL 1, asia 1; ordered n DESC then region ASC (NULL last).
+    assert_eq!(query(&e, sql), ["asia|1|5.0", "us|1|2.5", "NULL|1|4.0"]);
+    let having = "SELECT region, count(*) FROM events GROUP BY region HAVING count(*) > 1";
+    assert_eq!(query(&e, having), ["eu|3"]);
+}
+
+#[test]
+fn group_by_position_resolves_to_select_item() {
+    let e = events("grouppos");
+    assert_eq!(
+        query(&e, "SELECT user_id % 20 AS bucket, count(*) FROM events WHERE user_id IS NOT NULL GROUP BY 1 ORDER BY 1"),
+        ["0|2", "10|3"]
+    );
+}
+
+#[test]
+fn group_by_select_alias_and_expression() {
+    let e = events("groupalias");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id % 2 AS parity, count(*) AS n FROM events GROUP BY parity ORDER BY parity"
+        ),
+        ["0|3", "1|3"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id % 2 + 1, sum(id) FROM events GROUP BY id % 2 ORDER BY 2 DESC"
+        ),
+        ["1|12", "2|9"]
+    );
+}
+
+#[test]
+fn filtered_aggregate_via_where() {
+    let e = events("filtered");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT sum(amount), max(id) FROM events WHERE region = 'eu'"
+        ),
+        ["7.5|6"]
+    );
+}
+
+#[test]
+fn sum_of_integers_is_bigint_and_avg_is_double() {
+    let e = events("types");
+    let out = e
+        .execute("SELECT sum(id), avg(id), sum(amount) FROM events")
+        .unwrap();
+    assert_eq!(rows(&out), ["21|3.5|19.0"]);
+    let types: Vec<_> = out
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    use arrow::datatypes::DataType::*;
+    assert_eq!(types, [Int64, Float64, Float64]);
+}
+
+#[test]
+fn null_equals_null_is_null() {
+    let e = engine("nulleq");
+    assert_eq!(
+        query(&e, "SELECT NULL = NULL, NULL IS NULL, 1 = NULL"),
+        ["NULL|true|NULL"]
+    );
+}
+
+#[test]
+fn not_in_with_null_matches_nothing() {
+    let e = events("notin");
+    assert!(query(&e, "SELECT id FROM events WHERE user_id NOT IN (10, NULL)").is_empty());
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id FROM events WHERE user_id IN (10, 30) ORDER BY id"
+        ),
+        ["1", "3", "4"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id FROM events WHERE user_id NOT IN (10, 30) ORDER BY id"
+        ),
+        ["2", "6"]
+    );
+}
+
+#[test]
+fn three_valued_logic_in_where() {
+    let e = events("threevalued");
+    // amount is NULL for id 3: NULL > 1 is NULL, NULL OR true is true, NOT NULL is NULL.
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id FROM events WHERE amount > 1 OR id = 3 ORDER BY id"
+        ),
+        ["1", "2", "3", "4", "5", "6"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id FROM events WHERE NOT (amount > 2) ORDER BY id"
+        ),
+        ["1"]
+    );
+}
+
+#[test]
+fn integer_overflow_is_an_error() {
+    let e = engine("overflow");
+    let err = error(&e, "SELECT 2147483647 + 1");
+    assert_eq!(err.code(), "NUMERIC_OVERFLOW");
+    assert_eq!(err.kind(), ErrorKind::User);
+    assert_eq!(query(&e, "SELECT 2147483647::BIGINT + 1"), ["2147483648"]);
+    assert_eq!(
+        error(&e, "SELECT -(-9223372036854775807 - 1)").code(),
+        "NUMERIC_OVERFLOW"
+    );
+}
+
+#[test]
+fn sum_overflow_is_an_error() {
+    let e = events("sumoverflow");
+    let err = error(&e, "SELECT sum(user_id * 1000000000000000000) FROM events");
+    assert_eq!(err.code(), "NUMERIC_OVERFLOW", "{err}");
+}
+
+#[test]
+fn division_by_zero_is_an_error() {
+    let e = events("divzero");
+    assert_eq!(error(&e, "SELECT 1 / 0").code(), "DIVISION_BY_ZERO");
+    assert_eq!(
+        error(&e, "SELECT id / (id - 1) FROM events").code(),
+        "DIVISION_BY_ZERO"
+    );
+    assert_eq!(
+        error(&e, "SELECT amount / 0.0 FROM events").code(),
+        "DIVISION_BY_ZERO"
+    );
+    assert_eq!(
+        error(&e, "SELECT id % 0 FROM events").code(),
+        "DIVISION_BY_ZERO"
+    );
+}
+
+#[test]
+fn integer_division_truncates() {
+    let e = engine("intdiv");
+    assert_eq!(
+        query(&e, "SELECT 7 / 2, -7 / 2, 7 % 3, 7.0 / 2"),
+        ["3|-3|1|3.5"]
+    );
+}
+
+#[test]
+fn like_ilike_and_not_like() {
+    let e = events("like");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id FROM events WHERE region LIKE 'e%' ORDER BY id"
+        ),
+        ["1", "3", "6"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id FROM events WHERE region ILIKE 'E_' ORDER BY id"
+        ),
+        ["1", "3", "6"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id FROM events WHERE region NOT LIKE 'e%' ORDER BY id"
+        ),
+        ["2", "5"]
+    );
+}
+
+#[test]
+fn between_is_inclusive() {
+    let e = events("between");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id FROM events WHERE id BETWEEN 2 AND 4 ORDER BY id"
+        ),
+        ["2", "3", "4"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id FROM events WHERE id NOT BETWEEN 2 AND 4 ORDER BY id"
+        ),
+        ["1", "5", "6"]
+    );
+}
+
+#[test]
+fn min_max_of_strings() {
+    let e = events("minmaxstr");
+    assert_eq!(
+        query(&e, "SELECT min(region), max(region) FROM events"),
+        ["asia|us"]
+    );
+}
+
+#[test]
+fn count_distinct_ignores_nulls_and_duplicates() {
+    let e = events("distinct");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT count(DISTINCT user_id), count(DISTINCT region) FROM events"
+        ),
+        ["3|3"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT region, count(DISTINCT user_id) FROM events GROUP BY region ORDER BY region"
+        ),
+        ["asia|0", "eu|2", "us|1", "NULL|1"]
+    );
+}
+
+#[test]
+fn timestamp_column_compares_with_string_literal() {
+    let e = events("tslit");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id FROM events WHERE ts >= '2024-01-02' ORDER BY id"
+        ),
+        ["3", "4", "5", "6"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT count(*) FROM events WHERE ts < TIMESTAMP '2024-01-01 01:00:00'"
+        ),
+        ["1"]
+    );
+    assert_eq!(
+        query(&e, "SELECT max(ts) FROM events"),
+        ["2024-01-03T06:00:00"]
+    );
+}
+
+#[test]
+fn nulls_sort_last_ascending_by_default() {
+    let e = events("nullsort");
+    assert_eq!(
+        query(&e, "SELECT amount FROM events ORDER BY amount"),
+        ["1.5", "2.5", "4.0", "5.0", "6.0", "NULL"]
+    );
+    assert_eq!(
+        query(&e, "SELECT amount FROM events ORDER BY amount DESC LIMIT 2"),
+        ["NULL", "6.0"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT amount FROM events ORDER BY amount NULLS FIRST LIMIT 2"
+        ),
+        ["NULL", "1.5"]
+    );
+}
+
+#[test]
+fn order_by_column_not_in_select_list() {
+    let e = events("orderhidden");
+    let out = e
+        .execute("SELECT region FROM events WHERE region IS NOT NULL ORDER BY id DESC LIMIT 2")
+        .unwrap();
+    assert_eq!(column_names(&out), ["region"]);
+    assert_eq!(rows(&out), ["eu", "asia"]);
+}
+
+#[test]
+fn select_without_from_and_output_names() {
+    let e = engine("nofrom");
+    let out = e
+        .execute("SELECT 1 + 1, 'a' AS letter, CAST('12' AS INTEGER) * 2")
+        .unwrap();
+    assert_eq!(rows(&out), ["2|a|24"]);
+    assert_eq!(column_names(&out), ["?column?", "letter", "?column?"]);
+}
+
+#[test]
+fn star_and_case_insensitive_names() {
+    let e = engine("case");
+    e.execute("CREATE TABLE Clicks (EventTime TIMESTAMP, \"URL\" VARCHAR)")
+        .unwrap();
+    let out = e.execute("SELECT * FROM clicks").unwrap();
+    assert_eq!(column_names(&out), ["EventTime", "URL"]);
+    let out = e.execute("SELECT eventtime, url FROM CLICKS").unwrap();
+    assert_eq!(column_names(&out), ["EventTime", "URL"]);
+}
+
+#[test]
+fn ddl_round_trip() {
+    let e = engine("ddl");
+    let out = e
+        .execute(
+            "CREATE TABLE t (a INTEGER NOT NULL, b TEXT, at TIMESTAMP) WITH (time_column = 'at')",
+        )
+        .unwrap();
+    assert_eq!(column_names(&out), ["status"]);
+    assert_eq!(
+        query(&e, "CREATE TABLE IF NOT EXISTS t (x INT)"),
+        ["table \"t\" already exists, nothing done"]
+    );
+    assert_eq!(error(&e, "CREATE TABLE t (x INT)").code(), "TABLE_EXISTS");
+    e.execute("CREATE TABLE s (x BIGINT)").unwrap();
+    assert_eq!(query(&e, "SHOW TABLES"), ["s", "t"]);
+    assert_eq!(
+        query(&e, "DESCRIBE t"),
+        [
+            "a|INTEGER|NO|false",
+            "b|VARCHAR|YES|false",
+            "at|TIMESTAMP|NO|true"
+        ]
+    );
+    assert_eq!(query(&e, "SHOW COLUMNS FROM s"), ["x|BIGINT|YES|false"]);
+    assert_eq!(query(&e, "SELECT count(*) FROM t"), ["0"]);
+    e.execute("DROP TABLE t").unwrap();
+    assert_eq!(query(&e, "SHOW TABLES"), ["s"]);
+    assert_eq!(
+        query(&e, "DROP TABLE IF EXISTS t"),
+        ["table \"t\" does not exist, nothing done"]
+    );
+    assert_eq!(error(&e, "DROP TABLE t").kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn create_table_rejects_bad_types_and_options() {
+    let e = engine("ddlerr");
+    let err = error(&e, "CREATE TABLE t (a BLOB)");
+    assert_eq!(err.code(), "INVALID_ARGUMENT");
+    assert!(err.to_string().contains("supported types"), "{err}");
+    let err = error(&e, "CREATE TABLE t (a INT) WITH (ttl = '1d')");
+    assert!(
+        err.to_string().contains("unknown table option \"ttl\""),
+        "{err}"
+    );
+    let err = error(&e, "CREATE TABLE t (a INT) WITH (time_column = 'a')");
+    assert_eq!(err.code(), "TYPE_MISMATCH");
+    let err = error(&e, "CREATE TABLE t (a TIMESTAMP) WITH (partition = 'week')");
+    assert_eq!(err.code(), "INVALID_ARGUMENT");
+}
+
+#[test]
+fn unknown_table_is_not_found() {
+    let e = engine("notable");
+    let err = error(&e, "SELECT * FROM nope");
+    assert_eq!(err.code(), "TABLE_NOT_FOUND");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(error(&e, "DESCRIBE nope").kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn unknown_column_lists_the_columns() {
+    let e = events("nocolumn");
+    let err = error(&e, "SELECT foo FROM events");
+    assert_eq!(err.code(), "COLUMN_NOT_FOUND");
+    assert_eq!(
+        err.to_string(),
+        "column \"foo\" does not exist in table \"events\"; columns are: id, region, user_id, amount, ts"
+    );
+}
+
+#[test]
+fn ungrouped_column_is_an_error() {
+    let e = events("notgrouped");
+    let err = error(&e, "SELECT region, id FROM events GROUP BY region");
+    assert_eq!(
+        err.to_string(),
+        "column \"id\" must appear in the GROUP BY clause or be used in an aggregate function"
+    );
+    assert_eq!(
+        error(&e, "SELECT id, count(*) FROM events").code(),
+        "NOT_GROUPED"
+    );
+    assert_eq!(
+        error(&e, "SELECT id FROM events WHERE count(*) > 1").code(),
+        "INVALID_ARGUMENT"
+    );
+}
+
+#[test]
+fn syntax_error_is_a_user_error() {
+    let e = engine("syntax");
+    let err = error(&e, "SELEC 1");
+    assert_eq!(err.code(), "SQL_SYNTAX");
+    assert_eq!(err.kind(), ErrorKind::User);
+    assert_eq!(error(&e, "").code(), "SQL_SYNTAX");
+}
+
+#[test]
+fn type_mismatch_says_how_to_fix() {
+    let e = events("mismatch");
+    let err = error(&e, "SELECT id FROM events WHERE id = region");
+    assert_eq!(err.code(), "TYPE_MISMATCH");
+    assert!(err.to_string().contains("CAST"), "{err}");
+    assert_eq!(
+        error(&e, "SELECT region + 1 FROM events").code(),
+        "TYPE_MISMATCH"
+    );
+}
+
+#[test]
+fn select_distinct_removes_duplicates() {
+    let e = events("selectdistinct");
+    assert_eq!(
+        query(&e, "SELECT DISTINCT region FROM events ORDER BY region"),
+        ["asia", "eu", "us", "NULL"]
+    );
+}
+
+#[test]
+fn scan_reads_only_needed_columns_and_filters_in_scan() {
+    let e = events("explain");
+    let plan = query(
+        &e,
+        "EXPLAIN SELECT region FROM events WHERE id > 2 + 1 ORDER BY id LIMIT 1",
+    );
+    let text = plan.join("\n");
+    assert!(
+        text.contains("Scan: events columns=[id, region] filters=[(id#0 > 3)]"),
+        "{text}"
+    );
+    assert!(text.contains("fetch=1"), "{text}");
+}
+
+#[test]
+fn limit_zero_and_offset_beyond_end() {
+    let e = events("limit");
+    assert!(query(&e, "SELECT id FROM events LIMIT 0").is_empty());
+    assert!(query(&e, "SELECT id FROM events ORDER BY id OFFSET 10").is_empty());
+    assert_eq!(
+        query(&e, "SELECT id FROM events ORDER BY id LIMIT 2 OFFSET 4"),
+        ["5", "6"]
+    );
+}
+
+#[test]
+fn boolean_literals_and_casts() {
+    let e = engine("bool");
+    let out = e
+        .execute("SELECT true AND NULL, false AND NULL, true OR NULL, '2024-01-01'::DATE")
+        .unwrap();
+    assert_eq!(rows(&out), ["NULL|false|true|2024-01-01"]);
+}
