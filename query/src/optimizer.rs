@@ -341,3 +341,103 @@ fn prune_columns(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::BinaryOp;
+    use crate::plan::Scan;
+    use arrow::array::Int32Array;
+    use arrow::datatypes::{DataType, Field};
+
+    fn scan() -> LogicalPlan {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int32, true),
+            Field::new("b", DataType::Utf8, true),
+            Field::new("c", DataType::Int32, true),
+        ]));
+        LogicalPlan::Scan(Scan {
+            table: "t".into(),
+            table_schema: schema,
+            projection: vec![0, 1, 2],
+            filters: vec![],
+        })
+    }
+
+    fn int(v: i32) -> Expr {
+        Expr::Literal(Arc::new(Int32Array::from(vec![v])))
+    }
+
+    #[test]
+    fn literal_only_subexpressions_are_folded() {
+        let c = Expr::column(2, "c", DataType::Int32);
+        let expr = c
+            .clone()
+            .binary(BinaryOp::Gt, int(1).binary(BinaryOp::Plus, int(2)));
+        assert_eq!(
+            fold_constants(expr).unwrap(),
+            c.binary(BinaryOp::Gt, int(3))
+        );
+    }
+
+    #[test]
+    fn filter_conjuncts_move_into_the_scan_and_unused_columns_are_pruned() {
+        let c = Expr::column(2, "c", DataType::Int32);
+        let a = Expr::column(0, "a", DataType::Int32);
+        let predicate = c
+            .clone()
+            .binary(BinaryOp::Gt, int(1))
+            .binary(BinaryOp::And, c.binary(BinaryOp::Lt, int(9)));
+        let plan = LogicalPlan::Projection {
+            input: Box::new(LogicalPlan::Filter {
+                input: Box::new(scan()),
+                predicate,
+            }),
+            exprs: vec![a],
+            names: vec!["a".into()],
+        };
+        let plan = optimize(plan).unwrap();
+        let LogicalPlan::Projection { input, exprs, .. } = plan else {
+            panic!("{plan}")
+        };
+        let LogicalPlan::Scan(scan) = *input else {
+            panic!("filter not pushed")
+        };
+        // Only a and c are read; c is now column 1 of the scan output.
+        assert_eq!(scan.projection, vec![0, 2]);
+        assert_eq!(scan.filters.len(), 2);
+        assert_eq!(
+            scan.filters[0],
+            Expr::column(1, "c", DataType::Int32).binary(BinaryOp::Gt, int(1))
+        );
+        assert_eq!(exprs, vec![Expr::column(0, "a", DataType::Int32)]);
+    }
+
+    #[test]
+    fn limit_over_sort_becomes_top_n() {
+        let key = crate::plan::SortKey {
+            expr: Expr::column(0, "a", DataType::Int32),
+            descending: false,
+            nulls_first: false,
+        };
+        let plan = LogicalPlan::Limit {
+            input: Box::new(LogicalPlan::Sort {
+                input: Box::new(scan()),
+                keys: vec![key],
+                fetch: None,
+            }),
+            skip: 5,
+            fetch: Some(10),
+        };
+        let LogicalPlan::Limit { input, .. } = optimize(plan).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(
+            *input,
+            LogicalPlan::Sort {
+                fetch: Some(15),
+                ..
+            }
+        ));
+    }
+}

@@ -637,3 +637,57 @@ fn boolean_literals_and_casts() {
         .unwrap();
     assert_eq!(rows(&out), ["NULL|false|true|2024-01-01"]);
 }
+
+#[test]
+fn qualified_names_and_table_alias() {
+    let e = events("qualified");
+    assert_eq!(
+        query(&e, "SELECT events.id FROM events WHERE events.id = 1"),
+        ["1"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT x.id FROM events AS x WHERE x.id < 3 ORDER BY x.id"
+        ),
+        ["1", "2"]
+    );
+    assert_eq!(
+        error(&e, "SELECT y.id FROM events x").code(),
+        "TABLE_NOT_FOUND"
+    );
+}
+
+#[test]
+fn order_by_aggregate_not_in_select_list() {
+    let e = events("orderagg");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT region FROM events GROUP BY region ORDER BY count(*) DESC, region LIMIT 2"
+        ),
+        ["eu", "asia"]
+    );
+}
+
+#[test]
+fn order_by_position_out_of_range_is_an_error() {
+    let e = events("orderpos");
+    let err = error(&e, "SELECT id FROM events ORDER BY 2");
+    assert_eq!(err.code(), "INVALID_ARGUMENT");
+    assert!(err.to_string().contains("position 2"), "{err}");
+}
+
+#[test]
+fn where_on_integer_column_coerces_numbers_and_strings() {
+    let e = events("coerce");
+    assert_eq!(query(&e, "SELECT id FROM events WHERE id = '3'"), ["3"]);
+    assert_eq!(
+        query(&e, "SELECT id FROM events WHERE id > 4.5 ORDER BY id"),
+        ["5", "6"]
+    );
+    assert_eq!(
+        query(&e, "SELECT id FROM events WHERE user_id = 10 AND id >= 3"),
+        ["3"]
+    );
+}

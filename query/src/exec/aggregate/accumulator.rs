@@ -556,3 +556,94 @@ impl GroupsAccumulator for CountDistinct {
         Ok(Arc::new(Int64Array::from(counts)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::Expr;
+    use arrow::array::Int32Array;
+
+    fn accumulator(
+        func: AggregateFunction,
+        data_type: DataType,
+        distinct: bool,
+    ) -> Box<dyn GroupsAccumulator> {
+        let arg = Some(Expr::column(0, "x", DataType::Int32));
+        create_accumulator(&AggregateExpr {
+            func,
+            arg,
+            distinct,
+            data_type,
+        })
+        .unwrap()
+    }
+
+    /// Per-group results against a naive per-row computation.
+    #[test]
+    fn grouped_kernels_match_a_per_row_loop() {
+        let values: ArrayRef = Arc::new(Int32Array::from(vec![
+            Some(5),
+            None,
+            Some(-3),
+            Some(5),
+            Some(7),
+            None,
+        ]));
+        let groups = [0, 1, 0, 0, 2, 2];
+        let run = |func, dt, distinct| {
+            let mut acc = accumulator(func, dt, distinct);
+            // Two batches, as two segments would feed it.
+            acc.update_batch(Some(&values.slice(0, 3)), &groups[..3], 2)
+                .unwrap();
+            acc.update_batch(Some(&values.slice(3, 3)), &groups[3..], 3)
+                .unwrap();
+            acc.evaluate(4).unwrap()
+        };
+        let count = run(AggregateFunction::Count, DataType::Int64, false);
+        assert_eq!(
+            count.as_primitive::<Int64Type>().iter().collect::<Vec<_>>(),
+            [Some(3), Some(0), Some(1), Some(0)]
+        );
+        let sum = run(AggregateFunction::Sum, DataType::Int64, false);
+        assert_eq!(
+            sum.as_primitive::<Int64Type>().iter().collect::<Vec<_>>(),
+            [Some(7), None, Some(7), None]
+        );
+        let min = run(AggregateFunction::Min, DataType::Int32, false);
+        assert_eq!(
+            min.as_primitive::<Int32Type>().iter().collect::<Vec<_>>(),
+            [Some(-3), None, Some(7), None]
+        );
+        let max = run(AggregateFunction::Max, DataType::Int32, false);
+        assert_eq!(
+            max.as_primitive::<Int32Type>().iter().collect::<Vec<_>>(),
+            [Some(5), None, Some(7), None]
+        );
+        let avg = run(AggregateFunction::Avg, DataType::Float64, false);
+        let avg: Vec<_> = avg.as_primitive::<Float64Type>().iter().collect();
+        assert_eq!(avg[1], None);
+        assert!((avg[0].unwrap() - 7.0 / 3.0).abs() < 1e-12);
+        let distinct = run(AggregateFunction::Count, DataType::Int64, true);
+        assert_eq!(
+            distinct
+                .as_primitive::<Int64Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+            [Some(2), Some(0), Some(1), Some(0)]
+        );
+    }
+
+    #[test]
+    fn sum_of_bigints_that_overflows_is_an_error() {
+        let mut acc = create_accumulator(&AggregateExpr {
+            func: AggregateFunction::Sum,
+            arg: Some(Expr::column(0, "x", DataType::Int64)),
+            distinct: false,
+            data_type: DataType::Int64,
+        })
+        .unwrap();
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![i64::MAX, 1]));
+        let err = acc.update_batch(Some(&values), &[0, 0], 1).unwrap_err();
+        assert_eq!(err.code(), "NUMERIC_OVERFLOW");
+    }
+}
