@@ -12,6 +12,7 @@ pub mod aggregate;
 pub mod ddl;
 pub mod eval;
 mod filter;
+mod function;
 mod limit;
 mod projection;
 mod scan;

@@ -130,6 +130,89 @@ impl AggregateFunction {
     }
 }
 
+/// The unit `date_trunc` truncates to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TruncUnit {
+    /// Whole seconds.
+    Second,
+    /// Whole minutes.
+    Minute,
+    /// Whole hours.
+    Hour,
+    /// Midnight (UTC).
+    Day,
+    /// Monday midnight.
+    Week,
+    /// The first of the month.
+    Month,
+    /// The first of January, April, July or October.
+    Quarter,
+    /// The first of January.
+    Year,
+}
+
+impl TruncUnit {
+    /// Parses a PostgreSQL unit name (`'hour'`, `'day'`, ...), case-insensitive.
+    pub fn parse(unit: &str) -> Option<Self> {
+        Some(match unit.to_ascii_lowercase().as_str() {
+            "second" | "seconds" => TruncUnit::Second,
+            "minute" | "minutes" => TruncUnit::Minute,
+            "hour" | "hours" => TruncUnit::Hour,
+            "day" | "days" => TruncUnit::Day,
+            "week" | "weeks" => TruncUnit::Week,
+            "month" | "months" => TruncUnit::Month,
+            "quarter" => TruncUnit::Quarter,
+            "year" | "years" => TruncUnit::Year,
+            _ => return None,
+        })
+    }
+
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TruncUnit::Second => "second",
+            TruncUnit::Minute => "minute",
+            TruncUnit::Hour => "hour",
+            TruncUnit::Day => "day",
+            TruncUnit::Week => "week",
+            TruncUnit::Month => "month",
+            TruncUnit::Quarter => "quarter",
+            TruncUnit::Year => "year",
+        }
+    }
+}
+
+/// A scalar (row-by-row) function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarFunction {
+    /// `date_trunc('unit', ts)`: TIMESTAMP.
+    DateTrunc(TruncUnit),
+    /// `coalesce(a, b, ...)`: the first non-NULL argument.
+    Coalesce,
+    /// `lower(s)`
+    Lower,
+    /// `upper(s)`
+    Upper,
+    /// `length(s)`: characters, INTEGER.
+    Length,
+    /// `abs(x)` (overflow is an error).
+    Abs,
+}
+
+impl ScalarFunction {
+    /// The SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScalarFunction::DateTrunc(_) => "date_trunc",
+            ScalarFunction::Coalesce => "coalesce",
+            ScalarFunction::Lower => "lower",
+            ScalarFunction::Upper => "upper",
+            ScalarFunction::Length => "length",
+            ScalarFunction::Abs => "abs",
+        }
+    }
+}
+
 /// One aggregate call, e.g. `COUNT(DISTINCT user_id)`. Its argument is bound against the input
 /// of the [`Aggregate`](crate::plan::LogicalPlan::Aggregate) node.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,6 +286,13 @@ pub enum Expr {
         /// The target type.
         data_type: DataType,
     },
+    /// A scalar function call; the binder has coerced the arguments.
+    Function {
+        /// Which function.
+        func: ScalarFunction,
+        /// The arguments (for `date_trunc`, only the timestamp: the unit is part of `func`).
+        args: Vec<Expr>,
+    },
     /// An aggregate call. Exists only between binding and the rewrite of an aggregate query,
     /// which replaces it by a column of the [`Aggregate`](crate::plan::LogicalPlan::Aggregate)
     /// output; the executor never sees one.
@@ -228,6 +318,14 @@ impl Expr {
             Expr::Negative(e) => e.data_type(),
             Expr::Cast { data_type, .. } => data_type.clone(),
             Expr::Aggregate(agg) => agg.data_type.clone(),
+            Expr::Function { func, args } => match func {
+                ScalarFunction::DateTrunc(_) => strata_storage::types::TIMESTAMP_TYPE,
+                ScalarFunction::Lower | ScalarFunction::Upper => DataType::Utf8,
+                ScalarFunction::Length => DataType::Int32,
+                ScalarFunction::Coalesce | ScalarFunction::Abs => {
+                    args.first().map(Expr::data_type).unwrap_or(DataType::Null)
+                }
+            },
         }
     }
 
@@ -270,6 +368,7 @@ impl Expr {
             Expr::Like { expr, pattern, .. } => vec![expr, pattern],
             Expr::Cast { expr, .. } => vec![expr],
             Expr::Aggregate(agg) => agg.arg.iter().collect(),
+            Expr::Function { args, .. } => args.iter().collect(),
         }
     }
 
@@ -301,6 +400,10 @@ impl Expr {
             Expr::Cast { expr, data_type } => Expr::Cast {
                 expr: g(expr)?,
                 data_type,
+            },
+            Expr::Function { func, args } => Expr::Function {
+                func,
+                args: args.into_iter().map(&mut f).collect::<Result<_>>()?,
             },
             Expr::Aggregate(mut agg) => {
                 if let Some(arg) = agg.arg.take() {
@@ -424,6 +527,15 @@ impl fmt::Display for Expr {
                 )
             }
             Expr::Aggregate(agg) => write!(f, "{agg}"),
+            Expr::Function { func, args } => {
+                let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                match func {
+                    ScalarFunction::DateTrunc(unit) => {
+                        write!(f, "date_trunc('{}', {})", unit.name(), args.join(", "))
+                    }
+                    other => write!(f, "{}({})", other.name(), args.join(", ")),
+                }
+            }
         }
     }
 }

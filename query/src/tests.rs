@@ -691,3 +691,50 @@ fn where_on_integer_column_coerces_numbers_and_strings() {
         ["3"]
     );
 }
+
+#[test]
+fn date_trunc_groups_events_by_day() {
+    let e = events("datetrunc");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT date_trunc('day', ts) AS day, count(*) FROM events GROUP BY 1 ORDER BY day"
+        ),
+        [
+            "2024-01-01T00:00:00|2",
+            "2024-01-02T00:00:00|2",
+            "2024-01-03T00:00:00|2"
+        ]
+    );
+    assert_eq!(
+        query(&e, "SELECT date_trunc('month', TIMESTAMP '2024-02-29 13:14:15'), date_trunc('week', TIMESTAMP '2024-01-03 10:00:00')"),
+        ["2024-02-01T00:00:00|2024-01-01T00:00:00"]
+    );
+    assert_eq!(
+        error(&e, "SELECT date_trunc('fortnight', ts) FROM events").code(),
+        "INVALID_ARGUMENT"
+    );
+}
+
+#[test]
+fn coalesce_lower_upper_length_abs() {
+    let e = events("scalarfns");
+    assert_eq!(
+        query(&e, "SELECT coalesce(region, 'none'), upper(region), length(region) FROM events WHERE id IN (2, 4) ORDER BY id"),
+        ["us|US|2", "none|NULL|NULL"]
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT abs(-3), abs(2.5), lower('ÄB'), coalesce(NULL, 2, 3)"
+        ),
+        ["3|2.5|äb|2"]
+    );
+    assert_eq!(
+        error(&e, "SELECT abs(-2147483647 - 1)").code(),
+        "NUMERIC_OVERFLOW"
+    );
+    let err = error(&e, "SELECT nosuch(id) FROM events");
+    assert_eq!(err.code(), "UNSUPPORTED");
+    assert!(err.to_string().contains("supported functions"), "{err}");
+}

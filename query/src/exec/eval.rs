@@ -176,6 +176,22 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             })?;
             Ok(wrap(cast, v.is_scalar()))
         }
+        Expr::Function { func, args } => {
+            let values = args
+                .iter()
+                .map(|a| evaluate(a, batch))
+                .collect::<Result<Vec<_>>>()?;
+            let scalar = values.iter().all(Value::is_scalar);
+            let n = if scalar { 1 } else { rows };
+            let arrays = values
+                .into_iter()
+                .map(|v| v.into_array(n))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(wrap(
+                super::function::evaluate_function(*func, &arrays)?,
+                scalar,
+            ))
+        }
         Expr::Aggregate(agg) => Err(Error::internal(format!(
             "aggregate {agg} reached the executor"
         ))),

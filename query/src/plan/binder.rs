@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, NullArray, StringArray,
+    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, NullArray, StringArray,
 };
 use arrow::datatypes::{DataType, SchemaRef};
 use sqlparser::ast as sql;
@@ -27,7 +27,7 @@ use strata_storage::{sql_type_name, Storage};
 
 use super::{LogicalPlan, Plan, Scan, SortKey};
 use crate::error::{Error, Result};
-use crate::expr::{AggregateExpr, AggregateFunction, BinaryOp, Expr};
+use crate::expr::{AggregateExpr, AggregateFunction, BinaryOp, Expr, ScalarFunction, TruncUnit};
 
 /// Output name of a select item that is neither a column nor a function call (PostgreSQL's).
 const ANONYMOUS_COLUMN: &str = "?column?";
@@ -1065,10 +1065,7 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
         .map(|i| i.value.to_ascii_lowercase())
         .unwrap_or_default();
     let Some(func) = AggregateFunction::from_name(&name) else {
-        return Err(Error::unsupported(format!(
-            "function {}(); supported functions: count, sum, min, max, avg",
-            function.name
-        )));
+        return bind_scalar_function(&name, function, scope, agg);
     };
     if let Some(clause) = agg {
         return Err(Error::InvalidArgument {
@@ -1166,4 +1163,160 @@ fn agg_mismatch(func: AggregateFunction, dt: &DataType) -> Error {
             ""
         }
     ))
+}
+
+/// The plain expression arguments of a function call.
+fn function_args<'f>(name: &str, function: &'f sql::Function) -> Result<Vec<&'f sql::Expr>> {
+    let sql::FunctionArguments::List(list) = &function.args else {
+        return Ok(vec![]);
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return Err(Error::InvalidArgument {
+            message: format!("{name}() is not an aggregate function"),
+        });
+    }
+    list.args
+        .iter()
+        .map(|arg| match arg {
+            sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => Ok(e),
+            other => Err(Error::unsupported(format!("argument {other} of {name}()"))),
+        })
+        .collect()
+}
+
+fn bind_scalar_function(
+    name: &str,
+    function: &sql::Function,
+    scope: &Scope,
+    agg: AggContext,
+) -> Result<Expr> {
+    const SUPPORTED: &str =
+        "count, sum, min, max, avg, date_trunc, coalesce, lower, upper, length, abs";
+    if function.over.is_some() || function.filter.is_some() {
+        return Err(Error::unsupported(format!("OVER / FILTER on {name}()")));
+    }
+    let asts = function_args(name, function)?;
+    let arity = |n: usize| -> Result<()> {
+        if asts.len() == n {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument {
+                message: format!("{name}() takes {n} argument(s), not {}", asts.len()),
+            })
+        }
+    };
+    let mut args = asts
+        .iter()
+        .map(|a| bind_expr(a, scope, agg))
+        .collect::<Result<Vec<_>>>()?;
+    let expect = |arg: &Expr, ok: bool, wanted: &str| -> Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::mismatch(format!(
+                "{name}() needs {wanted}, not {} ({arg})",
+                type_name(&arg.data_type())
+            )))
+        }
+    };
+    let func = match name {
+        "date_trunc" => {
+            arity(2)?;
+            let unit = match &args[0] {
+                Expr::Literal(v) => v
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .filter(|s| s.is_valid(0))
+                    .map(|s| s.value(0).to_string()),
+                _ => None,
+            };
+            let unit = unit.as_deref().and_then(TruncUnit::parse).ok_or_else(|| Error::InvalidArgument {
+                message: format!(
+                    "date_trunc() unit must be one of 'second', 'minute', 'hour', 'day', 'week', 'month', 'quarter', 'year', not {}",
+                    args[0]
+                ),
+            })?;
+            let ts = args.remove(1);
+            let dt = ts.data_type();
+            expect(
+                &ts,
+                is_temporal(&dt) || dt == DataType::Utf8 || dt == DataType::Null,
+                "a TIMESTAMP",
+            )?;
+            args = vec![ts.cast_to(&strata_storage::types::TIMESTAMP_TYPE)];
+            ScalarFunction::DateTrunc(unit)
+        }
+        "coalesce" => {
+            if args.is_empty() {
+                return Err(Error::InvalidArgument {
+                    message: "coalesce() needs at least one argument".into(),
+                });
+            }
+            // Coerce every argument to one type.
+            let mut target = DataType::Null;
+            for arg in &args {
+                let dt = arg.data_type();
+                target = match (&target, &dt) {
+                    (t, d) if t == d => dt.clone(),
+                    (DataType::Null, d) => d.clone(),
+                    (t, DataType::Null) => t.clone(),
+                    (t, d) if is_numeric(t) && is_numeric(d) => {
+                        numeric_common(t, d).unwrap_or(DataType::Float64)
+                    }
+                    (t, DataType::Utf8) if is_string_literal(arg) => t.clone(),
+                    (DataType::Date32, DataType::Timestamp(_, _))
+                    | (DataType::Timestamp(_, _), DataType::Date32) => {
+                        strata_storage::types::TIMESTAMP_TYPE
+                    }
+                    (t, d) => {
+                        return Err(Error::mismatch(format!(
+                            "coalesce() arguments must have one type, not {} and {}; use CAST",
+                            type_name(t),
+                            type_name(d)
+                        )))
+                    }
+                };
+            }
+            if target == DataType::Null {
+                target = DataType::Utf8;
+            }
+            args = args.into_iter().map(|a| a.cast_to(&target)).collect();
+            ScalarFunction::Coalesce
+        }
+        "lower" | "upper" | "length" | "char_length" => {
+            arity(1)?;
+            let dt = args[0].data_type();
+            expect(
+                &args[0],
+                dt == DataType::Utf8 || dt == DataType::Null,
+                "a VARCHAR",
+            )?;
+            args[0] = args[0].clone().cast_to(&DataType::Utf8);
+            match name {
+                "lower" => ScalarFunction::Lower,
+                "upper" => ScalarFunction::Upper,
+                _ => ScalarFunction::Length,
+            }
+        }
+        "abs" => {
+            arity(1)?;
+            let dt = args[0].data_type();
+            expect(
+                &args[0],
+                is_numeric(&dt) || dt == DataType::Null,
+                "a number",
+            )?;
+            if dt == DataType::Null {
+                args[0] = args[0].clone().cast_to(&DataType::Int32);
+            }
+            ScalarFunction::Abs
+        }
+        _ => {
+            return Err(Error::unsupported(format!(
+                "function {}(); supported functions: {SUPPORTED}",
+                function.name
+            )))
+        }
+    };
+    Ok(Expr::Function { func, args })
 }
