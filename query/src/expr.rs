@@ -293,6 +293,13 @@ pub enum Expr {
         /// The arguments (for `date_trunc`, only the timestamp: the unit is part of `func`).
         args: Vec<Expr>,
     },
+    /// `CASE WHEN c1 THEN r1 ... [ELSE e] END`; the binder has given every result one type.
+    Case {
+        /// The conditions (BOOLEAN; NULL counts as false) and their results, in order.
+        when_then: Vec<(Expr, Expr)>,
+        /// The result when no condition holds (NULL when absent).
+        else_result: Option<Box<Expr>>,
+    },
     /// An aggregate call. Exists only between binding and the rewrite of an aggregate query,
     /// which replaces it by a column of the [`Aggregate`](crate::plan::LogicalPlan::Aggregate)
     /// output; the executor never sees one.
@@ -318,6 +325,10 @@ impl Expr {
             Expr::Negative(e) => e.data_type(),
             Expr::Cast { data_type, .. } => data_type.clone(),
             Expr::Aggregate(agg) => agg.data_type.clone(),
+            Expr::Case { when_then, .. } => when_then
+                .first()
+                .map(|(_, r)| r.data_type())
+                .unwrap_or(DataType::Null),
             Expr::Function { func, args } => match func {
                 ScalarFunction::DateTrunc(_) => strata_storage::types::TIMESTAMP_TYPE,
                 ScalarFunction::Lower | ScalarFunction::Upper => DataType::Utf8,
@@ -369,6 +380,14 @@ impl Expr {
             Expr::Cast { expr, .. } => vec![expr],
             Expr::Aggregate(agg) => agg.arg.iter().collect(),
             Expr::Function { args, .. } => args.iter().collect(),
+            Expr::Case {
+                when_then,
+                else_result,
+            } => when_then
+                .iter()
+                .flat_map(|(w, t)| [w, t])
+                .chain(else_result.iter().map(|e| e.as_ref()))
+                .collect(),
         }
     }
 
@@ -405,6 +424,23 @@ impl Expr {
                 func,
                 args: args.into_iter().map(&mut f).collect::<Result<_>>()?,
             },
+            Expr::Case {
+                when_then,
+                else_result,
+            } => {
+                let mut mapped = Vec::with_capacity(when_then.len());
+                for (w, t) in when_then {
+                    mapped.push((f(w)?, f(t)?));
+                }
+                let else_result = match else_result {
+                    Some(e) => Some(Box::new(f(*e)?)),
+                    None => None,
+                };
+                Expr::Case {
+                    when_then: mapped,
+                    else_result,
+                }
+            }
             Expr::Aggregate(mut agg) => {
                 if let Some(arg) = agg.arg.take() {
                     agg.arg = Some(f(arg)?);
@@ -527,6 +563,19 @@ impl fmt::Display for Expr {
                 )
             }
             Expr::Aggregate(agg) => write!(f, "{agg}"),
+            Expr::Case {
+                when_then,
+                else_result,
+            } => {
+                write!(f, "CASE")?;
+                for (w, t) in when_then {
+                    write!(f, " WHEN {w} THEN {t}")?;
+                }
+                if let Some(e) = else_result {
+                    write!(f, " ELSE {e}")?;
+                }
+                write!(f, " END")
+            }
             Expr::Function { func, args } => {
                 let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
                 match func {

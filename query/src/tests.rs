@@ -738,3 +738,20 @@ fn coalesce_lower_upper_length_abs() {
     assert_eq!(err.code(), "UNSUPPORTED");
     assert!(err.to_string().contains("supported functions"), "{err}");
 }
+
+#[test]
+fn case_when_picks_the_first_true_branch() {
+    let e = events("case");
+    assert_eq!(
+        query(
+            &e,
+            "SELECT id, CASE WHEN amount IS NULL THEN 'none' WHEN amount < 3 THEN 'small' ELSE 'big' END AS size \
+             FROM events WHERE id <= 4 ORDER BY id"
+        ),
+        ["1|small", "2|small", "3|none", "4|big"]
+    );
+    assert_eq!(
+        query(&e, "SELECT CASE region WHEN 'eu' THEN 1 END AS eu, count(*) FROM events GROUP BY 1 ORDER BY 1"),
+        ["1|3", "NULL|3"]
+    );
+}

@@ -192,6 +192,28 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
                 scalar,
             ))
         }
+        Expr::Case {
+            when_then,
+            else_result,
+        } => {
+            // From the last branch to the first: rows whose condition holds take that result.
+            let data_type = expr.data_type();
+            let mut result = match else_result {
+                Some(e) => evaluate(e, batch)?.into_array(rows)?,
+                None => arrow::array::new_null_array(&data_type, rows),
+            };
+            for (when, then) in when_then.iter().rev() {
+                let mask = evaluate_predicate(when, batch)?;
+                let mask = if mask.null_count() > 0 {
+                    arrow::compute::prep_null_mask_filter(&mask)
+                } else {
+                    mask
+                };
+                let then = evaluate(then, batch)?;
+                result = arrow::compute::kernels::zip::zip(&mask, then.datum().as_ref(), &result)?;
+            }
+            Ok(Value::Array(result))
+        }
         Expr::Aggregate(agg) => Err(Error::internal(format!(
             "aggregate {agg} reached the executor"
         ))),

@@ -1052,6 +1052,18 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             Ok(bind(expr)?.cast_to(&target))
         }
         sql::Expr::Function(function) => bind_function(function, scope, agg),
+        sql::Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => bind_case(
+            operand.as_deref(),
+            conditions,
+            else_result.as_deref(),
+            scope,
+            agg,
+        ),
         other => Err(Error::unsupported(format!("expression {other}"))),
     }
 }
@@ -1252,31 +1264,7 @@ fn bind_scalar_function(
                     message: "coalesce() needs at least one argument".into(),
                 });
             }
-            // Coerce every argument to one type.
-            let mut target = DataType::Null;
-            for arg in &args {
-                let dt = arg.data_type();
-                target = match (&target, &dt) {
-                    (t, d) if t == d => dt.clone(),
-                    (DataType::Null, d) => d.clone(),
-                    (t, DataType::Null) => t.clone(),
-                    (t, d) if is_numeric(t) && is_numeric(d) => {
-                        numeric_common(t, d).unwrap_or(DataType::Float64)
-                    }
-                    (t, DataType::Utf8) if is_string_literal(arg) => t.clone(),
-                    (DataType::Date32, DataType::Timestamp(_, _))
-                    | (DataType::Timestamp(_, _), DataType::Date32) => {
-                        strata_storage::types::TIMESTAMP_TYPE
-                    }
-                    (t, d) => {
-                        return Err(Error::mismatch(format!(
-                            "coalesce() arguments must have one type, not {} and {}; use CAST",
-                            type_name(t),
-                            type_name(d)
-                        )))
-                    }
-                };
-            }
+            let mut target = common_type(&args, "coalesce()")?;
             if target == DataType::Null {
                 target = DataType::Utf8;
             }
@@ -1319,4 +1307,70 @@ fn bind_scalar_function(
         }
     };
     Ok(Expr::Function { func, args })
+}
+
+/// The one type that all of `exprs` can be cast to (numbers widen, NULLs and string literals
+/// adapt, DATE meets TIMESTAMP as TIMESTAMP).
+fn common_type(exprs: &[Expr], what: &str) -> Result<DataType> {
+    let mut target = DataType::Null;
+    for expr in exprs {
+        let dt = expr.data_type();
+        target = match (&target, &dt) {
+            (t, d) if t == d => dt.clone(),
+            (DataType::Null, d) => d.clone(),
+            (t, DataType::Null) => t.clone(),
+            (t, d) if is_numeric(t) && is_numeric(d) => {
+                numeric_common(t, d).unwrap_or(DataType::Float64)
+            }
+            (t, DataType::Utf8) if is_string_literal(expr) => t.clone(),
+            (DataType::Date32, DataType::Timestamp(_, _))
+            | (DataType::Timestamp(_, _), DataType::Date32) => {
+                strata_storage::types::TIMESTAMP_TYPE
+            }
+            (t, d) => {
+                return Err(Error::mismatch(format!(
+                    "{what} values must have one type, not {} and {}; use CAST",
+                    type_name(t),
+                    type_name(d)
+                )))
+            }
+        };
+    }
+    Ok(target)
+}
+
+fn bind_case(
+    operand: Option<&sql::Expr>,
+    conditions: &[sql::CaseWhen],
+    else_result: Option<&sql::Expr>,
+    scope: &Scope,
+    agg: AggContext,
+) -> Result<Expr> {
+    let operand = operand.map(|o| bind_expr(o, scope, agg)).transpose()?;
+    let mut whens = Vec::with_capacity(conditions.len());
+    let mut results = Vec::with_capacity(conditions.len() + 1);
+    for when in conditions {
+        let condition = bind_expr(&when.condition, scope, agg)?;
+        let condition = match &operand {
+            // `CASE x WHEN a THEN ...` is `CASE WHEN x = a THEN ...`.
+            Some(operand) => bind_binary(operand.clone(), BinaryOp::Eq, condition)?,
+            None => expect_boolean(condition, "CASE WHEN")?,
+        };
+        whens.push(condition);
+        results.push(bind_expr(&when.result, scope, agg)?);
+    }
+    if let Some(e) = else_result {
+        results.push(bind_expr(e, scope, agg)?);
+    }
+    let mut target = common_type(&results, "CASE")?;
+    if target == DataType::Null {
+        target = DataType::Utf8;
+    }
+    let mut results = results.into_iter().map(|r| r.cast_to(&target));
+    let when_then = whens.into_iter().zip(results.by_ref()).collect();
+    let else_result = results.next().map(Box::new);
+    Ok(Expr::Case {
+        when_then,
+        else_result,
+    })
 }
