@@ -41,6 +41,16 @@
 //! `is_nullable` ('YES'/'NO') and `is_time_column`. `EXPLAIN <query>` answers one `plan`
 //! column: the optimized logical plan, then the physical plan.
 //!
+//! The SQL surface: `SELECT` over one table (or none: `SELECT 1 + 1`) with `*`, aliases,
+//! `WHERE`, `GROUP BY` (expression, select alias or 1-based position), `HAVING`, `ORDER BY`
+//! (expression, alias or position; `ASC`/`DESC`, `NULLS FIRST`/`LAST`), `LIMIT`/`OFFSET`,
+//! `DISTINCT`; operators `+ - * / %`, comparisons, `AND`/`OR`/`NOT`, `[NOT] IN (list)`,
+//! `[NOT] BETWEEN`, `[NOT] LIKE`/`ILIKE`, `IS [NOT] NULL`, `CAST`/`::`, `CASE`; aggregates
+//! `count(*)`, `count(x)`, `count(DISTINCT x)`, `sum`, `min`, `max`, `avg`; scalar functions
+//! `date_trunc`, `coalesce`, `lower`, `upper`, `length`, `abs`. Not yet: joins, subqueries,
+//! set operations, window functions, `INTERVAL` arithmetic, `now()`, `INSERT` (rows arrive
+//! through `strata-ingest`).
+//!
 //! Semantics follow PostgreSQL: three-valued logic, integer overflow and division by zero are
 //! errors, integer division truncates, `SUM` of integers is BIGINT, `AVG` is DOUBLE, NULLs sort
 //! last ascending and first descending, and output columns are named like PostgreSQL names them

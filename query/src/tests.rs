@@ -755,3 +755,95 @@ fn case_when_picks_the_first_true_branch() {
         ["1|3", "NULL|3"]
     );
 }
+
+#[test]
+fn statement_spellings() {
+    let e = events("spellings");
+    assert_eq!(query(&e, "DESC events").len(), 5);
+    assert_eq!(query(&e, "SHOW TABLES;"), ["events"]);
+    assert_eq!(
+        query(
+            &e,
+            "SELECT count(*) FROM \"events\" WHERE ts > '2024-01-02T00:00:00Z'::timestamp"
+        ),
+        ["3"]
+    );
+    assert_eq!(error(&e, "SELECT 1; SELECT 2").code(), "UNSUPPORTED");
+    assert_eq!(
+        error(&e, "SELECT * FROM events a JOIN events b ON a.id = b.id").code(),
+        "UNSUPPORTED"
+    );
+}
+
+/// Hash GROUP BY over several batches against a naive per-row computation (seeded).
+#[test]
+fn group_by_matches_a_naive_reference_on_random_data() {
+    use std::collections::BTreeMap;
+    let e = engine("randomgroups");
+    e.execute("CREATE TABLE r (k VARCHAR, g INTEGER, v BIGINT)")
+        .unwrap();
+    let table = e.storage.table("r").unwrap();
+    let schema = table.def().schema;
+    let seed = 0x5eed_u64;
+    let mut state = seed;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    let mut reference: BTreeMap<(Option<String>, i32), (i64, i64, Option<i64>, Option<i64>)> =
+        BTreeMap::new();
+    for _ in 0..5 {
+        let (mut ks, mut gs, mut vs) = (vec![], vec![], vec![]);
+        for _ in 0..2000 {
+            let k = match next() % 7 {
+                0 => None,
+                n => Some(format!("key{n}")),
+            };
+            let g = (next() % 3) as i32;
+            let v = if next() % 10 == 0 {
+                None
+            } else {
+                Some(next() as i64 % 1000 - 500)
+            };
+            let entry = reference
+                .entry((k.clone(), g))
+                .or_insert((0, 0, None, None));
+            entry.0 += 1;
+            if let Some(v) = v {
+                entry.1 += v;
+                entry.2 = Some(entry.2.map_or(v, |m| m.min(v)));
+                entry.3 = Some(entry.3.map_or(v, |m| m.max(v)));
+            }
+            ks.push(k);
+            gs.push(g);
+            vs.push(v);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(ks)),
+            Arc::new(Int32Array::from(gs)),
+            Arc::new(Int64Array::from(vs)),
+        ];
+        table
+            .append(RecordBatch::try_new(schema.clone(), columns).unwrap())
+            .unwrap();
+    }
+    let got = query(&e, "SELECT k, g, count(*), coalesce(sum(v), 0), min(v), max(v) FROM r GROUP BY k, g ORDER BY k, g");
+    // The reference orders None first; SQL orders NULL last.
+    let mut expected: Vec<String> = reference
+        .iter()
+        .filter(|((k, _), _)| k.is_some())
+        .chain(reference.iter().filter(|((k, _), _)| k.is_none()))
+        .map(|((k, g), (count, sum, min, max))| {
+            let opt = |v: &Option<i64>| v.map_or("NULL".to_string(), |v| v.to_string());
+            format!(
+                "{}|{g}|{count}|{sum}|{}|{}",
+                k.as_deref().unwrap_or("NULL"),
+                opt(min),
+                opt(max)
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "seed {seed:#x}");
+}
