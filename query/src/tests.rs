@@ -775,6 +775,9 @@ fn statement_spellings() {
     );
 }
 
+/// count, sum, min, max of one group.
+type GroupStats = (i64, i64, Option<i64>, Option<i64>);
+
 /// Hash GROUP BY over several batches against a naive per-row computation (seeded).
 #[test]
 fn group_by_matches_a_naive_reference_on_random_data() {
@@ -792,8 +795,7 @@ fn group_by_matches_a_naive_reference_on_random_data() {
             .wrapping_add(1_442_695_040_888_963_407);
         state >> 33
     };
-    let mut reference: BTreeMap<(Option<String>, i32), (i64, i64, Option<i64>, Option<i64>)> =
-        BTreeMap::new();
+    let mut reference: BTreeMap<(Option<String>, i32), GroupStats> = BTreeMap::new();
     for _ in 0..5 {
         let (mut ks, mut gs, mut vs) = (vec![], vec![], vec![]);
         for _ in 0..2000 {
@@ -831,7 +833,7 @@ fn group_by_matches_a_naive_reference_on_random_data() {
     }
     let got = query(&e, "SELECT k, g, count(*), coalesce(sum(v), 0), min(v), max(v) FROM r GROUP BY k, g ORDER BY k, g");
     // The reference orders None first; SQL orders NULL last.
-    let mut expected: Vec<String> = reference
+    let expected: Vec<String> = reference
         .iter()
         .filter(|((k, _), _)| k.is_some())
         .chain(reference.iter().filter(|((k, _), _)| k.is_none()))
