@@ -12,9 +12,8 @@ pub enum ErrorKind {
     User,
     /// The statement names a table that does not exist (HTTP 404).
     NotFound,
-    /// The environment failed (disk, I/O) (HTTP 500, may be retried).
-    Environment,
-    /// A bug in Strata (HTTP 500).
+    /// Not the user's fault (HTTP 500): a bug in Strata, or the environment failed (disk, I/O;
+    /// [`Error::code`] tells which, e.g. `IO_ERROR` vs `INTERNAL`).
     Internal,
 }
 
@@ -184,9 +183,7 @@ impl Error {
         match self {
             Error::TableNotFound { .. } => ErrorKind::NotFound,
             Error::Storage(e) if e.is_user_error() => ErrorKind::User,
-            Error::Storage(strata_storage::Error::Arrow(_))
-            | Error::Storage(strata_storage::Error::Internal(_)) => ErrorKind::Internal,
-            Error::Storage(_) => ErrorKind::Environment,
+            Error::Storage(_) => ErrorKind::Internal,
             Error::Arrow(_) | Error::Internal(_) => ErrorKind::Internal,
             _ => ErrorKind::User,
         }
