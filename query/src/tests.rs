@@ -849,3 +849,26 @@ fn group_by_matches_a_naive_reference_on_random_data() {
         .collect();
     assert_eq!(got, expected, "seed {seed:#x}");
 }
+
+#[test]
+fn keyword_functions_that_name_a_column_are_the_column() {
+    let e = engine("keyword-column");
+    e.execute("CREATE TABLE k (user VARCHAR, n BIGINT)")
+        .unwrap();
+    let table = e.storage.table("k").unwrap();
+    let batch = RecordBatch::try_new(
+        table.def().schema,
+        vec![
+            Arc::new(StringArray::from(vec!["a", "b", "a"])) as ArrayRef,
+            Arc::new(Int64Array::from(vec![1, 2, 3])),
+        ],
+    )
+    .unwrap();
+    table.append(batch).unwrap();
+    let out = e
+        .execute("SELECT user, SUM(n) FROM k GROUP BY user ORDER BY user")
+        .unwrap();
+    assert_eq!(column_names(&out), vec!["user", "sum"]);
+    assert_eq!(rows(&out), vec!["a|4", "b|2"]);
+    assert_eq!(query(&e, "SELECT COUNT(DISTINCT user) FROM k"), vec!["2"]);
+}

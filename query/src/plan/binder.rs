@@ -703,6 +703,17 @@ fn alias_of(e: &sql::Expr, items: &[(Expr, String)]) -> Option<usize> {
         })
 }
 
+/// A parenthesis-less SQL keyword function (`user`, `current_user`, `current_date`...) that names
+/// a column of the input is that column: analytics tables often have a `user` field, and
+/// writing it unquoted should not return the session user.
+fn keyword_column(function: &sql::Function, scope: &Scope) -> Option<Expr> {
+    if !matches!(function.args, sql::FunctionArguments::None) || function.name.0.len() != 1 {
+        return None;
+    }
+    let ident = function.name.0.first()?.as_ident()?;
+    scope.resolve(&ident.value).ok()
+}
+
 /// PostgreSQL's default output name of a select item.
 fn output_name(e: &sql::Expr, scope: &Scope) -> String {
     match e {
@@ -715,6 +726,10 @@ fn output_name(e: &sql::Expr, scope: &Scope) -> String {
             _ => idents.last().map(|i| i.value.clone()).unwrap_or_default(),
         },
         sql::Expr::Function(f) => match f.name.0.last().and_then(|p| p.as_ident()) {
+            Some(_) if keyword_column(f, scope).is_some() => match keyword_column(f, scope) {
+                Some(Expr::Column { name, .. }) => name,
+                _ => ANONYMOUS_COLUMN.to_string(),
+            },
             Some(ident) => ident.value.to_ascii_lowercase(),
             None => ANONYMOUS_COLUMN.to_string(),
         },
@@ -1069,6 +1084,9 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
 }
 
 fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Result<Expr> {
+    if let Some(column) = keyword_column(function, scope) {
+        return Ok(column);
+    }
     let name = function
         .name
         .0

@@ -1,0 +1,97 @@
+//! Errors as the HTTP API reports them: one status and one stable code per failure, decided in
+//! one place ([`ApiError::parts`]), as JSON `{"error": {"code": ..., "message": ...}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The SQL failed.
+    #[error(transparent)]
+    Query(#[from] strata_query::Error),
+    /// Storage refused or failed.
+    #[error(transparent)]
+    Storage(#[from] strata_storage::Error),
+    /// The request body could not be decoded into rows.
+    #[error(transparent)]
+    Ingest(#[from] strata_ingest::Error),
+    /// The request itself is malformed.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// What to fix.
+        message: String,
+    },
+    /// The body exceeds the configured limit.
+    #[error("the request body exceeds the limit of {limit} bytes; send smaller batches or raise --max-body-bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body's content type is not one Strata reads.
+    #[error("unsupported Content-Type \"{0}\"; use application/x-ndjson, text/csv or application/vnd.apache.arrow.stream")]
+    UnsupportedMediaType(String),
+    /// No such route.
+    #[error("no endpoint {0}; see docs/http-api.md")]
+    NoRoute(String),
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status and the stable code.
+    pub fn parts(&self) -> (StatusCode, &'static str) {
+        use strata_query::ErrorKind;
+        match self {
+            ApiError::Query(e) => {
+                let status = match e.kind() {
+                    ErrorKind::User => StatusCode::BAD_REQUEST,
+                    ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                    ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                (status, e.code())
+            }
+            ApiError::Storage(e) => {
+                let status = match e {
+                    strata_storage::Error::TableNotFound { .. }
+                    | strata_storage::Error::TableDropped { .. } => StatusCode::NOT_FOUND,
+                    e if e.is_user_error() => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                (status, e.code())
+            }
+            ApiError::Ingest(e) => (StatusCode::BAD_REQUEST, e.code()),
+            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+            }
+            ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "NO_SUCH_ENDPOINT"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let mut error = json!({"code": code, "message": self.to_string()});
+        if let ApiError::Ingest(e) = &self {
+            if let Some(line) = e.line() {
+                error["line"] = json!(line);
+            }
+            if let Some(column) = e.column() {
+                error["column"] = json!(column);
+            }
+        }
+        if status.is_server_error() {
+            tracing::error!(%code, error = %self, "request failed");
+        }
+        (status, Json(json!({ "error": error }))).into_response()
+    }
+}

@@ -1,0 +1,225 @@
+//! The HTTP API (axum). Blocking work (decoding, the log's fsync, query execution) runs on
+//! tokio's blocking pool, never on the async workers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use strata_ingest::Format;
+use strata_query::QueryEngine;
+use strata_storage::{Storage, StorageConfig, TableDef, TableOptions};
+
+use crate::error::ApiError;
+use crate::result::{write_result, ResultFormat};
+use crate::ServeArgs;
+
+/// What every handler shares.
+pub struct AppState {
+    storage: Arc<Storage>,
+    engine: QueryEngine,
+    max_body_bytes: usize,
+}
+
+/// Opens the data directory and serves the HTTP API until SIGINT or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = StorageConfig {
+        fsync: args.fsync,
+        ..StorageConfig::default()
+    };
+    let data_dir = args.data_dir.clone();
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&data_dir, config)).await??;
+    tracing::info!(data_dir = %args.data_dir.display(), tables = storage.table_names().len(), "storage open");
+    let state = Arc::new(AppState {
+        engine: QueryEngine::new(storage.clone()),
+        storage,
+        max_body_bytes: args.max_body_bytes,
+    });
+    let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!("listening on http://{addr}");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// The routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/sql", post(sql))
+        .route("/v1/tables/{table}/ingest", post(ingest))
+        .fallback(no_route)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn no_route(uri: Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().to_string())
+}
+
+fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest {
+                code: "INVALID_BODY",
+                message: rejection.body_text(),
+            }
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct SqlRequest {
+    query: String,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn sql(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let body = body_or_error(body, state.max_body_bytes)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let request: SqlRequest =
+        if content_type.starts_with("text/plain") || content_type.starts_with("application/sql") {
+            let query = String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest {
+                code: "INVALID_BODY",
+                message: "the SQL text is not valid UTF-8".to_string(),
+            })?;
+            SqlRequest {
+                query,
+                format: None,
+            }
+        } else {
+            serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+                code: "INVALID_REQUEST",
+                message: format!(
+                    "the body must be a JSON object like {{\"query\": \"SELECT 1\"}}: {e}"
+                ),
+            })?
+        };
+    let format = ResultFormat::parse(request.format.as_deref())?;
+    let engine_state = state.clone();
+    let output = tokio::task::spawn_blocking(move || engine_state.engine.execute(&request.query))
+        .await
+        .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
+    let (content_type, bytes) = write_result(format, &output, started.elapsed())?;
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}
+
+async fn ingest(
+    State(state): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = body_or_error(body, state.max_body_bytes)?;
+    let format = body_format(&headers, &body)?;
+    let worker = state.clone();
+    let (name, rows) =
+        tokio::task::spawn_blocking(move || ingest_blocking(&worker, &table, format, &body))
+            .await
+            .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))??;
+    Ok(Json(json!({"table": name, "rows_ingested": rows})))
+}
+
+/// The body format: from `Content-Type`; when the client sent none (or curl's form default),
+/// sniffed from the first byte.
+fn body_format(headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    if content_type.is_empty()
+        || content_type.starts_with("application/x-www-form-urlencoded")
+        || content_type.starts_with("application/octet-stream")
+    {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        return Ok(if first == Some(&b'{') {
+            Format::NdJson
+        } else {
+            Format::Csv
+        });
+    }
+    Format::from_content_type(content_type)
+        .ok_or_else(|| ApiError::UnsupportedMediaType(content_type.to_string()))
+}
+
+fn ingest_blocking(
+    state: &AppState,
+    table: &str,
+    format: Format,
+    body: &[u8],
+) -> Result<(String, usize), ApiError> {
+    match state.storage.table(table) {
+        Ok(t) => {
+            let decoded = strata_ingest::decode(format, body, Some(&t.schema()))?;
+            let outcome = t.append(decoded.batch)?;
+            Ok((t.name().to_string(), outcome.rows))
+        }
+        Err(strata_storage::Error::TableNotFound { .. }) => {
+            strata_storage::catalog::validate_table_name(table)?;
+            let decoded = strata_ingest::decode(format, body, None)?;
+            let def = TableDef {
+                name: table.to_string(),
+                schema: decoded.batch.schema(),
+                options: TableOptions {
+                    time_column: decoded.time_column.clone(),
+                    ..Default::default()
+                },
+            };
+            if state.storage.create_table(def, true)? {
+                tracing::info!(table, "created table from ingested data");
+            }
+            let t = state.storage.table(table)?;
+            let outcome = t.append(decoded.batch)?;
+            Ok((t.name().to_string(), outcome.rows))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,80 @@
+//! The `strata` binary: `strata serve` runs the database; `strata sql` and `strata ingest` talk to
+//! a running server over HTTP.
+
+mod cli;
+mod error;
+mod http;
+mod result;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Strata: a real-time columnar analytics database.
+#[derive(Parser, Debug)]
+#[command(name = "strata", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the database server.
+    Serve(ServeArgs),
+    /// Run one SQL statement against a running server and print the result.
+    Sql(cli::SqlArgs),
+    /// Stream an NDJSON, CSV or Parquet file into a table of a running server.
+    Ingest(cli::IngestArgs),
+}
+
+/// Options of `strata serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// The data directory (created when missing).
+    #[arg(long, env = "STRATA_DATA_DIR", default_value = "./strata-data")]
+    pub data_dir: PathBuf,
+    /// The HTTP listen address; port 0 picks a free port.
+    #[arg(long, env = "STRATA_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "STRATA_MAX_BODY_BYTES", default_value_t = 64 << 20)]
+    pub max_body_bytes: usize,
+    /// When the write-ahead log is fsynced: `always` (before every acknowledgement; survives
+    /// power loss) or `never` (survives a process crash only).
+    #[arg(long, env = "STRATA_FSYNC", default_value = "always", value_parser = parse_fsync)]
+    pub fsync: strata_storage::FsyncPolicy,
+}
+
+fn parse_fsync(s: &str) -> Result<strata_storage::FsyncPolicy, String> {
+    strata_storage::FsyncPolicy::parse(s)
+        .ok_or_else(|| format!("expected always or never, got {s}"))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Sql(args) => cli::sql(args),
+        Command::Ingest(args) => cli::ingest(args),
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(http::serve(args))
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `strata` binary, started on 127.0.0.1 with port 0 and a temporary
+//! data directory, driven over real sockets by a real HTTP client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod bad_input;
+mod cli;
+mod crash;
+mod harness;
+mod ingest_query;
