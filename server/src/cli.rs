@@ -92,7 +92,7 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match args.format {
         OutputFormat::Csv => stdout.write_all(body.as_bytes())?,
-        OutputFormat::Json => writeln!(stdout, "{body}")?,
+        OutputFormat::Json => writeln!(stdout, "{}", body.trim_end())?,
         OutputFormat::Table => {
             let v: Value = serde_json::from_str(&body)?;
             writeln!(stdout, "{}", render_table(&v))?;

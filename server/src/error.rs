@@ -3,7 +3,6 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 
 /// A failed request.
@@ -92,6 +91,6 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(%code, error = %self, "request failed");
         }
-        (status, Json(json!({ "error": error }))).into_response()
+        (status, crate::http::json_line(json!({ "error": error }))).into_response()
     }
 }

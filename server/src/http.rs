@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 use strata_ingest::Format;
@@ -85,8 +85,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+async fn health() -> Response {
+    json_line(json!({"status": "ok"}))
+}
+
+/// A JSON response body ending in a newline (friendlier to curl and to line-oriented tools).
+pub fn json_line(value: serde_json::Value) -> Response {
+    let mut body = value.to_string();
+    body.push('\n');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn no_route(uri: Uri) -> ApiError {
@@ -156,7 +163,7 @@ async fn ingest(
     Path(table): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let body = body_or_error(body, state.max_body_bytes)?;
     let format = body_format(&headers, &body)?;
     let worker = state.clone();
@@ -164,7 +171,7 @@ async fn ingest(
         tokio::task::spawn_blocking(move || ingest_blocking(&worker, &table, format, &body))
             .await
             .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))??;
-    Ok(Json(json!({"table": name, "rows_ingested": rows})))
+    Ok(json_line(json!({"table": name, "rows_ingested": rows})))
 }
 
 /// The body format: from `Content-Type`; when the client sent none (or curl's form default),

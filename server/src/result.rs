@@ -91,7 +91,7 @@ fn write_json(out: &mut Vec<u8>, output: &QueryOutput, elapsed: Duration) -> std
     }
     write!(
         out,
-        "],\"stats\":{{\"elapsed_ms\":{:.3},\"rows_scanned\":{}}}}}",
+        "],\"stats\":{{\"elapsed_ms\":{:.3},\"rows_scanned\":{}}}}}\n",
         elapsed.as_secs_f64() * 1000.0,
         output.stats.rows_scanned
     )?;
