@@ -11,6 +11,7 @@
 pub mod aggregate;
 pub mod ddl;
 pub mod eval;
+pub mod insert;
 mod filter;
 mod function;
 mod limit;

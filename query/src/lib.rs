@@ -140,6 +140,11 @@ impl QueryEngine {
                 &name,
                 if_exists,
             )?)),
+            Plan::Insert(insert) => Ok(QueryOutput::single(exec::insert::insert(
+                &self.storage,
+                insert,
+                |plan| Ok(self.run_query(plan)?.batches),
+            )?)),
             Plan::ShowTables => Ok(QueryOutput::single(exec::ddl::show_tables(&self.storage)?)),
             Plan::Describe { name } => Ok(QueryOutput::single(exec::ddl::describe(
                 &self.storage,

@@ -7,6 +7,7 @@
 
 pub mod binder;
 pub mod ddl;
+pub mod insert;
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub enum Plan {
         /// `IF EXISTS` was given.
         if_exists: bool,
     },
+    /// `INSERT INTO t ...`
+    Insert(insert::Insert),
     /// `SHOW TABLES`
     ShowTables,
     /// `DESCRIBE t`, `SHOW COLUMNS FROM t`

@@ -56,6 +56,11 @@ impl<'a> Binder<'a> {
         Binder { storage }
     }
 
+    /// The storage whose catalog names are resolved against.
+    pub(crate) fn storage(&self) -> &Storage {
+        self.storage
+    }
+
     /// Binds one statement.
     pub fn bind_statement(&self, statement: &sql::Statement) -> Result<Plan> {
         match statement {
@@ -71,6 +76,7 @@ impl<'a> Binder<'a> {
                 )),
             },
             sql::Statement::CreateTable(create) => super::ddl::bind_create_table(create),
+            sql::Statement::Insert(insert) => self.bind_insert(insert),
             sql::Statement::Drop {
                 object_type,
                 if_exists,
@@ -118,7 +124,7 @@ impl<'a> Binder<'a> {
                     .collect::<Vec<_>>()
                     .join(" ");
                 Err(Error::unsupported(format!(
-                    "statement \"{verb} ...\"; supported: SELECT, CREATE TABLE, DROP TABLE, SHOW TABLES, DESCRIBE, EXPLAIN"
+                    "statement \"{verb} ...\"; supported: SELECT, INSERT, CREATE TABLE, DROP TABLE, SHOW TABLES, DESCRIBE, EXPLAIN"
                 )))
             }
         }
@@ -922,6 +928,17 @@ fn map_binary_op(op: &sql::BinaryOperator) -> Result<BinaryOp> {
         sql::BinaryOperator::Modulo => BinaryOp::Modulo,
         other => return Err(Error::unsupported(format!("operator {other}"))),
     })
+}
+
+/// Binds an expression that reads no column (an `INSERT ... VALUES` item); `clause` names the
+/// place for the error messages.
+pub(crate) fn bind_constant(e: &sql::Expr, clause: &'static str) -> Result<Expr> {
+    let scope = Scope {
+        table: None,
+        alias: None,
+        schema: Arc::new(arrow::datatypes::Schema::empty()),
+    };
+    bind_expr(e, &scope, Some(clause))
 }
 
 /// Binds a SQL expression against `scope`. `agg` names the clause when aggregate calls are

@@ -1,0 +1,255 @@
+//! The SQL test files: runs every `tests/slt/*.slt` file through the `sqllogictest` crate
+//! against a fresh in-process [`QueryEngine`] over a [`Storage`] in a temporary directory.
+//!
+//! Expected results come from DuckDB (`python3 query/tests/slt/generate.py`), so values are
+//! printed the way the generator prints DuckDB's, one rule on both sides:
+//!
+//! | type                       | column type | text                                          |
+//! |----------------------------|-------------|-----------------------------------------------|
+//! | integers                   | `I`         | decimal                                       |
+//! | REAL, DOUBLE               | `R`         | exactly 6 decimals (`2.500000`), no `-0`      |
+//! | VARCHAR                    | `T`         | as is; the empty string as `(empty)`          |
+//! | BOOLEAN                    | `T`         | `true` / `false`                              |
+//! | DATE, TIMESTAMP            | `T`         | `2024-01-01`, `2024-01-01 06:00:00[.123]`      |
+//! | NULL of any type           |             | `NULL`                                        |
+//!
+//! Usage: `cargo test -p strata-query --test slt [-- <file name filter>]`. The last line of
+//! the output is `N passed, M failed` (counting statements and queries); every failure names
+//! its file and line with the expected and the actual result, and any failure makes the
+//! process exit with status 1.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Float32Type, Float64Type};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use sqllogictest::{DBOutput, DefaultColumnType, Record, Runner};
+use strata_query::{Error, QueryEngine};
+use strata_storage::{FsyncPolicy, Storage, StorageConfig};
+
+/// The decimals of an `R` value; `generate.py` uses the same number.
+const FLOAT_DECIMALS: usize = 6;
+
+/// One database per file.
+struct Strata {
+    engine: QueryEngine,
+}
+
+impl sqllogictest::DB for Strata {
+    type Error = Error;
+    type ColumnType = DefaultColumnType;
+
+    fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Error> {
+        let output = self.engine.execute(sql)?;
+        let verb = sql
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        if matches!(verb.as_str(), "CREATE" | "DROP" | "INSERT") {
+            let count = if verb == "INSERT" {
+                output
+                    .batches
+                    .first()
+                    .and_then(|b| b.columns().first())
+                    .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
+                    .map(|c| c.value(0) as u64)
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            return Ok(DBOutput::StatementComplete(count));
+        }
+        let types = output
+            .schema
+            .fields()
+            .iter()
+            .map(|f| column_type(f.data_type()))
+            .collect();
+        let mut rows = vec![];
+        for batch in &output.batches {
+            let columns: Vec<Vec<String>> = batch
+                .columns()
+                .iter()
+                .map(format_column)
+                .collect::<Result<_, _>>()?;
+            for row in 0..batch.num_rows() {
+                rows.push(columns.iter().map(|c| c[row].clone()).collect());
+            }
+        }
+        Ok(DBOutput::Rows { types, rows })
+    }
+
+    fn engine_name(&self) -> &str {
+        "strata"
+    }
+}
+
+fn column_type(dt: &DataType) -> DefaultColumnType {
+    match dt {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => DefaultColumnType::Integer,
+        DataType::Float32 | DataType::Float64 => DefaultColumnType::FloatingPoint,
+        _ => DefaultColumnType::Text,
+    }
+}
+
+fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let text = format!("{v:.FLOAT_DECIMALS$}");
+    match text.strip_prefix('-') {
+        Some(abs) if abs.chars().all(|c| c == '0' || c == '.') => abs.to_string(),
+        _ => text,
+    }
+}
+
+fn format_column(column: &ArrayRef) -> Result<Vec<String>, Error> {
+    let n = column.len();
+    let cells = match column.data_type() {
+        DataType::Float64 => {
+            let a = column.as_primitive::<Float64Type>();
+            (0..n)
+                .map(|i| (!a.is_null(i)).then(|| format_float(a.value(i))))
+                .collect()
+        }
+        DataType::Float32 => {
+            let a = column.as_primitive::<Float32Type>();
+            (0..n)
+                .map(|i| (!a.is_null(i)).then(|| format_float(f64::from(a.value(i)))))
+                .collect()
+        }
+        DataType::Utf8 => {
+            let a = column.as_string::<i32>();
+            (0..n)
+                .map(|i| {
+                    (!a.is_null(i)).then(|| match a.value(i) {
+                        "" => "(empty)".to_string(),
+                        s => s.to_string(),
+                    })
+                })
+                .collect()
+        }
+        _ => {
+            let options = FormatOptions::default()
+                .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+                .with_date_format(Some("%Y-%m-%d"));
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            (0..n)
+                .map(|i| (!column.is_null(i)).then(|| formatter.value(i).to_string()))
+                .collect::<Vec<Option<String>>>()
+        }
+    };
+    Ok(cells
+        .into_iter()
+        .map(|c| c.unwrap_or_else(|| "NULL".to_string()))
+        .collect())
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("strata-slt-{}-{tag}", std::process::id()))
+}
+
+/// Runs one file; returns (passed, failed).
+fn run_file(path: &Path) -> (usize, usize) {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("file")
+        .to_string();
+    let dir = temp_dir(&stem);
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = StorageConfig {
+        fsync: FsyncPolicy::Never,
+        ..StorageConfig::default()
+    };
+    let storage: Arc<Storage> = match Storage::open(&dir, config) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("FAILED {}: cannot open storage: {e}", path.display());
+            return (0, 1);
+        }
+    };
+    let engine = QueryEngine::new(storage);
+    let records = match sqllogictest::parse_file::<DefaultColumnType>(path) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("FAILED {}: {e}", path.display());
+            return (0, 1);
+        }
+    };
+    let mut runner = Runner::new(move || {
+        let engine = engine.clone();
+        async move { Ok::<_, Error>(Strata { engine }) }
+    });
+    runner.with_column_validator(sqllogictest::strict_column_validator);
+    let (mut passed, mut failed) = (0, 0);
+    for record in records {
+        let counted = matches!(record, Record::Statement { .. } | Record::Query { .. });
+        match runner.run(record) {
+            Ok(_) if counted => passed += 1,
+            Ok(_) => {}
+            Err(e) => {
+                failed += 1;
+                println!("FAILED {}", e.display(false));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    (passed, failed)
+}
+
+fn main() -> ExitCode {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("slt");
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&root) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "slt"))
+            .filter(|p| {
+                let name = p.to_string_lossy();
+                filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+            })
+            .collect(),
+        Err(e) => {
+            println!("cannot read {}: {e}", root.display());
+            println!("0 passed, 1 failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    files.sort();
+    let (mut passed, mut failed) = (0, 0);
+    for file in &files {
+        let (p, f) = run_file(file);
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        println!(
+            "{}: {p} passed, {f} failed",
+            name.unwrap_or_else(|| file.display().to_string())
+        );
+        passed += p;
+        failed += f;
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 && passed > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

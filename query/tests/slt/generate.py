@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Fills in the expected results of the SQL test files from DuckDB.
+
+    python3 query/tests/slt/generate.py [file.slt ...]
+
+Runs every statement and query of each `query/tests/slt/*.slt` file (or of the files named)
+in a fresh in-memory DuckDB, in file order, and rewrites each `query` record's column types
+and result rows with DuckDB's answer. Expected results therefore always come from DuckDB,
+never from Strata. The first run creates a virtual environment with DuckDB next to this
+script (`.venv`, git-ignored) and re-executes itself inside it.
+
+Formatting (the same rule as the runner, query/tests/slt.rs):
+  I  integers, in decimal
+  R  REAL, DOUBLE and DECIMAL, with exactly 6 decimals (`2.500000`), never `-0.000000`
+  T  everything else: text as is with the empty string as `(empty)`, booleans as
+     `true`/`false`, dates as `2024-01-01`, timestamps as `2024-01-01 06:00:00[.123]`
+  NULL as `NULL`.
+
+Where DuckDB's SQL differs from the PostgreSQL semantics Strata follows, the script
+translates:
+  * `SET integer_division = true`: `/` on integers truncates, as in PostgreSQL;
+  * `SET default_null_order = 'nulls_last_on_asc_first_on_desc'`: PostgreSQL's NULL order;
+  * `CREATE TABLE ... WITH (time_column = ...)`: the Strata table options are dropped.
+
+A query preceded by a comment line starting with `# strata:` keeps the results written in
+the file; the comment must say why they differ from DuckDB (the script prints DuckDB's
+answer next to it). `statement error` / `query error` records keep their expected message
+(Strata's); the script warns when DuckDB accepts such a statement, which is expected only
+where a `# strata:` comment explains it.
+"""
+
+import datetime
+import decimal
+import math
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VENV = os.path.join(HERE, ".venv")
+VENV_PYTHON = os.path.join(VENV, "bin", "python")
+
+FLOAT_DECIMALS = 6
+
+INTEGER_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+    "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
+}
+FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
+SORT_MODES = {"rowsort", "valuesort", "nosort"}
+
+
+def ensure_duckdb():
+    """Re-executes this script inside the venv (creating it first) unless duckdb imports."""
+    try:
+        import duckdb  # noqa: F401
+        return
+    except ImportError:
+        pass
+    if os.path.abspath(sys.executable) == os.path.abspath(VENV_PYTHON):
+        sys.exit("duckdb is not installed in " + VENV + "; remove it and run again")
+    if not os.path.exists(VENV_PYTHON):
+        print("creating", VENV, "with duckdb", file=sys.stderr)
+        subprocess.check_call([sys.executable, "-m", "venv", VENV])
+        subprocess.check_call([VENV_PYTHON, "-m", "pip", "install", "--quiet", "duckdb"])
+    os.execv(VENV_PYTHON, [VENV_PYTHON, os.path.abspath(__file__)] + sys.argv[1:])
+
+
+def column_type(duck_type):
+    name = str(duck_type).upper()
+    if name in INTEGER_TYPES:
+        return "I"
+    if name in FLOAT_TYPES or name.startswith("DECIMAL"):
+        return "R"
+    return "T"
+
+
+def format_float(v):
+    v = float(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    text = f"{v:.{FLOAT_DECIMALS}f}"
+    if text.startswith("-") and set(text[1:]) <= {"0", "."}:
+        text = text[1:]
+    return text
+
+
+def format_fraction(microsecond):
+    """The fraction of a second as chrono's `%.f` prints it: 0, 3, 6 or 9 digits."""
+    if microsecond == 0:
+        return ""
+    if microsecond % 1000 == 0:
+        return f".{microsecond // 1000:03d}"
+    return f".{microsecond:06d}"
+
+
+def format_value(v, kind):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if kind == "R" or isinstance(v, (float, decimal.Decimal)):
+        return format_float(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, datetime.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S") + format_fraction(v.microsecond)
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    text = str(v)
+    return "(empty)" if text == "" else text
+
+
+def to_duckdb(sql):
+    """Translates Strata's SQL into DuckDB's where they differ (see the module doc)."""
+    sql = re.sub(r"\)\s*WITH\s*\((?:[^()]|'[^']*')*\)\s*;?\s*$", ")", sql.strip(), flags=re.I | re.S)
+    return sql
+
+
+def connect():
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET integer_division = true")
+    con.execute("SET default_null_order = 'nulls_last_on_asc_first_on_desc'")
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def run(con, sql):
+    """(types, rows) of a query, or raises."""
+    rel = con.sql(to_duckdb(sql))
+    if rel is None:
+        return None, None
+    kinds = [column_type(t) for t in rel.types]
+    rows = [[format_value(v, k) for v, k in zip(row, kinds)] for row in rel.fetchall()]
+    return "".join(kinds), rows
+
+
+def take_sql(lines, i):
+    """The SQL lines from `i` up to a blank line, `----` or the end; returns (sql, next i)."""
+    sql = []
+    while i < len(lines) and lines[i].strip() != "" and lines[i].strip() != "----":
+        sql.append(lines[i])
+        i += 1
+    return sql, i
+
+
+def process(path):
+    with open(path) as f:
+        lines = f.read().split("\n")
+    con = connect()
+    out = []
+    i = 0
+    override = None
+    queries = warnings = 0
+    name = os.path.relpath(path)
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            if stripped.startswith("# strata:"):
+                override = stripped
+            out.append(line)
+            i += 1
+            continue
+        if stripped == "":
+            out.append(line)
+            i += 1
+            continue
+        tokens = stripped.split()
+        header_line = i + 1
+        if tokens[0] == "statement":
+            out.append(line)
+            sql, i = take_sql(lines, i + 1)
+            out.extend(sql)
+            text = "\n".join(sql)
+            try:
+                con.execute(to_duckdb(text))
+                if tokens[1] == "error" and override is None:
+                    warnings += 1
+                    print(f"warning: {name}:{header_line}: DuckDB accepts: {text}", file=sys.stderr)
+            except Exception as e:  # noqa: BLE001 (DuckDB raises many exception types)
+                if tokens[1] == "ok":
+                    sys.exit(f"{name}:{header_line}: DuckDB fails: {e}\n{text}")
+            override = None
+            continue
+        if tokens[0] == "query" and len(tokens) > 1 and tokens[1] == "error":
+            out.append(line)
+            sql, i = take_sql(lines, i + 1)
+            out.extend(sql)
+            text = "\n".join(sql)
+            queries += 1
+            try:
+                run(con, text)
+                if override is None:
+                    warnings += 1
+                    print(f"warning: {name}:{header_line}: DuckDB accepts: {text}", file=sys.stderr)
+            except Exception:  # noqa: BLE001
+                pass
+            override = None
+            continue
+        if tokens[0] == "query":
+            extra = [t for t in tokens[1:] if not re.fullmatch(r"[ITR?]+", t)]
+            sql, i = take_sql(lines, i + 1)
+            old = []
+            if i < len(lines) and lines[i].strip() == "----":
+                i += 1
+                while i < len(lines) and lines[i].strip() != "":
+                    old.append(lines[i])
+                    i += 1
+            text = "\n".join(sql)
+            queries += 1
+            try:
+                types, rows = run(con, text)
+            except Exception as e:  # noqa: BLE001
+                sys.exit(f"{name}:{header_line}: DuckDB fails: {e}\n{text}")
+            # The runner sorts the actual rows (or values) of a rowsort (valuesort) query and
+            # compares them with the expected ones as written: write them sorted the same way.
+            if "rowsort" in extra:
+                rows = sorted(rows)
+            if "valuesort" in extra:
+                rows = [[v] for v in sorted(v for r in rows for v in r)]
+            new = [" ".join(r) for r in rows]
+            if override is not None:
+                old_types = [t for t in tokens[1:] if re.fullmatch(r"[ITR?]+", t)]
+                types = old_types[0] if old_types else types
+                if old != new:
+                    print(f"note: {name}:{header_line}: kept Strata-specific result ({override}); DuckDB says {new}", file=sys.stderr)
+                new = old
+            out.append(" ".join(["query", types] + extra))
+            out.extend(sql)
+            out.append("----")
+            out.extend(new)
+            override = None
+            continue
+        # Anything else (halt, hash-threshold, ...) passes through.
+        out.append(line)
+        i += 1
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+    print(f"{name}: {queries} queries, {warnings} warnings", file=sys.stderr)
+    return queries
+
+
+def main():
+    ensure_duckdb()
+    paths = sys.argv[1:] or sorted(
+        os.path.join(HERE, p) for p in os.listdir(HERE) if p.endswith(".slt")
+    )
+    total = sum(process(p) for p in paths)
+    print(f"{total} queries in {len(paths)} files", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
