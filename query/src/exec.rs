@@ -112,8 +112,7 @@ pub fn create_physical_plan(
             Box::new(ScanExec::new(
                 scan.table.clone(),
                 schema,
-                snapshot.batches,
-                projection,
+                snapshot.segments,
                 scan.filters.clone(),
                 stats.clone(),
             ))

@@ -54,6 +54,18 @@ pub struct TableOptions {
     pub time_column: Option<String>,
     /// The time partition granularity.
     pub partition: Partition,
+    /// The columns persisted segments are sorted by; empty means the time column.
+    pub sort_key: Vec<String>,
+}
+
+impl TableOptions {
+    /// The sort key in effect: the declared one, else the time column, else none.
+    pub fn effective_sort_key(&self) -> Vec<String> {
+        if !self.sort_key.is_empty() {
+            return self.sort_key.clone();
+        }
+        self.time_column.iter().cloned().collect()
+    }
 }
 
 /// The definition of a table.
@@ -114,6 +126,14 @@ impl TableDef {
             }
             fields[pos] = fields[pos].clone().with_nullable(false);
         }
+        for key in &self.options.sort_key {
+            if !fields.iter().any(|f| f.name() == key) {
+                return invalid(format!(
+                    "sort_key column \"{key}\" is not a column of table \"{}\"",
+                    self.name
+                ));
+            }
+        }
         Ok(TableDef {
             name: self.name,
             schema: Arc::new(Schema::new(fields)),
@@ -163,6 +183,8 @@ struct TableEntry {
     time_column: Option<String>,
     #[serde(default)]
     partition: Partition,
+    #[serde(default)]
+    sort_key: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -190,6 +212,7 @@ impl TableEntry {
                 .collect(),
             time_column: def.options.time_column.clone(),
             partition: def.options.partition,
+            sort_key: def.options.sort_key.clone(),
         }
     }
 
@@ -212,6 +235,7 @@ impl TableEntry {
             options: TableOptions {
                 time_column: self.time_column.clone(),
                 partition: self.partition,
+                sort_key: self.sort_key.clone(),
             },
         })
     }

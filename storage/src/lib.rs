@@ -35,6 +35,7 @@
 pub mod catalog;
 mod error;
 mod fsutil;
+pub mod manifest;
 pub mod segment;
 pub mod table;
 pub mod types;
@@ -43,12 +44,14 @@ pub mod wal;
 pub use arrow;
 pub use catalog::{Partition, TableDef, TableOptions};
 pub use error::{Error, Result};
-pub use table::{Table, TableSnapshot};
+pub use segment::{Segment, SegmentKind, SegmentRef};
+pub use table::{FlushOutcome, Table, TableSnapshot};
 pub use types::{parse_sql_type, sql_type_name};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use catalog::Catalog;
 use fsutil::{read_lock, write_lock};
@@ -83,6 +86,14 @@ pub struct StorageConfig {
     pub fsync: FsyncPolicy,
     /// A log file is closed and a new one started once it exceeds this size.
     pub wal_file_bytes_max: u64,
+    /// The live segment is persisted once it holds this many durable rows.
+    pub segment_rows_max: usize,
+    /// ... or this many bytes of Arrow memory.
+    pub segment_bytes_max: usize,
+    /// ... or its oldest durable row arrived this long ago.
+    pub segment_age_max: Duration,
+    /// How often the background task checks those limits; `None` disables it (tests, tools).
+    pub maintenance_interval: Option<Duration>,
 }
 
 impl Default for StorageConfig {
@@ -90,6 +101,10 @@ impl Default for StorageConfig {
         StorageConfig {
             fsync: FsyncPolicy::Always,
             wal_file_bytes_max: 64 << 20,
+            segment_rows_max: 1_000_000,
+            segment_bytes_max: 256 << 20,
+            segment_age_max: Duration::from_secs(600),
+            maintenance_interval: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -123,12 +138,28 @@ impl Storage {
             tables.insert(table.name().to_string(), Arc::new(table));
         }
         remove_orphan_table_dirs(&tables_dir, &catalog)?;
-        Ok(Arc::new(Storage {
+        let interval = config.maintenance_interval;
+        let storage = Arc::new(Storage {
             dir,
             config,
             catalog,
             tables: RwLock::new(tables),
-        }))
+        });
+        if let Some(interval) = interval {
+            spawn_maintenance(Arc::downgrade(&storage), interval)?;
+        }
+        Ok(storage)
+    }
+
+    /// Persists the live rows of every table that reached a segment limit (what the background
+    /// task does every `maintenance_interval`).
+    pub fn maintain(&self) {
+        let tables: Vec<Arc<Table>> = read_lock(&self.tables).values().cloned().collect();
+        for table in tables {
+            if let Err(e) = table.maintain() {
+                tracing::error!(table = %table.name(), error = %e, "background persist failed");
+            }
+        }
     }
 
     /// The data directory.
@@ -199,6 +230,21 @@ impl Storage {
         names.sort();
         names
     }
+}
+
+/// Runs [`Storage::maintain`] every `interval` until the storage is dropped.
+fn spawn_maintenance(storage: std::sync::Weak<Storage>, interval: Duration) -> Result<()> {
+    std::thread::Builder::new()
+        .name("strata-persist".to_string())
+        .spawn(move || loop {
+            std::thread::sleep(interval);
+            let Some(storage) = storage.upgrade() else {
+                break;
+            };
+            storage.maintain();
+        })
+        .map(|_| ())
+        .map_err(|e| Error::Internal(format!("cannot start the background persist thread: {e}")))
 }
 
 fn table_dir(dir: &Path, id: u64) -> PathBuf {

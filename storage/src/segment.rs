@@ -1,15 +1,131 @@
-//! The live segment: the in-memory, append-only part of a table.
+//! Segments: the units a table's rows are kept in, and the one interface a query reads them by.
 //!
-//! Batches arrive in log order, each tagged with the LSN of the log frame that holds it. A reader
-//! sees the prefix of batches whose LSN is durable. Many small requests would leave many tiny
-//! batches, which make scans slow, so runs of small durable batches are concatenated into one.
+//! - The **live** segment ([`LiveSegment`]) receives new rows. Batches arrive in log order, each
+//!   tagged with the LSN of the log frame that holds it; a reader sees the prefix of batches whose
+//!   LSN is durable. Runs of small durable batches are concatenated so that many tiny requests do
+//!   not make scans slow.
+//! - A **sealed** segment is a live segment's durable batches, frozen and still in memory, while
+//!   a background task writes them to a file.
+//! - A **persisted** segment ([`persisted::ParquetSegment`]) is a Parquet file listed in the
+//!   table's manifest.
+//!
+//! All three are read through [`Segment`], so the query engine cannot tell them apart except by
+//! speed.
 
-use arrow::array::new_null_array;
-use arrow::compute::concat_batches;
+pub mod persisted;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{new_null_array, ArrayRef};
+use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::Result;
+
+/// Which stage of its life a segment is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// Receiving rows, in memory.
+    Live,
+    /// Frozen, in memory, being persisted.
+    Sealed,
+    /// A Parquet file listed in the manifest.
+    Persisted,
+}
+
+impl SegmentKind {
+    /// The lowercase name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SegmentKind::Live => "live",
+            SegmentKind::Sealed => "sealed",
+            SegmentKind::Persisted => "persisted",
+        }
+    }
+}
+
+/// What every segment offers a reader.
+pub trait Segment: Send + Sync + std::fmt::Debug {
+    /// Its stage.
+    fn kind(&self) -> SegmentKind;
+    /// The number of rows.
+    fn num_rows(&self) -> usize;
+    /// Reads the columns of `projected` (a projection of the table's schema; columns are matched
+    /// by name) as batches of exactly that schema. Columns the segment predates read as NULL.
+    fn read(&self, projected: &SchemaRef) -> Result<Vec<RecordBatch>>;
+}
+
+/// A shared segment.
+pub type SegmentRef = Arc<dyn Segment>;
+
+/// Matches `batch` to `projected` by column name: reorders, casts where the type differs, fills
+/// missing columns with NULLs, keeps the row count (also for zero columns).
+pub fn align_batch(batch: &RecordBatch, projected: &SchemaRef) -> Result<RecordBatch> {
+    if &batch.schema() == projected {
+        return Ok(batch.clone());
+    }
+    let rows = batch.num_rows();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(projected.fields().len());
+    for field in projected.fields() {
+        let column = match batch.column_by_name(field.name()) {
+            Some(c) if c.data_type() == field.data_type() => c.clone(),
+            Some(c) => cast(c, field.data_type())?,
+            None => new_null_array(field.data_type(), rows),
+        };
+        columns.push(column);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        projected.clone(),
+        columns,
+        &options,
+    )?)
+}
+
+/// An immutable in-memory segment: the visible part of a live segment at one moment, or a
+/// sealed segment.
+#[derive(Debug, Clone)]
+pub struct MemSegment {
+    kind: SegmentKind,
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+impl MemSegment {
+    /// A segment of `batches`.
+    pub fn new(kind: SegmentKind, batches: Vec<RecordBatch>) -> MemSegment {
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
+        MemSegment {
+            kind,
+            batches,
+            rows,
+        }
+    }
+
+    /// The batches.
+    pub fn batches(&self) -> &[RecordBatch] {
+        &self.batches
+    }
+}
+
+impl Segment for MemSegment {
+    fn kind(&self) -> SegmentKind {
+        self.kind
+    }
+
+    fn num_rows(&self) -> usize {
+        self.rows
+    }
+
+    fn read(&self, projected: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        self.batches
+            .iter()
+            .map(|b| align_batch(b, projected))
+            .collect()
+    }
+}
 
 /// A batch with fewer rows than this is "small" and a candidate for coalescing.
 pub const SMALL_BATCH_ROWS: usize = 8192;
@@ -20,6 +136,7 @@ pub const SMALL_BATCH_RUN_MAX: usize = 32;
 struct Chunk {
     lsn: u64,
     batch: RecordBatch,
+    arrived: Instant,
 }
 
 /// The in-memory segment that receives a table's new rows.
@@ -62,7 +179,35 @@ impl LiveSegment {
             "batch schema must be the segment's"
         );
         self.rows += batch.num_rows();
-        self.chunks.push(Chunk { lsn, batch });
+        self.chunks.push(Chunk {
+            lsn,
+            batch,
+            arrived: Instant::now(),
+        });
+    }
+
+    /// Removes and returns the durable batches (LSN at most `durable_lsn`) with the highest LSN
+    /// among them, or `None` when there are none.
+    pub fn take_durable(&mut self, durable_lsn: u64) -> Option<(Vec<RecordBatch>, u64)> {
+        let n = self.chunks.partition_point(|c| c.lsn <= durable_lsn);
+        if n == 0 {
+            return None;
+        }
+        let taken: Vec<Chunk> = self.chunks.drain(..n).collect();
+        let lsn = taken[n - 1].lsn;
+        let batches: Vec<RecordBatch> = taken.into_iter().map(|c| c.batch).collect();
+        self.rows -= batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        Some((batches, lsn))
+    }
+
+    /// Rows, memory bytes and the age of the oldest batch, over the durable batches.
+    pub fn durable_stats(&self, durable_lsn: u64) -> (usize, usize, Option<std::time::Duration>) {
+        let n = self.chunks.partition_point(|c| c.lsn <= durable_lsn);
+        let chunks = &self.chunks[..n];
+        let rows = chunks.iter().map(|c| c.batch.num_rows()).sum();
+        let bytes = chunks.iter().map(|c| c.batch.get_array_memory_size()).sum();
+        let age = chunks.iter().map(|c| c.arrived).min().map(|t| t.elapsed());
+        (rows, bytes, age)
     }
 
     /// The batches whose LSN is at most `durable_lsn`.
@@ -100,8 +245,20 @@ impl LiveSegment {
         }
         let run = &self.chunks[start..end];
         let lsn = run[run.len() - 1].lsn;
+        let arrived = run
+            .iter()
+            .map(|c| c.arrived)
+            .min()
+            .unwrap_or_else(Instant::now);
         let batch = concat_batches(&self.schema, run.iter().map(|c| &c.batch))?;
-        self.chunks.splice(start..end, [Chunk { lsn, batch }]);
+        self.chunks.splice(
+            start..end,
+            [Chunk {
+                lsn,
+                batch,
+                arrived,
+            }],
+        );
         Ok(())
     }
 

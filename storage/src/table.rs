@@ -13,25 +13,60 @@ use arrow::record_batch::RecordBatch;
 
 use crate::catalog::Catalog;
 use crate::fsutil::{lock, read_lock, write_lock};
-use crate::segment::LiveSegment;
+use crate::manifest::Manifest;
+use crate::segment::persisted::{self, ParquetSegment};
+use crate::segment::{LiveSegment, MemSegment, Segment, SegmentKind, SegmentRef};
 use crate::types::{is_supported, sql_type_name};
 use crate::wal::{FrameKind, Wal};
 use crate::{Error, Result, StorageConfig, TableDef};
 
-/// What a query reads: the table's schema and the batches visible at one moment.
+/// What a query reads: the table's schema and its segments at one moment. Every row acknowledged
+/// before the snapshot was taken is in exactly one of the segments.
 #[derive(Debug, Clone)]
 pub struct TableSnapshot {
-    /// The schema every batch has.
+    /// The table's schema; segments are read in (projections of) it.
     pub schema: SchemaRef,
-    /// The rows, in batches.
-    pub batches: Vec<RecordBatch>,
+    /// Persisted segments (oldest first), then sealed ones, then the live segment's durable rows.
+    pub segments: Vec<SegmentRef>,
 }
 
 impl TableSnapshot {
     /// The number of rows in the snapshot.
     pub fn row_count(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows()).sum()
+        self.segments.iter().map(|s| s.num_rows()).sum()
     }
+
+    /// Reads every row, all columns (for tests and small tables).
+    pub fn read_all(&self) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        for segment in &self.segments {
+            out.extend(segment.read(&self.schema)?);
+        }
+        Ok(out)
+    }
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushOutcome {
+    /// Segments written.
+    pub segments: usize,
+    /// Rows written.
+    pub rows: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Sealed {
+    segment: Arc<MemSegment>,
+    lsn_max: u64,
+}
+
+/// The segments of a table, changed under one lock so that a snapshot is consistent.
+#[derive(Debug)]
+struct TableState {
+    live: LiveSegment,
+    sealed: Vec<Sealed>,
+    persisted: Vec<Arc<ParquetSegment>>,
 }
 
 /// The outcome of an append.
@@ -49,10 +84,13 @@ pub struct Table {
     name: String,
     dir: PathBuf,
     catalog: Arc<Catalog>,
+    config: StorageConfig,
     def: RwLock<TableDef>,
     write: Mutex<()>,
     wal: Wal,
-    live: RwLock<LiveSegment>,
+    state: RwLock<TableState>,
+    /// Held for the whole of a persist; holds the committed manifest.
+    persist: Mutex<Manifest>,
     dropped: AtomicBool,
 }
 
@@ -74,21 +112,37 @@ impl Table {
         catalog: Arc<Catalog>,
         config: &StorageConfig,
     ) -> Result<Table> {
+        crate::fsutil::create_dir_all(&dir)?;
+        let manifest = Manifest::load(&dir)?;
+        let keep: Vec<String> = manifest.segments.iter().map(|s| s.file.clone()).collect();
+        persisted::remove_orphans(&dir, &keep)?;
+        let persisted = manifest
+            .segments
+            .iter()
+            .map(|entry| ParquetSegment::open(&dir, entry.clone()).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
         let (wal, frames) = Wal::open(
             &dir.join("wal"),
             &def.name,
             config.fsync,
             config.wal_file_bytes_max,
+            manifest.wal_lsn_covered + 1,
         )?;
         let table = Table {
             id,
             name: def.name.clone(),
             dir,
             catalog,
-            live: RwLock::new(LiveSegment::new(def.schema.clone())),
+            config: config.clone(),
+            state: RwLock::new(TableState {
+                live: LiveSegment::new(def.schema.clone()),
+                sealed: Vec::new(),
+                persisted,
+            }),
             def: RwLock::new(def),
             write: Mutex::new(()),
             wal,
+            persist: Mutex::new(manifest),
             dropped: AtomicBool::new(false),
         };
         let mut rows = 0;
@@ -103,11 +157,11 @@ impl Table {
             for batch in decode_ipc(&frame.body)? {
                 let batch = table.reconcile(batch)?;
                 rows += batch.num_rows();
-                write_lock(&table.live).push(frame.lsn, batch);
+                write_lock(&table.state).live.push(frame.lsn, batch);
             }
         }
         let durable = table.wal.durable_lsn();
-        write_lock(&table.live).coalesce(durable)?;
+        write_lock(&table.state).live.coalesce(durable)?;
         if !frames.is_empty() {
             tracing::info!(table = %table.name, frames = frames.len(), rows, "replayed log");
         }
@@ -131,17 +185,123 @@ impl Table {
 
     /// The current schema.
     pub fn schema(&self) -> SchemaRef {
-        read_lock(&self.live).schema().clone()
+        read_lock(&self.state).live.schema().clone()
     }
 
     /// A consistent view of every durable row.
     pub fn snapshot(&self) -> TableSnapshot {
         let durable = self.wal.durable_lsn();
-        let live = read_lock(&self.live);
-        TableSnapshot {
-            schema: live.schema().clone(),
-            batches: live.visible(durable),
+        let state = read_lock(&self.state);
+        let mut segments: Vec<SegmentRef> = Vec::with_capacity(state.persisted.len() + 2);
+        for p in &state.persisted {
+            segments.push(p.clone());
         }
+        for s in &state.sealed {
+            segments.push(s.segment.clone());
+        }
+        let live = state.live.visible(durable);
+        if !live.is_empty() {
+            segments.push(Arc::new(MemSegment::new(SegmentKind::Live, live)));
+        }
+        TableSnapshot {
+            schema: state.live.schema().clone(),
+            segments,
+        }
+    }
+
+    /// Seals the live segment's durable rows and persists every sealed segment; returns when
+    /// they are in Parquet files listed by a committed manifest, and the log is truncated.
+    pub fn flush(&self) -> Result<FlushOutcome> {
+        let mut manifest = lock(&self.persist);
+        if self.dropped.load(Ordering::Acquire) {
+            return Err(Error::TableDropped {
+                name: self.name.clone(),
+            });
+        }
+        {
+            let durable = self.wal.durable_lsn();
+            let mut state = write_lock(&self.state);
+            if let Some((batches, lsn_max)) = state.live.take_durable(durable) {
+                let segment = Arc::new(MemSegment::new(SegmentKind::Sealed, batches));
+                state.sealed.push(Sealed { segment, lsn_max });
+            }
+        }
+        let mut outcome = FlushOutcome::default();
+        loop {
+            let Some(sealed) = read_lock(&self.state).sealed.first().cloned() else {
+                break;
+            };
+            let Some(first) = sealed.segment.batches().first() else {
+                write_lock(&self.state).sealed.remove(0);
+                continue;
+            };
+            let schema = first.schema();
+            let options = read_lock(&self.def).options.clone();
+            let id = manifest.next_segment_id;
+            let entry = persisted::write_segment(
+                &self.dir,
+                id,
+                &schema,
+                sealed.segment.batches(),
+                &options.effective_sort_key(),
+                options.time_column.as_deref(),
+                sealed.lsn_max,
+            )?;
+            let rows = entry.rows as usize;
+            let segment = Arc::new(ParquetSegment::open(&self.dir, entry.clone())?);
+            let mut next = manifest.clone();
+            next.next_segment_id = id + 1;
+            next.wal_lsn_covered = sealed.lsn_max;
+            next.segments.push(entry);
+            next.commit(&self.dir)?;
+            *manifest = next;
+            {
+                let mut state = write_lock(&self.state);
+                state.sealed.remove(0);
+                state.persisted.push(segment);
+            }
+            self.wal.truncate_through(sealed.lsn_max)?;
+            tracing::info!(table = %self.name, segment = id, rows, "persisted segment");
+            outcome.segments += 1;
+            outcome.rows += rows;
+        }
+        Ok(outcome)
+    }
+
+    /// Persists the live segment when it reached its row, byte or age limit, and retries
+    /// sealed segments an earlier persist failed to write. Called by the background task.
+    pub fn maintain(&self) -> Result<Option<FlushOutcome>> {
+        let durable = self.wal.durable_lsn();
+        let (due, retry) = {
+            let state = read_lock(&self.state);
+            let (rows, bytes, age) = state.live.durable_stats(durable);
+            let due = rows >= self.config.segment_rows_max
+                || bytes >= self.config.segment_bytes_max
+                || (rows > 0 && age.is_some_and(|a| a >= self.config.segment_age_max));
+            (due, !state.sealed.is_empty())
+        };
+        if !due && !retry {
+            return Ok(None);
+        }
+        self.flush().map(Some)
+    }
+
+    /// Segments and rows per stage (persisted, sealed, live), for introspection.
+    pub fn segment_counts(&self) -> Vec<(SegmentKind, usize, usize)> {
+        let durable = self.wal.durable_lsn();
+        let state = read_lock(&self.state);
+        let persisted_rows = state.persisted.iter().map(|s| s.num_rows()).sum();
+        let sealed_rows = state.sealed.iter().map(|s| s.segment.num_rows()).sum();
+        let (live_rows, _, _) = state.live.durable_stats(durable);
+        vec![
+            (
+                SegmentKind::Persisted,
+                state.persisted.len(),
+                persisted_rows,
+            ),
+            (SegmentKind::Sealed, state.sealed.len(), sealed_rows),
+            (SegmentKind::Live, usize::from(live_rows > 0), live_rows),
+        ]
     }
 
     /// Appends `batch` durably: when this returns `Ok`, its rows survive a crash (under the
@@ -164,17 +324,18 @@ impl Table {
             let batch = self.reconcile(batch)?;
             let body = encode_ipc(&batch)?;
             let lsn = self.wal.append(FrameKind::Batch, &body)?;
-            write_lock(&self.live).push(lsn, batch);
+            write_lock(&self.state).live.push(lsn, batch);
             lsn
         };
         self.wal.sync(lsn)?;
         let durable = self.wal.durable_lsn();
-        write_lock(&self.live).coalesce(durable)?;
+        write_lock(&self.state).live.coalesce(durable)?;
         Ok(AppendOutcome { rows, lsn })
     }
 
-    /// Marks the table dropped: later appends fail.
+    /// Marks the table dropped: later appends and flushes fail.
     pub(crate) fn mark_dropped(&self) {
+        let _persist = lock(&self.persist);
         let _write = lock(&self.write);
         self.dropped.store(true, Ordering::Release);
     }
@@ -279,7 +440,7 @@ impl Table {
         };
         self.catalog.update_table(self.id, &next)?;
         tracing::info!(table = %self.name, columns = schema.fields().len(), "schema evolved");
-        write_lock(&self.live).widen(schema)?;
+        write_lock(&self.state).live.widen(schema)?;
         *def = next;
         Ok(())
     }
@@ -343,7 +504,7 @@ mod tests {
         let storage = Storage::open(&dir, StorageConfig::default()).unwrap();
         let snap = storage.table("t").unwrap().snapshot();
         assert_eq!(snap.row_count(), 3);
-        assert_eq!(snap.batches[0].column(1).null_count(), 3);
+        assert_eq!(snap.read_all().unwrap()[0].column(1).null_count(), 3);
     }
 
     #[test]
@@ -370,7 +531,7 @@ mod tests {
         assert_eq!(t.schema().field(2).name(), "extra");
         let snap = t.snapshot();
         assert_eq!(snap.row_count(), 2);
-        for b in &snap.batches {
+        for b in &snap.read_all().unwrap() {
             assert_eq!(b.schema(), snap.schema);
         }
     }
@@ -427,5 +588,194 @@ mod tests {
         let storage = Storage::open(&dir, StorageConfig::default()).unwrap();
         assert_eq!(storage.table_names(), vec!["t".to_string()]);
         assert_eq!(storage.table("t").unwrap().snapshot().row_count(), 0);
+    }
+
+    fn sum_a(snap: &TableSnapshot) -> i64 {
+        snap.read_all()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                let a = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                a.iter().flatten().sum::<i64>()
+            })
+            .sum()
+    }
+
+    fn no_maintenance() -> StorageConfig {
+        StorageConfig {
+            maintenance_interval: None,
+            ..StorageConfig::default()
+        }
+    }
+
+    #[test]
+    fn flushed_rows_read_the_same_and_survive_reopen_without_the_log() {
+        let dir = temp_dir("table-flush");
+        {
+            let storage = Storage::open(&dir, no_maintenance()).unwrap();
+            storage.create_table(def("t"), false).unwrap();
+            let t = storage.table("t").unwrap();
+            for i in 0..10i64 {
+                t.append(batch(vec![(
+                    "a",
+                    Arc::new(Int64Array::from(vec![i, 100 + i])) as ArrayRef,
+                )]))
+                .unwrap();
+            }
+            let before = sum_a(&t.snapshot());
+            let out = t.flush().unwrap();
+            assert_eq!(
+                out,
+                FlushOutcome {
+                    segments: 1,
+                    rows: 20
+                }
+            );
+            let snap = t.snapshot();
+            assert_eq!(snap.segments.len(), 1);
+            assert_eq!(snap.segments[0].kind(), SegmentKind::Persisted);
+            assert_eq!(sum_a(&snap), before);
+            // More rows after the flush, and a column added after it.
+            t.append(batch(vec![
+                ("a", Arc::new(Int64Array::from(vec![1000])) as ArrayRef),
+                ("late", Arc::new(StringArray::from(vec!["x"])) as ArrayRef),
+            ]))
+            .unwrap();
+            assert_eq!(t.flush().unwrap().segments, 1);
+            assert_eq!(t.flush().unwrap().segments, 0, "nothing left to flush");
+        }
+        let wal_files = std::fs::read_dir(dir.join("tables/1/wal")).unwrap().count();
+        assert_eq!(wal_files, 1, "the log is truncated to its current file");
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        let snap = storage.table("t").unwrap().snapshot();
+        assert_eq!(snap.row_count(), 21);
+        assert_eq!(
+            sum_a(&snap),
+            (0..10).map(|i| 100 + 2 * i).sum::<i64>() + 1000
+        );
+        let batches = snap.read_all().unwrap();
+        let late_nulls: usize = batches.iter().map(|b| b.column(2).null_count()).sum();
+        assert_eq!(
+            late_nulls, 20,
+            "rows persisted before the column existed read as NULL"
+        );
+    }
+
+    #[test]
+    fn segment_files_are_plain_parquet_sorted_by_the_sort_key() {
+        let dir = temp_dir("table-parquet");
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        let mut d = def("t");
+        d.options.sort_key = vec!["a".to_string()];
+        storage.create_table(d, false).unwrap();
+        let t = storage.table("t").unwrap();
+        t.append(batch(vec![(
+            "a",
+            Arc::new(Int64Array::from(vec![3, 1, 2])) as ArrayRef,
+        )]))
+        .unwrap();
+        t.flush().unwrap();
+        let path = dir.join("tables/1/segments/00000000000000000001.parquet");
+        let file = std::fs::File::open(path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let values: Vec<i64> = reader
+            .flat_map(|b| {
+                let b = b.unwrap();
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(values, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn orphan_segment_files_are_removed_at_open() {
+        let dir = temp_dir("table-orphan");
+        {
+            let storage = Storage::open(&dir, no_maintenance()).unwrap();
+            storage.create_table(def("t"), false).unwrap();
+            let t = storage.table("t").unwrap();
+            t.append(batch(vec![(
+                "a",
+                Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+            )]))
+            .unwrap();
+        }
+        let segments = dir.join("tables/1/segments");
+        std::fs::create_dir_all(&segments).unwrap();
+        std::fs::write(segments.join("00000000000000000007.parquet"), b"partial").unwrap();
+        std::fs::write(
+            segments.join("00000000000000000008.parquet.tmp"),
+            b"partial",
+        )
+        .unwrap();
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        assert_eq!(std::fs::read_dir(&segments).unwrap().count(), 0);
+        assert_eq!(storage.table("t").unwrap().snapshot().row_count(), 1);
+    }
+
+    #[test]
+    fn snapshots_see_every_row_exactly_once_while_flushes_run() {
+        let dir = temp_dir("table-concurrent-flush");
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        storage.create_table(def("t"), false).unwrap();
+        let t = storage.table("t").unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..200i64 {
+                    t.append(batch(vec![(
+                        "a",
+                        Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+                    )]))
+                    .unwrap();
+                    if i % 40 == 0 {
+                        t.flush().unwrap();
+                    }
+                }
+                done.store(true, Ordering::Release);
+            });
+            let mut last = 0;
+            while !done.load(Ordering::Acquire) {
+                let snap = t.snapshot();
+                let n = snap.row_count();
+                assert_eq!(sum_a(&snap) as usize, n, "every row exactly once");
+                assert!(n >= last, "row count went back from {last} to {n}");
+                last = n;
+            }
+        });
+        t.flush().unwrap();
+        assert_eq!(t.snapshot().row_count(), 200);
+    }
+
+    #[test]
+    fn background_task_persists_a_full_live_segment() {
+        let dir = temp_dir("table-background");
+        let config = StorageConfig {
+            segment_rows_max: 10,
+            maintenance_interval: Some(std::time::Duration::from_millis(20)),
+            ..StorageConfig::default()
+        };
+        let storage = Storage::open(&dir, config).unwrap();
+        storage.create_table(def("t"), false).unwrap();
+        let t = storage.table("t").unwrap();
+        t.append(batch(vec![(
+            "a",
+            Arc::new(Int64Array::from((0..25).collect::<Vec<i64>>())) as ArrayRef,
+        )]))
+        .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while t.segment_counts()[0].1 == 0 {
+            assert!(std::time::Instant::now() < deadline, "nothing persisted");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(t.snapshot().row_count(), 25);
     }
 }

@@ -77,13 +77,15 @@ pub struct Wal {
 }
 
 impl Wal {
-    /// Opens the log in `dir` (creating it when missing) and returns it with every intact frame,
-    /// in LSN order. A damaged tail is cut off.
+    /// Opens the log in `dir` (creating it when missing) and returns it with every intact frame
+    /// whose LSN is at least `lsn_min`, in LSN order (frames below it are persisted elsewhere).
+    /// New frames get LSNs of at least `lsn_min` too. A damaged tail is cut off.
     pub fn open(
         dir: &Path,
         table: &str,
         fsync: FsyncPolicy,
         file_bytes_max: u64,
+        lsn_min: u64,
     ) -> Result<(Wal, Vec<Frame>)> {
         fsutil::create_dir_all(dir)?;
         let files = list_files(dir)?;
@@ -96,10 +98,21 @@ impl Wal {
                 last = Some((path.clone(), good_len));
             }
         }
-        let next_lsn = frames
+        // The LSN the last file would give its next frame.
+        let natural_next = frames
             .last()
             .map(|f| f.lsn + 1)
             .unwrap_or_else(|| files.last().map(|(first, _)| *first).unwrap_or(1));
+        let next_lsn = natural_next.max(lsn_min).max(1);
+        frames.retain(|f| f.lsn >= lsn_min);
+        // A jump (frames persisted elsewhere but lost from an unsynced log) starts a new file,
+        // so that every file's frames stay consecutive from the LSN in its name.
+        if natural_next != next_lsn {
+            if let Some((path, len)) = &last {
+                cut_torn_tail(path, *len)?;
+            }
+        }
+        let last = last.filter(|_| natural_next == next_lsn);
         let writer = match last {
             Some((path, len)) => {
                 let mut file = OpenOptions::new()
@@ -284,6 +297,25 @@ impl Wal {
     }
 }
 
+/// Truncates a log file that is longer than its intact prefix of `len` bytes.
+fn cut_torn_tail(path: &Path, len: u64) -> Result<()> {
+    if len < HEADER_LEN {
+        // Not even a header: a file whose creation a crash interrupted.
+        return std::fs::remove_file(path).map_err(io("remove", path));
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io("open", path))?;
+    let on_disk = file.metadata().map_err(io("stat", path))?.len();
+    if on_disk != len {
+        tracing::warn!(path = %path.display(), good = len, on_disk, "dropping a torn log tail");
+        file.set_len(len).map_err(io("truncate", path))?;
+        file.sync_all().map_err(io("fsync", path))?;
+    }
+    Ok(())
+}
+
 fn header() -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
     h[..8].copy_from_slice(WAL_MAGIC);
@@ -421,7 +453,7 @@ mod tests {
         let dir = temp_dir("wal-roundtrip");
         let mut expected = Vec::new();
         {
-            let (wal, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 100).unwrap();
+            let (wal, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 100, 0).unwrap();
             assert!(frames.is_empty());
             for i in 0..20u8 {
                 let body = vec![i; i as usize * 7];
@@ -436,7 +468,7 @@ mod tests {
             list_files(&dir).unwrap().len() > 1,
             "small file limit must roll files"
         );
-        let (wal, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 100).unwrap();
+        let (wal, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 100, 0).unwrap();
         assert_eq!(bodies(&frames), expected);
         assert_eq!(wal.append(FrameKind::Batch, b"x").unwrap(), 21);
     }
@@ -445,7 +477,7 @@ mod tests {
     fn torn_tail_is_dropped_and_earlier_frames_kept() {
         let dir = temp_dir("wal-torn");
         {
-            let (wal, _) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20).unwrap();
+            let (wal, _) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
             for body in [b"one".as_slice(), b"two", b"three"] {
                 let lsn = wal.append(FrameKind::Batch, body).unwrap();
                 wal.sync(lsn).unwrap();
@@ -457,7 +489,7 @@ mod tests {
         let last_frame_len = FRAME_HEADER_LEN + PAYLOAD_HEADER_LEN + 5;
         for cut in 1..last_frame_len {
             std::fs::write(&path, &full[..full.len() - cut]).unwrap();
-            let (wal, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20).unwrap();
+            let (wal, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
             assert_eq!(
                 bodies(&frames),
                 vec![b"one".to_vec(), b"two".to_vec()],
@@ -472,7 +504,7 @@ mod tests {
         let n = flipped.len();
         flipped[n - 2] ^= 0x40;
         std::fs::write(&path, &flipped).unwrap();
-        let (_, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20).unwrap();
+        let (_, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
         assert_eq!(frames.len(), 2);
     }
 
@@ -480,7 +512,7 @@ mod tests {
     fn damage_before_the_last_file_is_an_error_not_a_silent_skip() {
         let dir = temp_dir("wal-damage");
         {
-            let (wal, _) = Wal::open(&dir, "t", FsyncPolicy::Always, 40).unwrap();
+            let (wal, _) = Wal::open(&dir, "t", FsyncPolicy::Always, 40, 0).unwrap();
             for i in 0..6u8 {
                 wal.append(FrameKind::Batch, &[i; 30]).unwrap();
             }
@@ -491,7 +523,7 @@ mod tests {
         bytes[n - 1] ^= 1;
         std::fs::write(&first, &bytes).unwrap();
         assert!(matches!(
-            Wal::open(&dir, "t", FsyncPolicy::Always, 40),
+            Wal::open(&dir, "t", FsyncPolicy::Always, 40, 0),
             Err(Error::Corrupt { .. })
         ));
     }
@@ -499,7 +531,7 @@ mod tests {
     #[test]
     fn truncate_through_removes_only_wholly_covered_files() {
         let dir = temp_dir("wal-truncate");
-        let (wal, _) = Wal::open(&dir, "t", FsyncPolicy::Always, 40).unwrap();
+        let (wal, _) = Wal::open(&dir, "t", FsyncPolicy::Always, 40, 0).unwrap();
         for i in 0..6u8 {
             wal.append(FrameKind::Batch, &[i; 30]).unwrap();
         }
@@ -507,14 +539,39 @@ mod tests {
         assert_eq!(wal.truncate_through(3).unwrap(), 3);
         assert_eq!(list_files(&dir).unwrap().len(), before - 3);
         drop(wal);
-        let (_, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 40).unwrap();
+        let (_, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 40, 0).unwrap();
         assert_eq!(frames.first().unwrap().lsn, 4);
+    }
+
+    #[test]
+    fn frames_below_the_persisted_lsn_are_skipped_and_numbering_continues() {
+        let dir = temp_dir("wal-lsn-min");
+        {
+            let (wal, _) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
+            for i in 0..5u8 {
+                wal.append(FrameKind::Batch, &[i]).unwrap();
+            }
+        }
+        let (wal, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 4).unwrap();
+        assert_eq!(frames.iter().map(|f| f.lsn).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(wal.append(FrameKind::Batch, b"x").unwrap(), 6);
+        drop(wal);
+        // A floor past the end of the log (its tail was lost) starts a new file at the floor.
+        let (wal, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 10).unwrap();
+        assert!(frames.is_empty());
+        assert_eq!(wal.append(FrameKind::Batch, b"y").unwrap(), 10);
+        drop(wal);
+        let (_, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
+        assert_eq!(
+            frames.iter().map(|f| f.lsn).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5, 6, 10]
+        );
     }
 
     #[test]
     fn concurrent_writers_all_become_durable() {
         let dir = temp_dir("wal-concurrent");
-        let (wal, _) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20).unwrap();
+        let (wal, _) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
         std::thread::scope(|s| {
             for t in 0..4u8 {
                 let wal = &wal;
@@ -528,7 +585,7 @@ mod tests {
             }
         });
         drop(wal);
-        let (_, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20).unwrap();
+        let (_, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
         assert_eq!(frames.len(), 100);
     }
 }

@@ -1,5 +1,6 @@
-//! [`ScanExec`]: reads the batches of a table snapshot, keeps the needed columns and drops the
-//! rows that fail the pushed-down filters.
+//! [`ScanExec`]: reads the segments of a table snapshot (persisted, sealed and live alike, through
+//! the storage's one segment interface), only the needed columns, and drops the rows that fail
+//! the pushed-down filters. Segments are read one at a time, as the consumer pulls batches.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use strata_storage::{SegmentKind, SegmentRef};
 
 use super::eval::evaluate_predicate;
 use super::{BatchIter, ExecStats, ExecutionPlan};
@@ -18,28 +20,25 @@ use crate::expr::{BinaryOp, Expr};
 pub struct ScanExec {
     table: String,
     schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-    projection: Vec<usize>,
+    segments: Vec<SegmentRef>,
     filters: Vec<Expr>,
     stats: Arc<ExecStats>,
 }
 
 impl ScanExec {
-    /// Scans `batches` (all of the snapshot schema), keeping the columns `projection` (giving
-    /// `schema`) and the rows for which every filter (over the projected columns) is true.
+    /// Scans `segments`, reading the columns of `schema` (a projection of the table schema) and
+    /// keeping the rows for which every filter (over those columns) is true.
     pub fn new(
         table: String,
         schema: SchemaRef,
-        batches: Vec<RecordBatch>,
-        projection: Vec<usize>,
+        segments: Vec<SegmentRef>,
         filters: Vec<Expr>,
         stats: Arc<ExecStats>,
     ) -> Self {
         ScanExec {
             table,
             schema,
-            batches,
-            projection,
+            segments,
             filters,
             stats,
         }
@@ -58,11 +57,15 @@ impl ExecutionPlan for ScanExec {
             .iter()
             .map(|f| f.name().as_str())
             .collect();
+        let count = |kind: SegmentKind| self.segments.iter().filter(|s| s.kind() == kind).count();
         let mut out = format!(
-            "{} columns=[{}] batches={}",
+            "{} columns=[{}] segments={} (persisted={}, sealed={}, live={})",
             self.table,
             columns.join(", "),
-            self.batches.len()
+            self.segments.len(),
+            count(SegmentKind::Persisted),
+            count(SegmentKind::Sealed),
+            count(SegmentKind::Live),
         );
         if !self.filters.is_empty() {
             let filters: Vec<String> = self.filters.iter().map(|f| f.to_string()).collect();
@@ -81,8 +84,8 @@ impl ExecutionPlan for ScanExec {
 
     fn execute(self: Box<Self>) -> Result<BatchIter> {
         let ScanExec {
-            batches,
-            projection,
+            schema,
+            segments,
             filters,
             stats,
             ..
@@ -90,12 +93,19 @@ impl ExecutionPlan for ScanExec {
         let predicate = filters
             .into_iter()
             .reduce(|a, b| a.binary(BinaryOp::And, b));
-        let iter = batches.into_iter().filter_map(move |batch| {
-            stats
-                .rows_scanned
-                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        let batches = segments.into_iter().flat_map(move |segment| {
+            let read: Vec<Result<RecordBatch>> = match segment.read(&schema) {
+                Ok(batches) => batches.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e.into())],
+            };
+            read
+        });
+        let iter = batches.filter_map(move |batch| {
             let step = || -> Result<Option<RecordBatch>> {
-                let batch = batch.project(&projection)?;
+                let batch = batch?;
+                stats
+                    .rows_scanned
+                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                 let batch = match &predicate {
                     None => batch,
                     Some(predicate) => {

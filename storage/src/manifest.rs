@@ -1,0 +1,138 @@
+//! The manifest of one table: its persisted segments and the log position they cover, as one JSON
+//! document (`manifest.json`) replaced atomically (write, fsync, rename, fsync directory).
+//!
+//! The manifest is the commit point of a persist: a segment file that it does not list does not
+//! exist (it is an orphan of an interrupted persist and is deleted at start-up), and log frames up
+//! to `wal_lsn_covered` are skipped at replay because their rows are in listed segments.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil;
+use crate::{Error, Result};
+
+/// The manifest format version this build writes and reads.
+pub const MANIFEST_VERSION: u32 = 1;
+const MANIFEST_FORMAT: &str = "strata-manifest";
+
+/// One persisted segment, as the manifest lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentEntry {
+    /// The segment id, unique within the table.
+    pub id: u64,
+    /// The Parquet file, relative to the table directory.
+    pub file: String,
+    /// Rows in the segment.
+    pub rows: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// Smallest value of the time column (epoch ms), if the table has one.
+    #[serde(default)]
+    pub time_min_ms: Option<i64>,
+    /// Largest value of the time column (epoch ms), if the table has one.
+    #[serde(default)]
+    pub time_max_ms: Option<i64>,
+    /// The highest log LSN whose rows the segment holds.
+    pub lsn_max: u64,
+}
+
+/// The manifest document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    format: String,
+    version: u32,
+    /// Every log frame with an LSN up to this one is in the listed segments.
+    pub wal_lsn_covered: u64,
+    /// The id the next segment gets.
+    pub next_segment_id: u64,
+    /// The persisted segments, oldest first.
+    pub segments: Vec<SegmentEntry>,
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            version: MANIFEST_VERSION,
+            wal_lsn_covered: 0,
+            next_segment_id: 1,
+            segments: Vec::new(),
+        }
+    }
+}
+
+impl Manifest {
+    /// The manifest path of a table directory.
+    pub fn path(table_dir: &Path) -> PathBuf {
+        table_dir.join("manifest.json")
+    }
+
+    /// Loads the manifest of `table_dir`; an empty one when there is none yet.
+    pub fn load(table_dir: &Path) -> Result<Manifest> {
+        let path = Manifest::path(table_dir);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
+            Err(source) => {
+                return Err(Error::Io {
+                    op: "read",
+                    path,
+                    source,
+                })
+            }
+        };
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            offset: 0,
+            reason: e.to_string(),
+        })?;
+        if m.format != MANIFEST_FORMAT || m.version != MANIFEST_VERSION {
+            return Err(Error::Corrupt {
+                path,
+                offset: 0,
+                reason: format!(
+                    "manifest format {} version {} is not {MANIFEST_FORMAT} version \
+                     {MANIFEST_VERSION}",
+                    m.format, m.version
+                ),
+            });
+        }
+        Ok(m)
+    }
+
+    /// Commits this manifest atomically.
+    pub fn commit(&self, table_dir: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::Internal(format!("serialising a manifest: {e}")))?;
+        fsutil::write_atomic(&Manifest::path(table_dir), &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::temp_dir;
+
+    #[test]
+    fn manifest_round_trips_and_missing_means_empty() {
+        let dir = temp_dir("manifest");
+        assert!(Manifest::load(&dir).unwrap().segments.is_empty());
+        let mut m = Manifest::default();
+        m.wal_lsn_covered = 42;
+        m.next_segment_id = 2;
+        m.segments.push(SegmentEntry {
+            id: 1,
+            file: "segments/00000000000000000001.parquet".to_string(),
+            rows: 10,
+            bytes: 100,
+            time_min_ms: Some(1),
+            time_max_ms: Some(2),
+            lsn_max: 42,
+        });
+        m.commit(&dir).unwrap();
+        let back = Manifest::load(&dir).unwrap();
+        assert_eq!(back.wal_lsn_covered, 42);
+        assert_eq!(back.segments, m.segments);
+    }
+}

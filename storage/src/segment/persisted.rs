@@ -1,0 +1,261 @@
+//! Persisted segments: one Parquet file per segment, rows sorted by the table's sort key.
+//!
+//! The files are plain Parquet (ZSTD, dictionary encoding, page-level statistics and the page
+//! index), so any Parquet reader gets the same rows. Strata's own facts travel in the file's
+//! key-value metadata (`strata.segment.format_version`, `strata.segment.lsn_max`).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, TimestampMillisecondArray};
+use arrow::compute::{
+    concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
+};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::{align_batch, Segment, SegmentKind};
+use crate::fsutil::{self, io};
+use crate::manifest::SegmentEntry;
+use crate::{Error, Result};
+
+/// The version of Strata's segment conventions inside the Parquet file.
+pub const SEGMENT_FORMAT_VERSION: u32 = 1;
+/// Rows per Parquet row group (the granularity of row-group statistics).
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows per batch when reading a segment back.
+pub const READ_BATCH_ROWS: usize = 64 * 1024;
+
+/// The directory of segment files inside a table directory.
+pub fn segments_dir(table_dir: &Path) -> PathBuf {
+    table_dir.join("segments")
+}
+
+/// The file name (relative to the table directory) of segment `id`.
+pub fn segment_file(id: u64) -> String {
+    format!("segments/{id:020}.parquet")
+}
+
+/// A Parquet file listed in the manifest.
+#[derive(Debug)]
+pub struct ParquetSegment {
+    entry: SegmentEntry,
+    path: PathBuf,
+    schema: SchemaRef,
+}
+
+impl ParquetSegment {
+    /// Opens the file of `entry` (reads its footer).
+    pub fn open(table_dir: &Path, entry: SegmentEntry) -> Result<ParquetSegment> {
+        let path = table_dir.join(&entry.file);
+        let file = File::open(&path).map_err(io("open segment", &path))?;
+        let meta =
+            ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| Error::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: e.to_string(),
+            })?;
+        Ok(ParquetSegment {
+            schema: meta.schema().clone(),
+            entry,
+            path,
+        })
+    }
+
+    /// The manifest entry.
+    pub fn entry(&self) -> &SegmentEntry {
+        &self.entry
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn corrupt(&self, e: impl std::fmt::Display) -> Error {
+        Error::Corrupt {
+            path: self.path.clone(),
+            offset: 0,
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl Segment for ParquetSegment {
+    fn kind(&self) -> SegmentKind {
+        SegmentKind::Persisted
+    }
+
+    fn num_rows(&self) -> usize {
+        self.entry.rows as usize
+    }
+
+    fn read(&self, projected: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        let file = File::open(&self.path).map_err(io("open segment", &self.path))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| self.corrupt(e))?;
+        let wanted: Vec<usize> = projected
+            .fields()
+            .iter()
+            .filter_map(|f| self.schema.index_of(f.name()).ok())
+            .collect();
+        if wanted.is_empty() {
+            // No stored column is needed (COUNT(*), or only columns added after this segment):
+            // the row count is in the footer.
+            let mut out = Vec::new();
+            let mut left = self.num_rows();
+            while left > 0 {
+                let n = left.min(READ_BATCH_ROWS);
+                out.push(null_batch(projected, n)?);
+                left -= n;
+            }
+            return Ok(out);
+        }
+        let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(READ_BATCH_ROWS)
+            .build()
+            .map_err(|e| self.corrupt(e))?;
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| self.corrupt(e))?;
+            out.push(align_batch(&batch, projected)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A batch of `projected` with `rows` rows and every column NULL.
+fn null_batch(projected: &SchemaRef, rows: usize) -> Result<RecordBatch> {
+    let columns = projected
+        .fields()
+        .iter()
+        .map(|f| arrow::array::new_null_array(f.data_type(), rows))
+        .collect();
+    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        projected.clone(),
+        columns,
+        &options,
+    )?)
+}
+
+/// Writes `batches` (all of `schema`) as segment `id` of the table in `table_dir`: sorted by
+/// `sort_key`, to a temporary file that is fsynced and renamed into place. Returns the manifest
+/// entry; the caller commits the manifest.
+pub fn write_segment(
+    table_dir: &Path,
+    id: u64,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    sort_key: &[String],
+    time_column: Option<&str>,
+    lsn_max: u64,
+) -> Result<SegmentEntry> {
+    let batch = concat_batches(schema, batches)?;
+    let batch = sort_batch(batch, sort_key)?;
+    let (time_min_ms, time_max_ms) = match time_column.and_then(|c| batch.column_by_name(c)) {
+        Some(col) => match col.as_any().downcast_ref::<TimestampMillisecondArray>() {
+            Some(ts) if ts.len() > ts.null_count() => {
+                (arrow::compute::min(ts), arrow::compute::max(ts))
+            }
+            _ => (None, None),
+        },
+        None => (None, None),
+    };
+    let dir = segments_dir(table_dir);
+    fsutil::create_dir_all(&dir)?;
+    let file_name = segment_file(id);
+    let path = table_dir.join(&file_name);
+    let tmp = path.with_extension("parquet.tmp");
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).map_err(|e| Error::Internal(format!("zstd level: {e}")))?,
+        ))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(
+                "strata.segment.format_version".to_string(),
+                SEGMENT_FORMAT_VERSION.to_string(),
+            ),
+            KeyValue::new("strata.segment.lsn_max".to_string(), lsn_max.to_string()),
+        ]))
+        .build();
+    let file = File::create(&tmp).map_err(io("create", &tmp))?;
+    let write_err = |e: parquet::errors::ParquetError| Error::Io {
+        op: "write segment",
+        path: tmp.clone(),
+        source: std::io::Error::other(e),
+    };
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(write_err)?;
+    writer.write(&batch).map_err(write_err)?;
+    let file = writer.into_inner().map_err(write_err)?;
+    file.sync_all().map_err(io("fsync", &tmp))?;
+    let bytes = file.metadata().map_err(io("stat", &tmp))?.len();
+    drop(file);
+    std::fs::rename(&tmp, &path).map_err(io("rename", &path))?;
+    fsutil::sync_dir(&dir)?;
+    Ok(SegmentEntry {
+        id,
+        file: file_name,
+        rows: batch.num_rows() as u64,
+        bytes,
+        time_min_ms,
+        time_max_ms,
+        lsn_max,
+    })
+}
+
+/// Sorts `batch` by the columns of `sort_key` that it has (ascending, NULLs last; stable).
+fn sort_batch(batch: RecordBatch, sort_key: &[String]) -> Result<RecordBatch> {
+    let columns: Vec<SortColumn> = sort_key
+        .iter()
+        .filter_map(|name| batch.column_by_name(name))
+        .map(|values| SortColumn {
+            values: values.clone(),
+            options: Some(SortOptions {
+                descending: false,
+                nulls_first: false,
+            }),
+        })
+        .collect();
+    if columns.is_empty() || batch.num_rows() < 2 {
+        return Ok(batch);
+    }
+    let indices = lexsort_to_indices(&columns, None)?;
+    Ok(take_record_batch(&batch, &indices)?)
+}
+
+/// Removes files in the segments directory that `keep` does not name (orphans of an
+/// interrupted persist, temporary files). Returns how many were removed.
+pub fn remove_orphans(table_dir: &Path, keep: &[String]) -> Result<usize> {
+    let dir = segments_dir(table_dir);
+    if !dir.exists() {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    for entry in fsutil::read_dir(&dir)? {
+        let rel = format!("segments/{}", entry.file_name().to_string_lossy());
+        if !keep.contains(&rel) {
+            tracing::warn!(file = %entry.path().display(), "removing orphan segment file");
+            std::fs::remove_file(entry.path()).map_err(io("remove", &entry.path()))?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        fsutil::sync_dir(&dir)?;
+    }
+    Ok(removed)
+}
+
+/// Shared handle.
+pub type ParquetSegmentRef = Arc<ParquetSegment>;
