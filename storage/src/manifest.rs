@@ -118,9 +118,11 @@ mod tests {
     fn manifest_round_trips_and_missing_means_empty() {
         let dir = temp_dir("manifest");
         assert!(Manifest::load(&dir).unwrap().segments.is_empty());
-        let mut m = Manifest::default();
-        m.wal_lsn_covered = 42;
-        m.next_segment_id = 2;
+        let mut m = Manifest {
+            wal_lsn_covered: 42,
+            next_segment_id: 2,
+            ..Default::default()
+        };
         m.segments.push(SegmentEntry {
             id: 1,
             file: "segments/00000000000000000001.parquet".to_string(),
