@@ -103,6 +103,15 @@ pub enum AggregateFunction {
     Max,
     /// `AVG(x)`: DOUBLE.
     Avg,
+    /// `STDDEV(x)`, `STDDEV_SAMP(x)`: the sample standard deviation, DOUBLE (NULL below two
+    /// values).
+    StddevSamp,
+    /// `STDDEV_POP(x)`: the population standard deviation, DOUBLE.
+    StddevPop,
+    /// `VARIANCE(x)`, `VAR_SAMP(x)`: the sample variance, DOUBLE (NULL below two values).
+    VarSamp,
+    /// `VAR_POP(x)`: the population variance, DOUBLE.
+    VarPop,
 }
 
 impl AggregateFunction {
@@ -114,6 +123,10 @@ impl AggregateFunction {
             "min" => AggregateFunction::Min,
             "max" => AggregateFunction::Max,
             "avg" | "mean" => AggregateFunction::Avg,
+            "stddev" | "stddev_samp" => AggregateFunction::StddevSamp,
+            "stddev_pop" => AggregateFunction::StddevPop,
+            "variance" | "var_samp" => AggregateFunction::VarSamp,
+            "var_pop" => AggregateFunction::VarPop,
             _ => return None,
         })
     }
@@ -126,6 +139,10 @@ impl AggregateFunction {
             AggregateFunction::Min => "min",
             AggregateFunction::Max => "max",
             AggregateFunction::Avg => "avg",
+            AggregateFunction::StddevSamp => "stddev_samp",
+            AggregateFunction::StddevPop => "stddev_pop",
+            AggregateFunction::VarSamp => "var_samp",
+            AggregateFunction::VarPop => "var_pop",
         }
     }
 }
@@ -223,6 +240,8 @@ pub struct AggregateExpr {
     pub arg: Option<Expr>,
     /// `DISTINCT` was given.
     pub distinct: bool,
+    /// `FILTER (WHERE ...)`: only rows for which it is true are aggregated.
+    pub filter: Option<Expr>,
     /// The result type.
     pub data_type: DataType,
 }
@@ -231,8 +250,12 @@ impl fmt::Display for AggregateExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let distinct = if self.distinct { "DISTINCT " } else { "" };
         match &self.arg {
-            Some(arg) => write!(f, "{}({distinct}{arg})", self.func.name()),
-            None => write!(f, "{}(*)", self.func.name()),
+            Some(arg) => write!(f, "{}({distinct}{arg})", self.func.name())?,
+            None => write!(f, "{}(*)", self.func.name())?,
+        }
+        match &self.filter {
+            Some(filter) => write!(f, " FILTER (WHERE {filter})"),
+            None => Ok(()),
         }
     }
 }
@@ -378,7 +401,7 @@ impl Expr {
             Expr::Not(e) | Expr::Negative(e) | Expr::IsNull(e) | Expr::IsNotNull(e) => vec![e],
             Expr::Like { expr, pattern, .. } => vec![expr, pattern],
             Expr::Cast { expr, .. } => vec![expr],
-            Expr::Aggregate(agg) => agg.arg.iter().collect(),
+            Expr::Aggregate(agg) => agg.arg.iter().chain(agg.filter.iter()).collect(),
             Expr::Function { args, .. } => args.iter().collect(),
             Expr::Case {
                 when_then,
@@ -444,6 +467,9 @@ impl Expr {
             Expr::Aggregate(mut agg) => {
                 if let Some(arg) = agg.arg.take() {
                     agg.arg = Some(f(arg)?);
+                }
+                if let Some(filter) = agg.filter.take() {
+                    agg.filter = Some(f(filter)?);
                 }
                 Expr::Aggregate(agg)
             }

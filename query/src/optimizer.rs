@@ -64,6 +64,7 @@ fn map_exprs(plan: LogicalPlan, f: &mut impl FnMut(Expr) -> Result<Expr>) -> Res
             let mut folded = Vec::with_capacity(aggregates.len());
             for mut aggregate in aggregates {
                 aggregate.arg = aggregate.arg.map(&mut *f).transpose()?;
+                aggregate.filter = aggregate.filter.map(&mut *f).transpose()?;
                 folded.push(aggregate);
             }
             LogicalPlan::Aggregate {
@@ -312,7 +313,9 @@ fn prune_columns(
             let mut needed = vec![];
             columns_of(&group_by, &mut needed);
             columns_of(
-                aggregates.iter().filter_map(|a| a.arg.as_ref()),
+                aggregates
+                    .iter()
+                    .flat_map(|a| a.arg.iter().chain(a.filter.iter())),
                 &mut needed,
             );
             let (input, mapping) = prune_columns(*input, &normalize(needed))?;
@@ -324,6 +327,10 @@ fn prune_columns(
             for mut aggregate in aggregates {
                 aggregate.arg = aggregate
                     .arg
+                    .map(|a| a.remap_columns(&mapping))
+                    .transpose()?;
+                aggregate.filter = aggregate
+                    .filter
                     .map(|a| a.remap_columns(&mapping))
                     .transpose()?;
                 remapped.push(aggregate);

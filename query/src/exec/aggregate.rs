@@ -16,7 +16,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, Rows, SortField};
 
 use self::accumulator::{create_accumulator, GroupsAccumulator};
-use super::eval::evaluate_array;
+use super::eval::{evaluate_array, evaluate_predicate};
 use super::{BatchIter, ExecutionPlan};
 use crate::error::Result;
 use crate::expr::{AggregateExpr, Expr};
@@ -163,7 +163,27 @@ impl ExecutionPlan for AggregateExec {
                     Some(arg) => Some(evaluate_array(arg, &batch)?),
                     None => None,
                 };
-                accumulator.update_batch(values.as_ref(), &groups, num_groups)?;
+                match &aggregate.filter {
+                    None => accumulator.update_batch(values.as_ref(), &groups, num_groups)?,
+                    Some(filter) => {
+                        // FILTER (WHERE ...): only the rows where it is true (not NULL).
+                        let mask = evaluate_predicate(filter, &batch)?;
+                        let mask = if arrow::array::Array::null_count(&mask) > 0 {
+                            arrow::compute::prep_null_mask_filter(&mask)
+                        } else {
+                            mask
+                        };
+                        let kept: Vec<usize> = groups
+                            .iter()
+                            .zip(mask.values().iter())
+                            .filter_map(|(&g, keep)| keep.then_some(g))
+                            .collect();
+                        let values = values
+                            .map(|v| arrow::compute::filter(v.as_ref(), &mask))
+                            .transpose()?;
+                        accumulator.update_batch(values.as_ref(), &kept, num_groups)?;
+                    }
+                }
             }
         }
 

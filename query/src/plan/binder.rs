@@ -1122,11 +1122,16 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
     if function.over.is_some() {
         return Err(Error::unsupported("window functions (OVER)"));
     }
-    if function.filter.is_some() || !function.within_group.is_empty() {
-        return Err(Error::unsupported(
-            "aggregate FILTER / WITHIN GROUP; use WHERE",
-        ));
+    if !function.within_group.is_empty() {
+        return Err(Error::unsupported("aggregate WITHIN GROUP"));
     }
+    let filter = match &function.filter {
+        Some(filter) => Some(expect_boolean(
+            bind_expr(filter, scope, Some("FILTER (aggregates cannot be nested)"))?,
+            "FILTER",
+        )?),
+        None => None,
+    };
     let list = match &function.args {
         sql::FunctionArguments::List(list) => list,
         _ => {
@@ -1167,12 +1172,17 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
             DataType::Float32 | DataType::Float64 => DataType::Float64,
             other => return Err(agg_mismatch(func, &other)),
         },
-        AggregateFunction::Avg => match arg_type {
+        AggregateFunction::Avg
+        | AggregateFunction::StddevSamp
+        | AggregateFunction::StddevPop
+        | AggregateFunction::VarSamp
+        | AggregateFunction::VarPop => match arg_type {
             dt if is_numeric(&dt) || dt == DataType::Null => DataType::Float64,
             other => return Err(agg_mismatch(func, &other)),
         },
         AggregateFunction::Min | AggregateFunction::Max => match arg_type {
-            DataType::Null => DataType::Int64,
+            // PostgreSQL resolves an untyped NULL to text.
+            DataType::Null => DataType::Utf8,
             dt if is_numeric(&dt)
                 || is_temporal(&dt)
                 || dt == DataType::Utf8
@@ -1183,18 +1193,22 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
             other => return Err(agg_mismatch(func, &other)),
         },
     };
-    // A NULL literal argument is typed like the result, so that the kernels see a real type.
+    // A NULL literal argument gets a real type (the result's, or BIGINT for COUNT, SUM and the
+    // DOUBLE aggregates), so that the kernels see one.
     let arg = arg.map(|a| {
-        if a.data_type() == DataType::Null {
-            a.cast_to(&DataType::Int64)
-        } else {
+        if a.data_type() != DataType::Null {
             a
+        } else if matches!(func, AggregateFunction::Min | AggregateFunction::Max) {
+            a.cast_to(&data_type)
+        } else {
+            a.cast_to(&DataType::Int64)
         }
     });
     Ok(Expr::Aggregate(Box::new(AggregateExpr {
         func,
         arg,
         distinct,
+        filter,
         data_type,
     })))
 }
@@ -1204,7 +1218,10 @@ fn agg_mismatch(func: AggregateFunction, dt: &DataType) -> Error {
         "{}() cannot be applied to {}{}",
         func.name(),
         type_name(dt),
-        if matches!(func, AggregateFunction::Sum | AggregateFunction::Avg) {
+        if !matches!(
+            func,
+            AggregateFunction::Count | AggregateFunction::Min | AggregateFunction::Max
+        ) {
             "; it needs numbers"
         } else {
             ""

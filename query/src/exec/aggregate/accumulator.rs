@@ -60,8 +60,15 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
                     ..aggregate.clone()
                 })
             }
-            _ => Err(Error::unsupported(format!(
-                "{}(DISTINCT ...); only COUNT(DISTINCT x) is supported",
+            (_, Some(dt)) => {
+                let inner = create_accumulator(&AggregateExpr {
+                    distinct: false,
+                    ..aggregate.clone()
+                })?;
+                Ok(Box::new(Distinct::try_new(dt.clone(), inner)?))
+            }
+            (_, None) => Err(Error::internal(format!(
+                "{}(DISTINCT) without argument",
                 aggregate.func.name()
             ))),
         };
@@ -89,6 +96,25 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
         },
         AggregateFunction::Min => min_max::<true>(dt)?,
         AggregateFunction::Max => min_max::<false>(dt)?,
+        AggregateFunction::StddevSamp
+        | AggregateFunction::StddevPop
+        | AggregateFunction::VarSamp
+        | AggregateFunction::VarPop => {
+            let kind = match aggregate.func {
+                AggregateFunction::StddevSamp => Spread::StddevSamp,
+                AggregateFunction::StddevPop => Spread::StddevPop,
+                AggregateFunction::VarSamp => Spread::VarSamp,
+                _ => Spread::VarPop,
+            };
+            match dt {
+                DataType::Int16 => Box::new(Variance::<Int16Type>::new(kind)),
+                DataType::Int32 => Box::new(Variance::<Int32Type>::new(kind)),
+                DataType::Int64 => Box::new(Variance::<Int64Type>::new(kind)),
+                DataType::Float32 => Box::new(Variance::<Float32Type>::new(kind)),
+                DataType::Float64 => Box::new(Variance::<Float64Type>::new(kind)),
+                other => return unsupported(&other),
+            }
+        }
     })
 }
 
@@ -505,6 +531,159 @@ impl<const MIN: bool> GroupsAccumulator for MinMaxBool<MIN> {
     }
 }
 
+/// Which spread statistic a [`Variance`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spread {
+    StddevSamp,
+    StddevPop,
+    VarSamp,
+    VarPop,
+}
+
+/// `VAR_SAMP`, `VAR_POP`, `STDDEV_SAMP`, `STDDEV_POP`: DOUBLE. Welford's online update per group
+/// (count, mean, sum of squared deviations), numerically stable; two partial states combine
+/// with Chan's formula. The sample statistics are NULL below two values, the population ones
+/// without values.
+#[derive(Debug)]
+struct Variance<T> {
+    kind: Spread,
+    counts: Vec<u64>,
+    means: Vec<f64>,
+    m2s: Vec<f64>,
+    _type: PhantomData<T>,
+}
+
+impl<T> Variance<T> {
+    fn new(kind: Spread) -> Self {
+        Variance {
+            kind,
+            counts: vec![],
+            means: vec![],
+            m2s: vec![],
+            _type: PhantomData,
+        }
+    }
+
+    fn resize(&mut self, num_groups: usize) {
+        self.counts.resize(num_groups, 0);
+        self.means.resize(num_groups, 0.0);
+        self.m2s.resize(num_groups, 0.0);
+    }
+}
+
+impl<T> GroupsAccumulator for Variance<T>
+where
+    T: ArrowPrimitiveType + std::fmt::Debug,
+    T::Native: Number,
+{
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        self.resize(num_groups);
+        let array = primitive::<T>(values)?;
+        let data = array.values();
+        let (counts, means, m2s) = (&mut self.counts, &mut self.means, &mut self.m2s);
+        for_each_valid(array, groups, |row, g| {
+            let x = data[row].to_f64();
+            counts[g] += 1;
+            let delta = x - means[g];
+            means[g] += delta / counts[g] as f64;
+            m2s[g] += delta * (x - means[g]);
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.resize(num_groups);
+        let sample = matches!(self.kind, Spread::StddevSamp | Spread::VarSamp);
+        let root = matches!(self.kind, Spread::StddevSamp | Spread::StddevPop);
+        let minimum = if sample { 2 } else { 1 };
+        let results: Vec<f64> = self
+            .counts
+            .iter()
+            .zip(&self.m2s)
+            .map(|(&n, &m2)| {
+                if n < minimum {
+                    return 0.0;
+                }
+                let variance = m2 / (n - u64::from(sample)) as f64;
+                if root {
+                    variance.sqrt()
+                } else {
+                    variance
+                }
+            })
+            .collect();
+        let seen: Vec<bool> = self.counts.iter().map(|&n| n >= minimum).collect();
+        Ok(Arc::new(Float64Array::new(results.into(), validity(&seen))))
+    }
+}
+
+/// `agg(DISTINCT x)` for aggregates other than COUNT: feeds each group's first occurrence of
+/// every value (row-encoded, kept in a per-group set) to the plain accumulator.
+struct Distinct {
+    converter: RowConverter,
+    sets: Vec<HashSet<Box<[u8]>>>,
+    inner: Box<dyn GroupsAccumulator>,
+}
+
+impl std::fmt::Debug for Distinct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Distinct")
+            .field("groups", &self.sets.len())
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl Distinct {
+    fn try_new(data_type: DataType, inner: Box<dyn GroupsAccumulator>) -> Result<Self> {
+        Ok(Distinct {
+            converter: RowConverter::new(vec![SortField::new(data_type)])?,
+            sets: vec![],
+            inner,
+        })
+    }
+}
+
+impl GroupsAccumulator for Distinct {
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        self.sets.resize_with(num_groups, HashSet::new);
+        let values =
+            values.ok_or_else(|| Error::internal("DISTINCT aggregate without argument"))?;
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(values))?;
+        let sets = &mut self.sets;
+        let mut first_rows: Vec<u32> = vec![];
+        let mut first_groups: Vec<usize> = vec![];
+        for_each_valid(values.as_ref(), groups, |row, g| {
+            let key = rows.row(row);
+            if !sets[g].contains(key.as_ref()) {
+                sets[g].insert(key.as_ref().into());
+                first_rows.push(row as u32);
+                first_groups.push(g);
+            }
+        });
+        let indices = arrow::array::UInt32Array::from(first_rows);
+        let firsts = arrow::compute::take(values.as_ref(), &indices, None)?;
+        self.inner
+            .update_batch(Some(&firsts), &first_groups, num_groups)
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.inner.evaluate(num_groups)
+    }
+}
+
 /// `COUNT(DISTINCT x)`: a set of row-encoded values per group.
 struct CountDistinct {
     converter: RowConverter,
@@ -573,6 +752,7 @@ mod tests {
             func,
             arg,
             distinct,
+            filter: None,
             data_type,
         })
         .unwrap()
@@ -633,12 +813,44 @@ mod tests {
         );
     }
 
+    /// Welford's update against the two-pass formula, over two batches; DISTINCT sums once.
+    #[test]
+    fn variance_matches_the_two_pass_formula_and_distinct_sums_once() {
+        let data = [4, 7, 13, 16, 7];
+        let values: ArrayRef = Arc::new(Int32Array::from(data.to_vec()));
+        let groups = [0usize; 5];
+        let n = data.len() as f64;
+        let mean = data.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let m2: f64 = data.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum();
+        for (func, expected) in [
+            (AggregateFunction::VarSamp, m2 / (n - 1.0)),
+            (AggregateFunction::VarPop, m2 / n),
+            (AggregateFunction::StddevSamp, (m2 / (n - 1.0)).sqrt()),
+            (AggregateFunction::StddevPop, (m2 / n).sqrt()),
+        ] {
+            let mut acc = accumulator(func, DataType::Float64, false);
+            acc.update_batch(Some(&values.slice(0, 2)), &groups[..2], 1)
+                .unwrap();
+            acc.update_batch(Some(&values.slice(2, 3)), &groups[2..], 2)
+                .unwrap();
+            let result = acc.evaluate(2).unwrap();
+            let result = result.as_primitive::<Float64Type>();
+            assert!((result.value(0) - expected).abs() < 1e-9, "{func:?}");
+            assert!(result.is_null(1), "{func:?} of no values is NULL");
+        }
+        let mut sum = accumulator(AggregateFunction::Sum, DataType::Int64, true);
+        sum.update_batch(Some(&values), &groups, 1).unwrap();
+        let result = sum.evaluate(1).unwrap();
+        assert_eq!(result.as_primitive::<Int64Type>().value(0), 40);
+    }
+
     #[test]
     fn sum_of_bigints_that_overflows_is_an_error() {
         let mut acc = create_accumulator(&AggregateExpr {
             func: AggregateFunction::Sum,
             arg: Some(Expr::column(0, "x", DataType::Int64)),
             distinct: false,
+            filter: None,
             data_type: DataType::Int64,
         })
         .unwrap();
