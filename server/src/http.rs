@@ -32,6 +32,8 @@ pub struct AppState {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = StorageConfig {
         fsync: args.fsync,
+        segment_rows_max: args.segment_rows_max.max(1),
+        segment_age_max: std::time::Duration::from_secs(args.segment_age_max_s),
         ..StorageConfig::default()
     };
     let data_dir = args.data_dir.clone();

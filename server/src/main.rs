@@ -45,6 +45,12 @@ pub struct ServeArgs {
     /// power loss) or `never` (survives a process crash only).
     #[arg(long, env = "STRATA_FSYNC", default_value = "always", value_parser = parse_fsync)]
     pub fsync: strata_storage::FsyncPolicy,
+    /// A table's live segment is persisted to a Parquet segment once it holds this many rows.
+    #[arg(long, env = "STRATA_SEGMENT_ROWS_MAX", default_value_t = 1_000_000)]
+    pub segment_rows_max: usize,
+    /// ... or once its oldest row is this many seconds old.
+    #[arg(long, env = "STRATA_SEGMENT_AGE_MAX_S", default_value_t = 600)]
+    pub segment_age_max_s: u64,
 }
 
 fn parse_fsync(s: &str) -> Result<strata_storage::FsyncPolicy, String> {

@@ -31,14 +31,30 @@ fn seeds() -> Vec<u64> {
 fn sigkill_mid_ingest_loses_no_acknowledged_row_and_duplicates_none() {
     for seed in seeds() {
         eprintln!("crash test seed {seed} (replay with STRATA_CRASH_SEEDS={seed})");
-        run(seed);
+        run(seed, &[]);
     }
 }
 
-fn run(seed: u64) {
+/// The same with segments of a few thousand rows, so that the kill lands while segments are
+/// being written and manifests committed.
+#[test]
+fn sigkill_during_segment_persists_loses_no_acknowledged_row_and_leaves_no_orphan() {
+    for seed in seeds() {
+        eprintln!("persist crash test seed {seed} (replay with STRATA_CRASH_SEEDS={seed})");
+        let rows_max = 2000 + Rng::new(seed).range(0, 8000);
+        let persisted = run(seed, &["--segment-rows-max", &rows_max.to_string()]);
+        assert!(
+            persisted > 0,
+            "seed {seed}: no segment was persisted before the kill"
+        );
+    }
+}
+
+/// Runs one crash round; returns how many segments the manifests listed at the kill.
+fn run(seed: u64, serve_args: &[&str]) -> usize {
     let dir = TempDir::new(&format!("crash-{seed}"));
     let mut rng = Rng::new(seed);
-    let mut server = Server::start(dir.path());
+    let mut server = Server::start_with(dir.path(), serve_args);
     server.sql(
         "CREATE TABLE crash (time TIMESTAMP NOT NULL, client BIGINT, req BIGINT, seq BIGINT, \
          pad VARCHAR) WITH (time_column = 'time')",
@@ -93,14 +109,16 @@ fn run(seed: u64) {
             }
         }));
     }
-    std::thread::sleep(Duration::from_millis(rng.range(300, 2000)));
+    std::thread::sleep(Duration::from_millis(rng.range(1200, 2500)));
     server.kill();
+    let persisted = manifest_segments(dir.path());
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         h.join().unwrap();
     }
 
-    let server = Server::start(dir.path());
+    let server = Server::start_with(dir.path(), serve_args);
+    assert_no_orphan_segments(dir.path(), seed);
     let stored: HashMap<(u64, u64), (u64, u64, u64)> = server
         .rows("SELECT client, req, COUNT(*), COUNT(DISTINCT seq), MAX(seq) FROM crash GROUP BY client, req")
         .iter()
@@ -145,7 +163,8 @@ fn run(seed: u64) {
         "seed {seed}"
     );
     eprintln!(
-        "seed {seed}: {acked} acknowledged requests, {} in flight, {total} rows after restart",
+        "seed {seed}: {acked} acknowledged requests, {} in flight, {total} rows after restart, \
+         {persisted} segments persisted at the kill",
         outcomes.len() - acked
     );
     // The restarted server keeps taking writes.
@@ -153,4 +172,47 @@ fn run(seed: u64) {
         "crash",
         "{\"time\": 1, \"client\": 99, \"req\": 0, \"seq\": 0}\n",
     );
+    persisted
+}
+
+/// How many segments the tables' manifests list.
+fn manifest_segments(data_dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for table in std::fs::read_dir(data_dir.join("tables")).unwrap() {
+        if let Ok(bytes) = std::fs::read(table.unwrap().path().join("manifest.json")) {
+            let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            n += m["segments"].as_array().map(|s| s.len()).unwrap_or(0);
+        }
+    }
+    n
+}
+
+/// Every segment file on disk is listed in its table's manifest.
+fn assert_no_orphan_segments(data_dir: &std::path::Path, seed: u64) {
+    let tables = data_dir.join("tables");
+    for table in std::fs::read_dir(tables).unwrap() {
+        let table = table.unwrap().path();
+        let listed: Vec<String> = match std::fs::read(table.join("manifest.json")) {
+            Ok(bytes) => {
+                let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                m["segments"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["file"].as_str().unwrap().to_string())
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        let Ok(files) = std::fs::read_dir(table.join("segments")) else {
+            continue;
+        };
+        for f in files {
+            let name = format!("segments/{}", f.unwrap().file_name().to_string_lossy());
+            assert!(
+                listed.contains(&name),
+                "seed {seed}: orphan segment file {name}"
+            );
+        }
+    }
 }
