@@ -89,9 +89,9 @@ fn write_json(out: &mut Vec<u8>, output: &QueryOutput, elapsed: Duration) -> std
             out.push(b']');
         }
     }
-    write!(
+    writeln!(
         out,
-        "],\"stats\":{{\"elapsed_ms\":{:.3},\"rows_scanned\":{}}}}}\n",
+        "],\"stats\":{{\"elapsed_ms\":{:.3},\"rows_scanned\":{}}}}}",
         elapsed.as_secs_f64() * 1000.0,
         output.stats.rows_scanned
     )?;
