@@ -42,6 +42,10 @@ pub enum BinaryOp {
     Divide,
     /// `%` (division by zero is an error)
     Modulo,
+    /// `IS DISTINCT FROM`: `<>` that treats NULL as a value (never NULL).
+    IsDistinctFrom,
+    /// `IS NOT DISTINCT FROM`: `=` that treats NULL as a value (never NULL).
+    IsNotDistinctFrom,
 }
 
 impl BinaryOp {
@@ -55,6 +59,8 @@ impl BinaryOp {
                 | BinaryOp::LtEq
                 | BinaryOp::Gt
                 | BinaryOp::GtEq
+                | BinaryOp::IsDistinctFrom
+                | BinaryOp::IsNotDistinctFrom
         )
     }
 
@@ -86,6 +92,8 @@ impl BinaryOp {
             BinaryOp::Multiply => "*",
             BinaryOp::Divide => "/",
             BinaryOp::Modulo => "%",
+            BinaryOp::IsDistinctFrom => "IS DISTINCT FROM",
+            BinaryOp::IsNotDistinctFrom => "IS NOT DISTINCT FROM",
         }
     }
 }
@@ -199,6 +207,85 @@ impl TruncUnit {
     }
 }
 
+/// Which end(s) `trim` strips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrimSide {
+    /// `trim(s)`, `btrim(s, chars)`, `trim(BOTH ...)`
+    Both,
+    /// `ltrim`, `trim(LEADING ...)`
+    Leading,
+    /// `rtrim`, `trim(TRAILING ...)`
+    Trailing,
+}
+
+/// The field `extract` / `date_part` takes from a timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePart {
+    /// The year.
+    Year,
+    /// 1 to 4.
+    Quarter,
+    /// 1 to 12.
+    Month,
+    /// The ISO 8601 week number, 1 to 53 (weeks start on Monday).
+    Week,
+    /// The day of the month, 1 to 31.
+    Day,
+    /// 0 to 23.
+    Hour,
+    /// 0 to 59.
+    Minute,
+    /// 0 to 59, whole seconds.
+    Second,
+    /// The day of the week, Sunday 0 to Saturday 6.
+    Dow,
+    /// The ISO day of the week, Monday 1 to Sunday 7.
+    IsoDow,
+    /// The day of the year, 1 to 366.
+    Doy,
+    /// Seconds since 1970-01-01 00:00:00 (DOUBLE, with the milliseconds).
+    Epoch,
+}
+
+impl DatePart {
+    /// Parses a PostgreSQL field name, case-insensitive.
+    pub fn parse(field: &str) -> Option<Self> {
+        Some(match field.to_ascii_lowercase().as_str() {
+            "year" | "years" => DatePart::Year,
+            "quarter" => DatePart::Quarter,
+            "month" | "months" => DatePart::Month,
+            "week" | "weeks" => DatePart::Week,
+            "day" | "days" => DatePart::Day,
+            "hour" | "hours" => DatePart::Hour,
+            "minute" | "minutes" => DatePart::Minute,
+            "second" | "seconds" => DatePart::Second,
+            "dow" | "dayofweek" => DatePart::Dow,
+            "isodow" => DatePart::IsoDow,
+            "doy" | "dayofyear" => DatePart::Doy,
+            "epoch" => DatePart::Epoch,
+            _ => return None,
+        })
+    }
+
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatePart::Year => "year",
+            DatePart::Quarter => "quarter",
+            DatePart::Month => "month",
+            DatePart::Week => "week",
+            DatePart::Day => "day",
+            DatePart::Hour => "hour",
+            DatePart::Minute => "minute",
+            DatePart::Second => "second",
+            DatePart::Dow => "dow",
+            DatePart::IsoDow => "isodow",
+            DatePart::Doy => "doy",
+            DatePart::Epoch => "epoch",
+        }
+    }
+}
+
 /// A scalar (row-by-row) function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScalarFunction {
@@ -214,6 +301,29 @@ pub enum ScalarFunction {
     Length,
     /// `abs(x)` (overflow is an error).
     Abs,
+    /// `a || b`: NULL when either side is.
+    ConcatOperator,
+    /// `concat(a, b, ...)`: NULL arguments are skipped; never NULL.
+    Concat,
+    /// `substring(s, start[, count])`, `substring(s FROM start FOR count)`, `substr`: 1-based
+    /// characters; a negative count is an error.
+    Substring,
+    /// `trim`, `ltrim`, `rtrim`, `btrim`: strips the characters of the second argument
+    /// (spaces when absent).
+    Trim(TrimSide),
+    /// `replace(s, from, to)`: every occurrence.
+    Replace,
+    /// `strpos(s, sub)`, `position(sub IN s)`: the 1-based character position, 0 when absent.
+    Strpos,
+    /// `starts_with(s, prefix)`: BOOLEAN.
+    StartsWith,
+    /// `octet_length(s)`: bytes, INTEGER.
+    OctetLength,
+    /// `regexp_replace(s, pattern, replacement[, flags])`: the first match (every match with
+    /// flag `g`; `i` ignores case); `\1` in the replacement is the first group.
+    RegexpReplace,
+    /// `extract(field FROM ts)`, `date_part('field', ts)`: BIGINT (DOUBLE for `epoch`).
+    DatePart(DatePart),
 }
 
 impl ScalarFunction {
@@ -226,6 +336,18 @@ impl ScalarFunction {
             ScalarFunction::Upper => "upper",
             ScalarFunction::Length => "length",
             ScalarFunction::Abs => "abs",
+            ScalarFunction::ConcatOperator => "||",
+            ScalarFunction::Concat => "concat",
+            ScalarFunction::Substring => "substring",
+            ScalarFunction::Trim(TrimSide::Both) => "btrim",
+            ScalarFunction::Trim(TrimSide::Leading) => "ltrim",
+            ScalarFunction::Trim(TrimSide::Trailing) => "rtrim",
+            ScalarFunction::Replace => "replace",
+            ScalarFunction::Strpos => "strpos",
+            ScalarFunction::StartsWith => "starts_with",
+            ScalarFunction::OctetLength => "octet_length",
+            ScalarFunction::RegexpReplace => "regexp_replace",
+            ScalarFunction::DatePart(_) => "date_part",
         }
     }
 }
@@ -354,8 +476,20 @@ impl Expr {
                 .unwrap_or(DataType::Null),
             Expr::Function { func, args } => match func {
                 ScalarFunction::DateTrunc(_) => strata_storage::types::TIMESTAMP_TYPE,
-                ScalarFunction::Lower | ScalarFunction::Upper => DataType::Utf8,
-                ScalarFunction::Length => DataType::Int32,
+                ScalarFunction::Lower
+                | ScalarFunction::Upper
+                | ScalarFunction::ConcatOperator
+                | ScalarFunction::Concat
+                | ScalarFunction::Substring
+                | ScalarFunction::Trim(_)
+                | ScalarFunction::Replace
+                | ScalarFunction::RegexpReplace => DataType::Utf8,
+                ScalarFunction::Length | ScalarFunction::Strpos | ScalarFunction::OctetLength => {
+                    DataType::Int32
+                }
+                ScalarFunction::StartsWith => DataType::Boolean,
+                ScalarFunction::DatePart(DatePart::Epoch) => DataType::Float64,
+                ScalarFunction::DatePart(_) => DataType::Int64,
                 ScalarFunction::Coalesce | ScalarFunction::Abs => {
                     args.first().map(Expr::data_type).unwrap_or(DataType::Null)
                 }
@@ -608,6 +742,10 @@ impl fmt::Display for Expr {
                     ScalarFunction::DateTrunc(unit) => {
                         write!(f, "date_trunc('{}', {})", unit.name(), args.join(", "))
                     }
+                    ScalarFunction::DatePart(part) => {
+                        write!(f, "date_part('{}', {})", part.name(), args.join(", "))
+                    }
+                    ScalarFunction::ConcatOperator => write!(f, "({})", args.join(" || ")),
                     other => write!(f, "{}({})", other.name(), args.join(", ")),
                 }
             }

@@ -147,8 +147,13 @@ fn format_column(column: &ArrayRef) -> Result<Vec<String>, Error> {
                 .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
                 .with_date_format(Some("%Y-%m-%d"));
             let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            // `logical_nulls`: a NULL-typed column has no null buffer but is all NULL.
+            let nulls = column.logical_nulls();
             (0..n)
-                .map(|i| (!column.is_null(i)).then(|| formatter.value(i).to_string()))
+                .map(|i| {
+                    let null = nulls.as_ref().is_some_and(|b| b.is_null(i));
+                    (!null).then(|| formatter.value(i).to_string())
+                })
                 .collect::<Vec<Option<String>>>()
         }
     };

@@ -94,6 +94,12 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
                 BinaryOp::LtEq => Arc::new(cmp::lt_eq(l.datum().as_ref(), r.datum().as_ref())?),
                 BinaryOp::Gt => Arc::new(cmp::gt(l.datum().as_ref(), r.datum().as_ref())?),
                 BinaryOp::GtEq => Arc::new(cmp::gt_eq(l.datum().as_ref(), r.datum().as_ref())?),
+                BinaryOp::IsDistinctFrom => {
+                    Arc::new(cmp::distinct(l.datum().as_ref(), r.datum().as_ref())?)
+                }
+                BinaryOp::IsNotDistinctFrom => {
+                    Arc::new(cmp::not_distinct(l.datum().as_ref(), r.datum().as_ref())?)
+                }
                 BinaryOp::And => Arc::new(boolean::and_kleene(
                     &boolean_array(l, n)?,
                     &boolean_array(r, n)?,
@@ -162,19 +168,7 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
         }
         Expr::Cast { expr, data_type } => {
             let v = evaluate(expr, batch)?;
-            let options = CastOptions {
-                safe: false,
-                ..Default::default()
-            };
-            let cast = cast_with_options(v.inner().as_ref(), data_type, &options).map_err(|e| {
-                Error::InvalidArgument {
-                    message: format!(
-                        "cannot cast to {}: {e}",
-                        strata_storage::sql_type_name(data_type)
-                    ),
-                }
-            })?;
-            Ok(wrap(cast, v.is_scalar()))
+            Ok(wrap(cast(v.inner(), data_type)?, v.is_scalar()))
         }
         Expr::Function { func, args } => {
             let values = args
@@ -195,29 +189,126 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
         Expr::Case {
             when_then,
             else_result,
-        } => {
-            // From the last branch to the first: rows whose condition holds take that result.
-            let data_type = expr.data_type();
-            let mut result = match else_result {
-                Some(e) => evaluate(e, batch)?.into_array(rows)?,
-                None => arrow::array::new_null_array(&data_type, rows),
-            };
-            for (when, then) in when_then.iter().rev() {
-                let mask = evaluate_predicate(when, batch)?;
-                let mask = if mask.null_count() > 0 {
-                    arrow::compute::prep_null_mask_filter(&mask)
-                } else {
-                    mask
-                };
-                let then = evaluate(then, batch)?;
-                result = arrow::compute::kernels::zip::zip(&mask, then.datum().as_ref(), &result)?;
-            }
-            Ok(Value::Array(result))
-        }
+        } => evaluate_case(expr.data_type(), when_then, else_result.as_deref(), batch),
         Expr::Aggregate(agg) => Err(Error::internal(format!(
             "aggregate {agg} reached the executor"
         ))),
     }
+}
+
+/// `CASE`, lazily like PostgreSQL: each condition is evaluated only over the rows no earlier
+/// condition took, and each result only over the rows that take it, so `CASE WHEN b = 0 THEN
+/// NULL ELSE a / b END` never divides by zero. Per branch: two filters of the remaining rows;
+/// at the end one `take` puts the pieces back in row order.
+fn evaluate_case(
+    data_type: DataType,
+    when_then: &[(Expr, Expr)],
+    else_result: Option<&Expr>,
+    batch: &RecordBatch,
+) -> Result<Value> {
+    use arrow::compute::{concat, filter, filter_record_batch, take};
+    let rows = batch.num_rows();
+    let mut remaining = batch.clone();
+    // The original row number of every remaining row.
+    let mut positions: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..rows as u32));
+    let mut pieces: Vec<(ArrayRef, ArrayRef)> = Vec::with_capacity(when_then.len() + 1);
+    for (when, then) in when_then {
+        if remaining.num_rows() == 0 {
+            break;
+        }
+        let mask = evaluate_predicate(when, &remaining)?;
+        let mask = if mask.null_count() > 0 {
+            arrow::compute::prep_null_mask_filter(&mask)
+        } else {
+            mask
+        };
+        let taken = mask.true_count();
+        if taken == 0 {
+            continue;
+        }
+        if taken == remaining.num_rows() {
+            pieces.push((evaluate_array(then, &remaining)?, positions));
+            positions = arrow::array::new_empty_array(&DataType::UInt32);
+            remaining = remaining.slice(0, 0);
+            break;
+        }
+        let chosen = filter_record_batch(&remaining, &mask)?;
+        pieces.push((
+            evaluate_array(then, &chosen)?,
+            filter(positions.as_ref(), &mask)?,
+        ));
+        let rest = boolean::not(&mask)?;
+        remaining = filter_record_batch(&remaining, &rest)?;
+        positions = filter(positions.as_ref(), &rest)?;
+    }
+    if remaining.num_rows() > 0 {
+        let values = match else_result {
+            Some(e) => evaluate_array(e, &remaining)?,
+            None => arrow::array::new_null_array(&data_type, remaining.num_rows()),
+        };
+        pieces.push((values, positions));
+    }
+    // Fast path: one piece in row order.
+    if let [(values, _)] = pieces.as_slice() {
+        if values.len() == rows && pieces.len() == 1 {
+            return Ok(Value::Array(values.clone()));
+        }
+    }
+    if pieces.is_empty() {
+        return Ok(Value::Array(arrow::array::new_null_array(&data_type, rows)));
+    }
+    let values: Vec<&dyn Array> = pieces.iter().map(|(v, _)| v.as_ref()).collect();
+    let origins: Vec<&dyn Array> = pieces.iter().map(|(_, p)| p.as_ref()).collect();
+    let values = concat(&values)?;
+    let origins = concat(&origins)?;
+    let origins = origins
+        .as_primitive_opt::<arrow::datatypes::UInt32Type>()
+        .ok_or_else(|| Error::internal("CASE row positions are not UINT32"))?;
+    // Where each original row's value sits in `values`.
+    let mut order = vec![0u32; rows];
+    for (k, &origin) in origins.values().iter().enumerate() {
+        order[origin as usize] = k as u32;
+    }
+    Ok(Value::Array(take(
+        values.as_ref(),
+        &UInt32Array::from(order),
+        None,
+    )?))
+}
+
+/// `CAST`: a value that does not convert is an error (a number out of the target range is a
+/// numeric overflow). Floats become integers by rounding half to even, like PostgreSQL's
+/// `rint` (Arrow truncates).
+fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let from = value.data_type();
+    let is_int = |dt: &DataType| matches!(dt, DataType::Int16 | DataType::Int32 | DataType::Int64);
+    let is_float = |dt: &DataType| matches!(dt, DataType::Float32 | DataType::Float64);
+    let source: ArrayRef = if is_float(from) && is_int(to) {
+        let doubles = cast_with_options(value.as_ref(), &DataType::Float64, &options)?;
+        let doubles = doubles
+            .as_primitive_opt::<arrow::datatypes::Float64Type>()
+            .ok_or_else(|| Error::internal("cast to DOUBLE gave another type"))?;
+        Arc::new(doubles.unary::<_, arrow::datatypes::Float64Type>(f64::round_ties_even))
+    } else {
+        value.clone()
+    };
+    let numeric = |dt: &DataType| is_int(dt) || is_float(dt);
+    cast_with_options(source.as_ref(), to, &options).map_err(|e| {
+        let target = strata_storage::sql_type_name(to);
+        if numeric(from) && numeric(to) {
+            Error::NumericOverflow {
+                message: format!("value out of range for {target} ({e})"),
+            }
+        } else {
+            Error::InvalidArgument {
+                message: format!("cannot cast to {target}: {e}"),
+            }
+        }
+    })
 }
 
 /// Arrow follows IEEE 754 for floats (x / 0.0 = inf); SQL says division by zero is an error.

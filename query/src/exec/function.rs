@@ -1,11 +1,14 @@
-//! Kernels of the scalar functions (`date_trunc`, `coalesce`, `lower`, `upper`, `length`,
-//! `abs`): each runs once per batch over whole arrays.
+//! Kernels of the scalar functions: each runs once per batch over whole arrays (the binder has
+//! expanded constant arguments and cast every argument to the type the kernel expects).
+//! String kernels walk the values with a `StringBuilder`; the function and the argument types
+//! are fixed before the loop.
 
 use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, AsArray, Int32Array, PrimitiveArray, StringBuilder,
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, Float64Array, Int32Array, PrimitiveArray,
+    StringArray, StringBuilder,
 };
 use arrow::compute::kernels::{boolean, zip};
 use arrow::datatypes::{
@@ -13,7 +16,7 @@ use arrow::datatypes::{
 };
 
 use crate::error::{Error, Result};
-use crate::expr::{ScalarFunction, TruncUnit};
+use crate::expr::{DatePart, ScalarFunction, TrimSide, TruncUnit};
 
 const MS_PER_DAY: i64 = 86_400_000;
 
@@ -82,7 +85,296 @@ pub fn evaluate_function(func: ScalarFunction, args: &[ArrayRef]) -> Result<Arra
             )),
             other => Err(Error::internal(format!("abs of {other}"))),
         },
+        ScalarFunction::ConcatOperator => {
+            let (a, b) = (strings(first)?, strings(arg(args, 1)?)?);
+            Ok(Arc::new(
+                arrow::compute::kernels::concat_elements::concat_elements_utf8(a, b)?,
+            ))
+        }
+        ScalarFunction::Concat => {
+            let parts = args.iter().map(strings).collect::<Result<Vec<_>>>()?;
+            let mut builder = StringBuilder::with_capacity(first.len(), 0);
+            for row in 0..first.len() {
+                for part in &parts {
+                    if part.is_valid(row) {
+                        builder.write_str(part.value(row)).map_err(fmt_error)?;
+                    }
+                }
+                builder.append_value("");
+            }
+            Ok(Arc::new(builder.finish()))
+        }
+        ScalarFunction::Substring => substring(args),
+        ScalarFunction::Trim(side) => {
+            let values = strings(first)?;
+            let chars = args.get(1).map(strings).transpose()?;
+            let mut builder = StringBuilder::with_capacity(values.len(), values.value_data().len());
+            for row in 0..values.len() {
+                let set = match chars {
+                    Some(c) if c.is_null(row) => None,
+                    Some(c) => Some(c.value(row)),
+                    None => Some(" "),
+                };
+                match (values.is_valid(row), set) {
+                    (true, Some(set)) => {
+                        let s = values.value(row);
+                        let strip = |c: char| set.contains(c);
+                        builder.append_value(match side {
+                            TrimSide::Both => s.trim_matches(strip),
+                            TrimSide::Leading => s.trim_start_matches(strip),
+                            TrimSide::Trailing => s.trim_end_matches(strip),
+                        });
+                    }
+                    _ => builder.append_null(),
+                }
+            }
+            Ok(Arc::new(builder.finish()))
+        }
+        ScalarFunction::Replace => {
+            let (values, from, to) = (
+                strings(first)?,
+                strings(arg(args, 1)?)?,
+                strings(arg(args, 2)?)?,
+            );
+            let mut builder = StringBuilder::with_capacity(values.len(), values.value_data().len());
+            for row in 0..values.len() {
+                if values.is_null(row) || from.is_null(row) || to.is_null(row) {
+                    builder.append_null();
+                } else if from.value(row).is_empty() {
+                    builder.append_value(values.value(row));
+                } else {
+                    builder.append_value(values.value(row).replace(from.value(row), to.value(row)));
+                }
+            }
+            Ok(Arc::new(builder.finish()))
+        }
+        ScalarFunction::Strpos => {
+            let (values, needles) = (strings(first)?, strings(arg(args, 1)?)?);
+            let positions: Int32Array = values
+                .iter()
+                .zip(needles.iter())
+                .map(|(s, needle)| {
+                    let (s, needle) = (s?, needle?);
+                    let position = match s.find(needle) {
+                        Some(byte) => s[..byte].chars().count() + 1,
+                        None => 0,
+                    };
+                    Some(i32::try_from(position).unwrap_or(i32::MAX))
+                })
+                .collect();
+            Ok(Arc::new(positions))
+        }
+        ScalarFunction::StartsWith => Ok(Arc::new(
+            arrow::compute::kernels::comparison::starts_with(first, arg(args, 1)?)?,
+        )),
+        ScalarFunction::OctetLength => Ok(arrow::compute::kernels::length::length(first)?),
+        ScalarFunction::RegexpReplace => regexp_replace(args),
+        ScalarFunction::DatePart(part) => date_part(part, first),
     }
+}
+
+fn fmt_error(e: std::fmt::Error) -> Error {
+    Error::internal(e.to_string())
+}
+
+fn arg(args: &[ArrayRef], i: usize) -> Result<&ArrayRef> {
+    args.get(i)
+        .ok_or_else(|| Error::internal(format!("missing function argument #{i}")))
+}
+
+fn strings(array: &ArrayRef) -> Result<&StringArray> {
+    array
+        .as_string_opt::<i32>()
+        .ok_or_else(|| Error::internal(format!("expected VARCHAR, got {}", array.data_type())))
+}
+
+/// PostgreSQL's `substring(s FROM start [FOR count])`: the characters at 1-based positions
+/// `start .. start + count` that exist (a start before 1 still counts toward `count`).
+fn substring(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let values = strings(arg(args, 0)?)?;
+    fn int64(a: &ArrayRef) -> Result<&PrimitiveArray<Int64Type>> {
+        a.as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| Error::internal("substring() position is not BIGINT"))
+    }
+    let starts = int64(arg(args, 1)?)?;
+    let counts = args.get(2).map(int64).transpose()?;
+    let mut builder = StringBuilder::with_capacity(values.len(), values.value_data().len());
+    for row in 0..values.len() {
+        if values.is_null(row) || starts.is_null(row) || counts.is_some_and(|c| c.is_null(row)) {
+            builder.append_null();
+            continue;
+        }
+        let s = values.value(row);
+        let start = starts.value(row);
+        let end = match counts {
+            Some(c) => {
+                let count = c.value(row);
+                if count < 0 {
+                    return Err(Error::InvalidArgument {
+                        message: "negative substring length not allowed".into(),
+                    });
+                }
+                start.saturating_add(count)
+            }
+            None => i64::MAX,
+        };
+        // Characters [first, last) in 0-based positions.
+        let first = usize::try_from(start.max(1) - 1).unwrap_or(usize::MAX);
+        let last = usize::try_from(end.max(1) - 1).unwrap_or(usize::MAX);
+        if last <= first {
+            builder.append_value("");
+        } else if s.is_ascii() {
+            let (a, b) = (first.min(s.len()), last.min(s.len()));
+            builder.append_value(&s[a..b]);
+        } else {
+            let piece: String = s.chars().skip(first).take(last - first).collect();
+            builder.append_value(piece);
+        }
+    }
+    Ok(Arc::new(builder.finish()))
+}
+
+/// Translates a PostgreSQL replacement (`\1` a group, `\&` the match) into the `regex`
+/// crate's (`${1}`, `${0}`; `$` is literal).
+fn regex_replacement(replacement: &str) -> String {
+    let mut out = String::with_capacity(replacement.len());
+    let mut chars = replacement.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek().copied() {
+                Some(d) if d.is_ascii_digit() => {
+                    chars.next();
+                    out.push_str(&format!("${{{d}}}"));
+                }
+                Some('&') => {
+                    chars.next();
+                    out.push_str("${0}");
+                }
+                Some('\\') => {
+                    chars.next();
+                    out.push('\\');
+                }
+                _ => out.push('\\'),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `regexp_replace(s, pattern, replacement[, flags])`; the pattern is compiled once per
+/// distinct (pattern, flags) in a row, so a constant pattern compiles once per batch.
+fn regexp_replace(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let values = strings(arg(args, 0)?)?;
+    let patterns = strings(arg(args, 1)?)?;
+    let replacements = strings(arg(args, 2)?)?;
+    let flags = args.get(3).map(strings).transpose()?;
+    let mut compiled: Option<(String, String, regex::Regex, bool)> = None;
+    let mut builder = StringBuilder::with_capacity(values.len(), values.value_data().len());
+    for row in 0..values.len() {
+        let flag = match flags {
+            Some(f) if f.is_null(row) => None,
+            Some(f) => Some(f.value(row)),
+            None => Some(""),
+        };
+        let (Some(flag), true, true, true) = (
+            flag,
+            values.is_valid(row),
+            patterns.is_valid(row),
+            replacements.is_valid(row),
+        ) else {
+            builder.append_null();
+            continue;
+        };
+        let pattern = patterns.value(row);
+        let fresh = match &compiled {
+            Some((p, f, _, _)) => p != pattern || f != flag,
+            None => true,
+        };
+        if fresh {
+            let mut global = false;
+            let mut builder = regex::RegexBuilder::new(pattern);
+            for c in flag.chars() {
+                match c {
+                    'g' => global = true,
+                    'i' => {
+                        builder.case_insensitive(true);
+                    }
+                    'c' => {
+                        builder.case_insensitive(false);
+                    }
+                    other => {
+                        return Err(Error::InvalidArgument {
+                            message: format!(
+                                "invalid regexp_replace() flag '{other}'; supported: g, i, c"
+                            ),
+                        })
+                    }
+                }
+            }
+            let re = builder.build().map_err(|e| Error::InvalidArgument {
+                message: format!("invalid regular expression: {e}"),
+            })?;
+            compiled = Some((pattern.to_string(), flag.to_string(), re, global));
+        }
+        let Some((_, _, re, global)) = &compiled else {
+            return Err(Error::internal("regex not compiled"));
+        };
+        let replacement = regex_replacement(replacements.value(row));
+        let s = values.value(row);
+        let replaced = if *global {
+            re.replace_all(s, replacement.as_str())
+        } else {
+            re.replace(s, replacement.as_str())
+        };
+        builder.append_value(replaced);
+    }
+    Ok(Arc::new(builder.finish()))
+}
+
+/// `extract` / `date_part` of millisecond timestamps (UTC).
+fn date_part(part: DatePart, array: &ArrayRef) -> Result<ArrayRef> {
+    let ts = array
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .ok_or_else(|| Error::internal("date_part of a non-TIMESTAMP"))?;
+    let days = |v: i64| v.div_euclid(MS_PER_DAY);
+    let ms_of_day = |v: i64| v.rem_euclid(MS_PER_DAY);
+    // Sunday 0 .. Saturday 6; 1970-01-01 was a Thursday.
+    let dow = |d: i64| (d + 4).rem_euclid(7);
+    fn ints(ts: &PrimitiveArray<TimestampMillisecondType>, f: impl Fn(i64) -> i64) -> ArrayRef {
+        Arc::new(ts.unary::<_, Int64Type>(f))
+    }
+    Ok(match part {
+        DatePart::Year => ints(ts, |v| civil_from_days(days(v)).0),
+        DatePart::Quarter => ints(ts, |v| (civil_from_days(days(v)).1 - 1) / 3 + 1),
+        DatePart::Month => ints(ts, |v| civil_from_days(days(v)).1),
+        DatePart::Day => ints(ts, |v| {
+            let d = days(v);
+            let (y, m) = civil_from_days(d);
+            d - days_from_civil(y, m, 1) + 1
+        }),
+        DatePart::Doy => ints(ts, |v| {
+            let d = days(v);
+            d - days_from_civil(civil_from_days(d).0, 1, 1) + 1
+        }),
+        DatePart::Dow => ints(ts, |v| dow(days(v))),
+        DatePart::IsoDow => ints(ts, |v| (dow(days(v)) + 6) % 7 + 1),
+        DatePart::Week => ints(ts, |v| {
+            // The ISO week is the one of its Thursday; week 1 holds the year's first Thursday.
+            let d = days(v);
+            let thursday = d - (dow(d) + 6) % 7 + 3;
+            let year = civil_from_days(thursday).0;
+            (thursday - days_from_civil(year, 1, 1)) / 7 + 1
+        }),
+        DatePart::Hour => ints(ts, |v| ms_of_day(v) / 3_600_000),
+        DatePart::Minute => ints(ts, |v| ms_of_day(v) / 60_000 % 60),
+        DatePart::Second => ints(ts, |v| ms_of_day(v) / 1_000 % 60),
+        DatePart::Epoch => {
+            let seconds: Float64Array = ts.unary(|v| v as f64 / 1_000.0);
+            Arc::new(seconds)
+        }
+    })
 }
 
 fn abs_int<T: ArrowPrimitiveType>(

@@ -27,7 +27,9 @@ use strata_storage::{sql_type_name, Storage};
 
 use super::{LogicalPlan, Plan, Scan, SortKey};
 use crate::error::{Error, Result};
-use crate::expr::{AggregateExpr, AggregateFunction, BinaryOp, Expr, ScalarFunction, TruncUnit};
+use crate::expr::{
+    AggregateExpr, AggregateFunction, BinaryOp, DatePart, Expr, ScalarFunction, TrimSide, TruncUnit,
+};
 
 /// Output name of a select item that is neither a column nor a function call (PostgreSQL's).
 const ANONYMOUS_COLUMN: &str = "?column?";
@@ -99,6 +101,17 @@ impl<'a> Binder<'a> {
                 })
             }
             sql::Statement::ShowTables { .. } => Ok(Plan::ShowTables),
+            sql::Statement::Flush { tables, .. } => Ok(Plan::Flush {
+                tables: tables
+                    .iter()
+                    .map(|t| {
+                        t.0.last()
+                            .and_then(|p| p.as_ident())
+                            .map(|i| i.value.clone())
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+            }),
             sql::Statement::ExplainTable { table_name, .. } => Ok(Plan::Describe {
                 name: object_name(table_name)?,
             }),
@@ -740,6 +753,11 @@ fn output_name(e: &sql::Expr, scope: &Scope) -> String {
             None => ANONYMOUS_COLUMN.to_string(),
         },
         sql::Expr::Cast { expr, .. } | sql::Expr::Nested(expr) => output_name(expr, scope),
+        sql::Expr::Case { .. } => "case".to_string(),
+        sql::Expr::Extract { .. } => "extract".to_string(),
+        sql::Expr::Substring { .. } => "substring".to_string(),
+        sql::Expr::Trim { .. } => "btrim".to_string(),
+        sql::Expr::Position { .. } => "strpos".to_string(),
         _ => ANONYMOUS_COLUMN.to_string(),
     }
 }
@@ -926,6 +944,9 @@ fn map_binary_op(op: &sql::BinaryOperator) -> Result<BinaryOp> {
         sql::BinaryOperator::Multiply => BinaryOp::Multiply,
         sql::BinaryOperator::Divide => BinaryOp::Divide,
         sql::BinaryOperator::Modulo => BinaryOp::Modulo,
+        sql::BinaryOperator::StringConcat => {
+            return Err(Error::internal("|| is bound as a function"))
+        }
         other => return Err(Error::unsupported(format!("operator {other}"))),
     })
 }
@@ -983,9 +1004,99 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 other => Err(Error::unsupported(format!("unary operator {other}"))),
             }
         }
+        sql::Expr::BinaryOp {
+            left,
+            op: sql::BinaryOperator::StringConcat,
+            right,
+        } => {
+            let (left, right) = (bind(left)?, bind(right)?);
+            let (lt, rt) = (left.data_type(), right.data_type());
+            let texts = [DataType::Utf8, DataType::Null];
+            if !texts.contains(&lt) && !texts.contains(&rt) {
+                return Err(Error::mismatch(format!(
+                    "operator || needs a VARCHAR operand, not {} and {}; cast one side with CAST(x AS VARCHAR)",
+                    type_name(&lt),
+                    type_name(&rt)
+                )));
+            }
+            Ok(Expr::Function {
+                func: ScalarFunction::ConcatOperator,
+                args: vec![
+                    left.cast_to(&DataType::Utf8),
+                    right.cast_to(&DataType::Utf8),
+                ],
+            })
+        }
         sql::Expr::BinaryOp { left, op, right } => {
             let op = map_binary_op(op)?;
             bind_binary(bind(left)?, op, bind(right)?)
+        }
+        sql::Expr::IsDistinctFrom(left, right) => {
+            bind_binary(bind(left)?, BinaryOp::IsDistinctFrom, bind(right)?)
+        }
+        sql::Expr::IsNotDistinctFrom(left, right) => {
+            bind_binary(bind(left)?, BinaryOp::IsNotDistinctFrom, bind(right)?)
+        }
+        sql::Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let mut args = vec![string_arg(bind(expr)?, "substring()")?];
+            let from = match substring_from {
+                Some(from) => bind(from)?,
+                None => Expr::Literal(Arc::new(Int64Array::from(vec![1]))),
+            };
+            args.push(integer_arg(from, "substring()")?);
+            if let Some(count) = substring_for {
+                args.push(integer_arg(bind(count)?, "substring()")?);
+            }
+            Ok(Expr::Function {
+                func: ScalarFunction::Substring,
+                args,
+            })
+        }
+        sql::Expr::Trim {
+            expr,
+            trim_where,
+            trim_what,
+            trim_characters,
+        } => {
+            if trim_characters.is_some() {
+                return Err(Error::unsupported(
+                    "trim(s, characters...) with several lists",
+                ));
+            }
+            let side = match trim_where {
+                None | Some(sql::TrimWhereField::Both) => TrimSide::Both,
+                Some(sql::TrimWhereField::Leading) => TrimSide::Leading,
+                Some(sql::TrimWhereField::Trailing) => TrimSide::Trailing,
+            };
+            let mut args = vec![string_arg(bind(expr)?, "trim()")?];
+            if let Some(what) = trim_what {
+                args.push(string_arg(bind(what)?, "trim()")?);
+            }
+            Ok(Expr::Function {
+                func: ScalarFunction::Trim(side),
+                args,
+            })
+        }
+        sql::Expr::Position { expr, r#in } => Ok(Expr::Function {
+            func: ScalarFunction::Strpos,
+            args: vec![
+                string_arg(bind(r#in)?, "position()")?,
+                string_arg(bind(expr)?, "position()")?,
+            ],
+        }),
+        sql::Expr::Extract { field, expr, .. } => {
+            let name = field.to_string();
+            let part = DatePart::parse(&name).ok_or_else(|| Error::InvalidArgument {
+                message: format!(
+                    "extract() field must be one of year, quarter, month, week, day, hour, minute, second, dow, isodow, doy, epoch; not {name}"
+                ),
+            })?;
+            date_part(part, bind(expr)?)
         }
         sql::Expr::IsNull(inner) => Ok(Expr::IsNull(Box::new(bind(inner)?))),
         sql::Expr::IsNotNull(inner) => Ok(Expr::IsNotNull(Box::new(bind(inner)?))),
@@ -1254,8 +1365,10 @@ fn bind_scalar_function(
     scope: &Scope,
     agg: AggContext,
 ) -> Result<Expr> {
-    const SUPPORTED: &str =
-        "count, sum, min, max, avg, date_trunc, coalesce, lower, upper, length, abs";
+    const SUPPORTED: &str = "count, sum, min, max, avg, stddev, stddev_pop, variance, var_pop, \
+         date_trunc, date_part, extract, coalesce, nullif, lower, upper, length, octet_length, \
+         concat, substring, trim, ltrim, rtrim, btrim, replace, strpos, position, starts_with, \
+         regexp_replace, abs";
     if function.over.is_some() || function.filter.is_some() {
         return Err(Error::unsupported(format!("OVER / FILTER on {name}()")));
     }
@@ -1323,7 +1436,7 @@ fn bind_scalar_function(
             args = args.into_iter().map(|a| a.cast_to(&target)).collect();
             ScalarFunction::Coalesce
         }
-        "lower" | "upper" | "length" | "char_length" => {
+        "lower" | "upper" | "length" | "char_length" | "character_length" => {
             arity(1)?;
             let dt = args[0].data_type();
             expect(
@@ -1337,6 +1450,117 @@ fn bind_scalar_function(
                 "upper" => ScalarFunction::Upper,
                 _ => ScalarFunction::Length,
             }
+        }
+        "nullif" => {
+            arity(2)?;
+            // `nullif(a, b)` is `CASE WHEN a = b THEN NULL ELSE a END`, typed like `a = b`.
+            let b = args.remove(1);
+            let a = args.remove(0);
+            let (a, b) = coerce_pair(a, b, BinaryOp::Eq)?;
+            let data_type = a.data_type();
+            return Ok(Expr::Case {
+                when_then: vec![(
+                    a.clone().binary(BinaryOp::Eq, b),
+                    Expr::Literal(null_literal()).cast_to(&data_type),
+                )],
+                else_result: Some(Box::new(a)),
+            });
+        }
+        "concat" => {
+            if args.is_empty() {
+                return Err(Error::InvalidArgument {
+                    message: "concat() needs at least one argument".into(),
+                });
+            }
+            args = args
+                .into_iter()
+                .map(|a| a.cast_to(&DataType::Utf8))
+                .collect();
+            ScalarFunction::Concat
+        }
+        "substr" | "substring" => {
+            if !(2..=3).contains(&args.len()) {
+                return Err(Error::InvalidArgument {
+                    message: format!("{name}() takes 2 or 3 arguments, not {}", args.len()),
+                });
+            }
+            let mut bound = vec![string_arg(args.remove(0), "substring()")?];
+            for a in args {
+                bound.push(integer_arg(a, "substring()")?);
+            }
+            args = bound;
+            ScalarFunction::Substring
+        }
+        "trim" | "btrim" | "ltrim" | "rtrim" => {
+            if !(1..=2).contains(&args.len()) {
+                return Err(Error::InvalidArgument {
+                    message: format!("{name}() takes 1 or 2 arguments, not {}", args.len()),
+                });
+            }
+            args = args
+                .into_iter()
+                .map(|a| string_arg(a, "trim()"))
+                .collect::<Result<_>>()?;
+            ScalarFunction::Trim(match name {
+                "ltrim" => TrimSide::Leading,
+                "rtrim" => TrimSide::Trailing,
+                _ => TrimSide::Both,
+            })
+        }
+        "replace" | "strpos" | "starts_with" | "octet_length" | "regexp_replace" => {
+            let func = match name {
+                "replace" => {
+                    arity(3)?;
+                    ScalarFunction::Replace
+                }
+                "strpos" => {
+                    arity(2)?;
+                    ScalarFunction::Strpos
+                }
+                "starts_with" => {
+                    arity(2)?;
+                    ScalarFunction::StartsWith
+                }
+                "octet_length" => {
+                    arity(1)?;
+                    ScalarFunction::OctetLength
+                }
+                _ => {
+                    if !(3..=4).contains(&args.len()) {
+                        return Err(Error::InvalidArgument {
+                            message: format!(
+                                "regexp_replace() takes 3 or 4 arguments, not {}",
+                                args.len()
+                            ),
+                        });
+                    }
+                    ScalarFunction::RegexpReplace
+                }
+            };
+            let what = format!("{name}()");
+            args = args
+                .into_iter()
+                .map(|a| string_arg(a, &what))
+                .collect::<Result<_>>()?;
+            func
+        }
+        "date_part" => {
+            arity(2)?;
+            let field = match &args[0] {
+                Expr::Literal(v) => v
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .filter(|s| s.is_valid(0))
+                    .map(|s| s.value(0).to_string()),
+                _ => None,
+            };
+            let part = field.as_deref().and_then(DatePart::parse).ok_or_else(|| Error::InvalidArgument {
+                message: format!(
+                    "date_part() field must be one of 'year', 'quarter', 'month', 'week', 'day', 'hour', 'minute', 'second', 'dow', 'isodow', 'doy', 'epoch'; not {}",
+                    args[0]
+                ),
+            })?;
+            return date_part(part, args.remove(1));
         }
         "abs" => {
             arity(1)?;
@@ -1359,6 +1583,46 @@ fn bind_scalar_function(
         }
     };
     Ok(Expr::Function { func, args })
+}
+
+/// A VARCHAR argument (a NULL literal becomes a VARCHAR NULL).
+fn string_arg(e: Expr, function: &str) -> Result<Expr> {
+    match e.data_type() {
+        DataType::Utf8 => Ok(e),
+        DataType::Null => Ok(e.cast_to(&DataType::Utf8)),
+        other => Err(Error::mismatch(format!(
+            "{function} needs a VARCHAR, not {} ({e}); use CAST(x AS VARCHAR)",
+            type_name(&other)
+        ))),
+    }
+}
+
+/// An integer argument, as BIGINT.
+fn integer_arg(e: Expr, function: &str) -> Result<Expr> {
+    match e.data_type() {
+        DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Null => {
+            Ok(e.cast_to(&DataType::Int64))
+        }
+        other => Err(Error::mismatch(format!(
+            "{function} needs an integer, not {} ({e})",
+            type_name(&other)
+        ))),
+    }
+}
+
+/// `extract(part FROM e)` / `date_part('part', e)` over a TIMESTAMP or DATE.
+fn date_part(part: DatePart, e: Expr) -> Result<Expr> {
+    let dt = e.data_type();
+    if !(is_temporal(&dt) || dt == DataType::Null) {
+        return Err(Error::mismatch(format!(
+            "extract() / date_part() needs a TIMESTAMP or DATE, not {} ({e})",
+            type_name(&dt)
+        )));
+    }
+    Ok(Expr::Function {
+        func: ScalarFunction::DatePart(part),
+        args: vec![e.cast_to(&strata_storage::types::TIMESTAMP_TYPE)],
+    })
 }
 
 /// The one type that all of `exprs` can be cast to (numbers widen, NULLs and string literals

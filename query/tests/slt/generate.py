@@ -20,7 +20,9 @@ Where DuckDB's SQL differs from the PostgreSQL semantics Strata follows, the scr
 translates:
   * `SET integer_division = true`: `/` on integers truncates, as in PostgreSQL;
   * `SET default_null_order = 'nulls_last_on_asc_first_on_desc'`: PostgreSQL's NULL order;
-  * `CREATE TABLE ... WITH (time_column = ...)`: the Strata table options are dropped.
+  * `CREATE TABLE ... WITH (time_column = ...)`: the Strata table options are dropped;
+  * `octet_length(text)` is DuckDB's `strlen(text)` (DuckDB's octet_length takes a BLOB);
+  * `btrim(s, chars)` is DuckDB's `trim(s, chars)`.
 
 A query preceded by a comment line starting with `# strata:` keeps the results written in
 the file; the comment must say why they differ from DuckDB (the script prints DuckDB's
@@ -117,6 +119,8 @@ def format_value(v, kind):
 def to_duckdb(sql):
     """Translates Strata's SQL into DuckDB's where they differ (see the module doc)."""
     sql = re.sub(r"\)\s*WITH\s*\((?:[^()]|'[^']*')*\)\s*;?\s*$", ")", sql.strip(), flags=re.I | re.S)
+    sql = re.sub(r"\boctet_length\(", "strlen(", sql, flags=re.I)
+    sql = re.sub(r"\bbtrim\(", "trim(", sql, flags=re.I)
     return sql
 
 
