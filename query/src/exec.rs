@@ -11,9 +11,9 @@
 pub mod aggregate;
 pub mod ddl;
 pub mod eval;
-pub mod insert;
 mod filter;
 mod function;
+pub mod insert;
 mod limit;
 mod projection;
 mod scan;

@@ -146,6 +146,10 @@ impl QueryEngine {
                 |plan| Ok(self.run_query(plan)?.batches),
             )?)),
             Plan::ShowTables => Ok(QueryOutput::single(exec::ddl::show_tables(&self.storage)?)),
+            Plan::Flush { tables } => Ok(QueryOutput::single(exec::ddl::flush(
+                &self.storage,
+                &tables,
+            )?)),
             Plan::Describe { name } => Ok(QueryOutput::single(exec::ddl::describe(
                 &self.storage,
                 &name,

@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 
 /// Parses exactly one statement (a trailing `;` is fine).
 pub fn parse(sql: &str) -> Result<Statement> {
+    if let Some(flush) = parse_flush(sql)? {
+        return Ok(flush);
+    }
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)?;
     match statements.len() {
         0 => Err(Error::SqlSyntax {
@@ -20,4 +23,60 @@ pub fn parse(sql: &str) -> Result<Statement> {
             "{n} statements in one request; send one at a time"
         ))),
     }
+}
+
+/// `FLUSH TABLE[S] t [, ...]`, which the PostgreSQL dialect does not know: `None` when `sql` is
+/// not a FLUSH statement.
+fn parse_flush(sql: &str) -> Result<Option<Statement>> {
+    use sqlparser::ast::{FlushType, Ident, ObjectName};
+    use sqlparser::keywords::Keyword;
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+        // Not tokenizable: the full parser reports the error.
+        return Ok(None);
+    };
+    let mut words = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon));
+    match words.next() {
+        Some(Token::Word(w)) if w.keyword == Keyword::FLUSH => {}
+        _ => return Ok(None),
+    }
+    let syntax = |message: &str| Error::SqlSyntax {
+        message: message.to_string(),
+    };
+    match words.next() {
+        Some(Token::Word(w)) if matches!(w.keyword, Keyword::TABLE | Keyword::TABLES) => {}
+        _ => return Err(syntax("expected FLUSH TABLE name [, name ...]")),
+    }
+    let mut tables = Vec::new();
+    loop {
+        match words.next() {
+            Some(Token::Word(w)) => {
+                let ident = match w.quote_style {
+                    Some(q) => Ident::with_quote(q, w.value),
+                    None => Ident::new(w.value),
+                };
+                tables.push(ObjectName::from(vec![ident]));
+            }
+            _ => return Err(syntax("expected a table name after FLUSH TABLE")),
+        }
+        match words.next() {
+            None => break,
+            Some(Token::Comma) => continue,
+            Some(other) => {
+                return Err(syntax(&format!(
+                    "unexpected {other} in FLUSH TABLE; expected a comma or the end"
+                )))
+            }
+        }
+    }
+    Ok(Some(Statement::Flush {
+        object_type: FlushType::Tables,
+        location: None,
+        channel: None,
+        read_lock: false,
+        export: false,
+        tables,
+    }))
 }

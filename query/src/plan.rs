@@ -42,6 +42,11 @@ pub enum Plan {
     Insert(insert::Insert),
     /// `SHOW TABLES`
     ShowTables,
+    /// `FLUSH TABLE t [, ...]`: persist the live rows of the tables.
+    Flush {
+        /// The tables.
+        tables: Vec<String>,
+    },
     /// `DESCRIBE t`, `SHOW COLUMNS FROM t`
     Describe {
         /// The table.

@@ -872,3 +872,34 @@ fn keyword_functions_that_name_a_column_are_the_column() {
     assert_eq!(rows(&out), vec!["a|4", "b|2"]);
     assert_eq!(query(&e, "SELECT COUNT(DISTINCT user) FROM k"), vec!["2"]);
 }
+
+#[test]
+fn flush_table_persists_and_queries_answer_the_same() {
+    let e = events("flush");
+    let queries = [
+        "SELECT COUNT(*), SUM(amount), MIN(ts), MAX(region) FROM events",
+        "SELECT region, COUNT(*) FROM events GROUP BY region ORDER BY region NULLS FIRST",
+        "SELECT id FROM events WHERE amount > 2 ORDER BY id",
+    ];
+    let before: Vec<Vec<String>> = queries.iter().map(|q| query(&e, q)).collect();
+    let out = e.execute("FLUSH TABLE events").unwrap();
+    assert_eq!(rows(&out), vec!["events|1|6"]);
+    let after: Vec<Vec<String>> = queries.iter().map(|q| query(&e, q)).collect();
+    assert_eq!(before, after);
+    assert_eq!(query(&e, "flush tables events;"), vec!["events|0|0"]);
+    assert_eq!(error(&e, "FLUSH TABLE nope").code(), "TABLE_NOT_FOUND");
+    assert_eq!(error(&e, "FLUSH TABLE").code(), "SQL_SYNTAX");
+}
+
+#[test]
+fn sort_key_option_names_existing_columns() {
+    let e = engine("sort-key");
+    e.execute("CREATE TABLE s (A BIGINT, b VARCHAR) WITH (sort_key = 'b, a')")
+        .unwrap();
+    let def = e.storage.table("s").unwrap().def();
+    assert_eq!(def.options.sort_key, vec!["b".to_string(), "A".to_string()]);
+    assert_eq!(
+        error(&e, "CREATE TABLE s2 (a BIGINT) WITH (sort_key = 'zz')").code(),
+        "COLUMN_NOT_FOUND"
+    );
+}

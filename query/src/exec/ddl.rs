@@ -56,6 +56,37 @@ pub fn show_tables(storage: &Storage) -> Result<RecordBatch> {
     )?)
 }
 
+/// `FLUSH TABLE t, ...`: persists each table's live rows; one row per table with the segments
+/// and rows written.
+pub fn flush(storage: &Storage, tables: &[String]) -> Result<RecordBatch> {
+    let resolved = tables
+        .iter()
+        .map(|name| storage.table(name))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut names = Vec::new();
+    let mut segments = Vec::new();
+    let mut rows = Vec::new();
+    for table in resolved {
+        let outcome = table.flush()?;
+        names.push(table.name().to_string());
+        segments.push(outcome.segments as i64);
+        rows.push(outcome.rows as i64);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("segments_written", DataType::Int64, false),
+        Field::new("rows_written", DataType::Int64, false),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(names)),
+            Arc::new(arrow::array::Int64Array::from(segments)),
+            Arc::new(arrow::array::Int64Array::from(rows)),
+        ],
+    )?)
+}
+
 /// `DESCRIBE t`: `column_name`, `data_type` (SQL name), `is_nullable` ('YES' / 'NO', as in
 /// `information_schema.columns`), `is_time_column`.
 pub fn describe(storage: &Storage, name: &str) -> Result<RecordBatch> {

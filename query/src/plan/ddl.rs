@@ -60,6 +60,13 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
         };
         match key.as_str() {
             "time_column" => options.time_column = Some(text),
+            "sort_key" => {
+                options.sort_key = text
+                    .split(',')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect();
+            }
             "partition" => {
                 options.partition =
                     Partition::parse(&text).ok_or_else(|| Error::InvalidArgument {
@@ -69,7 +76,7 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
             _ => {
                 return Err(Error::InvalidArgument {
                     message: format!(
-                        "unknown table option \"{key}\"; supported options: time_column, partition"
+                        "unknown table option \"{key}\"; supported options: time_column, partition, sort_key"
                     ),
                 })
             }
@@ -126,6 +133,20 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
         }
         options.time_column = Some(field.name().clone());
         fields[position] = field.clone().with_nullable(false);
+    }
+    for key in &mut options.sort_key {
+        let found = fields
+            .iter()
+            .find(|f| f.name() == key)
+            .or_else(|| fields.iter().find(|f| f.name().eq_ignore_ascii_case(key)));
+        let Some(field) = found else {
+            return Err(Error::ColumnNotFound {
+                name: key.clone(),
+                table: Some(name),
+                candidates: fields.iter().map(|f| f.name().clone()).collect(),
+            });
+        };
+        *key = field.name().clone();
     }
 
     let def = TableDef {
