@@ -41,15 +41,23 @@
 //! `is_nullable` ('YES'/'NO') and `is_time_column`. `EXPLAIN <query>` answers one `plan`
 //! column: the optimized logical plan, then the physical plan.
 //!
+//! `INSERT INTO t [(columns)] VALUES ... | SELECT ...` binds the rows like a query, casts each
+//! value to its column type (PostgreSQL's assignment casts), builds one record batch and appends
+//! it to the table; it answers one BIGINT `count` row.
+//!
 //! The SQL surface: `SELECT` over one table (or none: `SELECT 1 + 1`) with `*`, aliases,
 //! `WHERE`, `GROUP BY` (expression, select alias or 1-based position), `HAVING`, `ORDER BY`
 //! (expression, alias or position; `ASC`/`DESC`, `NULLS FIRST`/`LAST`), `LIMIT`/`OFFSET`,
-//! `DISTINCT`; operators `+ - * / %`, comparisons, `AND`/`OR`/`NOT`, `[NOT] IN (list)`,
-//! `[NOT] BETWEEN`, `[NOT] LIKE`/`ILIKE`, `IS [NOT] NULL`, `CAST`/`::`, `CASE`; aggregates
-//! `count(*)`, `count(x)`, `count(DISTINCT x)`, `sum`, `min`, `max`, `avg`; scalar functions
-//! `date_trunc`, `coalesce`, `lower`, `upper`, `length`, `abs`. Not yet: joins, subqueries,
-//! set operations, window functions, `INTERVAL` arithmetic, `now()`, `INSERT` (rows arrive
-//! through `strata-ingest`).
+//! `DISTINCT`; operators `+ - * / % ||`, comparisons, `IS [NOT] DISTINCT FROM`, `AND`/`OR`/`NOT`,
+//! `[NOT] IN (list)`, `[NOT] BETWEEN`, `[NOT] LIKE`/`ILIKE`, `IS [NOT] NULL`, `CAST`/`::`,
+//! `CASE` (lazy: a branch runs only over the rows that reach it); aggregates `count(*)`,
+//! `count`, `sum`, `min`, `max`, `avg`, `stddev[_samp|_pop]`, `variance`/`var_samp`/`var_pop`,
+//! each with `DISTINCT` and `FILTER (WHERE ...)`; scalar functions `coalesce`, `nullif`, `abs`,
+//! `length`, `octet_length`, `lower`, `upper`, `concat`, `substring`, `trim` and friends,
+//! `replace`, `strpos`/`position`, `starts_with`, `regexp_replace`, `date_trunc`,
+//! `extract`/`date_part`. Not yet: joins, subqueries, set operations, window functions,
+//! `INTERVAL` arithmetic, `now()`. `docs/sql.md` is the reference; the SQL test files in
+//! `tests/slt/` pin every construct against DuckDB's answers.
 //!
 //! Semantics follow PostgreSQL: three-valued logic, integer overflow and division by zero are
 //! errors, integer division truncates, `SUM` of integers is BIGINT, `AVG` is DOUBLE, NULLs sort
