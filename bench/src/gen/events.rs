@@ -1,0 +1,325 @@
+//! A narrow real-time event stream for the ingest, freshness and dashboard benchmarks.
+//!
+//! One row is one page-view-like event:
+//!
+//! | column       | type          | distribution                                              |
+//! |--------------|---------------|-----------------------------------------------------------|
+//! | `time`       | TIMESTAMP(ms) | starts at `start_ms`; exponential gaps at `rate` events/s  |
+//! | `country`    | VARCHAR       | 50 ISO codes, Zipf s = 1.1                                |
+//! | `device`     | VARCHAR       | 5 values: desktop 45%, mobile 40%, tablet 10%, tv, bot    |
+//! | `url`        | VARCHAR       | 10,000 paths, Zipf s = 1.0                                |
+//! | `user_id`    | VARCHAR       | 100,000 users, Zipf s = 0.8                               |
+//! | `bytes`      | BIGINT        | log-normal, median 2 KB                                   |
+//! | `amount`     | DOUBLE        | 0.00 for 80% of rows, else log-normal around 20, in cents |
+//! | `latency_ms` | DOUBLE        | log-normal, median 40 ms, sigma 0.8 (p99 about 250 ms)    |
+//! | `status`     | INTEGER       | 200 for 93%, then 304, 404, 500, 302                      |
+//!
+//! Written as Parquet, or as NDJSON whose lines Strata's `POST /v1/tables/{t}/ingest`
+//! (`application/x-ndjson`) accepts: `time` is an integer of epoch milliseconds, `amount` and
+//! `latency_ms` always carry a decimal point so that schema inference makes them DOUBLE.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, Float64Array, Int32Array, Int64Array, StringArray, TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+
+use super::dist::{Rng, Weighted};
+use super::text;
+use crate::{Error, Result};
+
+/// 2026-01-01T00:00:00Z in epoch milliseconds: the default start, so that output is
+/// reproducible without a clock.
+pub const DEFAULT_START_MS: i64 = 1_767_225_600_000;
+/// Default arrival rate, events per second of event time.
+pub const DEFAULT_RATE_PER_S: f64 = 1_000.0;
+/// Rows per generated batch.
+pub const BATCH_ROWS: usize = 65_536;
+
+const COUNTRIES: [&str; 50] = [
+    "US", "DE", "GB", "FR", "IN", "BR", "JP", "RU", "CA", "IT", "ES", "NL", "AU", "KR", "MX", "PL",
+    "SE", "TR", "CH", "BE", "ID", "AR", "NO", "AT", "DK", "FI", "IE", "PT", "CZ", "RO", "UA", "IL",
+    "ZA", "SG", "HK", "TW", "NZ", "GR", "HU", "CL", "CO", "TH", "MY", "PH", "VN", "EG", "NG", "SA",
+    "AE", "PK",
+];
+const DEVICES: [(&str, f64); 5] = [
+    ("desktop", 0.45),
+    ("mobile", 0.40),
+    ("tablet", 0.10),
+    ("tv", 0.03),
+    ("bot", 0.02),
+];
+const STATUSES: [(i32, f64); 5] = [
+    (200, 0.93),
+    (304, 0.03),
+    (404, 0.025),
+    (500, 0.01),
+    (302, 0.005),
+];
+/// Distinct URLs.
+pub const URLS: usize = 10_000;
+/// Distinct users.
+pub const USERS: usize = 100_000;
+
+const S_EVENTS: u64 = 0xE7E7;
+
+/// The schema of `events`.
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new("country", DataType::Utf8, false),
+        Field::new("device", DataType::Utf8, false),
+        Field::new("url", DataType::Utf8, false),
+        Field::new("user_id", DataType::Utf8, false),
+        Field::new("bytes", DataType::Int64, false),
+        Field::new("amount", DataType::Float64, false),
+        Field::new("latency_ms", DataType::Float64, false),
+        Field::new("status", DataType::Int32, false),
+    ]))
+}
+
+/// Streams `events` rows as Arrow batches, in time order.
+pub struct EventsGenerator {
+    seed: u64,
+    rows: u64,
+    produced: u64,
+    clock_ms: f64,
+    mean_gap_ms: f64,
+    schema: SchemaRef,
+    countries: Weighted,
+    devices: Weighted,
+    statuses: Weighted,
+    url_pick: Weighted,
+    user_pick: Weighted,
+    urls: Vec<String>,
+}
+
+impl EventsGenerator {
+    /// `rows` events from `seed`, starting at `start_ms`, arriving at `rate_per_s` per second.
+    pub fn new(rows: u64, seed: u64, start_ms: i64, rate_per_s: f64) -> Result<EventsGenerator> {
+        if !(rate_per_s.is_finite() && rate_per_s > 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "the event rate must be positive, got {rate_per_s}"
+            )));
+        }
+        let urls = (0..URLS as u64)
+            .map(|k| {
+                let mut rng = Rng::for_index(seed, S_EVENTS + 1, k);
+                let mut s = String::with_capacity(32);
+                s.push_str(["/p/", "/product/", "/blog/", "/search/", "/cart/"][(k % 5) as usize]);
+                text::push_word(&mut s, &mut rng, 2 + (k % 3) as u32, false);
+                s.push('/');
+                s.push_str(&k.to_string());
+                s
+            })
+            .collect();
+        Ok(EventsGenerator {
+            seed,
+            rows,
+            produced: 0,
+            clock_ms: start_ms as f64,
+            mean_gap_ms: 1_000.0 / rate_per_s,
+            schema: schema(),
+            countries: Weighted::zipf(COUNTRIES.len(), 1.1, 0),
+            devices: Weighted::new(&DEVICES.map(|d| d.1)),
+            statuses: Weighted::new(&STATUSES.map(|s| s.1)),
+            url_pick: Weighted::zipf(URLS, 1.0, 0),
+            user_pick: Weighted::zipf(USERS, 0.8, 0),
+            urls,
+        })
+    }
+
+    /// The schema of the batches.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The next batch of at most [`BATCH_ROWS`] rows, or `None` at the end.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let n = (self.rows - self.produced).min(BATCH_ROWS as u64) as usize;
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut time = Vec::with_capacity(n);
+        let mut country = Vec::with_capacity(n);
+        let mut device = Vec::with_capacity(n);
+        let mut url = Vec::with_capacity(n);
+        let mut bytes = Vec::with_capacity(n);
+        let mut amount = Vec::with_capacity(n);
+        let mut latency = Vec::with_capacity(n);
+        let mut status = Vec::with_capacity(n);
+        let mut user_buf = String::with_capacity(8);
+        let mut users_col = arrow::array::StringBuilder::with_capacity(n, n * 7);
+        for _ in 0..n {
+            let mut rng = Rng::for_index(self.seed, S_EVENTS, self.produced);
+            self.produced += 1;
+            // Exponential gaps: time never decreases and jitters around the rate.
+            self.clock_ms += -(1.0 - rng.f64()).ln() * self.mean_gap_ms;
+            time.push(self.clock_ms.floor() as i64);
+            country.push(COUNTRIES[self.countries.sample(&mut rng)]);
+            device.push(DEVICES[self.devices.sample(&mut rng)].0);
+            url.push(self.urls[self.url_pick.sample(&mut rng)].as_str());
+            let u = self.user_pick.sample(&mut rng);
+            user_buf.clear();
+            user_buf.push('u');
+            push_padded(&mut user_buf, u as u64, 6);
+            users_col.append_value(&user_buf);
+            bytes.push(rng.lognormal(2_048.0, 1.0).min(1e9) as i64);
+            amount.push(if rng.chance(0.8) {
+                0.0
+            } else {
+                (rng.lognormal(20.0, 1.0).min(1e6) * 100.0).round() / 100.0
+            });
+            latency.push((rng.lognormal(40.0, 0.8).min(1e6) * 1000.0).round() / 1000.0);
+            status.push(STATUSES[self.statuses.sample(&mut rng)].0);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(TimestampMillisecondArray::from(time)),
+            Arc::new(StringArray::from(country)),
+            Arc::new(StringArray::from(device)),
+            Arc::new(StringArray::from(url)),
+            Arc::new(users_col.finish()),
+            Arc::new(Int64Array::from(bytes)),
+            Arc::new(Float64Array::from(amount)),
+            Arc::new(Float64Array::from(latency)),
+            Arc::new(Int32Array::from(status)),
+        ];
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+    }
+}
+
+/// Appends `v` in decimal, zero-padded to `width` digits.
+fn push_padded(out: &mut String, v: u64, width: usize) {
+    let digits = v.to_string();
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(&digits);
+}
+
+/// Writes all events of `generator` as NDJSON lines to `path`; returns the rows written.
+pub fn write_ndjson(generator: &mut EventsGenerator, path: &Path) -> Result<u64> {
+    let io = |operation: &'static str| {
+        let path = path.to_path_buf();
+        move |source| Error::Io {
+            operation,
+            path,
+            source,
+        }
+    };
+    let file = File::create(path).map_err(io("create"))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut rows = 0u64;
+    let mut line = String::with_capacity(256);
+    while let Some(batch) = generator.next_batch()? {
+        let col = |i: usize| batch.column(i);
+        let time = downcast::<TimestampMillisecondArray>(col(0))?;
+        let country = downcast::<StringArray>(col(1))?;
+        let device = downcast::<StringArray>(col(2))?;
+        let url = downcast::<StringArray>(col(3))?;
+        let user = downcast::<StringArray>(col(4))?;
+        let bytes = downcast::<Int64Array>(col(5))?;
+        let amount = downcast::<Float64Array>(col(6))?;
+        let latency = downcast::<Float64Array>(col(7))?;
+        let status = downcast::<Int32Array>(col(8))?;
+        for i in 0..batch.num_rows() {
+            use std::fmt::Write as _;
+            line.clear();
+            // Values are ASCII from fixed alphabets: no JSON escaping is needed.
+            let _ = writeln!(
+                line,
+                "{{\"time\":{},\"country\":\"{}\",\"device\":\"{}\",\"url\":\"{}\",\
+                 \"user_id\":\"{}\",\"bytes\":{},\"amount\":{:.2},\"latency_ms\":{:.3},\
+                 \"status\":{}}}",
+                time.value(i),
+                country.value(i),
+                device.value(i),
+                url.value(i),
+                user.value(i),
+                bytes.value(i),
+                amount.value(i),
+                latency.value(i),
+                status.value(i),
+            );
+            out.write_all(line.as_bytes()).map_err(io("write"))?;
+        }
+        rows += batch.num_rows() as u64;
+    }
+    out.flush().map_err(io("write"))?;
+    Ok(rows)
+}
+
+fn downcast<T: Array + 'static>(a: &ArrayRef) -> Result<&T> {
+    a.as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| Error::Internal("events column of an unexpected type".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batches(rows: u64, seed: u64) -> Vec<RecordBatch> {
+        let mut g = EventsGenerator::new(rows, seed, DEFAULT_START_MS, DEFAULT_RATE_PER_S).unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = g.next_batch().unwrap() {
+            out.push(b);
+        }
+        out
+    }
+
+    #[test]
+    fn same_seed_same_events_and_time_never_decreases() {
+        let a = batches(70_000, 1);
+        assert_eq!(a, batches(70_000, 1));
+        assert_ne!(a, batches(70_000, 2));
+        let mut prev = i64::MIN;
+        for b in &a {
+            let t = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .unwrap();
+            for v in t.values().iter() {
+                assert!(*v >= prev);
+                prev = *v;
+            }
+        }
+        assert_eq!(a.iter().map(|b| b.num_rows()).sum::<usize>(), 70_000);
+    }
+
+    #[test]
+    fn ndjson_lines_are_objects_with_the_expected_fields() {
+        let dir = std::env::temp_dir().join(format!("strata-bench-events-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.ndjson");
+        let mut g = EventsGenerator::new(5_000, 9, DEFAULT_START_MS, DEFAULT_RATE_PER_S).unwrap();
+        assert_eq!(write_ndjson(&mut g, &path).unwrap(), 5_000);
+        let body = std::fs::read_to_string(&path).unwrap();
+        let mut statuses_200 = 0;
+        for line in body.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let o = v.as_object().unwrap();
+            assert_eq!(o.len(), 9, "{line}");
+            assert!(o["time"].as_i64().unwrap() >= DEFAULT_START_MS);
+            for s in ["country", "device", "url", "user_id"] {
+                assert!(o[s].is_string(), "{line}");
+            }
+            assert!(o["bytes"].is_i64());
+            assert!(o["amount"].is_f64() && o["latency_ms"].is_f64(), "{line}");
+            statuses_200 += usize::from(o["status"].as_i64().unwrap() == 200);
+        }
+        assert_eq!(body.lines().count(), 5_000);
+        assert!(statuses_200 > 4_400);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
