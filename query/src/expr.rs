@@ -120,6 +120,8 @@ pub enum AggregateFunction {
     VarSamp,
     /// `VAR_POP(x)`: the population variance, DOUBLE.
     VarPop,
+    /// `ANY_VALUE(x)`: some non-NULL value of the group (Strata returns the smallest).
+    AnyValue,
 }
 
 impl AggregateFunction {
@@ -135,6 +137,7 @@ impl AggregateFunction {
             "stddev_pop" => AggregateFunction::StddevPop,
             "variance" | "var_samp" => AggregateFunction::VarSamp,
             "var_pop" => AggregateFunction::VarPop,
+            "any_value" => AggregateFunction::AnyValue,
             _ => return None,
         })
     }
@@ -151,6 +154,7 @@ impl AggregateFunction {
             AggregateFunction::StddevPop => "stddev_pop",
             AggregateFunction::VarSamp => "var_samp",
             AggregateFunction::VarPop => "var_pop",
+            AggregateFunction::AnyValue => "any_value",
         }
     }
 }
@@ -324,6 +328,15 @@ pub enum ScalarFunction {
     RegexpReplace,
     /// `extract(field FROM ts)`, `date_part('field', ts)`: BIGINT (DOUBLE for `epoch`).
     DatePart(DatePart),
+    /// `time_bucket(interval, ts[, origin])`, `date_bin(interval, ts, origin)`: the start of
+    /// the bucket of width `months` (calendar months, counted from the origin's month) or
+    /// `stride_ms` that holds `ts`, buckets aligned on the origin (arguments: ts, origin).
+    TimeBucket {
+        /// The width in months (0 for a fixed width).
+        months: i32,
+        /// The fixed width in milliseconds (0 for a width in months).
+        stride_ms: i64,
+    },
 }
 
 impl ScalarFunction {
@@ -348,6 +361,7 @@ impl ScalarFunction {
             ScalarFunction::OctetLength => "octet_length",
             ScalarFunction::RegexpReplace => "regexp_replace",
             ScalarFunction::DatePart(_) => "date_part",
+            ScalarFunction::TimeBucket { .. } => "time_bucket",
         }
     }
 }
@@ -475,7 +489,9 @@ impl Expr {
                 .map(|(_, r)| r.data_type())
                 .unwrap_or(DataType::Null),
             Expr::Function { func, args } => match func {
-                ScalarFunction::DateTrunc(_) => strata_storage::types::TIMESTAMP_TYPE,
+                ScalarFunction::DateTrunc(_) | ScalarFunction::TimeBucket { .. } => {
+                    strata_storage::types::TIMESTAMP_TYPE
+                }
                 ScalarFunction::Lower
                 | ScalarFunction::Upper
                 | ScalarFunction::ConcatOperator

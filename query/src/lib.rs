@@ -52,11 +52,11 @@
 //! `[NOT] IN (list)`, `[NOT] BETWEEN`, `[NOT] LIKE`/`ILIKE`, `IS [NOT] NULL`, `CAST`/`::`,
 //! `CASE` (lazy: a branch runs only over the rows that reach it); aggregates `count(*)`,
 //! `count`, `sum`, `min`, `max`, `avg`, `stddev[_samp|_pop]`, `variance`/`var_samp`/`var_pop`,
-//! each with `DISTINCT` and `FILTER (WHERE ...)`; scalar functions `coalesce`, `nullif`, `abs`,
+//! `any_value`, each with `DISTINCT` and `FILTER (WHERE ...)`; `timestamp +/- INTERVAL '...'`; scalar functions `coalesce`, `nullif`, `abs`,
 //! `length`, `octet_length`, `lower`, `upper`, `concat`, `substring`, `trim` and friends,
 //! `replace`, `strpos`/`position`, `starts_with`, `regexp_replace`, `date_trunc`,
-//! `extract`/`date_part`. Not yet: joins, subqueries, set operations, window functions,
-//! `INTERVAL` arithmetic, `now()`. `docs/sql.md` is the reference; the SQL test files in
+//! `extract`/`date_part`, `time_bucket`/`date_bin`. Not yet: joins, subqueries, set operations,
+//! window functions, `now()`. `docs/sql.md` is the reference; the SQL test files in
 //! `tests/slt/` pin every construct against DuckDB's answers.
 //!
 //! Semantics follow PostgreSQL: three-valued logic, integer overflow and division by zero are

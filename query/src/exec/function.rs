@@ -170,7 +170,35 @@ pub fn evaluate_function(func: ScalarFunction, args: &[ArrayRef]) -> Result<Arra
         ScalarFunction::OctetLength => Ok(arrow::compute::kernels::length::length(first)?),
         ScalarFunction::RegexpReplace => regexp_replace(args),
         ScalarFunction::DatePart(part) => date_part(part, first),
+        ScalarFunction::TimeBucket { months, stride_ms } => {
+            time_bucket(months, stride_ms, first, arg(args, 1)?)
+        }
     }
+}
+
+/// `time_bucket`: the start of the bucket holding each timestamp, buckets aligned on `origin`.
+fn time_bucket(months: i32, stride_ms: i64, ts: &ArrayRef, origin: &ArrayRef) -> Result<ArrayRef> {
+    let timestamps = |a: &ArrayRef| {
+        a.as_primitive_opt::<TimestampMillisecondType>()
+            .cloned()
+            .ok_or_else(|| Error::internal("time_bucket of a non-TIMESTAMP"))
+    };
+    let (ts, origin) = (timestamps(ts)?, timestamps(origin)?);
+    let result: PrimitiveArray<TimestampMillisecondType> = if months == 0 {
+        arrow::compute::binary(&ts, &origin, |v, o| {
+            o + (v - o).div_euclid(stride_ms) * stride_ms
+        })?
+    } else {
+        let months = i64::from(months);
+        arrow::compute::binary(&ts, &origin, |v, o| {
+            let (y, m) = civil_from_days(v.div_euclid(MS_PER_DAY));
+            let (oy, om) = civil_from_days(o.div_euclid(MS_PER_DAY));
+            let start = oy * 12 + om - 1;
+            let bucket = (y * 12 + m - 1 - start).div_euclid(months) * months + start;
+            days_from_civil(bucket.div_euclid(12), bucket.rem_euclid(12) + 1, 1) * MS_PER_DAY
+        })?
+    };
+    Ok(Arc::new(result))
 }
 
 fn fmt_error(e: std::fmt::Error) -> Error {

@@ -849,6 +849,24 @@ fn numeric_common(a: &DataType, b: &DataType) -> Option<DataType> {
 fn coerce_pair(left: Expr, right: Expr, op: BinaryOp) -> Result<(Expr, Expr)> {
     let (lt, rt) = (left.data_type(), right.data_type());
     let arithmetic = op.is_arithmetic();
+    let interval = |dt: &DataType| matches!(dt, DataType::Interval(_));
+    if arithmetic && (interval(&lt) || interval(&rt)) {
+        // TIMESTAMP +/- INTERVAL (a DATE is read as midnight), INTERVAL + TIMESTAMP.
+        let timestamp = strata_storage::types::TIMESTAMP_TYPE;
+        let point = |dt: &DataType| is_temporal(dt) || *dt == DataType::Null;
+        return match op {
+            BinaryOp::Plus | BinaryOp::Minus if point(&lt) && interval(&rt) => {
+                Ok((left.cast_to(&timestamp), right))
+            }
+            BinaryOp::Plus if interval(&lt) && point(&rt) => Ok((right.cast_to(&timestamp), left)),
+            _ => Err(Error::mismatch(format!(
+                "operator {} cannot be applied to {} and {}; intervals add to and subtract from timestamps",
+                op.symbol(),
+                type_name(&lt),
+                type_name(&rt)
+            ))),
+        };
+    }
     if lt == rt && lt != DataType::Null {
         if arithmetic && !is_numeric(&lt) {
             return Err(arith_mismatch(op, &lt, &rt));
@@ -979,6 +997,7 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             Ok(Expr::Literal(Arc::new(StringArray::from(vec![text]))).cast_to(&target))
         }
         sql::Expr::Nested(inner) => bind(inner),
+        sql::Expr::Interval(interval) => interval_literal(interval),
         sql::Expr::UnaryOp { op, expr } => {
             let inner = bind(expr)?;
             match op {
@@ -1291,25 +1310,30 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
             dt if is_numeric(&dt) || dt == DataType::Null => DataType::Float64,
             other => return Err(agg_mismatch(func, &other)),
         },
-        AggregateFunction::Min | AggregateFunction::Max => match arg_type {
-            // PostgreSQL resolves an untyped NULL to text.
-            DataType::Null => DataType::Utf8,
-            dt if is_numeric(&dt)
-                || is_temporal(&dt)
-                || dt == DataType::Utf8
-                || dt == DataType::Boolean =>
-            {
-                dt
+        AggregateFunction::Min | AggregateFunction::Max | AggregateFunction::AnyValue => {
+            match arg_type {
+                // PostgreSQL resolves an untyped NULL to text.
+                DataType::Null => DataType::Utf8,
+                dt if is_numeric(&dt)
+                    || is_temporal(&dt)
+                    || dt == DataType::Utf8
+                    || dt == DataType::Boolean =>
+                {
+                    dt
+                }
+                other => return Err(agg_mismatch(func, &other)),
             }
-            other => return Err(agg_mismatch(func, &other)),
-        },
+        }
     };
     // A NULL literal argument gets a real type (the result's, or BIGINT for COUNT, SUM and the
     // DOUBLE aggregates), so that the kernels see one.
     let arg = arg.map(|a| {
         if a.data_type() != DataType::Null {
             a
-        } else if matches!(func, AggregateFunction::Min | AggregateFunction::Max) {
+        } else if matches!(
+            func,
+            AggregateFunction::Min | AggregateFunction::Max | AggregateFunction::AnyValue
+        ) {
             a.cast_to(&data_type)
         } else {
             a.cast_to(&DataType::Int64)
@@ -1331,7 +1355,10 @@ fn agg_mismatch(func: AggregateFunction, dt: &DataType) -> Error {
         type_name(dt),
         if !matches!(
             func,
-            AggregateFunction::Count | AggregateFunction::Min | AggregateFunction::Max
+            AggregateFunction::Count
+                | AggregateFunction::Min
+                | AggregateFunction::Max
+                | AggregateFunction::AnyValue
         ) {
             "; it needs numbers"
         } else {
@@ -1562,6 +1589,79 @@ fn bind_scalar_function(
             })?;
             return date_part(part, args.remove(1));
         }
+        "time_bucket" | "date_bin" => {
+            let range = if name == "date_bin" { 3..=3 } else { 2..=3 };
+            if !range.contains(&args.len()) {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "{name}() takes {} arguments: (interval, timestamp{}), not {}",
+                        if name == "date_bin" { "3" } else { "2 or 3" },
+                        if name == "date_bin" {
+                            ", origin"
+                        } else {
+                            "[, origin]"
+                        },
+                        args.len()
+                    ),
+                });
+            }
+            let (months, days, nanos) = match &args[0] {
+                Expr::Literal(v) => v
+                    .as_any()
+                    .downcast_ref::<arrow::array::IntervalMonthDayNanoArray>()
+                    .filter(|a| a.is_valid(0))
+                    .map(|a| {
+                        let i = a.value(0);
+                        (i.months, i.days, i.nanoseconds)
+                    }),
+                _ => None,
+            }
+            .ok_or_else(|| Error::InvalidArgument {
+                message: format!(
+                    "{name}() needs an interval literal as its width, e.g. INTERVAL '15 minutes'; not {}",
+                    args[0]
+                ),
+            })?;
+            let stride_ms = i64::from(days) * 86_400_000 + nanos / 1_000_000;
+            if (months != 0 && stride_ms != 0)
+                || months < 0
+                || stride_ms < 0
+                || (months == 0 && stride_ms == 0)
+            {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "{name}() width must be positive and either months or a fixed length, not both: {}",
+                        args[0]
+                    ),
+                });
+            }
+            if months != 0 && (name == "date_bin" || args.len() == 3) {
+                return Err(Error::unsupported(format!(
+                    "{name}() with a width in months and an origin; use time_bucket(interval, ts)"
+                )));
+            }
+            let timestamp = strata_storage::types::TIMESTAMP_TYPE;
+            let mut points = Vec::with_capacity(2);
+            for a in args.drain(1..) {
+                let dt = a.data_type();
+                expect(&a, is_temporal(&dt) || dt == DataType::Null, "a TIMESTAMP")?;
+                points.push(a.cast_to(&timestamp));
+            }
+            if points.len() == 1 {
+                // TimescaleDB's and DuckDB's default origins: Monday 2000-01-03 for fixed widths
+                // (weeks start on Monday), 2000-01-01 for months.
+                let origin = if months != 0 {
+                    "2000-01-01"
+                } else {
+                    "2000-01-03"
+                };
+                points.push(
+                    Expr::Literal(Arc::new(StringArray::from(vec![origin]))).cast_to(&timestamp),
+                );
+            }
+            args = points;
+            ScalarFunction::TimeBucket { months, stride_ms }
+        }
         "abs" => {
             arity(1)?;
             let dt = args[0].data_type();
@@ -1583,6 +1683,96 @@ fn bind_scalar_function(
         }
     };
     Ok(Expr::Function { func, args })
+}
+
+/// `INTERVAL '1 day 2 hours'`, `INTERVAL '90' MINUTE`, `INTERVAL 3 DAY` as a MonthDayNano literal.
+fn interval_literal(interval: &sql::Interval) -> Result<Expr> {
+    if interval.last_field.is_some() {
+        return Err(Error::unsupported(format!(
+            "interval {interval}; write INTERVAL '1 day 2 hours'"
+        )));
+    }
+    let text = match interval.value.as_ref() {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::SingleQuotedString(s) => s.clone(),
+            sql::Value::Number(n, _) => n.clone(),
+            other => return Err(Error::unsupported(format!("interval value {other}"))),
+        },
+        other => return Err(Error::unsupported(format!("interval value {other}"))),
+    };
+    let text = match &interval.leading_field {
+        Some(field) => format!("{text} {field}"),
+        None => text,
+    };
+    let (months, days, ms) = parse_interval(&text).ok_or_else(|| Error::InvalidArgument {
+        message: format!(
+            "invalid interval '{text}'; write a list of <number> <unit> (unit: millisecond, second, minute, hour, day, week, month, quarter, year), e.g. '1 day 2 hours'"
+        ),
+    })?;
+    let nanos = ms
+        .checked_mul(1_000_000)
+        .ok_or_else(|| Error::NumericOverflow {
+            message: format!("interval '{text}' is too long"),
+        })?;
+    let value = arrow::datatypes::IntervalMonthDayNano::new(months, days, nanos);
+    Ok(Expr::Literal(Arc::new(
+        arrow::array::IntervalMonthDayNanoArray::from(vec![value]),
+    )))
+}
+
+/// Parses `'1 year 2 months 3 days 04:05:06.5'` into (months, days, milliseconds).
+fn parse_interval(text: &str) -> Option<(i32, i32, i64)> {
+    let (mut months, mut days, mut ms) = (0i64, 0i64, 0f64);
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = tokens[i];
+        if token.contains(':') {
+            let (sign, clock) = match token.strip_prefix('-') {
+                Some(rest) => (-1.0, rest),
+                None => (1.0, token),
+            };
+            let parts: Vec<f64> = clock
+                .split(':')
+                .map(|p| p.parse().ok())
+                .collect::<Option<_>>()?;
+            let (h, m, s) = match parts.as_slice() {
+                [h, m] => (*h, *m, 0.0),
+                [h, m, s] => (*h, *m, *s),
+                _ => return None,
+            };
+            ms += sign * ((h * 60.0 + m) * 60.0 + s) * 1000.0;
+            i += 1;
+            continue;
+        }
+        let number: f64 = token.parse().ok()?;
+        let unit = tokens
+            .get(i + 1)?
+            .trim_end_matches(',')
+            .to_ascii_lowercase();
+        let whole = |n: f64| (n.fract() == 0.0).then_some(n as i64);
+        match unit.as_str() {
+            "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" => ms += number,
+            "second" | "seconds" | "s" | "sec" | "secs" => ms += number * 1e3,
+            "minute" | "minutes" | "m" | "min" | "mins" => ms += number * 6e4,
+            "hour" | "hours" | "h" | "hr" | "hrs" => ms += number * 3.6e6,
+            "day" | "days" | "d" => days += whole(number)?,
+            "week" | "weeks" | "w" => days += whole(number)? * 7,
+            "month" | "months" | "mon" | "mons" => months += whole(number)?,
+            "quarter" | "quarters" => months += whole(number)? * 3,
+            "year" | "years" | "y" | "yr" | "yrs" => months += whole(number)? * 12,
+            _ => return None,
+        }
+        i += 2;
+    }
+    if tokens.is_empty() || !ms.is_finite() {
+        return None;
+    }
+    Some((
+        i32::try_from(months).ok()?,
+        i32::try_from(days).ok()?,
+        ms.round() as i64,
+    ))
 }
 
 /// A VARCHAR argument (a NULL literal becomes a VARCHAR NULL).

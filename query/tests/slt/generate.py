@@ -23,6 +23,7 @@ translates:
   * `CREATE TABLE ... WITH (time_column = ...)`: the Strata table options are dropped;
   * `octet_length(text)` is DuckDB's `strlen(text)` (DuckDB's octet_length takes a BLOB);
   * `btrim(s, chars)` is DuckDB's `trim(s, chars)`;
+  * `date_bin(interval, ts, origin)` (PostgreSQL) is DuckDB's `time_bucket(interval, ts, origin)`;
   * `FLUSH TABLE t` (persist the live rows as a segment: no change to any result) is skipped.
 
 A query preceded by a comment line starting with `# strata:` keeps the results written in
@@ -122,6 +123,7 @@ def to_duckdb(sql):
     sql = re.sub(r"\)\s*WITH\s*\((?:[^()]|'[^']*')*\)\s*;?\s*$", ")", sql.strip(), flags=re.I | re.S)
     sql = re.sub(r"\boctet_length\(", "strlen(", sql, flags=re.I)
     sql = re.sub(r"\bbtrim\(", "trim(", sql, flags=re.I)
+    sql = re.sub(r"\bdate_bin\(", "time_bucket(", sql, flags=re.I)
     return sql
 
 

@@ -54,7 +54,7 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
             (AggregateFunction::Count, Some(dt)) => {
                 Ok(Box::new(CountDistinct::try_new(dt.clone())?))
             }
-            (AggregateFunction::Min | AggregateFunction::Max, _) => {
+            (AggregateFunction::Min | AggregateFunction::Max | AggregateFunction::AnyValue, _) => {
                 create_accumulator(&AggregateExpr {
                     distinct: false,
                     ..aggregate.clone()
@@ -94,7 +94,8 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
             DataType::Float64 => Box::new(Avg::<Float64Type>::default()),
             other => return unsupported(&other),
         },
-        AggregateFunction::Min => min_max::<true>(dt)?,
+        // Any value will do: the smallest is as good as the first and needs no new kernel.
+        AggregateFunction::Min | AggregateFunction::AnyValue => min_max::<true>(dt)?,
         AggregateFunction::Max => min_max::<false>(dt)?,
         AggregateFunction::StddevSamp
         | AggregateFunction::StddevPop
