@@ -8,3 +8,4 @@ mod cli;
 mod crash;
 mod harness;
 mod ingest_query;
+mod segments;
