@@ -73,7 +73,12 @@ impl GroupTable {
 
     /// Fills `groups` with the group index of every row, creating groups for new keys.
     fn intern(&mut self, columns: &[ArrayRef], groups: &mut Vec<usize>) -> Result<()> {
-        let rows = self.converter.convert_columns(columns)?;
+        // -0.0 and 0.0 are one group.
+        let columns = columns
+            .iter()
+            .map(crate::exec::eval::normalize_zero)
+            .collect::<Result<Vec<_>>>()?;
+        let rows = self.converter.convert_columns(&columns)?;
         groups.clear();
         for row in rows.iter() {
             let group = match self.index.get(row.as_ref()) {

@@ -43,6 +43,14 @@ impl Value {
         matches!(self, Value::Scalar(_))
     }
 
+    /// The value with `f` applied to its array (all rows, or the single value).
+    fn map(self, f: impl FnOnce(&ArrayRef) -> Result<ArrayRef>) -> Result<Value> {
+        Ok(match self {
+            Value::Array(a) => Value::Array(f(&a)?),
+            Value::Scalar(s) => Value::Scalar(f(&s)?),
+        })
+    }
+
     /// The value as an array of `num_rows` rows (a scalar is repeated).
     pub fn into_array(self, num_rows: usize) -> Result<ArrayRef> {
         match self {
@@ -84,7 +92,11 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             .ok_or_else(|| Error::internal(format!("column {name}#{index} is not in the batch"))),
         Expr::Literal(value) => Ok(Value::Scalar(value.clone())),
         Expr::Binary { op, left, right } => {
-            let (l, r) = (evaluate(left, batch)?, evaluate(right, batch)?);
+            let (mut l, mut r) = (evaluate(left, batch)?, evaluate(right, batch)?);
+            if op.is_comparison() {
+                l = l.map(normalize_zero)?;
+                r = r.map(normalize_zero)?;
+            }
             let scalar = l.is_scalar() && r.is_scalar();
             let n = if scalar { 1 } else { rows };
             let result: ArrayRef = match op {
@@ -324,6 +336,27 @@ fn check_float_divisor(divisor: &Value) -> Result<()> {
         return Err(Error::DivisionByZero);
     }
     Ok(())
+}
+
+/// Turns every `-0.0` of a REAL or DOUBLE array into `0.0` (adding `0.0` does exactly that);
+/// other arrays are returned as they are. Arrow compares, sorts and row-encodes floats by their
+/// total order, in which `-0.0 < 0.0`; SQL says they are equal. Comparisons, group keys and
+/// DISTINCT sets go through this first.
+pub fn normalize_zero(array: &ArrayRef) -> Result<ArrayRef> {
+    use arrow::datatypes::{Float32Type, Float64Type};
+    Ok(match array.data_type() {
+        DataType::Float64 => Arc::new(
+            array
+                .as_primitive::<Float64Type>()
+                .unary::<_, Float64Type>(|v| v + 0.0),
+        ),
+        DataType::Float32 => Arc::new(
+            array
+                .as_primitive::<Float32Type>()
+                .unary::<_, Float32Type>(|v| v + 0.0),
+        ),
+        _ => array.clone(),
+    })
 }
 
 /// Evaluates a predicate to a BOOLEAN array of `batch.num_rows()` rows.

@@ -660,6 +660,8 @@ impl GroupsAccumulator for Distinct {
         self.sets.resize_with(num_groups, HashSet::new);
         let values =
             values.ok_or_else(|| Error::internal("DISTINCT aggregate without argument"))?;
+        // -0.0 and 0.0 are one value.
+        let values = &crate::exec::eval::normalize_zero(values)?;
         let rows = self
             .converter
             .convert_columns(std::slice::from_ref(values))?;
@@ -717,6 +719,8 @@ impl GroupsAccumulator for CountDistinct {
     ) -> Result<()> {
         self.sets.resize_with(num_groups, HashSet::new);
         let values = values.ok_or_else(|| Error::internal("count(distinct) without argument"))?;
+        // -0.0 and 0.0 are one value.
+        let values = &crate::exec::eval::normalize_zero(values)?;
         let rows = self
             .converter
             .convert_columns(std::slice::from_ref(values))?;
