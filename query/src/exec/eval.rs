@@ -297,6 +297,9 @@ fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
         ..Default::default()
     };
     let from = value.data_type();
+    if matches!(from, DataType::Timestamp(_, _)) && *to == DataType::Utf8 {
+        return timestamp_text(value);
+    }
     let is_int = |dt: &DataType| matches!(dt, DataType::Int16 | DataType::Int32 | DataType::Int64);
     let is_float = |dt: &DataType| matches!(dt, DataType::Float32 | DataType::Float64);
     let source: ArrayRef = if is_float(from) && is_int(to) {
@@ -321,6 +324,33 @@ fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
             }
         }
     })
+}
+
+/// TIMESTAMP as text the way PostgreSQL writes it: `2024-01-02 03:04:05`, with the fraction of
+/// a second only when there is one, trailing zeros dropped (`23:59:59.25`). Arrow's cast writes
+/// ISO 8601 with a `T`.
+fn timestamp_text(value: &ArrayRef) -> Result<ArrayRef> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"));
+    let formatter = ArrayFormatter::try_new(value.as_ref(), &options)?;
+    let mut builder = arrow::array::StringBuilder::with_capacity(value.len(), value.len() * 19);
+    let mut text = String::with_capacity(32);
+    for row in 0..value.len() {
+        if value.is_null(row) {
+            builder.append_null();
+            continue;
+        }
+        text.clear();
+        std::fmt::Write::write_fmt(&mut text, format_args!("{}", formatter.value(row)))
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let trimmed = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            text.as_str()
+        };
+        builder.append_value(trimmed);
+    }
+    Ok(Arc::new(builder.finish()))
 }
 
 /// Arrow follows IEEE 754 for floats (x / 0.0 = inf); SQL says division by zero is an error.
