@@ -91,6 +91,15 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             .map(Value::Array)
             .ok_or_else(|| Error::internal(format!("column {name}#{index} is not in the batch"))),
         Expr::Literal(value) => Ok(Value::Scalar(value.clone())),
+        Expr::Binary {
+            op: op @ (BinaryOp::And | BinaryOp::Or),
+            left,
+            right,
+        } if !expr.is_constant() => evaluate_logical(*op, left, right, batch),
+        Expr::Function {
+            func: crate::expr::ScalarFunction::Coalesce,
+            args,
+        } if !expr.is_constant() => evaluate_coalesce(expr.data_type(), args, batch),
         Expr::Binary { op, left, right } => {
             let (mut l, mut r) = (evaluate(left, batch)?, evaluate(right, batch)?);
             if op.is_comparison() {
@@ -208,6 +217,118 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
     }
 }
 
+/// `AND` / `OR`, lazily like PostgreSQL: the right side runs only over the rows whose left side
+/// does not decide the result (not false for AND, not true for OR), so `b <> 0 AND a / b > 1`
+/// never divides by zero. The result is Kleene logic over both sides.
+fn evaluate_logical(op: BinaryOp, left: &Expr, right: &Expr, batch: &RecordBatch) -> Result<Value> {
+    let rows = batch.num_rows();
+    let l = evaluate_predicate(left, batch)?;
+    // `l` with NULL read as false.
+    let l_true = if l.null_count() > 0 {
+        arrow::compute::prep_null_mask_filter(&l)
+    } else {
+        l.clone()
+    };
+    let decided = match op {
+        BinaryOp::And => boolean::and(&boolean::is_not_null(&l)?, &boolean::not(&l_true)?)?,
+        _ => l_true,
+    };
+    let needed = boolean::not(&decided)?;
+    let r = match needed.true_count() {
+        0 => return Ok(Value::Array(Arc::new(l))),
+        n if n == rows => evaluate_predicate(right, batch)?,
+        _ => {
+            let subset = arrow::compute::filter_record_batch(batch, &needed)?;
+            let values = evaluate_predicate(right, &subset)?;
+            // Back to one value per row; rows not evaluated are NULL (their result is decided).
+            let mut k = 0u32;
+            let indices: UInt32Array = needed
+                .values()
+                .iter()
+                .map(|need| {
+                    need.then(|| {
+                        k += 1;
+                        k - 1
+                    })
+                })
+                .collect();
+            arrow::compute::take(&values, &indices, None)?
+                .as_boolean_opt()
+                .cloned()
+                .ok_or_else(|| Error::internal("AND/OR operand is not BOOLEAN"))?
+        }
+    };
+    Ok(Value::Array(Arc::new(match op {
+        BinaryOp::And => boolean::and_kleene(&l, &r)?,
+        _ => boolean::or_kleene(&l, &r)?,
+    })))
+}
+
+/// `coalesce`, lazily like PostgreSQL: each argument runs only over the rows that all earlier
+/// arguments left NULL.
+fn evaluate_coalesce(data_type: DataType, args: &[Expr], batch: &RecordBatch) -> Result<Value> {
+    use arrow::compute::{filter, filter_record_batch};
+    let rows = batch.num_rows();
+    let mut remaining = batch.clone();
+    let mut positions: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..rows as u32));
+    let mut pieces: Vec<(ArrayRef, ArrayRef)> = Vec::with_capacity(args.len());
+    for (i, arg) in args.iter().enumerate() {
+        if remaining.num_rows() == 0 {
+            break;
+        }
+        let values = evaluate_array(arg, &remaining)?;
+        if i + 1 == args.len() || values.null_count() == 0 {
+            pieces.push((values, positions));
+            positions = arrow::array::new_empty_array(&DataType::UInt32);
+            remaining = remaining.slice(0, 0);
+            break;
+        }
+        let present = boolean::is_not_null(values.as_ref())?;
+        let absent = boolean::not(&present)?;
+        pieces.push((
+            filter(values.as_ref(), &present)?,
+            filter(positions.as_ref(), &present)?,
+        ));
+        remaining = filter_record_batch(&remaining, &absent)?;
+        positions = filter(positions.as_ref(), &absent)?;
+    }
+    if remaining.num_rows() > 0 {
+        let nulls = arrow::array::new_null_array(&data_type, remaining.num_rows());
+        pieces.push((nulls, positions));
+    }
+    assemble(pieces, rows, &data_type)
+}
+
+/// Puts pieces of a result (values and, for each, its original row number) back in row order.
+fn assemble(pieces: Vec<(ArrayRef, ArrayRef)>, rows: usize, data_type: &DataType) -> Result<Value> {
+    use arrow::compute::{concat, take};
+    if let [(values, _)] = pieces.as_slice() {
+        if values.len() == rows {
+            return Ok(Value::Array(values.clone()));
+        }
+    }
+    if pieces.is_empty() {
+        return Ok(Value::Array(arrow::array::new_null_array(data_type, rows)));
+    }
+    let values: Vec<&dyn Array> = pieces.iter().map(|(v, _)| v.as_ref()).collect();
+    let origins: Vec<&dyn Array> = pieces.iter().map(|(_, p)| p.as_ref()).collect();
+    let values = concat(&values)?;
+    let origins = concat(&origins)?;
+    let origins = origins
+        .as_primitive_opt::<arrow::datatypes::UInt32Type>()
+        .ok_or_else(|| Error::internal("row positions are not UINT32"))?;
+    // Where each original row's value sits in `values`.
+    let mut order = vec![0u32; rows];
+    for (k, &origin) in origins.values().iter().enumerate() {
+        order[origin as usize] = k as u32;
+    }
+    Ok(Value::Array(take(
+        values.as_ref(),
+        &UInt32Array::from(order),
+        None,
+    )?))
+}
+
 /// `CASE`, lazily like PostgreSQL: each condition is evaluated only over the rows no earlier
 /// condition took, and each result only over the rows that take it, so `CASE WHEN b = 0 THEN
 /// NULL ELSE a / b END` never divides by zero. Per branch: two filters of the remaining rows;
@@ -218,7 +339,7 @@ fn evaluate_case(
     else_result: Option<&Expr>,
     batch: &RecordBatch,
 ) -> Result<Value> {
-    use arrow::compute::{concat, filter, filter_record_batch, take};
+    use arrow::compute::{filter, filter_record_batch};
     let rows = batch.num_rows();
     let mut remaining = batch.clone();
     // The original row number of every remaining row.
@@ -260,32 +381,7 @@ fn evaluate_case(
         };
         pieces.push((values, positions));
     }
-    // Fast path: one piece in row order.
-    if let [(values, _)] = pieces.as_slice() {
-        if values.len() == rows && pieces.len() == 1 {
-            return Ok(Value::Array(values.clone()));
-        }
-    }
-    if pieces.is_empty() {
-        return Ok(Value::Array(arrow::array::new_null_array(&data_type, rows)));
-    }
-    let values: Vec<&dyn Array> = pieces.iter().map(|(v, _)| v.as_ref()).collect();
-    let origins: Vec<&dyn Array> = pieces.iter().map(|(_, p)| p.as_ref()).collect();
-    let values = concat(&values)?;
-    let origins = concat(&origins)?;
-    let origins = origins
-        .as_primitive_opt::<arrow::datatypes::UInt32Type>()
-        .ok_or_else(|| Error::internal("CASE row positions are not UINT32"))?;
-    // Where each original row's value sits in `values`.
-    let mut order = vec![0u32; rows];
-    for (k, &origin) in origins.values().iter().enumerate() {
-        order[origin as usize] = k as u32;
-    }
-    Ok(Value::Array(take(
-        values.as_ref(),
-        &UInt32Array::from(order),
-        None,
-    )?))
+    assemble(pieces, rows, &data_type)
 }
 
 /// `CAST`: a value that does not convert is an error (a number out of the target range is a
