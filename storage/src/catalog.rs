@@ -45,6 +45,14 @@ impl Partition {
             Partition::Day => "day",
         }
     }
+
+    /// The width of a partition in milliseconds.
+    pub fn width_ms(&self) -> i64 {
+        match self {
+            Partition::Hour => 3_600_000,
+            Partition::Day => 86_400_000,
+        }
+    }
 }
 
 /// Table options (the `WITH (...)` clause of `CREATE TABLE`).
@@ -56,6 +64,8 @@ pub struct TableOptions {
     pub partition: Partition,
     /// The columns persisted segments are sorted by; empty means the time column.
     pub sort_key: Vec<String>,
+    /// Rows older than this (by the time column) are dropped, a whole partition at a time.
+    pub ttl_ms: Option<i64>,
 }
 
 impl TableOptions {
@@ -126,6 +136,14 @@ impl TableDef {
             }
             fields[pos] = fields[pos].clone().with_nullable(false);
         }
+        if let Some(ttl) = self.options.ttl_ms {
+            if ttl <= 0 {
+                return invalid(format!("ttl must be positive, not {ttl} ms"));
+            }
+            if self.options.time_column.is_none() {
+                return invalid("a ttl needs a time_column to measure age by".to_string());
+            }
+        }
         for key in &self.options.sort_key {
             if !fields.iter().any(|f| f.name() == key) {
                 return invalid(format!(
@@ -185,6 +203,8 @@ struct TableEntry {
     partition: Partition,
     #[serde(default)]
     sort_key: Vec<String>,
+    #[serde(default)]
+    ttl_ms: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -213,6 +233,7 @@ impl TableEntry {
             time_column: def.options.time_column.clone(),
             partition: def.options.partition,
             sort_key: def.options.sort_key.clone(),
+            ttl_ms: def.options.ttl_ms,
         }
     }
 
@@ -236,6 +257,7 @@ impl TableEntry {
                 time_column: self.time_column.clone(),
                 partition: self.partition,
                 sort_key: self.sort_key.clone(),
+                ttl_ms: self.ttl_ms,
             },
         })
     }
@@ -358,5 +380,40 @@ fn clone_file(f: &CatalogFile) -> CatalogFile {
         version: f.version,
         next_id: f.next_id,
         tables: f.tables.clone(),
+    }
+}
+
+/// Parses a duration such as `3 days`, `12h`, `90 minutes`, `1 week`, `500 ms` into
+/// milliseconds.
+pub fn parse_duration_ms(text: &str) -> Option<i64> {
+    let text = text.trim().to_ascii_lowercase();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().ok()?;
+    let unit_ms: i64 = match unit.trim() {
+        "ms" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "second" | "seconds" => 1_000,
+        "m" | "min" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        "w" | "week" | "weeks" => 7 * 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(unit_ms).filter(|v| *v > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_common_spellings() {
+        assert_eq!(parse_duration_ms("3 days"), Some(3 * 86_400_000));
+        assert_eq!(parse_duration_ms("12h"), Some(12 * 3_600_000));
+        assert_eq!(parse_duration_ms(" 90 Minutes "), Some(90 * 60_000));
+        assert_eq!(parse_duration_ms("1 week"), Some(7 * 86_400_000));
+        assert_eq!(parse_duration_ms("0 days"), None);
+        assert_eq!(parse_duration_ms("days"), None);
+        assert_eq!(parse_duration_ms("3 fortnights"), None);
     }
 }

@@ -35,6 +35,10 @@ pub struct SegmentEntry {
     pub time_max_ms: Option<i64>,
     /// The highest log LSN whose rows the segment holds.
     pub lsn_max: u64,
+    /// The start (epoch ms) of the time partition all its rows belong to, when the table has a
+    /// time column.
+    #[serde(default)]
+    pub partition_start_ms: Option<i64>,
 }
 
 /// The manifest document.
@@ -131,6 +135,7 @@ mod tests {
             time_min_ms: Some(1),
             time_max_ms: Some(2),
             lsn_max: 42,
+            partition_start_ms: Some(0),
         });
         m.commit(&dir).unwrap();
         let back = Manifest::load(&dir).unwrap();

@@ -46,6 +46,16 @@ impl TableSnapshot {
     }
 }
 
+/// A time partition is compacted once it has this many small segments.
+pub const COMPACT_SEGMENTS_MIN: usize = 4;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// What a flush did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlushOutcome {
@@ -237,39 +247,47 @@ impl Table {
             };
             let schema = first.schema();
             let options = read_lock(&self.def).options.clone();
-            let id = manifest.next_segment_id;
-            let entry = persisted::write_segment(
+            let sort_key = options.effective_sort_key();
+            let layout = persisted::Layout {
+                sort_key: &sort_key,
+                time_column: options.time_column.as_deref(),
+                partition_ms: options.partition.width_ms(),
+            };
+            let entries = persisted::write_segments(
                 &self.dir,
-                id,
+                manifest.next_segment_id,
                 &schema,
                 sealed.segment.batches(),
-                &options.effective_sort_key(),
-                options.time_column.as_deref(),
+                &layout,
                 sealed.lsn_max,
             )?;
-            let rows = entry.rows as usize;
-            let segment = Arc::new(ParquetSegment::open(&self.dir, entry.clone())?);
+            let segments = entries
+                .iter()
+                .map(|e| ParquetSegment::open(&self.dir, e.clone()).map(Arc::new))
+                .collect::<Result<Vec<_>>>()?;
+            let rows: usize = entries.iter().map(|e| e.rows as usize).sum();
             let mut next = manifest.clone();
-            next.next_segment_id = id + 1;
+            next.next_segment_id += entries.len() as u64;
             next.wal_lsn_covered = sealed.lsn_max;
-            next.segments.push(entry);
+            next.segments.extend(entries);
             next.commit(&self.dir)?;
             *manifest = next;
             {
                 let mut state = write_lock(&self.state);
                 state.sealed.remove(0);
-                state.persisted.push(segment);
+                state.persisted.extend(segments.iter().cloned());
             }
             self.wal.truncate_through(sealed.lsn_max)?;
-            tracing::info!(table = %self.name, segment = id, rows, "persisted segment");
-            outcome.segments += 1;
+            tracing::info!(table = %self.name, segments = segments.len(), rows, "persisted");
+            outcome.segments += segments.len();
             outcome.rows += rows;
         }
         Ok(outcome)
     }
 
-    /// Persists the live segment when it reached its row, byte or age limit, and retries
-    /// sealed segments an earlier persist failed to write. Called by the background task.
+    /// The background work of one table: persists the live segment when it reached its row,
+    /// byte or age limit (and retries sealed segments an earlier persist failed to write),
+    /// compacts small segments, drops expired partitions.
     pub fn maintain(&self) -> Result<Option<FlushOutcome>> {
         let durable = self.wal.durable_lsn();
         let (due, retry) = {
@@ -280,10 +298,125 @@ impl Table {
                 || (rows > 0 && age.is_some_and(|a| a >= self.config.segment_age_max));
             (due, !state.sealed.is_empty())
         };
-        if !due && !retry {
-            return Ok(None);
+        let flushed = if due || retry {
+            Some(self.flush()?)
+        } else {
+            None
+        };
+        self.compact()?;
+        self.expire(now_ms())?;
+        Ok(flushed)
+    }
+
+    /// Merges the small segments of one time partition into one: a partition with at least
+    /// [`COMPACT_SEGMENTS_MIN`] segments each under half the segment row limit. Returns how many
+    /// segments were merged (0: nothing to do). The old files are deleted once no running query
+    /// reads them.
+    pub fn compact(&self) -> Result<usize> {
+        let mut manifest = lock(&self.persist);
+        if self.dropped.load(Ordering::Acquire) {
+            return Err(Error::TableDropped {
+                name: self.name.clone(),
+            });
         }
-        self.flush().map(Some)
+        let small = (self.config.segment_rows_max / 2).max(1) as u64;
+        let mut groups: std::collections::BTreeMap<Option<i64>, Vec<u64>> = Default::default();
+        for e in &manifest.segments {
+            if e.rows < small {
+                groups.entry(e.partition_start_ms).or_default().push(e.id);
+            }
+        }
+        let Some((partition, ids)) = groups
+            .into_iter()
+            .find(|(_, ids)| ids.len() >= COMPACT_SEGMENTS_MIN)
+        else {
+            return Ok(0);
+        };
+        let inputs: Vec<Arc<ParquetSegment>> = read_lock(&self.state)
+            .persisted
+            .iter()
+            .filter(|s| ids.contains(&s.entry().id))
+            .cloned()
+            .collect();
+        let schema = self.schema();
+        let mut batches = Vec::new();
+        for segment in &inputs {
+            batches.extend(segment.read(&schema)?);
+        }
+        let options = read_lock(&self.def).options.clone();
+        let sort_key = options.effective_sort_key();
+        let layout = persisted::Layout {
+            sort_key: &sort_key,
+            time_column: options.time_column.as_deref(),
+            partition_ms: options.partition.width_ms(),
+        };
+        let lsn_max = inputs.iter().map(|s| s.entry().lsn_max).max().unwrap_or(0);
+        let entries = persisted::write_segments(
+            &self.dir,
+            manifest.next_segment_id,
+            &schema,
+            &batches,
+            &layout,
+            lsn_max,
+        )?;
+        let outputs = entries
+            .iter()
+            .map(|e| ParquetSegment::open(&self.dir, e.clone()).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        let mut next = manifest.clone();
+        next.next_segment_id += entries.len() as u64;
+        next.segments.retain(|e| !ids.contains(&e.id));
+        next.segments.extend(entries);
+        next.commit(&self.dir)?;
+        *manifest = next;
+        self.swap_persisted(&ids, outputs);
+        tracing::info!(table = %self.name, ?partition, merged = ids.len(), "compacted");
+        Ok(ids.len())
+    }
+
+    /// Drops the persisted segments of every time partition that ended more than the table's
+    /// ttl before `now_ms`. Returns how many segments were dropped.
+    pub fn expire(&self, now_ms: i64) -> Result<usize> {
+        let options = read_lock(&self.def).options.clone();
+        let Some(ttl) = options.ttl_ms else {
+            return Ok(0);
+        };
+        let cutoff = now_ms.saturating_sub(ttl);
+        let width = options.partition.width_ms();
+        let mut manifest = lock(&self.persist);
+        let expired: Vec<u64> = manifest
+            .segments
+            .iter()
+            .filter(|e| match e.partition_start_ms {
+                Some(start) => start.saturating_add(width) <= cutoff,
+                None => e.time_max_ms.is_some_and(|t| t < cutoff),
+            })
+            .map(|e| e.id)
+            .collect();
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let mut next = manifest.clone();
+        next.segments.retain(|e| !expired.contains(&e.id));
+        next.commit(&self.dir)?;
+        *manifest = next;
+        self.swap_persisted(&expired, Vec::new());
+        tracing::info!(table = %self.name, segments = expired.len(), "retention dropped expired partitions");
+        Ok(expired.len())
+    }
+
+    /// Replaces the persisted segments `ids` with `outputs` in the readable state; the old
+    /// ones are deleted when the last snapshot holding them is dropped.
+    fn swap_persisted(&self, ids: &[u64], outputs: Vec<Arc<ParquetSegment>>) {
+        let mut state = write_lock(&self.state);
+        state.persisted.retain(|s| {
+            let gone = ids.contains(&s.entry().id);
+            if gone {
+                s.mark_obsolete();
+            }
+            !gone
+        });
+        state.persisted.extend(outputs);
     }
 
     /// Segments and rows per stage (persisted, sealed, live), for introspection.
@@ -595,7 +728,8 @@ mod tests {
             .unwrap()
             .iter()
             .map(|b| {
-                let a = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                let a = b.column_by_name("a").unwrap();
+                let a = a.as_any().downcast_ref::<Int64Array>().unwrap();
                 a.iter().flatten().sum::<i64>()
             })
             .sum()
@@ -777,5 +911,159 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert_eq!(t.snapshot().row_count(), 25);
+    }
+
+    fn timed_def(name: &str, partition: crate::Partition, ttl_ms: Option<i64>) -> TableDef {
+        TableDef {
+            name: name.to_string(),
+            schema: Arc::new(Schema::new(vec![
+                Field::new("time", crate::types::TIMESTAMP_TYPE, false),
+                Field::new("a", DataType::Int64, true),
+            ])),
+            options: TableOptions {
+                time_column: Some("time".to_string()),
+                partition,
+                ttl_ms,
+                ..TableOptions::default()
+            },
+        }
+    }
+
+    fn timed_batch(times: Vec<i64>) -> RecordBatch {
+        let a: Vec<i64> = (0..times.len() as i64).collect();
+        batch(vec![
+            (
+                "time",
+                Arc::new(arrow::array::TimestampMillisecondArray::from(times)) as ArrayRef,
+            ),
+            ("a", Arc::new(Int64Array::from(a)) as ArrayRef),
+        ])
+    }
+
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+
+    #[test]
+    fn a_flush_writes_one_segment_per_time_partition() {
+        let dir = temp_dir("table-partitions");
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        storage
+            .create_table(timed_def("t", crate::Partition::Hour, None), false)
+            .unwrap();
+        let t = storage.table("t").unwrap();
+        t.append(timed_batch(vec![2 * HOUR + 5, 5, HOUR + 1, 2 * HOUR, 10]))
+            .unwrap();
+        assert_eq!(
+            t.flush().unwrap(),
+            FlushOutcome {
+                segments: 3,
+                rows: 5
+            }
+        );
+        let manifest = Manifest::load(&dir.join("tables/1")).unwrap();
+        let mut parts: Vec<(Option<i64>, u64)> = manifest
+            .segments
+            .iter()
+            .map(|e| (e.partition_start_ms, e.rows))
+            .collect();
+        parts.sort();
+        assert_eq!(
+            parts,
+            vec![(Some(0), 2), (Some(HOUR), 1), (Some(2 * HOUR), 2)]
+        );
+        for e in &manifest.segments {
+            let start = e.partition_start_ms.unwrap();
+            assert!(e.time_min_ms.unwrap() >= start && e.time_max_ms.unwrap() < start + HOUR);
+        }
+    }
+
+    #[test]
+    fn compaction_merges_small_segments_and_deletes_old_files_after_the_last_reader() {
+        let dir = temp_dir("table-compact");
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        storage
+            .create_table(timed_def("t", crate::Partition::Day, None), false)
+            .unwrap();
+        let t = storage.table("t").unwrap();
+        for i in 0..5 {
+            t.append(timed_batch(vec![i * 1000, i * 1000 + 1])).unwrap();
+            t.flush().unwrap();
+        }
+        let before = sum_a(&t.snapshot());
+        assert_eq!(t.snapshot().segments.len(), 5);
+        let held = t.snapshot();
+        assert_eq!(t.compact().unwrap(), 5);
+        assert_eq!(
+            t.compact().unwrap(),
+            0,
+            "one segment left: nothing to merge"
+        );
+        let snap = t.snapshot();
+        assert_eq!(snap.segments.len(), 1);
+        assert_eq!(snap.row_count(), 10);
+        assert_eq!(sum_a(&snap), before);
+        let files = || {
+            std::fs::read_dir(dir.join("tables/1/segments"))
+                .unwrap()
+                .count()
+        };
+        assert_eq!(files(), 6, "old files stay while a snapshot reads them");
+        assert_eq!(
+            sum_a(&held),
+            before,
+            "the held snapshot still reads its segments"
+        );
+        drop(held);
+        assert_eq!(files(), 1);
+        drop(snap);
+        drop(t);
+        drop(storage);
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        assert_eq!(sum_a(&storage.table("t").unwrap().snapshot()), before);
+    }
+
+    #[test]
+    fn retention_drops_whole_expired_partitions_and_keeps_the_rest() {
+        let dir = temp_dir("table-ttl");
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        storage
+            .create_table(timed_def("t", crate::Partition::Day, Some(3 * DAY)), false)
+            .unwrap();
+        let t = storage.table("t").unwrap();
+        let now = 100 * DAY + 12 * HOUR;
+        // Ten days of data, two rows a day, the last day being today.
+        let times: Vec<i64> = (0..10)
+            .flat_map(|d| [(91 + d) * DAY + HOUR, (91 + d) * DAY + 20 * HOUR])
+            .collect();
+        t.append(timed_batch(times)).unwrap();
+        t.flush().unwrap();
+        assert_eq!(t.snapshot().segments.len(), 10);
+        // Days 91..=96 ended at or before now - 3 days (97.5 days): dropped. 97..=100 stay.
+        assert_eq!(t.expire(now).unwrap(), 6);
+        assert_eq!(t.expire(now).unwrap(), 0);
+        let snap = t.snapshot();
+        assert_eq!(snap.row_count(), 8);
+        let min_time: i64 = snap
+            .read_all()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                let ts = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::TimestampMillisecondArray>()
+                    .unwrap();
+                arrow::compute::min(ts).unwrap()
+            })
+            .min()
+            .unwrap();
+        assert_eq!(min_time, 97 * DAY + HOUR);
+        drop(snap);
+        assert_eq!(
+            std::fs::read_dir(dir.join("tables/1/segments"))
+                .unwrap()
+                .count(),
+            4
+        );
     }
 }

@@ -31,7 +31,7 @@ fn seeds() -> Vec<u64> {
 fn sigkill_mid_ingest_loses_no_acknowledged_row_and_duplicates_none() {
     for seed in seeds() {
         eprintln!("crash test seed {seed} (replay with STRATA_CRASH_SEEDS={seed})");
-        run(seed, &[]);
+        run(seed, &[], 0);
     }
 }
 
@@ -42,7 +42,7 @@ fn sigkill_during_segment_persists_loses_no_acknowledged_row_and_leaves_no_orpha
     for seed in seeds() {
         eprintln!("persist crash test seed {seed} (replay with STRATA_CRASH_SEEDS={seed})");
         let rows_max = 2000 + Rng::new(seed).range(0, 8000);
-        let persisted = run(seed, &["--segment-rows-max", &rows_max.to_string()]);
+        let persisted = run(seed, &["--segment-rows-max", &rows_max.to_string()], 0);
         assert!(
             persisted > 0,
             "seed {seed}: no segment was persisted before the kill"
@@ -50,8 +50,18 @@ fn sigkill_during_segment_persists_loses_no_acknowledged_row_and_leaves_no_orpha
     }
 }
 
+/// The same with a FLUSH TABLE every 100 ms, so that many small segments are written and the
+/// background task compacts them while the kill lands.
+#[test]
+fn sigkill_during_compaction_loses_no_acknowledged_row_and_leaves_no_orphan() {
+    for seed in seeds() {
+        eprintln!("compaction crash test seed {seed} (replay with STRATA_CRASH_SEEDS={seed})");
+        run(seed, &[], 100);
+    }
+}
+
 /// Runs one crash round; returns how many segments the manifests listed at the kill.
-fn run(seed: u64, serve_args: &[&str]) -> usize {
+fn run(seed: u64, serve_args: &[&str], flush_every_ms: u64) -> usize {
     let dir = TempDir::new(&format!("crash-{seed}"));
     let mut rng = Rng::new(seed);
     let mut server = Server::start_with(dir.path(), serve_args);
@@ -109,12 +119,35 @@ fn run(seed: u64, serve_args: &[&str]) -> usize {
             }
         }));
     }
+    let flush_every = flush_every_ms;
+    let flusher = (flush_every > 0).then(|| {
+        let url = server.url.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                let _ = http
+                    .post(format!("{url}/v1/sql"))
+                    .json(&json!({"query": "FLUSH TABLE crash"}))
+                    .send();
+                std::thread::sleep(Duration::from_millis(flush_every));
+            }
+        })
+    });
     std::thread::sleep(Duration::from_millis(rng.range(1200, 2500)));
     server.kill();
     let persisted = manifest_segments(dir.path());
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         h.join().unwrap();
+    }
+    if let Some(f) = flusher {
+        f.join().unwrap();
+        let (listed, written) = manifest_ids(dir.path());
+        assert!(
+            written > listed,
+            "seed {seed}: no compaction before the kill ({written} segments written, {listed} listed)"
+        );
     }
 
     let server = Server::start_with(dir.path(), serve_args);
@@ -215,4 +248,20 @@ fn assert_no_orphan_segments(data_dir: &std::path::Path, seed: u64) {
             );
         }
     }
+}
+
+/// Segments listed by the manifests, and segments ever written (next_segment_id - 1).
+fn manifest_ids(data_dir: &std::path::Path) -> (u64, u64) {
+    let (mut listed, mut written) = (0, 0);
+    for table in std::fs::read_dir(data_dir.join("tables")).unwrap() {
+        if let Ok(bytes) = std::fs::read(table.unwrap().path().join("manifest.json")) {
+            let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            listed += m["segments"]
+                .as_array()
+                .map(|s| s.len() as u64)
+                .unwrap_or(0);
+            written += m["next_segment_id"].as_u64().unwrap_or(1) - 1;
+        }
+    }
+    (listed, written)
 }

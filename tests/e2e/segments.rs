@@ -55,8 +55,9 @@ fn a_million_rows_flushed_read_the_same_everywhere() {
     let live = answers(&server);
     assert_eq!(live[0][0][0], json!(ROWS));
 
+    // The rows span two days: one segment per daily partition.
     let flushed = server.rows("FLUSH TABLE hits");
-    assert_eq!(flushed, vec![vec![json!("hits"), json!(1), json!(ROWS)]]);
+    assert_eq!(flushed, vec![vec![json!("hits"), json!(2), json!(ROWS)]]);
     assert_eq!(answers(&server), live, "answers changed after FLUSH");
 
     // An independent reader (the parquet crate's plain reader) sees the same rows.
@@ -84,7 +85,7 @@ fn a_million_rows_flushed_read_the_same_everywhere() {
             }
         }
     }
-    assert_eq!(files, 1);
+    assert_eq!(files, 2);
     assert_eq!(rows, ROWS);
     assert_eq!(json!(sum_n), live[0][0][1]);
     assert_eq!(Some(sum_x), live[0][0][2].as_f64());
@@ -140,4 +141,59 @@ fn count_never_decreases_nor_exceeds_acknowledged_rows_while_segments_persist() 
         server.scalar("SELECT COUNT(*) FROM hits"),
         json!(acked.load(Ordering::SeqCst))
     );
+}
+
+#[test]
+fn retention_drops_partitions_older_than_the_ttl() {
+    let dir = TempDir::new("segments-ttl");
+    let server = Server::start(dir.path());
+    server.sql(
+        "CREATE TABLE metrics (time TIMESTAMP NOT NULL, v BIGINT) \
+         WITH (time_column = 'time', partition = 'day', ttl = '3 days')",
+    );
+    const DAY: i64 = 86_400_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let today = now.div_euclid(DAY) * DAY;
+    // Ten days of data, 100 rows a day at midnight + 1 s, the last day today.
+    let mut body = String::new();
+    for d in 0..10 {
+        for i in 0..100 {
+            body.push_str(&format!(
+                "{{\"time\": {}, \"v\": {d}}}\n",
+                today - (9 - d) * DAY + 1000 + i
+            ));
+        }
+    }
+    server.ingest_ok("metrics", &body);
+    server.sql("FLUSH TABLE metrics");
+    // Days whose end is at least 3 days before now are dropped: those that ended before
+    // now - 3 days. The background pass runs every second.
+    let cutoff = now - 3 * DAY;
+    let kept_days: Vec<i64> = (0..10)
+        .filter(|d| today - (9 - d) * DAY + DAY > cutoff)
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let count = server
+            .scalar("SELECT COUNT(*) FROM metrics")
+            .as_u64()
+            .unwrap();
+        if count == kept_days.len() as u64 * 100 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention did not run: {count} rows"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let days = server.rows("SELECT v, COUNT(*) FROM metrics GROUP BY v ORDER BY v");
+    let expected: Vec<Vec<Value>> = kept_days
+        .iter()
+        .map(|d| vec![json!(d), json!(100)])
+        .collect();
+    assert_eq!(days, expected);
 }

@@ -73,10 +73,19 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
                         message: format!("partition must be 'hour' or 'day', not '{text}'"),
                     })?;
             }
+            "ttl" => {
+                options.ttl_ms = Some(strata_storage::catalog::parse_duration_ms(&text).ok_or_else(
+                    || Error::InvalidArgument {
+                        message: format!(
+                            "ttl must be a positive duration such as '3 days' or '12h', not '{text}'"
+                        ),
+                    },
+                )?);
+            }
             _ => {
                 return Err(Error::InvalidArgument {
                     message: format!(
-                        "unknown table option \"{key}\"; supported options: time_column, partition, sort_key"
+                        "unknown table option \"{key}\"; supported options: time_column, partition, sort_key, ttl"
                     ),
                 })
             }

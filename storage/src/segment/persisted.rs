@@ -8,7 +8,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, TimestampMillisecondArray};
+use arrow::array::{Array, Int64Array, TimestampMillisecondArray};
 use arrow::compute::{
     concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
 };
@@ -48,6 +48,19 @@ pub struct ParquetSegment {
     entry: SegmentEntry,
     path: PathBuf,
     schema: SchemaRef,
+    /// Set when a compaction or retention removed the segment from the manifest: the file is
+    /// deleted when the last reader (snapshot) lets go of it.
+    obsolete: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for ParquetSegment {
+    fn drop(&mut self) {
+        if self.obsolete.load(std::sync::atomic::Ordering::Acquire) {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot delete an obsolete segment (start-up removes it)");
+            }
+        }
+    }
 }
 
 impl ParquetSegment {
@@ -65,7 +78,14 @@ impl ParquetSegment {
             schema: meta.schema().clone(),
             entry,
             path,
+            obsolete: Default::default(),
         })
+    }
+
+    /// Marks the segment removed from the manifest: its file goes when the last reader does.
+    pub fn mark_obsolete(&self) {
+        self.obsolete
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The manifest entry.
@@ -147,21 +167,98 @@ fn null_batch(projected: &SchemaRef, rows: usize) -> Result<RecordBatch> {
     )?)
 }
 
-/// Writes `batches` (all of `schema`) as segment `id` of the table in `table_dir`: sorted by
-/// `sort_key`, to a temporary file that is fsynced and renamed into place. Returns the manifest
-/// entry; the caller commits the manifest.
-pub fn write_segment(
+/// How the rows of a flush or a compaction are laid out in segment files.
+#[derive(Debug, Clone)]
+pub struct Layout<'a> {
+    /// The columns to sort by within a segment.
+    pub sort_key: &'a [String],
+    /// The time column, if the table has one.
+    pub time_column: Option<&'a str>,
+    /// The partition width in milliseconds; rows of different partitions go to different
+    /// segments. Ignored without a time column.
+    pub partition_ms: i64,
+}
+
+/// Writes `batches` (all of `schema`) as segments numbered from `first_id`: one per time
+/// partition present, rows sorted by the sort key, each to a temporary file that is fsynced and
+/// renamed into place. Returns the manifest entries; the caller commits the manifest.
+pub fn write_segments(
+    table_dir: &Path,
+    first_id: u64,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    layout: &Layout<'_>,
+    lsn_max: u64,
+) -> Result<Vec<SegmentEntry>> {
+    let batch = concat_batches(schema, batches)?;
+    if batch.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    let partitions = match layout.time_column.and_then(|c| batch.column_by_name(c)) {
+        Some(col) if layout.partition_ms > 0 => col
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .map(|ts| -> Int64Array {
+                let width = layout.partition_ms;
+                ts.unary(|t: i64| t.div_euclid(width) * width)
+            }),
+        _ => None,
+    };
+    let batch = sort_batch(batch, partitions.as_ref(), layout.sort_key)?;
+    let partitions = match partitions {
+        // Sorting moved the rows; recompute the partition of each sorted row.
+        Some(_) => layout
+            .time_column
+            .and_then(|c| batch.column_by_name(c))
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+            .map(|ts| -> Int64Array {
+                let width = layout.partition_ms;
+                ts.unary(|t: i64| t.div_euclid(width) * width)
+            }),
+        None => None,
+    };
+    let mut entries = Vec::new();
+    let mut id = first_id;
+    match partitions {
+        None => entries.push(write_one(
+            table_dir, id, schema, &batch, layout, None, lsn_max,
+        )?),
+        Some(p) => {
+            let values = p.values();
+            let mut start = 0;
+            while start < values.len() {
+                let key = values[start];
+                let len = values[start..].iter().take_while(|v| **v == key).count();
+                let slice = batch.slice(start, len);
+                entries.push(write_one(
+                    table_dir,
+                    id,
+                    schema,
+                    &slice,
+                    layout,
+                    Some(key),
+                    lsn_max,
+                )?);
+                id += 1;
+                start += len;
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// Writes one segment file.
+fn write_one(
     table_dir: &Path,
     id: u64,
     schema: &SchemaRef,
-    batches: &[RecordBatch],
-    sort_key: &[String],
-    time_column: Option<&str>,
+    batch: &RecordBatch,
+    layout: &Layout<'_>,
+    partition_start_ms: Option<i64>,
     lsn_max: u64,
 ) -> Result<SegmentEntry> {
-    let batch = concat_batches(schema, batches)?;
-    let batch = sort_batch(batch, sort_key)?;
-    let (time_min_ms, time_max_ms) = match time_column.and_then(|c| batch.column_by_name(c)) {
+    let (time_min_ms, time_max_ms) = match layout.time_column.and_then(|c| batch.column_by_name(c))
+    {
         Some(col) => match col.as_any().downcast_ref::<TimestampMillisecondArray>() {
             Some(ts) if ts.len() > ts.null_count() => {
                 (arrow::compute::min(ts), arrow::compute::max(ts))
@@ -197,7 +294,7 @@ pub fn write_segment(
         source: std::io::Error::other(e),
     };
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(write_err)?;
-    writer.write(&batch).map_err(write_err)?;
+    writer.write(batch).map_err(write_err)?;
     let file = writer.into_inner().map_err(write_err)?;
     file.sync_all().map_err(io("fsync", &tmp))?;
     let bytes = file.metadata().map_err(io("stat", &tmp))?.len();
@@ -212,16 +309,28 @@ pub fn write_segment(
         time_min_ms,
         time_max_ms,
         lsn_max,
+        partition_start_ms,
     })
 }
 
-/// Sorts `batch` by the columns of `sort_key` that it has (ascending, NULLs last; stable).
-fn sort_batch(batch: RecordBatch, sort_key: &[String]) -> Result<RecordBatch> {
-    let columns: Vec<SortColumn> = sort_key
+/// Sorts `batch` by partition, then by the columns of `sort_key` that it has (ascending, NULLs
+/// last; stable).
+fn sort_batch(
+    batch: RecordBatch,
+    partitions: Option<&Int64Array>,
+    sort_key: &[String],
+) -> Result<RecordBatch> {
+    let partition_column = partitions.map(|p| Arc::new(p.clone()) as arrow::array::ArrayRef);
+    let columns: Vec<SortColumn> = partition_column
         .iter()
-        .filter_map(|name| batch.column_by_name(name))
+        .cloned()
+        .chain(
+            sort_key
+                .iter()
+                .filter_map(|name| batch.column_by_name(name).cloned()),
+        )
         .map(|values| SortColumn {
-            values: values.clone(),
+            values,
             options: Some(SortOptions {
                 descending: false,
                 nulls_first: false,
