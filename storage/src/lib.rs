@@ -40,6 +40,7 @@ pub mod segment;
 pub mod table;
 pub mod types;
 pub mod wal;
+pub mod zonemap;
 
 pub use arrow;
 pub use catalog::{Partition, TableDef, TableOptions};

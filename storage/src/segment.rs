@@ -22,6 +22,7 @@ use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
+use crate::zonemap::{merge_zones, zone_of_batch, Zone};
 use crate::Result;
 
 /// Which stage of its life a segment is in.
@@ -54,11 +55,22 @@ pub trait Segment: Send + Sync + std::fmt::Debug {
     fn num_rows(&self) -> usize;
     /// Reads the columns of `projected` (a projection of the table's schema; columns are matched
     /// by name) as batches of exactly that schema. Columns the segment predates read as NULL.
-    fn read(&self, projected: &SchemaRef) -> Result<Vec<RecordBatch>>;
+    fn read(&self, projected: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        let all: Vec<usize> = (0..self.zones().len()).collect();
+        self.read_blocks(projected, &all)
+    }
+    /// The zone map of each block of rows, in order.
+    fn zones(&self) -> Vec<Arc<Zone>>;
+    /// Reads only the blocks `blocks` (indexes into [`Segment::zones`], ascending), like
+    /// [`Segment::read`].
+    fn read_blocks(&self, projected: &SchemaRef, blocks: &[usize]) -> Result<Vec<RecordBatch>>;
 }
 
 /// A shared segment.
 pub type SegmentRef = Arc<dyn Segment>;
+
+/// A block of rows with its zone map.
+pub type Block = (RecordBatch, Arc<Zone>);
 
 /// Matches `batch` to `projected` by column name: reorders, casts where the type differs, fills
 /// missing columns with NULLs, keeps the row count (also for zero columns).
@@ -90,15 +102,18 @@ pub fn align_batch(batch: &RecordBatch, projected: &SchemaRef) -> Result<RecordB
 pub struct MemSegment {
     kind: SegmentKind,
     batches: Vec<RecordBatch>,
+    zones: Vec<Arc<Zone>>,
     rows: usize,
 }
 
 impl MemSegment {
     /// A segment of `batches`.
-    pub fn new(kind: SegmentKind, batches: Vec<RecordBatch>) -> MemSegment {
-        let rows = batches.iter().map(|b| b.num_rows()).sum();
+    pub fn new(kind: SegmentKind, blocks: Vec<Block>) -> MemSegment {
+        let rows = blocks.iter().map(|(b, _)| b.num_rows()).sum();
+        let (batches, zones) = blocks.into_iter().unzip();
         MemSegment {
             kind,
+            zones,
             batches,
             rows,
         }
@@ -119,9 +134,14 @@ impl Segment for MemSegment {
         self.rows
     }
 
-    fn read(&self, projected: &SchemaRef) -> Result<Vec<RecordBatch>> {
-        self.batches
+    fn zones(&self) -> Vec<Arc<Zone>> {
+        self.zones.clone()
+    }
+
+    fn read_blocks(&self, projected: &SchemaRef, blocks: &[usize]) -> Result<Vec<RecordBatch>> {
+        blocks
             .iter()
+            .filter_map(|i| self.batches.get(*i))
             .map(|b| align_batch(b, projected))
             .collect()
     }
@@ -136,6 +156,7 @@ pub const SMALL_BATCH_RUN_MAX: usize = 32;
 struct Chunk {
     lsn: u64,
     batch: RecordBatch,
+    zone: Arc<Zone>,
     arrived: Instant,
 }
 
@@ -179,25 +200,27 @@ impl LiveSegment {
             "batch schema must be the segment's"
         );
         self.rows += batch.num_rows();
+        let zone = Arc::new(zone_of_batch(&batch));
         self.chunks.push(Chunk {
             lsn,
             batch,
+            zone,
             arrived: Instant::now(),
         });
     }
 
     /// Removes and returns the durable batches (LSN at most `durable_lsn`) with the highest LSN
     /// among them, or `None` when there are none.
-    pub fn take_durable(&mut self, durable_lsn: u64) -> Option<(Vec<RecordBatch>, u64)> {
+    pub fn take_durable(&mut self, durable_lsn: u64) -> Option<(Vec<Block>, u64)> {
         let n = self.chunks.partition_point(|c| c.lsn <= durable_lsn);
         if n == 0 {
             return None;
         }
         let taken: Vec<Chunk> = self.chunks.drain(..n).collect();
         let lsn = taken[n - 1].lsn;
-        let batches: Vec<RecordBatch> = taken.into_iter().map(|c| c.batch).collect();
-        self.rows -= batches.iter().map(|b| b.num_rows()).sum::<usize>();
-        Some((batches, lsn))
+        let blocks: Vec<Block> = taken.into_iter().map(|c| (c.batch, c.zone)).collect();
+        self.rows -= blocks.iter().map(|(b, _)| b.num_rows()).sum::<usize>();
+        Some((blocks, lsn))
     }
 
     /// Rows, memory bytes and the age of the oldest batch, over the durable batches.
@@ -211,9 +234,12 @@ impl LiveSegment {
     }
 
     /// The batches whose LSN is at most `durable_lsn`.
-    pub fn visible(&self, durable_lsn: u64) -> Vec<RecordBatch> {
+    pub fn visible(&self, durable_lsn: u64) -> Vec<Block> {
         let n = self.chunks.partition_point(|c| c.lsn <= durable_lsn);
-        self.chunks[..n].iter().map(|c| c.batch.clone()).collect()
+        self.chunks[..n]
+            .iter()
+            .map(|c| (c.batch.clone(), c.zone.clone()))
+            .collect()
     }
 
     /// Adopts a schema that extends the current one with new nullable columns at the end:
@@ -251,11 +277,14 @@ impl LiveSegment {
             .min()
             .unwrap_or_else(Instant::now);
         let batch = concat_batches(&self.schema, run.iter().map(|c| &c.batch))?;
+        let zones: Vec<Zone> = run.iter().map(|c| c.zone.as_ref().clone()).collect();
+        let zone = Arc::new(merge_zones(&zones));
         self.chunks.splice(
             start..end,
             [Chunk {
                 lsn,
                 batch,
+                zone,
                 arrived,
             }],
         );
@@ -309,12 +338,12 @@ mod tests {
             .visible(100)
             .iter()
             .flat_map(|b| {
-                let a = b
-                    .column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .unwrap()
-                    .clone();
+                let a =
+                    b.0.column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap()
+                        .clone();
                 a.values().to_vec()
             })
             .collect();
@@ -332,7 +361,7 @@ mod tests {
         ]));
         seg.widen(wide.clone()).unwrap();
         let b = &seg.visible(1)[0];
-        assert_eq!(b.schema(), wide);
-        assert_eq!(b.column(1).null_count(), 2);
+        assert_eq!(b.0.schema(), wide);
+        assert_eq!(b.0.column(1).null_count(), 2);
     }
 }

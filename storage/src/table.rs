@@ -231,8 +231,8 @@ impl Table {
         {
             let durable = self.wal.durable_lsn();
             let mut state = write_lock(&self.state);
-            if let Some((batches, lsn_max)) = state.live.take_durable(durable) {
-                let segment = Arc::new(MemSegment::new(SegmentKind::Sealed, batches));
+            if let Some((blocks, lsn_max)) = state.live.take_durable(durable) {
+                let segment = Arc::new(MemSegment::new(SegmentKind::Sealed, blocks));
                 state.sealed.push(Sealed { segment, lsn_max });
             }
         }

@@ -23,6 +23,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use super::{align_batch, Segment, SegmentKind};
 use crate::fsutil::{self, io};
 use crate::manifest::SegmentEntry;
+use crate::zonemap::{zone_of_row_group, Zone};
 use crate::{Error, Result};
 
 /// The version of Strata's segment conventions inside the Parquet file.
@@ -48,6 +49,7 @@ pub struct ParquetSegment {
     entry: SegmentEntry,
     path: PathBuf,
     schema: SchemaRef,
+    zones: Vec<Arc<Zone>>,
     /// Set when a compaction or retention removed the segment from the manifest: the file is
     /// deleted when the last reader (snapshot) lets go of it.
     obsolete: std::sync::atomic::AtomicBool,
@@ -74,8 +76,15 @@ impl ParquetSegment {
                 offset: 0,
                 reason: e.to_string(),
             })?;
+        let zones = meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|rg| Arc::new(zone_of_row_group(rg, meta.schema())))
+            .collect();
         Ok(ParquetSegment {
             schema: meta.schema().clone(),
+            zones,
             entry,
             path,
             obsolete: Default::default(),
@@ -116,10 +125,14 @@ impl Segment for ParquetSegment {
         self.entry.rows as usize
     }
 
-    fn read(&self, projected: &SchemaRef) -> Result<Vec<RecordBatch>> {
-        let file = File::open(&self.path).map_err(io("open segment", &self.path))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| self.corrupt(e))?;
+    fn zones(&self) -> Vec<Arc<Zone>> {
+        self.zones.clone()
+    }
+
+    fn read_blocks(&self, projected: &SchemaRef, blocks: &[usize]) -> Result<Vec<RecordBatch>> {
+        if blocks.is_empty() {
+            return Ok(Vec::new());
+        }
         let wanted: Vec<usize> = projected
             .fields()
             .iter()
@@ -127,19 +140,25 @@ impl Segment for ParquetSegment {
             .collect();
         if wanted.is_empty() {
             // No stored column is needed (COUNT(*), or only columns added after this segment):
-            // the row count is in the footer.
+            // the row counts are in the footer.
             let mut out = Vec::new();
-            let mut left = self.num_rows();
-            while left > 0 {
-                let n = left.min(READ_BATCH_ROWS);
-                out.push(null_batch(projected, n)?);
-                left -= n;
+            for block in blocks {
+                let mut left = self.zones.get(*block).map(|z| z.rows as usize).unwrap_or(0);
+                while left > 0 {
+                    let n = left.min(READ_BATCH_ROWS);
+                    out.push(null_batch(projected, n)?);
+                    left -= n;
+                }
             }
             return Ok(out);
         }
+        let file = File::open(&self.path).map_err(io("open segment", &self.path))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| self.corrupt(e))?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
         let reader = builder
             .with_projection(mask)
+            .with_row_groups(blocks.to_vec())
             .with_batch_size(READ_BATCH_ROWS)
             .build()
             .map_err(|e| self.corrupt(e))?;
