@@ -486,4 +486,50 @@ mod tests {
         }
         assert_eq!(days_from_civil(2024, 1, 1), 19_723);
     }
+
+    #[test]
+    fn regexp_replacement_translates_postgres_groups() {
+        assert_eq!(regex_replacement(r"\2, \1"), "${2}, ${1}");
+        assert_eq!(regex_replacement(r"[\&]"), "[${0}]");
+        assert_eq!(regex_replacement("$5 \\\\ x"), "$$5 \\ x");
+    }
+
+    fn timestamps(values: &[&str]) -> ArrayRef {
+        let strings: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
+        arrow::compute::cast(&strings, &strata_storage::types::TIMESTAMP_TYPE).unwrap()
+    }
+
+    #[test]
+    fn iso_week_and_weekday_match_known_dates() {
+        // 2021-01-03 is a Sunday in ISO week 53 of 2020; 2024-12-30 a Monday in week 1 of 2025.
+        let ts = timestamps(&[
+            "2021-01-03T00:00:00",
+            "2020-12-31T00:00:00",
+            "2024-12-30T00:00:00",
+            "1969-12-28T00:00:00",
+        ]);
+        let week = date_part(DatePart::Week, &ts).unwrap();
+        let week = week.as_primitive::<Int64Type>();
+        assert_eq!(week.values().to_vec(), vec![53, 53, 1, 52]);
+        let dow = date_part(DatePart::Dow, &ts).unwrap();
+        assert_eq!(
+            dow.as_primitive::<Int64Type>().values().to_vec(),
+            vec![0, 4, 1, 0]
+        );
+        let isodow = date_part(DatePart::IsoDow, &ts).unwrap();
+        assert_eq!(
+            isodow.as_primitive::<Int64Type>().values().to_vec(),
+            vec![7, 4, 1, 7]
+        );
+    }
+
+    #[test]
+    fn substring_counts_a_start_before_one_toward_the_length() {
+        let s: ArrayRef = Arc::new(StringArray::from(vec!["hello", "héllo"]));
+        let start: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![-1, 2]));
+        let count: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![3, 2]));
+        let out = substring(&[s, start, count]).unwrap();
+        let out = out.as_string::<i32>();
+        assert_eq!((out.value(0), out.value(1)), ("h", "él"));
+    }
 }
