@@ -16,6 +16,7 @@ mod function;
 pub mod insert;
 mod limit;
 mod projection;
+pub mod prune;
 mod scan;
 mod sort;
 
@@ -45,6 +46,10 @@ pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>>>;
 pub struct ExecStats {
     /// Rows read from storage, before any filter.
     pub rows_scanned: AtomicU64,
+    /// Segments read (at least one block).
+    pub segments_scanned: AtomicU64,
+    /// Segments skipped whole because their zone maps rule the filters out.
+    pub segments_pruned: AtomicU64,
 }
 
 /// A physical operator.

@@ -93,6 +93,10 @@ use plan::Plan;
 pub struct QueryStats {
     /// Rows read from storage, before filtering.
     pub rows_scanned: u64,
+    /// Segments read.
+    pub segments_scanned: u64,
+    /// Segments skipped whole by zone maps.
+    pub segments_pruned: u64,
 }
 
 /// The answer to one statement.
@@ -173,6 +177,8 @@ impl QueryEngine {
         let batches = exec::collect(physical)?;
         let stats = QueryStats {
             rows_scanned: stats.rows_scanned.load(Ordering::Relaxed),
+            segments_scanned: stats.segments_scanned.load(Ordering::Relaxed),
+            segments_pruned: stats.segments_pruned.load(Ordering::Relaxed),
         };
         Ok(QueryOutput {
             schema,

@@ -91,9 +91,12 @@ fn write_json(out: &mut Vec<u8>, output: &QueryOutput, elapsed: Duration) -> std
     }
     writeln!(
         out,
-        "],\"stats\":{{\"elapsed_ms\":{:.3},\"rows_scanned\":{}}}}}",
+        "],\"stats\":{{\"elapsed_ms\":{:.3},\"rows_scanned\":{},\"segments_scanned\":{},\
+         \"segments_pruned\":{}}}}}",
         elapsed.as_secs_f64() * 1000.0,
-        output.stats.rows_scanned
+        output.stats.rows_scanned,
+        output.stats.segments_scanned,
+        output.stats.segments_pruned
     )?;
     Ok(())
 }

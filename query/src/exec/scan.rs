@@ -1,6 +1,8 @@
 //! [`ScanExec`]: reads the segments of a table snapshot (persisted, sealed and live alike, through
 //! the storage's one segment interface), only the needed columns, and drops the rows that fail
-//! the pushed-down filters. Segments are read one at a time, as the consumer pulls batches.
+//! the pushed-down filters. Blocks whose zone maps prove that no row can pass the filters are
+//! not read at all ([`super::prune`]); a segment with no block left is pruned whole. Segments
+//! are read one at a time, as the consumer pulls batches.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use arrow::record_batch::RecordBatch;
 use strata_storage::{SegmentKind, SegmentRef};
 
 use super::eval::evaluate_predicate;
+use super::prune::may_match_all;
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::Result;
 use crate::expr::{BinaryOp, Expr};
@@ -20,9 +23,13 @@ use crate::expr::{BinaryOp, Expr};
 pub struct ScanExec {
     table: String,
     schema: SchemaRef,
-    segments: Vec<SegmentRef>,
+    /// The segments to read, each with the blocks that survived pruning.
+    segments: Vec<(SegmentRef, Vec<usize>)>,
     filters: Vec<Expr>,
     stats: Arc<ExecStats>,
+    segments_total: usize,
+    blocks_total: usize,
+    blocks_read: usize,
 }
 
 impl ScanExec {
@@ -35,12 +42,38 @@ impl ScanExec {
         filters: Vec<Expr>,
         stats: Arc<ExecStats>,
     ) -> Self {
+        let segments_total = segments.len();
+        let mut blocks_total = 0;
+        let mut selected = Vec::with_capacity(segments.len());
+        for segment in segments {
+            let zones = segment.zones();
+            blocks_total += zones.len();
+            let blocks: Vec<usize> = zones
+                .iter()
+                .enumerate()
+                .filter(|(_, zone)| may_match_all(&filters, zone))
+                .map(|(i, _)| i)
+                .collect();
+            if !blocks.is_empty() {
+                selected.push((segment, blocks));
+            }
+        }
+        let blocks_read = selected.iter().map(|(_, b)| b.len()).sum();
+        stats
+            .segments_scanned
+            .fetch_add(selected.len() as u64, Ordering::Relaxed);
+        stats
+            .segments_pruned
+            .fetch_add((segments_total - selected.len()) as u64, Ordering::Relaxed);
         ScanExec {
             table,
             schema,
-            segments,
+            segments: selected,
             filters,
             stats,
+            segments_total,
+            blocks_total,
+            blocks_read,
         }
     }
 }
@@ -57,15 +90,25 @@ impl ExecutionPlan for ScanExec {
             .iter()
             .map(|f| f.name().as_str())
             .collect();
-        let count = |kind: SegmentKind| self.segments.iter().filter(|s| s.kind() == kind).count();
+        let count = |kind: SegmentKind| {
+            self.segments
+                .iter()
+                .filter(|(s, _)| s.kind() == kind)
+                .count()
+        };
         let mut out = format!(
-            "{} columns=[{}] segments={} (persisted={}, sealed={}, live={})",
+            "{} columns=[{}] segments={}/{} (persisted={}, sealed={}, live={}; pruned by zone \
+             maps={}) blocks={}/{}",
             self.table,
             columns.join(", "),
             self.segments.len(),
+            self.segments_total,
             count(SegmentKind::Persisted),
             count(SegmentKind::Sealed),
             count(SegmentKind::Live),
+            self.segments_total - self.segments.len(),
+            self.blocks_read,
+            self.blocks_total,
         );
         if !self.filters.is_empty() {
             let filters: Vec<String> = self.filters.iter().map(|f| f.to_string()).collect();
@@ -93,8 +136,8 @@ impl ExecutionPlan for ScanExec {
         let predicate = filters
             .into_iter()
             .reduce(|a, b| a.binary(BinaryOp::And, b));
-        let batches = segments.into_iter().flat_map(move |segment| {
-            let read: Vec<Result<RecordBatch>> = match segment.read(&schema) {
+        let batches = segments.into_iter().flat_map(move |(segment, blocks)| {
+            let read: Vec<Result<RecordBatch>> = match segment.read_blocks(&schema, &blocks) {
                 Ok(batches) => batches.into_iter().map(Ok).collect(),
                 Err(e) => vec![Err(e.into())],
             };
