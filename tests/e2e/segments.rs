@@ -44,7 +44,8 @@ fn answers(server: &Server) -> Vec<Value> {
 #[test]
 fn a_million_rows_flushed_read_the_same_everywhere() {
     let dir = TempDir::new("segments-million");
-    let server = Server::start(dir.path());
+    // A row limit above the data, so that the rows stay live until FLUSH TABLE.
+    let server = Server::start_with(dir.path(), &["--segment-rows-max", "2000000"]);
     let per = ROWS / REQUESTS;
     for r in 0..REQUESTS {
         assert_eq!(
