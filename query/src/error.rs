@@ -15,11 +15,41 @@ pub enum ErrorKind {
     /// Not the user's fault (HTTP 500): a bug in Strata, or the environment failed (disk, I/O;
     /// [`Error::code`] tells which, e.g. `IO_ERROR` vs `INTERNAL`).
     Internal,
+    /// The query was cancelled by request (or its client went away).
+    Cancelled,
+    /// The query ran past its time limit.
+    Timeout,
+    /// The query needed more than its memory limit.
+    Resource,
 }
 
 /// Everything that can go wrong while parsing, planning or running a statement.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    // --- resources and guard rails ---
+    /// The query was cancelled.
+    #[error("the query was cancelled (DELETE /v1/queries/{{id}}, or its client disconnected)")]
+    Cancelled,
+    /// The query ran past its time limit.
+    #[error(
+        "the query ran longer than its time limit of {limit_ms} ms; narrow it (a time range, a \
+         filter, a LIMIT) or raise the limit (\"timeout_ms\" in the request, --query-timeout-ms)"
+    )]
+    Timeout {
+        /// The limit.
+        limit_ms: u64,
+    },
+    /// The query needed more memory than its limit.
+    #[error(
+        "the query needs more than its memory limit of {limit_bytes} bytes (for grouping, \
+         distinct values or sorting); group by fewer keys, filter more, or raise the limit \
+         (\"memory_limit_bytes\" in the request, --query-memory-limit-bytes)"
+    )]
+    MemoryLimit {
+        /// The limit.
+        limit_bytes: usize,
+    },
+
     // --- the user ---
     /// The SQL text does not parse.
     #[error("syntax error: {message}")]
@@ -162,6 +192,9 @@ impl Error {
     /// A stable, machine-readable code for the error.
     pub fn code(&self) -> &'static str {
         match self {
+            Error::Cancelled => "QUERY_CANCELLED",
+            Error::Timeout { .. } => "QUERY_TIMEOUT",
+            Error::MemoryLimit { .. } => "MEMORY_LIMIT_EXCEEDED",
             Error::SqlSyntax { .. } => "SQL_SYNTAX",
             Error::TableNotFound { .. } => "TABLE_NOT_FOUND",
             Error::TableExists { .. } => "TABLE_EXISTS",
@@ -182,6 +215,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::TableNotFound { .. } => ErrorKind::NotFound,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::MemoryLimit { .. } => ErrorKind::Resource,
             Error::Storage(e) if e.is_user_error() => ErrorKind::User,
             Error::Storage(_) => ErrorKind::Internal,
             Error::Arrow(_) | Error::Internal(_) => ErrorKind::Internal,

@@ -21,7 +21,7 @@ mod scan;
 mod sort;
 
 use std::fmt;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -41,15 +41,80 @@ use crate::plan::LogicalPlan;
 /// The stream of batches an operator produces.
 pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>>>;
 
-/// Counters of one execution, shared by its operators.
+/// The guard rails of one query: a time limit, a memory limit, a cancellation flag.
+#[derive(Debug, Clone, Default)]
+pub struct QueryLimits {
+    /// The query fails with [`Error::Timeout`] once it has run this long.
+    pub timeout: Option<std::time::Duration>,
+    /// The query fails with [`Error::MemoryLimit`] once its grouping, distinct and sort state
+    /// exceeds this many bytes (an estimate of what those operators hold).
+    pub memory_limit_bytes: Option<usize>,
+    /// Setting this flag cancels the query ([`Error::Cancelled`]).
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// Counters of one execution, shared by its operators, and its guard rails. Operators call
+/// [`ExecStats::check`] once per batch and [`ExecStats::track_memory`] as their state grows, so a
+/// cancelled, late or too large query stops within one batch.
 #[derive(Debug, Default)]
 pub struct ExecStats {
+    limits: QueryLimits,
+    deadline: Option<std::time::Instant>,
+    memory_used: std::sync::atomic::AtomicUsize,
     /// Rows read from storage, before any filter.
     pub rows_scanned: AtomicU64,
     /// Segments read (at least one block).
     pub segments_scanned: AtomicU64,
     /// Segments skipped whole because their zone maps rule the filters out.
     pub segments_pruned: AtomicU64,
+}
+
+impl ExecStats {
+    /// Counters for a query with `limits`; its clock starts now.
+    pub fn new(limits: QueryLimits) -> ExecStats {
+        let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
+        ExecStats {
+            limits,
+            deadline,
+            ..ExecStats::default()
+        }
+    }
+
+    /// Fails when the query was cancelled or ran out of time.
+    pub fn check(&self) -> Result<()> {
+        if let Some(cancel) = &self.limits.cancel {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
+        }
+        if let Some(deadline) = self.deadline {
+            if std::time::Instant::now() >= deadline {
+                let limit_ms = self
+                    .limits
+                    .timeout
+                    .map(|t| t.as_millis() as u64)
+                    .unwrap_or(0);
+                return Err(Error::Timeout { limit_ms });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that an operator's state went from `old` to `new` bytes; fails when the query's
+    /// total exceeds its memory limit. Also checks cancellation and time.
+    pub fn track_memory(&self, old: usize, new: usize) -> Result<()> {
+        let used = if new >= old {
+            self.memory_used.fetch_add(new - old, Ordering::Relaxed) + (new - old)
+        } else {
+            self.memory_used.fetch_sub(old - new, Ordering::Relaxed) - (old - new)
+        };
+        if let Some(limit) = self.limits.memory_limit_bytes {
+            if used > limit {
+                return Err(Error::MemoryLimit { limit_bytes: limit });
+            }
+        }
+        self.check()
+    }
 }
 
 /// A physical operator.
@@ -152,12 +217,18 @@ pub fn create_physical_plan(
             group_by.clone(),
             aggregates.clone(),
             plan.schema(),
+            stats.clone(),
         )?),
         LogicalPlan::Sort {
             input: child,
             keys,
             fetch,
-        } => Box::new(SortExec::new(input(child)?, keys.clone(), *fetch)),
+        } => Box::new(SortExec::new(
+            input(child)?,
+            keys.clone(),
+            *fetch,
+            stats.clone(),
+        )),
         LogicalPlan::Limit {
             input: child,
             skip,

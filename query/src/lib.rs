@@ -85,6 +85,7 @@ use strata_storage::Storage;
 pub use error::{Error, ErrorKind, Result};
 
 use exec::ExecStats;
+pub use exec::QueryLimits;
 use plan::binder::Binder;
 use plan::Plan;
 
@@ -137,12 +138,17 @@ impl QueryEngine {
         QueryEngine { storage }
     }
 
-    /// Parses, plans and runs one SQL statement.
+    /// Parses, plans and runs one SQL statement, without limits.
     pub fn execute(&self, sql: &str) -> Result<QueryOutput> {
+        self.execute_with(sql, &QueryLimits::default())
+    }
+
+    /// Parses, plans and runs one SQL statement under `limits` (time, memory, cancellation).
+    pub fn execute_with(&self, sql: &str, limits: &QueryLimits) -> Result<QueryOutput> {
         let statement = parser::parse(sql)?;
         let plan = Binder::new(&self.storage).bind_statement(&statement)?;
         match plan {
-            Plan::Query(plan) => self.run_query(plan),
+            Plan::Query(plan) => self.run_query(plan, limits),
             Plan::Explain(plan) => self.explain(plan),
             Plan::CreateTable { def, if_not_exists } => Ok(QueryOutput::single(
                 exec::ddl::create_table(&self.storage, def, if_not_exists)?,
@@ -155,7 +161,7 @@ impl QueryEngine {
             Plan::Insert(insert) => Ok(QueryOutput::single(exec::insert::insert(
                 &self.storage,
                 insert,
-                |plan| Ok(self.run_query(plan)?.batches),
+                |plan| Ok(self.run_query(plan, limits)?.batches),
             )?)),
             Plan::ShowTables => Ok(QueryOutput::single(exec::ddl::show_tables(&self.storage)?)),
             Plan::Flush { tables } => Ok(QueryOutput::single(exec::ddl::flush(
@@ -169,9 +175,9 @@ impl QueryEngine {
         }
     }
 
-    fn run_query(&self, plan: plan::LogicalPlan) -> Result<QueryOutput> {
+    fn run_query(&self, plan: plan::LogicalPlan, limits: &QueryLimits) -> Result<QueryOutput> {
         let plan = optimizer::optimize(plan)?;
-        let stats = Arc::new(ExecStats::default());
+        let stats = Arc::new(ExecStats::new(limits.clone()));
         let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
         let schema = physical.schema();
         let batches = exec::collect(physical)?;

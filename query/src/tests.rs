@@ -11,7 +11,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use strata_storage::{FsyncPolicy, Storage, StorageConfig};
 
-use crate::{ErrorKind, QueryEngine, QueryOutput};
+use crate::{ErrorKind, QueryEngine, QueryLimits, QueryOutput};
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -908,4 +908,44 @@ fn sort_key_option_names_existing_columns() {
         error(&e, "CREATE TABLE s2 (a BIGINT) WITH (sort_key = 'zz')").code(),
         "COLUMN_NOT_FOUND"
     );
+}
+
+#[test]
+fn guard_rails_stop_a_query_and_the_next_one_runs() {
+    use std::sync::atomic::AtomicBool;
+    let e = events("guard-rails");
+    let slow = "SELECT region, user_id, COUNT(*) FROM events GROUP BY region, user_id ORDER BY 3";
+    let timeout = QueryLimits {
+        timeout: Some(std::time::Duration::ZERO),
+        ..QueryLimits::default()
+    };
+    let err = e.execute_with(slow, &timeout).unwrap_err();
+    assert_eq!(err.code(), "QUERY_TIMEOUT", "{err}");
+    assert_eq!(err.kind(), crate::ErrorKind::Timeout);
+
+    let memory = QueryLimits {
+        memory_limit_bytes: Some(64),
+        ..QueryLimits::default()
+    };
+    let err = e.execute_with(slow, &memory).unwrap_err();
+    assert_eq!(err.code(), "MEMORY_LIMIT_EXCEEDED", "{err}");
+    let err = e
+        .execute_with("SELECT * FROM events ORDER BY amount", &memory)
+        .unwrap_err();
+    assert_eq!(err.code(), "MEMORY_LIMIT_EXCEEDED", "{err}");
+
+    let cancelled = QueryLimits {
+        cancel: Some(Arc::new(AtomicBool::new(true))),
+        ..QueryLimits::default()
+    };
+    let err = e.execute_with(slow, &cancelled).unwrap_err();
+    assert_eq!(err.code(), "QUERY_CANCELLED", "{err}");
+
+    let generous = QueryLimits {
+        timeout: Some(std::time::Duration::from_secs(60)),
+        memory_limit_bytes: Some(1 << 30),
+        cancel: Some(Arc::new(AtomicBool::new(false))),
+    };
+    let out = e.execute_with(slow, &generous).unwrap();
+    assert_eq!(out.num_rows(), 5);
 }

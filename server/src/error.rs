@@ -34,6 +34,17 @@ pub enum ApiError {
     /// The body's content type is not one Strata reads.
     #[error("unsupported Content-Type \"{0}\"; use application/x-ndjson, text/csv or application/vnd.apache.arrow.stream")]
     UnsupportedMediaType(String),
+    /// No running query has that id.
+    #[error("no running query has id \"{0}\"; it finished already, or the id is wrong")]
+    NoQuery(String),
+    /// A JSON result would have more rows than allowed.
+    #[error("the result has {rows} rows, more than the {limit} the JSON format returns; add a LIMIT, aggregate more, or ask for \"format\": \"ndjson\" or \"csv\"")]
+    ResultTooLarge {
+        /// Rows in the result.
+        rows: usize,
+        /// The cap.
+        limit: usize,
+    },
     /// No such route.
     #[error("no endpoint {0}; see docs/http-api.md")]
     NoRoute(String),
@@ -52,6 +63,12 @@ impl ApiError {
                     ErrorKind::User => StatusCode::BAD_REQUEST,
                     ErrorKind::NotFound => StatusCode::NOT_FOUND,
                     ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorKind::Resource => StatusCode::BAD_REQUEST,
+                    ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                    // Client Closed Request: the status nginx uses for a cancelled request.
+                    ErrorKind::Cancelled => {
+                        StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
+                    }
                 };
                 (status, e.code())
             }
@@ -71,6 +88,8 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
             }
             ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "NO_SUCH_ENDPOINT"),
+            ApiError::NoQuery(_) => (StatusCode::NOT_FOUND, "QUERY_NOT_FOUND"),
+            ApiError::ResultTooLarge { .. } => (StatusCode::BAD_REQUEST, "RESULT_TOO_LARGE"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
         }
     }

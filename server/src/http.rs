@@ -26,6 +26,10 @@ pub struct AppState {
     storage: Arc<Storage>,
     engine: QueryEngine,
     max_body_bytes: usize,
+    query_timeout_ms: u64,
+    query_memory_limit_bytes: usize,
+    max_result_rows: usize,
+    queries: crate::queries::Registry,
 }
 
 /// Opens the data directory and serves the HTTP API until SIGINT or SIGTERM.
@@ -43,6 +47,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         engine: QueryEngine::new(storage.clone()),
         storage,
         max_body_bytes: args.max_body_bytes,
+        query_timeout_ms: args.query_timeout_ms,
+        query_memory_limit_bytes: args.query_memory_limit_bytes,
+        max_result_rows: args.max_result_rows,
+        queries: crate::queries::Registry::default(),
     });
     let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
     let addr = listener.local_addr()?;
@@ -81,6 +89,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/v1/sql", post(sql))
+        .route("/v1/queries/{id}", axum::routing::delete(cancel_query))
         .route("/v1/tables/{table}/ingest", post(ingest))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(limit))
@@ -116,16 +125,70 @@ fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<By
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SqlRequest {
     query: String,
     #[serde(default)]
     format: Option<String>,
+    /// Overrides --query-timeout-ms for this query.
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    /// Overrides --query-memory-limit-bytes for this query.
+    #[serde(default)]
+    memory_limit_bytes: Option<usize>,
+}
+
+/// `DELETE /v1/queries/{id}`: cancels a running query.
+async fn cancel_query(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if state.queries.cancel(&id) {
+        Ok(json_line(json!({"query_id": id, "cancelled": true})))
+    } else {
+        Err(ApiError::NoQuery(id))
+    }
 }
 
 async fn sql(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // The client may name the query (header X-Strata-Query-Id), so that it can cancel it while it
+    // runs; otherwise the server names it.
+    let wanted = headers
+        .get("x-strata-query-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (id, cancel) = match state.queries.start(wanted.as_deref()) {
+        Ok(started) => started,
+        Err(message) => {
+            return ApiError::BadRequest {
+                code: "INVALID_QUERY_ID",
+                message,
+            }
+            .into_response()
+        }
+    };
+    // Dropped when the request ends, also when the client goes away mid-query: that cancels it.
+    let guard = crate::queries::Guard::new(&state.queries, id.clone(), cancel.clone());
+    let mut response = match run_sql(&state, headers, body, cancel).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    guard.finish();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-strata-query-id", value);
+    }
+    response
+}
+
+async fn run_sql(
+    state: &Arc<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let body = body_or_error(body, state.max_body_bytes)?;
@@ -142,20 +205,42 @@ async fn sql(
             SqlRequest {
                 query,
                 format: None,
+                timeout_ms: None,
+                memory_limit_bytes: None,
             }
         } else {
             serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
                 code: "INVALID_REQUEST",
                 message: format!(
-                    "the body must be a JSON object like {{\"query\": \"SELECT 1\"}}: {e}"
+                    "the body must be a JSON object like {{\"query\": \"SELECT 1\"}} (optional: \
+                     format, timeout_ms, memory_limit_bytes): {e}"
                 ),
             })?
         };
     let format = ResultFormat::parse(request.format.as_deref())?;
+    let limits = strata_query::QueryLimits {
+        timeout: Some(std::time::Duration::from_millis(
+            request.timeout_ms.unwrap_or(state.query_timeout_ms),
+        )),
+        memory_limit_bytes: Some(
+            request
+                .memory_limit_bytes
+                .unwrap_or(state.query_memory_limit_bytes),
+        ),
+        cancel: Some(cancel),
+    };
     let engine_state = state.clone();
-    let output = tokio::task::spawn_blocking(move || engine_state.engine.execute(&request.query))
-        .await
-        .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
+    let sql = request.query;
+    let output =
+        tokio::task::spawn_blocking(move || engine_state.engine.execute_with(&sql, &limits))
+            .await
+            .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
+    if format == ResultFormat::Json && output.num_rows() > state.max_result_rows {
+        return Err(ApiError::ResultTooLarge {
+            rows: output.num_rows(),
+            limit: state.max_result_rows,
+        });
+    }
     let (content_type, bytes) = write_result(format, &output, started.elapsed())?;
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod error;
 mod http;
+mod queries;
 mod result;
 
 use std::net::SocketAddr;
@@ -51,6 +52,17 @@ pub struct ServeArgs {
     /// ... or once its oldest row is this many seconds old.
     #[arg(long, env = "STRATA_SEGMENT_AGE_MAX_S", default_value_t = 600)]
     pub segment_age_max_s: u64,
+    /// A query fails with QUERY_TIMEOUT after this many milliseconds (per request:
+    /// "timeout_ms").
+    #[arg(long, env = "STRATA_QUERY_TIMEOUT_MS", default_value_t = 300_000)]
+    pub query_timeout_ms: u64,
+    /// A query fails with MEMORY_LIMIT_EXCEEDED when its grouping, distinct and sort state
+    /// exceeds this many bytes (per request: "memory_limit_bytes").
+    #[arg(long, env = "STRATA_QUERY_MEMORY_LIMIT_BYTES", default_value_t = 4 << 30)]
+    pub query_memory_limit_bytes: usize,
+    /// The most rows a JSON result may have (NDJSON and CSV are not capped).
+    #[arg(long, env = "STRATA_MAX_RESULT_ROWS", default_value_t = 1_000_000)]
+    pub max_result_rows: usize,
 }
 
 fn parse_fsync(s: &str) -> Result<strata_storage::FsyncPolicy, String> {

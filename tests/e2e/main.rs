@@ -6,6 +6,7 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod guard_rails;
 mod harness;
 mod ingest_query;
 mod segments;

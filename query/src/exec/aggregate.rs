@@ -9,6 +9,7 @@
 pub mod accumulator;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;
@@ -17,7 +18,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 
 use self::accumulator::{create_accumulator, GroupsAccumulator};
 use super::eval::{evaluate_array, evaluate_predicate};
-use super::{BatchIter, ExecutionPlan};
+use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::Result;
 use crate::expr::{AggregateExpr, Expr};
 
@@ -28,6 +29,7 @@ pub struct AggregateExec {
     group_by: Vec<Expr>,
     aggregates: Vec<AggregateExpr>,
     schema: SchemaRef,
+    stats: Arc<ExecStats>,
 }
 
 impl AggregateExec {
@@ -37,12 +39,14 @@ impl AggregateExec {
         group_by: Vec<Expr>,
         aggregates: Vec<AggregateExpr>,
         schema: SchemaRef,
+        stats: Arc<ExecStats>,
     ) -> Result<Self> {
         Ok(AggregateExec {
             input,
             group_by,
             aggregates,
             schema,
+            stats,
         })
     }
 }
@@ -133,7 +137,9 @@ impl ExecutionPlan for AggregateExec {
             group_by,
             aggregates,
             schema,
+            stats,
         } = *self;
+        let mut held = 0;
         let mut accumulators = aggregates
             .iter()
             .map(create_accumulator)
@@ -157,6 +163,11 @@ impl ExecutionPlan for AggregateExec {
                         .collect::<Result<Vec<_>>>()?;
                     table.intern(&keys, &mut groups)?;
                     num_groups = table.num_groups();
+                    // Key bytes twice (the rows and the hash map's copy), per-group overhead,
+                    // and a few words of state per accumulator and group.
+                    let now = 2 * table.keys.size() + num_groups * (48 + 16 * accumulators.len());
+                    stats.track_memory(held, now)?;
+                    held = now;
                 }
                 None => {
                     groups.clear();

@@ -145,6 +145,7 @@ impl ExecutionPlan for ScanExec {
         });
         let iter = batches.filter_map(move |batch| {
             let step = || -> Result<Option<RecordBatch>> {
+                stats.check()?;
                 let batch = batch?;
                 stats
                     .rows_scanned

@@ -9,7 +9,7 @@ use arrow::compute::{
 use arrow::datatypes::SchemaRef;
 
 use super::eval::evaluate_array;
-use super::{BatchIter, ExecutionPlan};
+use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
 use crate::plan::SortKey;
 
@@ -20,12 +20,23 @@ pub struct SortExec {
     input: Box<dyn ExecutionPlan>,
     keys: Vec<SortKey>,
     fetch: Option<usize>,
+    stats: Arc<ExecStats>,
 }
 
 impl SortExec {
     /// Sorts `input` by `keys`; with `fetch`, only the first `fetch` rows are produced.
-    pub fn new(input: Box<dyn ExecutionPlan>, keys: Vec<SortKey>, fetch: Option<usize>) -> Self {
-        SortExec { input, keys, fetch }
+    pub fn new(
+        input: Box<dyn ExecutionPlan>,
+        keys: Vec<SortKey>,
+        fetch: Option<usize>,
+        stats: Arc<ExecStats>,
+    ) -> Self {
+        SortExec {
+            input,
+            keys,
+            fetch,
+            stats,
+        }
     }
 }
 
@@ -63,9 +74,21 @@ impl ExecutionPlan for SortExec {
 
     fn execute(self: Box<Self>) -> Result<BatchIter> {
         let schema = self.input.schema();
-        let batches = self.input.execute()?.collect::<Result<Vec<_>>>()?;
+        let stats = self.stats.clone();
+        // The whole input is held (twice, briefly, while it is concatenated): count it against
+        // the memory limit as it arrives.
+        let mut held = 0;
+        let mut batches = Vec::new();
+        for batch in self.input.execute()? {
+            let batch = batch?;
+            let size = batch.get_array_memory_size();
+            stats.track_memory(held, held + 2 * size)?;
+            held += 2 * size;
+            batches.push(batch);
+        }
         let batch = concat_batches(&schema, &batches)?;
         drop(batches);
+        stats.track_memory(held, held / 2)?;
         let rows = batch.num_rows();
         if rows == 0 {
             return Ok(Box::new(std::iter::empty()));
