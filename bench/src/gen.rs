@@ -15,6 +15,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::{Error, Result};
 
@@ -49,20 +50,39 @@ pub const ROW_GROUP_ROWS: usize = 65_536;
 /// Batches in flight between the generating thread and the writing thread.
 const PIPELINE_DEPTH: usize = 2;
 
-/// The writer settings of every generated file: ZSTD level 1, 64K-row row groups.
-pub fn writer_properties() -> Result<WriterProperties> {
-    Ok(WriterProperties::builder()
+/// The writer settings of every generated file: ZSTD level 1, 64K-row row groups, and
+/// dictionary encoding except for `plain_columns` (high-cardinality columns, where building a
+/// dictionary costs time and then falls back to plain anyway).
+pub fn writer_properties(plain_columns: &[&str]) -> Result<WriterProperties> {
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_created_by("strata-bench".to_string())
-        .build())
+        .set_created_by("strata-bench".to_string());
+    for name in plain_columns {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*name), false);
+    }
+    Ok(builder.build())
+}
+
+/// Drains `source` without writing anything; returns the rows produced. Measures the
+/// generator alone (`--dry-run`).
+pub fn drain(source: &mut dyn BatchSource) -> Result<u64> {
+    let mut rows = 0u64;
+    while let Some(batch) = source.next_batch()? {
+        rows += batch.num_rows() as u64;
+    }
+    Ok(rows)
 }
 
 /// Writes all batches of `source` to a Parquet file at `path`; returns the rows written.
 ///
 /// Generation and encoding overlap: the source runs on its own thread and hands batches over a
 /// channel bounded at two batches; this thread encodes and writes.
-pub fn write_parquet(source: &mut dyn BatchSource, path: &Path) -> Result<u64> {
+pub fn write_parquet(
+    source: &mut dyn BatchSource,
+    path: &Path,
+    properties: WriterProperties,
+) -> Result<u64> {
     let file = File::create(path).map_err(|source| Error::Io {
         operation: "create",
         path: path.to_path_buf(),
@@ -71,7 +91,7 @@ pub fn write_parquet(source: &mut dyn BatchSource, path: &Path) -> Result<u64> {
     let mut writer = ArrowWriter::try_new(
         BufWriter::with_capacity(1 << 20, file),
         source.schema(),
-        Some(writer_properties()?),
+        Some(properties),
     )?;
     let (tx, rx) = sync_channel::<RecordBatch>(PIPELINE_DEPTH);
     let mut rows = 0u64;

@@ -46,6 +46,9 @@ struct HitsArgs {
     /// Output Parquet file.
     #[arg(long, default_value = "hits.parquet")]
     out: PathBuf,
+    /// Generate the batches but write nothing: measures the generator alone.
+    #[arg(long, conflicts_with = "check")]
+    dry_run: bool,
     /// After writing, read the file back and run the spec's acceptance list; exit non-zero if a
     /// check fails.
     #[arg(long)]
@@ -92,7 +95,17 @@ fn gen_hits(a: &HitsArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let mut generator = hits::HitsGenerator::new(a.rows, a.seed)?;
     let planned = started.elapsed();
-    let rows = gen::write_parquet(&mut generator, &a.out)
+    if a.dry_run {
+        let rows = gen::drain(&mut generator)?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "generated {rows} rows (not written) in {secs:.2} s, plan {:.2} s: {:.0} rows/s",
+            planned.as_secs_f64(),
+            rows as f64 / secs.max(1e-9)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = gen::write_parquet(&mut generator, &a.out, hits::writer_properties()?)
         .with_context(|| format!("writing {}", a.out.display()))?;
     report_written(&a.out, rows, started, Some(planned));
     if !a.check {
@@ -113,7 +126,9 @@ fn gen_events(a: &EventsArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let mut generator = events::EventsGenerator::new(a.rows, a.seed, a.start_ms, a.rate)?;
     let rows = match a.out.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => gen::write_parquet(&mut generator, &a.out)?,
+        Some("parquet") => {
+            gen::write_parquet(&mut generator, &a.out, events::writer_properties()?)?
+        }
         Some("ndjson") | Some("jsonl") => events::write_ndjson(&mut generator, &a.out)?,
         _ => bail!("--out must end in .parquet or .ndjson: {}", a.out.display()),
     };

@@ -197,6 +197,11 @@ impl EventsGenerator {
     }
 }
 
+/// Parquet writer settings for `events` files.
+pub fn writer_properties() -> Result<parquet::file::properties::WriterProperties> {
+    super::writer_properties(&["time", "bytes", "amount", "latency_ms"])
+}
+
 /// Appends `v` in decimal, zero-padded to `width` digits.
 fn push_padded(out: &mut String, v: u64, width: usize) {
     let digits = v.to_string();
