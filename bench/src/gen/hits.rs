@@ -1811,7 +1811,7 @@ impl CoreColumns {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn all_batches(rows: u64, seed: u64) -> Vec<RecordBatch> {
@@ -1864,6 +1864,84 @@ mod tests {
                 prev = Some(k);
             }
         }
+    }
+
+    /// `shared/benchmarks/clickbench`: beside the checkout, or under `$STRATA_SHARED_DIR`.
+    pub(crate) fn clickbench_dir() -> std::path::PathBuf {
+        let beside = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/benchmarks/clickbench");
+        if beside.join("columns.tsv").exists() {
+            return beside;
+        }
+        match std::env::var_os("STRATA_SHARED_DIR") {
+            Some(dir) => std::path::PathBuf::from(dir).join("benchmarks/clickbench"),
+            None => beside,
+        }
+    }
+
+    pub(crate) fn temp_file(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("strata-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    fn write(rows: u64, seed: u64, name: &str) -> std::path::PathBuf {
+        let path = temp_file(name);
+        let mut g = HitsGenerator::new(rows, seed).unwrap();
+        crate::gen::write_parquet(&mut g, &path, writer_properties().unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn parquet_schema_matches_columns_tsv() {
+        use parquet::basic::{ConvertedType, Type as Physical};
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
+        let tsv = std::fs::read_to_string(clickbench_dir().join("columns.tsv")).unwrap();
+        let rows: Vec<Vec<&str>> = tsv
+            .lines()
+            .skip(1)
+            .map(|l| l.split('\t').collect())
+            .collect();
+        assert_eq!(rows.len(), 105);
+        let path = write(2_000, 3, "schema.parquet");
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let descr = reader.metadata().file_metadata().schema_descr_ptr();
+        assert_eq!(descr.num_columns(), 105);
+        for (i, row) in rows.iter().enumerate() {
+            let (name, parquet_type) = (row[1], row[3]);
+            assert_eq!(COLUMNS[i].0, name, "column {}", i + 1);
+            let col = descr.column(i);
+            assert_eq!(col.name(), name);
+            assert!(!col.self_type().is_optional(), "{name} must be required");
+            let (physical, converted) = (col.physical_type(), col.converted_type());
+            let ok = if parquet_type.starts_with("INT64") {
+                physical == Physical::INT64 && converted == ConvertedType::NONE
+            } else if parquet_type.starts_with("INT32 annotated INT_16") {
+                physical == Physical::INT32 && converted == ConvertedType::INT_16
+            } else if parquet_type.starts_with("INT32 annotated UINT_16") {
+                physical == Physical::INT32 && converted == ConvertedType::UINT_16
+            } else if parquet_type.starts_with("INT32") {
+                physical == Physical::INT32 && converted == ConvertedType::NONE
+            } else if parquet_type.starts_with("BYTE_ARRAY") {
+                physical == Physical::BYTE_ARRAY && converted == ConvertedType::UTF8
+            } else {
+                false
+            };
+            assert!(
+                ok,
+                "{name}: tsv says {parquet_type}, file has {physical:?}/{converted:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_seed_gives_a_byte_identical_file() {
+        let a = std::fs::read(write(5_000, 11, "a.parquet")).unwrap();
+        let b = std::fs::read(write(5_000, 11, "b.parquet")).unwrap();
+        let c = std::fs::read(write(5_000, 12, "c.parquet")).unwrap();
+        assert!(a == b, "same seed, different bytes");
+        assert!(a != c);
     }
 
     #[test]
