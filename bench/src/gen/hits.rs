@@ -920,20 +920,22 @@ fn head_then_zipf(head: &[f64], n: usize, s: f64) -> Weighted {
 
 /// A row's sort key before WatchIDs are known.
 #[derive(Debug, Clone, Copy)]
+/// The user's attributes travel with the key: rows are visited in key order, and looking users
+/// up by index per row would miss the cache on every row.
 struct Key {
     date: u16,
     dup: bool,
     user: u32,
-    user_id: i64,
     time: i64,
     watch: i64,
+    attrs: User,
 }
 
 /// A string column under construction. Values arrive as `&str`, so the finished array needs
 /// no UTF-8 validation pass.
 struct StrCol {
     builder: StringBuilder,
-    /// A copy of the last value, for re-sent rows.
+    /// Scratch for re-sent rows.
     last: String,
 }
 
@@ -941,19 +943,26 @@ impl StrCol {
     fn with_capacity(rows: usize, bytes: usize) -> StrCol {
         StrCol {
             builder: StringBuilder::with_capacity(rows, bytes),
-            last: String::with_capacity(256),
+            last: String::new(),
         }
     }
 
     #[inline]
     fn push(&mut self, s: &str) {
         self.builder.append_value(s);
-        self.last.clear();
-        self.last.push_str(s);
     }
 
-    #[inline]
+    /// Appends the last value again (a re-sent row; rare, so the copy and check are cheap).
     fn push_last_again(&mut self) {
+        let offsets = self.builder.offsets_slice();
+        let n = offsets.len();
+        if n < 2 {
+            return;
+        }
+        let (start, end) = (offsets[n - 2] as usize, offsets[n - 1] as usize);
+        self.last.clear();
+        self.last
+            .push_str(std::str::from_utf8(&self.builder.values_slice()[start..end]).unwrap_or(""));
         self.builder.append_value(&self.last);
     }
 
@@ -1285,13 +1294,13 @@ impl HitsGenerator {
                     date: date_of(time),
                     dup: false,
                     user,
-                    user_id: u.id,
+                    attrs: *u,
                     time,
                     watch: 0,
                 });
             }
         }
-        keys.sort_unstable_by_key(|k| (k.date, k.user_id, k.time));
+        keys.sort_unstable_by_key(|k| (k.date, k.attrs.id, k.time));
 
         // Re-sent events: 0.02% of rows repeat the previous row of the same user and day.
         let eligible = keys
@@ -1321,7 +1330,7 @@ impl HitsGenerator {
             let mut j = i + 1;
             while j < keys.len()
                 && keys[j].date == keys[i].date
-                && keys[j].user_id == keys[i].user_id
+                && keys[j].attrs.id == keys[i].attrs.id
                 && keys[j].time == keys[i].time
             {
                 j += 1;
@@ -1400,7 +1409,7 @@ impl HitsGenerator {
         let seed = self.plan.seed;
         let t = &self.plan.tables;
         let s = &self.plan.sites[site.index];
-        let u = self.plan.users[key.user as usize];
+        let u = key.attrs;
         let is_62 = s.kind == SiteKind::Site62;
         let mut rng = Rng::for_index(seed, S_ROW, pos);
 
@@ -1677,7 +1686,7 @@ impl HitsGenerator {
 }
 
 /// Referers per named host: each host has this many distinct referer strings.
-const REFERER_VARIANTS: usize = 4096;
+const REFERER_VARIANTS: usize = 1024;
 /// The page of site 62 that is P_ref (Q41).
 const P_REF_PAGE: usize = 7;
 /// Probability that a new phrase is a head draw (which starts a 1-5 row run on the user's
