@@ -15,6 +15,7 @@ mod filter;
 mod function;
 pub mod insert;
 mod limit;
+mod parallel;
 mod projection;
 pub mod prune;
 mod scan;
@@ -51,6 +52,8 @@ pub struct QueryLimits {
     pub memory_limit_bytes: Option<usize>,
     /// Setting this flag cancels the query ([`Error::Cancelled`]).
     pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// How many threads a scan may use; `None` (or 0): one per core.
+    pub threads: Option<usize>,
 }
 
 /// Counters of one execution, shared by its operators, and its guard rails. Operators call
@@ -77,6 +80,16 @@ impl ExecStats {
             limits,
             deadline,
             ..ExecStats::default()
+        }
+    }
+
+    /// How many threads a scan may use.
+    pub fn threads(&self) -> usize {
+        match self.limits.threads {
+            Some(n) if n > 0 => n,
+            _ => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         }
     }
 

@@ -28,6 +28,7 @@ pub struct AppState {
     max_body_bytes: usize,
     query_timeout_ms: u64,
     query_memory_limit_bytes: usize,
+    query_threads: usize,
     max_result_rows: usize,
     queries: crate::queries::Registry,
 }
@@ -49,6 +50,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         query_timeout_ms: args.query_timeout_ms,
         query_memory_limit_bytes: args.query_memory_limit_bytes,
+        query_threads: args.query_threads,
         max_result_rows: args.max_result_rows,
         queries: crate::queries::Registry::default(),
     });
@@ -228,6 +230,7 @@ async fn run_sql(
                 .unwrap_or(state.query_memory_limit_bytes),
         ),
         cancel: Some(cancel),
+        threads: Some(state.query_threads),
     };
     let engine_state = state.clone();
     let sql = request.query;

@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// exceeds this many bytes (per request: "memory_limit_bytes").
     #[arg(long, env = "STRATA_QUERY_MEMORY_LIMIT_BYTES", default_value_t = 4 << 30)]
     pub query_memory_limit_bytes: usize,
+    /// Threads a query's scan may use (0: one per core).
+    #[arg(long, env = "STRATA_QUERY_THREADS", default_value_t = 0)]
+    pub query_threads: usize,
     /// The most rows a JSON result may have (NDJSON and CSV are not capped).
     #[arg(long, env = "STRATA_MAX_RESULT_ROWS", default_value_t = 1_000_000)]
     pub max_result_rows: usize,

@@ -13,6 +13,7 @@ use arrow::record_batch::RecordBatch;
 use strata_storage::{SegmentKind, SegmentRef};
 
 use super::eval::evaluate_predicate;
+use super::parallel::ordered_parallel_map;
 use super::prune::may_match_all;
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::Result;
@@ -30,7 +31,12 @@ pub struct ScanExec {
     segments_total: usize,
     blocks_total: usize,
     blocks_read: usize,
+    /// Rows in the blocks to read (from their zone maps).
+    rows_to_read: u64,
 }
+
+/// Below this many rows a scan runs on the calling thread: starting workers costs more.
+pub const PARALLEL_SCAN_ROWS_MIN: u64 = 64 * 1024;
 
 impl ScanExec {
     /// Scans `segments`, reading the columns of `schema` (a projection of the table schema) and
@@ -44,6 +50,7 @@ impl ScanExec {
     ) -> Self {
         let segments_total = segments.len();
         let mut blocks_total = 0;
+        let mut rows_to_read = 0;
         let mut selected = Vec::with_capacity(segments.len());
         for segment in segments {
             let zones = segment.zones();
@@ -54,6 +61,7 @@ impl ScanExec {
                 .filter(|(_, zone)| may_match_all(&filters, zone))
                 .map(|(i, _)| i)
                 .collect();
+            rows_to_read += blocks.iter().map(|&b| zones[b].rows).sum::<u64>();
             if !blocks.is_empty() {
                 selected.push((segment, blocks));
             }
@@ -74,6 +82,7 @@ impl ScanExec {
             segments_total,
             blocks_total,
             blocks_read,
+            rows_to_read,
         }
     }
 }
@@ -131,22 +140,24 @@ impl ExecutionPlan for ScanExec {
             segments,
             filters,
             stats,
+            rows_to_read,
             ..
         } = *self;
         let predicate = filters
             .into_iter()
             .reduce(|a, b| a.binary(BinaryOp::And, b));
-        let batches = segments.into_iter().flat_map(move |(segment, blocks)| {
-            let read: Vec<Result<RecordBatch>> = match segment.read_blocks(&schema, &blocks) {
-                Ok(batches) => batches.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e.into())],
-            };
-            read
-        });
-        let iter = batches.filter_map(move |batch| {
-            let step = || -> Result<Option<RecordBatch>> {
+        // One job per block: read it (decode only the needed columns), filter it. Jobs run on
+        // all cores; results come back in block order, so answers do not depend on timing.
+        let jobs: Vec<(SegmentRef, usize)> = segments
+            .into_iter()
+            .flat_map(|(segment, blocks)| blocks.into_iter().map(move |b| (segment.clone(), b)))
+            .collect();
+        let threads = stats.threads();
+        let work = move |(segment, block): (SegmentRef, usize)| -> Result<Vec<RecordBatch>> {
+            stats.check()?;
+            let mut out = Vec::new();
+            for batch in segment.read_blocks(&schema, &[block])? {
                 stats.check()?;
-                let batch = batch?;
                 stats
                     .rows_scanned
                     .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
@@ -157,10 +168,26 @@ impl ExecutionPlan for ScanExec {
                         filter_record_batch(&batch, &mask)?
                     }
                 };
-                Ok((batch.num_rows() > 0).then_some(batch))
+                if batch.num_rows() > 0 {
+                    out.push(batch);
+                }
+            }
+            Ok(out)
+        };
+        let iter: BatchIter =
+            if threads <= 1 || jobs.len() <= 1 || rows_to_read < PARALLEL_SCAN_ROWS_MIN {
+                Box::new(jobs.into_iter().flat_map(move |job| match work(job) {
+                    Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                }))
+            } else {
+                Box::new(
+                    ordered_parallel_map(jobs, threads, 2 * threads, work).flat_map(|r| match r {
+                        Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
+                        Err(e) => vec![Err(e)],
+                    }),
+                )
             };
-            step().transpose()
-        });
-        Ok(Box::new(iter))
+        Ok(iter)
     }
 }
