@@ -303,6 +303,41 @@ mod tests {
     }
 
     #[test]
+    fn strata_ingest_decodes_the_ndjson_with_time_as_the_time_column() {
+        use strata_ingest::{decode, Format};
+        let path =
+            std::env::temp_dir().join(format!("strata-bench-ingest-{}.ndjson", std::process::id()));
+        let mut g = EventsGenerator::new(3_000, 4, DEFAULT_START_MS, DEFAULT_RATE_PER_S).unwrap();
+        write_ndjson(&mut g, &path).unwrap();
+        let body = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        // A new table (schema inferred from the body) ...
+        let decoded = decode(Format::NdJson, &body, None).unwrap();
+        assert_eq!(decoded.batch.num_rows(), 3_000);
+        assert_eq!(decoded.time_column.as_deref(), Some("time"));
+        let types: Vec<(String, DataType)> = decoded
+            .batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        for (name, ty) in &types {
+            let expected = match name.as_str() {
+                "time" => DataType::Timestamp(TimeUnit::Millisecond, None),
+                "country" | "device" | "url" | "user_id" => DataType::Utf8,
+                "bytes" | "status" => DataType::Int64,
+                "amount" | "latency_ms" => DataType::Float64,
+                other => panic!("unexpected column {other}"),
+            };
+            assert_eq!(ty, &expected, "{name}");
+        }
+        // ... and a table created with the Parquet schema.
+        let decoded = decode(Format::NdJson, &body, Some(&schema())).unwrap();
+        assert_eq!(decoded.batch.num_rows(), 3_000);
+    }
+
+    #[test]
     fn ndjson_lines_are_objects_with_the_expected_fields() {
         let dir = std::env::temp_dir().join(format!("strata-bench-events-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
