@@ -49,6 +49,8 @@ pub struct ParquetSegment {
     entry: SegmentEntry,
     path: PathBuf,
     schema: SchemaRef,
+    /// The parsed footer, kept so that reads do not parse it again.
+    meta: ArrowReaderMetadata,
     zones: Vec<Arc<Zone>>,
     /// Set when a compaction or retention removed the segment from the manifest: the file is
     /// deleted when the last reader (snapshot) lets go of it.
@@ -84,6 +86,7 @@ impl ParquetSegment {
             .collect();
         Ok(ParquetSegment {
             schema: meta.schema().clone(),
+            meta: meta.clone(),
             zones,
             entry,
             path,
@@ -153,8 +156,7 @@ impl Segment for ParquetSegment {
             return Ok(out);
         }
         let file = File::open(&self.path).map_err(io("open segment", &self.path))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| self.corrupt(e))?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone());
         let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
         let reader = builder
             .with_projection(mask)
