@@ -246,25 +246,8 @@ impl Table {
                 continue;
             };
             let schema = first.schema();
-            let options = read_lock(&self.def).options.clone();
-            let sort_key = options.effective_sort_key();
-            let layout = persisted::Layout {
-                sort_key: &sort_key,
-                time_column: options.time_column.as_deref(),
-                partition_ms: options.partition.width_ms(),
-            };
-            let entries = persisted::write_segments(
-                &self.dir,
-                manifest.next_segment_id,
-                &schema,
-                sealed.segment.batches(),
-                &layout,
-                sealed.lsn_max,
-            )?;
-            let segments = entries
-                .iter()
-                .map(|e| ParquetSegment::open(&self.dir, e.clone()).map(Arc::new))
-                .collect::<Result<Vec<_>>>()?;
+            let (entries, segments) =
+                self.write_segments(&manifest, &schema, sealed.segment.batches(), sealed.lsn_max)?;
             let rows: usize = entries.iter().map(|e| e.rows as usize).sum();
             let mut next = manifest.clone();
             next.next_segment_id += entries.len() as u64;
@@ -343,26 +326,8 @@ impl Table {
         for segment in &inputs {
             batches.extend(segment.read(&schema)?);
         }
-        let options = read_lock(&self.def).options.clone();
-        let sort_key = options.effective_sort_key();
-        let layout = persisted::Layout {
-            sort_key: &sort_key,
-            time_column: options.time_column.as_deref(),
-            partition_ms: options.partition.width_ms(),
-        };
         let lsn_max = inputs.iter().map(|s| s.entry().lsn_max).max().unwrap_or(0);
-        let entries = persisted::write_segments(
-            &self.dir,
-            manifest.next_segment_id,
-            &schema,
-            &batches,
-            &layout,
-            lsn_max,
-        )?;
-        let outputs = entries
-            .iter()
-            .map(|e| ParquetSegment::open(&self.dir, e.clone()).map(Arc::new))
-            .collect::<Result<Vec<_>>>()?;
+        let (entries, outputs) = self.write_segments(&manifest, &schema, &batches, lsn_max)?;
         let mut next = manifest.clone();
         next.next_segment_id += entries.len() as u64;
         next.segments.retain(|e| !ids.contains(&e.id));
@@ -403,6 +368,38 @@ impl Table {
         self.swap_persisted(&expired, Vec::new());
         tracing::info!(table = %self.name, segments = expired.len(), "retention dropped expired partitions");
         Ok(expired.len())
+    }
+
+    /// Writes `batches` as new segment files laid out by the table's options (one per time
+    /// partition, sorted by the sort key), numbered from the manifest's next id, and opens them.
+    /// The caller commits the manifest.
+    fn write_segments(
+        &self,
+        manifest: &Manifest,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        lsn_max: u64,
+    ) -> Result<(Vec<crate::manifest::SegmentEntry>, Vec<Arc<ParquetSegment>>)> {
+        let options = read_lock(&self.def).options.clone();
+        let sort_key = options.effective_sort_key();
+        let layout = persisted::Layout {
+            sort_key: &sort_key,
+            time_column: options.time_column.as_deref(),
+            partition_ms: options.partition.width_ms(),
+        };
+        let entries = persisted::write_segments(
+            &self.dir,
+            manifest.next_segment_id,
+            schema,
+            batches,
+            &layout,
+            lsn_max,
+        )?;
+        let segments = entries
+            .iter()
+            .map(|e| ParquetSegment::open(&self.dir, e.clone()).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((entries, segments))
     }
 
     /// Replaces the persisted segments `ids` with `outputs` in the readable state; the old
