@@ -681,7 +681,9 @@ impl Plan {
         rng.shuffle(&mut adv_values);
         let adv_positions = distinct_positions(&mut rng, rows, adv_values.len());
         let adv = adv_positions.into_iter().zip(adv_values).collect();
+        // At least 10 rows so that Q24 returns 10 rows at any N.
         let google_rows = ((0.000159 * n).round().max((1500.0 * floor_scale).round()) as usize)
+            .max(10)
             .min(rows as usize / 10);
         let google = distinct_positions(&mut rng, rows, google_rows);
 
