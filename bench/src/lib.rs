@@ -31,6 +31,8 @@
 #![forbid(unsafe_code)]
 
 pub mod gen;
+pub mod peers;
+pub mod runner;
 
 use std::path::PathBuf;
 

@@ -25,6 +25,8 @@ enum Command {
     /// Generate a benchmark data set.
     #[command(subcommand)]
     Gen(GenCommand),
+    /// The 43 ClickBench queries on Strata, DuckDB and chDB over the same generated data.
+    Clickbench(strata_bench::runner::clickbench::ClickbenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -88,6 +90,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Gen(GenCommand::Hits(a)) => gen_hits(&a),
         Command::Gen(GenCommand::Events(a)) => gen_events(&a),
+        Command::Clickbench(a) => {
+            strata_bench::runner::clickbench::run(&a.options())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
