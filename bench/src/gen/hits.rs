@@ -1908,7 +1908,13 @@ pub(crate) mod tests {
         use parquet::basic::{ConvertedType, Type as Physical};
         use parquet::file::reader::{FileReader, SerializedFileReader};
 
-        let tsv = std::fs::read_to_string(clickbench_dir().join("columns.tsv")).unwrap();
+        let tsv_path = clickbench_dir().join("columns.tsv");
+        let tsv = std::fs::read_to_string(&tsv_path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (set STRATA_SHARED_DIR to the shared/ folder)",
+                tsv_path.display()
+            )
+        });
         let rows: Vec<Vec<&str>> = tsv
             .lines()
             .skip(1)
