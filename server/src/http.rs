@@ -304,7 +304,17 @@ fn ingest_blocking(
             let decoded = strata_ingest::decode(format, body, None)?;
             let def = TableDef {
                 name: table.to_string(),
-                schema: decoded.batch.schema(),
+                // Every column nullable (later rows may lack any field) but the time column,
+                // which the definition makes NOT NULL.
+                schema: std::sync::Arc::new(arrow::datatypes::Schema::new(
+                    decoded
+                        .batch
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone().with_nullable(true))
+                        .collect::<Vec<_>>(),
+                )),
                 options: TableOptions {
                     time_column: decoded.time_column.clone(),
                     ..Default::default()

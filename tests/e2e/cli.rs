@@ -93,6 +93,54 @@ fn ingest_and_sql_commands_work_against_a_real_server() {
     assert!(stdout.contains("ingested 2 rows"), "{stdout}");
 
     assert_eq!(server.scalar("SELECT COUNT(*) FROM events"), json!(2504));
+    // A table created from Parquet (whose columns may be required) keeps only the time
+    // column NOT NULL, so that later rows may leave fields out.
+    let parquet_table = dir.path().join("q.parquet");
+    let required = RecordBatch::try_from_iter_with_nullable(vec![
+        (
+            "time",
+            Arc::new(TimestampMillisecondArray::from(vec![1i64])) as ArrayRef,
+            false,
+        ),
+        (
+            "kind",
+            Arc::new(StringArray::from(vec!["r"])) as ArrayRef,
+            false,
+        ),
+        ("v", Arc::new(Int64Array::from(vec![1])) as ArrayRef, false),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(&parquet_table).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, required.schema(), None).unwrap();
+    writer.write(&required).unwrap();
+    writer.close().unwrap();
+    let (ok, _, stderr) = run(&[
+        "ingest",
+        "fromparquet",
+        parquet_table.to_str().unwrap(),
+        "--url",
+        url,
+    ]);
+    assert!(ok, "{stderr}");
+    let nullable: Vec<(String, String)> = server
+        .rows("DESCRIBE fromparquet")
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap().to_string(),
+                r[2].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nullable,
+        vec![
+            ("time".into(), "NO".into()),
+            ("kind".into(), "YES".into()),
+            ("v".into(), "YES".into())
+        ]
+    );
+    server.ingest_ok("fromparquet", "{\"time\": 5}\n");
     assert_eq!(
         server.scalar("SELECT SUM(v) FROM events WHERE kind = 'pq'"),
         json!(30)
