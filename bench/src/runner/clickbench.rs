@@ -310,6 +310,29 @@ pub struct Summary {
     pub hot_sum_s: f64,
 }
 
+/// Which `strata` binary was measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct StrataBinary {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its modification time, UTC (RFC 3339), empty when unknown.
+    pub modified: String,
+}
+
+impl StrataBinary {
+    fn describe(path: &Path) -> StrataBinary {
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or_else(String::new, |d| rfc3339(d.as_secs() as i64));
+        StrataBinary {
+            path: path.to_path_buf(),
+            modified,
+        }
+    }
+}
+
 /// The JSON result of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -327,6 +350,9 @@ pub struct Report {
     pub machine: Machine,
     /// The commit.
     pub commit: Commit,
+    /// The `strata` binary and its modification time (UTC, RFC 3339): a binary older than the
+    /// commit's server, query or storage changes measures older code.
+    pub strata_binary: StrataBinary,
     /// The command line.
     pub command: String,
     /// The Parquet file's size, bytes.
@@ -363,6 +389,9 @@ pub fn run(o: &Options) -> Result<Report> {
     }
     let sql_types = column_sql_types(&read("columns.tsv")?);
 
+    // The commit is read before anything runs: the tree may move while the benchmark does.
+    let commit = Commit::detect();
+    let strata_binary = StrataBinary::describe(&o.strata_bin);
     let parquet = ensure_data(o)?;
     let parquet_bytes = std::fs::metadata(&parquet).map_or(0, |m| m.len());
 
@@ -431,7 +460,8 @@ pub fn run(o: &Options) -> Result<Report> {
         runs: o.runs,
         finished_at: now_rfc3339(),
         machine: Machine::detect(),
-        commit: Commit::detect(),
+        commit,
+        strata_binary,
         command: o.command.clone(),
         parquet_bytes,
         scoring: format!(
@@ -827,7 +857,8 @@ pub fn render_markdown(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "- Machine: {}\n- Commit: `{}`{}\n- Finished: {}\n- Command: `{}`\n- Scoring: {}\n",
+        "- Machine: {}\n- Commit: `{}`{} (read when the run started; `strata` binary built {})\n\
+         - Finished: {}\n- Command: `{}`\n- Scoring: {}\n",
         r.machine.describe(),
         r.commit.hash,
         if r.commit.dirty {
@@ -835,6 +866,7 @@ pub fn render_markdown(r: &Report) -> String {
         } else {
             ""
         },
+        r.strata_binary.modified,
         r.finished_at,
         r.command,
         r.scoring
@@ -990,11 +1022,17 @@ fn write_outputs(o: &Options, report: &Report) -> Result<()> {
     Ok(())
 }
 
-/// UTC now as `YYYY-MM-DDTHH:MM:SSZ`, without a date crate.
+/// UTC now as `YYYY-MM-DDTHH:MM:SSZ`.
 fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    )
+}
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`, without a date crate.
+fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
@@ -1103,9 +1141,10 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339_now_has_the_shape() {
-        let s = now_rfc3339();
-        assert_eq!(s.len(), 20);
-        assert!(s.ends_with('Z') && s.as_bytes()[10] == b'T');
+    fn rfc3339_formats_unix_seconds() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_372_708_800), "2013-07-01T20:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(now_rfc3339().len(), 20);
     }
 }
