@@ -354,6 +354,13 @@ fn listening_addr(line: &str) -> Option<String> {
     (!addr.is_empty()).then_some(addr)
 }
 
+/// The 1, 5 and 15 minute load averages from `/proc/loadavg` (`0.12 0.30 0.41`), or empty.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 /// Seconds since `started`.
 pub fn secs_since(started: Instant) -> f64 {
     started.elapsed().as_secs_f64()

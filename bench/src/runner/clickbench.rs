@@ -348,6 +348,9 @@ pub struct Report {
     pub finished_at: String,
     /// The machine.
     pub machine: Machine,
+    /// `/proc/loadavg` when the run started and when it finished: other work on the machine
+    /// (a build, another benchmark) shows here and makes every time in the run suspect.
+    pub load_average: [String; 2],
     /// The commit.
     pub commit: Commit,
     /// The `strata` binary and its modification time (UTC, RFC 3339): a binary older than the
@@ -391,6 +394,7 @@ pub fn run(o: &Options) -> Result<Report> {
 
     // The commit is read before anything runs: the tree may move while the benchmark does.
     let commit = Commit::detect();
+    let load_average_start = super::load_average();
     let strata_binary = StrataBinary::describe(&o.strata_bin);
     let parquet = ensure_data(o)?;
     let parquet_bytes = std::fs::metadata(&parquet).map_or(0, |m| m.len());
@@ -460,6 +464,7 @@ pub fn run(o: &Options) -> Result<Report> {
         runs: o.runs,
         finished_at: now_rfc3339(),
         machine: Machine::detect(),
+        load_average: [load_average_start, super::load_average()],
         commit,
         strata_binary,
         command: o.command.clone(),
@@ -858,7 +863,7 @@ pub fn render_markdown(r: &Report) -> String {
     let _ = writeln!(
         s,
         "- Machine: {}\n- Commit: `{}`{} (read when the run started; `strata` binary built {})\n\
-         - Finished: {}\n- Command: `{}`\n- Scoring: {}\n",
+         - Finished: {} (load average before / after: {} / {})\n- Command: `{}`\n- Scoring: {}\n",
         r.machine.describe(),
         r.commit.hash,
         if r.commit.dirty {
@@ -868,6 +873,8 @@ pub fn render_markdown(r: &Report) -> String {
         },
         r.strata_binary.modified,
         r.finished_at,
+        r.load_average[0],
+        r.load_average[1],
         r.command,
         r.scoring
     );
