@@ -9,6 +9,8 @@
 pub mod accumulator;
 
 use std::collections::HashMap;
+
+use ahash::RandomState;
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
@@ -55,7 +57,7 @@ impl AggregateExec {
 struct GroupTable {
     converter: RowConverter,
     /// Key bytes -> group index.
-    index: HashMap<Box<[u8]>, usize>,
+    index: HashMap<Box<[u8]>, usize, RandomState>,
     /// The key of every group, in group-index order.
     keys: Rows,
 }
@@ -70,7 +72,7 @@ impl GroupTable {
         let keys = converter.empty_rows(0, 0);
         Ok(GroupTable {
             converter,
-            index: HashMap::new(),
+            index: HashMap::with_hasher(RandomState::new()),
             keys,
         })
     }

@@ -7,6 +7,9 @@
 //! of the same aggregate (say, of two segments scanned on two cores) combine group by group.
 
 use std::collections::HashSet;
+
+/// A set of encoded values, hashed with a fast non-cryptographic hasher.
+type ValueSet = HashSet<Box<[u8]>, ahash::RandomState>;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -627,7 +630,7 @@ where
 /// every value (row-encoded, kept in a per-group set) to the plain accumulator.
 struct Distinct {
     converter: RowConverter,
-    sets: Vec<HashSet<Box<[u8]>>>,
+    sets: Vec<ValueSet>,
     inner: Box<dyn GroupsAccumulator>,
 }
 
@@ -657,7 +660,7 @@ impl GroupsAccumulator for Distinct {
         groups: &[usize],
         num_groups: usize,
     ) -> Result<()> {
-        self.sets.resize_with(num_groups, HashSet::new);
+        self.sets.resize_with(num_groups, ValueSet::default);
         let values =
             values.ok_or_else(|| Error::internal("DISTINCT aggregate without argument"))?;
         // -0.0 and 0.0 are one value.
@@ -690,7 +693,7 @@ impl GroupsAccumulator for Distinct {
 /// `COUNT(DISTINCT x)`: a set of row-encoded values per group.
 struct CountDistinct {
     converter: RowConverter,
-    sets: Vec<HashSet<Box<[u8]>>>,
+    sets: Vec<ValueSet>,
 }
 
 impl std::fmt::Debug for CountDistinct {
@@ -717,7 +720,7 @@ impl GroupsAccumulator for CountDistinct {
         groups: &[usize],
         num_groups: usize,
     ) -> Result<()> {
-        self.sets.resize_with(num_groups, HashSet::new);
+        self.sets.resize_with(num_groups, ValueSet::default);
         let values = values.ok_or_else(|| Error::internal("count(distinct) without argument"))?;
         // -0.0 and 0.0 are one value.
         let values = &crate::exec::eval::normalize_zero(values)?;
@@ -735,7 +738,7 @@ impl GroupsAccumulator for CountDistinct {
     }
 
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
-        self.sets.resize_with(num_groups, HashSet::new);
+        self.sets.resize_with(num_groups, ValueSet::default);
         let counts: Vec<i64> = self.sets.iter().map(|s| s.len() as i64).collect();
         Ok(Arc::new(Int64Array::from(counts)))
     }
