@@ -115,11 +115,13 @@ impl ClickbenchArgs {
             .enumerate()
             .map(|(i, a)| {
                 if i == 0 {
-                    // The binary as run from the workspace root.
-                    let name = Path::new(&a)
-                        .file_name()
-                        .map_or(a.clone(), |n| n.to_string_lossy().into_owned());
-                    format!("target/release/{name}")
+                    // The binary, relative to the workspace root when it lies inside it.
+                    let root = root.canonicalize().unwrap_or_else(|_| root.clone());
+                    Path::new(&a)
+                        .canonicalize()
+                        .ok()
+                        .and_then(|p| p.strip_prefix(&root).ok().map(Path::to_path_buf))
+                        .map_or(a, |p| p.display().to_string())
                 } else {
                     a
                 }
