@@ -49,7 +49,7 @@ pub struct IngestArgs {
     /// Rows per request.
     #[arg(long, default_value_t = 100_000)]
     pub batch_rows: usize,
-    /// Bytes per request at most (NDJSON and CSV), below the server's body limit.
+    /// Bytes per request at most (below the server's body limit); a larger batch is split.
     #[arg(long, default_value_t = 16 << 20)]
     pub batch_bytes: usize,
 }
@@ -236,15 +236,22 @@ pub fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             let mut done_rows = 0u64;
             let total_rows = reader_rows(&args.file).unwrap_or(0).max(1);
             for batch in reader {
-                let batch = batch?;
-                let mut w = StreamWriter::try_new(Vec::new(), &batch.schema())?;
-                w.write(&batch)?;
-                w.finish()?;
-                let body = w.into_inner()?;
-                done_rows += batch.num_rows() as u64;
-                let progress = (done_rows * total_bytes / total_rows).min(total_bytes);
-                let step = progress.saturating_sub(bar.position());
-                send("application/vnd.apache.arrow.stream", body, step)?;
+                // Wide rows make big bodies: split a batch until its encoding fits
+                // --batch-bytes (a single row is sent whatever its size).
+                let mut pending = vec![batch?];
+                while let Some(batch) = pending.pop() {
+                    let body = encode_ipc(&batch)?;
+                    let rows = batch.num_rows();
+                    if body.len() > args.batch_bytes && rows > 1 {
+                        pending.push(batch.slice(rows / 2, rows - rows / 2));
+                        pending.push(batch.slice(0, rows / 2));
+                        continue;
+                    }
+                    done_rows += rows as u64;
+                    let progress = (done_rows * total_bytes / total_rows).min(total_bytes);
+                    let step = progress.saturating_sub(bar.position());
+                    send("application/vnd.apache.arrow.stream", body, step)?;
+                }
             }
         }
     }
@@ -258,6 +265,13 @@ pub fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         total_bytes as f64 / 1e6 / secs
     );
     Ok(())
+}
+
+fn encode_ipc(batch: &arrow::record_batch::RecordBatch) -> anyhow::Result<Vec<u8>> {
+    let mut w = StreamWriter::try_new(Vec::new(), &batch.schema())?;
+    w.write(batch)?;
+    w.finish()?;
+    Ok(w.into_inner()?)
 }
 
 fn reader_rows(path: &PathBuf) -> Option<u64> {

@@ -88,7 +88,16 @@ fn ingest_and_sql_commands_work_against_a_real_server() {
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
-    let (ok, stdout, stderr) = run(&["ingest", "events", parquet.to_str().unwrap(), "--url", url]);
+    // A --batch-bytes below one batch's encoding splits it (here down to single rows).
+    let (ok, stdout, stderr) = run(&[
+        "ingest",
+        "events",
+        parquet.to_str().unwrap(),
+        "--url",
+        url,
+        "--batch-bytes",
+        "100",
+    ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("ingested 2 rows"), "{stdout}");
 
