@@ -134,7 +134,39 @@ fn run(seed: u64, serve_args: &[&str], flush_every_ms: u64) -> usize {
             }
         })
     });
-    std::thread::sleep(Duration::from_millis(rng.range(1200, 2500)));
+    // Kill at a random moment; for the persist and compaction variants, a random moment after
+    // the first persist (or compaction) happened, so that the kill lands among them however
+    // loaded the machine is.
+    let wait_for: Option<fn(&std::path::Path) -> bool> = if flush_every_ms > 0 {
+        Some(|dir| {
+            let (listed, written) = manifest_ids(dir);
+            written > listed
+        })
+    } else if !serve_args.is_empty() {
+        Some(|dir| manifest_segments(dir) > 0)
+    } else {
+        None
+    };
+    // At least one acknowledged request first, however slowly the machine starts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline
+        && !outcomes
+            .lock()
+            .unwrap()
+            .values()
+            .any(|o| matches!(o, Outcome::Acked(_)))
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Some(happened) = wait_for {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !happened(dir.path()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(rng.range(0, 1500)));
+    } else {
+        std::thread::sleep(Duration::from_millis(rng.range(300, 2500)));
+    }
     server.kill();
     let persisted = manifest_segments(dir.path());
     stop.store(true, Ordering::Relaxed);
