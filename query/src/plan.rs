@@ -65,6 +65,18 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
+impl fmt::Display for SortKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} NULLS {}",
+            self.expr,
+            if self.descending { "DESC" } else { "ASC" },
+            if self.nulls_first { "FIRST" } else { "LAST" }
+        )
+    }
+}
+
 /// A read of one table.
 #[derive(Debug, Clone)]
 pub struct Scan {
@@ -251,17 +263,7 @@ impl LogicalPlan {
                 )
             }
             LogicalPlan::Sort { keys, fetch, .. } => {
-                let keys: Vec<String> = keys
-                    .iter()
-                    .map(|k| {
-                        format!(
-                            "{} {} NULLS {}",
-                            k.expr,
-                            if k.descending { "DESC" } else { "ASC" },
-                            if k.nulls_first { "FIRST" } else { "LAST" }
-                        )
-                    })
-                    .collect();
+                let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
                 write!(f, "Sort: {}", keys.join(", "))?;
                 if let Some(fetch) = fetch {
                     write!(f, " fetch={fetch}")?;

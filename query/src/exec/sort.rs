@@ -46,18 +46,7 @@ impl ExecutionPlan for SortExec {
     }
 
     fn details(&self) -> String {
-        let keys: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| {
-                format!(
-                    "{} {} NULLS {}",
-                    k.expr,
-                    if k.descending { "DESC" } else { "ASC" },
-                    if k.nulls_first { "FIRST" } else { "LAST" }
-                )
-            })
-            .collect();
+        let keys: Vec<String> = self.keys.iter().map(|k| k.to_string()).collect();
         match self.fetch {
             Some(fetch) => format!("{} fetch={fetch}", keys.join(", ")),
             None => keys.join(", "),

@@ -1426,14 +1426,7 @@ fn bind_scalar_function(
     let func = match name {
         "date_trunc" => {
             arity(2)?;
-            let unit = match &args[0] {
-                Expr::Literal(v) => v
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .filter(|s| s.is_valid(0))
-                    .map(|s| s.value(0).to_string()),
-                _ => None,
-            };
+            let unit = string_literal(&args[0]);
             let unit = unit.as_deref().and_then(TruncUnit::parse).ok_or_else(|| Error::InvalidArgument {
                 message: format!(
                     "date_trunc() unit must be one of 'second', 'minute', 'hour', 'day', 'week', 'month', 'quarter', 'year', not {}",
@@ -1573,14 +1566,7 @@ fn bind_scalar_function(
         }
         "date_part" => {
             arity(2)?;
-            let field = match &args[0] {
-                Expr::Literal(v) => v
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .filter(|s| s.is_valid(0))
-                    .map(|s| s.value(0).to_string()),
-                _ => None,
-            };
+            let field = string_literal(&args[0]);
             let part = field.as_deref().and_then(DatePart::parse).ok_or_else(|| Error::InvalidArgument {
                 message: format!(
                     "date_part() field must be one of 'year', 'quarter', 'month', 'week', 'day', 'hour', 'minute', 'second', 'dow', 'isodow', 'doy', 'epoch'; not {}",
@@ -1879,4 +1865,16 @@ fn bind_case(
         when_then,
         else_result,
     })
+}
+
+/// The text of a non-NULL string literal argument (a unit or field name), else `None`.
+fn string_literal(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Literal(v) => v
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .filter(|s| s.is_valid(0))
+            .map(|s| s.value(0).to_string()),
+        _ => None,
+    }
 }
