@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod cli;
+mod clickbench;
 mod crash;
 mod guard_rails;
 mod harness;

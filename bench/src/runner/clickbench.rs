@@ -509,7 +509,7 @@ fn ensure_data(o: &Options) -> Result<PathBuf> {
 }
 
 /// The SQL type (`TIMESTAMP`, `Date`, ...) of each column from `columns.tsv`.
-fn column_sql_types(tsv: &str) -> BTreeMap<String, String> {
+pub fn column_sql_types(tsv: &str) -> BTreeMap<String, String> {
     tsv.lines()
         .filter_map(|l| {
             let mut f = l.split('\t');
