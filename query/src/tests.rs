@@ -950,3 +950,76 @@ fn guard_rails_stop_a_query_and_the_next_one_runs() {
     let out = e.execute_with(slow, &generous).unwrap();
     assert_eq!(out.num_rows(), 5);
 }
+
+/// Aggregation on several workers (partial states merged) answers like one worker: many
+/// batches, many groups, every mergeable aggregate, a grand total, NULL keys and values.
+#[test]
+fn parallel_aggregation_equals_single_threaded() {
+    let e = engine("parallel-agg");
+    e.execute("CREATE TABLE p (k BIGINT, s VARCHAR, v INTEGER, f DOUBLE)")
+        .unwrap();
+    let table = e.storage.table("p").unwrap();
+    let schema = table.def().schema;
+    // Batches above the live segment's coalescing size, so that the aggregation sees 16.
+    for b in 0..16i64 {
+        let n = 5000i64;
+        let rows = b * n..(b + 1) * n;
+        let k: Vec<Option<i64>> = rows
+            .clone()
+            .map(|i| (i % 101 != 0).then_some(i * 7919 % 3001))
+            .collect();
+        let s: Vec<Option<String>> = rows
+            .clone()
+            .map(|i| (i % 13 != 0).then(|| format!("s{}", i * 31 % 17)))
+            .collect();
+        let v: Vec<Option<i32>> = rows
+            .clone()
+            .map(|i| (i % 9 != 0).then_some((i * 104729 % 2001 - 1000) as i32))
+            .collect();
+        let f: Vec<Option<f64>> = rows.map(|i| Some((i % 97) as f64 / 8.0)).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(k)),
+                Arc::new(StringArray::from(s)),
+                Arc::new(Int32Array::from(v)),
+                Arc::new(Float64Array::from(f)),
+            ],
+        )
+        .unwrap();
+        table.append(batch).unwrap();
+    }
+    let queries = [
+        "SELECT k, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), MIN(s), MAX(s), COUNT(DISTINCT s) \
+         FROM p GROUP BY k ORDER BY k",
+        "SELECT s, COUNT(*), SUM(v), AVG(f), VAR_SAMP(v), STDDEV_POP(f) FROM p GROUP BY s \
+         ORDER BY s",
+        "SELECT COUNT(*), SUM(v), AVG(v), MIN(s), COUNT(DISTINCT k), VAR_POP(f) FROM p",
+        "SELECT k % 7, s, SUM(f), COUNT(*) FILTER (WHERE v > 0) FROM p GROUP BY 1, 2 \
+         ORDER BY 1, 2",
+    ];
+    let limits = |threads| QueryLimits {
+        threads: Some(threads),
+        ..QueryLimits::default()
+    };
+    for q in queries {
+        let one = e.execute_with(q, &limits(1)).unwrap();
+        let four = e.execute_with(q, &limits(4)).unwrap();
+        let round = |out: &QueryOutput| -> Vec<String> {
+            rows(out)
+                .iter()
+                .map(|l| {
+                    l.split('|')
+                        .map(|v| match v.parse::<f64>() {
+                            Ok(x) if v.contains('.') => format!("{x:.6}"),
+                            _ => v.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("|")
+                })
+                .collect()
+        };
+        assert_eq!(round(&one), round(&four), "{q}");
+        assert!(one.num_rows() >= 1, "{q}");
+    }
+}

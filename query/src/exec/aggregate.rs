@@ -5,13 +5,19 @@
 //! from key bytes to a dense group index, allocating only when a new group appears. Then every
 //! accumulator consumes the whole batch given the vector of group indices, in a monomorphic loop
 //! chosen once per query by argument type (see [`accumulator`]).
+//!
+//! With more than one query thread, and when every accumulator can merge partial states, the
+//! batches are spread over that many aggregation workers, each building its own groups and
+//! accumulators ([`Partial`]); the partial states merge into one at the end (group keys
+//! re-interned, accumulator states combined group by group).
 
 pub mod accumulator;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ahash::RandomState;
-use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;
@@ -21,7 +27,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use self::accumulator::{create_accumulator, GroupsAccumulator};
 use super::eval::{evaluate_array, evaluate_predicate};
 use super::{BatchIter, ExecStats, ExecutionPlan};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::expr::{AggregateExpr, Expr};
 
 /// Groups rows by key and aggregates each group. Output: keys, then aggregates.
@@ -101,6 +107,26 @@ impl GroupTable {
         Ok(())
     }
 
+    /// The group index of every key of `keys` (rows of an identically configured converter),
+    /// creating groups for new keys.
+    fn intern_rows(&mut self, keys: &Rows) -> Vec<usize> {
+        let parser = self.converter.parser();
+        let mut mapping = Vec::with_capacity(keys.num_rows());
+        for row in keys.iter() {
+            let group = match self.index.get(row.as_ref()) {
+                Some(&group) => group,
+                None => {
+                    let group = self.keys.num_rows();
+                    self.index.insert(row.as_ref().into(), group);
+                    self.keys.push(parser.parse(row.as_ref()));
+                    group
+                }
+            };
+            mapping.push(group);
+        }
+        mapping
+    }
+
     fn num_groups(&self) -> usize {
         self.keys.num_rows()
     }
@@ -108,6 +134,217 @@ impl GroupTable {
     fn into_columns(self) -> Result<Vec<ArrayRef>> {
         Ok(self.converter.convert_rows(&self.keys)?)
     }
+}
+
+/// The state of an aggregation over some of its input: the groups seen and every aggregate's
+/// accumulator. Workers each build one over the batches they take; the states then merge.
+struct Partial {
+    table: Option<GroupTable>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    num_groups: usize,
+    /// Scratch: the group of every row of the current batch.
+    groups: Vec<usize>,
+    /// Bytes reported to the query's memory accounting.
+    held: usize,
+}
+
+impl Partial {
+    fn new(group_by: &[Expr], aggregates: &[AggregateExpr]) -> Result<Partial> {
+        let accumulators = aggregates
+            .iter()
+            .map(create_accumulator)
+            .collect::<Result<Vec<_>>>()?;
+        let table = if group_by.is_empty() {
+            None
+        } else {
+            Some(GroupTable::try_new(group_by)?)
+        };
+        Ok(Partial {
+            // Without GROUP BY there is exactly one group, even over no rows.
+            num_groups: usize::from(table.is_none()),
+            table,
+            accumulators,
+            groups: vec![],
+            held: 0,
+        })
+    }
+
+    fn mergeable(&self) -> bool {
+        self.accumulators.iter().all(|a| a.supports_merge())
+    }
+
+    /// Reports the state's size to the memory accounting: key bytes twice (the rows and the
+    /// hash map's copy), per-group overhead, and a few words per accumulator and group.
+    fn track(&mut self, stats: &ExecStats) -> Result<()> {
+        let now = match &self.table {
+            Some(table) => {
+                2 * table.keys.size() + self.num_groups * (48 + 16 * self.accumulators.len())
+            }
+            None => 0,
+        };
+        let old = std::mem::replace(&mut self.held, now);
+        stats.track_memory(old, now)
+    }
+
+    fn update(
+        &mut self,
+        batch: &RecordBatch,
+        group_by: &[Expr],
+        aggregates: &[AggregateExpr],
+        stats: &ExecStats,
+    ) -> Result<()> {
+        let groups = &mut self.groups;
+        match &mut self.table {
+            Some(table) => {
+                let keys = group_by
+                    .iter()
+                    .map(|e| evaluate_array(e, batch))
+                    .collect::<Result<Vec<_>>>()?;
+                table.intern(&keys, groups)?;
+                self.num_groups = table.num_groups();
+                self.track(stats)?;
+            }
+            None => {
+                groups.clear();
+                groups.resize(batch.num_rows(), 0);
+                stats.check()?;
+            }
+        }
+        let (groups, num_groups) = (&self.groups, self.num_groups);
+        for (accumulator, aggregate) in self.accumulators.iter_mut().zip(aggregates) {
+            let values = match &aggregate.arg {
+                Some(arg) => Some(evaluate_array(arg, batch)?),
+                None => None,
+            };
+            match &aggregate.filter {
+                None => accumulator.update_batch(values.as_ref(), groups, num_groups)?,
+                Some(filter) => {
+                    // FILTER (WHERE ...): only the rows where it is true (not NULL).
+                    let mask = evaluate_predicate(filter, batch)?;
+                    let mask = if arrow::array::Array::null_count(&mask) > 0 {
+                        arrow::compute::prep_null_mask_filter(&mask)
+                    } else {
+                        mask
+                    };
+                    let kept: Vec<usize> = groups
+                        .iter()
+                        .zip(mask.values().iter())
+                        .filter_map(|(&g, keep)| keep.then_some(g))
+                        .collect();
+                    let values = values
+                        .map(|v| arrow::compute::filter(v.as_ref(), &mask))
+                        .transpose()?;
+                    accumulator.update_batch(values.as_ref(), &kept, num_groups)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds `other` into this state.
+    fn merge(&mut self, mut other: Partial, stats: &ExecStats) -> Result<()> {
+        let mapping = match (&mut self.table, other.table.take()) {
+            (Some(table), Some(theirs)) => {
+                let mapping = table.intern_rows(&theirs.keys);
+                self.num_groups = table.num_groups();
+                mapping
+            }
+            _ => vec![0],
+        };
+        let accumulators = std::mem::take(&mut other.accumulators);
+        for (mine, theirs) in self.accumulators.iter_mut().zip(accumulators) {
+            mine.merge(theirs, &mapping, self.num_groups)?;
+        }
+        stats.track_memory(other.held, 0)?;
+        self.track(stats)
+    }
+
+    /// The output: keys, then aggregates.
+    fn finish(mut self, schema: SchemaRef, stats: &ExecStats) -> Result<RecordBatch> {
+        let num_groups = self.num_groups;
+        let mut columns = match self.table.take() {
+            Some(table) => table.into_columns()?,
+            None => vec![],
+        };
+        for accumulator in &mut self.accumulators {
+            columns.push(accumulator.evaluate(num_groups)?);
+        }
+        stats.track_memory(self.held, 0)?;
+        let options = RecordBatchOptions::new().with_row_count(Some(num_groups));
+        Ok(RecordBatch::try_new_with_options(
+            schema, columns, &options,
+        )?)
+    }
+}
+
+/// Aggregates `input` on `workers` threads: the calling thread pulls batches from the input (whose
+/// scans run on their own workers) and hands each to whichever aggregation worker is free; every
+/// worker builds a [`Partial`] state; the states merge at the end. The first error stops the
+/// feeding and is returned.
+fn aggregate_in_parallel(
+    input: Box<dyn ExecutionPlan>,
+    group_by: &[Expr],
+    aggregates: &[AggregateExpr],
+    stats: &ExecStats,
+    workers: usize,
+) -> Result<Partial> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<RecordBatch>(workers);
+    let receiver = Mutex::new(receiver);
+    let failed = AtomicBool::new(false);
+    let batches = input.execute()?;
+    let (fed, partials) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> Result<Partial> {
+                    let mut state = Partial::new(group_by, aggregates)?;
+                    loop {
+                        let next = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(batch) = next else { break };
+                        if let Err(e) = state.update(&batch, group_by, aggregates, stats) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                    Ok(state)
+                })
+            })
+            .collect();
+        let mut fed: Result<()> = Ok(());
+        for batch in batches {
+            if failed.load(Ordering::Relaxed) {
+                break;
+            }
+            match batch {
+                Ok(batch) => {
+                    if sender.send(batch).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    fed = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(sender);
+        let partials: Vec<Result<Partial>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::internal("an aggregation worker panicked")))
+            })
+            .collect();
+        (fed, partials)
+    });
+    fed?;
+    let mut partials = partials.into_iter();
+    let mut state = partials
+        .next()
+        .ok_or_else(|| Error::internal("no aggregation worker"))??;
+    for other in partials {
+        state.merge(other?, stats)?;
+    }
+    Ok(state)
 }
 
 impl ExecutionPlan for AggregateExec {
@@ -141,79 +378,19 @@ impl ExecutionPlan for AggregateExec {
             schema,
             stats,
         } = *self;
-        let mut held = 0;
-        let mut accumulators = aggregates
-            .iter()
-            .map(create_accumulator)
-            .collect::<Result<Vec<Box<dyn GroupsAccumulator>>>>()?;
-        let mut table = if group_by.is_empty() {
-            None
+        let plan = Partial::new(&group_by, &aggregates)?;
+        let workers = stats.threads();
+        let state = if workers > 1 && plan.mergeable() {
+            drop(plan);
+            aggregate_in_parallel(input, &group_by, &aggregates, &stats, workers)?
         } else {
-            Some(GroupTable::try_new(&group_by)?)
-        };
-        let mut groups: Vec<usize> = vec![];
-        // Without GROUP BY there is exactly one group, even over no rows.
-        let mut num_groups = usize::from(table.is_none());
-
-        for batch in input.execute()? {
-            let batch = batch?;
-            match &mut table {
-                Some(table) => {
-                    let keys = group_by
-                        .iter()
-                        .map(|e| evaluate_array(e, &batch))
-                        .collect::<Result<Vec<_>>>()?;
-                    table.intern(&keys, &mut groups)?;
-                    num_groups = table.num_groups();
-                    // Key bytes twice (the rows and the hash map's copy), per-group overhead,
-                    // and a few words of state per accumulator and group.
-                    let now = 2 * table.keys.size() + num_groups * (48 + 16 * accumulators.len());
-                    stats.track_memory(held, now)?;
-                    held = now;
-                }
-                None => {
-                    groups.clear();
-                    groups.resize(batch.num_rows(), 0);
-                }
+            let mut state = plan;
+            for batch in input.execute()? {
+                state.update(&batch?, &group_by, &aggregates, &stats)?;
             }
-            for (accumulator, aggregate) in accumulators.iter_mut().zip(&aggregates) {
-                let values = match &aggregate.arg {
-                    Some(arg) => Some(evaluate_array(arg, &batch)?),
-                    None => None,
-                };
-                match &aggregate.filter {
-                    None => accumulator.update_batch(values.as_ref(), &groups, num_groups)?,
-                    Some(filter) => {
-                        // FILTER (WHERE ...): only the rows where it is true (not NULL).
-                        let mask = evaluate_predicate(filter, &batch)?;
-                        let mask = if arrow::array::Array::null_count(&mask) > 0 {
-                            arrow::compute::prep_null_mask_filter(&mask)
-                        } else {
-                            mask
-                        };
-                        let kept: Vec<usize> = groups
-                            .iter()
-                            .zip(mask.values().iter())
-                            .filter_map(|(&g, keep)| keep.then_some(g))
-                            .collect();
-                        let values = values
-                            .map(|v| arrow::compute::filter(v.as_ref(), &mask))
-                            .transpose()?;
-                        accumulator.update_batch(values.as_ref(), &kept, num_groups)?;
-                    }
-                }
-            }
-        }
-
-        let mut columns = match table {
-            Some(table) => table.into_columns()?,
-            None => vec![],
+            state
         };
-        for accumulator in &mut accumulators {
-            columns.push(accumulator.evaluate(num_groups)?);
-        }
-        let options = RecordBatchOptions::new().with_row_count(Some(num_groups));
-        let batch = RecordBatch::try_new_with_options(schema, columns, &options)?;
+        let batch = state.finish(schema, &stats)?;
         Ok(Box::new(std::iter::once(Ok(batch))))
     }
 }

@@ -4,8 +4,10 @@
 //! [`create_accumulator`] dispatches on the argument type once per query; the returned
 //! accumulator then runs one tight loop per batch over the values and the group-index vector.
 //! State is plain per-group vectors (sums, counts, current minimum, ...), so two partial states
-//! of the same aggregate (say, of two segments scanned on two cores) combine group by group.
+//! of the same aggregate (built by two workers over different batches) combine group by group
+//! ([`GroupsAccumulator::merge`]).
 
+use std::any::Any;
 use std::collections::HashSet;
 
 /// A set of encoded values, hashed with a fast non-cryptographic hasher.
@@ -28,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::expr::{AggregateExpr, AggregateFunction};
 
 /// The per-group state of one aggregate call.
-pub trait GroupsAccumulator: std::fmt::Debug {
+pub trait GroupsAccumulator: std::fmt::Debug + Send + Any {
     /// Adds row `i` of `values` to group `groups[i]`, for every row. `values` is `None` for
     /// `COUNT(*)`. Group indices are below `num_groups`; groups not seen before start empty.
     fn update_batch(
@@ -40,6 +42,32 @@ pub trait GroupsAccumulator: std::fmt::Debug {
 
     /// The result of every group, in group order (`num_groups` values).
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef>;
+
+    /// Whether [`GroupsAccumulator::merge`] is implemented; aggregations whose accumulators all
+    /// merge run on several workers.
+    fn supports_merge(&self) -> bool {
+        false
+    }
+
+    /// Folds `other`, a partial state of the same aggregate built over other rows, into this
+    /// one: `other`'s group `g` is this accumulator's group `mapping[g]`; this accumulator has
+    /// `num_groups` groups afterwards.
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let _ = (other, mapping, num_groups);
+        Err(Error::internal("this aggregate has no partial-state merge"))
+    }
+}
+
+/// `other` as the concrete accumulator type `T` (a merge of two different kinds is a bug).
+fn downcast<T: GroupsAccumulator>(other: Box<dyn GroupsAccumulator>) -> Result<Box<T>> {
+    let any: Box<dyn Any> = other;
+    any.downcast::<T>()
+        .map_err(|_| Error::internal("merging partial states of different aggregates"))
 }
 
 /// Builds the accumulator for `aggregate`, choosing the loop by argument type.
@@ -204,6 +232,24 @@ impl GroupsAccumulator for Count {
         self.counts.resize(num_groups, 0);
         Ok(Arc::new(Int64Array::from(std::mem::take(&mut self.counts))))
     }
+
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<Self>(other)?;
+        self.counts.resize(num_groups, 0);
+        for (g, c) in other.counts.iter().enumerate() {
+            self.counts[mapping[g]] += c;
+        }
+        Ok(())
+    }
 }
 
 /// Numbers that sum into an i64 or an f64.
@@ -229,7 +275,7 @@ number!(i16, i32, i64, f32, f64);
 struct SumInt<T> {
     sums: Vec<i64>,
     seen: Vec<bool>,
-    _type: PhantomData<T>,
+    _type: PhantomData<fn() -> T>,
 }
 
 impl<T> Default for SumInt<T> {
@@ -282,6 +328,34 @@ where
             nulls,
         )))
     }
+
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<Self>(other)?;
+        self.sums.resize(num_groups, 0);
+        self.seen.resize(num_groups, false);
+        for (g, (&sum, &seen)) in other.sums.iter().zip(&other.seen).enumerate() {
+            if seen {
+                let to = mapping[g];
+                self.sums[to] =
+                    self.sums[to]
+                        .checked_add(sum)
+                        .ok_or_else(|| Error::NumericOverflow {
+                            message: "sum() is out of range for BIGINT".into(),
+                        })?;
+                self.seen[to] = true;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `SUM` of floats: DOUBLE.
@@ -289,7 +363,7 @@ where
 struct SumFloat<T> {
     sums: Vec<f64>,
     seen: Vec<bool>,
-    _type: PhantomData<T>,
+    _type: PhantomData<fn() -> T>,
 }
 
 impl<T> Default for SumFloat<T> {
@@ -334,6 +408,28 @@ where
             nulls,
         )))
     }
+
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<Self>(other)?;
+        self.sums.resize(num_groups, 0.0);
+        self.seen.resize(num_groups, false);
+        for (g, (&sum, &seen)) in other.sums.iter().zip(&other.seen).enumerate() {
+            if seen {
+                self.sums[mapping[g]] += sum;
+                self.seen[mapping[g]] = true;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `AVG`: DOUBLE, NULL for a group without values.
@@ -341,7 +437,7 @@ where
 struct Avg<T> {
     sums: Vec<f64>,
     counts: Vec<u64>,
-    _type: PhantomData<T>,
+    _type: PhantomData<fn() -> T>,
 }
 
 impl<T> Default for Avg<T> {
@@ -391,6 +487,26 @@ where
             averages.into(),
             validity(&seen),
         )))
+    }
+
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<Self>(other)?;
+        self.sums.resize(num_groups, 0.0);
+        self.counts.resize(num_groups, 0);
+        for (g, (&sum, &count)) in other.sums.iter().zip(&other.counts).enumerate() {
+            self.sums[mapping[g]] += sum;
+            self.counts[mapping[g]] += count;
+        }
+        Ok(())
     }
 }
 
@@ -445,6 +561,34 @@ where
             nulls,
         )))
     }
+
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<Self>(other)?;
+        self.values.resize(num_groups, T::Native::default());
+        self.seen.resize(num_groups, false);
+        for (g, (&v, &seen)) in other.values.iter().zip(&other.seen).enumerate() {
+            let to = mapping[g];
+            let better = if MIN {
+                v < self.values[to]
+            } else {
+                v > self.values[to]
+            };
+            if seen && (!self.seen[to] || better) {
+                self.values[to] = v;
+                self.seen[to] = true;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `MIN` / `MAX` of strings (byte order, like PostgreSQL's C collation).
@@ -491,6 +635,38 @@ impl<const MIN: bool> GroupsAccumulator for MinMaxString<MIN> {
             &mut self.values,
         ))))
     }
+
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<Self>(other)?;
+        self.values.resize(num_groups, None);
+        for (g, v) in other.values.into_iter().enumerate() {
+            let Some(v) = v else { continue };
+            let current = &mut self.values[mapping[g]];
+            let replace = match current {
+                None => true,
+                Some(c) => {
+                    if MIN {
+                        v < *c
+                    } else {
+                        v > *c
+                    }
+                }
+            };
+            if replace {
+                *current = Some(v);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `MIN` / `MAX` of booleans (false < true).
@@ -533,6 +709,30 @@ impl<const MIN: bool> GroupsAccumulator for MinMaxBool<MIN> {
             &mut self.values,
         ))))
     }
+
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<Self>(other)?;
+        self.values.resize(num_groups, None);
+        for (g, v) in other.values.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            let current = &mut self.values[mapping[g]];
+            *current = Some(match *current {
+                None => v,
+                Some(c) if MIN => c && v,
+                Some(c) => c || v,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Which spread statistic a [`Variance`] reports.
@@ -554,7 +754,7 @@ struct Variance<T> {
     counts: Vec<u64>,
     means: Vec<f64>,
     m2s: Vec<f64>,
-    _type: PhantomData<T>,
+    _type: PhantomData<fn() -> T>,
 }
 
 impl<T> Variance<T> {
@@ -623,6 +823,34 @@ where
             .collect();
         let seen: Vec<bool> = self.counts.iter().map(|&n| n >= minimum).collect();
         Ok(Arc::new(Float64Array::new(results.into(), validity(&seen))))
+    }
+
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    /// Chan et al.'s pairwise combination of (count, mean, M2).
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<Self>(other)?;
+        self.resize(num_groups);
+        for (g, &to) in mapping.iter().enumerate().take(other.counts.len()) {
+            let nb = other.counts[g];
+            if nb == 0 {
+                continue;
+            }
+            let na = self.counts[to];
+            let n = na + nb;
+            let delta = other.means[g] - self.means[to];
+            self.means[to] += delta * nb as f64 / n as f64;
+            self.m2s[to] += other.m2s[g] + delta * delta * (na as f64 * nb as f64 / n as f64);
+            self.counts[to] = n;
+        }
+        Ok(())
     }
 }
 
@@ -742,6 +970,29 @@ impl GroupsAccumulator for CountDistinct {
         let counts: Vec<i64> = self.sets.iter().map(|s| s.len() as i64).collect();
         Ok(Arc::new(Int64Array::from(counts)))
     }
+
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<Self>(other)?;
+        self.sets.resize_with(num_groups, ValueSet::default);
+        for (g, set) in other.sets.into_iter().enumerate() {
+            let to = &mut self.sets[mapping[g]];
+            if to.is_empty() {
+                *to = set;
+            } else {
+                to.extend(set);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -850,6 +1101,60 @@ mod tests {
         sum.update_batch(Some(&values), &groups, 1).unwrap();
         let result = sum.evaluate(1).unwrap();
         assert_eq!(result.as_primitive::<Int64Type>().value(0), 40);
+    }
+
+    /// Two partial states over halves of the rows, merged with a group remapping, evaluate like
+    /// one state over all rows, for every aggregate that merges.
+    #[test]
+    fn merged_partial_states_equal_one_state() {
+        let data: Vec<Option<i32>> = (0..40)
+            .map(|i| (i % 7 != 3).then_some((i * 37 % 23) - 11))
+            .collect();
+        let groups: Vec<usize> = (0..40).map(|i| (i * 5 % 6) as usize).collect();
+        let values: ArrayRef = Arc::new(Int32Array::from(data));
+        // The second worker saw the groups in another order: its group g is group (g + 2) % 6.
+        let mapping: Vec<usize> = (0..6).map(|g| (g + 2) % 6).collect();
+        let inverse: Vec<usize> = (0..6).map(|g| (g + 4) % 6).collect();
+        let cases = [
+            (AggregateFunction::Count, DataType::Int64, false),
+            (AggregateFunction::Count, DataType::Int64, true),
+            (AggregateFunction::Sum, DataType::Int64, false),
+            (AggregateFunction::Avg, DataType::Float64, false),
+            (AggregateFunction::Min, DataType::Int32, false),
+            (AggregateFunction::Max, DataType::Int32, false),
+            (AggregateFunction::VarSamp, DataType::Float64, false),
+            (AggregateFunction::StddevPop, DataType::Float64, false),
+        ];
+        for (func, dt, distinct) in cases {
+            let mut whole = accumulator(func, dt.clone(), distinct);
+            assert!(whole.supports_merge(), "{func:?}");
+            whole.update_batch(Some(&values), &groups, 6).unwrap();
+            let expected = whole.evaluate(6).unwrap();
+
+            let mut first = accumulator(func, dt.clone(), distinct);
+            first
+                .update_batch(Some(&values.slice(0, 25)), &groups[..25], 6)
+                .unwrap();
+            let mut second = accumulator(func, dt.clone(), distinct);
+            let theirs: Vec<usize> = groups[25..].iter().map(|&g| inverse[g]).collect();
+            second
+                .update_batch(Some(&values.slice(25, 15)), &theirs, 6)
+                .unwrap();
+            first.merge(second, &mapping, 6).unwrap();
+            let merged = first.evaluate(6).unwrap();
+            if dt == DataType::Float64 {
+                let (a, b) = (
+                    expected.as_primitive::<Float64Type>(),
+                    merged.as_primitive::<Float64Type>(),
+                );
+                for g in 0..6 {
+                    assert_eq!(a.is_null(g), b.is_null(g), "{func:?} group {g}");
+                    assert!((a.value(g) - b.value(g)).abs() < 1e-9, "{func:?} group {g}");
+                }
+            } else {
+                assert_eq!(&expected, &merged, "{func:?} distinct={distinct}");
+            }
+        }
     }
 
     #[test]
