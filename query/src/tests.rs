@@ -1023,3 +1023,28 @@ fn parallel_aggregation_equals_single_threaded() {
         assert!(one.num_rows() >= 1, "{q}");
     }
 }
+
+/// `SUM(x + c)` is computed as `SUM(x) + c * COUNT(x)` (one SUM and one COUNT for any number of
+/// offsets), with the same answers, NULL for a group without values.
+#[test]
+fn sums_of_offsets_share_one_sum_and_count() {
+    let e = events("sum-offsets");
+    let sql = "SELECT region, SUM(user_id + 1), SUM(user_id - 2), SUM(3 + user_id), SUM(user_id), \
+               COUNT(*) FROM events GROUP BY region ORDER BY region";
+    assert_eq!(
+        query(&e, sql),
+        [
+            "asia|NULL|NULL|NULL|NULL|1",
+            "eu|43|34|49|40|3",
+            "us|21|18|23|20|1",
+            "NULL|31|28|33|30|1",
+        ]
+    );
+    let plan = query(&e, &format!("EXPLAIN {sql}")).join("\n");
+    assert!(
+        plan.contains("AggregateExec: group_by=[region#0] aggregates=[sum(user_id#1), count(user_id#1), count(*)]"),
+        "{plan}"
+    );
+    let total = query(&e, "SELECT SUM(id + 10) FROM events WHERE region = 'eu'");
+    assert_eq!(total, ["40"]);
+}
