@@ -12,19 +12,16 @@
 //! re-interned, accumulator states combined group by group).
 
 pub mod accumulator;
+mod groups;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ahash::RandomState;
-
-use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use arrow::row::{RowConverter, Rows, SortField};
 
 use self::accumulator::{create_accumulator, GroupsAccumulator};
+use self::groups::GroupTable;
 use super::eval::{evaluate_array, evaluate_predicate};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
@@ -56,83 +53,6 @@ impl AggregateExec {
             schema,
             stats,
         })
-    }
-}
-
-/// The group keys seen so far.
-struct GroupTable {
-    converter: RowConverter,
-    /// Key bytes -> group index.
-    index: HashMap<Box<[u8]>, usize, RandomState>,
-    /// The key of every group, in group-index order.
-    keys: Rows,
-}
-
-impl GroupTable {
-    fn try_new(group_by: &[Expr]) -> Result<Self> {
-        let fields = group_by
-            .iter()
-            .map(|e| SortField::new(e.data_type()))
-            .collect();
-        let converter = RowConverter::new(fields)?;
-        let keys = converter.empty_rows(0, 0);
-        Ok(GroupTable {
-            converter,
-            index: HashMap::with_hasher(RandomState::new()),
-            keys,
-        })
-    }
-
-    /// Fills `groups` with the group index of every row, creating groups for new keys.
-    fn intern(&mut self, columns: &[ArrayRef], groups: &mut Vec<usize>) -> Result<()> {
-        // -0.0 and 0.0 are one group.
-        let columns = columns
-            .iter()
-            .map(crate::exec::eval::normalize_zero)
-            .collect::<Result<Vec<_>>>()?;
-        let rows = self.converter.convert_columns(&columns)?;
-        groups.clear();
-        for row in rows.iter() {
-            let group = match self.index.get(row.as_ref()) {
-                Some(&group) => group,
-                None => {
-                    let group = self.keys.num_rows();
-                    self.index.insert(row.as_ref().into(), group);
-                    self.keys.push(row);
-                    group
-                }
-            };
-            groups.push(group);
-        }
-        Ok(())
-    }
-
-    /// The group index of every key of `keys` (rows of an identically configured converter),
-    /// creating groups for new keys.
-    fn intern_rows(&mut self, keys: &Rows) -> Vec<usize> {
-        let parser = self.converter.parser();
-        let mut mapping = Vec::with_capacity(keys.num_rows());
-        for row in keys.iter() {
-            let group = match self.index.get(row.as_ref()) {
-                Some(&group) => group,
-                None => {
-                    let group = self.keys.num_rows();
-                    self.index.insert(row.as_ref().into(), group);
-                    self.keys.push(parser.parse(row.as_ref()));
-                    group
-                }
-            };
-            mapping.push(group);
-        }
-        mapping
-    }
-
-    fn num_groups(&self) -> usize {
-        self.keys.num_rows()
-    }
-
-    fn into_columns(self) -> Result<Vec<ArrayRef>> {
-        Ok(self.converter.convert_rows(&self.keys)?)
     }
 }
 
@@ -177,9 +97,7 @@ impl Partial {
     /// hash map's copy), per-group overhead, and a few words per accumulator and group.
     fn track(&mut self, stats: &ExecStats) -> Result<()> {
         let now = match &self.table {
-            Some(table) => {
-                2 * table.keys.size() + self.num_groups * (48 + 16 * self.accumulators.len())
-            }
+            Some(table) => table.size_bytes() + self.num_groups * 16 * self.accumulators.len(),
             None => 0,
         };
         let old = std::mem::replace(&mut self.held, now);
@@ -245,7 +163,7 @@ impl Partial {
     fn merge(&mut self, mut other: Partial, stats: &ExecStats) -> Result<()> {
         let mapping = match (&mut self.table, other.table.take()) {
             (Some(table), Some(theirs)) => {
-                let mapping = table.intern_rows(&theirs.keys);
+                let mapping = table.merge(theirs)?;
                 self.num_groups = table.num_groups();
                 mapping
             }
