@@ -5,6 +5,7 @@
 //!   at a time (one typed loop per column and batch), and looked up in a hash map of `u128`s: no
 //!   allocation per group, no byte comparisons. ClickBench's `GROUP BY WatchID, ClientIP`,
 //!   `GROUP BY UserID`, `GROUP BY RegionID` take this path.
+//! - [`StringGroups`]: a single VARCHAR key, looked up by its bytes (no row encoding).
 //! - [`RowGroups`]: any other key, encoded with Arrow's [`RowConverter`] (one comparable byte
 //!   string per row).
 
@@ -28,6 +29,8 @@ use crate::expr::Expr;
 pub(super) enum GroupTable {
     /// Integer-like keys packed into 128 bits.
     Fixed(FixedGroups),
+    /// One VARCHAR key.
+    String(StringGroups),
     /// Any keys, row-encoded.
     Rows(RowGroups),
 }
@@ -36,16 +39,20 @@ impl GroupTable {
     /// A table for keys of the types of `group_by`.
     pub(super) fn try_new(group_by: &[Expr]) -> Result<GroupTable> {
         let types: Vec<DataType> = group_by.iter().map(Expr::data_type).collect();
-        Ok(match FixedGroups::new(&types) {
-            Some(fixed) => GroupTable::Fixed(fixed),
-            None => GroupTable::Rows(RowGroups::try_new(&types)?),
-        })
+        if let Some(fixed) = FixedGroups::new(&types) {
+            return Ok(GroupTable::Fixed(fixed));
+        }
+        if types == [DataType::Utf8] {
+            return Ok(GroupTable::String(StringGroups::default()));
+        }
+        Ok(GroupTable::Rows(RowGroups::try_new(&types)?))
     }
 
     /// Fills `groups` with the group index of every row, creating groups for new keys.
     pub(super) fn intern(&mut self, columns: &[ArrayRef], groups: &mut Vec<usize>) -> Result<()> {
         match self {
             GroupTable::Fixed(t) => t.intern(columns, groups),
+            GroupTable::String(t) => t.intern(columns, groups),
             GroupTable::Rows(t) => t.intern(columns, groups),
         }
     }
@@ -55,6 +62,7 @@ impl GroupTable {
     pub(super) fn merge(&mut self, other: GroupTable) -> Result<Vec<usize>> {
         match (self, other) {
             (GroupTable::Fixed(t), GroupTable::Fixed(o)) => Ok(t.merge(o)),
+            (GroupTable::String(t), GroupTable::String(o)) => Ok(t.merge(o)),
             (GroupTable::Rows(t), GroupTable::Rows(o)) => Ok(t.merge(&o.keys)),
             _ => Err(Error::internal("merging group tables of different kinds")),
         }
@@ -64,6 +72,7 @@ impl GroupTable {
     pub(super) fn num_groups(&self) -> usize {
         match self {
             GroupTable::Fixed(t) => t.keys.len(),
+            GroupTable::String(t) => t.keys.len(),
             GroupTable::Rows(t) => t.keys.num_rows(),
         }
     }
@@ -73,6 +82,8 @@ impl GroupTable {
         match self {
             // The key, its copy in the map, the group index, hash map overhead.
             GroupTable::Fixed(t) => t.keys.len() * 48,
+            // The string bytes twice (the key list and the map's copy) plus overhead.
+            GroupTable::String(t) => 2 * t.bytes + t.keys.len() * 64,
             // Key bytes twice (the rows and the map's copy) plus per-group overhead.
             GroupTable::Rows(t) => 2 * t.keys.size() + t.keys.num_rows() * 48,
         }
@@ -82,8 +93,85 @@ impl GroupTable {
     pub(super) fn into_columns(self) -> Result<Vec<ArrayRef>> {
         match self {
             GroupTable::Fixed(t) => t.into_columns(),
+            GroupTable::String(t) => Ok(vec![t.into_column()]),
             GroupTable::Rows(t) => Ok(t.converter.convert_rows(&t.keys)?),
         }
+    }
+}
+
+/// One VARCHAR key, by its bytes; NULL is a group of its own.
+#[derive(Default)]
+pub(super) struct StringGroups {
+    index: HashMap<Box<[u8]>, usize, RandomState>,
+    /// The key of every group (`None`: the NULL group).
+    keys: Vec<Option<Box<[u8]>>>,
+    null_group: Option<usize>,
+    /// Bytes of all keys.
+    bytes: usize,
+}
+
+impl StringGroups {
+    fn group_of(&mut self, key: Option<&[u8]>) -> usize {
+        let next = self.keys.len();
+        match key {
+            None => *self.null_group.get_or_insert_with(|| {
+                self.keys.push(None);
+                next
+            }),
+            Some(bytes) => match self.index.get(bytes) {
+                Some(&group) => group,
+                None => {
+                    let owned: Box<[u8]> = bytes.into();
+                    self.bytes += owned.len();
+                    self.index.insert(owned.clone(), next);
+                    self.keys.push(Some(owned));
+                    next
+                }
+            },
+        }
+    }
+
+    fn intern(&mut self, columns: &[ArrayRef], groups: &mut Vec<usize>) -> Result<()> {
+        let array = columns
+            .first()
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| Error::internal("group key is not VARCHAR"))?;
+        groups.clear();
+        groups.reserve(array.len());
+        match array.logical_nulls() {
+            None => {
+                for i in 0..array.len() {
+                    groups.push(self.group_of(Some(array.value(i).as_bytes())));
+                }
+            }
+            Some(nulls) => {
+                for i in 0..array.len() {
+                    let key = nulls.is_valid(i).then(|| array.value(i).as_bytes());
+                    groups.push(self.group_of(key));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, other: StringGroups) -> Vec<usize> {
+        other
+            .keys
+            .iter()
+            .map(|k| self.group_of(k.as_deref()))
+            .collect()
+    }
+
+    fn into_column(self) -> ArrayRef {
+        let mut builder = arrow::array::StringBuilder::with_capacity(self.keys.len(), self.bytes);
+        for key in &self.keys {
+            match key {
+                // The bytes came from a valid UTF-8 array.
+                Some(bytes) => builder.append_value(String::from_utf8_lossy(bytes)),
+                None => builder.append_null(),
+            }
+        }
+        Arc::new(builder.finish())
     }
 }
 
@@ -454,8 +542,33 @@ mod tests {
         );
         assert!(FixedGroups::new(&[DataType::Int64, DataType::Int32]).is_some());
         let strings: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec!["a", "b", "a"]))];
-        let mut t = GroupTable::try_new(&[Expr::column(0, "s", DataType::Utf8)]).unwrap();
+        let mut t = GroupTable::try_new(&[
+            Expr::column(0, "s", DataType::Utf8),
+            Expr::column(1, "t", DataType::Utf8),
+        ])
+        .unwrap();
         assert!(matches!(t, GroupTable::Rows(_)));
-        assert_eq!(intern_all(&mut t, &[strings]), [0, 1, 0]);
+        assert_eq!(
+            intern_all(&mut t, &[vec![strings[0].clone(), strings[0].clone()]]),
+            [0, 1, 0]
+        );
+        let mut t = GroupTable::try_new(&[Expr::column(0, "s", DataType::Utf8)]).unwrap();
+        assert!(matches!(t, GroupTable::String(_)));
+        let with_null: ArrayRef = Arc::new(StringArray::from(vec![Some("b"), None, Some("")]));
+        assert_eq!(
+            intern_all(&mut t, &[strings, vec![with_null.clone()]]),
+            [0, 1, 0, 1, 2, 3]
+        );
+        let mut other = GroupTable::try_new(&[Expr::column(0, "s", DataType::Utf8)]).unwrap();
+        intern_all(&mut other, &[vec![with_null]]);
+        assert_eq!(t.merge(other).unwrap(), [1, 2, 3]);
+        let keys = t.into_columns().unwrap();
+        let expected: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("a"),
+            Some("b"),
+            None,
+            Some(""),
+        ]));
+        assert_eq!(&keys[0], &expected);
     }
 }
