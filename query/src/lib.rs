@@ -73,6 +73,7 @@ pub mod expr;
 pub mod optimizer;
 pub mod parser;
 pub mod plan;
+pub mod system;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

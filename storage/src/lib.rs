@@ -46,7 +46,7 @@ pub use arrow;
 pub use catalog::{Partition, TableDef, TableOptions};
 pub use error::{Error, Result};
 pub use segment::{Segment, SegmentKind, SegmentRef};
-pub use table::{FlushOutcome, Table, TableSnapshot};
+pub use table::{FlushOutcome, SegmentInfo, Table, TableSnapshot};
 pub use types::{parse_sql_type, sql_type_name};
 
 use std::collections::HashMap;

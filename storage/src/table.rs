@@ -79,6 +79,25 @@ struct TableState {
     persisted: Vec<Arc<ParquetSegment>>,
 }
 
+/// One segment as `system.segments` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Live, sealed or persisted.
+    pub kind: SegmentKind,
+    /// The persisted segment's id (in-memory segments have none).
+    pub id: Option<u64>,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes: the Parquet file's size, or the Arrow memory of an in-memory segment.
+    pub bytes: u64,
+    /// The smallest value of the table's time column (epoch milliseconds), when known.
+    pub time_min_ms: Option<i64>,
+    /// The largest value of the time column.
+    pub time_max_ms: Option<i64>,
+    /// The Parquet file, relative to the data directory.
+    pub file: Option<String>,
+}
+
 /// The outcome of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendOutcome {
@@ -432,6 +451,85 @@ impl Table {
             (SegmentKind::Sealed, state.sealed.len(), sealed_rows),
             (SegmentKind::Live, usize::from(live_rows > 0), live_rows),
         ]
+    }
+
+    /// One row per segment (persisted, then sealed, then the live segment when it holds durable
+    /// rows), for `system.segments`.
+    pub fn segment_infos(&self) -> Vec<SegmentInfo> {
+        let durable = self.wal.durable_lsn();
+        let time_column = read_lock(&self.def).options.time_column.clone();
+        let table_dir = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let time_range = |zones: &[Arc<crate::zonemap::Zone>]| -> (Option<i64>, Option<i64>) {
+            let Some(column) = &time_column else {
+                return (None, None);
+            };
+            let mut range: (Option<i64>, Option<i64>) = (None, None);
+            for zone in zones {
+                let Some(z) = zone.columns.get(column) else {
+                    continue;
+                };
+                if let Some(crate::zonemap::StatValue::Int(v)) = &z.min {
+                    range.0 = Some(range.0.map_or(*v, |m| m.min(*v)));
+                }
+                if let Some(crate::zonemap::StatValue::Int(v)) = &z.max {
+                    range.1 = Some(range.1.map_or(*v, |m| m.max(*v)));
+                }
+            }
+            range
+        };
+        let state = read_lock(&self.state);
+        let mut out = Vec::new();
+        for segment in &state.persisted {
+            let entry = segment.entry();
+            out.push(SegmentInfo {
+                kind: SegmentKind::Persisted,
+                id: Some(entry.id),
+                rows: entry.rows,
+                bytes: entry.bytes,
+                time_min_ms: entry.time_min_ms,
+                time_max_ms: entry.time_max_ms,
+                file: Some(format!("tables/{table_dir}/{}", entry.file)),
+            });
+        }
+        let in_memory = |kind, segment: &dyn Segment| {
+            let zones = segment.zones();
+            let (time_min_ms, time_max_ms) = time_range(&zones);
+            SegmentInfo {
+                kind,
+                id: None,
+                rows: segment.num_rows() as u64,
+                bytes: 0,
+                time_min_ms,
+                time_max_ms,
+                file: None,
+            }
+        };
+        for sealed in &state.sealed {
+            let mut info = in_memory(SegmentKind::Sealed, sealed.segment.as_ref());
+            info.bytes = sealed
+                .segment
+                .batches()
+                .iter()
+                .map(|b| b.get_array_memory_size() as u64)
+                .sum();
+            out.push(info);
+        }
+        let visible = state.live.visible(durable);
+        if !visible.is_empty() {
+            let bytes = visible
+                .iter()
+                .map(|(b, _)| b.get_array_memory_size() as u64)
+                .sum();
+            let live = MemSegment::new(SegmentKind::Live, visible);
+            let mut info = in_memory(SegmentKind::Live, &live);
+            info.bytes = bytes;
+            out.push(info);
+        }
+        out
     }
 
     /// Appends `batch` durably: when this returns `Ok`, its rows survive a crash (under the
