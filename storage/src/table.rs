@@ -658,6 +658,32 @@ impl Table {
         Ok(RecordBatch::try_new(schema, columns)?)
     }
 
+    /// Replaces the table's options (e.g. `ALTER TABLE t SET (ttl = '...')`): persisted in the
+    /// catalog first. The time column and partitioning shape stored data and cannot change.
+    pub fn set_options(&self, options: crate::TableOptions) -> Result<()> {
+        let mut def = write_lock(&self.def);
+        if options.time_column != def.options.time_column
+            || options.partition != def.options.partition
+        {
+            return Err(Error::InvalidSchema {
+                reason: format!(
+                    "the time column and partitioning of table \"{}\" cannot change once it \
+                     exists; create a new table and INSERT INTO it",
+                    self.name
+                ),
+            });
+        }
+        let next = TableDef {
+            name: def.name.clone(),
+            schema: def.schema.clone(),
+            options,
+        };
+        self.catalog.update_table(self.id, &next)?;
+        tracing::info!(table = %self.name, "options changed");
+        *def = next;
+        Ok(())
+    }
+
     /// Adopts a wider schema: persisted in the catalog first, then applied to the live segment.
     fn evolve(&self, schema: SchemaRef) -> Result<()> {
         let mut def = write_lock(&self.def);
