@@ -146,10 +146,15 @@ impl QueryEngine {
     /// Parses, plans and runs one SQL statement under `limits` (time, memory, cancellation).
     pub fn execute_with(&self, sql: &str, limits: &QueryLimits) -> Result<QueryOutput> {
         let statement = parser::parse(sql)?;
-        let plan = Binder::new(&self.storage).bind_statement(&statement)?;
+        // Uncorrelated subqueries run while the statement is bound, under the same limits.
+        let runner = |plan: plan::LogicalPlan| Ok(self.run_query(plan, limits)?.batches);
+        let plan = Binder::new(&self.storage)
+            .with_subquery_runner(&runner)
+            .bind_statement(&statement)?;
         match plan {
             Plan::Query(plan) => self.run_query(plan, limits),
             Plan::Explain(plan) => self.explain(plan),
+            Plan::ExplainAnalyze(plan) => self.explain_analyze(plan, limits),
             Plan::CreateTable { def, if_not_exists } => Ok(QueryOutput::single(
                 exec::ddl::create_table(&self.storage, def, if_not_exists)?,
             )),
@@ -201,11 +206,48 @@ impl QueryEngine {
             "logical plan:\n{plan}\nphysical plan:\n{}",
             exec::display_plan(physical.as_ref())
         );
-        let lines: Vec<&str> = text.lines().collect();
-        let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(lines))])?;
-        Ok(QueryOutput::single(batch))
+        Ok(QueryOutput::single(plan_text(&text)?))
     }
+
+    /// Runs the query with every operator instrumented, then prints the physical plan with the
+    /// rows each operator produced and the time spent in it (including its inputs).
+    fn explain_analyze(
+        &self,
+        plan: plan::LogicalPlan,
+        limits: &QueryLimits,
+    ) -> Result<QueryOutput> {
+        let plan = optimizer::optimize(plan)?;
+        let stats = Arc::new(ExecStats::new(limits.clone()));
+        let mut metrics = vec![];
+        let physical =
+            exec::create_analyzed_plan(&plan, &self.storage, &stats, &mut metrics)?;
+        let started = std::time::Instant::now();
+        let rows: usize = exec::collect(physical)?
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        let elapsed = started.elapsed();
+        let mut text = format!("logical plan:\n{plan}\nphysical plan (analyzed):\n");
+        text.push_str(&exec::display_metrics(&metrics));
+        text.push_str(&format!(
+            "total: rows={rows} elapsed={:.3}ms rows_scanned={} segments_scanned={} segments_pruned={}\n",
+            elapsed.as_secs_f64() * 1e3,
+            stats.rows_scanned.load(Ordering::Relaxed),
+            stats.segments_scanned.load(Ordering::Relaxed),
+            stats.segments_pruned.load(Ordering::Relaxed),
+        ));
+        Ok(QueryOutput::single(plan_text(&text)?))
+    }
+}
+
+/// One `plan` VARCHAR row per line of `text`.
+fn plan_text(text: &str) -> Result<RecordBatch> {
+    let lines: Vec<&str> = text.lines().collect();
+    let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![Arc::new(StringArray::from(lines))],
+    )?)
 }
 
 #[cfg(test)]

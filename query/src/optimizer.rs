@@ -92,6 +92,33 @@ fn map_exprs(plan: LogicalPlan, f: &mut impl FnMut(Expr) -> Result<Expr>) -> Res
             skip,
             fetch,
         },
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } => {
+            let left = Box::new(map_exprs(*left, f)?);
+            let right = Box::new(map_exprs(*right, f)?);
+            let mut mapped = Vec::with_capacity(on.len());
+            for (l, r) in on {
+                mapped.push((f(l)?, f(r)?));
+            }
+            LogicalPlan::Join {
+                left,
+                right,
+                kind,
+                on: mapped,
+                filter: filter.map(&mut *f).transpose()?,
+            }
+        }
+        LogicalPlan::Union { inputs } => LogicalPlan::Union {
+            inputs: inputs
+                .into_iter()
+                .map(|i| map_exprs(i, f))
+                .collect::<Result<_>>()?,
+        },
     })
 }
 
@@ -106,7 +133,7 @@ pub fn fold_constants(expr: Expr) -> Result<Expr> {
     Ok(Expr::Literal(evaluate_array(&expr, &one_row)?))
 }
 
-fn map_input(plan: LogicalPlan, f: impl FnOnce(LogicalPlan) -> LogicalPlan) -> LogicalPlan {
+fn map_input(plan: LogicalPlan, mut f: impl FnMut(LogicalPlan) -> LogicalPlan) -> LogicalPlan {
     match plan {
         LogicalPlan::Scan(_) | LogicalPlan::OneRow => plan,
         LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
@@ -143,10 +170,28 @@ fn map_input(plan: LogicalPlan, f: impl FnOnce(LogicalPlan) -> LogicalPlan) -> L
             skip,
             fetch,
         },
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } => LogicalPlan::Join {
+            left: Box::new(f(*left)),
+            right: Box::new(f(*right)),
+            kind,
+            on,
+            filter,
+        },
+        LogicalPlan::Union { inputs } => LogicalPlan::Union {
+            inputs: inputs.into_iter().map(f).collect(),
+        },
     }
 }
 
-/// Moves filters that sit directly on a scan into the scan.
+/// Moves filters that sit directly on a scan into the scan, and the conjuncts of a filter on a
+/// join that read one side only into that side (the right side of a LEFT join keeps them: they
+/// must see the NULL-extended rows).
 fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
     let plan = map_input(plan, push_down_filters);
     match plan {
@@ -154,6 +199,54 @@ fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
             LogicalPlan::Scan(mut scan) => {
                 scan.filters.extend(predicate.split_conjunction());
                 LogicalPlan::Scan(scan)
+            }
+            LogicalPlan::Join {
+                left,
+                right,
+                kind,
+                on,
+                filter,
+            } => {
+                let left_len = left.schema().fields().len();
+                let width = left_len + right.schema().fields().len();
+                let to_right: Vec<Option<usize>> =
+                    (0..width).map(|i| i.checked_sub(left_len)).collect();
+                let (mut to_left, mut to_right_side, mut stay) = (vec![], vec![], vec![]);
+                for conjunct in predicate.split_conjunction() {
+                    let mut columns = vec![];
+                    conjunct.collect_columns(&mut columns);
+                    if !columns.is_empty() && columns.iter().all(|&c| c < left_len) {
+                        to_left.push(conjunct);
+                    } else if kind == crate::plan::JoinKind::Inner
+                        && !columns.is_empty()
+                        && columns.iter().all(|&c| c >= left_len)
+                    {
+                        match conjunct.clone().remap_columns(&to_right) {
+                            Ok(e) => to_right_side.push(e),
+                            Err(_) => stay.push(conjunct),
+                        }
+                    } else {
+                        stay.push(conjunct);
+                    }
+                }
+                let wrap = |input: LogicalPlan, conjuncts: Vec<Expr>| match conjuncts
+                    .into_iter()
+                    .reduce(|a, b| a.binary(crate::expr::BinaryOp::And, b))
+                {
+                    Some(predicate) => push_down_filters(LogicalPlan::Filter {
+                        input: Box::new(input),
+                        predicate,
+                    }),
+                    None => input,
+                };
+                let join = LogicalPlan::Join {
+                    left: Box::new(wrap(*left, to_left)),
+                    right: Box::new(wrap(*right, to_right_side)),
+                    kind,
+                    on,
+                    filter,
+                };
+                wrap(join, stay)
             }
             input => LogicalPlan::Filter {
                 input: Box::new(input),
@@ -345,6 +438,86 @@ fn prune_columns(
                 },
                 identity(len),
             ))
+        }
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } => {
+            let left_len = left.schema().fields().len();
+            let right_len = right.schema().fields().len();
+            let mut needed = required.to_vec();
+            columns_of(filter.iter(), &mut needed);
+            let mut left_needed: Vec<usize> =
+                needed.iter().copied().filter(|&c| c < left_len).collect();
+            let mut right_needed: Vec<usize> = needed
+                .iter()
+                .filter_map(|&c| c.checked_sub(left_len))
+                .collect();
+            columns_of(on.iter().map(|(l, _)| l), &mut left_needed);
+            columns_of(on.iter().map(|(_, r)| r), &mut right_needed);
+            let (left, left_map) = prune_columns(*left, &normalize(left_needed))?;
+            let (right, right_map) = prune_columns(*right, &normalize(right_needed))?;
+            let new_left_len = left.schema().fields().len();
+            let mut mapping: Vec<Option<usize>> = left_map.iter().copied().collect();
+            mapping.resize(left_len, None);
+            mapping.extend(
+                (0..right_len).map(|i| right_map.get(i).copied().flatten().map(|j| j + new_left_len)),
+            );
+            let mut remapped = Vec::with_capacity(on.len());
+            for (l, r) in on {
+                remapped.push((l.remap_columns(&left_map)?, r.remap_columns(&right_map)?));
+            }
+            let filter = filter.map(|f| f.remap_columns(&mapping)).transpose()?;
+            Ok((
+                LogicalPlan::Join {
+                    left: Box::new(left),
+                    right: Box::new(right),
+                    kind,
+                    on: remapped,
+                    filter,
+                },
+                mapping,
+            ))
+        }
+        LogicalPlan::Union { inputs } => {
+            // Every input produces exactly the required columns, in order.
+            let mut pruned = Vec::with_capacity(inputs.len());
+            for input in inputs {
+                let schema = input.schema();
+                let (input, mapping) = prune_columns(input, required)?;
+                let exprs = required
+                    .iter()
+                    .map(|&i| {
+                        let field = schema.field(i);
+                        Expr::column(i, field.name().clone(), field.data_type().clone())
+                            .remap_columns(&mapping)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let names = required
+                    .iter()
+                    .map(|&i| schema.field(i).name().clone())
+                    .collect();
+                pruned.push(LogicalPlan::Projection {
+                    input: Box::new(input),
+                    exprs,
+                    names,
+                });
+            }
+            let width = pruned
+                .first()
+                .map(|p| p.schema().fields().len())
+                .unwrap_or(0);
+            let mut mapping = vec![None; required.iter().max().map_or(0, |m| m + 1)];
+            for (new, &old) in required.iter().enumerate() {
+                if let Some(slot) = mapping.get_mut(old) {
+                    *slot = Some(new);
+                }
+            }
+            debug_assert_eq!(width, required.len());
+            Ok((LogicalPlan::Union { inputs: pruned }, mapping))
         }
     }
 }

@@ -7,6 +7,7 @@
 //! chosen once per query by argument type (see [`accumulator`]).
 
 pub mod accumulator;
+pub mod sketch;
 
 use std::collections::HashMap;
 
@@ -165,11 +166,6 @@ impl ExecutionPlan for AggregateExec {
                         .collect::<Result<Vec<_>>>()?;
                     table.intern(&keys, &mut groups)?;
                     num_groups = table.num_groups();
-                    // Key bytes twice (the rows and the hash map's copy), per-group overhead,
-                    // and a few words of state per accumulator and group.
-                    let now = 2 * table.keys.size() + num_groups * (48 + 16 * accumulators.len());
-                    stats.track_memory(held, now)?;
-                    held = now;
                 }
                 None => {
                     groups.clear();
@@ -203,6 +199,14 @@ impl ExecutionPlan for AggregateExec {
                     }
                 }
             }
+            // Key bytes twice (the rows and the hash map's copy), per-group overhead, a few
+            // words of state per accumulator and group, and what sketches and kept values hold.
+            let keys = table.as_ref().map_or(0, |t| 2 * t.keys.size());
+            let now = keys
+                + num_groups * (48 + 16 * accumulators.len())
+                + accumulators.iter().map(|a| a.size()).sum::<usize>();
+            stats.track_memory(held, now)?;
+            held = now;
         }
 
         let mut columns = match table {

@@ -169,6 +169,9 @@ pub fn evaluate_function(func: ScalarFunction, args: &[ArrayRef]) -> Result<Arra
         )),
         ScalarFunction::OctetLength => Ok(arrow::compute::kernels::length::length(first)?),
         ScalarFunction::RegexpReplace => regexp_replace(args),
+        ScalarFunction::RegexpMatch => regexp_match(args),
+        ScalarFunction::RegexpLike => regexp_like(args),
+        ScalarFunction::ToTimestamp => to_timestamp(first),
         ScalarFunction::DatePart(part) => date_part(part, first),
         ScalarFunction::TimeBucket { months, stride_ms } => {
             time_bucket(months, stride_ms, first, arg(args, 1)?)
@@ -359,6 +362,86 @@ fn regexp_replace(args: &[ArrayRef]) -> Result<ArrayRef> {
         builder.append_value(replaced);
     }
     Ok(Arc::new(builder.finish()))
+}
+
+/// Compiles `pattern` unless it is the one compiled for the previous row.
+fn cached_regex<'c>(
+    cache: &'c mut Option<(String, regex::Regex)>,
+    pattern: &str,
+) -> Result<&'c regex::Regex> {
+    if cache.as_ref().is_none_or(|(p, _)| p != pattern) {
+        let re = regex::Regex::new(pattern).map_err(|e| Error::InvalidArgument {
+            message: format!("invalid regular expression: {e}"),
+        })?;
+        *cache = Some((pattern.to_string(), re));
+    }
+    match cache {
+        Some((_, re)) => Ok(re),
+        None => Err(Error::internal("regex not compiled")),
+    }
+}
+
+/// `regexp_match(s, pattern)`: the first group of the first match (the match itself without
+/// groups), NULL when there is none.
+fn regexp_match(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let values = strings(arg(args, 0)?)?;
+    let patterns = strings(arg(args, 1)?)?;
+    let mut cache = None;
+    let mut builder = StringBuilder::with_capacity(values.len(), 0);
+    for row in 0..values.len() {
+        if values.is_null(row) || patterns.is_null(row) {
+            builder.append_null();
+            continue;
+        }
+        let re = cached_regex(&mut cache, patterns.value(row))?;
+        let group = usize::from(re.captures_len() > 1);
+        match re
+            .captures(values.value(row))
+            .map(|c| c.get(group).map(|m| m.as_str()))
+        {
+            Some(Some(text)) => builder.append_value(text),
+            _ => builder.append_null(),
+        }
+    }
+    Ok(Arc::new(builder.finish()))
+}
+
+/// `regexp_like(s, pattern)`: whether the pattern matches anywhere.
+fn regexp_like(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let values = strings(arg(args, 0)?)?;
+    let patterns = strings(arg(args, 1)?)?;
+    let mut cache = None;
+    let mut out = arrow::array::BooleanBuilder::with_capacity(values.len());
+    for row in 0..values.len() {
+        if values.is_null(row) || patterns.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        let re = cached_regex(&mut cache, patterns.value(row))?;
+        out.append_value(re.is_match(values.value(row)));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// `to_timestamp(seconds)` over DOUBLE seconds since the epoch: millisecond timestamps.
+fn to_timestamp(array: &ArrayRef) -> Result<ArrayRef> {
+    let seconds = array
+        .as_primitive_opt::<arrow::datatypes::Float64Type>()
+        .ok_or_else(|| Error::internal("to_timestamp() of a non-DOUBLE"))?;
+    // Beyond about 292 million years the milliseconds no longer fit a BIGINT.
+    const LIMIT_MS: f64 = 9.2e18;
+    if let Some(bad) = seconds
+        .iter()
+        .flatten()
+        .find(|s| !(s * 1000.0).is_finite() || (s * 1000.0).abs() >= LIMIT_MS)
+    {
+        return Err(Error::InvalidArgument {
+            message: format!("to_timestamp({bad}) is out of the TIMESTAMP range"),
+        });
+    }
+    let ms: PrimitiveArray<TimestampMillisecondType> =
+        seconds.unary(|s| (s * 1000.0).round() as i64);
+    Ok(Arc::new(ms))
 }
 
 /// `extract` / `date_part` of millisecond timestamps (UTC).

@@ -40,6 +40,12 @@ pub trait GroupsAccumulator: std::fmt::Debug {
 
     /// The result of every group, in group order (`num_groups` values).
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef>;
+
+    /// The bytes of state beyond a few words per group (sketches, kept values), for the memory
+    /// limit.
+    fn size(&self) -> usize {
+        0
+    }
 }
 
 /// Builds the accumulator for `aggregate`, choosing the loop by argument type.
@@ -100,6 +106,15 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
         // Any value will do: the smallest is as good as the first and needs no new kernel.
         AggregateFunction::Min | AggregateFunction::AnyValue => min_max::<true>(dt)?,
         AggregateFunction::Max => min_max::<false>(dt)?,
+        AggregateFunction::ApproxCountDistinct => {
+            Box::new(super::sketch::ApproxCountDistinct::try_new(dt)?)
+        }
+        AggregateFunction::ApproxPercentile | AggregateFunction::PercentileCont => {
+            let fraction = aggregate.fraction.ok_or_else(|| {
+                Error::internal(format!("{}() without a fraction", aggregate.func.name()))
+            })?;
+            Box::new(super::sketch::Percentile::new(fraction))
+        }
         AggregateFunction::StddevSamp
         | AggregateFunction::StddevPop
         | AggregateFunction::VarSamp
@@ -762,6 +777,7 @@ mod tests {
             distinct,
             filter: None,
             data_type,
+            fraction: None,
         })
         .unwrap()
     }
@@ -860,6 +876,7 @@ mod tests {
             distinct: false,
             filter: None,
             data_type: DataType::Int64,
+            fraction: None,
         })
         .unwrap();
         let values: ArrayRef = Arc::new(Int64Array::from(vec![i64::MAX, 1]));
