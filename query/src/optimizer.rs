@@ -229,9 +229,13 @@ fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
                         stay.push(conjunct);
                     }
                 }
-                let wrap = |input: LogicalPlan, conjuncts: Vec<Expr>| match conjuncts
-                    .into_iter()
-                    .reduce(|a, b| a.binary(crate::expr::BinaryOp::And, b))
+                let conjunction = |conjuncts: Vec<Expr>| {
+                    conjuncts
+                        .into_iter()
+                        .reduce(|a, b| a.binary(crate::expr::BinaryOp::And, b))
+                };
+                // The pushed conjuncts go on down (into a scan, through another join).
+                let push = |input: LogicalPlan, conjuncts: Vec<Expr>| match conjunction(conjuncts)
                 {
                     Some(predicate) => push_down_filters(LogicalPlan::Filter {
                         input: Box::new(input),
@@ -240,13 +244,19 @@ fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
                     None => input,
                 };
                 let join = LogicalPlan::Join {
-                    left: Box::new(wrap(*left, to_left)),
-                    right: Box::new(wrap(*right, to_right_side)),
+                    left: Box::new(push(*left, to_left)),
+                    right: Box::new(push(*right, to_right_side)),
                     kind,
                     on,
                     filter,
                 };
-                wrap(join, stay)
+                match conjunction(stay) {
+                    Some(predicate) => LogicalPlan::Filter {
+                        input: Box::new(join),
+                        predicate,
+                    },
+                    None => join,
+                }
             }
             input => LogicalPlan::Filter {
                 input: Box::new(input),
@@ -483,7 +493,10 @@ fn prune_columns(
             ))
         }
         LogicalPlan::Union { inputs } => {
-            // Every input produces exactly the required columns, in order.
+            // Every input produces exactly the required columns, in order (at least one, as
+            // a batch needs a column to carry its row count).
+            let first = [0];
+            let required = if required.is_empty() { &first[..] } else { required };
             let mut pruned = Vec::with_capacity(inputs.len());
             for input in inputs {
                 let schema = input.schema();
