@@ -344,10 +344,7 @@ fn build_operator(
             )?)
         }
         LogicalPlan::Union { inputs } => {
-            let children = inputs
-                .iter()
-                .map(&mut input)
-                .collect::<Result<Vec<_>>>()?;
+            let children = inputs.iter().map(&mut input).collect::<Result<Vec<_>>>()?;
             Box::new(UnionExec::new(children, plan.schema(), stats.clone()))
         }
     })

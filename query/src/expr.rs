@@ -607,9 +607,7 @@ impl Expr {
             | Expr::IsNull(_)
             | Expr::IsNotNull(_)
             | Expr::Like { .. }
-            | Expr::InSet { .. } => {
-                DataType::Boolean
-            }
+            | Expr::InSet { .. } => DataType::Boolean,
             Expr::Negative(e) => e.data_type(),
             Expr::Cast { data_type, .. } => data_type.clone(),
             Expr::Aggregate(agg) => agg.data_type.clone(),

@@ -219,8 +219,7 @@ impl QueryEngine {
         let plan = optimizer::optimize(plan)?;
         let stats = Arc::new(ExecStats::new(limits.clone()));
         let mut metrics = vec![];
-        let physical =
-            exec::create_analyzed_plan(&plan, &self.storage, &stats, &mut metrics)?;
+        let physical = exec::create_analyzed_plan(&plan, &self.storage, &stats, &mut metrics)?;
         let started = std::time::Instant::now();
         let rows: usize = exec::collect(physical)?
             .iter()

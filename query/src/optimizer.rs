@@ -235,8 +235,7 @@ fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
                         .reduce(|a, b| a.binary(crate::expr::BinaryOp::And, b))
                 };
                 // The pushed conjuncts go on down (into a scan, through another join).
-                let push = |input: LogicalPlan, conjuncts: Vec<Expr>| match conjunction(conjuncts)
-                {
+                let push = |input: LogicalPlan, conjuncts: Vec<Expr>| match conjunction(conjuncts) {
                     Some(predicate) => push_down_filters(LogicalPlan::Filter {
                         input: Box::new(input),
                         predicate,
@@ -473,9 +472,13 @@ fn prune_columns(
             let new_left_len = left.schema().fields().len();
             let mut mapping: Vec<Option<usize>> = left_map.iter().copied().collect();
             mapping.resize(left_len, None);
-            mapping.extend(
-                (0..right_len).map(|i| right_map.get(i).copied().flatten().map(|j| j + new_left_len)),
-            );
+            mapping.extend((0..right_len).map(|i| {
+                right_map
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map(|j| j + new_left_len)
+            }));
             let mut remapped = Vec::with_capacity(on.len());
             for (l, r) in on {
                 remapped.push((l.remap_columns(&left_map)?, r.remap_columns(&right_map)?));
@@ -496,7 +499,11 @@ fn prune_columns(
             // Every input produces exactly the required columns, in order (at least one, as
             // a batch needs a column to carry its row count).
             let first = [0];
-            let required = if required.is_empty() { &first[..] } else { required };
+            let required = if required.is_empty() {
+                &first[..]
+            } else {
+                required
+            };
             let mut pruned = Vec::with_capacity(inputs.len());
             for input in inputs {
                 let schema = input.schema();

@@ -250,8 +250,12 @@ impl LogicalPlan {
             LogicalPlan::Join {
                 left, right, kind, ..
             } => {
-                let mut fields: Vec<Field> =
-                    left.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+                let mut fields: Vec<Field> = left
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect();
                 fields.extend(right.schema().fields().iter().map(|f| {
                     let nullable = f.is_nullable() || *kind == JoinKind::Left;
                     f.as_ref().clone().with_nullable(nullable)

@@ -79,10 +79,11 @@ impl HashJoinExec {
 
 /// True for the rows where every key is non-NULL.
 fn valid_keys(keys: &[ArrayRef], rows: usize) -> Option<NullBuffer> {
-    keys.iter().fold(None, |acc: Option<NullBuffer>, k| {
-        NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())
-    })
-    .filter(|n| n.len() == rows && n.null_count() > 0)
+    keys.iter()
+        .fold(None, |acc: Option<NullBuffer>, k| {
+            NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())
+        })
+        .filter(|n| n.len() == rows && n.null_count() > 0)
 }
 
 /// Evaluates key expressions over a batch, with -0.0 read as 0.0.
@@ -198,7 +199,8 @@ fn gather(
             None => new_null_array(column.data_type(), left_rows.len()),
         });
     }
-    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(left_rows.len()));
+    let options =
+        arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(left_rows.len()));
     Ok(RecordBatch::try_new_with_options(
         schema.clone(),
         columns,

@@ -476,11 +476,17 @@ impl<'a> Binder<'a> {
             {
                 match (side(l), side(r)) {
                     (Some(true), Some(false)) => {
-                        keys.push((l.as_ref().clone(), r.as_ref().clone().remap_columns(&to_right)?));
+                        keys.push((
+                            l.as_ref().clone(),
+                            r.as_ref().clone().remap_columns(&to_right)?,
+                        ));
                         continue;
                     }
                     (Some(false), Some(true)) => {
-                        keys.push((r.as_ref().clone(), l.as_ref().clone().remap_columns(&to_right)?));
+                        keys.push((
+                            r.as_ref().clone(),
+                            l.as_ref().clone().remap_columns(&to_right)?,
+                        ));
                         continue;
                     }
                     _ => {}
@@ -960,7 +966,11 @@ fn rename_columns(plan: LogicalPlan, columns: &[sql::TableAliasColumnDef]) -> Re
     let mut exprs = vec![];
     let mut names = vec![];
     for (i, field) in schema.fields().iter().enumerate() {
-        exprs.push(Expr::column(i, field.name().clone(), field.data_type().clone()));
+        exprs.push(Expr::column(
+            i,
+            field.name().clone(),
+            field.data_type().clone(),
+        ));
         names.push(match columns.get(i) {
             Some(c) => c.name.value.clone(),
             None => field.name().clone(),

@@ -125,7 +125,8 @@ impl GroupsAccumulator for ApproxCountDistinct {
         num_groups: usize,
     ) -> Result<()> {
         let values = values.ok_or_else(|| Error::internal("approx_count_distinct(*)"))?;
-        self.sketches.resize(num_groups.max(self.sketches.len()), None);
+        self.sketches
+            .resize(num_groups.max(self.sketches.len()), None);
         let values = crate::exec::eval::normalize_zero(values)?;
         let rows = self.converter.convert_columns(&[values.clone()])?;
         let nulls = values.logical_nulls();
@@ -142,7 +143,8 @@ impl GroupsAccumulator for ApproxCountDistinct {
     }
 
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
-        self.sketches.resize(num_groups.max(self.sketches.len()), None);
+        self.sketches
+            .resize(num_groups.max(self.sketches.len()), None);
         let counts: Int64Array = self
             .sketches
             .iter()
@@ -203,11 +205,7 @@ fn interpolate(values: &mut [f64], fraction: f64) -> Option<f64> {
     if position == lo as f64 || above.is_empty() {
         return Some(low);
     }
-    let high = above
-        .iter()
-        .copied()
-        .min_by(f64::total_cmp)
-        .unwrap_or(low);
+    let high = above.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
     Some(low + (high - low) * (position - lo as f64))
 }
 
@@ -220,9 +218,7 @@ impl GroupsAccumulator for Percentile {
     ) -> Result<()> {
         let values = values
             .and_then(|v| v.as_any().downcast_ref::<Float64Array>())
-            .ok_or_else(|| {
-                Error::internal("percentile input is not DOUBLE")
-            })?;
+            .ok_or_else(|| Error::internal("percentile input is not DOUBLE"))?;
         if self.values.len() < num_groups {
             self.values.resize_with(num_groups, Vec::new);
         }
