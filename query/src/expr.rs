@@ -32,7 +32,7 @@ impl InSet {
         let data_type = values.data_type().clone();
         let converter = RowConverter::new(vec![SortField::new(data_type.clone())])?;
         let values = crate::exec::eval::normalize_zero(values)?;
-        let rows = converter.convert_columns(&[values.clone()])?;
+        let rows = converter.convert_columns(std::slice::from_ref(&values))?;
         let mut set = HashSet::with_hasher(ahash::RandomState::new());
         for (i, row) in rows.iter().enumerate() {
             if values.is_valid(i) {
@@ -65,7 +65,7 @@ impl InSet {
     /// `value IN (values)` for every row of `value`, with SQL's NULL semantics.
     pub fn contains(&self, value: &ArrayRef, negated: bool) -> Result<BooleanArray> {
         let value = crate::exec::eval::normalize_zero(value)?;
-        let rows = self.converter.convert_columns(&[value.clone()])?;
+        let rows = self.converter.convert_columns(std::slice::from_ref(&value))?;
         let empty = self.is_empty();
         let out: BooleanArray = rows
             .iter()

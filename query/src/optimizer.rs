@@ -470,7 +470,7 @@ fn prune_columns(
             let (left, left_map) = prune_columns(*left, &normalize(left_needed))?;
             let (right, right_map) = prune_columns(*right, &normalize(right_needed))?;
             let new_left_len = left.schema().fields().len();
-            let mut mapping: Vec<Option<usize>> = left_map.iter().copied().collect();
+            let mut mapping: Vec<Option<usize>> = left_map.to_vec();
             mapping.resize(left_len, None);
             mapping.extend((0..right_len).map(|i| {
                 right_map
