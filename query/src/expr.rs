@@ -65,7 +65,9 @@ impl InSet {
     /// `value IN (values)` for every row of `value`, with SQL's NULL semantics.
     pub fn contains(&self, value: &ArrayRef, negated: bool) -> Result<BooleanArray> {
         let value = crate::exec::eval::normalize_zero(value)?;
-        let rows = self.converter.convert_columns(std::slice::from_ref(&value))?;
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(&value))?;
         let empty = self.is_empty();
         let out: BooleanArray = rows
             .iter()

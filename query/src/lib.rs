@@ -24,7 +24,8 @@
 //!   LogicalPlan       ... Scan(events, columns=[region, ts], filters=[ts > ...])
 //!        |
 //!        | exec       one physical operator per node (ScanExec, FilterExec, ProjectionExec,
-//!        v            AggregateExec, SortExec, LimitExec), pulling batches from its input
+//!        v            AggregateExec, SortExec, LimitExec, HashJoinExec, UnionExec), pulling
+//!                     batches from its input
 //!   PhysicalPlan
 //!        |
 //!        | execute    vectorized: Arrow kernels per batch, hash GROUP BY over row-encoded keys
@@ -45,19 +46,28 @@
 //! value to its column type (PostgreSQL's assignment casts), builds one record batch and appends
 //! it to the table; it answers one BIGINT `count` row.
 //!
-//! The SQL surface: `SELECT` over one table (or none: `SELECT 1 + 1`) with `*`, aliases,
-//! `WHERE`, `GROUP BY` (expression, select alias or 1-based position), `HAVING`, `ORDER BY`
-//! (expression, alias or position; `ASC`/`DESC`, `NULLS FIRST`/`LAST`), `LIMIT`/`OFFSET`,
-//! `DISTINCT`; operators `+ - * / % ||`, comparisons, `IS [NOT] DISTINCT FROM`, `AND`/`OR`/`NOT`,
-//! `[NOT] IN (list)`, `[NOT] BETWEEN`, `[NOT] LIKE`/`ILIKE`, `IS [NOT] NULL`, `CAST`/`::`,
-//! `CASE` (lazy: a branch runs only over the rows that reach it); aggregates `count(*)`,
-//! `count`, `sum`, `min`, `max`, `avg`, `stddev[_samp|_pop]`, `variance`/`var_samp`/`var_pop`,
-//! `any_value`, each with `DISTINCT` and `FILTER (WHERE ...)`; `timestamp +/- INTERVAL '...'`; scalar functions `coalesce`, `nullif`, `abs`,
-//! `length`, `octet_length`, `lower`, `upper`, `concat`, `substring`, `trim` and friends,
-//! `replace`, `strpos`/`position`, `starts_with`, `regexp_replace`, `date_trunc`,
-//! `extract`/`date_part`, `time_bucket`/`date_bin`. Not yet: joins, subqueries, set operations,
-//! window functions, `now()`. `docs/sql.md` is the reference; the SQL test files in
-//! `tests/slt/` pin every construct against DuckDB's answers.
+//! `EXPLAIN ANALYZE <query>` runs the query with every physical operator wrapped in an
+//! [`AnalyzeExec`](exec::AnalyzeExec) and prints the plan with each operator's rows and time.
+//!
+//! The SQL surface: `SELECT` over a table, a CTE (`WITH`), a subquery in FROM, INNER and LEFT
+//! equi-joins of those (hash joins: the right input is the build side), or nothing
+//! (`SELECT 1 + 1`); `UNION [ALL]`; `*`, aliases, `WHERE`, `GROUP BY` (expression, select alias
+//! or 1-based position), `HAVING`, `ORDER BY` (expression, alias or position; `ASC`/`DESC`,
+//! `NULLS FIRST`/`LAST`), `LIMIT`/`OFFSET`, `DISTINCT`; operators `+ - * / % ||`, comparisons,
+//! `IS [NOT] DISTINCT FROM`, `AND`/`OR`/`NOT`, `[NOT] IN (list)`, `[NOT] IN (SELECT ...)`,
+//! scalar subqueries and `EXISTS` (uncorrelated: they run once, while the statement is bound),
+//! `[NOT] BETWEEN`, `[NOT] LIKE`/`ILIKE`, `IS [NOT] NULL`, `CAST`/`::`, `CASE` (lazy: a branch
+//! runs only over the rows that reach it); aggregates `count(*)`, `count`, `sum`, `min`, `max`,
+//! `avg`, `stddev[_samp|_pop]`, `variance`/`var_samp`/`var_pop`, `any_value`,
+//! `approx_count_distinct` (HyperLogLog), `approx_percentile`, `percentile_cont(p) WITHIN GROUP
+//! (ORDER BY x)`, each with `DISTINCT` and `FILTER (WHERE ...)`; `timestamp +/- INTERVAL '...'`;
+//! scalar functions `coalesce`, `nullif`, `abs`, `length`, `octet_length`, `lower`, `upper`,
+//! `concat`, `substring`, `trim` and friends, `replace`, `strpos`/`position`, `starts_with`,
+//! `regexp_replace`, `regexp_match`, `regexp_like`, `date_trunc`, `extract`/`date_part`,
+//! `time_bucket`/`date_bin`, `to_timestamp`, `now()` (one value per statement). Not yet: RIGHT,
+//! FULL and cross joins, correlated subqueries, `INTERSECT`/`EXCEPT`, window functions.
+//! `docs/sql.md` is the reference; the SQL test files in `tests/slt/` pin every construct
+//! against DuckDB's answers.
 //!
 //! Semantics follow PostgreSQL: three-valued logic, integer overflow and division by zero are
 //! errors, integer division truncates, `SUM` of integers is BIGINT, `AVG` is DOUBLE, NULLs sort

@@ -4,7 +4,9 @@
 //!    `TIMESTAMP '2024-01-01'` -> a timestamp literal), errors included (`1 / 0` fails at plan
 //!    time, like PostgreSQL);
 //! 2. predicate pushdown: a filter right above a scan becomes scan filters (conjuncts), applied
-//!    to each batch as it is read;
+//!    to each batch as it is read; the conjuncts of a filter right above a join that read one
+//!    input only move below the join (for a LEFT join, only those of the left input), and on
+//!    into that input's scan;
 //! 3. top-N: `LIMIT` right above `ORDER BY` tells the sort how many rows it must order;
 //! 4. projection pushdown: each scan reads only the columns some node above it uses.
 

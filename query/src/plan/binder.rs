@@ -3,7 +3,8 @@
 //! A `SELECT` becomes, bottom-up:
 //!
 //! ```text
-//! Scan(table, all columns) | OneRow
+//! Scan(table, all columns) | OneRow | the plan of a CTE or a subquery in FROM
+//!   -> Join(left, right, equality keys, rest of ON)                     (per JOIN)
 //!   -> Filter(WHERE)
 //!   -> Aggregate(GROUP BY keys, aggregate calls) -> Filter(HAVING)      (aggregate queries)
 //!   -> Projection(select items + ORDER BY keys not in the select list)
@@ -11,6 +12,12 @@
 //!   -> Sort -> Limit
 //!   -> Projection(drop the extra ORDER BY keys)
 //! ```
+//!
+//! `a UNION ALL b` is a `Union` of the inputs, each cast to the column types they share
+//! (`UNION` adds an `Aggregate` over every column); `WITH` binds each CTE once and hands a copy
+//! of its plan to every reference. Subqueries in expressions (`IN (SELECT ...)`, `(SELECT ...)`,
+//! `EXISTS`) must be uncorrelated: the binder runs them once, with the engine's
+//! [`SubqueryRunner`], and puts their answer in the plan as a literal or a hashed [`InSet`].
 //!
 //! Names are resolved case-insensitively: an exact match wins, else a unique match ignoring
 //! case. Types are coerced like PostgreSQL: numbers to the wider type, string literals to the

@@ -128,7 +128,9 @@ impl GroupsAccumulator for ApproxCountDistinct {
         self.sketches
             .resize(num_groups.max(self.sketches.len()), None);
         let values = crate::exec::eval::normalize_zero(values)?;
-        let rows = self.converter.convert_columns(std::slice::from_ref(&values))?;
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(&values))?;
         let nulls = values.logical_nulls();
         for (row, &group) in groups.iter().enumerate() {
             if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
