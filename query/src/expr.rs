@@ -209,8 +209,8 @@ pub enum AggregateFunction {
     /// `APPROX_COUNT_DISTINCT(x)`: the number of distinct non-NULL values, estimated by a
     /// HyperLogLog sketch (BIGINT; standard error about 1.6%, exact-ish below a few thousand).
     ApproxCountDistinct,
-    /// `APPROX_PERCENTILE(x, p)`: the `p` quantile of the values (DOUBLE). Strata computes it
-    /// exactly, like `percentile_cont`.
+    /// `APPROX_PERCENTILE(x, p)`: the `p` quantile of the values (DOUBLE), estimated with a
+    /// t-digest (exact below 200 values per group).
     ApproxPercentile,
     /// `PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY x)`: the `p` quantile, interpolated linearly
     /// between the two nearest values (DOUBLE), as in PostgreSQL.

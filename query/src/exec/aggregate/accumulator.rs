@@ -113,7 +113,11 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
             let fraction = aggregate.fraction.ok_or_else(|| {
                 Error::internal(format!("{}() without a fraction", aggregate.func.name()))
             })?;
-            Box::new(super::sketch::Percentile::new(fraction))
+            if aggregate.func == AggregateFunction::ApproxPercentile {
+                Box::new(super::sketch::ApproxPercentile::new(fraction))
+            } else {
+                Box::new(super::sketch::Percentile::new(fraction))
+            }
         }
         AggregateFunction::StddevSamp
         | AggregateFunction::StddevPop
