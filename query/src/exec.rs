@@ -82,6 +82,12 @@ impl ExecStats {
     /// Counters for a query with `limits`; its clock starts now.
     pub fn new(limits: QueryLimits) -> ExecStats {
         let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
+        ExecStats::with_deadline(limits, deadline)
+    }
+
+    /// Counters for a query with `limits` whose clock started earlier: it times out at
+    /// `deadline` (the statement's, shared by its subqueries).
+    pub fn with_deadline(limits: QueryLimits, deadline: Option<std::time::Instant>) -> ExecStats {
         ExecStats {
             limits,
             deadline,

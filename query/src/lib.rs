@@ -155,16 +155,19 @@ impl QueryEngine {
 
     /// Parses, plans and runs one SQL statement under `limits` (time, memory, cancellation).
     pub fn execute_with(&self, sql: &str, limits: &QueryLimits) -> Result<QueryOutput> {
+        // One clock for the statement and its subqueries.
+        let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
         let statement = parser::parse(sql)?;
-        // Uncorrelated subqueries run while the statement is bound, under the same limits.
-        let runner = |plan: plan::LogicalPlan| Ok(self.run_query(plan, limits)?.batches);
+        // Uncorrelated subqueries run while the statement is bound, under the same limits (each
+        // with its own memory budget).
+        let runner = |plan: plan::LogicalPlan| Ok(self.run_query(plan, limits, deadline)?.batches);
         let plan = Binder::new(&self.storage)
             .with_subquery_runner(&runner)
             .bind_statement(&statement)?;
         match plan {
-            Plan::Query(plan) => self.run_query(plan, limits),
+            Plan::Query(plan) => self.run_query(plan, limits, deadline),
             Plan::Explain(plan) => self.explain(plan),
-            Plan::ExplainAnalyze(plan) => self.explain_analyze(plan, limits),
+            Plan::ExplainAnalyze(plan) => self.explain_analyze(plan, limits, deadline),
             Plan::CreateTable { def, if_not_exists } => Ok(QueryOutput::single(
                 exec::ddl::create_table(&self.storage, def, if_not_exists)?,
             )),
@@ -176,7 +179,7 @@ impl QueryEngine {
             Plan::Insert(insert) => Ok(QueryOutput::single(exec::insert::insert(
                 &self.storage,
                 insert,
-                |plan| Ok(self.run_query(plan, limits)?.batches),
+                |plan| Ok(self.run_query(plan, limits, deadline)?.batches),
             )?)),
             Plan::ShowTables => Ok(QueryOutput::single(exec::ddl::show_tables(&self.storage)?)),
             Plan::Flush { tables } => Ok(QueryOutput::single(exec::ddl::flush(
@@ -190,9 +193,14 @@ impl QueryEngine {
         }
     }
 
-    fn run_query(&self, plan: plan::LogicalPlan, limits: &QueryLimits) -> Result<QueryOutput> {
+    fn run_query(
+        &self,
+        plan: plan::LogicalPlan,
+        limits: &QueryLimits,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<QueryOutput> {
         let plan = optimizer::optimize(plan)?;
-        let stats = Arc::new(ExecStats::new(limits.clone()));
+        let stats = Arc::new(ExecStats::with_deadline(limits.clone(), deadline));
         let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
         let schema = physical.schema();
         let batches = exec::collect(physical)?;
@@ -225,9 +233,10 @@ impl QueryEngine {
         &self,
         plan: plan::LogicalPlan,
         limits: &QueryLimits,
+        deadline: Option<std::time::Instant>,
     ) -> Result<QueryOutput> {
         let plan = optimizer::optimize(plan)?;
-        let stats = Arc::new(ExecStats::new(limits.clone()));
+        let stats = Arc::new(ExecStats::with_deadline(limits.clone(), deadline));
         let mut metrics = vec![];
         let physical = exec::create_analyzed_plan(&plan, &self.storage, &stats, &mut metrics)?;
         let started = std::time::Instant::now();
