@@ -382,25 +382,33 @@ fn cached_regex<'c>(
 }
 
 /// `regexp_match(s, pattern)`: the first group of the first match (the match itself without
-/// groups), NULL when there is none.
+/// groups), NULL when there is none. The capture slots are reused from row to row.
 fn regexp_match(args: &[ArrayRef]) -> Result<ArrayRef> {
     let values = strings(arg(args, 0)?)?;
     let patterns = strings(arg(args, 1)?)?;
     let mut cache = None;
+    let mut locations: Option<regex::CaptureLocations> = None;
     let mut builder = StringBuilder::with_capacity(values.len(), 0);
     for row in 0..values.len() {
         if values.is_null(row) || patterns.is_null(row) {
             builder.append_null();
             continue;
         }
+        let fresh = cache
+            .as_ref()
+            .is_none_or(|(p, _): &(String, regex::Regex)| p != patterns.value(row));
         let re = cached_regex(&mut cache, patterns.value(row))?;
+        if fresh || locations.is_none() {
+            locations = Some(re.capture_locations());
+        }
+        let Some(locs) = locations.as_mut() else {
+            return Err(Error::internal("no capture locations"));
+        };
         let group = usize::from(re.captures_len() > 1);
-        match re
-            .captures(values.value(row))
-            .map(|c| c.get(group).map(|m| m.as_str()))
-        {
-            Some(Some(text)) => builder.append_value(text),
-            _ => builder.append_null(),
+        let s = values.value(row);
+        match re.captures_read(locs, s).and(locs.get(group)) {
+            Some((start, end)) => builder.append_value(&s[start..end]),
+            None => builder.append_null(),
         }
     }
     Ok(Arc::new(builder.finish()))
@@ -568,6 +576,26 @@ mod tests {
             assert_eq!(civil_from_days(first), (y, m));
         }
         assert_eq!(days_from_civil(2024, 1, 1), 19_723);
+    }
+
+    #[test]
+    fn regexp_match_returns_the_first_group_or_the_whole_match() {
+        let values: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("key=42;x=7"),
+            Some("none"),
+            None,
+        ]));
+        let run = |pattern: &str| {
+            let patterns: ArrayRef = Arc::new(StringArray::from(vec![pattern; 3]));
+            let out = regexp_match(&[values.clone(), patterns]).unwrap();
+            let out = out.as_string::<i32>();
+            out.iter()
+                .map(|v| v.map(str::to_string))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run("=([0-9]+)"), [Some("42".into()), None, None]);
+        assert_eq!(run("[0-9]+"), [Some("42".into()), None, None]);
+        assert_eq!(run("(x)?=(7)"), [Some("x".into()), None, None]);
     }
 
     #[test]
