@@ -9,17 +9,20 @@
 //! accumulators keep per-group state that can be combined).
 
 pub mod aggregate;
+pub mod analyze;
 pub mod ddl;
 pub mod eval;
 mod filter;
 mod function;
 pub mod insert;
+mod join;
 mod limit;
 mod parallel;
 mod projection;
 pub mod prune;
 mod scan;
 mod sort;
+mod union;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,11 +33,14 @@ use arrow::record_batch::RecordBatch;
 use strata_storage::Storage;
 
 pub use aggregate::AggregateExec;
+pub use analyze::AnalyzeExec;
 pub use filter::FilterExec;
+pub use join::HashJoinExec;
 pub use limit::LimitExec;
 pub use projection::{OneRowExec, ProjectionExec};
 pub use scan::ScanExec;
 pub use sort::SortExec;
+pub use union::UnionExec;
 
 use crate::error::{Error, Result};
 use crate::plan::LogicalPlan;
@@ -76,6 +82,12 @@ impl ExecStats {
     /// Counters for a query with `limits`; its clock starts now.
     pub fn new(limits: QueryLimits) -> ExecStats {
         let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
+        ExecStats::with_deadline(limits, deadline)
+    }
+
+    /// Counters for a query with `limits` whose clock started earlier: it times out at
+    /// `deadline` (the statement's, shared by its subqueries).
+    pub fn with_deadline(limits: QueryLimits, deadline: Option<std::time::Instant>) -> ExecStats {
         ExecStats {
             limits,
             deadline,
@@ -170,11 +182,88 @@ pub fn create_physical_plan(
     storage: &Storage,
     stats: &Arc<ExecStats>,
 ) -> Result<Box<dyn ExecutionPlan>> {
-    let input = |p: &LogicalPlan| create_physical_plan(p, storage, stats);
+    build(plan, storage, stats, &mut None, 0)
+}
+
+/// Like [`create_physical_plan`], with every operator wrapped in an [`AnalyzeExec`] that counts
+/// its rows and time into `metrics` (one entry per operator, parents before their inputs).
+pub fn create_analyzed_plan(
+    plan: &LogicalPlan,
+    storage: &Storage,
+    stats: &Arc<ExecStats>,
+    metrics: &mut Vec<OperatorMetrics>,
+) -> Result<Box<dyn ExecutionPlan>> {
+    let mut collected = Some(std::mem::take(metrics));
+    let plan = build(plan, storage, stats, &mut collected, 0);
+    *metrics = collected.unwrap_or_default();
+    plan
+}
+
+/// Prints the operators of an analyzed plan, indented, with their rows and time.
+pub fn display_metrics(metrics: &[OperatorMetrics]) -> String {
+    let mut out = String::new();
+    for m in metrics {
+        out.push_str(&format!(
+            "{:indent$}{}: {} rows={} elapsed={:.3}ms\n",
+            "",
+            m.name,
+            m.details,
+            m.counters.rows.load(Ordering::Relaxed),
+            m.counters.elapsed_ns.load(Ordering::Relaxed) as f64 / 1e6,
+            indent = m.depth * 2
+        ));
+    }
+    out
+}
+
+fn build(
+    plan: &LogicalPlan,
+    storage: &Storage,
+    stats: &Arc<ExecStats>,
+    metrics: &mut Option<Vec<OperatorMetrics>>,
+    depth: usize,
+) -> Result<Box<dyn ExecutionPlan>> {
+    // Reserve this operator's line before its inputs add theirs.
+    let slot = metrics.as_mut().map(|m| {
+        m.push(OperatorMetrics::default());
+        m.len() - 1
+    });
+    let operator = build_operator(plan, storage, stats, metrics, depth)?;
+    Ok(match (slot, metrics.as_mut()) {
+        (Some(slot), Some(all)) => {
+            let counters = Arc::new(Counters::default());
+            if let Some(entry) = all.get_mut(slot) {
+                *entry = OperatorMetrics {
+                    depth,
+                    name: operator.name(),
+                    details: operator.details(),
+                    counters: counters.clone(),
+                };
+            }
+            Box::new(analyze::AnalyzeExec::new(operator, counters))
+        }
+        _ => operator,
+    })
+}
+
+fn build_operator(
+    plan: &LogicalPlan,
+    storage: &Storage,
+    stats: &Arc<ExecStats>,
+    metrics: &mut Option<Vec<OperatorMetrics>>,
+    depth: usize,
+) -> Result<Box<dyn ExecutionPlan>> {
+    let mut input = |p: &LogicalPlan| build(p, storage, stats, metrics, depth + 1);
     Ok(match plan {
         LogicalPlan::Scan(scan) => {
-            let table = storage.table(&scan.table)?;
-            let snapshot = table.snapshot();
+            let snapshot = match scan
+                .table
+                .strip_prefix(crate::system::SCHEMA)
+                .and_then(|t| t.strip_prefix('.'))
+            {
+                Some(system) => crate::system::snapshot(storage, system)?,
+                None => storage.table(&scan.table)?.snapshot(),
+            };
             let mut projection = Vec::with_capacity(scan.projection.len());
             for &i in &scan.projection {
                 let field = scan
@@ -247,7 +336,52 @@ pub fn create_physical_plan(
             skip,
             fetch,
         } => Box::new(LimitExec::new(input(child)?, *skip, *fetch)),
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } => {
+            let left = input(left)?;
+            let right = input(right)?;
+            Box::new(HashJoinExec::try_new(
+                left,
+                right,
+                *kind,
+                on.clone(),
+                filter.clone(),
+                plan.schema(),
+                stats.clone(),
+            )?)
+        }
+        LogicalPlan::Union { inputs } => {
+            let children = inputs.iter().map(&mut input).collect::<Result<Vec<_>>>()?;
+            Box::new(UnionExec::new(children, plan.schema(), stats.clone()))
+        }
     })
+}
+
+/// The rows and time of one operator of an analyzed plan.
+#[derive(Debug, Default)]
+pub struct OperatorMetrics {
+    /// Depth in the plan tree (0: the root).
+    pub depth: usize,
+    /// The operator name.
+    pub name: &'static str,
+    /// Its parameters.
+    pub details: String,
+    /// What it did, filled in while the query runs.
+    pub counters: Arc<Counters>,
+}
+
+/// Counters updated by an [`AnalyzeExec`].
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Rows produced.
+    pub rows: AtomicU64,
+    /// Nanoseconds spent starting the operator and pulling its batches, inputs included.
+    pub elapsed_ns: AtomicU64,
 }
 
 /// Runs a physical plan to completion.

@@ -24,7 +24,8 @@
 //!   LogicalPlan       ... Scan(events, columns=[region, ts], filters=[ts > ...])
 //!        |
 //!        | exec       one physical operator per node (ScanExec, FilterExec, ProjectionExec,
-//!        v            AggregateExec, SortExec, LimitExec), pulling batches from its input
+//!        v            AggregateExec, SortExec, LimitExec, HashJoinExec, UnionExec), pulling
+//!                     batches from its input
 //!   PhysicalPlan
 //!        |
 //!        | execute    vectorized: Arrow kernels per batch, hash GROUP BY over row-encoded keys
@@ -45,19 +46,28 @@
 //! value to its column type (PostgreSQL's assignment casts), builds one record batch and appends
 //! it to the table; it answers one BIGINT `count` row.
 //!
-//! The SQL surface: `SELECT` over one table (or none: `SELECT 1 + 1`) with `*`, aliases,
-//! `WHERE`, `GROUP BY` (expression, select alias or 1-based position), `HAVING`, `ORDER BY`
-//! (expression, alias or position; `ASC`/`DESC`, `NULLS FIRST`/`LAST`), `LIMIT`/`OFFSET`,
-//! `DISTINCT`; operators `+ - * / % ||`, comparisons, `IS [NOT] DISTINCT FROM`, `AND`/`OR`/`NOT`,
-//! `[NOT] IN (list)`, `[NOT] BETWEEN`, `[NOT] LIKE`/`ILIKE`, `IS [NOT] NULL`, `CAST`/`::`,
-//! `CASE` (lazy: a branch runs only over the rows that reach it); aggregates `count(*)`,
-//! `count`, `sum`, `min`, `max`, `avg`, `stddev[_samp|_pop]`, `variance`/`var_samp`/`var_pop`,
-//! `any_value`, each with `DISTINCT` and `FILTER (WHERE ...)`; `timestamp +/- INTERVAL '...'`; scalar functions `coalesce`, `nullif`, `abs`,
-//! `length`, `octet_length`, `lower`, `upper`, `concat`, `substring`, `trim` and friends,
-//! `replace`, `strpos`/`position`, `starts_with`, `regexp_replace`, `date_trunc`,
-//! `extract`/`date_part`, `time_bucket`/`date_bin`. Not yet: joins, subqueries, set operations,
-//! window functions, `now()`. `docs/sql.md` is the reference; the SQL test files in
-//! `tests/slt/` pin every construct against DuckDB's answers.
+//! `EXPLAIN ANALYZE <query>` runs the query with every physical operator wrapped in an
+//! [`AnalyzeExec`](exec::AnalyzeExec) and prints the plan with each operator's rows and time.
+//!
+//! The SQL surface: `SELECT` over a table, a CTE (`WITH`), a subquery in FROM, INNER and LEFT
+//! equi-joins of those (hash joins: the right input is the build side), or nothing
+//! (`SELECT 1 + 1`); `UNION [ALL]`; `*`, aliases, `WHERE`, `GROUP BY` (expression, select alias
+//! or 1-based position), `HAVING`, `ORDER BY` (expression, alias or position; `ASC`/`DESC`,
+//! `NULLS FIRST`/`LAST`), `LIMIT`/`OFFSET`, `DISTINCT`; operators `+ - * / % ||`, comparisons,
+//! `IS [NOT] DISTINCT FROM`, `AND`/`OR`/`NOT`, `[NOT] IN (list)`, `[NOT] IN (SELECT ...)`,
+//! scalar subqueries and `EXISTS` (uncorrelated: they run once, while the statement is bound),
+//! `[NOT] BETWEEN`, `[NOT] LIKE`/`ILIKE`, `IS [NOT] NULL`, `CAST`/`::`, `CASE` (lazy: a branch
+//! runs only over the rows that reach it); aggregates `count(*)`, `count`, `sum`, `min`, `max`,
+//! `avg`, `stddev[_samp|_pop]`, `variance`/`var_samp`/`var_pop`, `any_value`,
+//! `approx_count_distinct` (HyperLogLog), `approx_percentile`, `percentile_cont(p) WITHIN GROUP
+//! (ORDER BY x)`, each with `DISTINCT` and `FILTER (WHERE ...)`; `timestamp +/- INTERVAL '...'`;
+//! scalar functions `coalesce`, `nullif`, `abs`, `length`, `octet_length`, `lower`, `upper`,
+//! `concat`, `substring`, `trim` and friends, `replace`, `strpos`/`position`, `starts_with`,
+//! `regexp_replace`, `regexp_match`, `regexp_like`, `date_trunc`, `extract`/`date_part`,
+//! `time_bucket`/`date_bin`, `to_timestamp`, `now()` (one value per statement). Not yet: RIGHT,
+//! FULL and cross joins, correlated subqueries, `INTERSECT`/`EXCEPT`, window functions.
+//! `docs/sql.md` is the reference; the SQL test files in `tests/slt/` pin every construct
+//! against DuckDB's answers.
 //!
 //! Semantics follow PostgreSQL: three-valued logic, integer overflow and division by zero are
 //! errors, integer division truncates, `SUM` of integers is BIGINT, `AVG` is DOUBLE, NULLs sort
@@ -146,11 +156,19 @@ impl QueryEngine {
 
     /// Parses, plans and runs one SQL statement under `limits` (time, memory, cancellation).
     pub fn execute_with(&self, sql: &str, limits: &QueryLimits) -> Result<QueryOutput> {
+        // One clock for the statement and its subqueries.
+        let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
         let statement = parser::parse(sql)?;
-        let plan = Binder::new(&self.storage).bind_statement(&statement)?;
+        // Uncorrelated subqueries run while the statement is bound, under the same limits (each
+        // with its own memory budget).
+        let runner = |plan: plan::LogicalPlan| Ok(self.run_query(plan, limits, deadline)?.batches);
+        let plan = Binder::new(&self.storage)
+            .with_subquery_runner(&runner)
+            .bind_statement(&statement)?;
         match plan {
-            Plan::Query(plan) => self.run_query(plan, limits),
+            Plan::Query(plan) => self.run_query(plan, limits, deadline),
             Plan::Explain(plan) => self.explain(plan),
+            Plan::ExplainAnalyze(plan) => self.explain_analyze(plan, limits, deadline),
             Plan::CreateTable { def, if_not_exists } => Ok(QueryOutput::single(
                 exec::ddl::create_table(&self.storage, def, if_not_exists)?,
             )),
@@ -162,7 +180,7 @@ impl QueryEngine {
             Plan::Insert(insert) => Ok(QueryOutput::single(exec::insert::insert(
                 &self.storage,
                 insert,
-                |plan| Ok(self.run_query(plan, limits)?.batches),
+                |plan| Ok(self.run_query(plan, limits, deadline)?.batches),
             )?)),
             Plan::ShowTables => Ok(QueryOutput::single(exec::ddl::show_tables(&self.storage)?)),
             Plan::Flush { tables } => Ok(QueryOutput::single(exec::ddl::flush(
@@ -176,9 +194,14 @@ impl QueryEngine {
         }
     }
 
-    fn run_query(&self, plan: plan::LogicalPlan, limits: &QueryLimits) -> Result<QueryOutput> {
+    fn run_query(
+        &self,
+        plan: plan::LogicalPlan,
+        limits: &QueryLimits,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<QueryOutput> {
         let plan = optimizer::optimize(plan)?;
-        let stats = Arc::new(ExecStats::new(limits.clone()));
+        let stats = Arc::new(ExecStats::with_deadline(limits.clone(), deadline));
         let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
         let schema = physical.schema();
         let batches = exec::collect(physical)?;
@@ -202,11 +225,48 @@ impl QueryEngine {
             "logical plan:\n{plan}\nphysical plan:\n{}",
             exec::display_plan(physical.as_ref())
         );
-        let lines: Vec<&str> = text.lines().collect();
-        let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(lines))])?;
-        Ok(QueryOutput::single(batch))
+        Ok(QueryOutput::single(plan_text(&text)?))
     }
+
+    /// Runs the query with every operator instrumented, then prints the physical plan with the
+    /// rows each operator produced and the time spent in it (including its inputs).
+    fn explain_analyze(
+        &self,
+        plan: plan::LogicalPlan,
+        limits: &QueryLimits,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<QueryOutput> {
+        let plan = optimizer::optimize(plan)?;
+        let stats = Arc::new(ExecStats::with_deadline(limits.clone(), deadline));
+        let mut metrics = vec![];
+        let physical = exec::create_analyzed_plan(&plan, &self.storage, &stats, &mut metrics)?;
+        let started = std::time::Instant::now();
+        let rows: usize = exec::collect(physical)?
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        let elapsed = started.elapsed();
+        let mut text = format!("logical plan:\n{plan}\nphysical plan (analyzed):\n");
+        text.push_str(&exec::display_metrics(&metrics));
+        text.push_str(&format!(
+            "total: rows={rows} elapsed={:.3}ms rows_scanned={} segments_scanned={} segments_pruned={}\n",
+            elapsed.as_secs_f64() * 1e3,
+            stats.rows_scanned.load(Ordering::Relaxed),
+            stats.segments_scanned.load(Ordering::Relaxed),
+            stats.segments_pruned.load(Ordering::Relaxed),
+        ));
+        Ok(QueryOutput::single(plan_text(&text)?))
+    }
+}
+
+/// One `plan` VARCHAR row per line of `text`.
+fn plan_text(text: &str) -> Result<RecordBatch> {
+    let lines: Vec<&str> = text.lines().collect();
+    let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![Arc::new(StringArray::from(lines))],
+    )?)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //!    `TIMESTAMP '2024-01-01'` -> a timestamp literal), errors included (`1 / 0` fails at plan
 //!    time, like PostgreSQL);
 //! 2. predicate pushdown: a filter right above a scan becomes scan filters (conjuncts), applied
-//!    to each batch as it is read;
+//!    to each batch as it is read; the conjuncts of a filter right above a join that read one
+//!    input only move below the join (for a LEFT join, only those of the left input), and on
+//!    into that input's scan;
 //! 3. top-N: `LIMIT` right above `ORDER BY` tells the sort how many rows it must order;
 //! 4. projection pushdown: each scan reads only the columns some node above it uses;
 //! 5. sums of offsets: `SUM(x + c)` (integers, `c` a constant) is computed as
@@ -97,6 +99,33 @@ fn map_exprs(plan: LogicalPlan, f: &mut impl FnMut(Expr) -> Result<Expr>) -> Res
             skip,
             fetch,
         },
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } => {
+            let left = Box::new(map_exprs(*left, f)?);
+            let right = Box::new(map_exprs(*right, f)?);
+            let mut mapped = Vec::with_capacity(on.len());
+            for (l, r) in on {
+                mapped.push((f(l)?, f(r)?));
+            }
+            LogicalPlan::Join {
+                left,
+                right,
+                kind,
+                on: mapped,
+                filter: filter.map(&mut *f).transpose()?,
+            }
+        }
+        LogicalPlan::Union { inputs } => LogicalPlan::Union {
+            inputs: inputs
+                .into_iter()
+                .map(|i| map_exprs(i, f))
+                .collect::<Result<_>>()?,
+        },
     })
 }
 
@@ -111,7 +140,7 @@ pub fn fold_constants(expr: Expr) -> Result<Expr> {
     Ok(Expr::Literal(evaluate_array(&expr, &one_row)?))
 }
 
-fn map_input(plan: LogicalPlan, f: impl FnOnce(LogicalPlan) -> LogicalPlan) -> LogicalPlan {
+fn map_input(plan: LogicalPlan, mut f: impl FnMut(LogicalPlan) -> LogicalPlan) -> LogicalPlan {
     match plan {
         LogicalPlan::Scan(_) | LogicalPlan::OneRow => plan,
         LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
@@ -148,10 +177,28 @@ fn map_input(plan: LogicalPlan, f: impl FnOnce(LogicalPlan) -> LogicalPlan) -> L
             skip,
             fetch,
         },
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } => LogicalPlan::Join {
+            left: Box::new(f(*left)),
+            right: Box::new(f(*right)),
+            kind,
+            on,
+            filter,
+        },
+        LogicalPlan::Union { inputs } => LogicalPlan::Union {
+            inputs: inputs.into_iter().map(f).collect(),
+        },
     }
 }
 
-/// Moves filters that sit directly on a scan into the scan.
+/// Moves filters that sit directly on a scan into the scan, and the conjuncts of a filter on a
+/// join that read one side only into that side (the right side of a LEFT join keeps them: they
+/// must see the NULL-extended rows).
 fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
     let plan = map_input(plan, push_down_filters);
     match plan {
@@ -159,6 +206,63 @@ fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
             LogicalPlan::Scan(mut scan) => {
                 scan.filters.extend(predicate.split_conjunction());
                 LogicalPlan::Scan(scan)
+            }
+            LogicalPlan::Join {
+                left,
+                right,
+                kind,
+                on,
+                filter,
+            } => {
+                let left_len = left.schema().fields().len();
+                let width = left_len + right.schema().fields().len();
+                let to_right: Vec<Option<usize>> =
+                    (0..width).map(|i| i.checked_sub(left_len)).collect();
+                let (mut to_left, mut to_right_side, mut stay) = (vec![], vec![], vec![]);
+                for conjunct in predicate.split_conjunction() {
+                    let mut columns = vec![];
+                    conjunct.collect_columns(&mut columns);
+                    if !columns.is_empty() && columns.iter().all(|&c| c < left_len) {
+                        to_left.push(conjunct);
+                    } else if kind == crate::plan::JoinKind::Inner
+                        && !columns.is_empty()
+                        && columns.iter().all(|&c| c >= left_len)
+                    {
+                        match conjunct.clone().remap_columns(&to_right) {
+                            Ok(e) => to_right_side.push(e),
+                            Err(_) => stay.push(conjunct),
+                        }
+                    } else {
+                        stay.push(conjunct);
+                    }
+                }
+                let conjunction = |conjuncts: Vec<Expr>| {
+                    conjuncts
+                        .into_iter()
+                        .reduce(|a, b| a.binary(crate::expr::BinaryOp::And, b))
+                };
+                // The pushed conjuncts go on down (into a scan, through another join).
+                let push = |input: LogicalPlan, conjuncts: Vec<Expr>| match conjunction(conjuncts) {
+                    Some(predicate) => push_down_filters(LogicalPlan::Filter {
+                        input: Box::new(input),
+                        predicate,
+                    }),
+                    None => input,
+                };
+                let join = LogicalPlan::Join {
+                    left: Box::new(push(*left, to_left)),
+                    right: Box::new(push(*right, to_right_side)),
+                    kind,
+                    on,
+                    filter,
+                };
+                match conjunction(stay) {
+                    Some(predicate) => LogicalPlan::Filter {
+                        input: Box::new(join),
+                        predicate,
+                    },
+                    None => join,
+                }
             }
             input => LogicalPlan::Filter {
                 input: Box::new(input),
@@ -351,6 +455,97 @@ fn prune_columns(
                 identity(len),
             ))
         }
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } => {
+            let left_len = left.schema().fields().len();
+            let right_len = right.schema().fields().len();
+            let mut needed = required.to_vec();
+            columns_of(filter.iter(), &mut needed);
+            let mut left_needed: Vec<usize> =
+                needed.iter().copied().filter(|&c| c < left_len).collect();
+            let mut right_needed: Vec<usize> = needed
+                .iter()
+                .filter_map(|&c| c.checked_sub(left_len))
+                .collect();
+            columns_of(on.iter().map(|(l, _)| l), &mut left_needed);
+            columns_of(on.iter().map(|(_, r)| r), &mut right_needed);
+            let (left, left_map) = prune_columns(*left, &normalize(left_needed))?;
+            let (right, right_map) = prune_columns(*right, &normalize(right_needed))?;
+            let new_left_len = left.schema().fields().len();
+            let mut mapping: Vec<Option<usize>> = left_map.to_vec();
+            mapping.resize(left_len, None);
+            mapping.extend((0..right_len).map(|i| {
+                right_map
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map(|j| j + new_left_len)
+            }));
+            let mut remapped = Vec::with_capacity(on.len());
+            for (l, r) in on {
+                remapped.push((l.remap_columns(&left_map)?, r.remap_columns(&right_map)?));
+            }
+            let filter = filter.map(|f| f.remap_columns(&mapping)).transpose()?;
+            Ok((
+                LogicalPlan::Join {
+                    left: Box::new(left),
+                    right: Box::new(right),
+                    kind,
+                    on: remapped,
+                    filter,
+                },
+                mapping,
+            ))
+        }
+        LogicalPlan::Union { inputs } => {
+            // Every input produces exactly the required columns, in order (at least one, as
+            // a batch needs a column to carry its row count).
+            let first = [0];
+            let required = if required.is_empty() {
+                &first[..]
+            } else {
+                required
+            };
+            let mut pruned = Vec::with_capacity(inputs.len());
+            for input in inputs {
+                let schema = input.schema();
+                let (input, mapping) = prune_columns(input, required)?;
+                let exprs = required
+                    .iter()
+                    .map(|&i| {
+                        let field = schema.field(i);
+                        Expr::column(i, field.name().clone(), field.data_type().clone())
+                            .remap_columns(&mapping)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let names = required
+                    .iter()
+                    .map(|&i| schema.field(i).name().clone())
+                    .collect();
+                pruned.push(LogicalPlan::Projection {
+                    input: Box::new(input),
+                    exprs,
+                    names,
+                });
+            }
+            let width = pruned
+                .first()
+                .map(|p| p.schema().fields().len())
+                .unwrap_or(0);
+            let mut mapping = vec![None; required.iter().max().map_or(0, |m| m + 1)];
+            for (new, &old) in required.iter().enumerate() {
+                if let Some(slot) = mapping.get_mut(old) {
+                    *slot = Some(new);
+                }
+            }
+            debug_assert_eq!(width, required.len());
+            Ok((LogicalPlan::Union { inputs: pruned }, mapping))
+        }
     }
 }
 
@@ -451,6 +646,7 @@ fn rewrite_sums_of_offsets(plan: LogicalPlan) -> LogicalPlan {
                     distinct: false,
                     filter: a.filter.clone(),
                     data_type: DataType::Int64,
+                    fraction: None,
                 };
                 let sum = Expr::column(position(sum), format!("{name}_sum"), DataType::Int64);
                 let count = Expr::column(position(count), format!("{name}_count"), DataType::Int64);

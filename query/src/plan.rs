@@ -24,6 +24,9 @@ pub enum Plan {
     Query(LogicalPlan),
     /// `EXPLAIN <query>`: print the plan instead of running it.
     Explain(LogicalPlan),
+    /// `EXPLAIN ANALYZE <query>`: run the query, print the plan with the rows and time of
+    /// every operator.
+    ExplainAnalyze(LogicalPlan),
     /// `CREATE TABLE`
     CreateTable {
         /// The definition.
@@ -91,6 +94,26 @@ pub struct Scan {
     pub filters: Vec<Expr>,
 }
 
+/// The kind of a join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// `[INNER] JOIN`: the pairs of rows that match.
+    Inner,
+    /// `LEFT [OUTER] JOIN`: the pairs that match, and every left row without a match, with
+    /// NULLs for the right columns.
+    Left,
+}
+
+impl JoinKind {
+    /// The SQL spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinKind::Inner => "INNER",
+            JoinKind::Left => "LEFT",
+        }
+    }
+}
+
 /// A logical plan node.
 #[derive(Debug, Clone)]
 pub enum LogicalPlan {
@@ -142,6 +165,26 @@ pub enum LogicalPlan {
         skip: usize,
         /// `LIMIT`
         fetch: Option<usize>,
+    },
+    /// An equi-join. Output: the left columns, then the right columns.
+    Join {
+        /// The left (probe) input: the big one, e.g. the fact table.
+        left: Box<LogicalPlan>,
+        /// The right (build) input, held in memory: the small one, e.g. a dimension table.
+        right: Box<LogicalPlan>,
+        /// INNER or LEFT.
+        kind: JoinKind,
+        /// The equality keys: (expression over the left input, expression over the right
+        /// input), of one type per pair. A NULL key never matches.
+        on: Vec<(Expr, Expr)>,
+        /// The rest of the ON condition, over the joined columns (left, then right): a pair
+        /// matches only when it is true.
+        filter: Option<Expr>,
+    },
+    /// `UNION ALL`: the rows of every input, which all have the same column types.
+    Union {
+        /// The inputs, in order.
+        inputs: Vec<LogicalPlan>,
     },
 }
 
@@ -204,6 +247,33 @@ impl LogicalPlan {
                     .collect();
                 Arc::new(Schema::new(fields))
             }
+            LogicalPlan::Join {
+                left, right, kind, ..
+            } => {
+                let mut fields: Vec<Field> = left
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                fields.extend(right.schema().fields().iter().map(|f| {
+                    let nullable = f.is_nullable() || *kind == JoinKind::Left;
+                    f.as_ref().clone().with_nullable(nullable)
+                }));
+                Arc::new(Schema::new(fields))
+            }
+            LogicalPlan::Union { inputs } => match inputs.first() {
+                Some(first) => {
+                    let fields: Vec<Field> = first
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone().with_nullable(true))
+                        .collect();
+                    Arc::new(Schema::new(fields))
+                }
+                None => Arc::new(Schema::empty()),
+            },
         }
     }
 
@@ -216,6 +286,8 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. } => vec![input],
+            LogicalPlan::Join { left, right, .. } => vec![left, right],
+            LogicalPlan::Union { inputs } => inputs.iter().collect(),
         }
     }
 
@@ -274,6 +346,17 @@ impl LogicalPlan {
                 Some(fetch) => write!(f, "Limit: skip={skip} fetch={fetch}"),
                 None => write!(f, "Limit: skip={skip}"),
             },
+            LogicalPlan::Join {
+                kind, on, filter, ..
+            } => {
+                let keys: Vec<String> = on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
+                write!(f, "Join: {} on=[{}]", kind.name(), keys.join(", "))?;
+                if let Some(filter) = filter {
+                    write!(f, " filter={filter}")?;
+                }
+                Ok(())
+            }
+            LogicalPlan::Union { .. } => write!(f, "Union: ALL"),
         }
     }
 

@@ -13,6 +13,7 @@
 
 pub mod accumulator;
 mod groups;
+pub mod sketch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -93,13 +94,13 @@ impl Partial {
         self.accumulators.iter().all(|a| a.supports_merge())
     }
 
-    /// Reports the state's size to the memory accounting: key bytes twice (the rows and the
-    /// hash map's copy), per-group overhead, and a few words per accumulator and group.
+    /// Reports the state's size to the memory accounting: the group table (keys, hash map),
+    /// a few words per accumulator and group, and what sketches and kept values hold.
     fn track(&mut self, stats: &ExecStats) -> Result<()> {
-        let now = match &self.table {
-            Some(table) => table.size_bytes() + self.num_groups * 16 * self.accumulators.len(),
-            None => 0,
-        };
+        let keys = self.table.as_ref().map_or(0, GroupTable::size_bytes);
+        let now = keys
+            + self.num_groups * 16 * self.accumulators.len()
+            + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
         let old = std::mem::replace(&mut self.held, now);
         stats.track_memory(old, now)
     }
@@ -120,12 +121,10 @@ impl Partial {
                     .collect::<Result<Vec<_>>>()?;
                 table.intern(&keys, groups)?;
                 self.num_groups = table.num_groups();
-                self.track(stats)?;
             }
             None => {
                 groups.clear();
                 groups.resize(batch.num_rows(), 0);
-                stats.check()?;
             }
         }
         let (groups, num_groups) = (&self.groups, self.num_groups);
@@ -156,7 +155,7 @@ impl Partial {
                 }
             }
         }
-        Ok(())
+        self.track(stats)
     }
 
     /// Folds `other` into this state.

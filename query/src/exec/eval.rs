@@ -187,6 +187,13 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             };
             Ok(wrap(Arc::new(result), scalar))
         }
+        Expr::InSet { expr, set, negated } => {
+            let v = evaluate(expr, batch)?;
+            Ok(wrap(
+                Arc::new(set.contains(v.inner(), *negated)?),
+                v.is_scalar(),
+            ))
+        }
         Expr::Cast { expr, data_type } => {
             let v = evaluate(expr, batch)?;
             Ok(wrap(cast(v.inner(), data_type)?, v.is_scalar()))
@@ -387,7 +394,7 @@ fn evaluate_case(
 /// `CAST`: a value that does not convert is an error (a number out of the target range is a
 /// numeric overflow). Floats become integers by rounding half to even, like PostgreSQL's
 /// `rint` (Arrow truncates).
-fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+pub(crate) fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     let options = CastOptions {
         safe: false,
         ..Default::default()

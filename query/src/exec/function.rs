@@ -169,6 +169,9 @@ pub fn evaluate_function(func: ScalarFunction, args: &[ArrayRef]) -> Result<Arra
         )),
         ScalarFunction::OctetLength => Ok(arrow::compute::kernels::length::length(first)?),
         ScalarFunction::RegexpReplace => regexp_replace(args),
+        ScalarFunction::RegexpMatch => regexp_match(args),
+        ScalarFunction::RegexpLike => regexp_like(args),
+        ScalarFunction::ToTimestamp => to_timestamp(first),
         ScalarFunction::DatePart(part) => date_part(part, first),
         ScalarFunction::TimeBucket { months, stride_ms } => {
             time_bucket(months, stride_ms, first, arg(args, 1)?)
@@ -361,6 +364,94 @@ fn regexp_replace(args: &[ArrayRef]) -> Result<ArrayRef> {
     Ok(Arc::new(builder.finish()))
 }
 
+/// Compiles `pattern` unless it is the one compiled for the previous row.
+fn cached_regex<'c>(
+    cache: &'c mut Option<(String, regex::Regex)>,
+    pattern: &str,
+) -> Result<&'c regex::Regex> {
+    if cache.as_ref().is_none_or(|(p, _)| p != pattern) {
+        let re = regex::Regex::new(pattern).map_err(|e| Error::InvalidArgument {
+            message: format!("invalid regular expression: {e}"),
+        })?;
+        *cache = Some((pattern.to_string(), re));
+    }
+    match cache {
+        Some((_, re)) => Ok(re),
+        None => Err(Error::internal("regex not compiled")),
+    }
+}
+
+/// `regexp_match(s, pattern)`: the first group of the first match (the match itself without
+/// groups), NULL when there is none. The capture slots are reused from row to row.
+fn regexp_match(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let values = strings(arg(args, 0)?)?;
+    let patterns = strings(arg(args, 1)?)?;
+    let mut cache = None;
+    let mut locations: Option<regex::CaptureLocations> = None;
+    let mut builder = StringBuilder::with_capacity(values.len(), 0);
+    for row in 0..values.len() {
+        if values.is_null(row) || patterns.is_null(row) {
+            builder.append_null();
+            continue;
+        }
+        let fresh = cache
+            .as_ref()
+            .is_none_or(|(p, _): &(String, regex::Regex)| p != patterns.value(row));
+        let re = cached_regex(&mut cache, patterns.value(row))?;
+        if fresh || locations.is_none() {
+            locations = Some(re.capture_locations());
+        }
+        let Some(locs) = locations.as_mut() else {
+            return Err(Error::internal("no capture locations"));
+        };
+        let group = usize::from(re.captures_len() > 1);
+        let s = values.value(row);
+        match re.captures_read(locs, s).and(locs.get(group)) {
+            Some((start, end)) => builder.append_value(&s[start..end]),
+            None => builder.append_null(),
+        }
+    }
+    Ok(Arc::new(builder.finish()))
+}
+
+/// `regexp_like(s, pattern)`: whether the pattern matches anywhere.
+fn regexp_like(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let values = strings(arg(args, 0)?)?;
+    let patterns = strings(arg(args, 1)?)?;
+    let mut cache = None;
+    let mut out = arrow::array::BooleanBuilder::with_capacity(values.len());
+    for row in 0..values.len() {
+        if values.is_null(row) || patterns.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        let re = cached_regex(&mut cache, patterns.value(row))?;
+        out.append_value(re.is_match(values.value(row)));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// `to_timestamp(seconds)` over DOUBLE seconds since the epoch: millisecond timestamps.
+fn to_timestamp(array: &ArrayRef) -> Result<ArrayRef> {
+    let seconds = array
+        .as_primitive_opt::<arrow::datatypes::Float64Type>()
+        .ok_or_else(|| Error::internal("to_timestamp() of a non-DOUBLE"))?;
+    // Beyond about 292 million years the milliseconds no longer fit a BIGINT.
+    const LIMIT_MS: f64 = 9.2e18;
+    if let Some(bad) = seconds
+        .iter()
+        .flatten()
+        .find(|s| !(s * 1000.0).is_finite() || (s * 1000.0).abs() >= LIMIT_MS)
+    {
+        return Err(Error::InvalidArgument {
+            message: format!("to_timestamp({bad}) is out of the TIMESTAMP range"),
+        });
+    }
+    let ms: PrimitiveArray<TimestampMillisecondType> =
+        seconds.unary(|s| (s * 1000.0).round() as i64);
+    Ok(Arc::new(ms))
+}
+
 /// `extract` / `date_part` of millisecond timestamps (UTC).
 fn date_part(part: DatePart, array: &ArrayRef) -> Result<ArrayRef> {
     let ts = array
@@ -485,6 +576,26 @@ mod tests {
             assert_eq!(civil_from_days(first), (y, m));
         }
         assert_eq!(days_from_civil(2024, 1, 1), 19_723);
+    }
+
+    #[test]
+    fn regexp_match_returns_the_first_group_or_the_whole_match() {
+        let values: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("key=42;x=7"),
+            Some("none"),
+            None,
+        ]));
+        let run = |pattern: &str| {
+            let patterns: ArrayRef = Arc::new(StringArray::from(vec![pattern; 3]));
+            let out = regexp_match(&[values.clone(), patterns]).unwrap();
+            let out = out.as_string::<i32>();
+            out.iter()
+                .map(|v| v.map(str::to_string))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run("=([0-9]+)"), [Some("42".into()), None, None]);
+        assert_eq!(run("[0-9]+"), [Some("42".into()), None, None]);
+        assert_eq!(run("(x)?=(7)"), [Some("x".into()), None, None]);
     }
 
     #[test]

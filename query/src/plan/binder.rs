@@ -3,7 +3,8 @@
 //! A `SELECT` becomes, bottom-up:
 //!
 //! ```text
-//! Scan(table, all columns) | OneRow
+//! Scan(table, all columns) | OneRow | the plan of a CTE or a subquery in FROM
+//!   -> Join(left, right, equality keys, rest of ON)                     (per JOIN)
 //!   -> Filter(WHERE)
 //!   -> Aggregate(GROUP BY keys, aggregate calls) -> Filter(HAVING)      (aggregate queries)
 //!   -> Projection(select items + ORDER BY keys not in the select list)
@@ -12,41 +13,82 @@
 //!   -> Projection(drop the extra ORDER BY keys)
 //! ```
 //!
+//! `a UNION ALL b` is a `Union` of the inputs, each cast to the column types they share
+//! (`UNION` adds an `Aggregate` over every column); `WITH` binds each CTE once and hands a copy
+//! of its plan to every reference. Subqueries in expressions (`IN (SELECT ...)`, `(SELECT ...)`,
+//! `EXISTS`) must be uncorrelated: the binder runs them once, with the engine's
+//! [`SubqueryRunner`], and puts their answer in the plan as a literal or a hashed [`InSet`].
+//!
 //! Names are resolved case-insensitively: an exact match wins, else a unique match ignoring
 //! case. Types are coerced like PostgreSQL: numbers to the wider type, string literals to the
 //! type they are compared with (`ts > '2024-01-01'`), NULL to whatever it meets.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, NullArray, StringArray,
 };
 use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use sqlparser::ast as sql;
 use strata_storage::{sql_type_name, Storage};
 
-use super::{LogicalPlan, Plan, Scan, SortKey};
+use super::{JoinKind, LogicalPlan, Plan, Scan, SortKey};
 use crate::error::{Error, Result};
 use crate::expr::{
-    AggregateExpr, AggregateFunction, BinaryOp, DatePart, Expr, ScalarFunction, TrimSide, TruncUnit,
+    AggregateExpr, AggregateFunction, BinaryOp, DatePart, Expr, InSet, ScalarFunction, TrimSide,
+    TruncUnit,
 };
 
 /// Output name of a select item that is neither a column nor a function call (PostgreSQL's).
 const ANONYMOUS_COLUMN: &str = "?column?";
 
+/// Runs an uncorrelated subquery to completion (the engine's executor).
+pub type SubqueryRunner<'a> = dyn Fn(LogicalPlan) -> Result<Vec<RecordBatch>> + 'a;
+
 /// Binds statements against the tables of one [`Storage`].
 pub struct Binder<'a> {
     storage: &'a Storage,
+    /// The common table expressions in scope (innermost last), already bound.
+    ctes: RefCell<Vec<(String, LogicalPlan)>>,
+    /// Runs the subqueries of expressions (`IN (SELECT ...)`, scalar subqueries) once, while
+    /// binding; without it they are an error.
+    runner: Option<&'a SubqueryRunner<'a>>,
+    /// `now()`: milliseconds since the epoch, one value for the whole statement.
+    now_ms: i64,
 }
 
-/// The columns an expression may reference.
-struct Scope {
-    /// The table name, when the input is a table.
+/// The relation a column of a scope comes from, for qualified names (`t.x`, `alias.x`).
+#[derive(Debug, Clone, Default)]
+struct Relation {
+    /// The table (or CTE) name.
     table: Option<String>,
     /// The alias given in FROM.
     alias: Option<String>,
+}
+
+impl Relation {
+    fn matches(&self, qualifier: &str) -> bool {
+        match &self.alias {
+            // An alias hides the table name, as in PostgreSQL.
+            Some(alias) => alias.eq_ignore_ascii_case(qualifier),
+            None => self
+                .table
+                .as_ref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(qualifier)),
+        }
+    }
+}
+
+/// The columns an expression may reference: the output of FROM.
+struct Scope<'s> {
+    /// For every column, the relation it belongs to.
+    relations: Vec<Relation>,
     /// The input columns.
     schema: SchemaRef,
+    /// The binder, to bind and run subqueries (absent for `INSERT ... VALUES`).
+    binder: Option<&'s Binder<'s>>,
 }
 
 /// Where aggregate calls are forbidden, for the error message; `None` allows them.
@@ -55,7 +97,22 @@ type AggContext = Option<&'static str>;
 impl<'a> Binder<'a> {
     /// A binder over `storage`'s catalog.
     pub fn new(storage: &'a Storage) -> Self {
-        Binder { storage }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Binder {
+            storage,
+            ctes: RefCell::new(vec![]),
+            runner: None,
+            now_ms,
+        }
+    }
+
+    /// Lets the binder run the uncorrelated subqueries of expressions with `runner`.
+    pub fn with_subquery_runner(mut self, runner: &'a SubqueryRunner<'a>) -> Self {
+        self.runner = Some(runner);
+        self
     }
 
     /// The storage whose catalog names are resolved against.
@@ -70,9 +127,10 @@ impl<'a> Binder<'a> {
             sql::Statement::Explain {
                 statement, analyze, ..
             } => match statement.as_ref() {
-                sql::Statement::Query(query) if !analyze => {
-                    Ok(Plan::Explain(self.bind_query(query)?))
+                sql::Statement::Query(query) if *analyze => {
+                    Ok(Plan::ExplainAnalyze(self.bind_query(query)?))
                 }
+                sql::Statement::Query(query) => Ok(Plan::Explain(self.bind_query(query)?)),
                 _ => Err(Error::unsupported(
                     "EXPLAIN is supported for SELECT queries only",
                 )),
@@ -143,33 +201,47 @@ impl<'a> Binder<'a> {
         }
     }
 
-    /// Binds a query (`SELECT ...`).
+    /// Binds a query (`[WITH ...] SELECT ... | query UNION [ALL] query`).
     pub fn bind_query(&self, query: &sql::Query) -> Result<LogicalPlan> {
-        if query.with.is_some() {
-            return Err(Error::unsupported("WITH (common table expressions)"));
+        // The CTEs of this query are visible in it (and its subqueries) only.
+        let ctes_before = self.ctes.borrow().len();
+        let result = self.bind_query_in_scope(query);
+        self.ctes.borrow_mut().truncate(ctes_before);
+        result
+    }
+
+    fn bind_query_in_scope(&self, query: &sql::Query) -> Result<LogicalPlan> {
+        if let Some(with) = &query.with {
+            if with.recursive {
+                return Err(Error::unsupported("WITH RECURSIVE"));
+            }
+            for cte in &with.cte_tables {
+                if cte.from.is_some() {
+                    return Err(Error::unsupported("WITH ... FROM"));
+                }
+                let plan = self.bind_query(&cte.query)?;
+                let plan = rename_columns(plan, &cte.alias.columns)?;
+                self.ctes
+                    .borrow_mut()
+                    .push((cte.alias.name.value.clone(), plan));
+            }
         }
         if query.fetch.is_some() {
             return Err(Error::unsupported("FETCH FIRST; use LIMIT"));
         }
-        let select = match query.body.as_ref() {
-            sql::SetExpr::Select(select) => select,
-            sql::SetExpr::Query(inner)
-                if query.order_by.is_none() && query.limit_clause.is_none() =>
-            {
-                return self.bind_query(inner);
-            }
-            sql::SetExpr::SetOperation { op, .. } => {
-                return Err(Error::unsupported(format!("{op} (set operations)")));
-            }
-            other => return Err(Error::unsupported(format!("query body {other}"))),
-        };
         let (skip, fetch) = bind_limit(query.limit_clause.as_ref())?;
         let order_by: &[sql::OrderByExpr] = match query.order_by.as_ref().map(|o| &o.kind) {
             None => &[],
             Some(sql::OrderByKind::Expressions(exprs)) => exprs,
             Some(sql::OrderByKind::All(_)) => return Err(Error::unsupported("ORDER BY ALL")),
         };
-        let mut plan = self.bind_select(select, order_by)?;
+        let mut plan = match query.body.as_ref() {
+            sql::SetExpr::Select(select) => self.bind_select(select, order_by)?,
+            body => {
+                let plan = self.bind_set_expr(body)?;
+                self.order_output(plan, order_by)?
+            }
+        };
         if skip > 0 || fetch.is_some() {
             plan = LogicalPlan::Limit {
                 input: Box::new(plan),
@@ -180,50 +252,287 @@ impl<'a> Binder<'a> {
         Ok(plan)
     }
 
-    fn bind_from(&self, from: &[sql::TableWithJoins]) -> Result<(LogicalPlan, Scope)> {
+    /// A query body: a SELECT, a parenthesized query, or `UNION [ALL]`.
+    fn bind_set_expr(&self, body: &sql::SetExpr) -> Result<LogicalPlan> {
+        match body {
+            sql::SetExpr::Select(select) => self.bind_select(select, &[]),
+            sql::SetExpr::Query(query) => self.bind_query(query),
+            sql::SetExpr::SetOperation {
+                left,
+                op,
+                set_quantifier,
+                right,
+            } => {
+                if *op != sql::SetOperator::Union {
+                    return Err(Error::unsupported(format!(
+                        "{op} (set operations); only UNION [ALL]"
+                    )));
+                }
+                let distinct = match set_quantifier {
+                    sql::SetQuantifier::All => false,
+                    sql::SetQuantifier::Distinct | sql::SetQuantifier::None => true,
+                    other => return Err(Error::unsupported(format!("UNION {other}"))),
+                };
+                let (left, right) = (self.bind_set_expr(left)?, self.bind_set_expr(right)?);
+                let mut inputs = vec![];
+                for plan in [left, right] {
+                    match plan {
+                        // `a UNION ALL b UNION ALL c` is one node with three inputs.
+                        LogicalPlan::Union { inputs: nested } => inputs.extend(nested),
+                        other => inputs.push(other),
+                    }
+                }
+                let plan = union_all(inputs)?;
+                Ok(if distinct { distinct_rows(plan) } else { plan })
+            }
+            other => Err(Error::unsupported(format!("query body {other}"))),
+        }
+    }
+
+    /// `ORDER BY` over the output of a set operation or parenthesized query: positions,
+    /// output names, or expressions over the output columns.
+    fn order_output(
+        &self,
+        plan: LogicalPlan,
+        order_by: &[sql::OrderByExpr],
+    ) -> Result<LogicalPlan> {
+        if order_by.is_empty() {
+            return Ok(plan);
+        }
+        let scope = Scope::of(plan.schema(), Relation::default(), Some(self));
+        let items = scope.all_columns();
+        let mut keys = vec![];
+        for key in order_by {
+            let expr = if let Some(position) = positional(&key.expr)? {
+                select_item_at(&items, position, "ORDER BY")?.0.clone()
+            } else {
+                bind_expr(&key.expr, &scope, Some("ORDER BY"))?
+            };
+            let (descending, nulls_first) = sort_options(key)?;
+            keys.push(SortKey {
+                expr,
+                descending,
+                nulls_first,
+            });
+        }
+        Ok(LogicalPlan::Sort {
+            input: Box::new(plan),
+            keys,
+            fetch: None,
+        })
+    }
+
+    fn bind_from(&self, from: &[sql::TableWithJoins]) -> Result<(LogicalPlan, Scope<'_>)> {
         match from {
             [] => Ok((
                 LogicalPlan::OneRow,
-                Scope {
-                    table: None,
-                    alias: None,
-                    schema: Arc::new(arrow::datatypes::Schema::empty()),
-                },
+                Scope::of(
+                    Arc::new(arrow::datatypes::Schema::empty()),
+                    Relation::default(),
+                    Some(self),
+                ),
             )),
             [table] => {
-                if !table.joins.is_empty() {
-                    return Err(Error::unsupported("JOIN"));
+                let (mut plan, mut scope) = self.bind_table_factor(&table.relation)?;
+                for join in &table.joins {
+                    (plan, scope) = self.bind_join(plan, scope, join)?;
                 }
-                let sql::TableFactor::Table {
-                    name, alias, args, ..
-                } = &table.relation
-                else {
-                    return Err(Error::unsupported(format!(
-                        "FROM {}; only a table name is supported",
-                        table.relation
-                    )));
-                };
+                Ok((plan, scope))
+            }
+            _ => Err(Error::unsupported(
+                "several tables in FROM separated by commas (a cross join); join them with JOIN ... ON a.x = b.y",
+            )),
+        }
+    }
+
+    /// A table, a CTE, a subquery in parentheses, or a parenthesized join.
+    fn bind_table_factor(&self, factor: &sql::TableFactor) -> Result<(LogicalPlan, Scope<'_>)> {
+        match factor {
+            sql::TableFactor::Table {
+                name, alias, args, ..
+            } => {
                 if args.is_some() {
                     return Err(Error::unsupported("table functions"));
                 }
+                if let Some(system) = system_table(name)? {
+                    let scope = Scope::of(
+                        system.schema(),
+                        Relation {
+                            table: Some(
+                                name.0
+                                    .last()
+                                    .and_then(|p| p.as_ident())
+                                    .map_or_else(String::new, |i| i.value.clone()),
+                            ),
+                            alias: alias.as_ref().map(|a| a.name.value.clone()),
+                        },
+                        Some(self),
+                    );
+                    return Ok((system, scope));
+                }
                 let name = object_name(name)?;
-                let table = self.storage.table(&name)?;
-                let schema = table.def().schema;
-                let scan = Scan {
-                    table: table.name().to_string(),
-                    table_schema: schema.clone(),
-                    projection: (0..schema.fields().len()).collect(),
-                    filters: vec![],
+                let cte = self
+                    .ctes
+                    .borrow()
+                    .iter()
+                    .rev()
+                    .find(|(cte, _)| cte.eq_ignore_ascii_case(&name))
+                    .map(|(cte, plan)| (cte.clone(), plan.clone()));
+                let (plan, table) = match cte {
+                    Some((cte, plan)) => (plan, cte),
+                    None => {
+                        let table = self.storage.table(&name)?;
+                        let schema = table.def().schema;
+                        let scan = Scan {
+                            table: table.name().to_string(),
+                            table_schema: schema.clone(),
+                            projection: (0..schema.fields().len()).collect(),
+                            filters: vec![],
+                        };
+                        (LogicalPlan::Scan(scan), table.name().to_string())
+                    }
                 };
-                let scope = Scope {
-                    table: Some(table.name().to_string()),
+                let plan = match alias {
+                    Some(alias) => rename_columns(plan, &alias.columns)?,
+                    None => plan,
+                };
+                let relation = Relation {
+                    table: Some(table),
                     alias: alias.as_ref().map(|a| a.name.value.clone()),
-                    schema,
                 };
-                Ok((LogicalPlan::Scan(scan), scope))
+                let scope = Scope::of(plan.schema(), relation, Some(self));
+                Ok((plan, scope))
             }
-            _ => Err(Error::unsupported("several tables in FROM (joins)")),
+            sql::TableFactor::Derived {
+                lateral,
+                subquery,
+                alias,
+                ..
+            } => {
+                if *lateral {
+                    return Err(Error::unsupported("LATERAL subqueries"));
+                }
+                let plan = self.bind_query(subquery)?;
+                let plan = match alias {
+                    Some(alias) => rename_columns(plan, &alias.columns)?,
+                    None => plan,
+                };
+                let relation = Relation {
+                    table: None,
+                    alias: alias.as_ref().map(|a| a.name.value.clone()),
+                };
+                let scope = Scope::of(plan.schema(), relation, Some(self));
+                Ok((plan, scope))
+            }
+            sql::TableFactor::NestedJoin {
+                table_with_joins,
+                alias: None,
+            } => self.bind_from(std::slice::from_ref(table_with_joins.as_ref())),
+            other => Err(Error::unsupported(format!(
+                "FROM {other}; supported: tables, CTEs, (subqueries) and joins"
+            ))),
         }
+    }
+
+    /// `left [INNER | LEFT] JOIN right ON ...`: the equalities between a left and a right
+    /// expression become hash join keys, the rest a filter on the matched pairs.
+    fn bind_join<'s>(
+        &'s self,
+        left: LogicalPlan,
+        left_scope: Scope<'s>,
+        join: &sql::Join,
+    ) -> Result<(LogicalPlan, Scope<'s>)> {
+        let (kind, constraint) = match &join.join_operator {
+            sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => (JoinKind::Inner, c),
+            sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+            _ => {
+                return Err(Error::unsupported(
+                    "this kind of join; supported: [INNER] JOIN and LEFT [OUTER] JOIN with ON",
+                ))
+            }
+        };
+        let on = match constraint {
+            sql::JoinConstraint::On(on) => on,
+            sql::JoinConstraint::Using(_) | sql::JoinConstraint::UsingAlias(..) => {
+                return Err(Error::unsupported(
+                    "JOIN ... USING; write JOIN ... ON a.x = b.x",
+                ))
+            }
+            _ => {
+                return Err(Error::unsupported(
+                    "a JOIN without ON (a cross or natural join); write JOIN ... ON a.x = b.y",
+                ))
+            }
+        };
+        let (right, right_scope) = self.bind_table_factor(&join.relation)?;
+        let left_len = left_scope.schema.fields().len();
+        let scope = Scope::join(left_scope, right_scope, kind);
+        let condition = expect_boolean(
+            bind_expr(on, &scope, Some("JOIN conditions"))?,
+            "JOIN ... ON",
+        )?;
+        // Which input an expression reads: Some(true) left only, Some(false) right only.
+        let side = |e: &Expr| -> Option<bool> {
+            let mut columns = vec![];
+            e.collect_columns(&mut columns);
+            if columns.is_empty() {
+                None
+            } else if columns.iter().all(|&c| c < left_len) {
+                Some(true)
+            } else if columns.iter().all(|&c| c >= left_len) {
+                Some(false)
+            } else {
+                None
+            }
+        };
+        let to_right: Vec<Option<usize>> = (0..scope.schema.fields().len())
+            .map(|i| i.checked_sub(left_len))
+            .collect();
+        let mut keys = vec![];
+        let mut rest: Option<Expr> = None;
+        for conjunct in condition.split_conjunction() {
+            if let Expr::Binary {
+                op: BinaryOp::Eq,
+                left: l,
+                right: r,
+            } = &conjunct
+            {
+                match (side(l), side(r)) {
+                    (Some(true), Some(false)) => {
+                        keys.push((
+                            l.as_ref().clone(),
+                            r.as_ref().clone().remap_columns(&to_right)?,
+                        ));
+                        continue;
+                    }
+                    (Some(false), Some(true)) => {
+                        keys.push((
+                            r.as_ref().clone(),
+                            l.as_ref().clone().remap_columns(&to_right)?,
+                        ));
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            rest = Some(match rest {
+                None => conjunct,
+                Some(r) => r.binary(BinaryOp::And, conjunct),
+            });
+        }
+        if keys.is_empty() {
+            return Err(Error::unsupported(
+                "a JOIN whose ON has no equality between a left and a right expression; Strata joins by hashing equal keys (ON a.x = b.y [AND ...])",
+            ));
+        }
+        let plan = LogicalPlan::Join {
+            left: Box::new(left),
+            right: Box::new(right),
+            kind,
+            on: keys,
+            filter: rest,
+        };
+        Ok((plan, scope))
     }
 
     fn bind_select(
@@ -283,7 +592,7 @@ impl<'a> Binder<'a> {
                     if !scope.matches_qualifier(&qualifier) {
                         return Err(Error::TableNotFound { name: qualifier });
                     }
-                    items.extend(scope.all_columns());
+                    items.extend(scope.columns_where(|r| r.matches(&qualifier)));
                 }
                 sql::SelectItem::ExprWithAliases { .. } => {
                     return Err(Error::unsupported("several aliases for one select item"));
@@ -356,14 +665,7 @@ impl<'a> Binder<'a> {
                     None => OrderTarget::Extra(expr),
                 }
             };
-            let descending = match &key.options.sort {
-                None | Some(sql::OrderBySort::Asc) => false,
-                Some(sql::OrderBySort::Desc) => true,
-                Some(sql::OrderBySort::Using(_)) => {
-                    return Err(Error::unsupported("ORDER BY ... USING"))
-                }
-            };
-            let nulls_first = key.options.nulls_first.unwrap_or(descending);
+            let (descending, nulls_first) = sort_options(key)?;
             order_targets.push((target, descending, nulls_first));
         }
 
@@ -453,19 +755,7 @@ impl<'a> Binder<'a> {
         };
 
         if distinct {
-            let schema = plan.schema();
-            let group_by = schema
-                .fields()
-                .iter()
-                .enumerate()
-                .map(|(i, f)| Expr::column(i, f.name().clone(), f.data_type().clone()))
-                .collect();
-            plan = LogicalPlan::Aggregate {
-                input: Box::new(plan),
-                group_by,
-                aggregates: vec![],
-                names: names.clone(),
-            };
+            plan = distinct_rows(plan);
         }
         if !keys.is_empty() {
             plan = LogicalPlan::Sort {
@@ -528,7 +818,46 @@ impl AggregateRewriter<'_> {
     }
 }
 
-impl Scope {
+impl<'s> Scope<'s> {
+    /// The columns of `schema`, all from `relation`.
+    fn of(schema: SchemaRef, relation: Relation, binder: Option<&'s Binder<'s>>) -> Self {
+        Scope {
+            relations: vec![relation; schema.fields().len()],
+            schema,
+            binder,
+        }
+    }
+
+    /// The columns of a join: the left ones, then the right ones (nullable for a LEFT join).
+    fn join(left: Scope<'s>, right: Scope<'s>, kind: JoinKind) -> Self {
+        let mut fields: Vec<arrow::datatypes::Field> = left
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(right.schema.fields().iter().map(|f| {
+            let nullable = f.is_nullable() || kind == JoinKind::Left;
+            f.as_ref().clone().with_nullable(nullable)
+        }));
+        let mut relations = left.relations;
+        relations.extend(right.relations);
+        Scope {
+            relations,
+            schema: Arc::new(arrow::datatypes::Schema::new(fields)),
+            binder: left.binder.or(right.binder),
+        }
+    }
+
+    /// The table searched, for messages: the one table of the scope, if there is one.
+    fn table(&self) -> Option<String> {
+        let first = self.relations.first()?.table.clone()?;
+        self.relations
+            .iter()
+            .all(|r| r.table.as_deref() == Some(first.as_str()))
+            .then_some(first)
+    }
+
     fn column_names(&self) -> Vec<String> {
         self.schema
             .fields()
@@ -538,10 +867,15 @@ impl Scope {
     }
 
     fn all_columns(&self) -> Vec<(Expr, String)> {
+        self.columns_where(|_| true)
+    }
+
+    fn columns_where(&self, keep: impl Fn(&Relation) -> bool) -> Vec<(Expr, String)> {
         self.schema
             .fields()
             .iter()
             .enumerate()
+            .filter(|(i, _)| self.relations.get(*i).is_some_and(&keep))
             .map(|(i, f)| {
                 (
                     Expr::column(i, f.name().clone(), f.data_type().clone()),
@@ -552,40 +886,57 @@ impl Scope {
     }
 
     fn matches_qualifier(&self, qualifier: &str) -> bool {
-        [&self.alias, &self.table]
-            .into_iter()
-            .flatten()
-            .any(|name| name.eq_ignore_ascii_case(qualifier))
+        self.relations.iter().any(|r| r.matches(qualifier))
     }
 
     /// Finds a column: an exact match, else a unique case-insensitive one.
     fn resolve(&self, name: &str) -> Result<Expr> {
+        self.resolve_where(name, |_| true)
+    }
+
+    /// Finds a column among those whose relation passes `keep`.
+    fn resolve_where(&self, name: &str, keep: impl Fn(&Relation) -> bool) -> Result<Expr> {
         let fields = self.schema.fields();
-        let found = match fields.iter().position(|f| f.name() == name) {
-            Some(i) => i,
-            None => {
-                let matches: Vec<usize> = fields
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| f.name().eq_ignore_ascii_case(name))
-                    .map(|(i, _)| i)
-                    .collect();
-                match matches.as_slice() {
-                    [i] => *i,
-                    [] => {
-                        return Err(Error::ColumnNotFound {
-                            name: name.to_string(),
-                            table: self.table.clone(),
-                            candidates: self.column_names(),
+        let candidates: Vec<usize> = (0..fields.len())
+            .filter(|&i| self.relations.get(i).is_some_and(&keep))
+            .collect();
+        let exact: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&i| fields[i].name() == name)
+            .collect();
+        let matches = if exact.is_empty() {
+            candidates
+                .iter()
+                .copied()
+                .filter(|&i| fields[i].name().eq_ignore_ascii_case(name))
+                .collect()
+        } else {
+            exact
+        };
+        let found = match matches.as_slice() {
+            [i] => *i,
+            [] => {
+                return Err(Error::ColumnNotFound {
+                    name: name.to_string(),
+                    table: self.table(),
+                    candidates: self.column_names(),
+                })
+            }
+            many => {
+                return Err(Error::AmbiguousColumn {
+                    name: name.to_string(),
+                    matches: many
+                        .iter()
+                        .map(|&i| {
+                            let r = &self.relations[i];
+                            match r.alias.as_ref().or(r.table.as_ref()) {
+                                Some(q) => format!("{q}.{}", fields[i].name()),
+                                None => fields[i].name().clone(),
+                            }
                         })
-                    }
-                    many => {
-                        return Err(Error::AmbiguousColumn {
-                            name: name.to_string(),
-                            matches: many.iter().map(|&i| fields[i].name().clone()).collect(),
-                        })
-                    }
-                }
+                        .collect(),
+                })
             }
         };
         let field = &fields[found];
@@ -601,7 +952,7 @@ impl Scope {
             [column] => self.resolve(&column.value),
             [qualifier, column] => {
                 if self.matches_qualifier(&qualifier.value) {
-                    self.resolve(&column.value)
+                    self.resolve_where(&column.value, |r| r.matches(&qualifier.value))
                 } else {
                     Err(Error::TableNotFound {
                         name: qualifier.value.clone(),
@@ -620,7 +971,221 @@ impl Scope {
     }
 }
 
+/// Renames the first output columns of `plan` (`AS t(a, b)`, `WITH t(a, b) AS ...`).
+fn rename_columns(plan: LogicalPlan, columns: &[sql::TableAliasColumnDef]) -> Result<LogicalPlan> {
+    if columns.is_empty() {
+        return Ok(plan);
+    }
+    let schema = plan.schema();
+    if columns.len() > schema.fields().len() {
+        return Err(Error::InvalidArgument {
+            message: format!(
+                "{} column names given for a relation of {} column(s)",
+                columns.len(),
+                schema.fields().len()
+            ),
+        });
+    }
+    let mut exprs = vec![];
+    let mut names = vec![];
+    for (i, field) in schema.fields().iter().enumerate() {
+        exprs.push(Expr::column(
+            i,
+            field.name().clone(),
+            field.data_type().clone(),
+        ));
+        names.push(match columns.get(i) {
+            Some(c) => c.name.value.clone(),
+            None => field.name().clone(),
+        });
+    }
+    Ok(LogicalPlan::Projection {
+        input: Box::new(plan),
+        exprs,
+        names,
+    })
+}
+
+/// The rows of `inputs` one after the other, every column cast to the type all inputs share.
+fn union_all(inputs: Vec<LogicalPlan>) -> Result<LogicalPlan> {
+    let schemas: Vec<SchemaRef> = inputs.iter().map(LogicalPlan::schema).collect();
+    let width = schemas.first().map(|s| s.fields().len()).unwrap_or(0);
+    if schemas.iter().any(|s| s.fields().len() != width) {
+        return Err(Error::InvalidArgument {
+            message: "each UNION query must have the same number of columns".into(),
+        });
+    }
+    let mut types = Vec::with_capacity(width);
+    for i in 0..width {
+        let columns: Vec<Expr> = schemas
+            .iter()
+            .map(|s| Expr::column(i, s.field(i).name().clone(), s.field(i).data_type().clone()))
+            .collect();
+        let mut target = common_type(&columns, "UNION")?;
+        if target == DataType::Null {
+            target = DataType::Utf8;
+        }
+        types.push(target);
+    }
+    let mut cast_inputs = Vec::with_capacity(inputs.len());
+    for (plan, schema) in inputs.into_iter().zip(&schemas) {
+        if schema
+            .fields()
+            .iter()
+            .zip(&types)
+            .all(|(f, t)| f.data_type() == t)
+        {
+            cast_inputs.push(plan);
+            continue;
+        }
+        let exprs = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .zip(&types)
+            .map(|((i, f), t)| Expr::column(i, f.name().clone(), f.data_type().clone()).cast_to(t))
+            .collect();
+        let names = schema.fields().iter().map(|f| f.name().clone()).collect();
+        cast_inputs.push(LogicalPlan::Projection {
+            input: Box::new(plan),
+            exprs,
+            names,
+        });
+    }
+    Ok(LogicalPlan::Union {
+        inputs: cast_inputs,
+    })
+}
+
+/// `SELECT DISTINCT`, `UNION`: one row per distinct row of `plan` (a GROUP BY every column).
+fn distinct_rows(plan: LogicalPlan) -> LogicalPlan {
+    let schema = plan.schema();
+    let group_by = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Expr::column(i, f.name().clone(), f.data_type().clone()))
+        .collect();
+    let names = schema.fields().iter().map(|f| f.name().clone()).collect();
+    LogicalPlan::Aggregate {
+        input: Box::new(plan),
+        group_by,
+        aggregates: vec![],
+        names,
+    }
+}
+
+/// (descending, nulls first) of an ORDER BY key, with PostgreSQL's defaults.
+fn sort_options(key: &sql::OrderByExpr) -> Result<(bool, bool)> {
+    let descending = match &key.options.sort {
+        None | Some(sql::OrderBySort::Asc) => false,
+        Some(sql::OrderBySort::Desc) => true,
+        Some(sql::OrderBySort::Using(_)) => return Err(Error::unsupported("ORDER BY ... USING")),
+    };
+    Ok((descending, key.options.nulls_first.unwrap_or(descending)))
+}
+
+/// Binds and runs an uncorrelated subquery of an expression; a reference to a column of the
+/// outer query is a clear error.
+fn run_subquery(query: &sql::Query, scope: &Scope) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let (Some(binder), Some(runner)) = (scope.binder, scope.binder.and_then(|b| b.runner)) else {
+        return Err(Error::unsupported("subqueries in this statement"));
+    };
+    let correlated = |what: &str| {
+        Error::unsupported(format!(
+            "correlated subqueries (the subquery reads {what} of the outer query); rewrite it as a JOIN"
+        ))
+    };
+    let plan = match binder.bind_query(query) {
+        Ok(plan) => plan,
+        Err(Error::ColumnNotFound { name, .. }) if scope.resolve(&name).is_ok() => {
+            return Err(correlated(&format!("column \"{name}\"")))
+        }
+        Err(Error::TableNotFound { name }) if scope.matches_qualifier(&name) => {
+            return Err(correlated(&format!("\"{name}\"")))
+        }
+        Err(e) => return Err(e),
+    };
+    let schema = plan.schema();
+    let batches = runner(plan)?;
+    Ok((schema, batches))
+}
+
+/// The one column of a subquery's result, as one array.
+fn subquery_column(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<ArrayRef> {
+    if schema.fields().len() != 1 {
+        return Err(Error::InvalidArgument {
+            message: format!(
+                "subquery has {} columns; a subquery in an expression returns one",
+                schema.fields().len()
+            ),
+        });
+    }
+    let data_type = schema.field(0).data_type();
+    let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(0).as_ref()).collect();
+    if arrays.is_empty() {
+        return Ok(arrow::array::new_empty_array(data_type));
+    }
+    Ok(arrow::compute::concat(&arrays)?)
+}
+
+/// `(SELECT ...)` as a value: its one row's one column, NULL without rows.
+fn scalar_subquery(query: &sql::Query, scope: &Scope) -> Result<Expr> {
+    let (schema, batches) = run_subquery(query, scope)?;
+    let column = subquery_column(&schema, &batches)?;
+    let value = match column.len() {
+        0 => arrow::array::new_null_array(column.data_type(), 1),
+        1 => column,
+        _ => {
+            return Err(Error::InvalidArgument {
+                message: "more than one row returned by a subquery used as an expression".into(),
+            })
+        }
+    };
+    Ok(Expr::Literal(value))
+}
+
+/// `x [NOT] IN (SELECT ...)`: the values are computed now and hashed.
+fn in_subquery(value: Expr, query: &sql::Query, negated: bool, scope: &Scope) -> Result<Expr> {
+    let (schema, batches) = run_subquery(query, scope)?;
+    let column = subquery_column(&schema, &batches)?;
+    let probe = Expr::column(0, "subquery", column.data_type().clone());
+    let (value, probe) = coerce_pair(value, probe, BinaryOp::Eq)?;
+    let values = match probe {
+        Expr::Cast { data_type, .. } => crate::exec::eval::cast(&column, &data_type)?,
+        _ => column,
+    };
+    Ok(Expr::InSet {
+        expr: Box::new(value),
+        set: Arc::new(InSet::try_new(&values)?),
+        negated,
+    })
+}
+
 /// The table name of an object name (`t` or `schema.t`, the schema ignored).
+/// `system.<table>`: a scan of a system table ([`crate::system`]), or `None` for other names.
+fn system_table(name: &sql::ObjectName) -> Result<Option<LogicalPlan>> {
+    let parts: Vec<&str> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(|i| i.value.as_str())
+        .collect();
+    let [schema, table] = parts[..] else {
+        return Ok(None);
+    };
+    if !schema.eq_ignore_ascii_case(crate::system::SCHEMA) {
+        return Ok(None);
+    }
+    let table_schema = crate::system::schema(table).ok_or_else(|| crate::system::unknown(table))?;
+    Ok(Some(LogicalPlan::Scan(Scan {
+        table: format!("{}.{}", crate::system::SCHEMA, table.to_ascii_lowercase()),
+        projection: (0..table_schema.fields().len()).collect(),
+        table_schema,
+        filters: vec![],
+    })))
+}
+
 pub(crate) fn object_name(name: &sql::ObjectName) -> Result<String> {
     match name.0.last().and_then(|p| p.as_ident()) {
         Some(ident) if name.0.len() <= 2 => Ok(ident.value.clone()),
@@ -972,11 +1537,11 @@ fn map_binary_op(op: &sql::BinaryOperator) -> Result<BinaryOp> {
 /// Binds an expression that reads no column (an `INSERT ... VALUES` item); `clause` names the
 /// place for the error messages.
 pub(crate) fn bind_constant(e: &sql::Expr, clause: &'static str) -> Result<Expr> {
-    let scope = Scope {
-        table: None,
-        alias: None,
-        schema: Arc::new(arrow::datatypes::Schema::empty()),
-    };
+    let scope = Scope::of(
+        Arc::new(arrow::datatypes::Schema::empty()),
+        Relation::default(),
+        None,
+    );
     bind_expr(e, &scope, Some(clause))
 }
 
@@ -1125,8 +1690,12 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             negated,
             ..
         } => {
-            let sql::InTarget::List(list) = target else {
-                return Err(Error::unsupported("IN (subquery)"));
+            let list = match target {
+                sql::InTarget::List(list) => list,
+                sql::InTarget::Subquery(query) => {
+                    return in_subquery(bind(expr)?, query, *negated, scope)
+                }
+                _ => return Err(Error::unsupported("IN UNNEST / IN table")),
             };
             // `x IN (a, b)` is `x = a OR x = b`, which gives SQL's NULL semantics for free:
             // `1 NOT IN (2, NULL)` is NULL, not true.
@@ -1214,6 +1783,14 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             Ok(bind(expr)?.cast_to(&target))
         }
         sql::Expr::Function(function) => bind_function(function, scope, agg),
+        sql::Expr::Subquery(query) => scalar_subquery(query, scope),
+        sql::Expr::Exists { subquery, negated } => {
+            let (_, batches) = run_subquery(subquery, scope)?;
+            let exists = batches.iter().any(|b| b.num_rows() > 0);
+            Ok(Expr::Literal(Arc::new(BooleanArray::from(vec![
+                exists != *negated,
+            ]))))
+        }
         sql::Expr::Case {
             operand,
             conditions,
@@ -1252,8 +1829,15 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
     if function.over.is_some() {
         return Err(Error::unsupported("window functions (OVER)"));
     }
-    if !function.within_group.is_empty() {
-        return Err(Error::unsupported("aggregate WITHIN GROUP"));
+    let ordered_set = func == AggregateFunction::PercentileCont;
+    if ordered_set != (function.within_group.len() == 1) {
+        return Err(Error::InvalidArgument {
+            message: if ordered_set {
+                "percentile_cont(p) needs WITHIN GROUP (ORDER BY x)".into()
+            } else {
+                format!("{name}() does not take WITHIN GROUP")
+            },
+        });
     }
     let filter = match &function.filter {
         Some(filter) => Some(expect_boolean(
@@ -1277,17 +1861,45 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
         list.duplicate_treatment,
         Some(sql::DuplicateTreatment::Distinct)
     );
-    let arg = match list.args.as_slice() {
-        [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)]
-            if func == AggregateFunction::Count && !distinct =>
-        {
-            None
+    let nested = Some("the argument of an aggregate function (aggregates cannot be nested)");
+    fn plain(arg: &sql::FunctionArg) -> Option<&sql::Expr> {
+        match arg {
+            sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
         }
-        [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e))] => Some(bind_expr(
-            e,
-            scope,
-            Some("the argument of an aggregate function (aggregates cannot be nested)"),
-        )?),
+    }
+    let (arg, fraction) = match (func, list.args.as_slice()) {
+        (AggregateFunction::Count, [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)])
+            if !distinct =>
+        {
+            (None, None)
+        }
+        (AggregateFunction::PercentileCont, [p]) if plain(p).is_some() => {
+            let key = &function.within_group[0];
+            let (descending, _) = sort_options(key)?;
+            let p = fraction_arg(plain(p), &name)?;
+            let p = if descending { 1.0 - p } else { p };
+            (Some(bind_expr(&key.expr, scope, nested)?), Some(p))
+        }
+        (AggregateFunction::ApproxPercentile, [x, p]) if plain(x).is_some() => {
+            let p = fraction_arg(plain(p), &name)?;
+            let x = plain(x).ok_or_else(|| Error::internal("checked above"))?;
+            (Some(bind_expr(x, scope, nested)?), Some(p))
+        }
+        (AggregateFunction::PercentileCont, _) => {
+            return Err(Error::InvalidArgument {
+                message: "percentile_cont() takes one fraction: percentile_cont(0.5) WITHIN GROUP (ORDER BY x)".into(),
+            })
+        }
+        (AggregateFunction::ApproxPercentile, _) => {
+            return Err(Error::InvalidArgument {
+                message: "approx_percentile() takes a value and a fraction: approx_percentile(x, 0.5)".into(),
+            })
+        }
+        (_, [a]) if plain(a).is_some() => {
+            let e = plain(a).ok_or_else(|| Error::internal("checked above"))?;
+            (Some(bind_expr(e, scope, nested)?), None)
+        }
         _ => {
             return Err(Error::InvalidArgument {
                 message: format!("{name}() takes exactly one argument (or * for count)"),
@@ -1302,7 +1914,20 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
             DataType::Float32 | DataType::Float64 => DataType::Float64,
             other => return Err(agg_mismatch(func, &other)),
         },
+        AggregateFunction::ApproxCountDistinct => match arg_type {
+            dt if is_numeric(&dt)
+                || is_temporal(&dt)
+                || dt == DataType::Utf8
+                || dt == DataType::Boolean
+                || dt == DataType::Null =>
+            {
+                DataType::Int64
+            }
+            other => return Err(agg_mismatch(func, &other)),
+        },
         AggregateFunction::Avg
+        | AggregateFunction::ApproxPercentile
+        | AggregateFunction::PercentileCont
         | AggregateFunction::StddevSamp
         | AggregateFunction::StddevPop
         | AggregateFunction::VarSamp
@@ -1339,13 +1964,43 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
             a.cast_to(&DataType::Int64)
         }
     });
+    // The percentiles sort DOUBLEs.
+    let arg = match func {
+        AggregateFunction::ApproxPercentile | AggregateFunction::PercentileCont => {
+            arg.map(|a| a.cast_to(&DataType::Float64))
+        }
+        _ => arg,
+    };
     Ok(Expr::Aggregate(Box::new(AggregateExpr {
         func,
         arg,
         distinct,
         filter,
         data_type,
+        fraction,
     })))
+}
+
+/// The constant fraction of a percentile, in [0, 1].
+fn fraction_arg(e: Option<&sql::Expr>, name: &str) -> Result<f64> {
+    let wrong = |what: String| Error::InvalidArgument {
+        message: format!("the fraction of {name}() must be a constant between 0 and 1, not {what}"),
+    };
+    let e = e.ok_or_else(|| wrong("this argument".into()))?;
+    let bound = crate::optimizer::fold_constants(bind_constant(e, "a percentile fraction")?)?;
+    let value = match &bound {
+        Expr::Literal(v) if is_numeric(v.data_type()) && v.is_valid(0) => {
+            crate::exec::eval::cast(v, &DataType::Float64)?
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .map(|a| a.value(0))
+        }
+        _ => None,
+    };
+    match value {
+        Some(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(wrong(e.to_string())),
+    }
 }
 
 fn agg_mismatch(func: AggregateFunction, dt: &DataType) -> Error {
@@ -1395,7 +2050,8 @@ fn bind_scalar_function(
     const SUPPORTED: &str = "count, sum, min, max, avg, stddev, stddev_pop, variance, var_pop, \
          date_trunc, date_part, extract, coalesce, nullif, lower, upper, length, octet_length, \
          concat, substring, trim, ltrim, rtrim, btrim, replace, strpos, position, starts_with, \
-         regexp_replace, abs";
+         regexp_replace, regexp_match, regexp_like, to_timestamp, now, abs, approx_count_distinct, \
+         approx_percentile, percentile_cont, any_value";
     if function.over.is_some() || function.filter.is_some() {
         return Err(Error::unsupported(format!("OVER / FILTER on {name}()")));
     }
@@ -1647,6 +2303,46 @@ fn bind_scalar_function(
             }
             args = points;
             ScalarFunction::TimeBucket { months, stride_ms }
+        }
+        "regexp_match" | "regexp_like" | "regexp_matches" => {
+            arity(2)?;
+            let what = format!("{name}()");
+            args = args
+                .into_iter()
+                .map(|a| string_arg(a, &what))
+                .collect::<Result<_>>()?;
+            if name == "regexp_match" {
+                ScalarFunction::RegexpMatch
+            } else {
+                ScalarFunction::RegexpLike
+            }
+        }
+        "to_timestamp" => {
+            if args.len() != 1 {
+                return Err(Error::unsupported(
+                    "to_timestamp(text, format); to_timestamp takes one argument, seconds since 1970-01-01 (cast text with CAST(x AS TIMESTAMP))",
+                ));
+            }
+            let dt = args[0].data_type();
+            expect(
+                &args[0],
+                is_numeric(&dt) || dt == DataType::Null,
+                "a number of seconds",
+            )?;
+            args[0] = args[0].clone().cast_to(&DataType::Float64);
+            ScalarFunction::ToTimestamp
+        }
+        "now" | "current_timestamp" | "localtimestamp" | "transaction_timestamp" => {
+            arity(0)?;
+            let now_ms = scope.binder.map(|b| b.now_ms).unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0)
+            });
+            return Ok(Expr::Literal(Arc::new(
+                arrow::array::TimestampMillisecondArray::from(vec![now_ms]),
+            )));
         }
         "abs" => {
             arity(1)?;

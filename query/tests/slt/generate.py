@@ -24,7 +24,11 @@ translates:
   * `octet_length(text)` is DuckDB's `strlen(text)` (DuckDB's octet_length takes a BLOB);
   * `btrim(s, chars)` is DuckDB's `trim(s, chars)`;
   * `date_bin(interval, ts, origin)` (PostgreSQL) is DuckDB's `time_bucket(interval, ts, origin)`;
-  * `FLUSH TABLE t` (persist the live rows as a segment: no change to any result) is skipped.
+  * `FLUSH TABLE t` (persist the live rows as a segment: no change to any result) is skipped;
+  * `regexp_like(s, p)` (PostgreSQL 15) is DuckDB's `regexp_matches(s, p)`;
+  * `regexp_match(s, p)` (PostgreSQL's array of groups; Strata returns its first element) is a
+    DuckDB macro over `regexp_extract(s, p, 1)`: the tests use patterns with a group;
+  * `approx_percentile(x, p)` is DuckDB's `approx_quantile(x, p)`.
 
 A query preceded by a comment line starting with `# strata:` keeps the results written in
 the file; the comment must say why they differ from DuckDB (the script prints DuckDB's
@@ -124,6 +128,9 @@ def to_duckdb(sql):
     sql = re.sub(r"\boctet_length\(", "strlen(", sql, flags=re.I)
     sql = re.sub(r"\bbtrim\(", "trim(", sql, flags=re.I)
     sql = re.sub(r"\bdate_bin\(", "time_bucket(", sql, flags=re.I)
+    sql = re.sub(r"\bregexp_like\(", "regexp_matches(", sql, flags=re.I)
+    sql = re.sub(r"\bregexp_match\(", "strata_regexp_match(", sql, flags=re.I)
+    sql = re.sub(r"\bapprox_percentile\(", "approx_quantile(", sql, flags=re.I)
     return sql
 
 
@@ -134,6 +141,10 @@ def connect():
     con.execute("SET integer_division = true")
     con.execute("SET default_null_order = 'nulls_last_on_asc_first_on_desc'")
     con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        "CREATE MACRO strata_regexp_match(s, p) AS "
+        "CASE WHEN regexp_matches(s, p) THEN regexp_extract(s, p, 1) END"
+    )
     return con
 
 

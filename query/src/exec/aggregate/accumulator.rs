@@ -61,10 +61,16 @@ pub trait GroupsAccumulator: std::fmt::Debug + Send + Any {
         let _ = (other, mapping, num_groups);
         Err(Error::internal("this aggregate has no partial-state merge"))
     }
+
+    /// The bytes of state beyond a few words per group (sketches, kept values), for the memory
+    /// limit.
+    fn size(&self) -> usize {
+        0
+    }
 }
 
 /// `other` as the concrete accumulator type `T` (a merge of two different kinds is a bug).
-fn downcast<T: GroupsAccumulator>(other: Box<dyn GroupsAccumulator>) -> Result<Box<T>> {
+pub(super) fn downcast<T: GroupsAccumulator>(other: Box<dyn GroupsAccumulator>) -> Result<Box<T>> {
     let any: Box<dyn Any> = other;
     any.downcast::<T>()
         .map_err(|_| Error::internal("merging partial states of different aggregates"))
@@ -136,6 +142,19 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
         // Any value will do: the smallest is as good as the first and needs no new kernel.
         AggregateFunction::Min | AggregateFunction::AnyValue => min_max::<true>(dt)?,
         AggregateFunction::Max => min_max::<false>(dt)?,
+        AggregateFunction::ApproxCountDistinct => {
+            Box::new(super::sketch::ApproxCountDistinct::try_new(dt)?)
+        }
+        AggregateFunction::ApproxPercentile | AggregateFunction::PercentileCont => {
+            let fraction = aggregate.fraction.ok_or_else(|| {
+                Error::internal(format!("{}() without a fraction", aggregate.func.name()))
+            })?;
+            if aggregate.func == AggregateFunction::ApproxPercentile {
+                Box::new(super::sketch::ApproxPercentile::new(fraction))
+            } else {
+                Box::new(super::sketch::Percentile::new(fraction))
+            }
+        }
         AggregateFunction::StddevSamp
         | AggregateFunction::StddevPop
         | AggregateFunction::VarSamp
@@ -1153,6 +1172,7 @@ mod tests {
             distinct,
             filter: None,
             data_type,
+            fraction: None,
         })
         .unwrap()
     }
@@ -1305,6 +1325,7 @@ mod tests {
             distinct: false,
             filter: None,
             data_type: DataType::Int64,
+            fraction: None,
         })
         .unwrap();
         let values: ArrayRef = Arc::new(Int64Array::from(vec![i64::MAX, 1]));

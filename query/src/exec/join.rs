@@ -1,0 +1,328 @@
+//! [`HashJoinExec`]: INNER and LEFT equi-joins by hashing the right input.
+//!
+//! Build: the right input (the small side, e.g. a dimension table) is read whole, its key
+//! columns are evaluated and row-encoded once ([`RowConverter`]), and every row with no NULL key
+//! goes into a hash map from key bytes to the last row with that key, the earlier rows of the
+//! same key chained through a `next` vector (no allocation per duplicate). The build side's
+//! batches, key bytes and map count against the query memory limit, so an oversized build fails
+//! with `MEMORY_LIMIT_EXCEEDED` instead of exhausting the server.
+//!
+//! Probe: each left batch is encoded the same way, each row looks its key up once and walks the
+//! chain, giving (left row, right row) index pairs; the output is gathered with the `take`
+//! kernel, a batch out per batch in. The rest of the ON condition (non-equalities) is then
+//! evaluated over the gathered pairs; for a LEFT join, left rows left without a pair come out
+//! once with NULL right columns. A NULL key never matches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ahash::RandomState;
+use arrow::array::{new_null_array, Array, ArrayRef, UInt32Array};
+use arrow::buffer::NullBuffer;
+use arrow::compute::{concat_batches, filter_record_batch, take};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, Rows, SortField};
+
+use super::eval::{evaluate_array, evaluate_predicate, normalize_zero};
+use super::{BatchIter, ExecStats, ExecutionPlan};
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+use crate::plan::JoinKind;
+
+/// The end of a chain of build rows.
+const NONE: u32 = u32::MAX;
+
+/// Joins its left input to its right input on equal keys.
+#[derive(Debug)]
+pub struct HashJoinExec {
+    left: Box<dyn ExecutionPlan>,
+    right: Box<dyn ExecutionPlan>,
+    kind: JoinKind,
+    on: Vec<(Expr, Expr)>,
+    filter: Option<Expr>,
+    schema: SchemaRef,
+    stats: Arc<ExecStats>,
+}
+
+impl HashJoinExec {
+    /// Joins `left` (probe) and `right` (build) on the key pairs `on` (each pair of one type),
+    /// then `filter` over the joined columns; `schema` is left's columns then right's.
+    pub fn try_new(
+        left: Box<dyn ExecutionPlan>,
+        right: Box<dyn ExecutionPlan>,
+        kind: JoinKind,
+        on: Vec<(Expr, Expr)>,
+        filter: Option<Expr>,
+        schema: SchemaRef,
+        stats: Arc<ExecStats>,
+    ) -> Result<Self> {
+        if on.is_empty() {
+            return Err(Error::internal("hash join without keys"));
+        }
+        if let Some((l, r)) = on.iter().find(|(l, r)| l.data_type() != r.data_type()) {
+            return Err(Error::internal(format!(
+                "join keys {l} and {r} have different types"
+            )));
+        }
+        Ok(HashJoinExec {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+            schema,
+            stats,
+        })
+    }
+}
+
+/// True for the rows where every key is non-NULL.
+fn valid_keys(keys: &[ArrayRef], rows: usize) -> Option<NullBuffer> {
+    keys.iter()
+        .fold(None, |acc: Option<NullBuffer>, k| {
+            NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())
+        })
+        .filter(|n| n.len() == rows && n.null_count() > 0)
+}
+
+/// Evaluates key expressions over a batch, with -0.0 read as 0.0.
+fn keys_of(exprs: &[&Expr], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    exprs
+        .iter()
+        .map(|e| normalize_zero(&evaluate_array(e, batch)?))
+        .collect()
+}
+
+/// The right input, hashed by key.
+struct BuildSide {
+    batch: RecordBatch,
+    converter: RowConverter,
+    /// Key bytes -> the last build row with that key.
+    heads: HashMap<Box<[u8]>, u32, RandomState>,
+    /// For every build row, the previous row with the same key (`NONE` ends the chain).
+    next: Vec<u32>,
+}
+
+impl BuildSide {
+    fn matches(&self, key: &[u8], mut f: impl FnMut(u32)) {
+        if let Some(&head) = self.heads.get(key) {
+            let mut row = head;
+            while row != NONE {
+                f(row);
+                row = self.next.get(row as usize).copied().unwrap_or(NONE);
+            }
+        }
+    }
+}
+
+impl HashJoinExec {
+    fn build(
+        right: Box<dyn ExecutionPlan>,
+        keys: &[&Expr],
+        stats: &ExecStats,
+        held: &mut usize,
+    ) -> Result<BuildSide> {
+        let schema = right.schema();
+        let mut batches = vec![];
+        for batch in right.execute()? {
+            let batch = batch?;
+            let now = *held + batch.get_array_memory_size();
+            stats.track_memory(*held, now)?;
+            *held = now;
+            batches.push(batch);
+        }
+        let batch = concat_batches(&schema, &batches)?;
+        drop(batches);
+        let num_rows = batch.num_rows();
+        let limit = usize::try_from(NONE).unwrap_or(usize::MAX);
+        if num_rows >= limit {
+            return Err(Error::unsupported(format!(
+                "a join whose right side has {num_rows} rows; put the smaller table on the right"
+            )));
+        }
+        let fields = keys.iter().map(|e| SortField::new(e.data_type())).collect();
+        let converter = RowConverter::new(fields)?;
+        let key_columns = keys_of(keys, &batch)?;
+        let rows: Rows = converter.convert_columns(&key_columns)?;
+        let valid = valid_keys(&key_columns, num_rows);
+        // The batch, the encoded keys (twice: the rows and the map's copy), the chains.
+        let now = batch.get_array_memory_size() + 2 * rows.size() + 4 * num_rows;
+        stats.track_memory(*held, now)?;
+        *held = now;
+        let mut heads: HashMap<Box<[u8]>, u32, RandomState> =
+            HashMap::with_hasher(RandomState::new());
+        let mut next = vec![NONE; num_rows];
+        for (i, row) in rows.iter().enumerate() {
+            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
+                continue;
+            }
+            let row_id = i as u32;
+            match heads.get_mut(row.as_ref()) {
+                Some(head) => {
+                    next[i] = *head;
+                    *head = row_id;
+                }
+                None => {
+                    heads.insert(row.as_ref().into(), row_id);
+                }
+            }
+        }
+        let now = now + heads.len() * 48;
+        stats.track_memory(*held, now)?;
+        *held = now;
+        Ok(BuildSide {
+            batch,
+            converter,
+            heads,
+            next,
+        })
+    }
+}
+
+/// Gathers the left rows `left_rows` and the right rows `right_rows` (NULL: no right row) side
+/// by side.
+fn gather(
+    schema: &SchemaRef,
+    left: &RecordBatch,
+    left_rows: &UInt32Array,
+    right: &RecordBatch,
+    right_rows: Option<&UInt32Array>,
+) -> Result<RecordBatch> {
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for column in left.columns() {
+        columns.push(take(column.as_ref(), left_rows, None)?);
+    }
+    for column in right.columns() {
+        columns.push(match right_rows {
+            Some(rows) => take(column.as_ref(), rows, None)?,
+            None => new_null_array(column.data_type(), left_rows.len()),
+        });
+    }
+    let options =
+        arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(left_rows.len()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
+}
+
+impl ExecutionPlan for HashJoinExec {
+    fn name(&self) -> &'static str {
+        "HashJoinExec"
+    }
+
+    fn details(&self) -> String {
+        let keys: Vec<String> = self.on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
+        let mut out = format!("{} on=[{}]", self.kind.name(), keys.join(", "));
+        if let Some(filter) = &self.filter {
+            out.push_str(&format!(" filter={filter}"));
+        }
+        out.push_str(" build=right");
+        out
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn children(&self) -> Vec<&dyn ExecutionPlan> {
+        vec![self.left.as_ref(), self.right.as_ref()]
+    }
+
+    fn execute(self: Box<Self>) -> Result<BatchIter> {
+        let HashJoinExec {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+            schema,
+            stats,
+        } = *self;
+        let right_keys: Vec<&Expr> = on.iter().map(|(_, r)| r).collect();
+        let mut held = 0;
+        let build = HashJoinExec::build(right, &right_keys, &stats, &mut held)?;
+        if build.heads.is_empty() && kind == JoinKind::Inner {
+            // Nothing can match: do not even read the left input.
+            stats.track_memory(held, 0)?;
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let left_keys: Vec<Expr> = on.into_iter().map(|(l, _)| l).collect();
+        let mut input = left.execute()?;
+        let probe = move |batch: RecordBatch| -> Result<Option<RecordBatch>> {
+            stats.check()?;
+            let key_refs: Vec<&Expr> = left_keys.iter().collect();
+            let keys = keys_of(&key_refs, &batch)?;
+            let rows = build.converter.convert_columns(&keys)?;
+            let valid = valid_keys(&keys, batch.num_rows());
+            let mut left_rows: Vec<u32> = Vec::with_capacity(batch.num_rows());
+            let mut right_rows: Vec<u32> = Vec::with_capacity(batch.num_rows());
+            for (i, row) in rows.iter().enumerate() {
+                if valid.as_ref().is_some_and(|v| v.is_null(i)) {
+                    continue;
+                }
+                build.matches(row.as_ref(), |r| {
+                    left_rows.push(i as u32);
+                    right_rows.push(r);
+                });
+            }
+            let lefts = UInt32Array::from(left_rows);
+            let rights = UInt32Array::from(right_rows);
+            let mut matched = gather(&schema, &batch, &lefts, &build.batch, Some(&rights))?;
+            let mut kept_lefts = lefts;
+            if let Some(filter) = &filter {
+                let mask = evaluate_predicate(filter, &matched)?;
+                let mask = if mask.null_count() > 0 {
+                    arrow::compute::prep_null_mask_filter(&mask)
+                } else {
+                    mask
+                };
+                matched = filter_record_batch(&matched, &mask)?;
+                kept_lefts = arrow::compute::filter(&kept_lefts, &mask)?
+                    .as_any()
+                    .downcast_ref::<UInt32Array>()
+                    .cloned()
+                    .ok_or_else(|| Error::internal("filtered join indices"))?;
+            }
+            let out = match kind {
+                JoinKind::Inner => matched,
+                JoinKind::Left => {
+                    let mut has_match = vec![false; batch.num_rows()];
+                    for &l in kept_lefts.values() {
+                        if let Some(m) = has_match.get_mut(l as usize) {
+                            *m = true;
+                        }
+                    }
+                    let unmatched: UInt32Array = has_match
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &m)| !m)
+                        .map(|(i, _)| i as u32)
+                        .collect::<Vec<u32>>()
+                        .into();
+                    if unmatched.is_empty() {
+                        matched
+                    } else {
+                        let alone = gather(&schema, &batch, &unmatched, &build.batch, None)?;
+                        concat_batches(&schema, [&matched, &alone])?
+                    }
+                }
+            };
+            Ok((out.num_rows() > 0).then_some(out))
+        };
+        let iter = std::iter::from_fn(move || loop {
+            let batch = match input.next()? {
+                Ok(batch) => batch,
+                Err(e) => return Some(Err(e)),
+            };
+            match probe(batch) {
+                Ok(Some(out)) => return Some(Ok(out)),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        });
+        Ok(Box::new(iter))
+    }
+}
