@@ -172,6 +172,16 @@ impl QueryEngine {
             Plan::CreateTable { def, if_not_exists } => Ok(QueryOutput::single(
                 exec::ddl::create_table(&self.storage, def, if_not_exists)?,
             )),
+            Plan::AlterTable {
+                name,
+                ttl,
+                sort_key,
+            } => Ok(QueryOutput::single(exec::ddl::alter_table(
+                &self.storage,
+                &name,
+                ttl,
+                sort_key,
+            )?)),
             Plan::DropTable { name, if_exists } => Ok(QueryOutput::single(exec::ddl::drop_table(
                 &self.storage,
                 &name,

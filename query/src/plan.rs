@@ -34,6 +34,15 @@ pub enum Plan {
         /// `IF NOT EXISTS` was given.
         if_not_exists: bool,
     },
+    /// `ALTER TABLE t SET (ttl = '...', sort_key = '...')`
+    AlterTable {
+        /// The table.
+        name: String,
+        /// The new ttl (`Some(None)`: no retention), when given.
+        ttl: Option<Option<i64>>,
+        /// The new sort key, when given.
+        sort_key: Option<Vec<String>>,
+    },
     /// `DROP TABLE`
     DropTable {
         /// The table.

@@ -1215,3 +1215,42 @@ fn system_segments_lists_persisted_and_live_segments() {
         "INVALID_ARGUMENT"
     );
 }
+
+/// `ALTER TABLE t SET (ttl = ...)` changes the retention of an existing table (persisted in the
+/// catalog); the next retention pass drops the partitions that expired; bad options are errors
+/// that change nothing.
+#[test]
+fn alter_table_sets_ttl_and_retention_follows() {
+    let e = events("alter-ttl");
+    e.execute("FLUSH TABLE events").unwrap();
+    let table = e.storage.table("events").unwrap();
+    assert_eq!(table.def().options.ttl_ms, None);
+    query(&e, "ALTER TABLE events SET (ttl = '1 day')");
+    assert_eq!(table.def().options.ttl_ms, Some(86_400_000));
+    // "Now" is 2024-01-03 12:00: partitions that ended before 2024-01-02 12:00 expire.
+    let now = 1_704_067_200_000i64 + 2 * 86_400_000 + 12 * 3_600_000;
+    assert!(table.expire(now).unwrap() > 0);
+    assert_eq!(
+        query(&e, "SELECT id FROM events ORDER BY id"),
+        ["4", "5", "6"]
+    );
+    query(
+        &e,
+        "ALTER TABLE events SET (ttl = 'none', sort_key = 'region, ts')",
+    );
+    assert_eq!(table.def().options.ttl_ms, None);
+    assert_eq!(table.def().options.sort_key, ["region", "ts"]);
+    for bad in [
+        "ALTER TABLE events SET (ttl = 'soon')",
+        "ALTER TABLE events SET (partition = 'day')",
+        "ALTER TABLE events SET (colour = 'red')",
+        "ALTER TABLE events SET (sort_key = 'nope')",
+    ] {
+        assert!(e.execute(bad).is_err(), "{bad}");
+    }
+    assert_eq!(
+        error(&e, "ALTER TABLE nope SET (ttl = '1 day')").code(),
+        "TABLE_NOT_FOUND"
+    );
+    assert_eq!(table.def().options.sort_key, ["region", "ts"]);
+}

@@ -33,6 +33,34 @@ pub fn create_table(storage: &Storage, def: TableDef, if_not_exists: bool) -> Re
     }
 }
 
+/// `ALTER TABLE t SET (...)`: the changed options, validated like at CREATE TABLE.
+pub fn alter_table(
+    storage: &Storage,
+    name: &str,
+    ttl: Option<Option<i64>>,
+    sort_key: Option<Vec<String>>,
+) -> Result<RecordBatch> {
+    let table = storage.table(name)?;
+    let def = table.def();
+    let mut options = def.options.clone();
+    if let Some(ttl) = ttl {
+        options.ttl_ms = ttl;
+    }
+    if let Some(sort_key) = sort_key {
+        options.sort_key = sort_key;
+    }
+    // The same checks as CREATE TABLE (sort key columns exist, ...); names come back
+    // canonical.
+    let checked = TableDef {
+        name: def.name.clone(),
+        schema: def.schema.clone(),
+        options,
+    }
+    .validated()?;
+    table.set_options(checked.options)?;
+    status(format!("table \"{}\" altered", table.name()))
+}
+
 /// `DROP TABLE`.
 pub fn drop_table(storage: &Storage, name: &str, if_exists: bool) -> Result<RecordBatch> {
     if storage.drop_table(name, if_exists)? {

@@ -158,6 +158,7 @@ impl<'a> Binder<'a> {
                     if_exists: *if_exists,
                 })
             }
+            sql::Statement::AlterTable(alter) => super::ddl::bind_alter_table(alter),
             sql::Statement::ShowTables { .. } => Ok(Plan::ShowTables),
             sql::Statement::Flush { tables, .. } => Ok(Plan::Flush {
                 tables: tables

@@ -1,4 +1,4 @@
-//! Binding of `CREATE TABLE` into a storage [`TableDef`].
+//! Binding of `CREATE TABLE` into a storage [`TableDef`], and of `ALTER TABLE ... SET (...)`.
 
 use std::sync::Arc;
 
@@ -166,5 +166,89 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
     Ok(Plan::CreateTable {
         def,
         if_not_exists: create.if_not_exists,
+    })
+}
+
+/// The text of an option value: `'x'`, `"x"`, an identifier or a literal.
+fn option_text(value: &sql::Expr) -> String {
+    match value {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::SingleQuotedString(s) | sql::Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        sql::Expr::Identifier(ident) => ident.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `ALTER TABLE t SET (ttl = '30 days' | 'none', sort_key = 'a, b')`: options that apply to
+/// segments from now on (`ttl` at the next retention pass, `sort_key` at the next persist). The
+/// time column and partitioning shape stored data and cannot change.
+pub fn bind_alter_table(alter: &sql::AlterTable) -> Result<Plan> {
+    let name = object_name(&alter.name)?;
+    let how = "ALTER TABLE t SET (ttl = '30 days')";
+    let [sql::AlterTableOperation::SetOptionsParens { options }] = alter.operations.as_slice()
+    else {
+        return Err(Error::unsupported(format!(
+            "{}; Strata supports {how}, and sort_key = 'a, b'",
+            alter
+        )));
+    };
+    let mut ttl = None;
+    let mut sort_key = None;
+    for option in options {
+        let sql::SqlOption::KeyValue { key, value } = option else {
+            return Err(Error::InvalidArgument {
+                message: format!("table option {option} must be key = 'value', as in {how}"),
+            });
+        };
+        let key = key.to_string().to_ascii_lowercase();
+        let text = option_text(value);
+        match key.as_str() {
+            "ttl" => {
+                ttl = Some(if text.eq_ignore_ascii_case("none") || text.is_empty() {
+                    None
+                } else {
+                    Some(
+                        strata_storage::catalog::parse_duration_ms(&text).ok_or_else(|| {
+                            Error::InvalidArgument {
+                                message: format!(
+                                    "ttl must be a positive duration such as '3 days' or '12h' \
+                                 (or 'none'), not '{text}'"
+                                ),
+                            }
+                        })?,
+                    )
+                });
+            }
+            "sort_key" => {
+                sort_key = Some(
+                    text.split(',')
+                        .map(|c| c.trim().to_string())
+                        .filter(|c| !c.is_empty())
+                        .collect(),
+                );
+            }
+            "time_column" | "partition" => {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "{key} cannot change once a table exists (it shapes the stored data); \
+                         create a new table and INSERT INTO it"
+                    ),
+                })
+            }
+            _ => {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "unknown table option \"{key}\" for ALTER TABLE; supported: ttl, sort_key"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(Plan::AlterTable {
+        name,
+        ttl,
+        sort_key,
     })
 }
