@@ -32,13 +32,7 @@ fn segment_decode(c: &mut Criterion) {
         Arc::new(Schema::new(
             names
                 .iter()
-                .map(|n| {
-                    snapshot
-                        .schema
-                        .field_with_name(n)
-                        .expect("column")
-                        .clone()
-                })
+                .map(|n| snapshot.schema.field_with_name(n).expect("column").clone())
                 .collect::<Vec<_>>(),
         ))
     };

@@ -108,8 +108,8 @@ impl Machine {
 pub struct Commit {
     /// Short hash, or `unknown` outside a git checkout.
     pub hash: String,
-    /// True when `git status --porcelain` listed tracked changes (the binary may differ from the
-    /// commit).
+    /// True when `git status --porcelain` listed tracked changes other than the runners' own
+    /// outputs (`docs/benchmarks.md`, `bench/results`): the binary may differ from the commit.
     pub dirty: bool,
 }
 
@@ -126,8 +126,17 @@ impl Commit {
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         };
         let hash = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-        let dirty =
-            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        // The files the runners write themselves do not make the tree dirty.
+        let dirty = git(&[
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!docs/benchmarks.md",
+            ":!bench/results",
+        ])
+        .is_some_and(|s| !s.is_empty());
         Commit { hash, dirty }
     }
 }
@@ -373,7 +382,6 @@ pub fn secs_since(started: Instant) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-
 /// `--strata-bin`, or `target/release/strata` in the workspace.
 pub fn strata_bin(arg: Option<&Path>) -> PathBuf {
     arg.map_or_else(
@@ -493,6 +501,9 @@ impl Client {
 #[derive(Debug, Clone, Default)]
 pub struct Latencies {
     samples: Vec<f64>,
+    /// Seconds the measuring thread spent waiting for its input (a paced ingest client waiting
+    /// for the body generator); not part of the samples.
+    pub waited_s: f64,
 }
 
 /// Percentiles of a [`Latencies`], milliseconds.
@@ -521,6 +532,7 @@ impl Latencies {
     /// Adds every sample of `other`.
     pub fn extend(&mut self, other: &Latencies) {
         self.samples.extend_from_slice(&other.samples);
+        self.waited_s += other.waited_s;
     }
 
     /// The number of samples.
@@ -674,7 +686,12 @@ pub fn command_line() -> String {
 
 /// Writes `json` to `bench/results/{file_stem}.json` and `section` between the markers `name`
 /// of `docs/benchmarks.md`.
-pub fn write_result(file_stem: &str, json: &impl Serialize, name: &str, section: &str) -> Result<()> {
+pub fn write_result(
+    file_stem: &str,
+    json: &impl Serialize,
+    name: &str,
+    section: &str,
+) -> Result<()> {
     let results_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     std::fs::create_dir_all(&results_dir)
         .with_context(|| format!("create {}", results_dir.display()))?;

@@ -213,7 +213,7 @@ fn push_padded(out: &mut String, v: u64, width: usize) {
 
 /// Writes all events of `generator` as NDJSON lines to `path`; returns the rows written.
 pub fn write_ndjson(generator: &mut EventsGenerator, path: &Path) -> Result<u64> {
-    write_text(generator, path, |batch, out| append_ndjson(batch, out))
+    write_text(generator, path, append_ndjson)
 }
 
 /// Writes all events of `generator` as CSV to `path` (one header row, then one line per event;

@@ -209,6 +209,9 @@ pub struct Report {
     pub ingest_rows_per_s: f64,
     /// Ingest request latencies.
     pub ingest_latency: LatencySummary,
+    /// Seconds the ingest clients waited for the body generator (summed over clients): when it
+    /// is large, the client side, not the server, held the rate back.
+    pub ingest_waited_for_generator_s: f64,
     /// Rows in the table at the end.
     pub table_rows: u64,
     /// Per peer (`DuckDB`, `chDB`): its idle results and version.
@@ -414,6 +417,7 @@ pub fn run(a: &DashboardArgs) -> Result<Report> {
         ingest_target_rows_per_s: a.ingest_rate,
         ingest_rows_per_s: ingest_rate,
         ingest_latency: ingest_latency.summary(),
+        ingest_waited_for_generator_s: ingest_latency.waited_s,
         table_rows,
         peers: peer_results,
     };
@@ -450,7 +454,10 @@ fn answer(k: Kind, rows: &[serde_json::Value]) -> String {
 }
 
 fn ensure_data(dir: &Path, a: &DashboardArgs) -> Result<PathBuf> {
-    let path = dir.join(format!("events_dash_{}_{}_{}h.parquet", a.rows, a.seed, a.hours));
+    let path = dir.join(format!(
+        "events_dash_{}_{}_{}h.parquet",
+        a.rows, a.seed, a.hours
+    ));
     if path.exists() {
         return Ok(path);
     }
@@ -511,7 +518,11 @@ fn run_peer(
     let file = data_dir.join(format!("dashboard-queries-{}.sql", engine.name()));
     std::fs::write(&file, sqls.join(";\n") + ";\n")
         .with_context(|| format!("write {}", file.display()))?;
-    eprintln!("{}: loading {} and running the queries", engine.label(), parquet.display());
+    eprintln!(
+        "{}: loading {} and running the queries",
+        engine.label(),
+        parquet.display()
+    );
     let lines = peers::run_json_lines(&[
         "--engine".into(),
         engine.name().into(),
@@ -579,16 +590,22 @@ pub fn render_markdown(r: &Report) -> String {
         s,
         "- Load: {:.1} s (Arrow IPC over HTTP, then FLUSH); {} rows at the end\n\
          - Ingest during the loaded phase: **{:.0} rows/s achieved of {} targeted ({})**, NDJSON \
-         requests p50 {:.1} ms, p99 {:.1} ms\n\
+         requests p50 {:.1} ms, p99 {:.1} ms; the ingest clients waited {:.1} s in all for the \
+         body generator\n\
          - Loaded phase: {:.1} s, {:.1} queries/s answered\n\
          - p95 latency query: {}\n",
         r.load_s,
         r.table_rows,
         r.ingest_rows_per_s,
         r.ingest_target_rows_per_s,
-        if kept { "kept its rate" } else { "did NOT keep its rate" },
+        if kept {
+            "kept its rate"
+        } else {
+            "did NOT keep its rate"
+        },
         r.ingest_latency.p50_ms,
         r.ingest_latency.p99_ms,
+        r.ingest_waited_for_generator_s,
         r.duration_s,
         r.loaded_qps,
         if r.percentile_supported {
@@ -599,7 +616,8 @@ pub fn render_markdown(r: &Report) -> String {
              percentile; the peers run the same query"
         }
     );
-    let _ = writeln!(
+    let _ =
+        writeln!(
         s,
         "| query | loaded p50 ms | loaded p99 ms | loaded n (failed) | idle p50 ms | idle p99 ms \
          {}|",
@@ -667,8 +685,8 @@ mod tests {
 
     #[test]
     fn histogram_p95_takes_the_bucket_holding_the_rank() {
-        let rows: Vec<serde_json::Value> = serde_json::from_str("[[3, 50], [1, 40], [9, 10]]")
-            .unwrap();
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str("[[3, 50], [1, 40], [9, 10]]").unwrap();
         // 100 values: ranks 1-40 are 1 ms, 41-90 are 3 ms, 91-100 are 9 ms; rank 95 is 9 ms.
         assert_eq!(histogram_p95(&rows), Some(9));
         let rows: Vec<serde_json::Value> = serde_json::from_str("[[5, 95], [7, 5]]").unwrap();

@@ -195,7 +195,12 @@ pub fn run(a: &IngestArgs) -> Result<Report> {
         for line in lines {
             let r = peer_run(&line["ingest"])?;
             if r.rows != a.rows {
-                bail!("chDB holds {} rows after {}, not {}", r.rows, r.format, a.rows);
+                bail!(
+                    "chDB holds {} rows after {}, not {}",
+                    r.rows,
+                    r.format,
+                    a.rows
+                );
             }
             eprintln!("{}", describe(&r));
             chdb_version = line["version"].as_str().map(str::to_string);
@@ -429,7 +434,10 @@ fn run_arrow(
 }
 
 fn peer_run(v: &serde_json::Value) -> Result<IngestRun> {
-    let f = |k: &str| v[k].as_f64().with_context(|| format!("peer ingest line {v}"));
+    let f = |k: &str| {
+        v[k].as_f64()
+            .with_context(|| format!("peer ingest line {v}"))
+    };
     let rows = f("rows")? as u64;
     let seconds = f("seconds")?;
     let bytes = f("bytes")? as u64;
