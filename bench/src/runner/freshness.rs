@@ -237,8 +237,8 @@ fn probe(client: &Client, a: &FreshnessArgs) -> Result<Vec<Probe>> {
 /// Posts NDJSON `events` with `time` near the wall clock at `rate` rows/s in all, from `clients`
 /// threads, until `stop`; counts acknowledged rows in `acked` and returns the request latencies.
 ///
-/// Bodies are generated one step ahead by a producer thread; each client sends one request per
-/// `clients * batch_rows / rate` seconds and, when it falls behind, sends the next at once
+/// Bodies are generated one step ahead by a producer thread; each client sends `batch_rows` rows per
+/// `clients * batch_rows / rate` seconds (a shorter body moves its next send forward in proportion) and, when it falls behind, sends the next at once
 /// (the achieved rate then shows the shortfall).
 pub fn paced_ingest(
     client: &Client,
@@ -273,7 +273,9 @@ pub fn paced_ingest_from(
     acked: &AtomicU64,
     start_ms: i64,
 ) -> Result<Latencies> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(clients * 2);
+    // (body, rows): the generator's 64K-row batches do not split evenly into `batch_rows`, so
+    // clients pace by the rows they send, not by requests.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(clients * 2);
     let rx = std::sync::Mutex::new(rx);
     let period = Duration::from_secs_f64(clients as f64 * batch_rows as f64 / rate.max(1) as f64);
     std::thread::scope(|s| -> Result<Latencies> {
@@ -286,7 +288,7 @@ pub fn paced_ingest_from(
                     let mut body = Vec::with_capacity(n * 192);
                     events::append_ndjson(&batch.slice(offset, n), &mut body)?;
                     offset += n;
-                    let mut body = Some(body);
+                    let mut body = Some((body, n));
                     while let Some(b) = body.take() {
                         match tx.try_send(b) {
                             Ok(()) => {}
@@ -312,14 +314,8 @@ pub fn paced_ingest_from(
                 // Stagger the clients over one period.
                 let mut next = Instant::now() + period.mul_f64(c as f64 / clients as f64);
                 while !stop.load(Ordering::Relaxed) {
-                    let now = Instant::now();
-                    if next > now {
-                        std::thread::sleep((next - now).min(Duration::from_millis(50)));
-                        continue;
-                    }
-                    next += period;
                     let waited = Instant::now();
-                    let body = match rx.lock() {
+                    let (body, rows) = match rx.lock() {
                         Ok(r) => match r.recv() {
                             Ok(b) => b,
                             Err(_) => break,
@@ -327,6 +323,14 @@ pub fn paced_ingest_from(
                         Err(_) => break,
                     };
                     lat.waited_s += super::secs_since(waited);
+                    loop {
+                        let now = Instant::now();
+                        if next <= now || stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        std::thread::sleep((next - now).min(Duration::from_millis(50)));
+                    }
+                    next += period.mul_f64(rows as f64 / batch_rows as f64);
                     let sent = Instant::now();
                     let n = client.ingest(table, content_type::NDJSON, body)?;
                     lat.push(super::secs_since(sent));
