@@ -23,10 +23,12 @@
 //! are produced as Arrow [`arrow::record_batch::RecordBatch`]es of 64K rows, columns filled into
 //! plain vectors, and written with the `parquet` crate's `ArrowWriter` ([`gen::write_parquet`]).
 //!
-//! What comes next (issue 5) plugs in beside the generators: criterion benches for the kernels
-//! in `bench/benches/`, and the comparative runner (`clickbench`, `ingest`, `freshness`,
-//! `dashboard` subcommands) that loads generated files into a real `strata serve`, DuckDB and
-//! chDB in one run and prints ratios.
+//! On top of the data sit the runners ([`runner`]): each starts a real `strata serve`, drives it
+//! over HTTP and runs the peers ([`peers`]: DuckDB and chDB from a Python venv) in the same run.
+//! `clickbench` runs the 43 ClickBench queries; `ingest` measures NDJSON / CSV / Arrow ingest
+//! with 1, 4 and 16 clients against chDB on the same bytes; `freshness` times acknowledgement to
+//! visible under ingest; `dashboard` runs dashboard queries from 8 clients while ingest runs.
+//! Criterion benches of the query and storage kernels live in `bench/benches/`.
 
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,5 @@
-//! `strata-bench`: data generators now; the comparative runner (`clickbench`, `ingest`,
-//! `freshness`, `dashboard`) joins as further subcommands of [`Command`].
+//! `strata-bench`: the data generators (`gen`) and the runners (`clickbench`, `ingest`,
+//! `freshness`, `dashboard`), one subcommand each of [`Command`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,6 +27,13 @@ enum Command {
     Gen(GenCommand),
     /// The 43 ClickBench queries on Strata, DuckDB and chDB over the same generated data.
     Clickbench(strata_bench::runner::clickbench::ClickbenchArgs),
+    /// NDJSON / CSV ingest over HTTP with 1, 4, 16 clients, an Arrow bulk load, and chDB on the
+    /// same bytes.
+    Ingest(strata_bench::runner::ingest::IngestArgs),
+    /// Ingest acknowledgement to visible in a query, while ingest runs.
+    Freshness(strata_bench::runner::freshness::FreshnessArgs),
+    /// Dashboard queries from concurrent clients while ingest runs at a steady rate.
+    Dashboard(strata_bench::runner::dashboard::DashboardArgs),
 }
 
 #[derive(Subcommand)]
@@ -92,6 +99,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(GenCommand::Events(a)) => gen_events(&a),
         Command::Clickbench(a) => {
             strata_bench::runner::clickbench::run(&a.options())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest(a) => {
+            strata_bench::runner::ingest::run(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Freshness(a) => {
+            strata_bench::runner::freshness::run(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dashboard(a) => {
+            strata_bench::runner::dashboard::run(&a)?;
             Ok(ExitCode::SUCCESS)
         }
     }

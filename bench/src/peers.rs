@@ -210,3 +210,28 @@ fn describe(q: &PeerQuery) -> String {
         (None, None) => format!("Q{}", q.query),
     }
 }
+
+/// Runs `run_peer.py` with `args` (a mode other than the ClickBench queries: `--mode ingest`,
+/// `--mode dashboard`) and returns each JSON line it printed on stdout, in order.
+pub fn run_json_lines(args: &[String]) -> Result<Vec<serde_json::Value>> {
+    let output = Command::new(python())
+        .arg(script())
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("start {} {}", script().display(), args.join(" ")))?;
+    if !output.status.success() {
+        bail!(
+            "{} {} exited with {}",
+            script().display(),
+            args.join(" "),
+            output.status
+        );
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).with_context(|| format!("peer printed {l}")))
+        .collect()
+}

@@ -6,10 +6,17 @@
 //! run the same suite on the peers ([`crate::peers`]), and write a JSON result plus a markdown
 //! table between `<!-- NAME:begin -->` and `<!-- NAME:end -->` ([`replace_section`]).
 //!
+//! The real-time runners ([`ingest`], [`freshness`], [`dashboard`]) share the `events` table of
+//! [`crate::gen::events`] ([`EVENTS_DDL`]), the latency summaries of [`Latencies`] and the header
+//! every result carries ([`RunInfo`]).
+//!
 //! Runners are programs that orchestrate other programs (a server, a Python interpreter), so they
 //! report failures as [`anyhow::Error`] with context rather than through [`crate::Error`].
 
 pub mod clickbench;
+pub mod dashboard;
+pub mod freshness;
+pub mod ingest;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -101,8 +108,8 @@ impl Machine {
 pub struct Commit {
     /// Short hash, or `unknown` outside a git checkout.
     pub hash: String,
-    /// True when `git status --porcelain` listed tracked changes (the binary may differ from the
-    /// commit).
+    /// True when `git status --porcelain` listed tracked changes other than the runners' own
+    /// outputs (`docs/benchmarks.md`, `bench/results`): the binary may differ from the commit.
     pub dirty: bool,
 }
 
@@ -119,8 +126,17 @@ impl Commit {
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         };
         let hash = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-        let dirty =
-            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        // The files the runners write themselves do not make the tree dirty.
+        let dirty = git(&[
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!docs/benchmarks.md",
+            ":!bench/results",
+        ])
+        .is_some_and(|s| !s.is_empty());
         Commit { hash, dirty }
     }
 }
@@ -366,6 +382,392 @@ pub fn secs_since(started: Instant) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
+/// `--strata-bin`, or `target/release/strata` in the workspace.
+pub fn strata_bin(arg: Option<&Path>) -> PathBuf {
+    arg.map_or_else(
+        || workspace_root().join("target/release/strata"),
+        Path::to_path_buf,
+    )
+}
+
+/// `bench/.data`, where generated files are cached.
+pub fn default_data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".data")
+}
+
+/// `CREATE TABLE {name}` with the columns of [`crate::gen::events::schema`], `time` as the time
+/// column and hourly partitions (what a real-time deployment of that stream would declare).
+pub fn events_ddl(name: &str) -> String {
+    format!(
+        "CREATE TABLE {name} (time TIMESTAMP NOT NULL, country VARCHAR NOT NULL, \
+         device VARCHAR NOT NULL, url VARCHAR NOT NULL, user_id VARCHAR NOT NULL, \
+         bytes BIGINT NOT NULL, amount DOUBLE NOT NULL, latency_ms DOUBLE NOT NULL, \
+         status INTEGER NOT NULL) WITH (time_column = 'time', partition = 'hour')"
+    )
+}
+
+/// Content types of the ingest endpoint.
+pub mod content_type {
+    /// NDJSON.
+    pub const NDJSON: &str = "application/x-ndjson";
+    /// CSV with a header row.
+    pub const CSV: &str = "text/csv";
+    /// An Arrow IPC stream.
+    pub const ARROW: &str = "application/vnd.apache.arrow.stream";
+}
+
+/// A cheap, cloneable handle for client threads: `POST /v1/tables/{t}/ingest` and `/v1/sql`
+/// against one server, over a shared connection pool.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base_url: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Client {
+    /// A client of the server at `base_url` (`http://HOST:PORT`).
+    pub fn new(base_url: &str) -> Result<Client> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(HTTP_TIMEOUT)
+            .pool_max_idle_per_host(64)
+            .build()
+            .context("HTTP client")?;
+        Ok(Client {
+            base_url: base_url.to_string(),
+            http,
+        })
+    }
+
+    /// Posts `body` with `content_type` to the ingest endpoint; returns the rows acknowledged.
+    pub fn ingest(
+        &self,
+        table: &str,
+        content_type: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> Result<u64> {
+        let response = self
+            .http
+            .post(format!("{}/v1/tables/{table}/ingest", self.base_url))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .context("POST ingest")?;
+        let status = response.status();
+        let text = response.text().context("read ingest response")?;
+        if !status.is_success() {
+            bail!("ingest into {table} failed: {status}: {text}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("ingest response {text}"))?;
+        v["rows_ingested"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("ingest response without rows_ingested: {text}"))
+    }
+
+    /// Runs `sql`; returns the JSON rows, or an error with the server's code and message.
+    pub fn query(&self, sql: &str) -> Result<Vec<serde_json::Value>> {
+        let response = self
+            .http
+            .post(format!("{}/v1/sql", self.base_url))
+            .json(&serde_json::json!({ "query": sql }))
+            .send()
+            .context("POST /v1/sql")?;
+        let status = response.status();
+        let bytes = response.bytes().context("read /v1/sql response")?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "/v1/sql answered {status} with {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })?;
+        if !status.is_success() {
+            bail!(
+                "{sql}: {status} {}: {}",
+                v["error"]["code"].as_str().unwrap_or("HTTP"),
+                v["error"]["message"].as_str().unwrap_or("")
+            );
+        }
+        match v {
+            serde_json::Value::Object(mut o) => match o.remove("rows") {
+                Some(serde_json::Value::Array(rows)) => Ok(rows),
+                _ => bail!("/v1/sql answered 200 without rows"),
+            },
+            _ => bail!("/v1/sql answered 200 without an object"),
+        }
+    }
+}
+
+/// Latency samples in seconds, summarised as percentiles (nearest rank).
+#[derive(Debug, Clone, Default)]
+pub struct Latencies {
+    samples: Vec<f64>,
+    /// Seconds the measuring thread spent waiting for its input (a paced ingest client waiting
+    /// for the body generator); not part of the samples.
+    pub waited_s: f64,
+}
+
+/// Percentiles of a [`Latencies`], milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LatencySummary {
+    /// Samples.
+    pub count: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+impl Latencies {
+    /// Adds one sample, seconds.
+    pub fn push(&mut self, seconds: f64) {
+        self.samples.push(seconds);
+    }
+
+    /// Adds every sample of `other`.
+    pub fn extend(&mut self, other: &Latencies) {
+        self.samples.extend_from_slice(&other.samples);
+        self.waited_s += other.waited_s;
+    }
+
+    /// The number of samples.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Nearest-rank percentiles in milliseconds (all zero without samples).
+    pub fn summary(&self) -> LatencySummary {
+        if self.samples.is_empty() {
+            return LatencySummary::default();
+        }
+        let mut s = self.samples.clone();
+        s.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
+            s[rank - 1] * 1000.0
+        };
+        LatencySummary {
+            count: s.len(),
+            p50_ms: at(0.50),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            max_ms: s[s.len() - 1] * 1000.0,
+            mean_ms: s.iter().sum::<f64>() / s.len() as f64 * 1000.0,
+        }
+    }
+}
+
+/// Which `strata` binary was measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct StrataBinary {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its modification time, UTC (RFC 3339), empty when unknown.
+    pub modified: String,
+}
+
+impl StrataBinary {
+    /// The path and modification time of `path`.
+    pub fn describe(path: &Path) -> StrataBinary {
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or_else(String::new, |d| rfc3339(d.as_secs() as i64));
+        StrataBinary {
+            path: path.to_path_buf(),
+            modified,
+        }
+    }
+}
+
+/// What every result records besides its figures: where, when, what and how it ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// UTC time the run finished (RFC 3339).
+    pub finished_at: String,
+    /// The machine.
+    pub machine: Machine,
+    /// `/proc/loadavg` when the run started and when it finished.
+    pub load_average: [String; 2],
+    /// The commit (read when the run started).
+    pub commit: Commit,
+    /// The `strata` binary.
+    pub strata_binary: StrataBinary,
+    /// The command line.
+    pub command: String,
+}
+
+/// The part of a [`RunInfo`] known when a run starts.
+#[derive(Debug, Clone)]
+pub struct RunStart {
+    load_average: String,
+    commit: Commit,
+    strata_binary: StrataBinary,
+}
+
+impl RunStart {
+    /// Reads the commit, the load average and the binary's age now.
+    pub fn now(strata_bin: &Path) -> RunStart {
+        RunStart {
+            load_average: load_average(),
+            commit: Commit::detect(),
+            strata_binary: StrataBinary::describe(strata_bin),
+        }
+    }
+
+    /// The full record, finished now.
+    pub fn finish(self) -> RunInfo {
+        RunInfo {
+            finished_at: now_rfc3339(),
+            machine: Machine::detect(),
+            load_average: [self.load_average, load_average()],
+            commit: self.commit,
+            strata_binary: self.strata_binary,
+            command: command_line(),
+        }
+    }
+}
+
+impl RunInfo {
+    /// The markdown bullet list every section starts with.
+    pub fn render_markdown(&self) -> String {
+        format!(
+            "- Machine: {}\n- Commit: `{}`{} (read when the run started; `strata` binary built {})\n\
+             - Finished: {} (load average before / after: {} / {}; the machine is shared with other \
+             sessions' builds, so absolute figures are noisy: compare within a run)\n\
+             - Command: `{}`\n",
+            self.machine.describe(),
+            self.commit.hash,
+            if self.commit.dirty {
+                " (with uncommitted changes in the tree)"
+            } else {
+                ""
+            },
+            self.strata_binary.modified,
+            self.finished_at,
+            self.load_average[0],
+            self.load_average[1],
+            self.command,
+        )
+    }
+}
+
+/// This process's command line, the binary relative to the workspace root when it lies inside.
+pub fn command_line() -> String {
+    let root = workspace_root();
+    std::env::args()
+        .enumerate()
+        .map(|(i, a)| {
+            if i == 0 {
+                let root = root.canonicalize().unwrap_or_else(|_| root.clone());
+                Path::new(&a)
+                    .canonicalize()
+                    .ok()
+                    .and_then(|p| p.strip_prefix(&root).ok().map(Path::to_path_buf))
+                    .map_or(a, |p| p.display().to_string())
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes `json` to `bench/results/{file_stem}.json` and `section` between the markers `name`
+/// of `docs/benchmarks.md`.
+pub fn write_result(
+    file_stem: &str,
+    json: &impl Serialize,
+    name: &str,
+    section: &str,
+) -> Result<()> {
+    let results_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    std::fs::create_dir_all(&results_dir)
+        .with_context(|| format!("create {}", results_dir.display()))?;
+    let json_path = results_dir.join(format!("{file_stem}.json"));
+    let text = serde_json::to_string_pretty(json)?;
+    std::fs::write(&json_path, text + "\n")
+        .with_context(|| format!("write {}", json_path.display()))?;
+    let docs = workspace_root().join("docs/benchmarks.md");
+    let doc = std::fs::read_to_string(&docs).unwrap_or_default();
+    std::fs::write(&docs, replace_section(&doc, name, section))
+        .with_context(|| format!("write {}", docs.display()))?;
+    eprintln!(
+        "wrote {} and the `{name}` section of {}",
+        json_path.display(),
+        docs.display()
+    );
+    Ok(())
+}
+
+/// UTC now as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn now_rfc3339() -> String {
+    rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    )
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`, without a date crate.
+pub fn rfc3339(secs: i64) -> String {
+    let (date, rem) = civil(secs);
+    format!(
+        "{date}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Epoch milliseconds as a SQL timestamp literal body, `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
+pub fn sql_timestamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (date, rem) = civil(secs);
+    format!(
+        "{date} {:02}:{:02}:{:02}.{:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+/// `YYYY-MM-DD` and the seconds into that day.
+fn civil(secs: i64) -> (String, i64) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (format!("{y:04}-{m:02}-{d:02}"), rem)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,5 +799,30 @@ mod tests {
             "2026-11-25T14:00:00Z  INFO strata_server::http: listening on http://127.0.0.1:41234";
         assert_eq!(listening_addr(line).as_deref(), Some("127.0.0.1:41234"));
         assert_eq!(listening_addr("starting"), None);
+    }
+
+    #[test]
+    fn rfc3339_formats_unix_seconds() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_372_708_800), "2013-07-01T20:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(now_rfc3339().len(), 20);
+        assert_eq!(sql_timestamp(1_767_225_600_123), "2026-01-01 00:00:00.123");
+        assert_eq!(sql_timestamp(-1), "1969-12-31 23:59:59.999");
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let mut l = Latencies::default();
+        assert_eq!(l.summary().count, 0);
+        for i in 1..=100 {
+            l.push(f64::from(i) / 1000.0);
+        }
+        let s = l.summary();
+        assert_eq!(s.count, 100);
+        assert!((s.p50_ms - 50.0).abs() < 1e-9);
+        assert!((s.p99_ms - 99.0).abs() < 1e-9);
+        assert!((s.max_ms - 100.0).abs() < 1e-9);
+        assert!((s.mean_ms - 50.5).abs() < 1e-9);
     }
 }

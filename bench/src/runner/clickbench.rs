@@ -31,7 +31,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
-use super::{secs_since, Commit, Machine, SqlOutcome, StrataServer};
+use super::{now_rfc3339, secs_since, Commit, Machine, SqlOutcome, StrataBinary, StrataServer};
 use crate::gen::{self, hits};
 use crate::peers::{self, Engine, PeerLoad, PeerRun};
 
@@ -111,23 +111,7 @@ impl ClickbenchArgs {
     pub fn options(&self) -> Options {
         let root = super::workspace_root();
         let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let command = std::env::args()
-            .enumerate()
-            .map(|(i, a)| {
-                if i == 0 {
-                    // The binary, relative to the workspace root when it lies inside it.
-                    let root = root.canonicalize().unwrap_or_else(|_| root.clone());
-                    Path::new(&a)
-                        .canonicalize()
-                        .ok()
-                        .and_then(|p| p.strip_prefix(&root).ok().map(Path::to_path_buf))
-                        .map_or(a, |p| p.display().to_string())
-                } else {
-                    a
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
+        let command = super::command_line();
         Options {
             rows: self.rows,
             seed: self.seed,
@@ -310,29 +294,6 @@ pub struct Summary {
     pub failed: usize,
     /// Sum of hot times of the queries that succeeded, seconds.
     pub hot_sum_s: f64,
-}
-
-/// Which `strata` binary was measured.
-#[derive(Debug, Clone, Serialize)]
-pub struct StrataBinary {
-    /// Its path.
-    pub path: PathBuf,
-    /// Its modification time, UTC (RFC 3339), empty when unknown.
-    pub modified: String,
-}
-
-impl StrataBinary {
-    fn describe(path: &Path) -> StrataBinary {
-        let modified = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or_else(String::new, |d| rfc3339(d.as_secs() as i64));
-        StrataBinary {
-            path: path.to_path_buf(),
-            modified,
-        }
-    }
 }
 
 /// The JSON result of a run.
@@ -1031,37 +992,6 @@ fn write_outputs(o: &Options, report: &Report) -> Result<()> {
     Ok(())
 }
 
-/// UTC now as `YYYY-MM-DDTHH:MM:SSZ`.
-fn now_rfc3339() -> String {
-    rfc3339(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
-    )
-}
-
-/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`, without a date crate.
-fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1147,13 +1077,5 @@ mod tests {
             .downcast_ref::<arrow::array::Date32Array>()
             .unwrap();
         assert_eq!(date.value(0), 15_888);
-    }
-
-    #[test]
-    fn rfc3339_formats_unix_seconds() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_372_708_800), "2013-07-01T20:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(now_rfc3339().len(), 20);
     }
 }
