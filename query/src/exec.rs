@@ -13,6 +13,7 @@ pub mod ddl;
 pub mod eval;
 mod filter;
 mod function;
+pub mod index;
 pub mod insert;
 mod limit;
 mod parallel;
@@ -192,13 +193,13 @@ pub fn create_physical_plan(
                 projection.push(index);
             }
             let schema = Arc::new(snapshot.schema.project(&projection)?);
-            Box::new(ScanExec::new(
+            Box::new(ScanExec::try_new(
                 scan.table.clone(),
                 schema,
                 snapshot.segments,
                 scan.filters.clone(),
                 stats.clone(),
-            ))
+            )?)
         }
         LogicalPlan::OneRow => Box::new(OneRowExec),
         LogicalPlan::Filter {

@@ -30,11 +30,14 @@
 //!
 //! Modules: [`catalog`] (table definitions, persisted atomically), [`wal`] (the write-ahead log),
 //! [`segment`] (the in-memory live segment), [`table`] (one table: log + live segment),
-//! [`types`] (the SQL names of the supported Arrow types).
+//! [`types`] (the SQL names of the supported Arrow types), [`zonemap`] (min/max/NULL count per
+//! block), [`index`] (Roaring bitmap indexes of string columns: per batch in memory, a sidecar
+//! file per persisted segment), [`manifest`] (the persisted segments of a table).
 
 pub mod catalog;
 mod error;
 mod fsutil;
+pub mod index;
 pub mod manifest;
 pub mod segment;
 pub mod table;
@@ -43,6 +46,7 @@ pub mod wal;
 pub mod zonemap;
 
 pub use arrow;
+pub use roaring;
 pub use catalog::{Partition, TableDef, TableOptions};
 pub use error::{Error, Result};
 pub use segment::{Segment, SegmentKind, SegmentRef};
