@@ -27,6 +27,8 @@ enum Command {
     Gen(GenCommand),
     /// The 43 ClickBench queries on Strata, DuckDB and chDB over the same generated data.
     Clickbench(strata_bench::runner::clickbench::ClickbenchArgs),
+    /// Bytes on disk and filter speed with and without bitmap indexes, on generated events.
+    Index(strata_bench::runner::index::IndexArgs),
 }
 
 #[derive(Subcommand)]
@@ -92,6 +94,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(GenCommand::Events(a)) => gen_events(&a),
         Command::Clickbench(a) => {
             strata_bench::runner::clickbench::run(&a.options())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Index(a) => {
+            strata_bench::runner::index::run(&a)?;
             Ok(ExitCode::SUCCESS)
         }
     }

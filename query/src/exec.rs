@@ -65,11 +65,11 @@ pub struct ExecStats {
     limits: QueryLimits,
     deadline: Option<std::time::Instant>,
     memory_used: std::sync::atomic::AtomicUsize,
-    /// Rows read from storage, before any filter.
+    /// Rows read from storage, before any filter (rows a bitmap index excluded are not read).
     pub rows_scanned: AtomicU64,
     /// Segments read (at least one block).
     pub segments_scanned: AtomicU64,
-    /// Segments skipped whole because their zone maps rule the filters out.
+    /// Segments skipped whole because their zone maps or bitmap indexes rule the filters out.
     pub segments_pruned: AtomicU64,
 }
 
