@@ -24,7 +24,9 @@ fn batch(distinct: u64) -> RecordBatch {
         x ^= x << 17;
         x
     };
-    let s: Vec<String> = (0..ROWS).map(|_| format!("v{}", next() % distinct)).collect();
+    let s: Vec<String> = (0..ROWS)
+        .map(|_| format!("v{}", next() % distinct))
+        .collect();
     let n: Vec<i64> = (0..ROWS as i64).collect();
     RecordBatch::try_from_iter(vec![
         ("s", Arc::new(StringArray::from(s)) as ArrayRef),

@@ -173,13 +173,15 @@ impl Pred {
                 _ => None,
             },
             Pred::In(c, list, negated) => {
-                let hit = list.iter().fold(Some(false), |acc, v| {
+                // x IN (a, b) is x = a OR x = b, in three-valued logic.
+                let mut hit = Some(false);
+                for v in list {
                     let eq = match (r.col(c), v) {
                         (Some(x), Some(v)) => Some(x == v),
                         _ => None,
                     };
-                    or3(acc, eq)
-                });
+                    hit = or3(hit, eq);
+                }
                 if *negated {
                     hit.map(|h| !h)
                 } else {
@@ -282,7 +284,10 @@ fn run(seed: u64) {
             table.flush().unwrap();
         }
     }
-    assert!(table.compact().unwrap() > 0, "seed {seed}: nothing compacted");
+    assert!(
+        table.compact().unwrap() > 0,
+        "seed {seed}: nothing compacted"
+    );
     let kinds: Vec<_> = table.snapshot().segments.iter().map(|s| s.kind()).collect();
     assert!(kinds.contains(&strata_storage::SegmentKind::Live));
     assert!(kinds.contains(&strata_storage::SegmentKind::Persisted));

@@ -183,8 +183,8 @@ impl ColumnIndex {
             IndexLookup::Prefix(prefix) => {
                 let p = prefix.as_bytes();
                 let start = self.values.partition_point(|v| v.as_bytes() < p);
-                let end = start
-                    + self.values[start..].partition_point(|v| v.as_bytes().starts_with(p));
+                let end =
+                    start + self.values[start..].partition_point(|v| v.as_bytes().starts_with(p));
                 let mut out = RoaringBitmap::new();
                 for b in &self.bitmaps[start..end] {
                     out |= b;
@@ -287,7 +287,10 @@ impl BlockIndex {
             ));
         }
         if bytes[..8] != INDEX_MAGIC {
-            return Err(corrupt(0, "not a Strata index file (bad magic)".to_string()));
+            return Err(corrupt(
+                0,
+                "not a Strata index file (bad magic)".to_string(),
+            ));
         }
         let end = bytes.len() - footer;
         if bytes[bytes.len() - 8..] != INDEX_MAGIC {
@@ -296,12 +299,8 @@ impl BlockIndex {
                 "index file is truncated (bad trailing magic)".to_string(),
             ));
         }
-        let stored = u32::from_le_bytes([
-            bytes[end],
-            bytes[end + 1],
-            bytes[end + 2],
-            bytes[end + 3],
-        ]);
+        let stored =
+            u32::from_le_bytes([bytes[end], bytes[end + 1], bytes[end + 2], bytes[end + 3]]);
         let actual = crc32c::crc32c(&bytes[..end]);
         if stored != actual {
             return Err(corrupt(
@@ -407,7 +406,9 @@ impl<'a> Reader<'a> {
 
     fn string(&mut self) -> std::result::Result<String, (usize, String)> {
         let at = self.pos;
-        let len = self.u32().map_err(|o| (o, "truncated string".to_string()))?;
+        let len = self
+            .u32()
+            .map_err(|o| (o, "truncated string".to_string()))?;
         let b = self
             .take(len as usize)
             .map_err(|o| (o, format!("string of {len} bytes runs past the end")))?;
@@ -416,7 +417,9 @@ impl<'a> Reader<'a> {
 
     fn bitmap(&mut self, rows: u32) -> std::result::Result<RoaringBitmap, (usize, String)> {
         let at = self.pos;
-        let len = self.u32().map_err(|o| (o, "truncated bitmap".to_string()))?;
+        let len = self
+            .u32()
+            .map_err(|o| (o, "truncated bitmap".to_string()))?;
         let b = self
             .take(len as usize)
             .map_err(|o| (o, format!("bitmap of {len} bytes runs past the end")))?;

@@ -46,9 +46,9 @@ pub mod wal;
 pub mod zonemap;
 
 pub use arrow;
-pub use roaring;
 pub use catalog::{Partition, TableDef, TableOptions};
 pub use error::{Error, Result};
+pub use roaring;
 pub use segment::{Segment, SegmentKind, SegmentRef};
 pub use table::{FlushOutcome, Table, TableSnapshot};
 pub use types::{parse_sql_type, sql_type_name};

@@ -463,12 +463,13 @@ mod tests {
             .visible(100)
             .iter()
             .flat_map(|b| {
-                let a =
-                    b.batch.column(0)
-                        .as_any()
-                        .downcast_ref::<Int64Array>()
-                        .unwrap()
-                        .clone();
+                let a = b
+                    .batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .clone();
                 a.values().to_vec()
             })
             .collect();

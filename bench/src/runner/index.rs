@@ -141,7 +141,10 @@ pub fn run(a: &IndexArgs) -> Result<()> {
             "url = (10,000 values)",
             format!("url = '{}'", value("url")?),
         ),
-        ("device = (5 values, 10% of rows)", "device = 'tablet'".into()),
+        (
+            "device = (5 values, 10% of rows)",
+            "device = 'tablet'".into(),
+        ),
         (
             "country IN (3 of 50 values)",
             "country IN ('SE', 'NO', 'FI')".into(),
@@ -189,7 +192,12 @@ pub fn run(a: &IndexArgs) -> Result<()> {
     let report = render(
         a,
         rows,
-        [indexed_parquet, indexed_sidecar, plain_parquet, plain_sidecar],
+        [
+            indexed_parquet,
+            indexed_sidecar,
+            plain_parquet,
+            plain_sidecar,
+        ],
         &results,
     );
     print!("{report}");
@@ -217,7 +225,10 @@ fn render(a: &IndexArgs, rows: f64, bytes: [u64; 4], results: &[Measured]) -> St
         commit.hash,
         if commit.dirty { ", dirty tree" } else { "" }
     );
-    let _ = writeln!(out, "| table | Parquet bytes/row | index sidecar bytes/row |");
+    let _ = writeln!(
+        out,
+        "| table | Parquet bytes/row | index sidecar bytes/row |"
+    );
     let _ = writeln!(out, "|---|---:|---:|");
     let _ = writeln!(
         out,
@@ -267,7 +278,10 @@ fn table_bytes(data_dir: &Path, table: &str) -> Result<(u64, u64)> {
         .and_then(|ts| ts.iter().find(|t| t["name"] == table))
         .and_then(|t| t["id"].as_u64())
         .with_context(|| format!("table {table} not in the catalog"))?;
-    let dir = data_dir.join("tables").join(id.to_string()).join("segments");
+    let dir = data_dir
+        .join("tables")
+        .join(id.to_string())
+        .join("segments");
     let (mut parquet, mut sidecar) = (0, 0);
     for entry in std::fs::read_dir(&dir).with_context(|| format!("list {}", dir.display()))? {
         let entry = entry?;

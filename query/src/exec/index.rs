@@ -24,8 +24,8 @@ use std::fmt;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
-use strata_storage::roaring::RoaringBitmap;
 use strata_storage::index::IndexLookup;
+use strata_storage::roaring::RoaringBitmap;
 use strata_storage::Segment;
 
 use crate::error::Result;
@@ -378,7 +378,9 @@ mod tests {
             "s LIKE 'ab%'"
         );
         assert_eq!(
-            IndexExpr::from_expr(&like("ab", false)).unwrap().to_string(),
+            IndexExpr::from_expr(&like("ab", false))
+                .unwrap()
+                .to_string(),
             "s = 'ab'"
         );
         assert!(IndexExpr::from_expr(&like("a_b%", false)).is_none());

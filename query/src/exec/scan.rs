@@ -275,15 +275,13 @@ impl ExecutionPlan for ScanExec {
                     selection,
                     predicate,
                 } = s;
-                blocks
-                    .into_iter()
-                    .map(move |(block, start, _, full)| Job {
-                        segment: segment.clone(),
-                        block,
-                        start,
-                        selection: if full { None } else { selection.clone() },
-                        predicate: predicate.clone(),
-                    })
+                blocks.into_iter().map(move |(block, start, _, full)| Job {
+                    segment: segment.clone(),
+                    block,
+                    start,
+                    selection: if full { None } else { selection.clone() },
+                    predicate: predicate.clone(),
+                })
             })
             .collect();
         let threads = stats.threads();
@@ -291,10 +289,9 @@ impl ExecutionPlan for ScanExec {
             stats.check()?;
             let batches = match &job.selection {
                 None => job.segment.read_blocks(&schema, &[job.block])?,
-                Some(selection) => {
-                    job.segment
-                        .read_selected(&schema, job.block, job.start, selection)?
-                }
+                Some(selection) => job
+                    .segment
+                    .read_selected(&schema, job.block, job.start, selection)?,
             };
             let mut out = Vec::new();
             for batch in batches {

@@ -98,10 +98,10 @@ impl ParquetSegment {
         let options = ArrowReaderOptions::new()
             .with_offset_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
         let meta = ArrowReaderMetadata::load(&file, options).map_err(|e| Error::Corrupt {
-                path: path.clone(),
-                offset: 0,
-                reason: e.to_string(),
-            })?;
+            path: path.clone(),
+            offset: 0,
+            reason: e.to_string(),
+        })?;
         let zones = meta
             .metadata()
             .row_groups()
