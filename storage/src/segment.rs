@@ -97,23 +97,25 @@ pub trait Segment: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The rows `start .. start + len` of `selection` as a boolean mask of `len` values (set runs at
-/// a time, not row by row).
+/// The rows `start .. start + len` of `selection` as a boolean mask of `len` values, built a run
+/// of set or unset rows at a time.
 pub fn selection_mask(
     selection: &RoaringBitmap,
     start: u32,
     len: u32,
 ) -> arrow::array::BooleanArray {
-    let mut bits = arrow::buffer::MutableBuffer::from_len_zeroed(len.div_ceil(8) as usize);
-    let mut iter = selection.range(start..start.saturating_add(len));
-    while let Some(run) = iter.next_range() {
-        let (lo, hi) = ((run.start() - start) as usize, (run.end() - start) as usize);
-        for i in lo..=hi {
-            arrow::util::bit_util::set_bit(bits.as_slice_mut(), i);
-        }
+    let end = u64::from(start) + u64::from(len);
+    let mut bits = arrow::array::BooleanBufferBuilder::new(len as usize);
+    let mut at = u64::from(start);
+    let mut runs = selection.range(start..start.saturating_add(len));
+    while let Some(run) = runs.next_range() {
+        let (lo, hi) = (u64::from(*run.start()), u64::from(*run.end()));
+        bits.append_n((lo - at) as usize, false);
+        bits.append_n((hi - lo + 1) as usize, true);
+        at = hi + 1;
     }
-    let buffer = arrow::buffer::BooleanBuffer::new(bits.into(), 0, len as usize);
-    arrow::array::BooleanArray::new(buffer, None)
+    bits.append_n((end - at) as usize, false);
+    arrow::array::BooleanArray::new(bits.finish(), None)
 }
 
 /// A shared segment.
