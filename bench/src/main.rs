@@ -34,6 +34,8 @@ enum Command {
     Freshness(strata_bench::runner::freshness::FreshnessArgs),
     /// Dashboard queries from concurrent clients while ingest runs at a steady rate.
     Dashboard(strata_bench::runner::dashboard::DashboardArgs),
+    /// Bytes on disk and filter speed with and without bitmap indexes, on generated events.
+    Index(strata_bench::runner::index::IndexArgs),
 }
 
 #[derive(Subcommand)]
@@ -111,6 +113,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Dashboard(a) => {
             strata_bench::runner::dashboard::run(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Index(a) => {
+            strata_bench::runner::index::run(&a)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -17,6 +17,7 @@ pub mod clickbench;
 pub mod dashboard;
 pub mod freshness;
 pub mod ingest;
+pub mod index;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -254,6 +255,27 @@ impl StrataServer {
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// `POST /v1/sql` with `{"query": sql}`; the JSON answer, or an error for a failed query.
+    pub fn sql_json(&self, sql: &str) -> Result<serde_json::Value> {
+        let response = self
+            .http
+            .post(format!("{}/v1/sql", self.base_url))
+            .json(&serde_json::json!({ "query": sql }))
+            .send()
+            .context("POST /v1/sql")?;
+        let status = response.status();
+        let text = response.text().context("read /v1/sql response")?;
+        if !status.is_success() {
+            bail!("{sql}: {status}: {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("/v1/sql answer {text}"))
     }
 
     /// The server's last stderr lines (for error reports).

@@ -14,6 +14,7 @@ pub mod ddl;
 pub mod eval;
 mod filter;
 mod function;
+pub mod index;
 pub mod insert;
 mod join;
 mod limit;
@@ -70,11 +71,11 @@ pub struct ExecStats {
     limits: QueryLimits,
     deadline: Option<std::time::Instant>,
     memory_used: std::sync::atomic::AtomicUsize,
-    /// Rows read from storage, before any filter.
+    /// Rows read from storage, before any filter (rows a bitmap index excluded are not read).
     pub rows_scanned: AtomicU64,
     /// Segments read (at least one block).
     pub segments_scanned: AtomicU64,
-    /// Segments skipped whole because their zone maps rule the filters out.
+    /// Segments skipped whole because their zone maps or bitmap indexes rule the filters out.
     pub segments_pruned: AtomicU64,
 }
 
@@ -281,13 +282,13 @@ fn build_operator(
                 projection.push(index);
             }
             let schema = Arc::new(snapshot.schema.project(&projection)?);
-            Box::new(ScanExec::new(
+            Box::new(ScanExec::try_new(
                 scan.table.clone(),
                 schema,
                 snapshot.segments,
                 scan.filters.clone(),
                 stats.clone(),
-            ))
+            )?)
         }
         LogicalPlan::OneRow => Box::new(OneRowExec),
         LogicalPlan::Filter {

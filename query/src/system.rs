@@ -13,7 +13,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use strata_storage::segment::MemSegment;
+use strata_storage::index::BlockIndex;
+use strata_storage::segment::{Block, MemSegment};
 use strata_storage::zonemap::zone_of_batch;
 use strata_storage::{SegmentKind, Storage, TableSnapshot};
 
@@ -74,8 +75,12 @@ pub fn snapshot(storage: &Storage, name: &str) -> Result<TableSnapshot> {
         SEGMENTS => segments(storage, &schema)?,
         _ => return Err(unknown(name)),
     };
-    let zone = Arc::new(zone_of_batch(&batch));
-    let segment = MemSegment::new(SegmentKind::Sealed, vec![(batch, zone)]);
+    let block = Block {
+        zone: Arc::new(zone_of_batch(&batch)),
+        index: Arc::new(BlockIndex::build(&batch, &[])),
+        batch,
+    };
+    let segment = MemSegment::new(SegmentKind::Sealed, vec![block]);
     Ok(TableSnapshot {
         schema,
         segments: vec![Arc::new(segment)],

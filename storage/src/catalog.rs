@@ -66,6 +66,9 @@ pub struct TableOptions {
     pub sort_key: Vec<String>,
     /// Rows older than this (by the time column) are dropped, a whole partition at a time.
     pub ttl_ms: Option<i64>,
+    /// The columns that get a bitmap index (`WITH (indexes = 'a, b')`): `None` (the default)
+    /// indexes every string column, `Some(vec![])` none.
+    pub indexes: Option<Vec<String>>,
 }
 
 impl TableOptions {
@@ -144,6 +147,20 @@ impl TableDef {
                 return invalid("a ttl needs a time_column to measure age by".to_string());
             }
         }
+        for name in self.options.indexes.iter().flatten() {
+            let Some(field) = fields.iter().find(|f| f.name() == name) else {
+                return invalid(format!(
+                    "indexes column \"{name}\" is not a column of table \"{}\"",
+                    self.name
+                ));
+            };
+            if !crate::index::indexable(field.data_type()) {
+                return invalid(format!(
+                    "indexes column \"{name}\" is {}; only VARCHAR columns have bitmap indexes",
+                    sql_type_name(field.data_type())
+                ));
+            }
+        }
         for key in &self.options.sort_key {
             if !fields.iter().any(|f| f.name() == key) {
                 return invalid(format!(
@@ -205,6 +222,9 @@ struct TableEntry {
     sort_key: Vec<String>,
     #[serde(default)]
     ttl_ms: Option<i64>,
+    /// Absent: the default (every string column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    indexes: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -234,6 +254,7 @@ impl TableEntry {
             partition: def.options.partition,
             sort_key: def.options.sort_key.clone(),
             ttl_ms: def.options.ttl_ms,
+            indexes: def.options.indexes.clone(),
         }
     }
 
@@ -258,6 +279,7 @@ impl TableEntry {
                 partition: self.partition,
                 sort_key: self.sort_key.clone(),
                 ttl_ms: self.ttl_ms,
+                indexes: self.indexes.clone(),
             },
         })
     }

@@ -30,11 +30,14 @@
 //!
 //! Modules: [`catalog`] (table definitions, persisted atomically), [`wal`] (the write-ahead log),
 //! [`segment`] (the in-memory live segment), [`table`] (one table: log + live segment),
-//! [`types`] (the SQL names of the supported Arrow types).
+//! [`types`] (the SQL names of the supported Arrow types), [`zonemap`] (min/max/NULL count per
+//! block), [`index`] (Roaring bitmap indexes of string columns: per batch in memory, a sidecar
+//! file per persisted segment), [`manifest`] (the persisted segments of a table).
 
 pub mod catalog;
 mod error;
 mod fsutil;
+pub mod index;
 pub mod manifest;
 pub mod segment;
 pub mod table;
@@ -45,6 +48,7 @@ pub mod zonemap;
 pub use arrow;
 pub use catalog::{Partition, TableDef, TableOptions};
 pub use error::{Error, Result};
+pub use roaring;
 pub use segment::{Segment, SegmentKind, SegmentRef};
 pub use table::{FlushOutcome, SegmentInfo, Table, TableSnapshot};
 pub use types::{parse_sql_type, sql_type_name};

@@ -1,6 +1,10 @@
 //! The manifest of one table: its persisted segments and the log position they cover, as one JSON
 //! document (`manifest.json`) replaced atomically (write, fsync, rename, fsync directory).
 //!
+//! Each entry names the segment's Parquet file and, when the segment has indexed columns, its
+//! bitmap index sidecar (`index_file`, added without a version change: older manifests simply
+//! have none, and their segments are scanned without an index).
+//!
 //! The manifest is the commit point of a persist: a segment file that it does not list does not
 //! exist (it is an orphan of an interrupted persist and is deleted at start-up), and log frames up
 //! to `wal_lsn_covered` are skipped at replay because their rows are in listed segments.
@@ -23,6 +27,10 @@ pub struct SegmentEntry {
     pub id: u64,
     /// The Parquet file, relative to the table directory.
     pub file: String,
+    /// Its bitmap index sidecar file, relative to the table directory; absent when no column of
+    /// the segment is indexed (and in manifests written before indexes existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_file: Option<String>,
     /// Rows in the segment.
     pub rows: u64,
     /// Bytes of the file.
@@ -130,6 +138,7 @@ mod tests {
         m.segments.push(SegmentEntry {
             id: 1,
             file: "segments/00000000000000000001.parquet".to_string(),
+            index_file: Some("segments/00000000000000000001.idx".to_string()),
             rows: 10,
             bytes: 100,
             time_min_ms: Some(1),

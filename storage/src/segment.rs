@@ -10,7 +10,8 @@
 //!   table's manifest.
 //!
 //! All three are read through [`Segment`], so the query engine cannot tell them apart except by
-//! speed.
+//! speed. That includes the bitmap indexes ([`crate::index`]): an in-memory segment keeps one
+//! per batch, built when the batch arrives; a persisted segment one per file, in a sidecar.
 
 pub mod persisted;
 
@@ -22,6 +23,9 @@ use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
+use roaring::RoaringBitmap;
+
+use crate::index::{indexed_columns, BlockIndex, IndexLookup};
 use crate::zonemap::{merge_zones, zone_of_batch, Zone};
 use crate::Result;
 
@@ -64,13 +68,69 @@ pub trait Segment: Send + Sync + std::fmt::Debug {
     /// Reads only the blocks `blocks` (indexes into [`Segment::zones`], ascending), like
     /// [`Segment::read`].
     fn read_blocks(&self, projected: &SchemaRef, blocks: &[usize]) -> Result<Vec<RecordBatch>>;
+    /// The rows that satisfy `lookup` on `column`, answered from the bitmap index, as row ids of
+    /// the segment (the rows of its blocks numbered from 0, blocks in order). `Ok(None)` when
+    /// `column` has no index in this segment; an error when the index cannot be read.
+    fn index_lookup(&self, column: &str, lookup: &IndexLookup) -> Result<Option<RoaringBitmap>>;
+    /// Like [`Segment::read_blocks`] for the single block `block`, returning only the rows of
+    /// `selection` (row ids of the segment, all inside the block). The default reads the block
+    /// and filters it; a segment may skip undecoded rows instead.
+    fn read_selected(
+        &self,
+        projected: &SchemaRef,
+        block: usize,
+        block_start: u32,
+        selection: &RoaringBitmap,
+    ) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        let mut offset = block_start;
+        for batch in self.read_blocks(projected, &[block])? {
+            let n = batch.num_rows() as u32;
+            let mask = selection_mask(selection, offset, n);
+            offset += n;
+            let batch = arrow::compute::filter_record_batch(&batch, &mask)?;
+            if batch.num_rows() > 0 {
+                out.push(batch);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The rows `start .. start + len` of `selection` as a boolean mask of `len` values, built a run
+/// of set or unset rows at a time.
+pub fn selection_mask(
+    selection: &RoaringBitmap,
+    start: u32,
+    len: u32,
+) -> arrow::array::BooleanArray {
+    let end = u64::from(start) + u64::from(len);
+    let mut bits = arrow::array::BooleanBufferBuilder::new(len as usize);
+    let mut at = u64::from(start);
+    let mut runs = selection.range(start..start.saturating_add(len));
+    while let Some(run) = runs.next_range() {
+        let (lo, hi) = (u64::from(*run.start()), u64::from(*run.end()));
+        bits.append_n((lo - at) as usize, false);
+        bits.append_n((hi - lo + 1) as usize, true);
+        at = hi + 1;
+    }
+    bits.append_n((end - at) as usize, false);
+    arrow::array::BooleanArray::new(bits.finish(), None)
 }
 
 /// A shared segment.
 pub type SegmentRef = Arc<dyn Segment>;
 
-/// A block of rows with its zone map.
-pub type Block = (RecordBatch, Arc<Zone>);
+/// A block of rows of an in-memory segment with its zone map and bitmap index.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// The rows.
+    pub batch: RecordBatch,
+    /// Their zone map.
+    pub zone: Arc<Zone>,
+    /// Their bitmap index (row ids within the batch).
+    pub index: Arc<BlockIndex>,
+}
 
 /// Matches `batch` to `projected` by column name: reorders, casts where the type differs, fills
 /// missing columns with NULLs, keeps the row count (also for zero columns).
@@ -103,18 +163,27 @@ pub struct MemSegment {
     kind: SegmentKind,
     batches: Vec<RecordBatch>,
     zones: Vec<Arc<Zone>>,
+    indexes: Vec<Arc<BlockIndex>>,
     rows: usize,
 }
 
 impl MemSegment {
     /// A segment of `batches`.
     pub fn new(kind: SegmentKind, blocks: Vec<Block>) -> MemSegment {
-        let rows = blocks.iter().map(|(b, _)| b.num_rows()).sum();
-        let (batches, zones) = blocks.into_iter().unzip();
+        let rows = blocks.iter().map(|b| b.batch.num_rows()).sum();
+        let mut batches = Vec::with_capacity(blocks.len());
+        let mut zones = Vec::with_capacity(blocks.len());
+        let mut indexes = Vec::with_capacity(blocks.len());
+        for block in blocks {
+            batches.push(block.batch);
+            zones.push(block.zone);
+            indexes.push(block.index);
+        }
         MemSegment {
             kind,
             zones,
             batches,
+            indexes,
             rows,
         }
     }
@@ -145,6 +214,30 @@ impl Segment for MemSegment {
             .map(|b| align_batch(b, projected))
             .collect()
     }
+
+    fn index_lookup(&self, column: &str, lookup: &IndexLookup) -> Result<Option<RoaringBitmap>> {
+        // One lookup per block, its row ids shifted by the block's first row.
+        let mut out = RoaringBitmap::new();
+        let mut offset: u32 = 0;
+        for (index, batch) in self.indexes.iter().zip(&self.batches) {
+            let Some(rows) = index.lookup(column, lookup) else {
+                return Ok(None);
+            };
+            if offset == 0 {
+                out = rows;
+            } else if !rows.is_empty() {
+                out.append(rows.iter().map(|r| r + offset))
+                    .map_err(|e| crate::Error::Internal(format!("index rows out of order: {e}")))?;
+            }
+            offset = u32::try_from(batch.num_rows())
+                .ok()
+                .and_then(|n| offset.checked_add(n))
+                .ok_or_else(|| {
+                    crate::Error::Internal("in-memory segment exceeds 2^32 rows".to_string())
+                })?;
+        }
+        Ok(Some(out))
+    }
 }
 
 /// A batch with fewer rows than this is "small" and a candidate for coalescing.
@@ -157,7 +250,18 @@ struct Chunk {
     lsn: u64,
     batch: RecordBatch,
     zone: Arc<Zone>,
+    index: Arc<BlockIndex>,
     arrived: Instant,
+}
+
+impl Chunk {
+    fn block(&self) -> Block {
+        Block {
+            batch: self.batch.clone(),
+            zone: self.zone.clone(),
+            index: self.index.clone(),
+        }
+    }
 }
 
 /// The in-memory segment that receives a table's new rows.
@@ -166,15 +270,28 @@ pub struct LiveSegment {
     schema: SchemaRef,
     chunks: Vec<Chunk>,
     rows: usize,
+    /// The table's `indexes` option (`None`: every string column).
+    index_spec: Option<Vec<String>>,
+    /// The columns indexed under it in the current schema.
+    indexed: Vec<String>,
 }
 
 impl LiveSegment {
     /// An empty segment of `schema`.
     pub fn new(schema: SchemaRef) -> LiveSegment {
+        LiveSegment::with_indexes(schema, None)
+    }
+
+    /// An empty segment of `schema` that indexes the columns chosen by the table option
+    /// `index_spec` (`None`: every string column; see [`indexed_columns`]).
+    pub fn with_indexes(schema: SchemaRef, index_spec: Option<Vec<String>>) -> LiveSegment {
+        let indexed = indexed_columns(index_spec.as_deref(), &schema);
         LiveSegment {
             schema,
             chunks: Vec::new(),
             rows: 0,
+            index_spec,
+            indexed,
         }
     }
 
@@ -201,10 +318,12 @@ impl LiveSegment {
         );
         self.rows += batch.num_rows();
         let zone = Arc::new(zone_of_batch(&batch));
+        let index = Arc::new(BlockIndex::build(&batch, &self.indexed));
         self.chunks.push(Chunk {
             lsn,
             batch,
             zone,
+            index,
             arrived: Instant::now(),
         });
     }
@@ -218,8 +337,15 @@ impl LiveSegment {
         }
         let taken: Vec<Chunk> = self.chunks.drain(..n).collect();
         let lsn = taken[n - 1].lsn;
-        let blocks: Vec<Block> = taken.into_iter().map(|c| (c.batch, c.zone)).collect();
-        self.rows -= blocks.iter().map(|(b, _)| b.num_rows()).sum::<usize>();
+        let blocks: Vec<Block> = taken
+            .into_iter()
+            .map(|c| Block {
+                batch: c.batch,
+                zone: c.zone,
+                index: c.index,
+            })
+            .collect();
+        self.rows -= blocks.iter().map(|b| b.batch.num_rows()).sum::<usize>();
         Some((blocks, lsn))
     }
 
@@ -236,16 +362,14 @@ impl LiveSegment {
     /// The batches whose LSN is at most `durable_lsn`.
     pub fn visible(&self, durable_lsn: u64) -> Vec<Block> {
         let n = self.chunks.partition_point(|c| c.lsn <= durable_lsn);
-        self.chunks[..n]
-            .iter()
-            .map(|c| (c.batch.clone(), c.zone.clone()))
-            .collect()
+        self.chunks[..n].iter().map(Chunk::block).collect()
     }
 
     /// Adopts a schema that extends the current one with new nullable columns at the end:
     /// existing batches get all-null columns.
     pub fn widen(&mut self, schema: SchemaRef) -> Result<()> {
         let old = self.schema.fields().len();
+        self.indexed = indexed_columns(self.index_spec.as_deref(), &schema);
         for chunk in &mut self.chunks {
             let rows = chunk.batch.num_rows();
             let mut columns = chunk.batch.columns().to_vec();
@@ -253,6 +377,7 @@ impl LiveSegment {
                 columns.push(new_null_array(f.data_type(), rows));
             }
             chunk.batch = RecordBatch::try_new(schema.clone(), columns)?;
+            chunk.index = Arc::new(BlockIndex::build(&chunk.batch, &self.indexed));
         }
         self.schema = schema;
         Ok(())
@@ -279,12 +404,14 @@ impl LiveSegment {
         let batch = concat_batches(&self.schema, run.iter().map(|c| &c.batch))?;
         let zones: Vec<Zone> = run.iter().map(|c| c.zone.as_ref().clone()).collect();
         let zone = Arc::new(merge_zones(&zones));
+        let index = Arc::new(BlockIndex::build(&batch, &self.indexed));
         self.chunks.splice(
             start..end,
             [Chunk {
                 lsn,
                 batch,
                 zone,
+                index,
                 arrived,
             }],
         );
@@ -338,12 +465,13 @@ mod tests {
             .visible(100)
             .iter()
             .flat_map(|b| {
-                let a =
-                    b.0.column(0)
-                        .as_any()
-                        .downcast_ref::<Int64Array>()
-                        .unwrap()
-                        .clone();
+                let a = b
+                    .batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .clone();
                 a.values().to_vec()
             })
             .collect();
@@ -361,7 +489,7 @@ mod tests {
         ]));
         seg.widen(wide.clone()).unwrap();
         let b = &seg.visible(1)[0];
-        assert_eq!(b.0.schema(), wide);
-        assert_eq!(b.0.column(1).null_count(), 2);
+        assert_eq!(b.batch.schema(), wide);
+        assert_eq!(b.batch.column(1).null_count(), 2);
     }
 }

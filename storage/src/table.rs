@@ -143,7 +143,11 @@ impl Table {
     ) -> Result<Table> {
         crate::fsutil::create_dir_all(&dir)?;
         let manifest = Manifest::load(&dir)?;
-        let keep: Vec<String> = manifest.segments.iter().map(|s| s.file.clone()).collect();
+        let keep: Vec<String> = manifest
+            .segments
+            .iter()
+            .flat_map(|s| std::iter::once(s.file.clone()).chain(s.index_file.clone()))
+            .collect();
         persisted::remove_orphans(&dir, &keep)?;
         let persisted = manifest
             .segments
@@ -164,7 +168,7 @@ impl Table {
             catalog,
             config: config.clone(),
             state: RwLock::new(TableState {
-                live: LiveSegment::new(def.schema.clone()),
+                live: LiveSegment::with_indexes(def.schema.clone(), def.options.indexes.clone()),
                 sealed: Vec::new(),
                 persisted,
             }),
@@ -405,6 +409,7 @@ impl Table {
             sort_key: &sort_key,
             time_column: options.time_column.as_deref(),
             partition_ms: options.partition.width_ms(),
+            indexes: options.indexes.as_deref(),
         };
         let entries = persisted::write_segments(
             &self.dir,
@@ -522,7 +527,7 @@ impl Table {
         if !visible.is_empty() {
             let bytes = visible
                 .iter()
-                .map(|(b, _)| b.get_array_memory_size() as u64)
+                .map(|b| b.batch.get_array_memory_size() as u64)
                 .sum();
             let live = MemSegment::new(SegmentKind::Live, visible);
             let mut info = in_memory(SegmentKind::Live, &live);
@@ -1186,5 +1191,135 @@ mod tests {
                 .count(),
             4
         );
+    }
+
+    #[test]
+    fn index_sidecars_are_listed_answer_like_live_and_orphans_go() {
+        use crate::index::IndexLookup;
+        let dir = temp_dir("table-index");
+        let values = vec![Some("x"), None, Some("y"), Some("x"), Some("xa")];
+        let lookups = [
+            (IndexLookup::Eq("x".into()), 4),
+            (IndexLookup::In(vec!["x".into(), "y".into()]), 6),
+            (IndexLookup::Prefix("x".into()), 6),
+            (IndexLookup::IsNull, 2),
+            (IndexLookup::IsNotNull, 8),
+        ];
+        let counts = |snap: &TableSnapshot| -> Vec<u64> {
+            lookups
+                .iter()
+                .map(|(l, _)| {
+                    snap.segments
+                        .iter()
+                        .map(|s| s.index_lookup("s", l).unwrap().unwrap().len())
+                        .sum()
+                })
+                .collect()
+        };
+        let expected: Vec<u64> = lookups.iter().map(|(_, n)| *n).collect();
+        {
+            let storage = Storage::open(&dir, no_maintenance()).unwrap();
+            storage.create_table(def("t"), false).unwrap();
+            let t = storage.table("t").unwrap();
+            for _ in 0..2 {
+                t.append(batch(vec![
+                    ("a", Arc::new(Int64Array::from(vec![1; 5])) as ArrayRef),
+                    ("s", Arc::new(StringArray::from(values.clone())) as ArrayRef),
+                ]))
+                .unwrap();
+            }
+            let live = t.snapshot();
+            assert_eq!(live.segments[0].kind(), SegmentKind::Live);
+            let x = live.segments[0]
+                .index_lookup("s", &IndexLookup::Eq("x".into()))
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                x.iter().collect::<Vec<u32>>(),
+                vec![0, 3, 5, 8],
+                "row ids of later batches are shifted"
+            );
+            assert!(live.segments[0]
+                .index_lookup("a", &IndexLookup::IsNull)
+                .unwrap()
+                .is_none());
+            assert_eq!(counts(&live), expected);
+            t.flush().unwrap();
+            let persisted = t.snapshot();
+            assert_eq!(persisted.segments[0].kind(), SegmentKind::Persisted);
+            assert_eq!(counts(&persisted), expected);
+        }
+        let manifest = Manifest::load(&dir.join("tables/1")).unwrap();
+        let sidecar = manifest.segments[0].index_file.clone().unwrap();
+        let segments = dir.join("tables/1/segments");
+        assert!(dir.join("tables/1").join(&sidecar).exists());
+        std::fs::write(segments.join("00000000000000000009.idx"), b"partial").unwrap();
+        std::fs::write(segments.join("00000000000000000010.idx.tmp"), b"partial").unwrap();
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        assert_eq!(
+            std::fs::read_dir(&segments).unwrap().count(),
+            2,
+            "the listed Parquet file and sidecar stay, orphan sidecars go"
+        );
+        assert_eq!(counts(&storage.table("t").unwrap().snapshot()), expected);
+    }
+
+    #[test]
+    fn an_empty_indexes_option_writes_no_sidecar() {
+        let dir = temp_dir("table-noindex");
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        let mut d = def("t");
+        d.options.indexes = Some(Vec::new());
+        storage.create_table(d, false).unwrap();
+        let t = storage.table("t").unwrap();
+        t.append(batch(vec![(
+            "s",
+            Arc::new(StringArray::from(vec!["x"])) as ArrayRef,
+        )]))
+        .unwrap();
+        let lookup = crate::index::IndexLookup::IsNull;
+        assert!(t.snapshot().segments[0]
+            .index_lookup("s", &lookup)
+            .unwrap()
+            .is_none());
+        t.flush().unwrap();
+        let manifest = Manifest::load(&dir.join("tables/1")).unwrap();
+        assert_eq!(manifest.segments[0].index_file, None);
+        assert!(t.snapshot().segments[0]
+            .index_lookup("s", &lookup)
+            .unwrap()
+            .is_none());
+        let mut bad = def("u");
+        bad.options.indexes = Some(vec!["a".to_string()]);
+        assert!(matches!(
+            storage.create_table(bad, false),
+            Err(Error::InvalidSchema { .. })
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_sidecar_fails_the_lookup_with_a_clear_error() {
+        let dir = temp_dir("table-badindex");
+        let storage = Storage::open(&dir, no_maintenance()).unwrap();
+        storage.create_table(def("t"), false).unwrap();
+        let t = storage.table("t").unwrap();
+        t.append(batch(vec![(
+            "s",
+            Arc::new(StringArray::from(vec!["x", "y"])) as ArrayRef,
+        )]))
+        .unwrap();
+        t.flush().unwrap();
+        let manifest = Manifest::load(&dir.join("tables/1")).unwrap();
+        let path = dir
+            .join("tables/1")
+            .join(manifest.segments[0].index_file.as_ref().unwrap());
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[20] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let err = t.snapshot().segments[0]
+            .index_lookup("s", &crate::index::IndexLookup::IsNull)
+            .unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("checksum"), "{err}");
     }
 }

@@ -264,7 +264,9 @@ fn assert_no_orphan_segments(data_dir: &std::path::Path, seed: u64) {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|s| s["file"].as_str().unwrap().to_string())
+                    .flat_map(|s| [s["file"].as_str(), s["index_file"].as_str()])
+                    .flatten()
+                    .map(str::to_string)
                     .collect()
             }
             Err(_) => Vec::new(),

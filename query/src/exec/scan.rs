@@ -1,8 +1,17 @@
 //! [`ScanExec`]: reads the segments of a table snapshot (persisted, sealed and live alike, through
 //! the storage's one segment interface), only the needed columns, and drops the rows that fail
-//! the pushed-down filters. Blocks whose zone maps prove that no row can pass the filters are
-//! not read at all ([`super::prune`]); a segment with no block left is pruned whole. Segments
-//! are read one at a time, as the consumer pulls batches.
+//! the pushed-down filters. Per segment, when the plan is built:
+//!
+//! 1. blocks whose zone maps prove that no row can pass the filters are dropped
+//!    ([`super::prune`]);
+//! 2. filters on indexed string columns are answered from the segment's bitmap indexes
+//!    ([`super::index`]): their intersection is the segment's row selection; blocks with no
+//!    selected row are dropped, the others are read through the selection (a Parquet segment
+//!    decodes only the selected rows' pages), and those filters are not evaluated again;
+//! 3. a segment with no block left is pruned whole.
+//!
+//! The remaining filters are evaluated on the rows read. Segments are read as the consumer pulls
+//! batches, one job per block, on all cores.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,14 +19,37 @@ use std::sync::Arc;
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use strata_storage::roaring::RoaringBitmap;
 use strata_storage::{SegmentKind, SegmentRef};
 
 use super::eval::evaluate_predicate;
+use super::index::{IndexExpr, SegmentContext};
 use super::parallel::ordered_parallel_map;
 use super::prune::may_match_all;
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::Result;
 use crate::expr::{BinaryOp, Expr};
+
+/// What is read of one segment.
+#[derive(Debug)]
+struct SegmentScan {
+    segment: SegmentRef,
+    /// The blocks to read: index, first row id, rows, and whether every row is selected.
+    blocks: Vec<(usize, u32, u32, bool)>,
+    /// The rows the bitmap indexes selected (`None`: no filter was answered by an index).
+    selection: Option<Arc<RoaringBitmap>>,
+    /// The filters left to evaluate on the rows read, AND-ed.
+    predicate: Option<Arc<Expr>>,
+}
+
+/// Pruning counters, for EXPLAIN.
+#[derive(Debug, Default, Clone, Copy)]
+struct PruneCounts {
+    segments_by_zone_maps: usize,
+    segments_by_index: usize,
+    blocks_by_zone_maps: usize,
+    blocks_by_index: usize,
+}
 
 /// Reads a table snapshot.
 #[derive(Debug)]
@@ -25,12 +57,17 @@ pub struct ScanExec {
     table: String,
     schema: SchemaRef,
     /// The segments to read, each with the blocks that survived pruning.
-    segments: Vec<(SegmentRef, Vec<usize>)>,
+    segments: Vec<SegmentScan>,
     filters: Vec<Expr>,
+    /// The filters answered by a bitmap index in at least one segment.
+    index_filters: Vec<String>,
+    /// The columns whose indexes answered them.
+    index_columns: Vec<String>,
     stats: Arc<ExecStats>,
     segments_total: usize,
     blocks_total: usize,
     blocks_read: usize,
+    pruned: PruneCounts,
     /// Rows in the blocks to read (from their zone maps).
     rows_to_read: u64,
 }
@@ -40,50 +77,123 @@ pub const PARALLEL_SCAN_ROWS_MIN: u64 = 64 * 1024;
 
 impl ScanExec {
     /// Scans `segments`, reading the columns of `schema` (a projection of the table schema) and
-    /// keeping the rows for which every filter (over those columns) is true.
-    pub fn new(
+    /// keeping the rows for which every filter (over those columns) is true. Prunes with zone
+    /// maps and asks the bitmap indexes now, so that EXPLAIN can tell what was skipped; fails
+    /// when an index cannot be read.
+    pub fn try_new(
         table: String,
         schema: SchemaRef,
         segments: Vec<SegmentRef>,
         filters: Vec<Expr>,
         stats: Arc<ExecStats>,
-    ) -> Self {
+    ) -> Result<Self> {
         let segments_total = segments.len();
+        let index_exprs: Vec<Option<IndexExpr>> =
+            filters.iter().map(IndexExpr::from_expr).collect();
+        let mut used = vec![false; filters.len()];
         let mut blocks_total = 0;
         let mut rows_to_read = 0;
+        let mut pruned = PruneCounts::default();
         let mut selected = Vec::with_capacity(segments.len());
         for segment in segments {
             let zones = segment.zones();
             blocks_total += zones.len();
-            let blocks: Vec<usize> = zones
-                .iter()
-                .enumerate()
-                .filter(|(_, zone)| may_match_all(&filters, zone))
-                .map(|(i, _)| i)
-                .collect();
-            rows_to_read += blocks.iter().map(|&b| zones[b].rows).sum::<u64>();
-            if !blocks.is_empty() {
-                selected.push((segment, blocks));
+            let mut starts = Vec::with_capacity(zones.len());
+            let mut row = 0u64;
+            for zone in &zones {
+                starts.push(row);
+                row += zone.rows;
             }
+            let blocks: Vec<usize> = (0..zones.len())
+                .filter(|&i| may_match_all(&filters, &zones[i]))
+                .collect();
+            pruned.blocks_by_zone_maps += zones.len() - blocks.len();
+            if blocks.is_empty() {
+                pruned.segments_by_zone_maps += 1;
+                continue;
+            }
+            // Row ids are u32: a larger segment is scanned without its index.
+            let indexable = row <= u64::from(u32::MAX);
+            let mut selection: Option<RoaringBitmap> = None;
+            let mut residual = Vec::new();
+            let mut context = SegmentContext::default();
+            for (i, (filter, index_expr)) in filters.iter().zip(&index_exprs).enumerate() {
+                let answer = match index_expr {
+                    Some(e) if indexable => e.evaluate(segment.as_ref(), &mut context)?,
+                    _ => None,
+                };
+                match answer {
+                    Some(truth) => {
+                        used[i] = true;
+                        selection = Some(match selection {
+                            None => truth.r#true,
+                            Some(s) => s & truth.r#true,
+                        });
+                    }
+                    None => residual.push(filter.clone()),
+                }
+            }
+            let mut kept = Vec::with_capacity(blocks.len());
+            for b in blocks {
+                let (start, rows) = (starts[b] as u32, zones[b].rows as u32);
+                let full = match &selection {
+                    None => true,
+                    Some(s) => {
+                        let n = s.range_cardinality(start..start + rows);
+                        if n == 0 {
+                            pruned.blocks_by_index += 1;
+                            continue;
+                        }
+                        n == u64::from(rows)
+                    }
+                };
+                kept.push((b, start, rows, full));
+            }
+            if kept.is_empty() {
+                pruned.segments_by_index += 1;
+                continue;
+            }
+            rows_to_read += kept.iter().map(|k| u64::from(k.2)).sum::<u64>();
+            let predicate = residual
+                .into_iter()
+                .reduce(|a, b| a.binary(BinaryOp::And, b))
+                .map(Arc::new);
+            selected.push(SegmentScan {
+                segment,
+                blocks: kept,
+                selection: selection.map(Arc::new),
+                predicate,
+            });
         }
-        let blocks_read = selected.iter().map(|(_, b)| b.len()).sum();
+        let blocks_read = selected.iter().map(|s| s.blocks.len()).sum();
         stats
             .segments_scanned
             .fetch_add(selected.len() as u64, Ordering::Relaxed);
         stats
             .segments_pruned
             .fetch_add((segments_total - selected.len()) as u64, Ordering::Relaxed);
-        ScanExec {
+        let mut index_filters = Vec::new();
+        let mut index_columns = Vec::new();
+        for (e, used) in index_exprs.iter().zip(used) {
+            if let (Some(e), true) = (e, used) {
+                index_filters.push(e.to_string());
+                e.columns(&mut index_columns);
+            }
+        }
+        Ok(ScanExec {
             table,
             schema,
             segments: selected,
             filters,
+            index_filters,
+            index_columns,
             stats,
             segments_total,
             blocks_total,
             blocks_read,
+            pruned,
             rows_to_read,
-        }
+        })
     }
 }
 
@@ -102,12 +212,13 @@ impl ExecutionPlan for ScanExec {
         let count = |kind: SegmentKind| {
             self.segments
                 .iter()
-                .filter(|(s, _)| s.kind() == kind)
+                .filter(|s| s.segment.kind() == kind)
                 .count()
         };
+        let p = self.pruned;
         let mut out = format!(
             "{} columns=[{}] segments={}/{} (persisted={}, sealed={}, live={}; pruned by zone \
-             maps={}) blocks={}/{}",
+             maps={}, by index={}) blocks={}/{} (pruned by zone maps={}, by index={})",
             self.table,
             columns.join(", "),
             self.segments.len(),
@@ -115,13 +226,23 @@ impl ExecutionPlan for ScanExec {
             count(SegmentKind::Persisted),
             count(SegmentKind::Sealed),
             count(SegmentKind::Live),
-            self.segments_total - self.segments.len(),
+            p.segments_by_zone_maps,
+            p.segments_by_index,
             self.blocks_read,
             self.blocks_total,
+            p.blocks_by_zone_maps,
+            p.blocks_by_index,
         );
         if !self.filters.is_empty() {
             let filters: Vec<String> = self.filters.iter().map(|f| f.to_string()).collect();
             out.push_str(&format!(" filters=[{}]", filters.join(", ")));
+        }
+        if !self.index_filters.is_empty() {
+            out.push_str(&format!(
+                " bitmap index on [{}]: [{}]",
+                self.index_columns.join(", "),
+                self.index_filters.join(", ")
+            ));
         }
         out
     }
@@ -138,30 +259,47 @@ impl ExecutionPlan for ScanExec {
         let ScanExec {
             schema,
             segments,
-            filters,
             stats,
             rows_to_read,
             ..
         } = *self;
-        let predicate = filters
+        // One job per block: read it (decode only the needed columns, and with an index
+        // selection only the selected rows), filter it. Jobs run on all cores; results come
+        // back in block order, so answers do not depend on timing.
+        let jobs: Vec<Job> = segments
             .into_iter()
-            .reduce(|a, b| a.binary(BinaryOp::And, b));
-        // One job per block: read it (decode only the needed columns), filter it. Jobs run on
-        // all cores; results come back in block order, so answers do not depend on timing.
-        let jobs: Vec<(SegmentRef, usize)> = segments
-            .into_iter()
-            .flat_map(|(segment, blocks)| blocks.into_iter().map(move |b| (segment.clone(), b)))
+            .flat_map(|s| {
+                let SegmentScan {
+                    segment,
+                    blocks,
+                    selection,
+                    predicate,
+                } = s;
+                blocks.into_iter().map(move |(block, start, _, full)| Job {
+                    segment: segment.clone(),
+                    block,
+                    start,
+                    selection: if full { None } else { selection.clone() },
+                    predicate: predicate.clone(),
+                })
+            })
             .collect();
         let threads = stats.threads();
-        let work = move |(segment, block): (SegmentRef, usize)| -> Result<Vec<RecordBatch>> {
+        let work = move |job: Job| -> Result<Vec<RecordBatch>> {
             stats.check()?;
+            let batches = match &job.selection {
+                None => job.segment.read_blocks(&schema, &[job.block])?,
+                Some(selection) => job
+                    .segment
+                    .read_selected(&schema, job.block, job.start, selection)?,
+            };
             let mut out = Vec::new();
-            for batch in segment.read_blocks(&schema, &[block])? {
+            for batch in batches {
                 stats.check()?;
                 stats
                     .rows_scanned
                     .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                let batch = match &predicate {
+                let batch = match &job.predicate {
                     None => batch,
                     Some(predicate) => {
                         let mask = evaluate_predicate(predicate, &batch)?;
@@ -190,4 +328,16 @@ impl ExecutionPlan for ScanExec {
             };
         Ok(iter)
     }
+}
+
+/// One block to read.
+struct Job {
+    segment: SegmentRef,
+    block: usize,
+    /// The block's first row id in the segment.
+    start: u32,
+    /// The rows to read (`None`: all).
+    selection: Option<Arc<RoaringBitmap>>,
+    /// The filters to evaluate on them.
+    predicate: Option<Arc<Expr>>,
 }

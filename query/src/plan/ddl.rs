@@ -11,7 +11,9 @@ use super::Plan;
 use crate::error::{Error, Result};
 
 /// `CREATE TABLE [IF NOT EXISTS] t (col TYPE [NOT NULL], ...) [WITH (time_column = 'c',
-/// partition = 'hour' | 'day')]`. The time column must be a TIMESTAMP and is made NOT NULL.
+/// partition = 'hour' | 'day', sort_key = 'a, b', ttl = '30 days', indexes = 'a, b')]`. The
+/// time column must be a TIMESTAMP and is made NOT NULL. `indexes` names the VARCHAR columns
+/// that get a bitmap index (default: every VARCHAR column; `''`: none).
 pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
     if create.or_replace || create.temporary || create.external {
         return Err(Error::unsupported(
@@ -67,6 +69,14 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
                     .filter(|c| !c.is_empty())
                     .collect();
             }
+            "indexes" => {
+                options.indexes = Some(
+                    text.split(',')
+                        .map(|c| c.trim().to_string())
+                        .filter(|c| !c.is_empty())
+                        .collect(),
+                );
+            }
             "partition" => {
                 options.partition =
                     Partition::parse(&text).ok_or_else(|| Error::InvalidArgument {
@@ -85,7 +95,7 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
             _ => {
                 return Err(Error::InvalidArgument {
                     message: format!(
-                        "unknown table option \"{key}\"; supported options: time_column, partition, sort_key, ttl"
+                        "unknown table option \"{key}\"; supported options: time_column, partition, sort_key, ttl, indexes"
                     ),
                 })
             }
@@ -142,6 +152,27 @@ pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
         }
         options.time_column = Some(field.name().clone());
         fields[position] = field.clone().with_nullable(false);
+    }
+    for key in options.indexes.iter_mut().flatten() {
+        let found = fields
+            .iter()
+            .find(|f| f.name() == key)
+            .or_else(|| fields.iter().find(|f| f.name().eq_ignore_ascii_case(key)));
+        let Some(field) = found else {
+            return Err(Error::ColumnNotFound {
+                name: key.clone(),
+                table: Some(name),
+                candidates: fields.iter().map(|f| f.name().clone()).collect(),
+            });
+        };
+        if !strata_storage::index::indexable(field.data_type()) {
+            return Err(Error::mismatch(format!(
+                "indexes: column \"{}\" is {}; only VARCHAR columns have bitmap indexes",
+                field.name(),
+                strata_storage::sql_type_name(field.data_type())
+            )));
+        }
+        *key = field.name().clone();
     }
     for key in &mut options.sort_key {
         let found = fields

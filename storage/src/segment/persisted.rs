@@ -3,10 +3,15 @@
 //! The files are plain Parquet (ZSTD, dictionary encoding, page-level statistics and the page
 //! index), so any Parquet reader gets the same rows. Strata's own facts travel in the file's
 //! key-value metadata (`strata.segment.format_version`, `strata.segment.lsn_max`).
+//!
+//! Next to each file lies its bitmap index sidecar (`<id>.idx`, see [`crate::index`]), written
+//! before the Parquet file and listed with it in the manifest. It is read lazily, the first time
+//! a query asks the segment an index question, and kept in memory while the segment is open:
+//! start-up reads only footers, and a segment no filter touches costs no index memory.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{Array, Int64Array, TimestampMillisecondArray};
 use arrow::compute::{
@@ -14,14 +19,20 @@ use arrow::compute::{
 };
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
+};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use roaring::RoaringBitmap;
+
 use super::{align_batch, Segment, SegmentKind};
 use crate::fsutil::{self, io};
+use crate::index::{indexed_columns, BlockIndex, IndexLookup};
 use crate::manifest::SegmentEntry;
 use crate::zonemap::{zone_of_row_group, Zone};
 use crate::{Error, Result};
@@ -43,6 +54,11 @@ pub fn segment_file(id: u64) -> String {
     format!("segments/{id:020}.parquet")
 }
 
+/// The bitmap index sidecar file name (relative to the table directory) of segment `id`.
+pub fn index_file(id: u64) -> String {
+    format!("segments/{id:020}.{}", crate::index::INDEX_FILE_EXTENSION)
+}
+
 /// A Parquet file listed in the manifest.
 #[derive(Debug)]
 pub struct ParquetSegment {
@@ -52,6 +68,10 @@ pub struct ParquetSegment {
     /// The parsed footer, kept so that reads do not parse it again.
     meta: ArrowReaderMetadata,
     zones: Vec<Arc<Zone>>,
+    /// The sidecar file, if the segment has one.
+    index_path: Option<PathBuf>,
+    /// The sidecar, once read.
+    index: OnceLock<Arc<BlockIndex>>,
     /// Set when a compaction or retention removed the segment from the manifest: the file is
     /// deleted when the last reader (snapshot) lets go of it.
     obsolete: std::sync::atomic::AtomicBool,
@@ -60,8 +80,10 @@ pub struct ParquetSegment {
 impl Drop for ParquetSegment {
     fn drop(&mut self) {
         if self.obsolete.load(std::sync::atomic::Ordering::Acquire) {
-            if let Err(e) = std::fs::remove_file(&self.path) {
-                tracing::warn!(path = %self.path.display(), error = %e, "cannot delete an obsolete segment (start-up removes it)");
+            for path in std::iter::once(&self.path).chain(self.index_path.iter()) {
+                if let Err(e) = std::fs::remove_file(path) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot delete an obsolete segment file (start-up removes it)");
+                }
             }
         }
     }
@@ -72,12 +94,14 @@ impl ParquetSegment {
     pub fn open(table_dir: &Path, entry: SegmentEntry) -> Result<ParquetSegment> {
         let path = table_dir.join(&entry.file);
         let file = File::open(&path).map_err(io("open segment", &path))?;
-        let meta =
-            ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| Error::Corrupt {
-                path: path.clone(),
-                offset: 0,
-                reason: e.to_string(),
-            })?;
+        // The page index lets a read through a row selection skip whole pages.
+        let options = ArrowReaderOptions::new()
+            .with_offset_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+        let meta = ArrowReaderMetadata::load(&file, options).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            offset: 0,
+            reason: e.to_string(),
+        })?;
         let zones = meta
             .metadata()
             .row_groups()
@@ -88,6 +112,8 @@ impl ParquetSegment {
             schema: meta.schema().clone(),
             meta: meta.clone(),
             zones,
+            index_path: entry.index_file.as_ref().map(|f| table_dir.join(f)),
+            index: OnceLock::new(),
             entry,
             path,
             obsolete: Default::default(),
@@ -108,6 +134,28 @@ impl ParquetSegment {
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The bitmap index, read from the sidecar on first use; `None` when the segment has none.
+    pub fn index(&self) -> Result<Option<Arc<BlockIndex>>> {
+        let Some(path) = &self.index_path else {
+            return Ok(None);
+        };
+        if let Some(index) = self.index.get() {
+            return Ok(Some(index.clone()));
+        }
+        let index = BlockIndex::read_file(path)?;
+        if u64::from(index.rows) != self.entry.rows {
+            return Err(Error::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: format!(
+                    "the index covers {} rows, the segment has {}",
+                    index.rows, self.entry.rows
+                ),
+            });
+        }
+        Ok(Some(self.index.get_or_init(|| Arc::new(index)).clone()))
     }
 
     fn corrupt(&self, e: impl std::fmt::Display) -> Error {
@@ -171,6 +219,67 @@ impl Segment for ParquetSegment {
         }
         Ok(out)
     }
+
+    fn index_lookup(&self, column: &str, lookup: &IndexLookup) -> Result<Option<RoaringBitmap>> {
+        Ok(self.index()?.and_then(|index| index.lookup(column, lookup)))
+    }
+
+    /// Reads the row group `block` through a Parquet row selection made of the runs of
+    /// `selection`: pages without a selected row are not decoded.
+    fn read_selected(
+        &self,
+        projected: &SchemaRef,
+        block: usize,
+        block_start: u32,
+        selection: &RoaringBitmap,
+    ) -> Result<Vec<RecordBatch>> {
+        let rows = self.zones.get(block).map(|z| z.rows as u32).unwrap_or(0);
+        let end = block_start.saturating_add(rows);
+        let wanted: Vec<usize> = projected
+            .fields()
+            .iter()
+            .filter_map(|f| self.schema.index_of(f.name()).ok())
+            .collect();
+        if wanted.is_empty() {
+            let mut left = selection.range_cardinality(block_start..end) as usize;
+            let mut out = Vec::new();
+            while left > 0 {
+                let n = left.min(READ_BATCH_ROWS);
+                out.push(null_batch(projected, n)?);
+                left -= n;
+            }
+            return Ok(out);
+        }
+        let mut selectors = Vec::new();
+        let mut at = block_start;
+        let mut runs = selection.range(block_start..end);
+        while let Some(run) = runs.next_range() {
+            if *run.start() > at {
+                selectors.push(RowSelector::skip((run.start() - at) as usize));
+            }
+            selectors.push(RowSelector::select((run.end() - run.start()) as usize + 1));
+            at = run.end() + 1;
+        }
+        if at < end {
+            selectors.push(RowSelector::skip((end - at) as usize));
+        }
+        let file = File::open(&self.path).map_err(io("open segment", &self.path))?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone());
+        let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
+        let reader = builder
+            .with_projection(mask)
+            .with_row_groups(vec![block])
+            .with_row_selection(RowSelection::from(selectors))
+            .with_batch_size(READ_BATCH_ROWS)
+            .build()
+            .map_err(|e| self.corrupt(e))?;
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| self.corrupt(e))?;
+            out.push(align_batch(&batch, projected)?);
+        }
+        Ok(out)
+    }
 }
 
 /// A batch of `projected` with `rows` rows and every column NULL.
@@ -198,6 +307,9 @@ pub struct Layout<'a> {
     /// The partition width in milliseconds; rows of different partitions go to different
     /// segments. Ignored without a time column.
     pub partition_ms: i64,
+    /// The table's `indexes` option: which columns get a bitmap index (`None`: every string
+    /// column).
+    pub indexes: Option<&'a [String]>,
 }
 
 /// Writes `batches` (all of `schema`) as segments numbered from `first_id`: one per time
@@ -290,6 +402,16 @@ fn write_one(
     };
     let dir = segments_dir(table_dir);
     fsutil::create_dir_all(&dir)?;
+    // The sidecar first: a crash before the manifest commit leaves both as orphans.
+    let indexed = indexed_columns(layout.indexes, schema);
+    let index_name = if indexed.is_empty() {
+        None
+    } else {
+        let index = BlockIndex::build(batch, &indexed);
+        let name = index_file(id);
+        index.write_file(&table_dir.join(&name))?;
+        Some(name)
+    };
     let file_name = segment_file(id);
     let path = table_dir.join(&file_name);
     let tmp = path.with_extension("parquet.tmp");
@@ -325,6 +447,7 @@ fn write_one(
     Ok(SegmentEntry {
         id,
         file: file_name,
+        index_file: index_name,
         rows: batch.num_rows() as u64,
         bytes,
         time_min_ms,
