@@ -16,8 +16,8 @@
 pub mod clickbench;
 pub mod dashboard;
 pub mod freshness;
-pub mod ingest;
 pub mod index;
+pub mod ingest;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
