@@ -37,7 +37,8 @@ fn parse_flush(sql: &str) -> Result<Option<Statement>> {
     };
     let mut words = tokens
         .into_iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon));
+        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
+        .peekable();
     match words.next() {
         Some(Token::Word(w)) if w.keyword == Keyword::FLUSH => {}
         _ => return Ok(None),
@@ -45,12 +46,19 @@ fn parse_flush(sql: &str) -> Result<Option<Statement>> {
     let syntax = |message: &str| Error::SqlSyntax {
         message: message.to_string(),
     };
-    match words.next() {
-        Some(Token::Word(w)) if matches!(w.keyword, Keyword::TABLE | Keyword::TABLES) => {}
-        _ => return Err(syntax("expected FLUSH TABLE name [, name ...]")),
-    }
+    let plural = match words.next() {
+        Some(Token::Word(w)) if matches!(w.keyword, Keyword::TABLE | Keyword::TABLES) => {
+            w.keyword == Keyword::TABLES
+        }
+        _ => {
+            return Err(syntax(
+                "expected FLUSH TABLE name [, name ...] or FLUSH TABLES",
+            ))
+        }
+    };
     let mut tables = Vec::new();
-    loop {
+    // `FLUSH TABLES` alone: every table.
+    while words.peek().is_some() {
         match words.next() {
             Some(Token::Word(w)) => {
                 let ident = match w.quote_style {
@@ -63,13 +71,19 @@ fn parse_flush(sql: &str) -> Result<Option<Statement>> {
         }
         match words.next() {
             None => break,
-            Some(Token::Comma) => continue,
+            Some(Token::Comma) if words.peek().is_some() => continue,
+            Some(Token::Comma) => return Err(syntax("expected a table name after the comma")),
             Some(other) => {
                 return Err(syntax(&format!(
                     "unexpected {other} in FLUSH TABLE; expected a comma or the end"
                 )))
             }
         }
+    }
+    if tables.is_empty() && !plural {
+        return Err(syntax(
+            "expected a table name after FLUSH TABLE (FLUSH TABLES alone flushes every table)",
+        ));
     }
     Ok(Some(Statement::Flush {
         object_type: FlushType::Tables,

@@ -895,6 +895,9 @@ fn flush_table_persists_and_queries_answer_the_same() {
     assert_eq!(query(&e, "flush tables events;"), vec!["events|0|0"]);
     assert_eq!(error(&e, "FLUSH TABLE nope").code(), "TABLE_NOT_FOUND");
     assert_eq!(error(&e, "FLUSH TABLE").code(), "SQL_SYNTAX");
+    assert_eq!(error(&e, "FLUSH TABLE events,").code(), "SQL_SYNTAX");
+    let all = e.execute("FLUSH TABLES").unwrap();
+    assert_eq!(all.num_rows(), 1, "one row per table");
 }
 
 #[test]

@@ -84,9 +84,21 @@ pub fn show_tables(storage: &Storage) -> Result<RecordBatch> {
     )?)
 }
 
-/// `FLUSH TABLE t, ...`: persists each table's live rows; one row per table with the segments
-/// and rows written.
+/// `FLUSH TABLE t, ...`: persists each table's live rows (`FLUSH TABLES` alone: every table's);
+/// one row per table with the segments and rows written.
 pub fn flush(storage: &Storage, tables: &[String]) -> Result<RecordBatch> {
+    let all;
+    let tables = if tables.is_empty() {
+        // `FLUSH TABLES`: every table, in name order.
+        all = {
+            let mut names = storage.table_names();
+            names.sort();
+            names
+        };
+        &all[..]
+    } else {
+        tables
+    };
     let resolved = tables
         .iter()
         .map(|name| storage.table(name))
