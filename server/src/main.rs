@@ -1,6 +1,10 @@
 //! The `strata` binary: `strata serve` runs the database; `strata sql` and `strata ingest` talk to
 //! a running server over HTTP.
 
+/// mimalloc instead of glibc's malloc: see `Cargo.toml`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod error;
 mod http;
