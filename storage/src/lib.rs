@@ -21,15 +21,18 @@
 //!   Table::snapshot() -> TableSnapshot { schema, batches }   (what the query engine reads)
 //! ```
 //!
-//! On start-up [`Storage::open`] loads the catalog, removes directories of dropped tables, and
-//! replays every table's log into its live segment. A torn or corrupt frame at the tail of the log
-//! (a crash in the middle of a write) is detected by its checksum and cut off; every earlier frame
-//! is kept. Persisting live segments to columnar files and truncating the log up to them is the
-//! next step of the design (see `docs/architecture.md`); the log is already split into files named
-//! by their first LSN so that truncation is a matter of deleting whole files.
+//! Live segments are sealed and persisted to Parquet segment files (one per time partition, with a
+//! bitmap index sidecar) by a background thread or `FLUSH TABLE`; each table's manifest lists its
+//! persisted segments and the log position they cover, and the log is truncated up to it (whole
+//! files, named by their first LSN). On start-up [`Storage::open`] loads the catalog, removes
+//! directories of dropped tables, opens every table's manifest (deleting orphan files of an
+//! interrupted persist) and replays only the log tail into its live segment. A torn or corrupt
+//! frame at the tail of the log (a crash in the middle of a write) is detected by its checksum and
+//! cut off; every earlier frame is kept.
 //!
 //! Modules: [`catalog`] (table definitions, persisted atomically), [`wal`] (the write-ahead log),
-//! [`segment`] (the in-memory live segment), [`table`] (one table: log + live segment),
+//! [`segment`] (live, sealed and persisted segments behind one trait), [`table`] (one table:
+//! log, segments, persist, compaction, retention),
 //! [`types`] (the SQL names of the supported Arrow types), [`zonemap`] (min/max/NULL count per
 //! block), [`index`] (Roaring bitmap indexes of string columns: per batch in memory, a sidecar
 //! file per persisted segment), [`manifest`] (the persisted segments of a table).
