@@ -945,6 +945,34 @@ impl GroupsAccumulator for Distinct {
     }
 }
 
+/// The size of each group's set, as `COUNT(DISTINCT)`'s result; the sets are released.
+fn count_sets<T>(sets: &mut Vec<HashSet<T, ahash::RandomState>>, num_groups: usize) -> ArrayRef {
+    sets.resize_with(num_groups, HashSet::default);
+    let counts: Vec<i64> = sets.iter().map(|s| s.len() as i64).collect();
+    *sets = vec![];
+    Arc::new(Int64Array::from(counts))
+}
+
+/// Unions `theirs[g]` into `mine[mapping[g]]` for every group `g` of another worker (the smaller
+/// set is inserted into the larger one).
+fn union_sets<T: Eq + std::hash::Hash>(
+    mine: &mut Vec<HashSet<T, ahash::RandomState>>,
+    theirs: Vec<HashSet<T, ahash::RandomState>>,
+    mapping: &[usize],
+    num_groups: usize,
+) {
+    mine.resize_with(num_groups, HashSet::default);
+    for (g, set) in theirs.into_iter().enumerate() {
+        let to = &mut mine[mapping[g]];
+        if to.len() < set.len() {
+            let smaller = std::mem::replace(to, set);
+            to.extend(smaller);
+        } else {
+            to.extend(set);
+        }
+    }
+}
+
 /// `COUNT(DISTINCT x)`: a set of row-encoded values per group.
 struct CountDistinct {
     converter: RowConverter,
@@ -993,9 +1021,7 @@ impl GroupsAccumulator for CountDistinct {
     }
 
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
-        self.sets.resize_with(num_groups, ValueSet::default);
-        let counts: Vec<i64> = self.sets.iter().map(|s| s.len() as i64).collect();
-        Ok(Arc::new(Int64Array::from(counts)))
+        Ok(count_sets(&mut self.sets, num_groups))
     }
 
     fn supports_merge(&self) -> bool {
@@ -1009,15 +1035,7 @@ impl GroupsAccumulator for CountDistinct {
         num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<Self>(other)?;
-        self.sets.resize_with(num_groups, ValueSet::default);
-        for (g, set) in other.sets.into_iter().enumerate() {
-            let to = &mut self.sets[mapping[g]];
-            if to.is_empty() {
-                *to = set;
-            } else {
-                to.extend(set);
-            }
-        }
+        union_sets(&mut self.sets, other.sets, mapping, num_groups);
         Ok(())
     }
 }
@@ -1064,10 +1082,7 @@ where
     }
 
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
-        self.sets.resize_with(num_groups, IntSet::default);
-        let counts: Vec<i64> = self.sets.iter().map(|s| s.len() as i64).collect();
-        self.sets = vec![];
-        Ok(Arc::new(Int64Array::from(counts)))
+        Ok(count_sets(&mut self.sets, num_groups))
     }
 
     fn supports_merge(&self) -> bool {
@@ -1081,16 +1096,7 @@ where
         num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<Self>(other)?;
-        self.sets.resize_with(num_groups, IntSet::default);
-        for (g, set) in other.sets.into_iter().enumerate() {
-            let to = &mut self.sets[mapping[g]];
-            if to.len() < set.len() {
-                let smaller = std::mem::replace(to, set);
-                to.extend(smaller);
-            } else {
-                to.extend(set);
-            }
-        }
+        union_sets(&mut self.sets, other.sets, mapping, num_groups);
         Ok(())
     }
 }
@@ -1123,10 +1129,7 @@ impl GroupsAccumulator for CountDistinctString {
     }
 
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
-        self.sets.resize_with(num_groups, ValueSet::default);
-        let counts: Vec<i64> = self.sets.iter().map(|s| s.len() as i64).collect();
-        self.sets = vec![];
-        Ok(Arc::new(Int64Array::from(counts)))
+        Ok(count_sets(&mut self.sets, num_groups))
     }
 
     fn supports_merge(&self) -> bool {
@@ -1140,16 +1143,7 @@ impl GroupsAccumulator for CountDistinctString {
         num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<Self>(other)?;
-        self.sets.resize_with(num_groups, ValueSet::default);
-        for (g, set) in other.sets.into_iter().enumerate() {
-            let to = &mut self.sets[mapping[g]];
-            if to.len() < set.len() {
-                let smaller = std::mem::replace(to, set);
-                to.extend(smaller);
-            } else {
-                to.extend(set);
-            }
-        }
+        union_sets(&mut self.sets, other.sets, mapping, num_groups);
         Ok(())
     }
 }

@@ -20,7 +20,7 @@ use arrow::datatypes::{
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
-use arrow::row::{RowConverter, Rows, SortField};
+use arrow::row::{Row, RowConverter, RowParser, Rows, SortField};
 
 use crate::error::{Error, Result};
 use crate::expr::Expr;
@@ -178,6 +178,8 @@ impl StringGroups {
 /// Row-encoded keys.
 pub(super) struct RowGroups {
     converter: RowConverter,
+    /// Parses key bytes as rows of `converter` (`Rows::push` accepts only its own rows).
+    parser: RowParser,
     /// Key bytes -> group index.
     index: HashMap<Box<[u8]>, usize, RandomState>,
     /// The key of every group, in group-index order.
@@ -190,6 +192,7 @@ impl RowGroups {
         let converter = RowConverter::new(fields)?;
         let keys = converter.empty_rows(0, 0);
         Ok(RowGroups {
+            parser: converter.parser(),
             converter,
             index: HashMap::with_hasher(RandomState::new()),
             keys,
@@ -204,38 +207,24 @@ impl RowGroups {
             .collect::<Result<Vec<_>>>()?;
         let rows = self.converter.convert_columns(&columns)?;
         groups.clear();
-        for row in rows.iter() {
-            let group = match self.index.get(row.as_ref()) {
-                Some(&group) => group,
-                None => {
-                    let group = self.keys.num_rows();
-                    self.index.insert(row.as_ref().into(), group);
-                    self.keys.push(row);
-                    group
-                }
-            };
-            groups.push(group);
-        }
+        groups.extend(rows.iter().map(|row| self.group_of(row)));
         Ok(())
+    }
+
+    /// The group of `row` (encoded by an identically configured converter), created when new.
+    fn group_of(&mut self, row: Row<'_>) -> usize {
+        if let Some(&group) = self.index.get(row.as_ref()) {
+            return group;
+        }
+        let group = self.keys.num_rows();
+        self.index.insert(row.as_ref().into(), group);
+        self.keys.push(self.parser.parse(row.as_ref()));
+        group
     }
 
     /// Interns `keys` (rows of an identically configured converter).
     fn merge(&mut self, keys: &Rows) -> Vec<usize> {
-        let parser = self.converter.parser();
-        let mut mapping = Vec::with_capacity(keys.num_rows());
-        for row in keys.iter() {
-            let group = match self.index.get(row.as_ref()) {
-                Some(&group) => group,
-                None => {
-                    let group = self.keys.num_rows();
-                    self.index.insert(row.as_ref().into(), group);
-                    self.keys.push(parser.parse(row.as_ref()));
-                    group
-                }
-            };
-            mapping.push(group);
-        }
-        mapping
+        keys.iter().map(|row| self.group_of(row)).collect()
     }
 }
 
@@ -378,30 +367,24 @@ impl FixedGroups {
         }
         groups.clear();
         groups.reserve(rows);
-        for &key in &self.packed {
-            let next = self.keys.len();
-            let group = *self.index.entry(key).or_insert(next);
-            if group == next {
-                self.keys.push(key);
-            }
-            groups.push(group);
-        }
+        let packed = std::mem::take(&mut self.packed);
+        groups.extend(packed.iter().map(|&key| self.group_of(key)));
+        self.packed = packed;
         Ok(())
     }
 
+    /// The group of `key`, created when new.
+    fn group_of(&mut self, key: u128) -> usize {
+        let next = self.keys.len();
+        let group = *self.index.entry(key).or_insert(next);
+        if group == next {
+            self.keys.push(key);
+        }
+        group
+    }
+
     fn merge(&mut self, other: FixedGroups) -> Vec<usize> {
-        other
-            .keys
-            .iter()
-            .map(|&key| {
-                let next = self.keys.len();
-                let group = *self.index.entry(key).or_insert(next);
-                if group == next {
-                    self.keys.push(key);
-                }
-                group
-            })
-            .collect()
+        other.keys.iter().map(|&key| self.group_of(key)).collect()
     }
 
     fn into_columns(self) -> Result<Vec<ArrayRef>> {

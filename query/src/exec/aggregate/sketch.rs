@@ -2,8 +2,7 @@
 //! `approx_percentile` (t-digest) and `percentile_cont` (exact).
 //!
 //! Each keeps per-group state that merges with another partial state of the same aggregate
-//! ([`ApproxCountDistinct::merge`], [`ApproxPercentile::merge`], [`Percentile::merge`]), so
-//! per-segment partial aggregation on several cores can combine them.
+//! ([`GroupsAccumulator::merge`]), so the workers of a parallel aggregation combine them.
 
 use std::sync::Arc;
 
@@ -101,20 +100,6 @@ impl ApproxCountDistinct {
             sketches: vec![],
         })
     }
-
-    /// Adds the state of `other` (the same aggregate over other rows), group by group.
-    pub fn merge(&mut self, other: &ApproxCountDistinct) {
-        if self.sketches.len() < other.sketches.len() {
-            self.sketches.resize(other.sketches.len(), None);
-        }
-        for (mine, theirs) in self.sketches.iter_mut().zip(&other.sketches) {
-            match (mine.as_mut(), theirs) {
-                (Some(m), Some(t)) => m.merge(t),
-                (None, Some(t)) => *mine = Some(t.clone()),
-                _ => {}
-            }
-        }
-    }
 }
 
 impl GroupsAccumulator for ApproxCountDistinct {
@@ -206,17 +191,6 @@ impl Percentile {
             values: vec![],
             count: 0,
         }
-    }
-
-    /// Adds the state of `other` (the same aggregate over other rows), group by group.
-    pub fn merge(&mut self, other: &Percentile) {
-        if self.values.len() < other.values.len() {
-            self.values.resize_with(other.values.len(), Vec::new);
-        }
-        for (mine, theirs) in self.values.iter_mut().zip(&other.values) {
-            mine.extend_from_slice(theirs);
-        }
-        self.count += other.count;
     }
 }
 
@@ -444,17 +418,6 @@ impl ApproxPercentile {
             digests: vec![],
         }
     }
-
-    /// Adds the state of `other` (the same aggregate over other rows), group by group.
-    pub fn merge(&mut self, other: &ApproxPercentile) {
-        if self.digests.len() < other.digests.len() {
-            self.digests
-                .resize_with(other.digests.len(), TDigest::default);
-        }
-        for (mine, theirs) in self.digests.iter_mut().zip(&other.digests) {
-            mine.merge(theirs);
-        }
-    }
 }
 
 impl GroupsAccumulator for ApproxPercentile {
@@ -564,7 +527,7 @@ mod tests {
             .unwrap();
         b.update_batch(Some(&values.slice(2500, 2500)), &groups[2500..], 2)
             .unwrap();
-        a.merge(&b);
+        a.merge(Box::new(b), &[0, 1], 2).unwrap();
         let result = a.evaluate(2).unwrap();
         for count in result.as_primitive::<Int64Type>().values() {
             assert!((490..=510).contains(count), "{count}");
@@ -614,7 +577,7 @@ mod tests {
         let mut q = Percentile::new(0.25);
         let more: ArrayRef = Arc::new(Float64Array::from(vec![3.0, 2.0]));
         q.update_batch(Some(&more), &[0, 0], 1).unwrap();
-        p.merge(&q);
+        p.merge(Box::new(q), &[0], 2).unwrap();
         let out = p.evaluate(2).unwrap();
         let out = out.as_primitive::<Float64Type>();
         // 1, 2, 3, 4: position 0.75 between 1 and 2.
