@@ -288,23 +288,13 @@ impl StrataServer {
 
     /// `POST /v1/tables/{table}/ingest` with an Arrow IPC stream body; returns the rows ingested.
     pub fn ingest_arrow(&self, table: &str, body: Vec<u8>) -> Result<u64> {
-        let response = self
-            .http
-            .post(format!("{}/v1/tables/{table}/ingest", self.base_url))
-            .header("Content-Type", "application/vnd.apache.arrow.stream")
-            .body(body)
-            .send()
-            .context("POST ingest")?;
-        let status = response.status();
-        let text = response.text().context("read ingest response")?;
-        if !status.is_success() {
-            bail!("ingest into {table} failed: {status}: {text}");
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("ingest response {text}"))?;
-        v["rows_ingested"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("ingest response without rows_ingested: {text}"))
+        post_ingest(
+            &self.http,
+            &self.base_url,
+            table,
+            "application/vnd.apache.arrow.stream",
+            body,
+        )
     }
 
     /// `POST /v1/sql` with `{"query": sql}`; a query error is an [`SqlOutcome::Failed`], a
@@ -357,6 +347,32 @@ impl Drop for StrataServer {
 
 /// Reads the server's stderr to the end (so the pipe never fills), sends the address of the
 /// first `listening on http://ADDR` line, and keeps the last lines.
+/// `POST {base_url}/v1/tables/{table}/ingest`; returns the rows the server acknowledged.
+fn post_ingest(
+    http: &reqwest::blocking::Client,
+    base_url: &str,
+    table: &str,
+    content_type: &str,
+    body: impl Into<reqwest::blocking::Body>,
+) -> Result<u64> {
+    let response = http
+        .post(format!("{base_url}/v1/tables/{table}/ingest"))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .context("POST ingest")?;
+    let status = response.status();
+    let text = response.text().context("read ingest response")?;
+    if !status.is_success() {
+        bail!("ingest into {table} failed: {status}: {text}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("ingest response {text}"))?;
+    v["rows_ingested"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("ingest response without rows_ingested: {text}"))
+}
+
 fn spawn_stderr_reader(
     stderr: impl Read + Send + 'static,
     tx: mpsc::Sender<String>,
@@ -467,23 +483,7 @@ impl Client {
         content_type: &str,
         body: impl Into<reqwest::blocking::Body>,
     ) -> Result<u64> {
-        let response = self
-            .http
-            .post(format!("{}/v1/tables/{table}/ingest", self.base_url))
-            .header("Content-Type", content_type)
-            .body(body)
-            .send()
-            .context("POST ingest")?;
-        let status = response.status();
-        let text = response.text().context("read ingest response")?;
-        if !status.is_success() {
-            bail!("ingest into {table} failed: {status}: {text}");
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("ingest response {text}"))?;
-        v["rows_ingested"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("ingest response without rows_ingested: {text}"))
+        post_ingest(&self.http, &self.base_url, table, content_type, body)
     }
 
     /// Runs `sql`; returns the JSON rows, or an error with the server's code and message.
