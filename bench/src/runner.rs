@@ -347,6 +347,23 @@ impl Drop for StrataServer {
 
 /// Reads the server's stderr to the end (so the pipe never fills), sends the address of the
 /// first `listening on http://ADDR` line, and keeps the last lines.
+/// The arguments the ingest and dashboard runners share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Cache directory for generated files (default `bench/.data`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The `strata` binary to start (default `target/release/strata`).
+    #[arg(long)]
+    pub strata_bin: Option<PathBuf>,
+    /// Run Strata only (no peers, no ratios).
+    #[arg(long)]
+    pub skip_peers: bool,
+    /// Write nothing to `bench/results` and `docs/benchmarks.md`.
+    #[arg(long)]
+    pub no_write: bool,
+}
+
 /// `POST {base_url}/v1/tables/{table}/ingest`; returns the rows the server acknowledged.
 fn post_ingest(
     http: &reqwest::blocking::Client,

@@ -70,18 +70,9 @@ pub struct DashboardArgs {
     /// The server's `--fsync`.
     #[arg(long, default_value = "always")]
     pub fsync: String,
-    /// Cache directory for generated files (default `bench/.data`).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// The `strata` binary to start (default `target/release/strata`).
-    #[arg(long)]
-    pub strata_bin: Option<PathBuf>,
-    /// Run Strata only (no DuckDB, no chDB).
-    #[arg(long)]
-    pub skip_peers: bool,
-    /// Write nothing to `bench/results` and `docs/benchmarks.md`.
-    #[arg(long)]
-    pub no_write: bool,
+    /// Where the data and the binary are, peers, output.
+    #[command(flatten)]
+    pub run: super::RunArgs,
 }
 
 /// A dashboard query kind.
@@ -239,9 +230,13 @@ pub fn run(a: &DashboardArgs) -> Result<Report> {
     if a.idle_runs < 2 {
         bail!("--idle-runs must be at least 2 (the first run is dropped as cold)");
     }
-    let bin = super::strata_bin(a.strata_bin.as_deref());
+    let bin = super::strata_bin(a.run.strata_bin.as_deref());
     let start = RunStart::now(&bin);
-    let data_dir = a.data_dir.clone().unwrap_or_else(super::default_data_dir);
+    let data_dir = a
+        .run
+        .data_dir
+        .clone()
+        .unwrap_or_else(super::default_data_dir);
     let parquet = ensure_data(&data_dir, a)?;
 
     let server = super::StrataServer::start(
@@ -391,7 +386,7 @@ pub fn run(a: &DashboardArgs) -> Result<Report> {
     drop(server);
 
     let mut peer_results = Vec::new();
-    if !a.skip_peers {
+    if !a.run.skip_peers {
         peers::ensure_venv()?;
         for engine in [Engine::DuckDb, Engine::ChDb] {
             match run_peer(engine, &parquet, &data_dir, cutoff, percentile, a.idle_runs) {
@@ -423,7 +418,7 @@ pub fn run(a: &DashboardArgs) -> Result<Report> {
     };
     let md = render_markdown(&report);
     print!("{md}");
-    if !a.no_write {
+    if !a.run.no_write {
         super::write_result(
             &format!("dashboard-{}-{}", report.rows, report.run.commit.hash),
             &report,

@@ -56,18 +56,9 @@ pub struct IngestArgs {
     /// The server's `--fsync` (`always` acknowledges after the log is on disk).
     #[arg(long, default_value = "always")]
     pub fsync: String,
-    /// Cache directory for generated files (default `bench/.data`).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// The `strata` binary to start (default `target/release/strata`).
-    #[arg(long)]
-    pub strata_bin: Option<PathBuf>,
-    /// Run Strata only (no chDB, no ratios).
-    #[arg(long)]
-    pub skip_peers: bool,
-    /// Write nothing to `bench/results` and `docs/benchmarks.md`.
-    #[arg(long)]
-    pub no_write: bool,
+    /// Where the data and the binary are, peers, output.
+    #[command(flatten)]
+    pub run: super::RunArgs,
 }
 
 /// One ingest run of one system, format and client count.
@@ -126,9 +117,13 @@ pub fn run(a: &IngestArgs) -> Result<Report> {
     if a.clients.is_empty() || a.clients.contains(&0) {
         bail!("--clients must list positive counts");
     }
-    let bin = super::strata_bin(a.strata_bin.as_deref());
+    let bin = super::strata_bin(a.run.strata_bin.as_deref());
     let start = RunStart::now(&bin);
-    let data_dir = a.data_dir.clone().unwrap_or_else(super::default_data_dir);
+    let data_dir = a
+        .run
+        .data_dir
+        .clone()
+        .unwrap_or_else(super::default_data_dir);
     let ndjson = ensure_events(&data_dir, a.rows, a.seed, "ndjson")?;
     let csv = ensure_events(&data_dir, a.rows, a.seed, "csv")?;
     let parquet = ensure_events(&data_dir, a.rows, a.seed, "parquet")?;
@@ -179,7 +174,7 @@ pub fn run(a: &IngestArgs) -> Result<Report> {
     drop(server);
 
     let mut chdb_version = None;
-    if !a.skip_peers {
+    if !a.run.skip_peers {
         peers::ensure_venv()?;
         eprintln!("chDB: the same NDJSON chunks through INSERT ... FORMAT JSONEachRow");
         let lines = peers::run_json_lines(&[
@@ -220,7 +215,7 @@ pub fn run(a: &IngestArgs) -> Result<Report> {
     };
     let md = render_markdown(&report);
     print!("{md}");
-    if !a.no_write {
+    if !a.run.no_write {
         super::write_result(
             &format!("ingest-{}-{}", report.rows, report.run.commit.hash),
             &report,
