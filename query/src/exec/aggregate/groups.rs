@@ -72,7 +72,7 @@ impl GroupTable {
     pub(super) fn num_groups(&self) -> usize {
         match self {
             GroupTable::Fixed(t) => t.keys.len(),
-            GroupTable::String(t) => t.keys.len(),
+            GroupTable::String(t) => t.groups,
             GroupTable::Rows(t) => t.keys.num_rows(),
         }
     }
@@ -82,8 +82,8 @@ impl GroupTable {
         match self {
             // The key, its copy in the map, the group index, hash map overhead.
             GroupTable::Fixed(t) => t.keys.len() * 48,
-            // The string bytes twice (the key list and the map's copy) plus overhead.
-            GroupTable::String(t) => 2 * t.bytes + t.keys.len() * 64,
+            // The string bytes plus the map's per-key overhead.
+            GroupTable::String(t) => t.bytes + t.groups * 64,
             // Key bytes twice (the rows and the map's copy) plus per-group overhead.
             GroupTable::Rows(t) => 2 * t.keys.size() + t.keys.num_rows() * 48,
         }
@@ -102,9 +102,10 @@ impl GroupTable {
 /// One VARCHAR key, by its bytes; NULL is a group of its own.
 #[derive(Default)]
 pub(super) struct StringGroups {
+    /// Key bytes -> group index (each key is stored once, here).
     index: HashMap<Box<[u8]>, usize, RandomState>,
-    /// The key of every group (`None`: the NULL group).
-    keys: Vec<Option<Box<[u8]>>>,
+    /// The number of groups, the NULL group included.
+    groups: usize,
     null_group: Option<usize>,
     /// Bytes of all keys.
     bytes: usize,
@@ -112,23 +113,22 @@ pub(super) struct StringGroups {
 
 impl StringGroups {
     fn group_of(&mut self, key: Option<&[u8]>) -> usize {
-        let next = self.keys.len();
-        match key {
-            None => *self.null_group.get_or_insert_with(|| {
-                self.keys.push(None);
-                next
-            }),
+        let next = self.groups;
+        let group = match key {
+            None => *self.null_group.get_or_insert(next),
             Some(bytes) => match self.index.get(bytes) {
                 Some(&group) => group,
                 None => {
-                    let owned: Box<[u8]> = bytes.into();
-                    self.bytes += owned.len();
-                    self.index.insert(owned.clone(), next);
-                    self.keys.push(Some(owned));
+                    self.bytes += bytes.len();
+                    self.index.insert(bytes.into(), next);
                     next
                 }
             },
+        };
+        if group == next {
+            self.groups += 1;
         }
+        group
     }
 
     fn intern(&mut self, columns: &[ArrayRef], groups: &mut Vec<usize>) -> Result<()> {
@@ -155,16 +155,28 @@ impl StringGroups {
     }
 
     fn merge(&mut self, other: StringGroups) -> Vec<usize> {
-        other
-            .keys
-            .iter()
-            .map(|k| self.group_of(k.as_deref()))
-            .collect()
+        let mut mapping = vec![0; other.groups];
+        if let Some(g) = other.null_group {
+            mapping[g] = self.group_of(None);
+        }
+        for (key, &g) in &other.index {
+            mapping[g] = self.group_of(Some(key));
+        }
+        mapping
+    }
+
+    /// The key of every group, in group order (`None`: the NULL group).
+    fn keys(&self) -> Vec<Option<&[u8]>> {
+        let mut keys = vec![None; self.groups];
+        for (key, &g) in &self.index {
+            keys[g] = Some(key.as_ref());
+        }
+        keys
     }
 
     fn into_column(self) -> ArrayRef {
-        let mut builder = arrow::array::StringBuilder::with_capacity(self.keys.len(), self.bytes);
-        for key in &self.keys {
+        let mut builder = arrow::array::StringBuilder::with_capacity(self.groups, self.bytes);
+        for key in self.keys() {
             match key {
                 // The bytes came from a valid UTF-8 array.
                 Some(bytes) => builder.append_value(String::from_utf8_lossy(bytes)),
