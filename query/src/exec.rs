@@ -257,12 +257,9 @@ fn build_operator(
     let mut input = |p: &LogicalPlan| build(p, storage, stats, metrics, depth + 1);
     Ok(match plan {
         LogicalPlan::Scan(scan) => {
-            let snapshot = match scan
-                .table
-                .strip_prefix(crate::system::SCHEMA)
-                .and_then(|t| t.strip_prefix('.'))
-            {
-                Some(system) => crate::system::snapshot(storage, system)?,
+            // The binder names a virtual table `schema.name`; user table names have no dot.
+            let snapshot = match scan.table.split_once('.') {
+                Some((schema, name)) => crate::system::snapshot(storage, schema, name)?,
                 None => storage.table(&scan.table)?.snapshot(),
             };
             let mut projection = Vec::with_capacity(scan.projection.len());

@@ -146,6 +146,7 @@ pub struct QueryEngine {
 impl QueryEngine {
     /// An engine over `storage`.
     pub fn new(storage: Arc<Storage>) -> Self {
+        system::register(&storage);
         QueryEngine { storage }
     }
 

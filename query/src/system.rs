@@ -5,8 +5,10 @@
 //!   Arrow memory for in-memory segments), `min_time` / `max_time` (the time column's range, when
 //!   the table has one), `file` (relative to the data directory).
 //!
-//! A system table is built when a query's physical plan is built, as one in-memory segment, so
-//! filters, projections, aggregates and joins work on it like on any table.
+//! System tables are [`VirtualTable`]s registered on the storage (see
+//! `strata_storage::virtual_table`); any crate may register more, in any schema. A virtual table is
+//! computed when a query's physical plan is built, as one in-memory segment, so filters,
+//! projections, aggregates and joins work on it like on any table.
 
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use arrow::record_batch::RecordBatch;
 use strata_storage::index::BlockIndex;
 use strata_storage::segment::{Block, MemSegment};
 use strata_storage::zonemap::zone_of_batch;
-use strata_storage::{SegmentKind, Storage, TableSnapshot};
+use strata_storage::{SegmentKind, Storage, TableSnapshot, VirtualTable};
 
 use crate::error::{Error, Result};
 
@@ -26,13 +28,20 @@ pub const SCHEMA: &str = "system";
 /// `system.segments`.
 const SEGMENTS: &str = "segments";
 
-/// The tables of the system schema.
-pub const TABLES: &[&str] = &[SEGMENTS];
+/// Registers the system tables this crate computes (`system.segments`) on `storage`. Other
+/// crates register theirs (`system.sources`, `system.queries`, `pg_catalog.*`) the same way.
+pub fn register(storage: &Storage) {
+    storage
+        .virtual_tables()
+        .register(SCHEMA, SEGMENTS, Arc::new(SegmentsTable));
+}
 
-/// The schema of system table `name` (without the `system.` prefix), or `None`.
-pub fn schema(name: &str) -> Option<SchemaRef> {
-    match name.to_ascii_lowercase().as_str() {
-        SEGMENTS => Some(Arc::new(Schema::new(vec![
+/// `system.segments` as a virtual table.
+struct SegmentsTable;
+
+impl VirtualTable for SegmentsTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(vec![
             Field::new("table", DataType::Utf8, false),
             Field::new("segment_id", DataType::Int64, true),
             Field::new("state", DataType::Utf8, false),
@@ -49,45 +58,58 @@ pub fn schema(name: &str) -> Option<SchemaRef> {
                 true,
             ),
             Field::new("file", DataType::Utf8, true),
-        ]))),
-        _ => None,
+        ]))
+    }
+
+    fn batches(&self, storage: &Storage) -> strata_storage::Result<Vec<RecordBatch>> {
+        Ok(vec![segments(storage, &self.schema())?])
     }
 }
 
-/// The error for an unknown system table.
-pub fn unknown(name: &str) -> Error {
+/// The error for an unknown table of a virtual schema.
+pub fn unknown(storage: &Storage, schema: &str, name: &str) -> Error {
     Error::InvalidArgument {
         message: format!(
-            "unknown system table \"{SCHEMA}.{name}\"; system tables: {}",
-            TABLES
+            "unknown table \"{schema}.{name}\"; tables of schema {schema}: {}",
+            storage
+                .virtual_tables()
+                .names_in(schema)
                 .iter()
-                .map(|t| format!("{SCHEMA}.{t}"))
+                .map(|t| format!("{schema}.{t}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
     }
 }
 
-/// The current contents of system table `name`, as a snapshot of one in-memory segment.
-pub fn snapshot(storage: &Storage, name: &str) -> Result<TableSnapshot> {
-    let schema = schema(name).ok_or_else(|| unknown(name))?;
-    let batch = match name.to_ascii_lowercase().as_str() {
-        SEGMENTS => segments(storage, &schema)?,
-        _ => return Err(unknown(name)),
-    };
-    let block = Block {
-        zone: Arc::new(zone_of_batch(&batch)),
-        index: Arc::new(BlockIndex::build(&batch, &[])),
-        batch,
-    };
-    let segment = MemSegment::new(SegmentKind::Sealed, vec![block]);
+/// The current contents of virtual table `schema.name`, as a snapshot of one in-memory segment.
+pub fn snapshot(storage: &Storage, schema: &str, name: &str) -> Result<TableSnapshot> {
+    let table = storage
+        .virtual_tables()
+        .get(schema, name)
+        .ok_or_else(|| unknown(storage, schema, name))?;
+    let table_schema = table.schema();
+    let mut blocks = vec![];
+    for batch in table.batches(storage)? {
+        if batch.schema().fields() != table_schema.fields() {
+            return Err(Error::internal(format!(
+                "virtual table {schema}.{name} produced a batch of another schema"
+            )));
+        }
+        blocks.push(Block {
+            zone: Arc::new(zone_of_batch(&batch)),
+            index: Arc::new(BlockIndex::build(&batch, &[])),
+            batch,
+        });
+    }
+    let segment = MemSegment::new(SegmentKind::Sealed, blocks);
     Ok(TableSnapshot {
-        schema,
+        schema: table_schema,
         segments: vec![Arc::new(segment)],
     })
 }
 
-fn segments(storage: &Storage, schema: &SchemaRef) -> Result<RecordBatch> {
+fn segments(storage: &Storage, schema: &SchemaRef) -> strata_storage::Result<RecordBatch> {
     let mut names = storage.table_names();
     names.sort();
     let mut table = vec![];

@@ -1257,3 +1257,55 @@ fn alter_table_sets_ttl_and_retention_follows() {
     );
     assert_eq!(table.def().options.sort_key, ["region", "ts"]);
 }
+
+/// A virtual table registered by another crate: `pg_catalog.demo_names`.
+struct DemoNames;
+
+impl strata_storage::VirtualTable for DemoNames {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("name", arrow::datatypes::DataType::Utf8, false),
+        ]))
+    }
+
+    fn batches(&self, storage: &Storage) -> strata_storage::Result<Vec<RecordBatch>> {
+        let mut names = storage.table_names();
+        names.sort();
+        let column: ArrayRef = Arc::new(StringArray::from(names));
+        Ok(vec![RecordBatch::try_new(self.schema(), vec![column])?])
+    }
+}
+
+#[test]
+fn virtual_tables_resolve_qualified_and_through_the_pg_catalog_search_path() {
+    let engine = events("virtual");
+    engine
+        .storage
+        .virtual_tables()
+        .register("pg_catalog", "demo_names", Arc::new(DemoNames));
+    assert_eq!(
+        query(&engine, "SELECT name FROM pg_catalog.demo_names"),
+        ["events"]
+    );
+    assert_eq!(query(&engine, "SELECT count(*) FROM demo_names"), ["1"]);
+    // A user table of the same name wins over the unqualified pg_catalog one.
+    engine
+        .execute("CREATE TABLE demo_names (x INTEGER)")
+        .unwrap();
+    assert_eq!(query(&engine, "SELECT count(*) FROM demo_names"), ["0"]);
+    assert_eq!(
+        query(&engine, "SELECT count(*) FROM PG_CATALOG.Demo_Names"),
+        ["2"]
+    );
+    // Joins between virtual and user tables work like any scan.
+    assert_eq!(
+        query(
+            &engine,
+            "SELECT s.table, count(*) FROM system.segments s JOIN pg_catalog.demo_names d \
+             ON s.table = d.name GROUP BY s.table"
+        ),
+        ["events|1"]
+    );
+    let e = error(&engine, "SELECT * FROM system.nope");
+    assert!(e.to_string().contains("system.segments"), "{e}");
+}

@@ -35,7 +35,9 @@
 //! log, segments, persist, compaction, retention),
 //! [`types`] (the SQL names of the supported Arrow types), [`zonemap`] (min/max/NULL count per
 //! block), [`index`] (Roaring bitmap indexes of string columns: per batch in memory, a sidecar
-//! file per persisted segment), [`manifest`] (the persisted segments of a table).
+//! file per persisted segment), [`manifest`] (the persisted segments of a table),
+//! [`virtual_table`] (computed read-only tables such as `system.segments`, registered by the
+//! crates above).
 
 pub mod catalog;
 mod error;
@@ -45,6 +47,7 @@ pub mod manifest;
 pub mod segment;
 pub mod table;
 pub mod types;
+pub mod virtual_table;
 pub mod wal;
 pub mod zonemap;
 
@@ -55,6 +58,7 @@ pub use roaring;
 pub use segment::{Segment, SegmentKind, SegmentRef};
 pub use table::{FlushOutcome, SegmentInfo, Table, TableSnapshot};
 pub use types::{parse_sql_type, sql_type_name};
+pub use virtual_table::{VirtualTable, VirtualTables};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -123,6 +127,7 @@ pub struct Storage {
     config: StorageConfig,
     catalog: Arc<Catalog>,
     tables: RwLock<HashMap<String, Arc<Table>>>,
+    virtual_tables: VirtualTables,
 }
 
 impl std::fmt::Debug for Storage {
@@ -152,6 +157,7 @@ impl Storage {
             config,
             catalog,
             tables: RwLock::new(tables),
+            virtual_tables: VirtualTables::default(),
         });
         if let Some(interval) = interval {
             spawn_maintenance(Arc::downgrade(&storage), interval)?;
@@ -168,6 +174,11 @@ impl Storage {
                 tracing::error!(table = %table.name(), error = %e, "background persist failed");
             }
         }
+    }
+
+    /// The virtual (computed, read-only) tables of this storage: see [`virtual_table`].
+    pub fn virtual_tables(&self) -> &VirtualTables {
+        &self.virtual_tables
     }
 
     /// The data directory.

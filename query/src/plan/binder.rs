@@ -355,7 +355,7 @@ impl<'a> Binder<'a> {
                 if args.is_some() {
                     return Err(Error::unsupported("table functions"));
                 }
-                if let Some(system) = system_table(name)? {
+                if let Some(system) = virtual_table(self.storage, name)? {
                     let scope = Scope::of(
                         system.schema(),
                         Relation {
@@ -371,6 +371,7 @@ impl<'a> Binder<'a> {
                     );
                     return Ok((system, scope));
                 }
+                let qualified = &name.0;
                 let name = object_name(name)?;
                 let cte = self
                     .ctes
@@ -382,15 +383,26 @@ impl<'a> Binder<'a> {
                 let (plan, table) = match cte {
                     Some((cte, plan)) => (plan, cte),
                     None => {
-                        let table = self.storage.table(&name)?;
-                        let schema = table.def().schema;
-                        let scan = Scan {
-                            table: table.name().to_string(),
-                            table_schema: schema.clone(),
-                            projection: (0..schema.fields().len()).collect(),
-                            filters: vec![],
-                        };
-                        (LogicalPlan::Scan(scan), table.name().to_string())
+                        // An unqualified name that is no user table may be a `pg_catalog` table,
+                        // as PostgreSQL's search path implies.
+                        match self.storage.table(&name) {
+                            Ok(table) => {
+                                let schema = table.def().schema;
+                                let scan = Scan {
+                                    table: table.name().to_string(),
+                                    table_schema: schema.clone(),
+                                    projection: (0..schema.fields().len()).collect(),
+                                    filters: vec![],
+                                };
+                                (LogicalPlan::Scan(scan), table.name().to_string())
+                            }
+                            Err(e) => match self.storage.virtual_tables().get(PG_CATALOG, &name) {
+                                Some(v) if qualified.len() == 1 => {
+                                    (virtual_scan(PG_CATALOG, &name, v.schema()), name.clone())
+                                }
+                                _ => return Err(e.into()),
+                            },
+                        }
                     }
                 };
                 let plan = match alias {
@@ -1163,9 +1175,12 @@ fn in_subquery(value: Expr, query: &sql::Query, negated: bool, scope: &Scope) ->
     })
 }
 
-/// The table name of an object name (`t` or `schema.t`, the schema ignored).
-/// `system.<table>`: a scan of a system table ([`crate::system`]), or `None` for other names.
-fn system_table(name: &sql::ObjectName) -> Result<Option<LogicalPlan>> {
+/// The schema searched for an unqualified name that is no user table.
+const PG_CATALOG: &str = "pg_catalog";
+
+/// A scan of a virtual table ([`strata_storage::virtual_table`]) for `schema.table`, or `None`
+/// for a name that is not one. In the `system` schema an unknown name is an error.
+fn virtual_table(storage: &Storage, name: &sql::ObjectName) -> Result<Option<LogicalPlan>> {
     let parts: Vec<&str> = name
         .0
         .iter()
@@ -1175,18 +1190,33 @@ fn system_table(name: &sql::ObjectName) -> Result<Option<LogicalPlan>> {
     let [schema, table] = parts[..] else {
         return Ok(None);
     };
-    if !schema.eq_ignore_ascii_case(crate::system::SCHEMA) {
+    let Some(virtual_table) = storage.virtual_tables().get(schema, table) else {
+        if schema.eq_ignore_ascii_case(crate::system::SCHEMA) {
+            return Err(crate::system::unknown(
+                storage,
+                crate::system::SCHEMA,
+                table,
+            ));
+        }
         return Ok(None);
-    }
-    let table_schema = crate::system::schema(table).ok_or_else(|| crate::system::unknown(table))?;
-    Ok(Some(LogicalPlan::Scan(Scan {
-        table: format!("{}.{}", crate::system::SCHEMA, table.to_ascii_lowercase()),
+    };
+    Ok(Some(virtual_scan(schema, table, virtual_table.schema())))
+}
+
+fn virtual_scan(schema: &str, table: &str, table_schema: SchemaRef) -> LogicalPlan {
+    LogicalPlan::Scan(Scan {
+        table: format!(
+            "{}.{}",
+            schema.to_ascii_lowercase(),
+            table.to_ascii_lowercase()
+        ),
         projection: (0..table_schema.fields().len()).collect(),
         table_schema,
         filters: vec![],
-    })))
+    })
 }
 
+/// The table name of an object name (`t` or `schema.t`, the schema ignored).
 pub(crate) fn object_name(name: &sql::ObjectName) -> Result<String> {
     match name.0.last().and_then(|p| p.as_ident()) {
         Some(ident) if name.0.len() <= 2 => Ok(ident.value.clone()),
