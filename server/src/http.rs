@@ -39,6 +39,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         fsync: args.fsync,
         segment_rows_max: args.segment_rows_max.max(1),
         segment_age_max: std::time::Duration::from_secs(args.segment_age_max_s),
+        cache_bytes: args.cache_bytes,
         ..StorageConfig::default()
     };
     let data_dir = args.data_dir.clone();

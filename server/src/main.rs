@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// ... or once its oldest row is this many seconds old.
     #[arg(long, env = "STRATA_SEGMENT_AGE_MAX_S", default_value_t = 600)]
     pub segment_age_max_s: u64,
+    /// The byte budget of the read cache of persisted segments (decoded column chunks and
+    /// bitmap indexes); 0 disables it.
+    #[arg(long, env = "STRATA_CACHE_BYTES", default_value_t = strata_storage::DEFAULT_CACHE_BYTES)]
+    pub cache_bytes: usize,
     /// A query fails with QUERY_TIMEOUT after this many milliseconds (per request:
     /// "timeout_ms").
     #[arg(long, env = "STRATA_QUERY_TIMEOUT_MS", default_value_t = 300_000)]

@@ -39,6 +39,7 @@
 //! [`virtual_table`] (computed read-only tables such as `system.segments`, registered by the
 //! crates above).
 
+pub mod cache;
 pub mod catalog;
 mod error;
 mod fsutil;
@@ -65,6 +66,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use cache::SegmentCache;
 use catalog::Catalog;
 use fsutil::{read_lock, write_lock};
 
@@ -91,6 +93,9 @@ impl FsyncPolicy {
     }
 }
 
+/// The default read-cache budget: 1 GiB.
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
+
 /// Settings of the storage engine.
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
@@ -106,6 +111,9 @@ pub struct StorageConfig {
     pub segment_age_max: Duration,
     /// How often the background task checks those limits; `None` disables it (tests, tools).
     pub maintenance_interval: Option<Duration>,
+    /// The byte budget of the read cache of persisted segments (decoded column chunks and
+    /// bitmap index sidecars, see [`cache`]); 0 disables it.
+    pub cache_bytes: usize,
 }
 
 impl Default for StorageConfig {
@@ -117,6 +125,7 @@ impl Default for StorageConfig {
             segment_bytes_max: 256 << 20,
             segment_age_max: Duration::from_secs(600),
             maintenance_interval: Some(Duration::from_secs(1)),
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -128,6 +137,7 @@ pub struct Storage {
     catalog: Arc<Catalog>,
     tables: RwLock<HashMap<String, Arc<Table>>>,
     virtual_tables: VirtualTables,
+    cache: Arc<SegmentCache>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -145,9 +155,17 @@ impl Storage {
         let tables_dir = dir.join("tables");
         fsutil::create_dir_all(&tables_dir)?;
         let catalog = Arc::new(Catalog::load(&dir)?);
+        let cache = SegmentCache::new(config.cache_bytes);
         let mut tables = HashMap::new();
         for (id, def) in catalog.tables() {
-            let table = Table::open(id, def, table_dir(&dir, id), catalog.clone(), &config)?;
+            let table = Table::open(
+                id,
+                def,
+                table_dir(&dir, id),
+                catalog.clone(),
+                &config,
+                cache.clone(),
+            )?;
             tables.insert(table.name().to_string(), Arc::new(table));
         }
         remove_orphan_table_dirs(&tables_dir, &catalog)?;
@@ -158,6 +176,7 @@ impl Storage {
             catalog,
             tables: RwLock::new(tables),
             virtual_tables: VirtualTables::default(),
+            cache,
         });
         if let Some(interval) = interval {
             spawn_maintenance(Arc::downgrade(&storage), interval)?;
@@ -179,6 +198,11 @@ impl Storage {
     /// The virtual (computed, read-only) tables of this storage: see [`virtual_table`].
     pub fn virtual_tables(&self) -> &VirtualTables {
         &self.virtual_tables
+    }
+
+    /// The read cache of persisted segments (its counters: [`SegmentCache::stats`]).
+    pub fn cache(&self) -> &Arc<SegmentCache> {
+        &self.cache
     }
 
     /// The data directory.
@@ -205,6 +229,7 @@ impl Storage {
             table_dir(&self.dir, id),
             self.catalog.clone(),
             &self.config,
+            self.cache.clone(),
         )?;
         tables.insert(table.name().to_string(), Arc::new(table));
         Ok(true)

@@ -11,6 +11,7 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 
+use crate::cache::SegmentCache;
 use crate::catalog::Catalog;
 use crate::fsutil::{lock, read_lock, write_lock};
 use crate::manifest::Manifest;
@@ -114,6 +115,8 @@ pub struct Table {
     dir: PathBuf,
     catalog: Arc<Catalog>,
     config: StorageConfig,
+    /// The storage's read cache of persisted segments.
+    cache: Arc<SegmentCache>,
     def: RwLock<TableDef>,
     write: Mutex<()>,
     wal: Wal,
@@ -140,6 +143,7 @@ impl Table {
         dir: PathBuf,
         catalog: Arc<Catalog>,
         config: &StorageConfig,
+        cache: Arc<SegmentCache>,
     ) -> Result<Table> {
         crate::fsutil::create_dir_all(&dir)?;
         let manifest = Manifest::load(&dir)?;
@@ -152,7 +156,7 @@ impl Table {
         let persisted = manifest
             .segments
             .iter()
-            .map(|entry| ParquetSegment::open(&dir, entry.clone()).map(Arc::new))
+            .map(|entry| ParquetSegment::open(&dir, entry.clone(), &cache).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         let (wal, frames) = Wal::open(
             &dir.join("wal"),
@@ -167,6 +171,7 @@ impl Table {
             dir,
             catalog,
             config: config.clone(),
+            cache,
             state: RwLock::new(TableState {
                 live: LiveSegment::with_indexes(def.schema.clone(), def.options.indexes.clone()),
                 sealed: Vec::new(),
@@ -421,7 +426,7 @@ impl Table {
         )?;
         let segments = entries
             .iter()
-            .map(|e| ParquetSegment::open(&self.dir, e.clone()).map(Arc::new))
+            .map(|e| ParquetSegment::open(&self.dir, e.clone(), &self.cache).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         Ok((entries, segments))
     }

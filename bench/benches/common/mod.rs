@@ -40,8 +40,14 @@ pub fn one_thread() -> QueryLimits {
 }
 
 /// `ROWS` events in table `events`; `persist` flushes them into Parquet segment files (else
-/// they stay in the live, in-memory segment).
+/// they stay in the live, in-memory segment). The segment read cache is off, so reads of
+/// persisted segments measure decoding; [`events_fixture_cached`] turns it on.
 pub fn events_fixture(tag: &str, persist: bool) -> Fixture {
+    events_fixture_cached(tag, persist, 0)
+}
+
+/// [`events_fixture`] with a segment read cache of `cache_bytes`.
+pub fn events_fixture_cached(tag: &str, persist: bool, cache_bytes: usize) -> Fixture {
     let dir = std::env::temp_dir().join(format!(
         "strata-bench-criterion-{tag}-{}",
         std::process::id()
@@ -52,6 +58,7 @@ pub fn events_fixture(tag: &str, persist: bool) -> Fixture {
         segment_rows_max: usize::MAX,
         segment_bytes_max: usize::MAX,
         maintenance_interval: None,
+        cache_bytes,
         ..StorageConfig::default()
     };
     let storage = Storage::open(&dir, config).expect("open storage");

@@ -6,16 +6,21 @@
 //!
 //! Next to each file lies its bitmap index sidecar (`<id>.idx`, see [`crate::index`]), written
 //! before the Parquet file and listed with it in the manifest. It is read lazily, the first time
-//! a query asks the segment an index question, and kept in memory while the segment is open:
-//! start-up reads only footers, and a segment no filter touches costs no index memory.
+//! a query asks the segment an index question: start-up reads only footers, and a segment no
+//! filter touches costs no index memory.
+//!
+//! Column chunks and sidecars are read through the storage's byte-budgeted
+//! [`SegmentCache`](crate::cache::SegmentCache): a scan decodes only the (row group, column)
+//! chunks the cache does not hold, and keeps them for the next one.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use arrow::array::{Array, Int64Array, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, TimestampMillisecondArray};
 use arrow::compute::{
-    concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
+    concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
+    SortOptions,
 };
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -31,6 +36,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use roaring::RoaringBitmap;
 
 use super::{align_batch, Segment, SegmentKind};
+use crate::cache::{chunk_bytes, CacheKey, CacheValue, SegmentCache};
 use crate::fsutil::{self, io};
 use crate::index::{indexed_columns, BlockIndex, IndexLookup};
 use crate::manifest::SegmentEntry;
@@ -70,8 +76,10 @@ pub struct ParquetSegment {
     zones: Vec<Arc<Zone>>,
     /// The sidecar file, if the segment has one.
     index_path: Option<PathBuf>,
-    /// The sidecar, once read.
-    index: OnceLock<Arc<BlockIndex>>,
+    /// Where decoded chunks and the sidecar are kept.
+    cache: Arc<SegmentCache>,
+    /// This segment's id in the cache's keys.
+    cache_id: u64,
     /// Set when a compaction or retention removed the segment from the manifest: the file is
     /// deleted when the last reader (snapshot) lets go of it.
     obsolete: std::sync::atomic::AtomicBool,
@@ -79,6 +87,7 @@ pub struct ParquetSegment {
 
 impl Drop for ParquetSegment {
     fn drop(&mut self) {
+        self.cache.forget_segment(self.cache_id);
         if self.obsolete.load(std::sync::atomic::Ordering::Acquire) {
             for path in std::iter::once(&self.path).chain(self.index_path.iter()) {
                 if let Err(e) = std::fs::remove_file(path) {
@@ -90,8 +99,12 @@ impl Drop for ParquetSegment {
 }
 
 impl ParquetSegment {
-    /// Opens the file of `entry` (reads its footer).
-    pub fn open(table_dir: &Path, entry: SegmentEntry) -> Result<ParquetSegment> {
+    /// Opens the file of `entry` (reads its footer); reads go through `cache`.
+    pub fn open(
+        table_dir: &Path,
+        entry: SegmentEntry,
+        cache: &Arc<SegmentCache>,
+    ) -> Result<ParquetSegment> {
         let path = table_dir.join(&entry.file);
         let file = File::open(&path).map_err(io("open segment", &path))?;
         // The page index lets a read through a row selection skip whole pages.
@@ -113,7 +126,8 @@ impl ParquetSegment {
             meta: meta.clone(),
             zones,
             index_path: entry.index_file.as_ref().map(|f| table_dir.join(f)),
-            index: OnceLock::new(),
+            cache_id: cache.next_segment_id(),
+            cache: cache.clone(),
             entry,
             path,
             obsolete: Default::default(),
@@ -136,13 +150,17 @@ impl ParquetSegment {
         &self.path
     }
 
-    /// The bitmap index, read from the sidecar on first use; `None` when the segment has none.
+    /// The bitmap index, from the cache or read from the sidecar; `None` when the segment has
+    /// none.
     pub fn index(&self) -> Result<Option<Arc<BlockIndex>>> {
         let Some(path) = &self.index_path else {
             return Ok(None);
         };
-        if let Some(index) = self.index.get() {
-            return Ok(Some(index.clone()));
+        let key = CacheKey::Index {
+            segment: self.cache_id,
+        };
+        if let Some(CacheValue::Index(index)) = self.cache.get(&key) {
+            return Ok(Some(index));
         }
         let index = BlockIndex::read_file(path)?;
         if u64::from(index.rows) != self.entry.rows {
@@ -155,7 +173,136 @@ impl ParquetSegment {
                 ),
             });
         }
-        Ok(Some(self.index.get_or_init(|| Arc::new(index)).clone()))
+        let index = Arc::new(index);
+        let bytes = index.memory_bytes();
+        self.cache
+            .insert(key, CacheValue::Index(index.clone()), bytes);
+        Ok(Some(index))
+    }
+
+    /// The file-schema indexes of the columns of `projected` this file has.
+    fn stored_columns(&self, projected: &SchemaRef) -> Vec<usize> {
+        projected
+            .fields()
+            .iter()
+            .filter_map(|f| self.schema.index_of(f.name()).ok())
+            .collect()
+    }
+
+    fn chunk_key(&self, row_group: usize, column: usize) -> CacheKey {
+        CacheKey::Chunk {
+            segment: self.cache_id,
+            row_group: row_group as u32,
+            column: column as u32,
+        }
+    }
+
+    /// The cached chunks of `columns` in `row_group`, or `None` unless all are cached.
+    fn cached_chunks(
+        &self,
+        row_group: usize,
+        columns: &[usize],
+    ) -> Option<Vec<Arc<Vec<ArrayRef>>>> {
+        // `contains` first, so a partial hit does not count hits for chunks that are then
+        // decoded anyway.
+        if !columns
+            .iter()
+            .all(|&c| self.cache.contains(&self.chunk_key(row_group, c)))
+        {
+            return None;
+        }
+        let mut chunks = Vec::with_capacity(columns.len());
+        for &c in columns {
+            match self.cache.get(&self.chunk_key(row_group, c)) {
+                Some(CacheValue::Chunk(arrays)) => chunks.push(arrays),
+                _ => return None,
+            }
+        }
+        Some(chunks)
+    }
+
+    /// The chunks of `columns` in `row_group`: cached ones from the cache, the others decoded
+    /// from the file together and cached.
+    fn chunks(&self, row_group: usize, columns: &[usize]) -> Result<Vec<Arc<Vec<ArrayRef>>>> {
+        let mut chunks: Vec<Option<Arc<Vec<ArrayRef>>>> = columns
+            .iter()
+            .map(|&c| match self.cache.get(&self.chunk_key(row_group, c)) {
+                Some(CacheValue::Chunk(arrays)) => Some(arrays),
+                _ => None,
+            })
+            .collect();
+        let missing: Vec<usize> = columns
+            .iter()
+            .zip(&chunks)
+            .filter(|(_, chunk)| chunk.is_none())
+            .map(|(&c, _)| c)
+            .collect();
+        if !missing.is_empty() {
+            let file = File::open(&self.path).map_err(io("open segment", &self.path))?;
+            let builder =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone());
+            let mask = ProjectionMask::roots(builder.parquet_schema(), missing.iter().copied());
+            let reader = builder
+                .with_projection(mask)
+                .with_row_groups(vec![row_group])
+                .with_batch_size(READ_BATCH_ROWS)
+                .build()
+                .map_err(|e| self.corrupt(e))?;
+            let mut decoded: Vec<Vec<ArrayRef>> = vec![Vec::new(); missing.len()];
+            for batch in reader {
+                let batch = batch.map_err(|e| self.corrupt(e))?;
+                for (out, &c) in decoded.iter_mut().zip(&missing) {
+                    let name = self.schema.field(c).name();
+                    let column = batch.column_by_name(name).ok_or_else(|| {
+                        self.corrupt(format!("the reader returned no column {name}"))
+                    })?;
+                    out.push(column.clone());
+                }
+            }
+            for (arrays, c) in decoded.into_iter().zip(missing) {
+                let bytes = chunk_bytes(&arrays);
+                let arrays = Arc::new(arrays);
+                self.cache.insert(
+                    self.chunk_key(row_group, c),
+                    CacheValue::Chunk(arrays.clone()),
+                    bytes,
+                );
+                if let Some(slot) = columns
+                    .iter()
+                    .position(|&x| x == c)
+                    .and_then(|i| chunks.get_mut(i))
+                {
+                    *slot = Some(arrays);
+                }
+            }
+        }
+        chunks
+            .into_iter()
+            .map(|c| c.ok_or_else(|| Error::Internal("a column chunk was not read".into())))
+            .collect()
+    }
+
+    /// The batches of `projected` made of the chunks of `columns` (file-schema indexes).
+    fn assemble(
+        &self,
+        projected: &SchemaRef,
+        columns: &[usize],
+        chunks: &[Arc<Vec<ArrayRef>>],
+    ) -> Result<Vec<RecordBatch>> {
+        let batches = chunks.first().map_or(0, |c| c.len());
+        if chunks.iter().any(|c| c.len() != batches) {
+            return Err(Error::Internal(
+                "cached column chunks of one row group differ in batching".into(),
+            ));
+        }
+        let file_schema = Arc::new(self.schema.project(columns)?);
+        let mut out = Vec::with_capacity(batches);
+        for i in 0..batches {
+            let arrays: Vec<ArrayRef> = chunks.iter().map(|c| c[i].clone()).collect();
+            let batch = RecordBatch::try_new(file_schema.clone(), arrays)?;
+            out.push(align_batch(&batch, projected)?);
+        }
+        Ok(out)
     }
 
     fn corrupt(&self, e: impl std::fmt::Display) -> Error {
@@ -184,11 +331,7 @@ impl Segment for ParquetSegment {
         if blocks.is_empty() {
             return Ok(Vec::new());
         }
-        let wanted: Vec<usize> = projected
-            .fields()
-            .iter()
-            .filter_map(|f| self.schema.index_of(f.name()).ok())
-            .collect();
+        let wanted = self.stored_columns(projected);
         if wanted.is_empty() {
             // No stored column is needed (COUNT(*), or only columns added after this segment):
             // the row counts are in the footer.
@@ -203,19 +346,10 @@ impl Segment for ParquetSegment {
             }
             return Ok(out);
         }
-        let file = File::open(&self.path).map_err(io("open segment", &self.path))?;
-        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone());
-        let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
-        let reader = builder
-            .with_projection(mask)
-            .with_row_groups(blocks.to_vec())
-            .with_batch_size(READ_BATCH_ROWS)
-            .build()
-            .map_err(|e| self.corrupt(e))?;
         let mut out = Vec::new();
-        for batch in reader {
-            let batch = batch.map_err(|e| self.corrupt(e))?;
-            out.push(align_batch(&batch, projected)?);
+        for &block in blocks {
+            let chunks = self.chunks(block, &wanted)?;
+            out.extend(self.assemble(projected, &wanted, &chunks)?);
         }
         Ok(out)
     }
@@ -235,11 +369,7 @@ impl Segment for ParquetSegment {
     ) -> Result<Vec<RecordBatch>> {
         let rows = self.zones.get(block).map(|z| z.rows as u32).unwrap_or(0);
         let end = block_start.saturating_add(rows);
-        let wanted: Vec<usize> = projected
-            .fields()
-            .iter()
-            .filter_map(|f| self.schema.index_of(f.name()).ok())
-            .collect();
+        let wanted = self.stored_columns(projected);
         if wanted.is_empty() {
             let mut left = selection.range_cardinality(block_start..end) as usize;
             let mut out = Vec::new();
@@ -247,6 +377,20 @@ impl Segment for ParquetSegment {
                 let n = left.min(READ_BATCH_ROWS);
                 out.push(null_batch(projected, n)?);
                 left -= n;
+            }
+            return Ok(out);
+        }
+        if let Some(chunks) = self.cached_chunks(block, &wanted) {
+            // Every chunk is decoded already: filter them rather than decode selected pages.
+            let mut out = Vec::new();
+            let mut at = block_start;
+            for batch in self.assemble(projected, &wanted, &chunks)? {
+                let n = batch.num_rows() as u32;
+                let mask = selection_mask(selection, at, n);
+                at += n;
+                if mask.true_count() > 0 {
+                    out.push(filter_record_batch(&batch, &mask)?);
+                }
             }
             return Ok(out);
         }
@@ -280,6 +424,21 @@ impl Segment for ParquetSegment {
         }
         Ok(out)
     }
+}
+
+/// The rows `start..start + len` of `selection` as a filter mask of `len` values.
+fn selection_mask(selection: &RoaringBitmap, start: u32, len: u32) -> BooleanArray {
+    let mut bits = arrow::array::BooleanBufferBuilder::new(len as usize);
+    let end = start.saturating_add(len);
+    let mut at = start;
+    let mut runs = selection.range(start..end);
+    while let Some(run) = runs.next_range() {
+        bits.append_n((run.start() - at) as usize, false);
+        bits.append_n((run.end() - run.start()) as usize + 1, true);
+        at = run.end() + 1;
+    }
+    bits.append_n((end - at) as usize, false);
+    BooleanArray::new(bits.finish(), None)
 }
 
 /// A batch of `projected` with `rows` rows and every column NULL.
