@@ -4,6 +4,8 @@
 //!   segments only), `state` (`live`, `sealed`, `persisted`), `rows`, `bytes` (file size, or
 //!   Arrow memory for in-memory segments), `min_time` / `max_time` (the time column's range, when
 //!   the table has one), `file` (relative to the data directory).
+//! - `system.cache`: one row — the read cache's `budget_bytes`, `bytes` and `entries` held now,
+//!   and its `hits`, `misses` and `evictions` since start.
 //!
 //! System tables are [`VirtualTable`]s registered on the storage (see
 //! `strata_storage::virtual_table`); any crate may register more, in any schema. A virtual table is
@@ -27,6 +29,8 @@ pub const SCHEMA: &str = "system";
 
 /// `system.segments`.
 const SEGMENTS: &str = "segments";
+/// `system.cache`.
+const CACHE: &str = "cache";
 
 /// Registers the system tables this crate computes (`system.segments`) on `storage`. Other
 /// crates register theirs (`system.sources`, `system.queries`, `pg_catalog.*`) the same way.
@@ -34,6 +38,42 @@ pub fn register(storage: &Storage) {
     storage
         .virtual_tables()
         .register(SCHEMA, SEGMENTS, Arc::new(SegmentsTable));
+    storage
+        .virtual_tables()
+        .register(SCHEMA, CACHE, Arc::new(CacheTable));
+}
+
+/// `system.cache`: one row with the read cache's budget, holdings and counters.
+struct CacheTable;
+
+impl VirtualTable for CacheTable {
+    fn schema(&self) -> SchemaRef {
+        let field = |name: &str| Field::new(name, DataType::Int64, false);
+        Arc::new(Schema::new(vec![
+            field("budget_bytes"),
+            field("bytes"),
+            field("entries"),
+            field("hits"),
+            field("misses"),
+            field("evictions"),
+        ]))
+    }
+
+    fn batches(&self, storage: &Storage) -> strata_storage::Result<Vec<RecordBatch>> {
+        let s = storage.cache().stats();
+        let columns: Vec<ArrayRef> = [
+            s.budget_bytes,
+            s.bytes,
+            s.entries,
+            s.hits,
+            s.misses,
+            s.evictions,
+        ]
+        .iter()
+        .map(|&v| Arc::new(Int64Array::from(vec![v as i64])) as ArrayRef)
+        .collect();
+        Ok(vec![RecordBatch::try_new(self.schema(), columns)?])
+    }
 }
 
 /// `system.segments` as a virtual table.

@@ -1309,3 +1309,24 @@ fn virtual_tables_resolve_qualified_and_through_the_pg_catalog_search_path() {
     let e = error(&engine, "SELECT * FROM system.nope");
     assert!(e.to_string().contains("system.segments"), "{e}");
 }
+
+#[test]
+fn system_cache_counts_chunk_reads_of_persisted_segments() {
+    let engine = events("cache");
+    engine.execute("FLUSH TABLE events").unwrap();
+    let before = query(&engine, "SELECT hits, misses FROM system.cache");
+    assert_eq!(before, ["0|0"]);
+    query(&engine, "SELECT sum(amount) FROM events");
+    let [first] = &query(&engine, "SELECT hits, misses, entries FROM system.cache")[..] else {
+        panic!()
+    };
+    let first: Vec<i64> = first.split('|').map(|v| v.parse().unwrap()).collect();
+    assert!(first[1] > 0 && first[2] > 0, "{first:?}");
+    query(&engine, "SELECT sum(amount) FROM events");
+    let [second] = &query(&engine, "SELECT hits, misses FROM system.cache")[..] else {
+        panic!()
+    };
+    let second: Vec<i64> = second.split('|').map(|v| v.parse().unwrap()).collect();
+    assert_eq!(second[1], first[1], "the second scan decodes nothing");
+    assert!(second[0] > first[0]);
+}
