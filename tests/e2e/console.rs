@@ -19,7 +19,7 @@ use crate::harness::{Server, TempDir};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The W3C name of an element reference in WebDriver answers.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f6ee9df3c53";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Upper bound for anything the test waits for (a guard against hanging, not a measurement).
 const WAIT_MAX: Duration = Duration::from_secs(120);
 
@@ -176,7 +176,10 @@ impl Browser {
             "/element",
             json!({"using": "css selector", "value": css}),
         );
-        v[ELEMENT_KEY].as_str().unwrap().to_string()
+        v[ELEMENT_KEY]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
     }
 
     /// Runs a script in the page and returns what it returns.

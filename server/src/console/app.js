@@ -149,6 +149,7 @@
   function renderTable(result) {
     const table = $('results');
     table.textContent = '';
+    $('results-box').hidden = false;
     const thead = table.createTHead();
     const head = thead.insertRow();
     const numeric = result.columns.map((c) => NUMERIC_TYPE.test(c.type || ''));
