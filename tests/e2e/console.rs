@@ -365,6 +365,20 @@ fn console_runs_a_query_on_demo_data_and_draws_the_chart() {
     let history = browser.eval("return document.querySelector('#history li').title");
     assert_eq!(history, json!(query));
 
+    // Auto-refresh re-runs the query (the demo keeps adding rows), then is switched off.
+    browser.eval(
+        "const r = document.getElementById('refresh'); r.value = '1000'; \
+         r.dispatchEvent(new Event('change'))",
+    );
+    browser.wait_for(
+        "an auto-refresh",
+        "return document.getElementById('status').textContent.startsWith('refreshed')",
+    );
+    browser.eval(
+        "const r = document.getElementById('refresh'); r.value = '0'; \
+         r.dispatchEvent(new Event('change'))",
+    );
+
     // An error is shown, not swallowed.
     browser.call("POST", &format!("/element/{editor}/clear"), json!({}));
     browser.call(

@@ -22,6 +22,7 @@
   let running = null; // the AbortController of the query in flight
   let refreshTimer = null;
   let lastResult = null; // redrawn when the window is resized
+  let lastQuery = null; // what auto-refresh re-runs
 
   function store(key, value) {
     try { localStorage.setItem(key, value); } catch (e) { /* private mode or full: no persistence */ }
@@ -71,10 +72,16 @@
 
   // ---- running the editor's query --------------------------------------------------------
 
+  // Runs the editor's text; an auto-refresh (quiet) re-runs the last query that was run, so that
+  // half-typed text in the editor is not sent every few seconds.
   async function run(options) {
-    const query = editor.value.trim();
-    if (!query) return;
-    const quiet = options && options.quiet; // auto-refresh: no history entry
+    const quiet = Boolean(options && options.quiet); // auto-refresh: no history entry
+    const query = quiet && lastQuery ? lastQuery : editor.value.trim();
+    if (!query) {
+      scheduleRefresh();
+      return;
+    }
+    lastQuery = query;
     if (running) running.abort();
     const controller = new AbortController();
     running = controller;
