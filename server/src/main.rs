@@ -73,7 +73,7 @@ pub struct ServeArgs {
     #[arg(long, env = "STRATA_MAX_RESULT_ROWS", default_value_t = 1_000_000)]
     pub max_result_rows: usize,
     /// Creates an `events` table (when missing) and feeds it generated events, for a first look.
-    #[arg(long, env = "STRATA_DEMO")]
+    #[arg(long, env = "STRATA_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
     /// Rows per second the demo generator appends to `events`.
     #[arg(long, env = "STRATA_DEMO_RATE", default_value_t = 1_000)]
