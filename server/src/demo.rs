@@ -100,7 +100,7 @@ pub fn start(storage: Arc<Storage>, rate_per_s: u64) -> anyhow::Result<()> {
                 "--demo: the existing table \"{TABLE}\" has no {} column of type {}; drop it or use \
                  another --data-dir",
                 field.name(),
-                field.data_type()
+                strata_storage::sql_type_name(field.data_type())
             ),
         }
     }

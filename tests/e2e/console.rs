@@ -411,3 +411,36 @@ fn console_runs_a_query_on_demo_data_and_draws_the_chart() {
         eprintln!("saved {}", std::path::Path::new(&path).display());
     }
 }
+
+/// `--demo` on a data directory whose `events` table has another shape refuses to start and says
+/// why, rather than appending rows the table cannot take.
+#[test]
+fn demo_refuses_an_events_table_of_another_shape() {
+    let dir = TempDir::new("demo-shape");
+    {
+        let server = Server::start(dir.path());
+        server.sql(
+            "CREATE TABLE events (time TIMESTAMP NOT NULL, country BIGINT) \
+             WITH (time_column = 'time')",
+        );
+    }
+    let output = Command::new(crate::harness::strata_bin())
+        .args([
+            "serve",
+            "--demo",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("STRATA_HTTP_ADDR")
+        .env_remove("STRATA_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"events\" has no country column of type VARCHAR"),
+        "{stderr}"
+    );
+}
