@@ -133,6 +133,11 @@ fn openapi_document_matches_the_running_server() {
             }
             let response = request.send().unwrap();
             let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(';').next().unwrap_or("").trim().to_string());
             let text = response.text().unwrap_or_default();
             let routed = status != 405 && !(status == 404 && text.contains("NO_SUCH_ENDPOINT"));
             let pending = PENDING.contains(&(method, path.as_str()));
@@ -154,11 +159,43 @@ fn openapi_document_matches_the_running_server() {
                 continue;
             }
             let responses = op["responses"].as_object().unwrap();
-            if !responses.contains_key(&status.to_string()) && !responses.contains_key("default") {
+            let Some(documented) = responses
+                .get(&status.to_string())
+                .or_else(|| responses.get("default"))
+            else {
                 failures.push(format!(
                     "{} {url}: answered {status}, which the document does not list ({text})",
                     method.to_uppercase()
                 ));
+                continue;
+            };
+            // The body has a documented media type, and a JSON body the documented
+            // required fields.
+            let documented = resolve(&doc, documented);
+            if let (Some(content), Some(ct)) = (documented.get("content"), &content_type) {
+                match content.get(ct.as_str()) {
+                    None => failures.push(format!(
+                        "{} {url}: {status} with Content-Type {ct}, which the document does not list",
+                        method.to_uppercase()
+                    )),
+                    Some(media) if ct == "application/json" => {
+                        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                        let schema = media.get("schema").map(|s| resolve(&doc, s));
+                        let required = schema
+                            .and_then(|s| s.get("required"))
+                            .and_then(Value::as_array);
+                        for field in required.into_iter().flatten() {
+                            let field = field.as_str().unwrap();
+                            if body.get(field).is_none() {
+                                failures.push(format!(
+                                    "{} {url}: the {status} body lacks \"{field}\": {text}",
+                                    method.to_uppercase()
+                                ));
+                            }
+                        }
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }
