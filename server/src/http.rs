@@ -45,6 +45,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone();
     let storage = tokio::task::spawn_blocking(move || Storage::open(&data_dir, config)).await??;
     tracing::info!(data_dir = %args.data_dir.display(), tables = storage.table_names().len(), "storage open");
+    if args.demo {
+        crate::demo::start(storage.clone(), args.demo_rate)?;
+    }
     let state = Arc::new(AppState {
         engine: QueryEngine::new(storage.clone()),
         storage,
@@ -94,6 +97,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/sql", post(sql))
         .route("/v1/queries/{id}", axum::routing::delete(cancel_query))
         .route("/v1/tables/{table}/ingest", post(ingest))
+        .merge(crate::console::routes())
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

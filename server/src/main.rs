@@ -6,6 +6,8 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod console;
+mod demo;
 mod error;
 mod http;
 mod queries;
@@ -74,6 +76,12 @@ pub struct ServeArgs {
     /// The most rows a JSON result may have (NDJSON and CSV are not capped).
     #[arg(long, env = "STRATA_MAX_RESULT_ROWS", default_value_t = 1_000_000)]
     pub max_result_rows: usize,
+    /// Creates an `events` table (when missing) and feeds it generated events, for a first look.
+    #[arg(long, env = "STRATA_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo: bool,
+    /// Rows per second the demo generator appends to `events`.
+    #[arg(long, env = "STRATA_DEMO_RATE", default_value_t = 1_000)]
+    pub demo_rate: u64,
 }
 
 fn parse_fsync(s: &str) -> Result<strata_storage::FsyncPolicy, String> {

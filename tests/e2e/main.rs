@@ -6,8 +6,10 @@
 mod bad_input;
 mod cli;
 mod clickbench;
+mod console;
 mod crash;
 mod guard_rails;
 mod harness;
 mod ingest_query;
+mod openapi;
 mod segments;
