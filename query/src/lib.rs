@@ -82,6 +82,7 @@ pub mod exec;
 pub mod expr;
 pub mod optimizer;
 pub mod parser;
+pub mod pg_catalog;
 pub mod plan;
 pub mod system;
 
@@ -147,6 +148,7 @@ impl QueryEngine {
     /// An engine over `storage`.
     pub fn new(storage: Arc<Storage>) -> Self {
         system::register(&storage);
+        pg_catalog::register(&storage);
         QueryEngine { storage }
     }
 
@@ -203,6 +205,32 @@ impl QueryEngine {
                 &name,
             )?)),
         }
+    }
+
+    /// The schema of the rows `sql` would answer, without running it (the PostgreSQL wire
+    /// protocol's Describe); `None` for statements that change something (DDL, `INSERT`,
+    /// `FLUSH`), whose answer is known only once they ran. Uncorrelated subqueries run while the
+    /// statement is bound, and `SHOW TABLES` / `DESCRIBE` (cheap, read-only) run.
+    pub fn describe(&self, sql: &str) -> Result<Option<SchemaRef>> {
+        let limits = QueryLimits::default();
+        let statement = parser::parse(sql)?;
+        let runner = |plan: plan::LogicalPlan| Ok(self.run_query(plan, &limits, None)?.batches);
+        let plan = Binder::new(&self.storage)
+            .with_subquery_runner(&runner)
+            .bind_statement(&statement)?;
+        Ok(match plan {
+            Plan::Query(plan) => Some(plan.schema()),
+            Plan::Explain(_) | Plan::ExplainAnalyze(_) => Some(Arc::new(Schema::new(vec![
+                Field::new("plan", DataType::Utf8, false),
+            ]))),
+            Plan::ShowTables => Some(exec::ddl::show_tables(&self.storage)?.schema()),
+            Plan::Describe { name } => Some(exec::ddl::describe(&self.storage, &name)?.schema()),
+            Plan::CreateTable { .. }
+            | Plan::AlterTable { .. }
+            | Plan::DropTable { .. }
+            | Plan::Insert(_)
+            | Plan::Flush { .. } => None,
+        })
     }
 
     fn run_query(

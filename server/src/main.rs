@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cli;
 mod error;
 mod http;
+mod pg;
 mod queries;
 mod result;
 
@@ -70,6 +71,9 @@ pub struct ServeArgs {
     /// The most rows a JSON result may have (NDJSON and CSV are not capped).
     #[arg(long, env = "STRATA_MAX_RESULT_ROWS", default_value_t = 1_000_000)]
     pub max_result_rows: usize,
+    /// The PostgreSQL wire protocol listen address (port 0 picks a free port), or `off`.
+    #[arg(long, env = "STRATA_PG_ADDR", default_value = "127.0.0.1:5433", value_parser = pg::parse_addr)]
+    pub pg_addr: pg::PgAddr,
 }
 
 fn parse_fsync(s: &str) -> Result<strata_storage::FsyncPolicy, String> {

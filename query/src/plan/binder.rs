@@ -2082,7 +2082,8 @@ fn bind_scalar_function(
          date_trunc, date_part, extract, coalesce, nullif, lower, upper, length, octet_length, \
          concat, substring, trim, ltrim, rtrim, btrim, replace, strpos, position, starts_with, \
          regexp_replace, regexp_match, regexp_like, to_timestamp, now, abs, approx_count_distinct, \
-         approx_percentile, percentile_cont, any_value";
+         approx_percentile, percentile_cont, any_value, version, current_database, current_schema, \
+         current_user, current_setting, pg_backend_pid";
     if function.over.is_some() || function.filter.is_some() {
         return Err(Error::unsupported(format!("OVER / FILTER on {name}()")));
     }
@@ -2100,6 +2101,12 @@ fn bind_scalar_function(
         .iter()
         .map(|a| bind_expr(a, scope, agg))
         .collect::<Result<Vec<_>>>()?;
+    // Session functions PostgreSQL clients call (version(), current_setting('x'), ...).
+    if let Some(value) = crate::pg_catalog::constant_function(name, args.len(), |i| {
+        args.get(i).and_then(string_literal)
+    }) {
+        return Ok(Expr::Literal(value?));
+    }
     let expect = |arg: &Expr, ok: bool, wanted: &str| -> Result<()> {
         if ok {
             Ok(())
