@@ -13,11 +13,11 @@
 //! | `information_schema.tables` | table_catalog, table_schema, table_name, table_type |
 //! | `information_schema.columns` | table_catalog, table_schema, table_name, column_name, ordinal_position, column_default, is_nullable, data_type, udt_name |
 //! | `pg_catalog.pg_namespace` | oid, nspname, nspowner |
-//! | `pg_catalog.pg_class` | oid, relname, relnamespace, relkind, relowner, relhasindex, relpersistence, reltuples, relam |
+//! | `pg_catalog.pg_class` | oid, relname, relnamespace, relkind, relowner, relhasindex, relpersistence, reltuples, relam, relchecks, relhasrules, relhastriggers, relrowsecurity, relforcerowsecurity, relispartition, reltablespace, reloftype, relreplident, reltoastrelid, relnatts |
 //! | `pg_catalog.pg_am` | oid, amname (`heap`) |
-//! | `pg_catalog.pg_attribute` | attrelid, attname, atttypid, attnum, attnotnull, atttypmod, attisdropped |
+//! | `pg_catalog.pg_attribute` | attrelid, attname, atttypid, attnum, attnotnull, atttypmod, attisdropped, atthasdef, attidentity, attgenerated, attcollation |
 //! | `pg_catalog.pg_type` | oid, typname, typnamespace, typlen, typtype |
-//! | `pg_catalog.pg_database` | oid, datname, datdba, encoding, datcollate, datctype, datallowconn |
+//! | `pg_catalog.pg_database` | oid, datname, datdba, encoding, datcollate, datctype, datallowconn, daticulocale, datlocprovider, datacl |
 //! | `pg_catalog.pg_extension` | extname, extversion (no rows) |
 //! | `pg_catalog.pg_settings` | name, setting |
 
@@ -111,6 +111,7 @@ pub fn constant_function(
             text(USER)
         }
         "current_schemas" => text("{pg_catalog,public}"),
+        "pg_encoding_to_char" | "getdatabaseencoding" => text("UTF8"),
         "inet_server_addr" | "inet_client_addr" => text("127.0.0.1"),
         "pg_backend_pid" => Some(Ok(Arc::new(Int32Array::from(vec![
             std::process::id() as i32
@@ -163,6 +164,21 @@ pub fn pg_type_of(dt: &DataType) -> (i64, &'static str, &'static str) {
         _ => (25, "text", "text"),
     }
 }
+
+/// `format_type(oid, typmod)` of the types Strata has, as `(oid, name)`.
+pub const FORMAT_TYPES: &[(i64, &str)] = &[
+    (16, "boolean"),
+    (20, "bigint"),
+    (21, "smallint"),
+    (23, "integer"),
+    (25, "text"),
+    (700, "real"),
+    (701, "double precision"),
+    (1043, "character varying"),
+    (1082, "date"),
+    (1114, "timestamp without time zone"),
+    (1184, "timestamp with time zone"),
+];
 
 /// The user tables, sorted, with their OIDs and schemas.
 pub fn tables(storage: &Storage) -> Vec<(i64, String, SchemaRef, bool)> {
@@ -284,6 +300,17 @@ impl VirtualTable for Catalog {
                 utf8("relpersistence"),
                 Field::new("reltuples", DataType::Float32, true),
                 int64("relam"),
+                Field::new("relchecks", DataType::Int16, true),
+                Field::new("relhasrules", DataType::Boolean, true),
+                Field::new("relhastriggers", DataType::Boolean, true),
+                Field::new("relrowsecurity", DataType::Boolean, true),
+                Field::new("relforcerowsecurity", DataType::Boolean, true),
+                Field::new("relispartition", DataType::Boolean, true),
+                int64("reltablespace"),
+                int64("reloftype"),
+                utf8("relreplident"),
+                int64("reltoastrelid"),
+                Field::new("relnatts", DataType::Int16, true),
             ],
             Catalog::Attribute => vec![
                 int64("attrelid"),
@@ -293,6 +320,10 @@ impl VirtualTable for Catalog {
                 Field::new("attnotnull", DataType::Boolean, true),
                 Field::new("atttypmod", DataType::Int32, true),
                 Field::new("attisdropped", DataType::Boolean, true),
+                Field::new("atthasdef", DataType::Boolean, true),
+                utf8("attidentity"),
+                utf8("attgenerated"),
+                int64("attcollation"),
             ],
             Catalog::Type => vec![
                 int64("oid"),
@@ -309,6 +340,9 @@ impl VirtualTable for Catalog {
                 utf8("datcollate"),
                 utf8("datctype"),
                 Field::new("datallowconn", DataType::Boolean, true),
+                utf8("daticulocale"),
+                utf8("datlocprovider"),
+                utf8("datacl"),
             ],
             Catalog::Extension => vec![utf8("extname"), utf8("extversion")],
             Catalog::Am => vec![int64("oid"), utf8("amname")],
@@ -408,6 +442,19 @@ impl VirtualTable for Catalog {
                     constant("p", n),
                     Arc::new(Float32Array::from(rows)),
                     Arc::new(Int64Array::from(vec![2; n])),
+                    Arc::new(Int16Array::from(vec![0; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    constant("d", n),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(Int16Array::from_iter_values(
+                        tables.iter().map(|t| t.2.fields().len() as i16),
+                    )),
                 ]
             }
             Catalog::Attribute => {
@@ -431,6 +478,10 @@ impl VirtualTable for Catalog {
                     Arc::new(BooleanArray::from(notnull)),
                     Arc::new(Int32Array::from(vec![-1; n])),
                     Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    constant("", n),
+                    constant("", n),
+                    Arc::new(Int64Array::from(vec![0; n])),
                 ]
             }
             Catalog::Type => vec![
@@ -448,6 +499,9 @@ impl VirtualTable for Catalog {
                 constant("C", 1),
                 constant("C", 1),
                 Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(StringArray::from(vec![None::<String>])),
+                constant("c", 1),
+                Arc::new(StringArray::from(vec![None::<String>])),
             ],
             Catalog::Extension => vec![strings(vec![]), strings(vec![])],
             Catalog::Am => vec![Arc::new(Int64Array::from(vec![2])), constant("heap", 1)],

@@ -12,8 +12,11 @@
 //!   'public'`; its column picker's `CASE WHEN array_length(parse_ident('t'),1) = 2 ... END`
 //!   becomes the condition for the table named; `quote_ident(col)` becomes `col` (Strata's
 //!   table and column names need no quoting in these answers).
-//! - `::regclass`, `::regtype`, `::oid`, `::pg_catalog.text` casts of catalog columns are
-//!   dropped (OIDs are BIGINTs here).
+//! - `format_type(oid, typmod)` becomes a `CASE` over the type OIDs Strata has; psql's
+//!   correlated subqueries for a column's default and collation become `NULL` (Strata columns
+//!   have neither); `array_to_string(acl, sep)` of a catalog column becomes the column (NULL).
+//! - `::regclass`, `::regtype`, `::oid` casts of catalog columns are dropped (OIDs are BIGINTs
+//!   here); `::pg_catalog.text` becomes `::VARCHAR`.
 //!
 //! A statement that reads `pg_catalog` tables Strata does not have (`pg_policy`,
 //! `pg_inherits`, `pg_statistic_ext`, ...: psql's `\d` asks for them) answers no rows instead of
@@ -42,8 +45,22 @@ static GRAFANA_PARSE_IDENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
 });
 static QUOTE_IDENT: LazyLock<Option<Regex>> =
     LazyLock::new(|| re(r"(?i)quote_ident\(\s*(\w+)\s*\)"));
+static TEXT_CASTS: LazyLock<Option<Regex>> =
+    LazyLock::new(|| re(r"(?i)::\s*pg_catalog\.(?:text|name)\b"));
+static FORMAT_TYPE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    re(r"(?i)(?:pg_catalog\.)?format_type\(\s*([\w.]+)\s*,\s*[\w.]+\s*\)")
+});
+static PSQL_ATTRDEF: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    re(r"(?is)\(SELECT\s+pg_catalog\.pg_get_expr\(d\.adbin.*?a\.atthasdef\)")
+});
+static PSQL_COLLATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    re(r"(?is)\(SELECT\s+c\.collname\s+FROM\s+pg_catalog\.pg_collation.*?typcollation\)")
+});
+static ARRAY_TO_STRING: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    re(r"(?i)(?:pg_catalog\.)?array_to_string\(\s*([\w.]+)\s*,\s*E?'(?:[^']|'')*'\s*\)")
+});
 static CATALOG_CASTS: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    re(r"(?i)::\s*(?:pg_catalog\.)?(?:regclass|regtype|regproc|regnamespace|oid|text|name)\b")
+    re(r"(?i)::\s*(?:pg_catalog\.)?(?:regclass|regtype|regproc|regnamespace|oid)\b")
 });
 
 fn replace_all(
@@ -96,7 +113,19 @@ pub fn rewrite(sql: &str) -> String {
         let not = if op.starts_with('!') { "NOT " } else { "" };
         format!("{not}regexp_like({}, {})", &c[1], &c[4])
     });
+    sql = replace_all(&FORMAT_TYPE, sql, |c| {
+        let mut case = format!("CASE {}", &c[1]);
+        for (oid, name) in strata_query::pg_catalog::FORMAT_TYPES {
+            case.push_str(&format!(" WHEN {oid} THEN '{name}'"));
+        }
+        case.push_str(" ELSE 'text' END");
+        case
+    });
+    sql = replace_all(&PSQL_ATTRDEF, sql, |_| "NULL".to_string());
+    sql = replace_all(&ARRAY_TO_STRING, sql, |c| c[1].to_string());
+    sql = replace_all(&PSQL_COLLATION, sql, |_| "NULL".to_string());
     sql = replace_all(&CATALOG_CASTS, sql, |_| String::new());
+    sql = replace_all(&TEXT_CASTS, sql, |_| "::VARCHAR".to_string());
     sql
 }
 

@@ -20,7 +20,6 @@
 //! monomorphic loop appends every row's value to that row's buffer.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
@@ -284,6 +283,8 @@ pub fn write_timestamp_ms(out: &mut BytesMut, ms: i64) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
