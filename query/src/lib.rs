@@ -220,9 +220,13 @@ impl QueryEngine {
             .bind_statement(&statement)?;
         Ok(match plan {
             Plan::Query(plan) => Some(plan.schema()),
-            Plan::Explain(_) | Plan::ExplainAnalyze(_) => Some(Arc::new(Schema::new(vec![
-                Field::new("plan", DataType::Utf8, false),
-            ]))),
+            Plan::Explain(_) | Plan::ExplainAnalyze(_) => {
+                Some(Arc::new(Schema::new(vec![Field::new(
+                    "plan",
+                    DataType::Utf8,
+                    false,
+                )])))
+            }
             Plan::ShowTables => Some(exec::ddl::show_tables(&self.storage)?.schema()),
             Plan::Describe { name } => Some(exec::ddl::describe(&self.storage, &name)?.schema()),
             Plan::CreateTable { .. }

@@ -107,9 +107,7 @@ pub fn constant_function(
         "version" => text(VERSION),
         "current_database" | "current_catalog" => text(DATABASE),
         "current_schema" => text(SCHEMA),
-        "current_user" | "session_user" | "user" | "current_role" | "pg_get_userbyid" => {
-            text(USER)
-        }
+        "current_user" | "session_user" | "user" | "current_role" | "pg_get_userbyid" => text(USER),
         "current_schemas" => text("{pg_catalog,public}"),
         "pg_encoding_to_char" | "getdatabaseencoding" => text("UTF8"),
         "inet_server_addr" | "inet_client_addr" => text("127.0.0.1"),
@@ -197,7 +195,11 @@ pub fn tables(storage: &Storage) -> Vec<(i64, String, SchemaRef, bool)> {
 /// Registers the tables of this module on `storage`.
 pub fn register(storage: &Storage) {
     let v = storage.virtual_tables();
-    v.register("information_schema", "schemata", Arc::new(Catalog::Schemata));
+    v.register(
+        "information_schema",
+        "schemata",
+        Arc::new(Catalog::Schemata),
+    );
     v.register("information_schema", "tables", Arc::new(Catalog::Tables));
     v.register("information_schema", "columns", Arc::new(Catalog::Columns));
     v.register("pg_catalog", "pg_namespace", Arc::new(Catalog::Namespace));

@@ -178,7 +178,8 @@ fn server_parameters() -> DefaultServerParameterProvider {
 struct Startup {
     handler: Arc<Handler>,
     pids: pgwire::api::RandomPidSecretKeyGenerator,
-    password: Option<CleartextPasswordAuthStartupHandler<CheckSource, DefaultServerParameterProvider>>,
+    password:
+        Option<CleartextPasswordAuthStartupHandler<CheckSource, DefaultServerParameterProvider>>,
 }
 
 impl Startup {
@@ -347,10 +348,9 @@ impl Handler {
                     .unwrap_or(0);
                 Answer::Tag(Tag::new("INSERT").with_oid(0).with_rows(rows as usize))
             }
-            verb @ ("CREATE" | "DROP" | "ALTER") => Answer::Tag(Tag::new(&format!(
-                "{verb} {}",
-                session::second_word(&sql)
-            ))),
+            verb @ ("CREATE" | "DROP" | "ALTER") => {
+                Answer::Tag(Tag::new(&format!("{verb} {}", session::second_word(&sql))))
+            }
             _ => Answer::Rows {
                 schema: output.schema,
                 batches: output.batches,
@@ -544,9 +544,7 @@ impl ExtendedQueryHandler for Handler {
         let sql = params::substitute(&portal.statement.statement.sql, &portal_params(portal))
             .map_err(|m| sqlstate::user_error("08P01", m))?;
         let fields = match self.describe(&sql)? {
-            Some(schema) => {
-                encode::fields(&schema, |i| portal.result_column_format.format_for(i))
-            }
+            Some(schema) => encode::fields(&schema, |i| portal.result_column_format.format_for(i)),
             None => vec![],
         };
         Ok(DescribePortalResponse::new(fields))

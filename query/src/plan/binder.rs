@@ -1704,6 +1704,22 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 string_arg(bind(expr)?, "position()")?,
             ],
         }),
+        sql::Expr::Floor { expr, field } | sql::Expr::Ceil { expr, field } => {
+            if !matches!(
+                field,
+                sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime)
+            ) {
+                return Err(Error::unsupported(format!(
+                    "{e}; write date_trunc('unit', ts)"
+                )));
+            }
+            let func = if matches!(e, sql::Expr::Floor { .. }) {
+                ScalarFunction::Floor
+            } else {
+                ScalarFunction::Ceil
+            };
+            rounding(func, bind(expr)?)
+        }
         sql::Expr::Extract { field, expr, .. } => {
             let name = field.to_string();
             let part = DatePart::parse(&name).ok_or_else(|| Error::InvalidArgument {
@@ -2382,6 +2398,15 @@ fn bind_scalar_function(
                 arrow::array::TimestampMillisecondArray::from(vec![now_ms]),
             )));
         }
+        "floor" | "ceil" | "ceiling" => {
+            arity(1)?;
+            let func = if name == "floor" {
+                ScalarFunction::Floor
+            } else {
+                ScalarFunction::Ceil
+            };
+            return rounding(func, args.remove(0));
+        }
         "abs" => {
             arity(1)?;
             let dt = args[0].data_type();
@@ -2403,6 +2428,23 @@ fn bind_scalar_function(
         }
     };
     Ok(Expr::Function { func, args })
+}
+
+/// `floor(x)` / `ceil(x)` of a number, as DOUBLE (Grafana's `$__timeGroup` is
+/// `floor(extract(epoch from ts)/300)*300`).
+fn rounding(func: ScalarFunction, arg: Expr) -> Result<Expr> {
+    let dt = arg.data_type();
+    if !(is_numeric(&dt) || dt == DataType::Null) {
+        return Err(Error::mismatch(format!(
+            "{}() needs a number, not {} ({arg})",
+            func.name(),
+            type_name(&dt)
+        )));
+    }
+    Ok(Expr::Function {
+        func,
+        args: vec![arg.cast_to(&DataType::Float64)],
+    })
 }
 
 /// `INTERVAL '1 day 2 hours'`, `INTERVAL '90' MINUTE`, `INTERVAL 3 DAY` as a MonthDayNano literal.

@@ -32,27 +32,33 @@ fn re(pattern: &str) -> Option<Regex> {
 }
 
 static PSQL_NAME_MATCH: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    re(r"(?is)([\w.]+)\s+OPERATOR\(pg_catalog\.~\)\s+'\^\(([^'()|*+?\[\]\\]*)\)\$'(\s+COLLATE\s+pg_catalog\.default)?")
+    re(
+        r"(?is)([\w.]+)\s+OPERATOR\(pg_catalog\.~\)\s+'\^\(([^'()|*+?\[\]\\]*)\)\$'(\s+COLLATE\s+pg_catalog\.default)?",
+    )
 });
 static REGEX_MATCH: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    re(r"(?is)([\w.]+)\s+(?:OPERATOR\(pg_catalog\.(!?~)\)|(!?~))\s+('(?:[^']|'')*')(\s+COLLATE\s+pg_catalog\.default)?")
+    re(
+        r"(?is)([\w.]+)\s+(?:OPERATOR\(pg_catalog\.(!?~)\)|(!?~))\s+('(?:[^']|'')*')(\s+COLLATE\s+pg_catalog\.default)?",
+    )
 });
 static GRAFANA_SEARCH_PATH: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    re(r"(?is)quote_ident\(\s*table_schema\s*\)\s+IN\s*\(\s*SELECT\s+CASE\s+WHEN\s+trim\(s\[i\]\).*?string_to_array\(current_setting\('search_path'\),\s*','\)\s+s\s*\)")
+    re(
+        r"(?is)quote_ident\(\s*table_schema\s*\)\s+IN\s*\(\s*SELECT\s+CASE\s+WHEN\s+trim\(s\[i\]\).*?string_to_array\(current_setting\('search_path'\),\s*','\)\s+s\s*\)",
+    )
 });
 static GRAFANA_PARSE_IDENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    re(r"(?is)CASE\s+WHEN\s+array_length\(parse_ident\(('(?:[^']|'')*')\),\s*1\)\s*=\s*2\s+THEN.*?\bELSE\b.*?\bEND\b")
+    re(
+        r"(?is)CASE\s+WHEN\s+array_length\(parse_ident\(('(?:[^']|'')*')\),\s*1\)\s*=\s*2\s+THEN.*?\bELSE\b.*?\bEND\b",
+    )
 });
 static QUOTE_IDENT: LazyLock<Option<Regex>> =
     LazyLock::new(|| re(r"(?i)quote_ident\(\s*(\w+)\s*\)"));
 static TEXT_CASTS: LazyLock<Option<Regex>> =
     LazyLock::new(|| re(r"(?i)::\s*pg_catalog\.(?:text|name)\b"));
-static FORMAT_TYPE: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    re(r"(?i)(?:pg_catalog\.)?format_type\(\s*([\w.]+)\s*,\s*[\w.]+\s*\)")
-});
-static PSQL_ATTRDEF: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    re(r"(?is)\(SELECT\s+pg_catalog\.pg_get_expr\(d\.adbin.*?a\.atthasdef\)")
-});
+static FORMAT_TYPE: LazyLock<Option<Regex>> =
+    LazyLock::new(|| re(r"(?i)(?:pg_catalog\.)?format_type\(\s*([\w.]+)\s*,\s*[\w.]+\s*\)"));
+static PSQL_ATTRDEF: LazyLock<Option<Regex>> =
+    LazyLock::new(|| re(r"(?is)\(SELECT\s+pg_catalog\.pg_get_expr\(d\.adbin.*?a\.atthasdef\)"));
 static PSQL_COLLATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
     re(r"(?is)\(SELECT\s+c\.collname\s+FROM\s+pg_catalog\.pg_collation.*?typcollation\)")
 });

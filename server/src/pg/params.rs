@@ -260,7 +260,10 @@ mod tests {
             binary: true,
             ty: Some(Type::INT8),
         };
-        assert_eq!(substitute("SELECT $1", &[p]).unwrap(), "SELECT CAST('42' AS BIGINT)");
+        assert_eq!(
+            substitute("SELECT $1", &[p]).unwrap(),
+            "SELECT CAST('42' AS BIGINT)"
+        );
         let null = Param {
             bytes: None,
             binary: false,

@@ -135,9 +135,7 @@ pub fn describe(sql: &str) -> Option<Option<SchemaRef>> {
             Some(Some(text_schema(&setting_name(rest))))
         }
         "SET" | "RESET" | "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT"
-        | "DISCARD" | "DEALLOCATE" | "SAVEPOINT" | "RELEASE" | "LISTEN" | "UNLISTEN" => {
-            Some(None)
-        }
+        | "DISCARD" | "DEALLOCATE" | "SAVEPOINT" | "RELEASE" | "LISTEN" | "UNLISTEN" => Some(None),
         _ => None,
     }
 }
@@ -151,7 +149,10 @@ fn strip_prefix_words<'a>(s: &'a str, words: &[&str]) -> Option<&'a str> {
     let mut rest = s.trim_start();
     for w in words {
         let head = rest.get(..w.len())?;
-        let boundary = rest[w.len()..].chars().next().is_none_or(char::is_whitespace);
+        let boundary = rest[w.len()..]
+            .chars()
+            .next()
+            .is_none_or(char::is_whitespace);
         if !head.eq_ignore_ascii_case(w) || !boundary {
             return None;
         }
@@ -186,7 +187,9 @@ mod tests {
         assert!(answer(&mut settings, "set search_path to 'public'")
             .unwrap()
             .is_some());
-        assert!(answer(&mut settings, "SET TIME ZONE 'UTC'").unwrap().is_some());
+        assert!(answer(&mut settings, "SET TIME ZONE 'UTC'")
+            .unwrap()
+            .is_some());
         assert_eq!(settings["extra_float_digits"], "3");
         assert_eq!(settings["search_path"], "public");
         assert_eq!(settings["timezone"], "UTC");
