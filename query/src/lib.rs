@@ -64,7 +64,9 @@
 //! scalar functions `coalesce`, `nullif`, `abs`, `length`, `octet_length`, `lower`, `upper`,
 //! `concat`, `substring`, `trim` and friends, `replace`, `strpos`/`position`, `starts_with`,
 //! `regexp_replace`, `regexp_match`, `regexp_like`, `date_trunc`, `extract`/`date_part`,
-//! `time_bucket`/`date_bin`, `to_timestamp`, `now()` (one value per statement). Not yet: RIGHT,
+//! `time_bucket`/`date_bin`, `to_timestamp`, `floor`/`ceil`, `now()` (one value per statement),
+//! and the session functions PostgreSQL clients call (`version()`, `current_setting(...)`, ...:
+//! [`pg_catalog`], which also registers the `information_schema` and `pg_catalog` tables). Not yet: RIGHT,
 //! FULL and cross joins, correlated subqueries, `INTERSECT`/`EXCEPT`, window functions.
 //! `docs/sql.md` is the reference; the SQL test files in `tests/slt/` pin every construct
 //! against DuckDB's answers.

@@ -1,5 +1,5 @@
-//! The `strata` binary: `strata serve` runs the database; `strata sql` and `strata ingest` talk to
-//! a running server over HTTP.
+//! The `strata` binary: `strata serve` runs the database (HTTP API, and the PostgreSQL wire
+//! protocol: `pg`); `strata sql` and `strata ingest` talk to a running server over HTTP.
 
 /// mimalloc instead of glibc's malloc: see `Cargo.toml`.
 #[global_allocator]

@@ -599,3 +599,34 @@ fn fifty_connections_for_thirty_seconds_leak_nothing() {
     );
     eprintln!("{queries} queries in 30 s over 50 connections; RSS {rss_warm} -> {rss_after} KiB");
 }
+
+#[test]
+fn a_cancel_request_stops_the_running_statement() {
+    let dir = TempDir::new("pg-cancel");
+    let server = Server::start(dir.path());
+    load_events(&server, 20_000);
+    runtime().block_on(async {
+        let client = connect(&server).await;
+        let token = client.cancel_token();
+        // A self-join on a low-cardinality key: tens of millions of pairs, seconds of work.
+        let slow = tokio::spawn(async move {
+            client
+                .simple_query(
+                    "SELECT count(*) FROM events a JOIN events b ON a.country = b.country \
+                     JOIN events c ON b.country = c.country",
+                )
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        token.cancel_query(NoTls).await.unwrap();
+        let e = slow.await.unwrap().unwrap_err();
+        assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{e:?}");
+        // The connection survives and answers the next statement.
+        let client = connect(&server).await;
+        let rows = client
+            .query("SELECT count(*) FROM events", &[])
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<_, i64>(0), 20_000);
+    });
+}
