@@ -46,9 +46,10 @@ pub fn pg_type(dt: &DataType) -> Type {
         DataType::Int64 => Type::INT8,
         DataType::Float32 => Type::FLOAT4,
         DataType::Float64 => Type::FLOAT8,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Type::VARCHAR,
+        DataType::Utf8 | DataType::LargeUtf8 => Type::VARCHAR,
         DataType::Date32 => Type::DATE,
-        DataType::Timestamp(_, _) => Type::TIMESTAMP,
+        DataType::Timestamp(TimeUnit::Millisecond, None) => Type::TIMESTAMP,
+        // Everything else is sent as text in Arrow's display form (see `encode_column`).
         _ => Type::TEXT,
     }
 }
