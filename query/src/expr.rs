@@ -404,6 +404,10 @@ pub enum ScalarFunction {
     Length,
     /// `abs(x)` (overflow is an error).
     Abs,
+    /// `floor(x)`: DOUBLE (the argument is cast to DOUBLE).
+    Floor,
+    /// `ceil(x)` / `ceiling(x)`: DOUBLE.
+    Ceil,
     /// `a || b`: NULL when either side is.
     ConcatOperator,
     /// `concat(a, b, ...)`: NULL arguments are skipped; never NULL.
@@ -458,6 +462,8 @@ impl ScalarFunction {
             ScalarFunction::Upper => "upper",
             ScalarFunction::Length => "length",
             ScalarFunction::Abs => "abs",
+            ScalarFunction::Floor => "floor",
+            ScalarFunction::Ceil => "ceil",
             ScalarFunction::ConcatOperator => "||",
             ScalarFunction::Concat => "concat",
             ScalarFunction::Substring => "substring",
@@ -636,7 +642,9 @@ impl Expr {
                     DataType::Int32
                 }
                 ScalarFunction::StartsWith => DataType::Boolean,
-                ScalarFunction::DatePart(DatePart::Epoch) => DataType::Float64,
+                ScalarFunction::DatePart(DatePart::Epoch)
+                | ScalarFunction::Floor
+                | ScalarFunction::Ceil => DataType::Float64,
                 ScalarFunction::DatePart(_) => DataType::Int64,
                 ScalarFunction::Coalesce | ScalarFunction::Abs => {
                     args.first().map(Expr::data_type).unwrap_or(DataType::Null)

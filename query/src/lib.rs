@@ -64,7 +64,9 @@
 //! scalar functions `coalesce`, `nullif`, `abs`, `length`, `octet_length`, `lower`, `upper`,
 //! `concat`, `substring`, `trim` and friends, `replace`, `strpos`/`position`, `starts_with`,
 //! `regexp_replace`, `regexp_match`, `regexp_like`, `date_trunc`, `extract`/`date_part`,
-//! `time_bucket`/`date_bin`, `to_timestamp`, `now()` (one value per statement). Not yet: RIGHT,
+//! `time_bucket`/`date_bin`, `to_timestamp`, `floor`/`ceil`, `now()` (one value per statement),
+//! and the session functions PostgreSQL clients call (`version()`, `current_setting(...)`, ...:
+//! [`pg_catalog`], which also registers the `information_schema` and `pg_catalog` tables). Not yet: RIGHT,
 //! FULL and cross joins, correlated subqueries, `INTERSECT`/`EXCEPT`, window functions.
 //! `docs/sql.md` is the reference; the SQL test files in `tests/slt/` pin every construct
 //! against DuckDB's answers.
@@ -82,6 +84,7 @@ pub mod exec;
 pub mod expr;
 pub mod optimizer;
 pub mod parser;
+pub mod pg_catalog;
 pub mod plan;
 pub mod system;
 
@@ -147,6 +150,7 @@ impl QueryEngine {
     /// An engine over `storage`.
     pub fn new(storage: Arc<Storage>) -> Self {
         system::register(&storage);
+        pg_catalog::register(&storage);
         QueryEngine { storage }
     }
 
@@ -203,6 +207,36 @@ impl QueryEngine {
                 &name,
             )?)),
         }
+    }
+
+    /// The schema of the rows `sql` would answer, without running it (the PostgreSQL wire
+    /// protocol's Describe); `None` for statements that change something (DDL, `INSERT`,
+    /// `FLUSH`), whose answer is known only once they ran. Uncorrelated subqueries run while the
+    /// statement is bound, and `SHOW TABLES` / `DESCRIBE` (cheap, read-only) run.
+    pub fn describe(&self, sql: &str) -> Result<Option<SchemaRef>> {
+        let limits = QueryLimits::default();
+        let statement = parser::parse(sql)?;
+        let runner = |plan: plan::LogicalPlan| Ok(self.run_query(plan, &limits, None)?.batches);
+        let plan = Binder::new(&self.storage)
+            .with_subquery_runner(&runner)
+            .bind_statement(&statement)?;
+        Ok(match plan {
+            Plan::Query(plan) => Some(plan.schema()),
+            Plan::Explain(_) | Plan::ExplainAnalyze(_) => {
+                Some(Arc::new(Schema::new(vec![Field::new(
+                    "plan",
+                    DataType::Utf8,
+                    false,
+                )])))
+            }
+            Plan::ShowTables => Some(exec::ddl::show_tables(&self.storage)?.schema()),
+            Plan::Describe { name } => Some(exec::ddl::describe(&self.storage, &name)?.schema()),
+            Plan::CreateTable { .. }
+            | Plan::AlterTable { .. }
+            | Plan::DropTable { .. }
+            | Plan::Insert(_)
+            | Plan::Flush { .. } => None,
+        })
     }
 
     fn run_query(

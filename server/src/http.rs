@@ -58,6 +58,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_result_rows: args.max_result_rows,
         queries: crate::queries::Registry::default(),
     });
+    if let Some(pg_addr) = args.pg_addr.0 {
+        // The PostgreSQL endpoint: trust authentication for now (password_check: None).
+        let pg = crate::pg::PgConfig {
+            engine: state.engine.clone(),
+            query_timeout_ms: args.query_timeout_ms,
+            query_memory_limit_bytes: args.query_memory_limit_bytes,
+            query_threads: args.query_threads,
+            password_check: None,
+        };
+        crate::pg::start(pg_addr, pg).await?;
+    }
     let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");

@@ -1,5 +1,5 @@
-//! The `strata` binary: `strata serve` runs the database; `strata sql` and `strata ingest` talk to
-//! a running server over HTTP.
+//! The `strata` binary: `strata serve` runs the database (HTTP API, and the PostgreSQL wire
+//! protocol: `pg`); `strata sql` and `strata ingest` talk to a running server over HTTP.
 
 /// mimalloc instead of glibc's malloc: see `Cargo.toml`.
 #[global_allocator]
@@ -10,6 +10,7 @@ mod console;
 mod demo;
 mod error;
 mod http;
+mod pg;
 mod queries;
 mod result;
 
@@ -82,6 +83,9 @@ pub struct ServeArgs {
     /// Rows per second the demo generator appends to `events`.
     #[arg(long, env = "STRATA_DEMO_RATE", default_value_t = 1_000)]
     pub demo_rate: u64,
+    /// The PostgreSQL wire protocol listen address (port 0 picks a free port), or `off`.
+    #[arg(long, env = "STRATA_PG_ADDR", default_value = "127.0.0.1:5433", value_parser = pg::parse_addr)]
+    pub pg_addr: pg::PgAddr,
 }
 
 fn parse_fsync(s: &str) -> Result<strata_storage::FsyncPolicy, String> {

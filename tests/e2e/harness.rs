@@ -42,6 +42,8 @@ impl Drop for TempDir {
 pub struct Server {
     child: Option<Child>,
     pub url: String,
+    /// The PostgreSQL endpoint's `host:port`.
+    pub pg_addr: String,
     client: reqwest::blocking::Client,
 }
 
@@ -58,8 +60,10 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--http-addr", "127.0.0.1:0"])
+            .args(["--pg-addr", "127.0.0.1:0"])
             .args(extra)
             .env_remove("STRATA_HTTP_ADDR")
+            .env_remove("STRATA_PG_ADDR")
             .env_remove("STRATA_DATA_DIR")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -67,12 +71,17 @@ impl Server {
             .expect("spawn strata serve");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let (pg_tx, pg_rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if std::env::var_os("STRATA_E2E_LOG").is_some() {
                     eprintln!("[strata] {line}");
+                }
+                if let Some(pos) = line.find("listening on postgresql://") {
+                    let addr = line[pos + "listening on postgresql://".len()..].trim();
+                    let _ = pg_tx.send(addr.to_string());
                 }
                 if !sent {
                     if let Some(pos) = line.find("listening on http://") {
@@ -90,6 +99,8 @@ impl Server {
                 panic!("strata serve did not report its address within 60 s");
             }
         };
+        // The PostgreSQL endpoint starts before the HTTP one (unless --pg-addr off).
+        let pg_addr = pg_rx.try_recv().unwrap_or_default();
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()
@@ -97,8 +108,23 @@ impl Server {
         Server {
             child: Some(child),
             url,
+            pg_addr,
             client,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// The PostgreSQL endpoint's port.
+    pub fn pg_port(&self) -> u16 {
+        self.pg_addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the server reported its PostgreSQL address")
     }
 
     /// SIGKILLs the server and waits for it to die.

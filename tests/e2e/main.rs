@@ -12,4 +12,5 @@ mod guard_rails;
 mod harness;
 mod ingest_query;
 mod openapi;
+mod pg;
 mod segments;

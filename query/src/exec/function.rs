@@ -85,6 +85,16 @@ pub fn evaluate_function(func: ScalarFunction, args: &[ArrayRef]) -> Result<Arra
             )),
             other => Err(Error::internal(format!("abs of {other}"))),
         },
+        ScalarFunction::Floor | ScalarFunction::Ceil => {
+            let values = first
+                .as_primitive_opt::<Float64Type>()
+                .ok_or_else(|| Error::internal("floor/ceil of a non-DOUBLE"))?;
+            Ok(Arc::new(if func == ScalarFunction::Floor {
+                values.unary::<_, Float64Type>(f64::floor)
+            } else {
+                values.unary::<_, Float64Type>(f64::ceil)
+            }))
+        }
         ScalarFunction::ConcatOperator => {
             let (a, b) = (strings(first)?, strings(arg(args, 1)?)?);
             Ok(Arc::new(

@@ -1704,6 +1704,22 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 string_arg(bind(expr)?, "position()")?,
             ],
         }),
+        sql::Expr::Floor { expr, field } | sql::Expr::Ceil { expr, field } => {
+            if !matches!(
+                field,
+                sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime)
+            ) {
+                return Err(Error::unsupported(format!(
+                    "{e}; write date_trunc('unit', ts)"
+                )));
+            }
+            let func = if matches!(e, sql::Expr::Floor { .. }) {
+                ScalarFunction::Floor
+            } else {
+                ScalarFunction::Ceil
+            };
+            rounding(func, bind(expr)?)
+        }
         sql::Expr::Extract { field, expr, .. } => {
             let name = field.to_string();
             let part = DatePart::parse(&name).ok_or_else(|| Error::InvalidArgument {
@@ -2082,7 +2098,8 @@ fn bind_scalar_function(
          date_trunc, date_part, extract, coalesce, nullif, lower, upper, length, octet_length, \
          concat, substring, trim, ltrim, rtrim, btrim, replace, strpos, position, starts_with, \
          regexp_replace, regexp_match, regexp_like, to_timestamp, now, abs, approx_count_distinct, \
-         approx_percentile, percentile_cont, any_value";
+         approx_percentile, percentile_cont, any_value, version, current_database, current_schema, \
+         current_user, current_setting, pg_backend_pid";
     if function.over.is_some() || function.filter.is_some() {
         return Err(Error::unsupported(format!("OVER / FILTER on {name}()")));
     }
@@ -2100,6 +2117,12 @@ fn bind_scalar_function(
         .iter()
         .map(|a| bind_expr(a, scope, agg))
         .collect::<Result<Vec<_>>>()?;
+    // Session functions PostgreSQL clients call (version(), current_setting('x'), ...).
+    if let Some(value) = crate::pg_catalog::constant_function(name, args.len(), |i| {
+        args.get(i).and_then(string_literal)
+    }) {
+        return Ok(Expr::Literal(value?));
+    }
     let expect = |arg: &Expr, ok: bool, wanted: &str| -> Result<()> {
         if ok {
             Ok(())
@@ -2375,6 +2398,15 @@ fn bind_scalar_function(
                 arrow::array::TimestampMillisecondArray::from(vec![now_ms]),
             )));
         }
+        "floor" | "ceil" | "ceiling" => {
+            arity(1)?;
+            let func = if name == "floor" {
+                ScalarFunction::Floor
+            } else {
+                ScalarFunction::Ceil
+            };
+            return rounding(func, args.remove(0));
+        }
         "abs" => {
             arity(1)?;
             let dt = args[0].data_type();
@@ -2396,6 +2428,23 @@ fn bind_scalar_function(
         }
     };
     Ok(Expr::Function { func, args })
+}
+
+/// `floor(x)` / `ceil(x)` of a number, as DOUBLE (Grafana's `$__timeGroup` is
+/// `floor(extract(epoch from ts)/300)*300`).
+fn rounding(func: ScalarFunction, arg: Expr) -> Result<Expr> {
+    let dt = arg.data_type();
+    if !(is_numeric(&dt) || dt == DataType::Null) {
+        return Err(Error::mismatch(format!(
+            "{}() needs a number, not {} ({arg})",
+            func.name(),
+            type_name(&dt)
+        )));
+    }
+    Ok(Expr::Function {
+        func,
+        args: vec![arg.cast_to(&DataType::Float64)],
+    })
 }
 
 /// `INTERVAL '1 day 2 hours'`, `INTERVAL '90' MINUTE`, `INTERVAL 3 DAY` as a MonthDayNano literal.

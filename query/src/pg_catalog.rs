@@ -1,0 +1,517 @@
+//! What PostgreSQL clients read about the database: the `information_schema` and `pg_catalog`
+//! virtual tables, the session functions (`version()`, `current_database()`,
+//! `current_setting('...')`, ...) and the default settings.
+//!
+//! Strata has one database (`strata`) and one schema of user tables (`public`); every user table
+//! is a `BASE TABLE` / relkind `r`. OIDs: namespaces are PostgreSQL's (`pg_catalog` 11, `public`
+//! 2200), types are PostgreSQL's type OIDs, a table's OID is 16384 plus its position among the
+//! table names sorted (stable while no table is created or dropped). OID columns are BIGINT.
+//!
+//! | table | columns |
+//! |---|---|
+//! | `information_schema.schemata` | catalog_name, schema_name, schema_owner |
+//! | `information_schema.tables` | table_catalog, table_schema, table_name, table_type |
+//! | `information_schema.columns` | table_catalog, table_schema, table_name, column_name, ordinal_position, column_default, is_nullable, data_type, udt_name |
+//! | `pg_catalog.pg_namespace` | oid, nspname, nspowner |
+//! | `pg_catalog.pg_class` | oid, relname, relnamespace, relkind, relowner, relhasindex, relpersistence, reltuples, relam, relchecks, relhasrules, relhastriggers, relrowsecurity, relforcerowsecurity, relispartition, reltablespace, reloftype, relreplident, reltoastrelid, relnatts |
+//! | `pg_catalog.pg_am` | oid, amname (`heap`) |
+//! | `pg_catalog.pg_attribute` | attrelid, attname, atttypid, attnum, attnotnull, atttypmod, attisdropped, atthasdef, attidentity, attgenerated, attcollation |
+//! | `pg_catalog.pg_type` | oid, typname, typnamespace, typlen, typtype |
+//! | `pg_catalog.pg_database` | oid, datname, datdba, encoding, datcollate, datctype, datallowconn, daticulocale, datlocprovider, datacl |
+//! | `pg_catalog.pg_extension` | extname, extversion (no rows) |
+//! | `pg_catalog.pg_settings` | name, setting |
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Float32Array, Int16Array, Int32Array, Int64Array, StringArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use strata_storage::{Storage, VirtualTable};
+
+use crate::error::{Error, Result};
+
+/// The version string of `version()`.
+pub const VERSION: &str = concat!(
+    "PostgreSQL 16.6 (Strata ",
+    env!("CARGO_PKG_VERSION"),
+    ") on x86_64-pc-linux-gnu, a real-time columnar analytics database"
+);
+
+/// The `server_version` setting.
+pub const SERVER_VERSION: &str = concat!("16.6 (Strata ", env!("CARGO_PKG_VERSION"), ")");
+
+/// The one database.
+pub const DATABASE: &str = "strata";
+/// The schema of the user tables.
+pub const SCHEMA: &str = "public";
+/// The user every session runs as.
+pub const USER: &str = "strata";
+
+/// OID of the first user table.
+const FIRST_TABLE_OID: i64 = 16384;
+const PG_CATALOG_OID: i64 = 11;
+const PUBLIC_OID: i64 = 2200;
+const INFORMATION_SCHEMA_OID: i64 = 13000;
+const SYSTEM_OID: i64 = 13100;
+
+/// Settings and their defaults (`SHOW`, `current_setting`, `pg_settings`).
+const SETTINGS: &[(&str, &str)] = &[
+    ("server_version", SERVER_VERSION),
+    ("server_version_num", "160006"),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("timezone", "UTC"),
+    ("datestyle", "ISO, MDY"),
+    ("intervalstyle", "postgres"),
+    ("search_path", "\"$user\", public"),
+    ("standard_conforming_strings", "on"),
+    ("integer_datetimes", "on"),
+    ("max_identifier_length", "63"),
+    ("transaction_isolation", "read committed"),
+    ("default_transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+    ("default_transaction_read_only", "off"),
+    ("is_superuser", "on"),
+    ("application_name", ""),
+    ("extra_float_digits", "1"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
+    ("statement_timeout", "0"),
+    ("lock_timeout", "0"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("max_connections", "1024"),
+    ("block_size", "8192"),
+];
+
+/// The default of setting `name` (case-insensitive).
+pub fn setting(name: &str) -> Option<&'static str> {
+    let name = name.trim().to_ascii_lowercase();
+    SETTINGS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// The value of a session function that does not depend on the rows (`version()`,
+/// `current_database()`, `current_setting('x')`, `pg_backend_pid()`, the visibility and privilege
+/// checks, which are always true), as a one-element literal; `None` when `name` is not one.
+/// `literal_arg(i)` is argument i when it is a string literal.
+pub fn constant_function(
+    name: &str,
+    args: usize,
+    literal_arg: impl Fn(usize) -> Option<String>,
+) -> Option<Result<ArrayRef>> {
+    let text = |s: &str| -> Option<Result<ArrayRef>> {
+        Some(Ok(Arc::new(StringArray::from(vec![s.to_string()]))))
+    };
+    match name {
+        "version" => text(VERSION),
+        "current_database" | "current_catalog" => text(DATABASE),
+        "current_schema" => text(SCHEMA),
+        "current_user" | "session_user" | "user" | "current_role" | "pg_get_userbyid" => text(USER),
+        "current_schemas" => text("{pg_catalog,public}"),
+        "pg_encoding_to_char" | "getdatabaseencoding" => text("UTF8"),
+        "inet_server_addr" | "inet_client_addr" => text("127.0.0.1"),
+        "pg_backend_pid" => Some(Ok(Arc::new(Int32Array::from(vec![
+            std::process::id() as i32
+        ])))),
+        "pg_postmaster_start_time" => None,
+        "current_setting" => {
+            let Some(setting_name) = literal_arg(0) else {
+                return Some(Err(Error::unsupported(
+                    "current_setting() of a non-literal setting name",
+                )));
+            };
+            match setting(&setting_name) {
+                Some(v) => text(v),
+                None if args > 1 => Some(Ok(Arc::new(StringArray::from(vec![None::<String>])))),
+                None => Some(Err(Error::InvalidArgument {
+                    message: format!("unrecognized configuration parameter \"{setting_name}\""),
+                })),
+            }
+        }
+        "pg_table_is_visible"
+        | "pg_type_is_visible"
+        | "pg_function_is_visible"
+        | "has_table_privilege"
+        | "has_schema_privilege"
+        | "has_database_privilege"
+        | "has_column_privilege"
+        | "pg_has_role" => Some(Ok(Arc::new(BooleanArray::from(vec![true])))),
+        "obj_description" | "col_description" | "shobj_description" | "pg_get_expr" => {
+            Some(Ok(Arc::new(StringArray::from(vec![None::<String>]))))
+        }
+        _ => None,
+    }
+}
+
+/// The PostgreSQL type OID, name (as `format_type` and `information_schema` spell it) and
+/// `udt_name` of an Arrow type.
+pub fn pg_type_of(dt: &DataType) -> (i64, &'static str, &'static str) {
+    match dt {
+        DataType::Boolean => (16, "boolean", "bool"),
+        DataType::Int8 | DataType::Int16 => (21, "smallint", "int2"),
+        DataType::Int32 => (23, "integer", "int4"),
+        DataType::Int64 => (20, "bigint", "int8"),
+        DataType::Float32 => (700, "real", "float4"),
+        DataType::Float64 => (701, "double precision", "float8"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            (1043, "character varying", "varchar")
+        }
+        DataType::Date32 | DataType::Date64 => (1082, "date", "date"),
+        DataType::Timestamp(_, _) => (1114, "timestamp without time zone", "timestamp"),
+        _ => (25, "text", "text"),
+    }
+}
+
+/// `format_type(oid, typmod)` of the types Strata has, as `(oid, name)`.
+pub const FORMAT_TYPES: &[(i64, &str)] = &[
+    (16, "boolean"),
+    (20, "bigint"),
+    (21, "smallint"),
+    (23, "integer"),
+    (25, "text"),
+    (700, "real"),
+    (701, "double precision"),
+    (1043, "character varying"),
+    (1082, "date"),
+    (1114, "timestamp without time zone"),
+    (1184, "timestamp with time zone"),
+];
+
+/// The user tables, sorted, with their OIDs and schemas.
+pub fn tables(storage: &Storage) -> Vec<(i64, String, SchemaRef, bool)> {
+    let mut names = storage.table_names();
+    names.sort();
+    names
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let table = storage.table(&name).ok()?;
+            Some((FIRST_TABLE_OID + i as i64, name, table.schema(), true))
+        })
+        .collect()
+}
+
+/// Registers the tables of this module on `storage`.
+pub fn register(storage: &Storage) {
+    let v = storage.virtual_tables();
+    v.register(
+        "information_schema",
+        "schemata",
+        Arc::new(Catalog::Schemata),
+    );
+    v.register("information_schema", "tables", Arc::new(Catalog::Tables));
+    v.register("information_schema", "columns", Arc::new(Catalog::Columns));
+    v.register("pg_catalog", "pg_namespace", Arc::new(Catalog::Namespace));
+    v.register("pg_catalog", "pg_class", Arc::new(Catalog::Class));
+    v.register("pg_catalog", "pg_attribute", Arc::new(Catalog::Attribute));
+    v.register("pg_catalog", "pg_type", Arc::new(Catalog::Type));
+    v.register("pg_catalog", "pg_database", Arc::new(Catalog::Database));
+    v.register("pg_catalog", "pg_extension", Arc::new(Catalog::Extension));
+    v.register("pg_catalog", "pg_am", Arc::new(Catalog::Am));
+    v.register("pg_catalog", "pg_settings", Arc::new(Catalog::Settings));
+}
+
+/// One catalog table.
+#[derive(Debug, Clone, Copy)]
+enum Catalog {
+    Schemata,
+    Tables,
+    Columns,
+    Namespace,
+    Class,
+    Attribute,
+    Type,
+    Database,
+    Extension,
+    Am,
+    Settings,
+}
+
+fn utf8(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+fn int64(name: &str) -> Field {
+    Field::new(name, DataType::Int64, true)
+}
+
+fn strings(values: Vec<String>) -> ArrayRef {
+    Arc::new(StringArray::from(values))
+}
+
+fn constant(value: &str, n: usize) -> ArrayRef {
+    Arc::new(StringArray::from(vec![value; n]))
+}
+
+const NAMESPACES: &[(i64, &str)] = &[
+    (PG_CATALOG_OID, "pg_catalog"),
+    (PUBLIC_OID, SCHEMA),
+    (INFORMATION_SCHEMA_OID, "information_schema"),
+    (SYSTEM_OID, "system"),
+];
+
+/// The PostgreSQL types Strata has: OID, name, length.
+const TYPES: &[(i64, &str, i16)] = &[
+    (16, "bool", 1),
+    (20, "int8", 8),
+    (21, "int2", 2),
+    (23, "int4", 4),
+    (25, "text", -1),
+    (700, "float4", 4),
+    (701, "float8", 8),
+    (1043, "varchar", -1),
+    (1082, "date", 4),
+    (1114, "timestamp", 8),
+    (1184, "timestamptz", 8),
+];
+
+impl VirtualTable for Catalog {
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(match self {
+            Catalog::Schemata => vec![
+                utf8("catalog_name"),
+                utf8("schema_name"),
+                utf8("schema_owner"),
+            ],
+            Catalog::Tables => vec![
+                utf8("table_catalog"),
+                utf8("table_schema"),
+                utf8("table_name"),
+                utf8("table_type"),
+            ],
+            Catalog::Columns => vec![
+                utf8("table_catalog"),
+                utf8("table_schema"),
+                utf8("table_name"),
+                utf8("column_name"),
+                Field::new("ordinal_position", DataType::Int32, true),
+                utf8("column_default"),
+                utf8("is_nullable"),
+                utf8("data_type"),
+                utf8("udt_name"),
+            ],
+            Catalog::Namespace => vec![int64("oid"), utf8("nspname"), int64("nspowner")],
+            Catalog::Class => vec![
+                int64("oid"),
+                utf8("relname"),
+                int64("relnamespace"),
+                utf8("relkind"),
+                int64("relowner"),
+                Field::new("relhasindex", DataType::Boolean, true),
+                utf8("relpersistence"),
+                Field::new("reltuples", DataType::Float32, true),
+                int64("relam"),
+                Field::new("relchecks", DataType::Int16, true),
+                Field::new("relhasrules", DataType::Boolean, true),
+                Field::new("relhastriggers", DataType::Boolean, true),
+                Field::new("relrowsecurity", DataType::Boolean, true),
+                Field::new("relforcerowsecurity", DataType::Boolean, true),
+                Field::new("relispartition", DataType::Boolean, true),
+                int64("reltablespace"),
+                int64("reloftype"),
+                utf8("relreplident"),
+                int64("reltoastrelid"),
+                Field::new("relnatts", DataType::Int16, true),
+            ],
+            Catalog::Attribute => vec![
+                int64("attrelid"),
+                utf8("attname"),
+                int64("atttypid"),
+                Field::new("attnum", DataType::Int16, true),
+                Field::new("attnotnull", DataType::Boolean, true),
+                Field::new("atttypmod", DataType::Int32, true),
+                Field::new("attisdropped", DataType::Boolean, true),
+                Field::new("atthasdef", DataType::Boolean, true),
+                utf8("attidentity"),
+                utf8("attgenerated"),
+                int64("attcollation"),
+            ],
+            Catalog::Type => vec![
+                int64("oid"),
+                utf8("typname"),
+                int64("typnamespace"),
+                Field::new("typlen", DataType::Int16, true),
+                utf8("typtype"),
+            ],
+            Catalog::Database => vec![
+                int64("oid"),
+                utf8("datname"),
+                int64("datdba"),
+                Field::new("encoding", DataType::Int32, true),
+                utf8("datcollate"),
+                utf8("datctype"),
+                Field::new("datallowconn", DataType::Boolean, true),
+                utf8("daticulocale"),
+                utf8("datlocprovider"),
+                utf8("datacl"),
+            ],
+            Catalog::Extension => vec![utf8("extname"), utf8("extversion")],
+            Catalog::Am => vec![int64("oid"), utf8("amname")],
+            Catalog::Settings => vec![utf8("name"), utf8("setting")],
+        }))
+    }
+
+    fn batches(&self, storage: &Storage) -> strata_storage::Result<Vec<RecordBatch>> {
+        let columns: Vec<ArrayRef> = match self {
+            Catalog::Schemata => {
+                let names: Vec<String> = NAMESPACES.iter().map(|(_, n)| n.to_string()).collect();
+                let n = names.len();
+                vec![constant(DATABASE, n), strings(names), constant(USER, n)]
+            }
+            Catalog::Tables => {
+                let mut schemas = vec![];
+                let mut names = vec![];
+                for (_, name, _, _) in tables(storage) {
+                    schemas.push(SCHEMA.to_string());
+                    names.push(name);
+                }
+                for (schema, name) in storage.virtual_tables().all() {
+                    schemas.push(schema);
+                    names.push(name);
+                }
+                let n = names.len();
+                let types: Vec<String> = schemas
+                    .iter()
+                    .map(|s| {
+                        if s == SCHEMA {
+                            "BASE TABLE".to_string()
+                        } else {
+                            "VIEW".to_string()
+                        }
+                    })
+                    .collect();
+                vec![
+                    constant(DATABASE, n),
+                    strings(schemas),
+                    strings(names),
+                    strings(types),
+                ]
+            }
+            Catalog::Columns => {
+                let (mut table, mut column, mut position, mut nullable, mut ty, mut udt) =
+                    (vec![], vec![], vec![], vec![], vec![], vec![]);
+                for (_, name, schema, _) in tables(storage) {
+                    for (i, f) in schema.fields().iter().enumerate() {
+                        let (_, type_name, udt_name) = pg_type_of(f.data_type());
+                        table.push(name.clone());
+                        column.push(f.name().clone());
+                        position.push(i as i32 + 1);
+                        nullable.push(if f.is_nullable() { "YES" } else { "NO" }.to_string());
+                        ty.push(type_name.to_string());
+                        udt.push(udt_name.to_string());
+                    }
+                }
+                let n = table.len();
+                vec![
+                    constant(DATABASE, n),
+                    constant(SCHEMA, n),
+                    strings(table),
+                    strings(column),
+                    Arc::new(Int32Array::from(position)),
+                    Arc::new(StringArray::from(vec![None::<String>; n])),
+                    strings(nullable),
+                    strings(ty),
+                    strings(udt),
+                ]
+            }
+            Catalog::Namespace => vec![
+                Arc::new(Int64Array::from_iter_values(
+                    NAMESPACES.iter().map(|(o, _)| *o),
+                )),
+                strings(NAMESPACES.iter().map(|(_, n)| n.to_string()).collect()),
+                Arc::new(Int64Array::from(vec![10; NAMESPACES.len()])),
+            ],
+            Catalog::Class => {
+                let tables = tables(storage);
+                let n = tables.len();
+                let rows: Vec<f32> = tables
+                    .iter()
+                    .map(|(_, name, _, _)| {
+                        storage
+                            .table(name)
+                            .map(|t| t.segment_infos().iter().map(|s| s.rows as f32).sum())
+                            .unwrap_or(0.0)
+                    })
+                    .collect();
+                vec![
+                    Arc::new(Int64Array::from_iter_values(tables.iter().map(|t| t.0))),
+                    strings(tables.iter().map(|t| t.1.clone()).collect()),
+                    Arc::new(Int64Array::from(vec![PUBLIC_OID; n])),
+                    constant("r", n),
+                    Arc::new(Int64Array::from(vec![10; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    constant("p", n),
+                    Arc::new(Float32Array::from(rows)),
+                    Arc::new(Int64Array::from(vec![2; n])),
+                    Arc::new(Int16Array::from(vec![0; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    constant("d", n),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(Int16Array::from_iter_values(
+                        tables.iter().map(|t| t.2.fields().len() as i16),
+                    )),
+                ]
+            }
+            Catalog::Attribute => {
+                let (mut rel, mut name, mut ty, mut num, mut notnull) =
+                    (vec![], vec![], vec![], vec![], vec![]);
+                for (oid, _, schema, _) in tables(storage) {
+                    for (i, f) in schema.fields().iter().enumerate() {
+                        rel.push(oid);
+                        name.push(f.name().clone());
+                        ty.push(pg_type_of(f.data_type()).0);
+                        num.push(i as i16 + 1);
+                        notnull.push(!f.is_nullable());
+                    }
+                }
+                let n = rel.len();
+                vec![
+                    Arc::new(Int64Array::from(rel)),
+                    strings(name),
+                    Arc::new(Int64Array::from(ty)),
+                    Arc::new(Int16Array::from(num)),
+                    Arc::new(BooleanArray::from(notnull)),
+                    Arc::new(Int32Array::from(vec![-1; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    constant("", n),
+                    constant("", n),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                ]
+            }
+            Catalog::Type => vec![
+                Arc::new(Int64Array::from_iter_values(TYPES.iter().map(|t| t.0))),
+                strings(TYPES.iter().map(|t| t.1.to_string()).collect()),
+                Arc::new(Int64Array::from(vec![PG_CATALOG_OID; TYPES.len()])),
+                Arc::new(Int16Array::from_iter_values(TYPES.iter().map(|t| t.2))),
+                constant("b", TYPES.len()),
+            ],
+            Catalog::Database => vec![
+                Arc::new(Int64Array::from(vec![16_000])),
+                constant(DATABASE, 1),
+                Arc::new(Int64Array::from(vec![10])),
+                Arc::new(Int32Array::from(vec![6])),
+                constant("C", 1),
+                constant("C", 1),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(StringArray::from(vec![None::<String>])),
+                constant("c", 1),
+                Arc::new(StringArray::from(vec![None::<String>])),
+            ],
+            Catalog::Extension => vec![strings(vec![]), strings(vec![])],
+            Catalog::Am => vec![Arc::new(Int64Array::from(vec![2])), constant("heap", 1)],
+            Catalog::Settings => vec![
+                strings(SETTINGS.iter().map(|s| s.0.to_string()).collect()),
+                strings(SETTINGS.iter().map(|s| s.1.to_string()).collect()),
+            ],
+        };
+        Ok(vec![RecordBatch::try_new(self.schema(), columns)?])
+    }
+}

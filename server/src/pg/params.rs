@@ -1,0 +1,286 @@
+//! Statement text surgery on tokens (never on raw characters, so that a `$1` or a `;` inside a
+//! string literal or a comment stays untouched): splitting a simple query into its statements,
+//! counting the `$n` placeholders of an extended-protocol statement, and replacing them with
+//! the bound values as typed, escaped literals.
+
+use pgwire::api::Type;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+use super::encode::{PG_EPOCH_DAYS, PG_EPOCH_MS};
+
+/// One bound parameter: its bytes (`None`: NULL) and whether they are in binary format.
+pub struct Param<'a> {
+    /// The value as the client sent it.
+    pub bytes: Option<&'a [u8]>,
+    /// Binary format (else text).
+    pub binary: bool,
+    /// The parameter's type (declared by the client; `None`: unknown, treated as text).
+    pub ty: Option<Type>,
+}
+
+fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>, String> {
+    Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| e.to_string())
+}
+
+/// Byte offsets of every (1-based line, 1-based character column) position in `sql`.
+struct Offsets {
+    line_starts: Vec<usize>,
+}
+
+impl Offsets {
+    fn new(sql: &str) -> Offsets {
+        let mut line_starts = vec![0];
+        for (i, b) in sql.bytes().enumerate() {
+            if b == b'\n' {
+                line_starts.push(i + 1);
+            }
+        }
+        Offsets { line_starts }
+    }
+
+    fn byte(&self, sql: &str, line: u64, column: u64) -> usize {
+        let start = self
+            .line_starts
+            .get((line as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(sql.len());
+        let rest = &sql[start..];
+        rest.char_indices()
+            .nth((column as usize).saturating_sub(1))
+            .map(|(i, _)| start + i)
+            .unwrap_or(sql.len())
+    }
+}
+
+/// The statements of a simple query, split at top-level semicolons, trimmed, empty ones
+/// dropped. Text the tokenizer cannot read is returned whole (the parser reports the error).
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let Ok(tokens) = tokens(sql) else {
+        return vec![sql.trim().to_string()];
+    };
+    let offsets = Offsets::new(sql);
+    let mut out = vec![];
+    let mut start = 0;
+    for t in &tokens {
+        if t.token == Token::SemiColon {
+            let end = offsets.byte(sql, t.span.start.line, t.span.start.column);
+            out.push(sql[start..end].trim().to_string());
+            start = end + 1;
+        }
+    }
+    out.push(sql[start.min(sql.len())..].trim().to_string());
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// The highest `$n` of the statement (0: none).
+pub fn placeholder_count(sql: &str) -> usize {
+    tokens(sql)
+        .map(|tokens| {
+            tokens
+                .iter()
+                .filter_map(|t| match &t.token {
+                    Token::Placeholder(p) => p.strip_prefix('$')?.parse::<usize>().ok(),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+/// `sql` with every `$n` replaced by the literal of `params[n - 1]`.
+pub fn substitute(sql: &str, params: &[Param<'_>]) -> Result<String, String> {
+    let tokens = tokens(sql)?;
+    let offsets = Offsets::new(sql);
+    let mut out = String::with_capacity(sql.len() + 16 * params.len());
+    let mut copied = 0;
+    for t in &tokens {
+        let Token::Placeholder(p) = &t.token else {
+            continue;
+        };
+        let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        let param = n
+            .checked_sub(1)
+            .and_then(|i| params.get(i))
+            .ok_or_else(|| format!("there is no parameter ${n} ({} bound)", params.len()))?;
+        let start = offsets.byte(sql, t.span.start.line, t.span.start.column);
+        let end = offsets.byte(sql, t.span.end.line, t.span.end.column);
+        out.push_str(&sql[copied..start]);
+        out.push_str(&literal(param)?);
+        copied = end;
+    }
+    out.push_str(&sql[copied..]);
+    Ok(out)
+}
+
+/// A single-quoted SQL string literal of `text` (quotes doubled; standard-conforming strings,
+/// so backslashes are plain characters).
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The SQL literal of one parameter: NULL, or a typed literal whose text is escaped.
+fn literal(param: &Param<'_>) -> Result<String, String> {
+    let Some(bytes) = param.bytes else {
+        return Ok(match param.ty.as_ref().and_then(sql_type) {
+            Some(t) => format!("CAST(NULL AS {t})"),
+            None => "NULL".to_string(),
+        });
+    };
+    let ty = param.ty.clone().unwrap_or(Type::UNKNOWN);
+    let text = if param.binary {
+        binary_text(&ty, bytes)?
+    } else {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| "a text parameter is not valid UTF-8".to_string())?;
+        if ty == Type::TIMESTAMPTZ {
+            utc_text(text)
+        } else {
+            text.to_string()
+        }
+    };
+    Ok(match sql_type(&ty) {
+        Some(t) => format!("CAST({} AS {t})", quote(&text)),
+        // Unknown and text parameters are string literals: they take the type of what they
+        // meet, like PostgreSQL's unknown-typed parameters.
+        None => quote(&text),
+    })
+}
+
+/// The Strata type a parameter of PostgreSQL type `ty` is cast to (`None`: left a string).
+fn sql_type(ty: &Type) -> Option<&'static str> {
+    Some(match *ty {
+        Type::BOOL => "BOOLEAN",
+        Type::INT2 => "SMALLINT",
+        Type::INT4 => "INTEGER",
+        Type::INT8 => "BIGINT",
+        Type::FLOAT4 => "REAL",
+        Type::FLOAT8 | Type::NUMERIC => "DOUBLE",
+        Type::DATE => "DATE",
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => "TIMESTAMP",
+        _ => return None,
+    })
+}
+
+/// A timestamptz in text form as a UTC timestamp without zone.
+fn utc_text(text: &str) -> String {
+    let parsed = chrono::DateTime::parse_from_rfc3339(text)
+        .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"));
+    match parsed {
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S%.3f")
+            .to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
+fn fixed<const N: usize>(bytes: &[u8], ty: &Type) -> Result<[u8; N], String> {
+    bytes.try_into().map_err(|_| {
+        format!(
+            "a binary {} parameter needs {N} bytes, got {}",
+            ty.name(),
+            bytes.len()
+        )
+    })
+}
+
+/// The text form of a binary-format parameter.
+fn binary_text(ty: &Type, bytes: &[u8]) -> Result<String, String> {
+    Ok(match *ty {
+        Type::BOOL => (fixed::<1>(bytes, ty)?[0] != 0).to_string(),
+        Type::INT2 => i16::from_be_bytes(fixed(bytes, ty)?).to_string(),
+        Type::INT4 => i32::from_be_bytes(fixed(bytes, ty)?).to_string(),
+        Type::INT8 => i64::from_be_bytes(fixed(bytes, ty)?).to_string(),
+        Type::FLOAT4 => f32::from_be_bytes(fixed(bytes, ty)?).to_string(),
+        Type::FLOAT8 => f64::from_be_bytes(fixed(bytes, ty)?).to_string(),
+        Type::DATE => {
+            let days = i32::from_be_bytes(fixed(bytes, ty)?) as i64 + PG_EPOCH_DAYS as i64;
+            chrono::DateTime::from_timestamp(days * 86_400, 0)
+                .ok_or_else(|| "a date parameter is out of range".to_string())?
+                .format("%Y-%m-%d")
+                .to_string()
+        }
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+            let us = i64::from_be_bytes(fixed(bytes, ty)?);
+            let ms = us.div_euclid(1000).saturating_add(PG_EPOCH_MS);
+            chrono::DateTime::from_timestamp_millis(ms)
+                .ok_or_else(|| "a timestamp parameter is out of range".to_string())?
+                .format("%Y-%m-%d %H:%M:%S%.3f")
+                .to_string()
+        }
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            std::str::from_utf8(bytes)
+                .map_err(|_| "a text parameter is not valid UTF-8".to_string())?
+                .to_string()
+        }
+        _ => {
+            return Err(format!(
+                "parameters of type {} in binary format are not supported; send them as text",
+                ty.name()
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(v: &str) -> Param<'_> {
+        Param {
+            bytes: Some(v.as_bytes()),
+            binary: false,
+            ty: None,
+        }
+    }
+
+    #[test]
+    fn placeholders_become_escaped_literals_and_strings_stay_untouched() {
+        let sql = "SELECT '$1', x FROM t WHERE a = $1 AND b = $2 -- $1\n";
+        let out = substitute(sql, &[text("it's'; DROP TABLE t; --"), text("2")]).unwrap();
+        assert_eq!(
+            out,
+            "SELECT '$1', x FROM t WHERE a = 'it''s''; DROP TABLE t; --' AND b = '2' -- $1\n"
+        );
+        assert_eq!(placeholder_count(sql), 2);
+    }
+
+    #[test]
+    fn typed_and_binary_parameters_are_cast() {
+        let v = 42i64.to_be_bytes();
+        let p = Param {
+            bytes: Some(&v),
+            binary: true,
+            ty: Some(Type::INT8),
+        };
+        assert_eq!(
+            substitute("SELECT $1", &[p]).unwrap(),
+            "SELECT CAST('42' AS BIGINT)"
+        );
+        let null = Param {
+            bytes: None,
+            binary: false,
+            ty: Some(Type::INT4),
+        };
+        assert_eq!(
+            substitute("SELECT $1", &[null]).unwrap(),
+            "SELECT CAST(NULL AS INTEGER)"
+        );
+        assert!(substitute("SELECT $2", &[text("x")]).is_err());
+    }
+
+    #[test]
+    fn statements_split_at_top_level_semicolons() {
+        assert_eq!(
+            split_statements("SELECT ';'; SET x = 1;; \n"),
+            vec!["SELECT ';'", "SET x = 1"]
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! Strata errors as PostgreSQL `ErrorResponse`s: one SQLSTATE per error, decided in one `match`.
+
+use pgwire::error::{ErrorInfo, PgWireError};
+
+/// The SQLSTATE of a query error.
+pub fn sqlstate(e: &strata_query::Error) -> &'static str {
+    use strata_query::Error as E;
+    match e {
+        E::SqlSyntax { .. } => "42601",
+        E::TableNotFound { .. } => "42P01",
+        E::TableExists { .. } => "42P07",
+        E::ColumnNotFound { .. } => "42703",
+        E::AmbiguousColumn { .. } => "42702",
+        E::TypeMismatch { .. } => "42804",
+        E::NotGrouped { .. } => "42803",
+        E::Unsupported { .. } => "0A000",
+        E::DivisionByZero => "22012",
+        E::NumericOverflow { .. } => "22003",
+        E::InvalidArgument { .. } => "22023",
+        E::Cancelled | E::Timeout { .. } => "57014",
+        E::MemoryLimit { .. } => "53200",
+        E::Storage(s) if s.is_user_error() => match s.code() {
+            "NULL_IN_NOT_NULL" => "23502",
+            _ => "22000",
+        },
+        E::Storage(_) => "58000",
+        E::Arrow(_) | E::Internal(_) => "XX000",
+        // A new variant: the kind still tells whose fault it is.
+        #[allow(unreachable_patterns)]
+        other => match other.kind() {
+            strata_query::ErrorKind::User => "22000",
+            strata_query::ErrorKind::NotFound => "42P01",
+            strata_query::ErrorKind::Cancelled | strata_query::ErrorKind::Timeout => "57014",
+            strata_query::ErrorKind::Resource => "53200",
+            strata_query::ErrorKind::Internal => "XX000",
+        },
+    }
+}
+
+/// An `ERROR` with `code` and `message`.
+pub fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        code.to_string(),
+        message.into(),
+    )))
+}
+
+/// A query error as the client sees it; the Strata code goes in the detail field.
+pub fn query_error(e: &strata_query::Error) -> PgWireError {
+    let mut info = ErrorInfo::new("ERROR".to_string(), sqlstate(e).to_string(), e.to_string());
+    info.detail = Some(format!("strata error code {}", e.code()));
+    if e.kind() == strata_query::ErrorKind::Internal {
+        tracing::error!(code = e.code(), error = %e, "pg query failed");
+    }
+    PgWireError::UserError(Box::new(info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_errors_map_to_their_sqlstate() {
+        let syntax = strata_query::Error::SqlSyntax {
+            message: "x".into(),
+        };
+        assert_eq!(sqlstate(&syntax), "42601");
+        let missing = strata_query::Error::TableNotFound { name: "t".into() };
+        assert_eq!(sqlstate(&missing), "42P01");
+        assert_eq!(sqlstate(&strata_query::Error::Cancelled), "57014");
+        assert_eq!(sqlstate(&strata_query::Error::DivisionByZero), "22012");
+    }
+}
