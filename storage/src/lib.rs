@@ -45,6 +45,7 @@ mod fsutil;
 pub mod index;
 pub mod manifest;
 pub mod segment;
+pub mod source;
 pub mod table;
 pub mod types;
 pub mod virtual_table;
@@ -56,6 +57,7 @@ pub use catalog::{Partition, TableDef, TableOptions};
 pub use error::{Error, Result};
 pub use roaring;
 pub use segment::{Segment, SegmentKind, SegmentRef};
+pub use source::{AppendMeta, IngestError, SourceOffsets};
 pub use table::{FlushOutcome, SegmentInfo, Table, TableSnapshot};
 pub use types::{parse_sql_type, sql_type_name};
 pub use virtual_table::{VirtualTable, VirtualTables};
@@ -159,6 +161,7 @@ impl Storage {
             tables: RwLock::new(tables),
             virtual_tables: VirtualTables::default(),
         });
+        source::register(&storage);
         if let Some(interval) = interval {
             spawn_maintenance(Arc::downgrade(&storage), interval)?;
         }
