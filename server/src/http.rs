@@ -44,6 +44,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone();
     let storage = tokio::task::spawn_blocking(move || Storage::open(&data_dir, config)).await??;
     tracing::info!(data_dir = %args.data_dir.display(), tables = storage.table_names().len(), "storage open");
+    let sources = crate::sources::Sources::start(storage.clone(), &args.data_dir)?;
     let state = Arc::new(AppState {
         engine: QueryEngine::new(storage.clone()),
         storage,
@@ -57,9 +58,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
-    axum::serve(listener, router(state))
+    let app = router(state).merge(crate::sources::router(sources.clone()));
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    sources.stop_all();
     tracing::info!("shut down");
     Ok(())
 }

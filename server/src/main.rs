@@ -10,6 +10,7 @@ mod error;
 mod http;
 mod queries;
 mod result;
+mod sources;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -10,4 +10,5 @@ mod crash;
 mod guard_rails;
 mod harness;
 mod ingest_query;
+mod kafka;
 mod segments;
