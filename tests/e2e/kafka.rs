@@ -256,19 +256,27 @@ fn kafka_exactly_once_across_sigkills() {
                 child: None,
             };
             let producer = b.producer();
-            for chunk in messages.chunks(10_000) {
+            // Small chunks: the source appends many batches of varied sizes while it is killed.
+            for chunk in messages.chunks(2_000) {
                 produce(&producer, "events", chunk);
-                std::thread::sleep(Duration::from_millis(300));
+                std::thread::sleep(Duration::from_millis(30));
             }
         })
     };
-    let kills = 3 + rng.range(0, 2);
-    for k in 0..kills {
-        let delay = rng.range(300, 2500);
-        std::thread::sleep(Duration::from_millis(delay));
+    // Kill when the table passes seeded random row counts (plus a random few milliseconds), so
+    // that every kill lands while the source is consuming.
+    let kills = 3 + rng.range(0, 2) as usize;
+    let mut targets: Vec<i64> = (0..kills).map(|_| rng.range(2_000, 90_000) as i64).collect();
+    targets.sort_unstable();
+    for (k, target) in targets.iter().enumerate() {
+        wait_for("consumption to reach the next kill point", || {
+            count(&server, "events") >= *target
+        });
+        std::thread::sleep(Duration::from_millis(rng.range(0, 100)));
         let before = count(&server, "events");
         server.kill();
-        eprintln!("kill {k} after {delay} ms with {before} rows");
+        eprintln!("kill {k} at {before} rows (target {target})");
+        assert!(before < MESSAGES - BAD as i64, "consumption ended before kill {k}");
         server = Server::start_with(data.path(), &args);
     }
     producer_thread.join().unwrap();
