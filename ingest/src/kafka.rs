@@ -281,11 +281,6 @@ impl Runner {
     fn run(self) {
         let mut backoff = BACKOFF_MIN;
         while !self.stop.load(Ordering::Acquire) {
-            if self.paused.load(Ordering::Acquire) {
-                self.set_state("paused", None);
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
             match self.session() {
                 Ok(()) => backoff = BACKOFF_MIN,
                 Err(e) => {
@@ -333,11 +328,7 @@ impl Runner {
             return Err(format!("topic \"{}\" not found", self.def.topic));
         };
         if let Some(e) = topic.error() {
-            return Err(format!(
-                "topic \"{}\": {:?}",
-                self.def.topic,
-                rdkafka::types::RDKafkaRespErr::from(e)
-            ));
+            return Err(format!("topic \"{}\": {:?}", self.def.topic, e));
         }
         let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
         ids.sort_unstable();
@@ -397,9 +388,10 @@ impl Runner {
         let mut carry: Vec<Msg> = Vec::new();
         let mut failing_since: Option<Instant> = None;
         loop {
-            if self.stop.load(Ordering::Acquire) || self.paused.load(Ordering::Acquire) {
+            if self.stop.load(Ordering::Acquire) {
                 return Ok(());
             }
+            let paused = self.paused.load(Ordering::Acquire);
             if last_refresh.elapsed() >= METADATA_INTERVAL {
                 last_refresh = Instant::now();
                 match self.partitions(&consumer) {
@@ -411,7 +403,7 @@ impl Runner {
                         }
                         let fresh = self.refresh_watermarks(&consumer, &partitions);
                         let mut st = lock(&self.status);
-                        if fresh && st.state == "retrying" {
+                        if fresh && st.state == "retrying" && !paused {
                             st.state = "running".to_string();
                             failing_since = None;
                         }
@@ -426,6 +418,18 @@ impl Runner {
                         }
                     }
                 }
+            }
+            if paused {
+                // Nothing is polled (librdkafka's prefetch stays within its bound); the
+                // metadata and high watermarks are still refreshed, so the lag shows what waits.
+                if lock(&self.status).state != "paused" {
+                    self.set_state("paused", None);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            if lock(&self.status).state == "paused" {
+                self.set_state("running", None);
             }
             // Collect a batch.
             let mut batch: Vec<Msg> = std::mem::take(&mut carry);

@@ -266,7 +266,9 @@ fn kafka_exactly_once_across_sigkills() {
     // Kill when the table passes seeded random row counts (plus a random few milliseconds), so
     // that every kill lands while the source is consuming.
     let kills = 3 + rng.range(0, 2) as usize;
-    let mut targets: Vec<i64> = (0..kills).map(|_| rng.range(2_000, 90_000) as i64).collect();
+    let mut targets: Vec<i64> = (0..kills)
+        .map(|_| rng.range(2_000, 90_000) as i64)
+        .collect();
     targets.sort_unstable();
     for (k, target) in targets.iter().enumerate() {
         wait_for("consumption to reach the next kill point", || {
@@ -276,7 +278,10 @@ fn kafka_exactly_once_across_sigkills() {
         let before = count(&server, "events");
         server.kill();
         eprintln!("kill {k} at {before} rows (target {target})");
-        assert!(before < MESSAGES - BAD as i64, "consumption ended before kill {k}");
+        assert!(
+            before < MESSAGES - BAD as i64,
+            "consumption ended before kill {k}"
+        );
         server = Server::start_with(data.path(), &args);
     }
     producer_thread.join().unwrap();

@@ -102,7 +102,9 @@ impl Drop for TempDir {
 }
 
 fn tansu() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let installed = home.join(".cargo/bin/tansu");
     if installed.is_file() {
         installed
@@ -112,7 +114,9 @@ fn tansu() -> PathBuf {
 }
 
 fn start_tansu() -> Result<(String, OwnedBroker)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let dir = std::env::temp_dir().join(format!("strata-bench-tansu-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -314,7 +318,10 @@ pub fn render_markdown(r: &Report) -> String {
     let _ = writeln!(s, "|---|---:|---:|---:|---:|");
     for (name, l) in [
         ("produce → a query sees the row", &r.produce_to_queryable),
-        ("the produce call until the broker acknowledged", &r.produce_ack),
+        (
+            "the produce call until the broker acknowledged",
+            &r.produce_ack,
+        ),
     ] {
         let _ = writeln!(
             s,
