@@ -37,7 +37,8 @@
 //! block), [`index`] (Roaring bitmap indexes of string columns: per batch in memory, a sidecar
 //! file per persisted segment), [`manifest`] (the persisted segments of a table),
 //! [`virtual_table`] (computed read-only tables such as `system.segments`, registered by the
-//! crates above).
+//! crates above), [`source`] (source offsets and dead letters that travel in the log frame of
+//! their rows: `Table::append_with`, `Table::source_offsets`, `system.ingest_errors`).
 
 pub mod catalog;
 mod error;
