@@ -314,6 +314,9 @@ impl Runner {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
+            // A stored offset the broker no longer has (retention deleted it) resumes at the
+            // oldest message still there, not at the end.
+            .set("auto.offset.reset", "earliest")
             // The broker answers a fetch at once when data arrives, else after this: low
             // produce-to-queryable latency at the cost of more idle fetches.
             .set("fetch.wait.max.ms", "20")
