@@ -321,7 +321,7 @@ pub fn render_markdown(r: &Report) -> String {
     for (name, l) in [
         ("produce → a query sees the row", &r.produce_to_queryable),
         (
-            "the produce call until the broker acknowledged",
+            "produce until `flush` returned after the row was seen (bounds the broker ack)",
             &r.produce_ack,
         ),
     ] {
