@@ -107,6 +107,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             strata_bench::runner::ingest::run(&a)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Freshness(a) if a.kafka.kafka => {
+            strata_bench::runner::freshness_kafka::run(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Freshness(a) => {
             strata_bench::runner::freshness::run(&a)?;
             Ok(ExitCode::SUCCESS)

@@ -16,6 +16,7 @@
 pub mod clickbench;
 pub mod dashboard;
 pub mod freshness;
+pub mod freshness_kafka;
 pub mod index;
 pub mod ingest;
 

@@ -29,6 +29,12 @@ pub enum Error {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A source definition is wrong, or a source could not start.
+    #[error("{reason}")]
+    Source {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// An Arrow IPC body is wrong.
     #[error("invalid Arrow IPC stream: {reason}")]
     Ipc {
@@ -44,6 +50,7 @@ impl Error {
             Error::EmptyBody => "EMPTY_BODY",
             Error::Json { .. } | Error::Csv { .. } => "INVALID_ROW",
             Error::Ipc { .. } => "INVALID_BODY",
+            Error::Source { .. } => "INVALID_SOURCE",
         }
     }
 

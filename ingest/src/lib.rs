@@ -23,6 +23,7 @@
 mod csv;
 mod error;
 mod json;
+pub mod kafka;
 
 pub use error::{Error, Result};
 

@@ -48,6 +48,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo {
         crate::demo::start(storage.clone(), args.demo_rate)?;
     }
+    let sources = crate::sources::Sources::start(storage.clone(), &args.data_dir)?;
     let state = Arc::new(AppState {
         engine: QueryEngine::new(storage.clone()),
         storage,
@@ -72,9 +73,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
-    axum::serve(listener, router(state))
+    let app = router(state).merge(crate::sources::router(sources.clone()));
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    sources.stop_all();
     tracing::info!("shut down");
     Ok(())
 }

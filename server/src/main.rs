@@ -13,6 +13,7 @@ mod http;
 mod pg;
 mod queries;
 mod result;
+mod sources;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

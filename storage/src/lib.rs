@@ -37,7 +37,8 @@
 //! block), [`index`] (Roaring bitmap indexes of string columns: per batch in memory, a sidecar
 //! file per persisted segment), [`manifest`] (the persisted segments of a table),
 //! [`virtual_table`] (computed read-only tables such as `system.segments`, registered by the
-//! crates above).
+//! crates above), [`source`] (source offsets and dead letters that travel in the log frame of
+//! their rows: `Table::append_with`, `Table::source_offsets`, `system.ingest_errors`).
 
 pub mod cache;
 pub mod catalog;
@@ -46,6 +47,7 @@ mod fsutil;
 pub mod index;
 pub mod manifest;
 pub mod segment;
+pub mod source;
 pub mod table;
 pub mod types;
 pub mod virtual_table;
@@ -57,6 +59,7 @@ pub use catalog::{Partition, TableDef, TableOptions};
 pub use error::{Error, Result};
 pub use roaring;
 pub use segment::{Segment, SegmentKind, SegmentRef};
+pub use source::{AppendMeta, IngestError, SourceOffsets};
 pub use table::{FlushOutcome, SegmentInfo, Table, TableSnapshot};
 pub use types::{parse_sql_type, sql_type_name};
 pub use virtual_table::{VirtualTable, VirtualTables};
@@ -178,6 +181,7 @@ impl Storage {
             virtual_tables: VirtualTables::default(),
             cache,
         });
+        source::register(&storage);
         if let Some(interval) = interval {
             spawn_maintenance(Arc::downgrade(&storage), interval)?;
         }

@@ -8,6 +8,10 @@
 //! The manifest is the commit point of a persist: a segment file that it does not list does not
 //! exist (it is an orphan of an interrupted persist and is deleted at start-up), and log frames up
 //! to `wal_lsn_covered` are skipped at replay because their rows are in listed segments.
+//!
+//! Version 2 adds `source_offsets` (per source, per partition, the next offset to read, for every
+//! frame up to `wal_lsn_covered`) and `error_files` (the dead-letter files of those frames).
+//! Version 1 manifests are read as having neither.
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +20,10 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil;
 use crate::{Error, Result};
 
-/// The manifest format version this build writes and reads.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The manifest format version this build writes.
+pub const MANIFEST_VERSION: u32 = 2;
+/// The oldest manifest version this build reads.
+pub const MANIFEST_VERSION_MIN: u32 = 1;
 const MANIFEST_FORMAT: &str = "strata-manifest";
 
 /// One persisted segment, as the manifest lists it.
@@ -60,6 +66,13 @@ pub struct Manifest {
     pub next_segment_id: u64,
     /// The persisted segments, oldest first.
     pub segments: Vec<SegmentEntry>,
+    /// Per source, per partition, the next offset to read, as of `wal_lsn_covered`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub source_offsets: crate::source::SourceOffsets,
+    /// Dead-letter files (NDJSON, one [`crate::source::IngestError`] a line), relative to the
+    /// table directory, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_files: Vec<String>,
 }
 
 impl Default for Manifest {
@@ -70,6 +83,8 @@ impl Default for Manifest {
             wal_lsn_covered: 0,
             next_segment_id: 1,
             segments: Vec::new(),
+            source_offsets: Default::default(),
+            error_files: Vec::new(),
         }
     }
 }
@@ -99,13 +114,15 @@ impl Manifest {
             offset: 0,
             reason: e.to_string(),
         })?;
-        if m.format != MANIFEST_FORMAT || m.version != MANIFEST_VERSION {
+        if m.format != MANIFEST_FORMAT
+            || !(MANIFEST_VERSION_MIN..=MANIFEST_VERSION).contains(&m.version)
+        {
             return Err(Error::Corrupt {
                 path,
                 offset: 0,
                 reason: format!(
                     "manifest format {} version {} is not {MANIFEST_FORMAT} version \
-                     {MANIFEST_VERSION}",
+                     {MANIFEST_VERSION_MIN} to {MANIFEST_VERSION}",
                     m.format, m.version
                 ),
             });
@@ -115,7 +132,9 @@ impl Manifest {
 
     /// Commits this manifest atomically.
     pub fn commit(&self, table_dir: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(self)
+        let mut this = self.clone();
+        this.version = MANIFEST_VERSION;
+        let bytes = serde_json::to_vec_pretty(&this)
             .map_err(|e| Error::Internal(format!("serialising a manifest: {e}")))?;
         fsutil::write_atomic(&Manifest::path(table_dir), &bytes)
     }
@@ -150,5 +169,30 @@ mod tests {
         let back = Manifest::load(&dir).unwrap();
         assert_eq!(back.wal_lsn_covered, 42);
         assert_eq!(back.segments, m.segments);
+        assert!(back.source_offsets.is_empty());
+        m.source_offsets
+            .entry("s".to_string())
+            .or_default()
+            .insert(2, 17);
+        m.error_files
+            .push("errors/00000000000000000042.ndjson".to_string());
+        m.commit(&dir).unwrap();
+        let back = Manifest::load(&dir).unwrap();
+        assert_eq!(back.source_offsets, m.source_offsets);
+        assert_eq!(back.error_files, m.error_files);
+    }
+
+    #[test]
+    fn version_1_manifests_still_load() {
+        let dir = temp_dir("manifest-v1");
+        std::fs::write(
+            Manifest::path(&dir),
+            r#"{"format":"strata-manifest","version":1,"wal_lsn_covered":3,
+                "next_segment_id":1,"segments":[]}"#,
+        )
+        .unwrap();
+        let m = Manifest::load(&dir).unwrap();
+        assert_eq!(m.wal_lsn_covered, 3);
+        assert!(m.source_offsets.is_empty() && m.error_files.is_empty());
     }
 }

@@ -17,6 +17,7 @@ use crate::fsutil::{lock, read_lock, write_lock};
 use crate::manifest::Manifest;
 use crate::segment::persisted::{self, ParquetSegment};
 use crate::segment::{LiveSegment, MemSegment, Segment, SegmentKind, SegmentRef};
+use crate::source::{merge_offsets, AppendMeta, IngestError, SourceOffsets};
 use crate::types::{is_supported, sql_type_name};
 use crate::wal::{FrameKind, Wal};
 use crate::{Error, Result, StorageConfig, TableDef};
@@ -108,6 +109,15 @@ pub struct AppendOutcome {
     pub lsn: u64,
 }
 
+/// The source offsets and dead letters of a table: what the manifest holds, and the log frames
+/// not yet covered by it (in LSN order).
+#[derive(Debug, Default)]
+struct SourceState {
+    persisted_offsets: SourceOffsets,
+    error_files: Vec<String>,
+    pending: Vec<(u64, AppendMeta)>,
+}
+
 /// One table.
 pub struct Table {
     id: u64,
@@ -123,6 +133,8 @@ pub struct Table {
     state: RwLock<TableState>,
     /// Held for the whole of a persist; holds the committed manifest.
     persist: Mutex<Manifest>,
+    /// Offsets and dead letters; taken after `write` or `persist`, never before.
+    sources: Mutex<SourceState>,
     dropped: AtomicBool,
 }
 
@@ -153,6 +165,12 @@ impl Table {
             .flat_map(|s| std::iter::once(s.file.clone()).chain(s.index_file.clone()))
             .collect();
         persisted::remove_orphans(&dir, &keep)?;
+        remove_orphan_error_files(&dir, &manifest.error_files)?;
+        let sources = SourceState {
+            persisted_offsets: manifest.source_offsets.clone(),
+            error_files: manifest.error_files.clone(),
+            pending: Vec::new(),
+        };
         let persisted = manifest
             .segments
             .iter()
@@ -181,18 +199,29 @@ impl Table {
             write: Mutex::new(()),
             wal,
             persist: Mutex::new(manifest),
+            sources: Mutex::new(sources),
             dropped: AtomicBool::new(false),
         };
         let mut rows = 0;
         for frame in &frames {
-            if frame.kind != FrameKind::Batch as u8 {
-                return Err(Error::Corrupt {
-                    path: table.dir.join("wal"),
-                    offset: 0,
-                    reason: format!("frame {} has unknown kind {}", frame.lsn, frame.kind),
-                });
+            let corrupt = |reason: String| Error::Corrupt {
+                path: table.dir.join("wal"),
+                offset: 0,
+                reason: format!("frame {}: {reason}", frame.lsn),
+            };
+            let ipc = if frame.kind == FrameKind::Batch as u8 {
+                &frame.body[..]
+            } else if frame.kind == FrameKind::BatchWithMeta as u8 {
+                let (meta, ipc) = split_meta(&frame.body).map_err(corrupt)?;
+                lock(&table.sources).pending.push((frame.lsn, meta));
+                ipc
+            } else {
+                return Err(corrupt(format!("unknown kind {}", frame.kind)));
+            };
+            if ipc.is_empty() {
+                continue;
             }
-            for batch in decode_ipc(&frame.body)? {
+            for batch in decode_ipc(ipc)? {
                 let batch = table.reconcile(batch)?;
                 rows += batch.num_rows();
                 write_lock(&table.state).live.push(frame.lsn, batch);
@@ -281,7 +310,14 @@ impl Table {
             next.next_segment_id += entries.len() as u64;
             next.wal_lsn_covered = sealed.lsn_max;
             next.segments.extend(entries);
+            self.fold_sources(&mut next, sealed.lsn_max)?;
             next.commit(&self.dir)?;
+            {
+                let mut sources = lock(&self.sources);
+                sources.pending.retain(|(lsn, _)| *lsn > sealed.lsn_max);
+                sources.persisted_offsets = next.source_offsets.clone();
+                sources.error_files = next.error_files.clone();
+            }
             *manifest = next;
             {
                 let mut state = write_lock(&self.state);
@@ -571,6 +607,138 @@ impl Table {
         Ok(AppendOutcome { rows, lsn })
     }
 
+    /// Appends `batch` (when it has rows) together with source offsets and dead letters, in one
+    /// log frame: when this returns `Ok` all of it is durable, else none of it is (under the
+    /// default fsync policy). [`Table::source_offsets`] and [`Table::ingest_errors`] show it from
+    /// then on, across restarts. An append with no rows and empty `meta` does nothing.
+    pub fn append_with(
+        &self,
+        batch: Option<RecordBatch>,
+        meta: AppendMeta,
+    ) -> Result<AppendOutcome> {
+        let batch = batch.filter(|b| b.num_rows() > 0);
+        if meta.is_empty() {
+            return match batch {
+                Some(batch) => self.append(batch),
+                None => Ok(AppendOutcome { rows: 0, lsn: 0 }),
+            };
+        }
+        let rows = batch.as_ref().map_or(0, |b| b.num_rows());
+        let lsn = {
+            let _write = lock(&self.write);
+            if self.dropped.load(Ordering::Acquire) {
+                return Err(Error::TableDropped {
+                    name: self.name.clone(),
+                });
+            }
+            let batch = batch.map(|b| self.reconcile(b)).transpose()?;
+            let meta_json = serde_json::to_vec(&meta)
+                .map_err(|e| Error::Internal(format!("serialising append metadata: {e}")))?;
+            let meta_len = u32::try_from(meta_json.len())
+                .map_err(|_| Error::Internal("append metadata exceeds 4 GiB".to_string()))?;
+            let mut body = Vec::with_capacity(4 + meta_json.len());
+            body.extend_from_slice(&meta_len.to_le_bytes());
+            body.extend_from_slice(&meta_json);
+            if let Some(batch) = &batch {
+                body.extend_from_slice(&encode_ipc(batch)?);
+            }
+            let lsn = self.wal.append(FrameKind::BatchWithMeta, &body)?;
+            if let Some(batch) = batch {
+                write_lock(&self.state).live.push(lsn, batch);
+            }
+            lock(&self.sources).pending.push((lsn, meta));
+            lsn
+        };
+        self.wal.sync(lsn)?;
+        let durable = self.wal.durable_lsn();
+        write_lock(&self.state).live.coalesce(durable)?;
+        Ok(AppendOutcome { rows, lsn })
+    }
+
+    /// The next offset per partition of `source`, as of every durable append (empty when the
+    /// source never appended to this table).
+    pub fn source_offsets(&self, source: &str) -> std::collections::BTreeMap<i32, i64> {
+        let durable = self.wal.durable_lsn();
+        let sources = lock(&self.sources);
+        let mut all = SourceOffsets::new();
+        if let Some(p) = sources.persisted_offsets.get(source) {
+            all.insert(source.to_string(), p.clone());
+        }
+        for (lsn, meta) in &sources.pending {
+            if *lsn <= durable {
+                if let Some(p) = meta.offsets.get(source) {
+                    merge_offsets(
+                        &mut all,
+                        &SourceOffsets::from([(source.to_string(), p.clone())]),
+                    );
+                }
+            }
+        }
+        all.remove(source).unwrap_or_default()
+    }
+
+    /// Every durable dead letter of this table, oldest first.
+    pub fn ingest_errors(&self) -> Result<Vec<IngestError>> {
+        let durable = self.wal.durable_lsn();
+        let (files, pending): (Vec<String>, Vec<IngestError>) = {
+            let sources = lock(&self.sources);
+            let pending = sources
+                .pending
+                .iter()
+                .filter(|(lsn, _)| *lsn <= durable)
+                .flat_map(|(_, m)| m.errors.iter().cloned())
+                .collect();
+            (sources.error_files.clone(), pending)
+        };
+        let mut out = Vec::new();
+        for file in files {
+            let path = self.dir.join(&file);
+            let bytes = std::fs::read(&path).map_err(crate::fsutil::io("read", &path))?;
+            for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+                if line.is_empty() {
+                    continue;
+                }
+                let e: IngestError = serde_json::from_slice(line).map_err(|e| Error::Corrupt {
+                    path: path.clone(),
+                    offset: i as u64,
+                    reason: format!("dead letter on line {}: {e}", i + 1),
+                })?;
+                out.push(e);
+            }
+        }
+        out.extend(pending);
+        Ok(out)
+    }
+
+    /// Moves the offsets and dead letters of the log frames up to `lsn_max` into `next` (the
+    /// manifest about to be committed), writing the dead letters to a file it lists.
+    fn fold_sources(&self, next: &mut Manifest, lsn_max: u64) -> Result<()> {
+        let covered: Vec<AppendMeta> = lock(&self.sources)
+            .pending
+            .iter()
+            .filter(|(lsn, _)| *lsn <= lsn_max)
+            .map(|(_, m)| m.clone())
+            .collect();
+        let mut lines = Vec::new();
+        for meta in &covered {
+            merge_offsets(&mut next.source_offsets, &meta.offsets);
+            for e in &meta.errors {
+                serde_json::to_writer(&mut lines, e)
+                    .map_err(|e| Error::Internal(format!("serialising a dead letter: {e}")))?;
+                lines.push(b'\n');
+            }
+        }
+        if !lines.is_empty() {
+            let rel = format!("errors/{lsn_max:020}.ndjson");
+            crate::fsutil::create_dir_all(&self.dir.join("errors"))?;
+            crate::fsutil::write_atomic(&self.dir.join(&rel), &lines)?;
+            if !next.error_files.contains(&rel) {
+                next.error_files.push(rel);
+            }
+        }
+        Ok(())
+    }
+
     /// Marks the table dropped: later appends and flushes fail.
     pub(crate) fn mark_dropped(&self) {
         let _persist = lock(&self.persist);
@@ -715,6 +883,36 @@ fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
     writer.write(batch)?;
     writer.finish()?;
     Ok(writer.into_inner()?)
+}
+
+/// Splits a kind 2 frame body into its metadata and its Arrow IPC stream (maybe empty).
+fn split_meta(body: &[u8]) -> std::result::Result<(AppendMeta, &[u8]), String> {
+    if body.len() < 4 {
+        return Err("metadata length cut short".to_string());
+    }
+    let len = u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize;
+    if body.len() - 4 < len {
+        return Err(format!("metadata length {len} exceeds the frame"));
+    }
+    let meta = serde_json::from_slice(&body[4..4 + len]).map_err(|e| format!("metadata: {e}"))?;
+    Ok((meta, &body[4 + len..]))
+}
+
+/// Deletes dead-letter files that the manifest does not list (a crash before its commit).
+fn remove_orphan_error_files(table_dir: &std::path::Path, keep: &[String]) -> Result<()> {
+    let dir = table_dir.join("errors");
+    if !dir.exists() {
+        return Ok(());
+    }
+    for entry in crate::fsutil::read_dir(&dir)? {
+        let rel = format!("errors/{}", entry.file_name().to_string_lossy());
+        if !keep.contains(&rel) {
+            tracing::warn!(file = %entry.path().display(), "removing orphan dead-letter file");
+            std::fs::remove_file(entry.path())
+                .map_err(crate::fsutil::io("remove", &entry.path()))?;
+        }
+    }
+    Ok(())
 }
 
 fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
@@ -1326,5 +1524,119 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    fn meta(partition: i32, next: i64, bad: &[i64]) -> AppendMeta {
+        let mut meta = AppendMeta::default();
+        meta.offsets
+            .entry("src".to_string())
+            .or_default()
+            .insert(partition, next);
+        for o in bad {
+            let mut e = IngestError::new("src", "bad json", b"{oops");
+            e.topic = Some("topic".to_string());
+            e.partition = Some(partition);
+            e.offset = Some(*o);
+            meta.errors.push(e);
+        }
+        meta
+    }
+
+    fn offsets_and_errors(t: &Table) -> (Vec<(i32, i64)>, Vec<i64>) {
+        let offsets = t.source_offsets("src").into_iter().collect();
+        let errors = t
+            .ingest_errors()
+            .unwrap()
+            .iter()
+            .map(|e| e.offset.unwrap())
+            .collect();
+        (offsets, errors)
+    }
+
+    #[test]
+    fn source_offsets_and_dead_letters_survive_replay_and_persist() {
+        let dir = temp_dir("table-offsets");
+        let rows = |v: Vec<i64>| batch(vec![("a", Arc::new(Int64Array::from(v)) as ArrayRef)]);
+        let expected = (vec![(0, 11), (1, 5)], vec![3, 9, 4]);
+        {
+            let storage = Storage::open(&dir, StorageConfig::default()).unwrap();
+            storage.create_table(def("t"), false).unwrap();
+            let t = storage.table("t").unwrap();
+            assert!(t.source_offsets("src").is_empty());
+            t.append_with(Some(rows(vec![1, 2])), meta(0, 4, &[3]))
+                .unwrap();
+            // Only dead letters and an offset: still one durable frame.
+            t.append_with(None, meta(1, 5, &[])).unwrap();
+            t.append_with(Some(rows(vec![5])), meta(0, 10, &[9]))
+                .unwrap();
+            // Persist the rows so far: their offsets and dead letters go into the manifest.
+            t.flush().unwrap();
+            t.append_with(None, meta(1, 5, &[4])).unwrap();
+            t.append_with(Some(rows(vec![10])), meta(0, 11, &[]))
+                .unwrap();
+            let (offsets, errors) = offsets_and_errors(&t);
+            assert_eq!(offsets, expected.0);
+            assert_eq!(errors.len(), 3);
+            assert!(t.source_offsets("other").is_empty());
+        }
+        // Manifest + log tail.
+        let storage = Storage::open(&dir, StorageConfig::default()).unwrap();
+        let t = storage.table("t").unwrap();
+        assert_eq!(offsets_and_errors(&t), expected);
+        assert_eq!(t.snapshot().row_count(), 4);
+        let manifest = Manifest::load(&t.dir).unwrap();
+        assert_eq!(manifest.source_offsets["src"][&0], 10);
+        assert_eq!(manifest.error_files.len(), 1);
+        // Everything persisted.
+        t.flush().unwrap();
+        drop(storage);
+        let storage = Storage::open(&dir, StorageConfig::default()).unwrap();
+        let t = storage.table("t").unwrap();
+        assert_eq!(offsets_and_errors(&t), expected);
+        let manifest = Manifest::load(&t.dir).unwrap();
+        assert_eq!(manifest.source_offsets["src"][&0], 11);
+        assert_eq!(manifest.error_files.len(), 2);
+        let batches = storage
+            .virtual_tables()
+            .get("system", "ingest_errors")
+            .unwrap()
+            .batches(&storage)
+            .unwrap();
+        assert_eq!(batches[0].num_rows(), 3);
+    }
+
+    #[test]
+    fn a_torn_offset_frame_is_lost_with_its_rows() {
+        let dir = temp_dir("table-offsets-torn");
+        let wal_file;
+        {
+            let storage = Storage::open(&dir, StorageConfig::default()).unwrap();
+            storage.create_table(def("t"), false).unwrap();
+            let t = storage.table("t").unwrap();
+            t.append_with(
+                Some(batch(vec![(
+                    "a",
+                    Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+                )])),
+                meta(0, 1, &[]),
+            )
+            .unwrap();
+            t.append_with(
+                Some(batch(vec![(
+                    "a",
+                    Arc::new(Int64Array::from(vec![2])) as ArrayRef,
+                )])),
+                meta(0, 3, &[1]),
+            )
+            .unwrap();
+            let wal_dir = t.dir.join("wal");
+            wal_file = crate::fsutil::read_dir(&wal_dir).unwrap()[0].path();
+        }
+        let bytes = std::fs::read(&wal_file).unwrap();
+        std::fs::write(&wal_file, &bytes[..bytes.len() - 3]).unwrap();
+        let storage = Storage::open(&dir, StorageConfig::default()).unwrap();
+        let t = storage.table("t").unwrap();
+        assert_eq!(offsets_and_errors(&t), (vec![(0, 1)], vec![]));
+        assert_eq!(t.snapshot().row_count(), 1);
     }
 }

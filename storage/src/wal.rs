@@ -6,10 +6,13 @@
 //!
 //! ```text
 //! WAL_FILE := HEADER FRAME*
-//! HEADER   := magic "STRATAWL" (8 bytes) version (u32 = 1)
+//! HEADER   := magic "STRATAWL" (8 bytes) version (u32 = 2; files of version 1 are read too)
 //! FRAME    := len (u32, bytes of PAYLOAD) crc (u32, CRC-32C of PAYLOAD) PAYLOAD
 //! PAYLOAD  := kind (u8) lsn (u64) body (len - 9 bytes)
 //! kind 1   := body is one Arrow IPC stream (schema + batches): the rows of one request
+//! kind 2   := meta_len (u32) META (meta_len bytes of JSON) IPC (the rest: an Arrow IPC stream
+//!             as in kind 1, or nothing when the request stored no rows); META holds the source
+//!             offsets and the dead letters of the request (version 2 files only)
 //! ```
 //!
 //! One request is one frame, so a request is in the log wholly or not at all. Writers append under
@@ -30,7 +33,9 @@ use crate::{Error, FsyncPolicy, Result};
 /// Magic bytes at the start of every log file.
 pub const WAL_MAGIC: &[u8; 8] = b"STRATAWL";
 /// The log format version this build writes.
-pub const WAL_VERSION: u32 = 1;
+pub const WAL_VERSION: u32 = 2;
+/// The oldest log format version this build reads (version 1 has only kind 1 frames).
+pub const WAL_VERSION_MIN: u32 = 1;
 const HEADER_LEN: u64 = 12;
 const FRAME_HEADER_LEN: usize = 8;
 const PAYLOAD_HEADER_LEN: usize = 9;
@@ -43,6 +48,8 @@ pub const FRAME_BYTES_MAX: usize = 1 << 30;
 pub enum FrameKind {
     /// An Arrow IPC stream with the rows of one request.
     Batch = 1,
+    /// Source offsets and dead letters (JSON) followed by an optional Arrow IPC stream.
+    BatchWithMeta = 2,
 }
 
 /// One frame read back from the log.
@@ -90,12 +97,12 @@ impl Wal {
         fsutil::create_dir_all(dir)?;
         let files = list_files(dir)?;
         let mut frames = Vec::new();
-        let mut last: Option<(PathBuf, u64)> = None;
+        let mut last: Option<(PathBuf, u64, u32)> = None;
         for (i, (first_lsn, path)) in files.iter().enumerate() {
             let is_last = i + 1 == files.len();
-            let good_len = read_file(path, *first_lsn, is_last, &mut frames)?;
+            let (good_len, version) = read_file(path, *first_lsn, is_last, &mut frames)?;
             if is_last {
-                last = Some((path.clone(), good_len));
+                last = Some((path.clone(), good_len, version));
             }
         }
         // The LSN the last file would give its next frame.
@@ -108,11 +115,21 @@ impl Wal {
         // A jump (frames persisted elsewhere but lost from an unsynced log) starts a new file,
         // so that every file's frames stay consecutive from the LSN in its name.
         if natural_next != next_lsn {
-            if let Some((path, len)) = &last {
+            if let Some((path, len, _)) = &last {
                 cut_torn_tail(path, *len)?;
             }
         }
-        let last = last.filter(|_| natural_next == next_lsn);
+        // A last file of an older version is left as it is (cut to its intact frames) and new
+        // frames go to a new file of the current version.
+        if let Some((path, len, version)) = &last {
+            if *version != WAL_VERSION && natural_next == next_lsn {
+                cut_torn_tail(path, *len)?;
+            }
+        }
+        let last = last
+            .filter(|(_, _, version)| *version == WAL_VERSION)
+            .map(|(path, len, _)| (path, len))
+            .filter(|_| natural_next == next_lsn);
         let writer = match last {
             Some((path, len)) => {
                 let mut file = OpenOptions::new()
@@ -359,8 +376,14 @@ fn list_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(files)
 }
 
-/// Reads the frames of one file into `out` and returns the length of its intact prefix.
-fn read_file(path: &Path, first_lsn: u64, is_last: bool, out: &mut Vec<Frame>) -> Result<u64> {
+/// Reads the frames of one file into `out` and returns the length of its intact prefix and the
+/// file's format version.
+fn read_file(
+    path: &Path,
+    first_lsn: u64,
+    is_last: bool,
+    out: &mut Vec<Frame>,
+) -> Result<(u64, u32)> {
     let bytes = std::fs::read(path).map_err(io("read", path))?;
     let corrupt = |offset: usize, reason: String| Error::Corrupt {
         path: path.to_path_buf(),
@@ -369,7 +392,7 @@ fn read_file(path: &Path, first_lsn: u64, is_last: bool, out: &mut Vec<Frame>) -
     };
     if bytes.len() < HEADER_LEN as usize {
         if is_last {
-            return Ok(0);
+            return Ok((0, WAL_VERSION));
         }
         return Err(corrupt(0, "file shorter than its header".to_string()));
     }
@@ -380,22 +403,22 @@ fn read_file(path: &Path, first_lsn: u64, is_last: bool, out: &mut Vec<Frame>) -
         ));
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != WAL_VERSION {
+    if !(WAL_VERSION_MIN..=WAL_VERSION).contains(&version) {
         return Err(corrupt(
             8,
-            format!("log version {version}, this build reads {WAL_VERSION}"),
+            format!("log version {version}, this build reads {WAL_VERSION_MIN} to {WAL_VERSION}"),
         ));
     }
     let mut pos = HEADER_LEN as usize;
     let mut expected_lsn = first_lsn;
     loop {
         if pos == bytes.len() {
-            return Ok(pos as u64);
+            return Ok((pos as u64, version));
         }
-        let damaged = |reason: String| -> Result<u64> {
+        let damaged = |reason: String| -> Result<(u64, u32)> {
             if is_last {
                 tracing::warn!(path = %path.display(), offset = pos, %reason, "torn log tail");
-                Ok(pos as u64)
+                Ok((pos as u64, version))
             } else {
                 Err(corrupt(pos, reason))
             }
@@ -587,5 +610,28 @@ mod tests {
         drop(wal);
         let (_, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
         assert_eq!(frames.len(), 100);
+    }
+
+    #[test]
+    fn version_1_files_are_read_and_new_frames_go_to_a_version_2_file() {
+        let dir = temp_dir("wal-v1");
+        {
+            let (wal, _) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
+            wal.append(FrameKind::Batch, b"old").unwrap();
+        }
+        let (_, path) = list_files(&dir).unwrap().pop().unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        {
+            let (wal, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
+            assert_eq!(bodies(&frames), vec![b"old".to_vec()]);
+            assert_eq!(wal.append(FrameKind::BatchWithMeta, b"new").unwrap(), 2);
+        }
+        let files = list_files(&dir).unwrap();
+        assert_eq!(files.len(), 2);
+        let (_, frames) = Wal::open(&dir, "t", FsyncPolicy::Always, 1 << 20, 0).unwrap();
+        assert_eq!(frames[1].kind, FrameKind::BatchWithMeta as u8);
+        assert_eq!(bodies(&frames), vec![b"old".to_vec(), b"new".to_vec()]);
     }
 }

@@ -11,6 +11,7 @@ mod crash;
 mod guard_rails;
 mod harness;
 mod ingest_query;
+mod kafka;
 mod openapi;
 mod pg;
 mod segments;

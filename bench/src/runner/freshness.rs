@@ -59,6 +59,9 @@ pub struct FreshnessArgs {
     /// Write nothing to `bench/results` and `docs/benchmarks.md`.
     #[arg(long)]
     pub no_write: bool,
+    /// The Kafka mode (`--kafka`, see `freshness_kafka`).
+    #[command(flatten)]
+    pub kafka: super::freshness_kafka::KafkaArgs,
 }
 
 /// The JSON result of `strata-bench freshness`.
