@@ -5,11 +5,14 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod auth;
 mod cli;
 mod error;
 mod http;
+mod metrics;
 mod queries;
 mod result;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,6 +73,21 @@ pub struct ServeArgs {
     /// The most rows a JSON result may have (NDJSON and CSV are not capped).
     #[arg(long, env = "STRATA_MAX_RESULT_ROWS", default_value_t = 1_000_000)]
     pub max_result_rows: usize,
+    /// Access tokens and their roles, from a TOML or JSON file (see docs/http-api.md).
+    #[arg(long, env = "STRATA_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Access tokens as `token:role,...` (roles: read, write, admin); adds to --auth-file.
+    #[arg(long, env = "STRATA_TOKENS", hide_env_values = true)]
+    pub tokens: Option<String>,
+    /// Listen on a non-loopback address without any token (anyone who reaches it is admin).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "STRATA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "STRATA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn parse_fsync(s: &str) -> Result<strata_storage::FsyncPolicy, String> {

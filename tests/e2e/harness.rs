@@ -75,7 +75,8 @@ impl Server {
                     eprintln!("[strata] {line}");
                 }
                 if !sent {
-                    if let Some(pos) = line.find("listening on http://") {
+                    // http:// or https://
+                    if let Some(pos) = line.find("listening on http") {
                         let url = line[pos + "listening on ".len()..].trim().to_string();
                         let _ = tx.send(url);
                         sent = true;
@@ -99,6 +100,11 @@ impl Server {
             url,
             client,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
     /// SIGKILLs the server and waits for it to die.

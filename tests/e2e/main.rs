@@ -9,5 +9,6 @@ mod clickbench;
 mod crash;
 mod guard_rails;
 mod harness;
+mod http_api;
 mod ingest_query;
 mod segments;
