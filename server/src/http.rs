@@ -45,6 +45,9 @@ pub struct AppState {
 /// A result is sent in chunks of about this many encoded bytes.
 const CHUNK_BYTES: usize = 256 << 10;
 
+/// A result batch is encoded this many rows at a time.
+const ENCODE_ROWS: usize = 8192;
+
 /// Opens the data directory and serves the HTTP API until SIGINT or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut tokens = match &args.auth_file {
@@ -441,7 +444,10 @@ async fn start_query(
             }
         }
     });
-    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(rest);
+    // Fused: the compression layer may poll again after the end.
+    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) })
+        .chain(rest)
+        .fuse();
     (
         [(header::CONTENT_TYPE, format.content_type())],
         axum::body::Body::from_stream(body),
@@ -474,6 +480,9 @@ impl Sender {
     /// Sends a chunk, waiting while the channel is full (the client reads slower than the query
     /// produces); false when the body is gone or the query was cancelled meanwhile.
     fn send(&self, chunk: Chunk) -> bool {
+        if chunk.is_ok() && self.cancel.load(Ordering::Relaxed) {
+            return false;
+        }
         loop {
             let wait = tokio::time::timeout(std::time::Duration::from_millis(100), self.tx.reserve());
             match self.handle.block_on(wait) {
@@ -518,10 +527,17 @@ fn produce(
             Some(e) => Err(e.to_string()),
         });
     };
+    // An error: the answer before the first chunk, an aborted body after it (the body ends
+    // in an error whether or not this chunk gets through, as `done` stays false).
     let fail = |guard, e: ApiError| {
         finish(guard, Some(&e));
-        done.store(true, Ordering::Release);
         sender.send(Err(e));
+    };
+    // The last chunk: only once it is queued does the body end normally after it.
+    let last = |bytes: Vec<u8>| {
+        if sender.send(Ok(Bytes::from(bytes))) {
+            done.store(true, Ordering::Release);
+        }
     };
     let statement = match strata_query::parser::parse(sql) {
         Ok(statement) => statement,
@@ -557,19 +573,29 @@ fn produce(
             });
             break;
         }
-        if let Err(e) = encoder.write_batch(&batch) {
-            error = Some(encoding(e));
-            break;
-        }
-        if encoder.buffered() >= CHUNK_BYTES {
-            guard.progress(rows, &stream.stats());
-            if !sender.send(Ok(Bytes::from(encoder.take()))) {
-                // The client went away or cancelled: the guard records it when dropped.
-                let e = ApiError::Query(strata_query::Error::Cancelled);
-                finish(guard, Some(&e));
-                return;
+        // Encoded a slice at a time (zero-copy), so a chunk stays small however large the
+        // batches that storage hands out.
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = ENCODE_ROWS.min(batch.num_rows() - offset);
+            if let Err(e) = encoder.write_batch(&batch.slice(offset, len)) {
+                error = Some(encoding(e));
+                break;
             }
-            sent_any = true;
+            offset += len;
+            if encoder.buffered() >= CHUNK_BYTES {
+                guard.progress(rows, &stream.stats());
+                if !sender.send(Ok(Bytes::from(encoder.take()))) {
+                    // The client went away or cancelled the query.
+                    let e = ApiError::Query(strata_query::Error::Cancelled);
+                    finish(guard, Some(&e));
+                    return;
+                }
+                sent_any = true;
+            }
+        }
+        if error.is_some() {
+            break;
         }
     }
     // Stop the plan (and its scan threads) before the trailer.
@@ -585,16 +611,14 @@ fn produce(
         let trailer = encoder.finish(&stats, started.elapsed(), &freshness, Some(&e));
         finish(guard, Some(&e));
         if trailer.is_ok() {
-            done.store(true, Ordering::Release);
-            sender.send(Ok(Bytes::from(encoder.take())));
+            last(encoder.take());
         }
         return;
     }
     match encoder.finish(&stats, started.elapsed(), &freshness(state), None) {
         Ok(()) => {
             finish(guard, None);
-            done.store(true, Ordering::Release);
-            sender.send(Ok(Bytes::from(encoder.take())));
+            last(encoder.take());
         }
         Err(e) => fail(guard, encoding(e)),
     }
