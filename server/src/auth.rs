@@ -304,9 +304,10 @@ mod tests {
 
     #[test]
     fn tokens_from_toml() {
-        let file: TokenFile =
-            toml::from_str("[[tokens]]\ntoken = \"abcdefghij\"\nrole = \"admin\"\nname = \"ops\"\n")
-                .unwrap();
+        let file: TokenFile = toml::from_str(
+            "[[tokens]]\ntoken = \"abcdefghij\"\nrole = \"admin\"\nname = \"ops\"\n",
+        )
+        .unwrap();
         assert_eq!(file.tokens.len(), 1);
         assert_eq!(file.tokens[0].role, Role::Admin);
     }

@@ -205,11 +205,7 @@ async fn metrics_text(
     let text = tokio::task::spawn_blocking(move || crate::metrics::render(&worker.storage))
         .await
         .map_err(|e| ApiError::Internal(format!("metrics task failed: {e}")))?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        text,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 /// A JSON response body ending in a newline (friendlier to curl and to line-oriented tools).
@@ -427,7 +423,10 @@ async fn start_query(
     let first = match rx.recv().await {
         Some(Ok(bytes)) => bytes,
         Some(Err(e)) => return e.into_response(),
-        None => return ApiError::Internal("the query task ended without an answer".into()).into_response(),
+        None => {
+            return ApiError::Internal("the query task ended without an answer".into())
+                .into_response()
+        }
     };
     // The rest of the body.
     let rest = futures_util::stream::unfold((rx, watch), |(mut rx, watch)| async move {
@@ -484,7 +483,8 @@ impl Sender {
             return false;
         }
         loop {
-            let wait = tokio::time::timeout(std::time::Duration::from_millis(100), self.tx.reserve());
+            let wait =
+                tokio::time::timeout(std::time::Duration::from_millis(100), self.tx.reserve());
             match self.handle.block_on(wait) {
                 Ok(Ok(permit)) => {
                     permit.send(chunk);
@@ -684,8 +684,7 @@ async fn ingest(
     .await
     .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))??;
     metrics::counter!("strata_ingest_rows_total", "table" => name.clone()).increment(rows as u64);
-    metrics::counter!("strata_ingest_bytes_total", "table" => name.clone())
-        .increment(bytes as u64);
+    metrics::counter!("strata_ingest_bytes_total", "table" => name.clone()).increment(bytes as u64);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -91,7 +91,11 @@ pub fn render(storage: &Storage) -> String {
         };
         let infos = table.segment_infos();
         let mut sealed = 0usize;
-        for kind in [SegmentKind::Live, SegmentKind::Sealed, SegmentKind::Persisted] {
+        for kind in [
+            SegmentKind::Live,
+            SegmentKind::Sealed,
+            SegmentKind::Persisted,
+        ] {
             let (count, bytes) = infos
                 .iter()
                 .filter(|i| i.kind == kind)
@@ -99,7 +103,10 @@ pub fn render(storage: &Storage) -> String {
             if kind == SegmentKind::Sealed {
                 sealed = count;
             }
-            let labels = [("table", name.clone()), ("state", kind.as_str().to_string())];
+            let labels = [
+                ("table", name.clone()),
+                ("state", kind.as_str().to_string()),
+            ];
             metrics::gauge!("strata_segments", &labels).set(count as f64);
             metrics::gauge!("strata_segment_bytes", &labels).set(bytes as f64);
         }

@@ -273,10 +273,12 @@ impl VirtualTable for QueriesTable {
             Arc::new(TimestampMillisecondArray::from_iter_values(
                 entries.iter().map(|(_, e)| e.started_ms),
             )),
-            Arc::new(Float64Array::from_iter_values(entries.iter().map(|(_, e)| {
-                e.elapsed_ms
-                    .unwrap_or_else(|| e.started.elapsed().as_secs_f64() * 1e3)
-            }))),
+            Arc::new(Float64Array::from_iter_values(entries.iter().map(
+                |(_, e)| {
+                    e.elapsed_ms
+                        .unwrap_or_else(|| e.started.elapsed().as_secs_f64() * 1e3)
+                },
+            ))),
             i64s(&|e| e.rows),
             i64s(&|e| e.stats.rows_scanned),
             i64s(&|e| e.stats.bytes_scanned),

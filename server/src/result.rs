@@ -129,8 +129,11 @@ impl Encoder {
                     .collect(),
             },
             ResultFormat::Csv => {
-                let header: Vec<String> =
-                    schema.fields().iter().map(|f| csv_field(f.name())).collect();
+                let header: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| csv_field(f.name()))
+                    .collect();
                 out.extend_from_slice(header.join(",").as_bytes());
                 out.push(b'\n');
                 Writer::Csv
@@ -251,7 +254,11 @@ impl Encoder {
     }
 }
 
-fn write_json_rows(out: &mut Vec<u8>, batch: &RecordBatch, first: &mut bool) -> std::io::Result<()> {
+fn write_json_rows(
+    out: &mut Vec<u8>,
+    batch: &RecordBatch,
+    first: &mut bool,
+) -> std::io::Result<()> {
     let writers: Vec<ColumnWriter> = batch.columns().iter().map(ColumnWriter::new).collect();
     for row in 0..batch.num_rows() {
         if !*first {

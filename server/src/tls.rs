@@ -15,7 +15,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A rustls server configuration (ring provider, TLS 1.2 and 1.3, no client certificates) from
 /// a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
-pub fn server_config(cert_path: &Path, key_path: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+pub fn server_config(
+    cert_path: &Path,
+    key_path: &Path,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let cert_pem = std::fs::read(cert_path)
         .map_err(|e| anyhow::anyhow!("reading the TLS certificate {}: {e}", cert_path.display()))?;
     let key_pem = std::fs::read(key_path)
@@ -24,11 +27,19 @@ pub fn server_config(cert_path: &Path, key_path: &Path) -> anyhow::Result<Arc<ru
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("the TLS certificate {}: {e}", cert_path.display()))?;
     if certs.is_empty() {
-        anyhow::bail!("the TLS certificate file {} holds no certificate", cert_path.display());
+        anyhow::bail!(
+            "the TLS certificate file {} holds no certificate",
+            cert_path.display()
+        );
     }
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| anyhow::anyhow!("the TLS key {}: {e}", key_path.display()))?
-        .ok_or_else(|| anyhow::anyhow!("the TLS key file {} holds no private key", key_path.display()))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the TLS key file {} holds no private key",
+                key_path.display()
+            )
+        })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -49,7 +60,10 @@ pub struct TlsListener {
 
 impl TlsListener {
     /// Serves TLS with `config` on `listener`.
-    pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<TlsListener> {
+    pub fn new(
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<TlsListener> {
         let local = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (tx, ready) = tokio::sync::mpsc::channel(64);

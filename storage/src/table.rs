@@ -307,8 +307,7 @@ impl Table {
         let flushed = if due || retry {
             let started = std::time::Instant::now();
             let flushed = self.flush()?;
-            metrics::histogram!("strata_persist_seconds")
-                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!("strata_persist_seconds").record(started.elapsed().as_secs_f64());
             Some(flushed)
         } else {
             None

@@ -21,7 +21,11 @@ fn client() -> reqwest::blocking::Client {
 /// A batch of `n` rows starting at row `start`: ts, id, value, label (a 24-character string).
 fn batch(start: i64, n: usize) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
         Field::new("id", DataType::Int64, false),
         Field::new("value", DataType::Float64, false),
         Field::new("label", DataType::Utf8, false),
@@ -130,11 +134,10 @@ fn every_result_format_reads_back() {
 
     // Parquet, read back by the parquet crate.
     let bytes = post_sql(&server, q, "parquet").bytes().unwrap();
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .unwrap()
-            .build()
-            .unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
     let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, 10);
@@ -161,13 +164,14 @@ fn every_result_format_reads_back() {
         "SELECT state, count(*) FROM system.queries WHERE sql LIKE '%FROM t%' GROUP BY state \
          ORDER BY state",
     );
-    assert!(
-        rows.iter().any(|r| r[0] == json!("finished")),
-        "{rows:?}"
-    );
+    assert!(rows.iter().any(|r| r[0] == json!("finished")), "{rows:?}");
     assert!(rows.iter().any(|r| r[0] == json!("failed")), "{rows:?}");
     let running = server.rows("SELECT query_id, state FROM system.queries WHERE state = 'running'");
-    assert_eq!(running.len(), 1, "the query reading system.queries: {running:?}");
+    assert_eq!(
+        running.len(),
+        1,
+        "the query reading system.queries: {running:?}"
+    );
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -190,7 +194,11 @@ fn ten_million_rows_stream_in_bounded_server_memory() {
     {
         let server = Server::start_with(dir.path(), &["--max-body-bytes", "268435456"]);
         for i in 0..ROWS / PER_REQUEST {
-            ingest_arrow(&server, "big", &batch((i * PER_REQUEST) as i64, PER_REQUEST));
+            ingest_arrow(
+                &server,
+                "big",
+                &batch((i * PER_REQUEST) as i64, PER_REQUEST),
+            );
         }
         server.sql("FLUSH TABLES");
     }
@@ -259,7 +267,10 @@ fn a_streaming_query_is_cancelled_by_id() {
     conn.read_exact(&mut first).unwrap();
     let first_text = String::from_utf8_lossy(&first);
     assert!(first_text.starts_with("HTTP/1.1 200"), "{first_text}");
-    assert!(first_text.contains("x-strata-query-id: cancel-me"), "{first_text}");
+    assert!(
+        first_text.contains("x-strata-query-id: cancel-me"),
+        "{first_text}"
+    );
     // The first rows are here: the query is streaming, blocked on this slow reader.
     let status: Value = server
         .rows("SELECT state FROM system.queries WHERE query_id = 'cancel-me'")
@@ -304,7 +315,12 @@ fn compression_both_ways_and_zip_bombs() {
     let dir = TempDir::new("api-compress");
     let server = Server::start_with(dir.path(), &["--max-body-bytes", "1048576"]);
     let ndjson: String = (0..2000)
-        .map(|i| format!("{{\"time\": {}, \"n\": {i}, \"s\": \"row {i}\"}}\n", 1_704_067_200_000i64 + i))
+        .map(|i| {
+            format!(
+                "{{\"time\": {}, \"n\": {i}, \"s\": \"row {i}\"}}\n",
+                1_704_067_200_000i64 + i
+            )
+        })
         .collect();
     // gzip request body.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -398,10 +414,7 @@ fn on_error_skip_stores_the_good_rows_and_reports_the_bad() {
     assert_eq!(out["errors"][0]["line"], json!(2));
     assert_eq!(out["errors"][1]["line"], json!(4));
     assert_eq!(out["errors"][1]["column"], json!("n"));
-    assert_eq!(
-        server.scalar("SELECT sum(n) FROM s"),
-        json!(1 + 2 + 3 + 5)
-    );
+    assert_eq!(server.scalar("SELECT sum(n) FROM s"), json!(1 + 2 + 3 + 5));
     // CSV too; line numbers count the header as line 1.
     let csv = "time,n\n2024-01-01T00:00:05Z,6\n2024-01-01T00:00:06Z,x\n";
     let r = client()
@@ -430,7 +443,10 @@ fn parquet_bodies_are_ingested() {
     // Sniffed without a content type.
     let (status, body) = server.ingest("p", "application/octet-stream", file);
     assert_eq!(status, 200, "{body}");
-    assert_eq!(server.scalar("SELECT count(DISTINCT id) FROM p"), json!(5000));
+    assert_eq!(
+        server.scalar("SELECT count(DISTINCT id) FROM p"),
+        json!(5000)
+    );
 }
 
 fn request(
@@ -466,24 +482,57 @@ fn tokens_and_roles() {
     let sql = |q: &str| Some(json!({ "query": q }));
     let post = reqwest::Method::POST;
     // /health is open.
-    assert_eq!(request(&server, None, reqwest::Method::GET, "/health", None).0, 200);
+    assert_eq!(
+        request(&server, None, reqwest::Method::GET, "/health", None).0,
+        200
+    );
     // No token, a bad token: 401.
     let (status, body) = request(&server, None, post.clone(), "/v1/sql", sql("SELECT 1"));
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], json!("UNAUTHENTICATED"));
-    let (status, _) = request(&server, Some("wrong-secret"), post.clone(), "/v1/sql", sql("SELECT 1"));
+    let (status, _) = request(
+        &server,
+        Some("wrong-secret"),
+        post.clone(),
+        "/v1/sql",
+        sql("SELECT 1"),
+    );
     assert_eq!(status, 401);
     // Admin creates, writer inserts and ingests, reader reads.
     let create = sql("CREATE TABLE a (ts TIMESTAMP NOT NULL, n BIGINT) WITH (time_column = 'ts')");
-    let (status, body) = request(&server, Some("writer-secret"), post.clone(), "/v1/sql", create.clone());
+    let (status, body) = request(
+        &server,
+        Some("writer-secret"),
+        post.clone(),
+        "/v1/sql",
+        create.clone(),
+    );
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], json!("FORBIDDEN"));
-    let (status, body) = request(&server, Some("admin-secret"), post.clone(), "/v1/sql", create);
+    let (status, body) = request(
+        &server,
+        Some("admin-secret"),
+        post.clone(),
+        "/v1/sql",
+        create,
+    );
     assert_eq!(status, 200, "{body}");
     let insert = sql("INSERT INTO a VALUES (TIMESTAMP '2024-01-01 00:00:00', 1)");
-    let (status, _) = request(&server, Some("reader-secret"), post.clone(), "/v1/sql", insert.clone());
+    let (status, _) = request(
+        &server,
+        Some("reader-secret"),
+        post.clone(),
+        "/v1/sql",
+        insert.clone(),
+    );
     assert_eq!(status, 403);
-    let (status, body) = request(&server, Some("writer-secret"), post.clone(), "/v1/sql", insert);
+    let (status, body) = request(
+        &server,
+        Some("writer-secret"),
+        post.clone(),
+        "/v1/sql",
+        insert,
+    );
     assert_eq!(status, 200, "{body}");
     let r = client()
         .post(format!("{}/v1/tables/a/ingest", server.url))
@@ -501,13 +550,29 @@ fn tokens_and_roles() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
-    let (status, body) = request(&server, Some("reader-secret"), post.clone(), "/v1/sql", sql("SELECT sum(n) FROM a"));
+    let (status, body) = request(
+        &server,
+        Some("reader-secret"),
+        post.clone(),
+        "/v1/sql",
+        sql("SELECT sum(n) FROM a"),
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["rows"][0][0], json!(3));
     // /metrics needs a token too.
-    assert_eq!(request(&server, None, reqwest::Method::GET, "/metrics", None).0, 401);
     assert_eq!(
-        request(&server, Some("reader-secret"), reqwest::Method::GET, "/metrics", None).0,
+        request(&server, None, reqwest::Method::GET, "/metrics", None).0,
+        401
+    );
+    assert_eq!(
+        request(
+            &server,
+            Some("reader-secret"),
+            reqwest::Method::GET,
+            "/metrics",
+            None
+        )
+        .0,
         200
     );
 }
@@ -535,7 +600,14 @@ fn https_with_a_self_signed_certificate() {
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         .arg("-keyout")
@@ -567,7 +639,11 @@ fn https_with_a_self_signed_certificate() {
         .arg(format!("{}/health", server.url))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let body: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["status"], json!("ok"));
     // Without the CA, curl refuses the certificate; plain HTTP gets no answer.
@@ -607,7 +683,9 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
             }
             continue;
         }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample: {line}"));
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample: {line}"));
         let name_end = series.find('{').unwrap_or(series.len());
         let name = &series[..name_end];
         assert!(
@@ -654,17 +732,35 @@ fn metrics_parse_and_move() {
     };
     server.ingest_ok("m", "{\"time\": 1704067200000, \"n\": 1}\n");
     let before = scrape();
-    server.ingest_ok("m", "{\"time\": 1704067200001, \"n\": 2}\n{\"time\": 1704067200002, \"n\": 3}\n");
+    server.ingest_ok(
+        "m",
+        "{\"time\": 1704067200001, \"n\": 2}\n{\"time\": 1704067200002, \"n\": 3}\n",
+    );
     server.sql("SELECT count(*) FROM m");
     let _ = server.sql_raw("SELECT nope FROM m");
     let after = scrape();
     let rows = "strata_ingest_rows_total{table=\"m\"}";
     assert_eq!(sample(&after, rows) - sample(&before, rows), 2.0);
-    assert!(sample(&after, "strata_ingest_bytes_total{table=\"m\"}") > sample(&before, "strata_ingest_bytes_total{table=\"m\"}"));
+    assert!(
+        sample(&after, "strata_ingest_bytes_total{table=\"m\"}")
+            > sample(&before, "strata_ingest_bytes_total{table=\"m\"}")
+    );
     let ok = "strata_queries_total{status=\"ok\"}";
     assert!(sample(&after, ok) > sample(&before, ok));
-    assert!(sample(&after, "strata_errors_total{code=\"COLUMN_NOT_FOUND\"}") >= 1.0 || after.iter().any(|(s, _)| s.starts_with("strata_errors_total")));
-    assert!(after.iter().any(|(s, _)| s.starts_with("strata_query_duration_seconds_bucket")));
-    assert!(after.iter().any(|(s, _)| s.starts_with("strata_wal_fsync_seconds_count")));
-    assert_eq!(sample(&after, "strata_segments{table=\"m\",state=\"live\"}"), 1.0);
+    assert!(
+        sample(&after, "strata_errors_total{code=\"COLUMN_NOT_FOUND\"}") >= 1.0
+            || after
+                .iter()
+                .any(|(s, _)| s.starts_with("strata_errors_total"))
+    );
+    assert!(after
+        .iter()
+        .any(|(s, _)| s.starts_with("strata_query_duration_seconds_bucket")));
+    assert!(after
+        .iter()
+        .any(|(s, _)| s.starts_with("strata_wal_fsync_seconds_count")));
+    assert_eq!(
+        sample(&after, "strata_segments{table=\"m\",state=\"live\"}"),
+        1.0
+    );
 }
