@@ -223,11 +223,13 @@ fn ten_million_rows_stream_in_bounded_server_memory() {
         peak / 1024,
         before / 1024
     );
-    // The result is ~500 MB; the server holds a few batches and chunks of it at a time.
+    // The result is ~500 MB; the server holds a few batches and chunks of it at a time. (What
+    // the server holds before the query, the opened table, is not the query's.)
     assert!(streamed_kib > 400 * 1024, "streamed {streamed_kib} KiB");
     assert!(
-        peak < 250 * 1024,
-        "server peak RSS {peak} KiB while streaming {streamed_kib} KiB"
+        peak - before < 128 * 1024,
+        "the server's peak RSS grew by {} KiB while streaming {streamed_kib} KiB",
+        peak - before
     );
 }
 
