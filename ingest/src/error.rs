@@ -35,6 +35,12 @@ pub enum Error {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A Parquet body is wrong.
+    #[error("invalid Parquet file: {reason}")]
+    Parquet {
+        /// What is wrong.
+        reason: String,
+    },
     /// An Arrow IPC body is wrong.
     #[error("invalid Arrow IPC stream: {reason}")]
     Ipc {
@@ -49,7 +55,7 @@ impl Error {
         match self {
             Error::EmptyBody => "EMPTY_BODY",
             Error::Json { .. } | Error::Csv { .. } => "INVALID_ROW",
-            Error::Ipc { .. } => "INVALID_BODY",
+            Error::Ipc { .. } | Error::Parquet { .. } => "INVALID_BODY",
             Error::Source { .. } => "INVALID_SOURCE",
         }
     }
@@ -60,6 +66,18 @@ impl Error {
             Error::Json { line, .. } => Some(*line),
             Error::Csv { line, .. } => *line,
             _ => None,
+        }
+    }
+
+    /// What is wrong, without the line and column.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Json { reason, .. }
+            | Error::Csv { reason, .. }
+            | Error::Ipc { reason }
+            | Error::Parquet { reason }
+            | Error::Source { reason } => reason.clone(),
+            Error::EmptyBody => self.to_string(),
         }
     }
 

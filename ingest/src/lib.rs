@@ -6,7 +6,7 @@
 //! column and the reason, so that a bad request changes nothing.
 //!
 //! ```text
-//!  body (NDJSON | CSV | Arrow IPC) + the table's schema, if the table exists
+//!  body (NDJSON | CSV | Arrow IPC | Parquet) + the table's schema, if the table exists
 //!     |
 //!     |  fast path: arrow's vectorized decoders against the known schema
 //!     |  slow path (only when the fast path fails): line by line, to find new
@@ -47,6 +47,8 @@ pub enum Format {
     Csv,
     /// An Arrow IPC stream (`application/vnd.apache.arrow.stream`).
     ArrowIpc,
+    /// A Parquet file (`application/vnd.apache.parquet`, `application/x-parquet`).
+    Parquet,
 }
 
 impl Format {
@@ -66,6 +68,9 @@ impl Format {
             | "application/x-jsonlines" => Some(Format::NdJson),
             "text/csv" | "application/csv" => Some(Format::Csv),
             "application/vnd.apache.arrow.stream" => Some(Format::ArrowIpc),
+            "application/vnd.apache.parquet" | "application/x-parquet" | "application/parquet" => {
+                Some(Format::Parquet)
+            }
             _ => None,
         }
     }
@@ -76,6 +81,7 @@ impl Format {
             Format::NdJson => "application/x-ndjson",
             Format::Csv => "text/csv",
             Format::ArrowIpc => "application/vnd.apache.arrow.stream",
+            Format::Parquet => "application/vnd.apache.parquet",
         }
     }
 }
@@ -101,7 +107,98 @@ pub fn decode(format: Format, body: &[u8], schema: Option<&SchemaRef>) -> Result
         Format::NdJson => json::decode(body, schema),
         Format::Csv => csv::decode(body, schema),
         Format::ArrowIpc => decode_ipc(body),
+        Format::Parquet => decode_parquet(body),
     }
+}
+
+/// One row [`decode_skipping_bad_rows`] left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The 1-based line of the body.
+    pub line: usize,
+    /// The column at fault, when one is.
+    pub column: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Like [`decode`], but a bad line of an NDJSON or CSV body is left out and reported instead of
+/// failing the whole body (`?on_error=skip`). Returns the good rows (`None` when no line was
+/// good) and the bad lines. Errors that name no line (an empty body, a bad CSV header, an
+/// Arrow or Parquet body), and more than `max_errors` bad lines, still fail the whole body.
+///
+/// Each bad line costs one more decode of the rest of the body: meant for bodies with a few bad
+/// rows, which is what `max_errors` bounds. (A CSV field that spans lines is not supported here.)
+pub fn decode_skipping_bad_rows(
+    format: Format,
+    body: &[u8],
+    schema: Option<&SchemaRef>,
+    max_errors: usize,
+) -> Result<(Option<Decoded>, Vec<RowError>)> {
+    if !matches!(format, Format::NdJson | Format::Csv) {
+        return decode(format, body, schema).map(|d| (Some(d), vec![]));
+    }
+    // The body's lines, by their 1-based number in the original body.
+    let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+    let mut kept: Vec<usize> = (1..=lines.len()).collect();
+    let mut errors = Vec::new();
+    let mut current = body.to_vec();
+    loop {
+        let error = match decode(format, &current, schema) {
+            Ok(decoded) => return Ok((Some(decoded), errors)),
+            Err(Error::EmptyBody) if !errors.is_empty() => return Ok((None, errors)),
+            Err(e) => e,
+        };
+        let Some(at) = error.line().and_then(|l| l.checked_sub(1)) else {
+            return Err(error);
+        };
+        // The CSV header is line 1: without it nothing can be read.
+        let header = format == Format::Csv && at == 0;
+        if header || at >= kept.len() || errors.len() >= max_errors {
+            return Err(error);
+        }
+        let line = kept.remove(at);
+        errors.push(RowError {
+            line,
+            column: error.column().map(str::to_string),
+            reason: error.reason(),
+        });
+        current.clear();
+        for (i, &n) in kept.iter().enumerate() {
+            if i > 0 {
+                current.push(b'\n');
+            }
+            current.extend_from_slice(lines.get(n - 1).copied().unwrap_or_default());
+        }
+        let data_lines = kept.len() - usize::from(format == Format::Csv);
+        if data_lines == 0 || current.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok((None, errors));
+        }
+    }
+}
+
+fn decode_parquet(body: &[u8]) -> Result<Decoded> {
+    use arrow::record_batch::RecordBatchReader;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let bad = |reason: String| Error::Parquet { reason };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(body))
+        .map_err(|e| bad(e.to_string()))?
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    let schema = reader.schema();
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(batch.map_err(|e| bad(e.to_string()))?);
+    }
+    let batch = concat_batches(&schema, &batches).map_err(|e| bad(e.to_string()))?;
+    let batch = normalise_types(batch).map_err(|e| bad(e.to_string()))?;
+    let time_column = batch
+        .schema()
+        .fields()
+        .iter()
+        .find(|f| is_time_name(f.name()) && f.data_type() == &TIMESTAMP_TYPE)
+        .map(|f| f.name().clone());
+    Ok(Decoded { batch, time_column })
 }
 
 fn decode_ipc(body: &[u8]) -> Result<Decoded> {

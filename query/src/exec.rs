@@ -77,6 +77,8 @@ pub struct ExecStats {
     pub segments_scanned: AtomicU64,
     /// Segments skipped whole because their zone maps or bitmap indexes rule the filters out.
     pub segments_pruned: AtomicU64,
+    /// Bytes of column data read (the Arrow memory of the scanned batches, before filters).
+    pub bytes_scanned: AtomicU64,
 }
 
 impl ExecStats {
@@ -93,6 +95,16 @@ impl ExecStats {
             limits,
             deadline,
             ..ExecStats::default()
+        }
+    }
+
+    /// The counters as they are now.
+    pub fn snapshot(&self) -> crate::QueryStats {
+        crate::QueryStats {
+            rows_scanned: self.rows_scanned.load(Ordering::Relaxed),
+            segments_scanned: self.segments_scanned.load(Ordering::Relaxed),
+            segments_pruned: self.segments_pruned.load(Ordering::Relaxed),
+            bytes_scanned: self.bytes_scanned.load(Ordering::Relaxed),
         }
     }
 

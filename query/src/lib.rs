@@ -100,6 +100,7 @@ pub use error::{Error, ErrorKind, Result};
 
 use exec::ExecStats;
 pub use exec::QueryLimits;
+pub use parser::{required_access, Access};
 use plan::binder::Binder;
 use plan::Plan;
 
@@ -112,6 +113,9 @@ pub struct QueryStats {
     pub segments_scanned: u64,
     /// Segments skipped whole by zone maps.
     pub segments_pruned: u64,
+    /// Bytes of column data read from storage (decoded Arrow memory of the scanned columns,
+    /// before filtering).
+    pub bytes_scanned: u64,
 }
 
 /// The answer to one statement.
@@ -140,6 +144,75 @@ impl QueryOutput {
     }
 }
 
+/// A statement's result being produced: its schema, then its batches as they are pulled.
+///
+/// An iterator of `Result<RecordBatch>`; pulling runs the physical plan one batch further on the
+/// calling thread. Dropping it stops the query. [`QueryStream::stats`] is current at any time and
+/// final once the iterator is exhausted.
+pub struct QueryStream {
+    /// The schema of every batch.
+    pub schema: SchemaRef,
+    batches: exec::BatchIter,
+    stats: Option<Arc<ExecStats>>,
+}
+
+impl std::fmt::Debug for QueryStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryStream")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueryStream {
+    fn from_output(output: QueryOutput) -> QueryStream {
+        let stats = ExecStats::default();
+        stats
+            .rows_scanned
+            .store(output.stats.rows_scanned, Ordering::Relaxed);
+        stats
+            .segments_scanned
+            .store(output.stats.segments_scanned, Ordering::Relaxed);
+        stats
+            .segments_pruned
+            .store(output.stats.segments_pruned, Ordering::Relaxed);
+        stats
+            .bytes_scanned
+            .store(output.stats.bytes_scanned, Ordering::Relaxed);
+        QueryStream {
+            schema: output.schema,
+            batches: Box::new(output.batches.into_iter().map(Ok)),
+            stats: Some(Arc::new(stats)),
+        }
+    }
+
+    /// The counters so far (final once the stream is exhausted).
+    pub fn stats(&self) -> QueryStats {
+        self.stats
+            .as_ref()
+            .map(|s| s.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// Pulls every batch into a [`QueryOutput`].
+    pub fn collect_output(mut self) -> Result<QueryOutput> {
+        let batches = (&mut self.batches).collect::<Result<Vec<_>>>()?;
+        Ok(QueryOutput {
+            stats: self.stats(),
+            schema: self.schema,
+            batches,
+        })
+    }
+}
+
+impl Iterator for QueryStream {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.batches.next()
+    }
+}
+
 /// Runs SQL statements against one [`Storage`].
 #[derive(Debug, Clone)]
 pub struct QueryEngine {
@@ -161,15 +234,59 @@ impl QueryEngine {
 
     /// Parses, plans and runs one SQL statement under `limits` (time, memory, cancellation).
     pub fn execute_with(&self, sql: &str, limits: &QueryLimits) -> Result<QueryOutput> {
+        self.execute_stream(sql, limits)?.collect_output()
+    }
+
+    /// Parses and plans one SQL statement under `limits` and starts it: a query's batches are
+    /// produced one at a time as the caller pulls them from the returned [`QueryStream`] (on the
+    /// caller's thread; scans may use worker threads, a bounded window ahead), so a large result
+    /// never sits in memory whole. Other statements (DDL, INSERT, EXPLAIN) run to completion here
+    /// and their small answer is streamed from memory.
+    pub fn execute_stream(&self, sql: &str, limits: &QueryLimits) -> Result<QueryStream> {
+        let statement = parser::parse(sql)?;
+        self.execute_statement(&statement, limits)
+    }
+
+    /// Like [`QueryEngine::execute_stream`] for a statement parsed already (to check its
+    /// [`parser::required_access`] first).
+    pub fn execute_statement(
+        &self,
+        statement: &sqlparser::ast::Statement,
+        limits: &QueryLimits,
+    ) -> Result<QueryStream> {
         // One clock for the statement and its subqueries.
         let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
-        let statement = parser::parse(sql)?;
         // Uncorrelated subqueries run while the statement is bound, under the same limits (each
         // with its own memory budget).
         let runner = |plan: plan::LogicalPlan| Ok(self.run_query(plan, limits, deadline)?.batches);
         let plan = Binder::new(&self.storage)
             .with_subquery_runner(&runner)
-            .bind_statement(&statement)?;
+            .bind_statement(statement)?;
+        match plan {
+            Plan::Query(plan) => {
+                let plan = optimizer::optimize(plan)?;
+                let stats = Arc::new(ExecStats::with_deadline(limits.clone(), deadline));
+                let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
+                let schema = physical.schema();
+                let batches = physical.execute()?;
+                Ok(QueryStream {
+                    schema,
+                    batches,
+                    stats: Some(stats),
+                })
+            }
+            other => Ok(QueryStream::from_output(
+                self.run_plan(other, limits, deadline)?,
+            )),
+        }
+    }
+
+    fn run_plan(
+        &self,
+        plan: Plan,
+        limits: &QueryLimits,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<QueryOutput> {
         match plan {
             Plan::Query(plan) => self.run_query(plan, limits, deadline),
             Plan::Explain(plan) => self.explain(plan),
@@ -250,11 +367,7 @@ impl QueryEngine {
         let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
         let schema = physical.schema();
         let batches = exec::collect(physical)?;
-        let stats = QueryStats {
-            rows_scanned: stats.rows_scanned.load(Ordering::Relaxed),
-            segments_scanned: stats.segments_scanned.load(Ordering::Relaxed),
-            segments_pruned: stats.segments_pruned.load(Ordering::Relaxed),
-        };
+        let stats = stats.snapshot();
         Ok(QueryOutput {
             schema,
             batches,

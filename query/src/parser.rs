@@ -94,3 +94,45 @@ fn parse_flush(sql: &str) -> Result<Option<Statement>> {
         tables,
     }))
 }
+
+/// The privilege a statement needs: what a role must allow for a client to run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Reads only: `SELECT`, `EXPLAIN [ANALYZE]`, `SHOW`, `DESCRIBE`.
+    Read,
+    /// Adds rows: `INSERT`, `FLUSH`.
+    Write,
+    /// Changes the schema: `CREATE`, `ALTER`, `DROP` and anything else.
+    Admin,
+}
+
+/// The privilege `statement` needs. Unknown statements need [`Access::Admin`] (they fail later
+/// anyway, but a reader should not learn more than "forbidden").
+pub fn required_access(statement: &Statement) -> Access {
+    match statement {
+        Statement::Query(_)
+        | Statement::Explain { .. }
+        | Statement::ShowTables { .. }
+        | Statement::ShowColumns { .. }
+        | Statement::ExplainTable { .. } => Access::Read,
+        Statement::Insert(_) | Statement::Flush { .. } => Access::Write,
+        _ => Access::Admin,
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+
+    #[test]
+    fn statements_need_the_right_access() {
+        let access = |sql: &str| required_access(&parse(sql).unwrap());
+        assert_eq!(access("SELECT 1"), Access::Read);
+        assert_eq!(access("EXPLAIN SELECT 1"), Access::Read);
+        assert_eq!(access("SHOW TABLES"), Access::Read);
+        assert_eq!(access("INSERT INTO t VALUES (1)"), Access::Write);
+        assert_eq!(access("FLUSH TABLES"), Access::Write);
+        assert_eq!(access("CREATE TABLE t (a INT)"), Access::Admin);
+        assert_eq!(access("DROP TABLE t"), Access::Admin);
+    }
+}

@@ -32,19 +32,20 @@ pub enum ApiError {
         limit: usize,
     },
     /// The body's content type is not one Strata reads.
-    #[error("unsupported Content-Type \"{0}\"; use application/x-ndjson, text/csv or application/vnd.apache.arrow.stream")]
+    #[error("unsupported Content-Type \"{0}\"; use application/x-ndjson, text/csv, application/vnd.apache.arrow.stream or application/vnd.apache.parquet")]
     UnsupportedMediaType(String),
     /// No running query has that id.
     #[error("no running query has id \"{0}\"; it finished already, or the id is wrong")]
     NoQuery(String),
     /// A JSON result would have more rows than allowed.
-    #[error("the result has {rows} rows, more than the {limit} the JSON format returns; add a LIMIT, aggregate more, or ask for \"format\": \"ndjson\" or \"csv\"")]
+    #[error("the result has more than the {limit} rows the JSON format returns; add a LIMIT, aggregate more, or ask for \"format\": \"ndjson\", \"csv\", \"arrow\" or \"parquet\" (streamed, not capped)")]
     ResultTooLarge {
-        /// Rows in the result.
-        rows: usize,
         /// The cap.
         limit: usize,
     },
+    /// Authentication or authorization failed.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     /// No such route.
     #[error("no endpoint {0}; see docs/http-api.md")]
     NoRoute(String),
@@ -91,6 +92,10 @@ impl ApiError {
             ApiError::NoQuery(_) => (StatusCode::NOT_FOUND, "QUERY_NOT_FOUND"),
             ApiError::ResultTooLarge { .. } => (StatusCode::BAD_REQUEST, "RESULT_TOO_LARGE"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
+            ApiError::Auth(crate::auth::AuthError::Forbidden { .. }) => {
+                (StatusCode::FORBIDDEN, "FORBIDDEN")
+            }
+            ApiError::Auth(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
         }
     }
 }
@@ -110,6 +115,15 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(%code, error = %self, "request failed");
         }
-        (status, crate::http::json_line(json!({ "error": error }))).into_response()
+        metrics::counter!("strata_errors_total", "code" => code).increment(1);
+        let mut response =
+            (status, crate::http::json_line(json!({ "error": error }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }

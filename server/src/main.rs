@@ -5,15 +5,18 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod auth;
 mod cli;
 mod console;
 mod demo;
 mod error;
 mod http;
+mod metrics;
 mod pg;
 mod queries;
 mod result;
 mod sources;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -87,6 +90,21 @@ pub struct ServeArgs {
     /// The PostgreSQL wire protocol listen address (port 0 picks a free port), or `off`.
     #[arg(long, env = "STRATA_PG_ADDR", default_value = "127.0.0.1:5433", value_parser = pg::parse_addr)]
     pub pg_addr: pg::PgAddr,
+    /// Access tokens and their roles, from a TOML or JSON file (see docs/http-api.md).
+    #[arg(long, env = "STRATA_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Access tokens as `token:role,...` (roles: read, write, admin); adds to --auth-file.
+    #[arg(long, env = "STRATA_TOKENS", hide_env_values = true)]
+    pub tokens: Option<String>,
+    /// Listen on a non-loopback address without any token (anyone who reaches it is admin).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "STRATA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "STRATA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn parse_fsync(s: &str) -> Result<strata_storage::FsyncPolicy, String> {

@@ -59,11 +59,8 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use strata_query::{QueryEngine, QueryLimits};
 
+use crate::auth::{self, Auth, Principal};
 use crate::queries::{Guard, Registry};
-
-/// The password check of the start-up phase: `(user, password) -> accepted`. The seam where
-/// token or password authentication plugs in; `None` in [`PgConfig`] trusts every user.
-pub type PasswordCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 /// The most connections served at once; more are refused (closed at once).
 pub const CONNECTIONS_MAX: usize = 1024;
@@ -78,8 +75,13 @@ pub struct PgConfig {
     pub query_memory_limit_bytes: usize,
     /// Threads a statement's scan may use.
     pub query_threads: usize,
-    /// Checks passwords; `None` trusts everyone.
-    pub password_check: Option<PasswordCheck>,
+    /// The query registry shared with HTTP (`system.queries`, `DELETE /v1/queries/{id}`).
+    pub queries: Arc<Registry>,
+    /// The server's tokens: when they are on, the password is a token and its role limits the
+    /// statements; when off, every user is trusted.
+    pub auth: Auth,
+    /// TLS (`--tls-cert`/`--tls-key`): clients may upgrade with `sslmode=require`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// `--pg-addr`: an address, or `off` (`None`).
@@ -102,9 +104,10 @@ pub async fn start(addr: SocketAddr, config: PgConfig) -> anyhow::Result<SocketA
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let manager = Arc::new(ConnectionManager::new());
+    let tls = config.tls.clone().map(pgwire::tokio::TlsAcceptor::from);
     let handler = Arc::new(Handler {
+        queries: config.queries.clone(),
         config,
-        queries: Registry::default(),
         parser: Arc::new(Parser),
         manager: manager.clone(),
     });
@@ -132,8 +135,9 @@ pub async fn start(addr: SocketAddr, config: PgConfig) -> anyhow::Result<SocketA
             }
             let handlers = handlers.clone();
             let open = open.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                     tracing::debug!(%peer, error = %e, "pg connection ended with an error");
                 }
                 open.fetch_sub(1, Ordering::Relaxed);
@@ -184,9 +188,12 @@ struct Startup {
 
 impl Startup {
     fn new(handler: Arc<Handler>) -> Startup {
-        let password = handler.config.password_check.clone().map(|check| {
-            CleartextPasswordAuthStartupHandler::new(CheckSource(check), server_parameters())
-                .with_connection_manager(handler.manager.clone())
+        let password = handler.config.auth.enabled().then(|| {
+            CleartextPasswordAuthStartupHandler::new(
+                CheckSource(handler.config.auth.clone()),
+                server_parameters(),
+            )
+            .with_connection_manager(handler.manager.clone())
         });
         Startup {
             handler,
@@ -196,8 +203,8 @@ impl Startup {
     }
 }
 
-/// The password callback as pgwire's [`AuthSource`].
-struct CheckSource(PasswordCheck);
+/// The server's tokens as pgwire's [`AuthSource`]: the password is a token.
+struct CheckSource(Auth);
 
 impl Debug for CheckSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -222,7 +229,7 @@ impl AuthSource for CheckSource {
         let user = login.user().unwrap_or_default();
         let password = std::str::from_utf8(presented_password).unwrap_or_default();
         let password = password.trim_end_matches('\0');
-        if (self.0)(user, password) {
+        if self.0.check_password(user, password).is_ok() {
             Ok(None)
         } else {
             Err(PgWireError::InvalidPassword(user.to_string()))
@@ -243,6 +250,22 @@ impl StartupHandler for Startup {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Some(password) = &self.password {
+            // Remember the token's principal for the statements of this connection (pgwire's
+            // handler verifies the same password and closes the connection when it is wrong).
+            let message = match message {
+                PgWireFrontendMessage::PasswordMessageFamily(family) => {
+                    let given = family.into_password()?;
+                    let user = client.metadata().get("user").cloned().unwrap_or_default();
+                    let token = given.password.trim_end_matches('\0');
+                    if let Ok(principal) = self.handler.config.auth.check_password(&user, token) {
+                        client.session_extensions().insert::<Principal>(principal);
+                    }
+                    PgWireFrontendMessage::PasswordMessageFamily(
+                        pgwire::messages::startup::PasswordMessageFamily::Password(given),
+                    )
+                }
+                other => other,
+            };
             return password.on_startup(client, message).await;
         }
         // Trust: no authentication, Strata's server parameters, a cancel key per connection.
@@ -267,7 +290,7 @@ impl StartupHandler for Startup {
 /// Runs statements for every connection.
 struct Handler {
     config: PgConfig,
-    queries: Registry,
+    queries: Arc<Registry>,
     parser: Arc<Parser>,
     manager: Arc<ConnectionManager>,
 }
@@ -308,20 +331,40 @@ impl Handler {
             return Ok(answer);
         }
         let sql = catalog::rewrite(sql);
+        let principal = match client.session_extensions().get::<Principal>() {
+            Some(principal) => (*principal).clone(),
+            None if !self.config.auth.enabled() => Principal::anonymous(),
+            None => {
+                return Err(sqlstate::user_error(
+                    "28000",
+                    "not authenticated".to_string(),
+                ))
+            }
+        };
+        // The role check needs the parsed statement; a statement that does not parse fails
+        // below with its syntax error.
+        if let Ok(statement) = strata_query::parser::parse(&sql) {
+            if let Err(e) = auth::authorize(&principal, strata_query::required_access(&statement)) {
+                return Err(sqlstate::user_error("42501", e.to_string()));
+            }
+        }
         let (id, cancel) = self
             .queries
-            .start(None)
+            .start(None, &sql, &principal.name)
             .map_err(|m| sqlstate::user_error("XX000", m))?;
         // Dropped with this future when a cancel request interrupts it: that sets the flag and
         // the query stops at its next batch.
-        let guard = Guard::new(&self.queries, id, cancel.clone());
+        let guard = Guard::new(self.queries.clone(), id, cancel.clone());
         let engine = self.config.engine.clone();
         let limits = self.limits(cancel);
         let text = sql.clone();
         let result = tokio::task::spawn_blocking(move || engine.execute_with(&text, &limits))
             .await
             .map_err(|e| sqlstate::user_error("XX000", format!("query task failed: {e}")))?;
-        guard.finish();
+        guard.finish(match &result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        });
         let output = match result {
             Ok(output) => output,
             Err(e) => match catalog::fallback(&sql, &e) {

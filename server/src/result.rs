@@ -1,7 +1,10 @@
-//! Result writers: a query's Arrow batches to the bytes of one response format.
+//! Result writers: a query's Arrow batches, as they arrive, to the bytes of one response format.
 //!
-//! Each format is one [`ResultFormat`] variant and one writer function; JSON is the default. A
-//! writer dispatches on a column's type once per batch ([`ColumnWriter::new`]) and then writes
+//! Each format is one [`ResultFormat`] variant; an [`Encoder`] writes the format's header when it
+//! is created, then each batch as it comes ([`Encoder::write_batch`]), then the trailer
+//! ([`Encoder::finish`]); the caller drains the encoded bytes with [`Encoder::take`] whenever it
+//! wants to send them, so a large result streams through a small buffer. JSON is the default.
+//! A writer dispatches on a column's type once per batch ([`ColumnWriter::new`]) and then writes
 //! values row by row (JSON rows interleave columns, so row-major output is inherent).
 
 use std::io::Write;
@@ -11,22 +14,32 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
     Int32Array, Int64Array, Int8Array, StringArray, TimestampMillisecondArray,
 };
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use strata_query::QueryOutput;
+use parquet::arrow::ArrowWriter;
+use strata_query::QueryStats;
 use strata_storage::sql_type_name;
 
 use crate::error::ApiError;
 
+/// A Parquet row group is closed (and its bytes sent) once its buffered data reaches this size.
+const PARQUET_ROW_GROUP_BYTES: usize = 16 << 20;
+
 /// The formats a result can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResultFormat {
-    /// `{"columns": [...], "rows": [[...]], "stats": {...}}`.
+    /// `{"columns": [...], "rows": [[...]], "stats": {...}, "freshness": {...}}`.
     Json,
     /// CSV with a header row.
     Csv,
     /// One JSON object per row.
     NdJson,
+    /// An Arrow IPC stream.
+    Arrow,
+    /// A Parquet file (zstd-compressed columns).
+    Parquet,
 }
 
 impl ResultFormat {
@@ -36,138 +49,283 @@ impl ResultFormat {
             None | Some("json") => Ok(ResultFormat::Json),
             Some("csv") => Ok(ResultFormat::Csv),
             Some("ndjson") | Some("jsonl") => Ok(ResultFormat::NdJson),
+            Some("arrow") | Some("arrows") | Some("ipc") => Ok(ResultFormat::Arrow),
+            Some("parquet") => Ok(ResultFormat::Parquet),
             Some(other) => Err(ApiError::BadRequest {
                 code: "INVALID_FORMAT",
-                message: format!("unknown result format \"{other}\"; use json, csv or ndjson"),
+                message: format!(
+                    "unknown result format \"{other}\"; use json, ndjson, csv, arrow or parquet"
+                ),
             }),
         }
     }
+
+    /// The response's `Content-Type`.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ResultFormat::Json => "application/json",
+            ResultFormat::Csv => "text/csv",
+            ResultFormat::NdJson => "application/x-ndjson",
+            ResultFormat::Arrow => "application/vnd.apache.arrow.stream",
+            ResultFormat::Parquet => "application/vnd.apache.parquet",
+        }
+    }
 }
 
-/// Writes `output` in `format`; returns the content type and the bytes.
-pub fn write_result(
-    format: ResultFormat,
-    output: &QueryOutput,
-    elapsed: Duration,
-) -> Result<(&'static str, Vec<u8>), ApiError> {
-    let mut out = Vec::with_capacity(1024);
-    let res = match format {
-        ResultFormat::Json => write_json(&mut out, output, elapsed).map(|_| "application/json"),
-        ResultFormat::Csv => write_csv(&mut out, output).map(|_| "text/csv"),
-        ResultFormat::NdJson => write_ndjson(&mut out, output).map(|_| "application/x-ndjson"),
-    };
-    res.map(|ct| (ct, out))
-        .map_err(|e| ApiError::Internal(format!("writing the result: {e}")))
+/// How fresh the data a query saw was (reported by the JSON format).
+#[derive(Debug, Clone, Default)]
+pub struct Freshness {
+    /// When this server last acknowledged an ingest (epoch ms), if it has since it started.
+    pub newest_ingest_ms: Option<i64>,
+    /// Whether rows not yet persisted (the live, in-memory segments) were part of the snapshot.
+    pub live_rows_included: bool,
 }
 
-fn write_json(out: &mut Vec<u8>, output: &QueryOutput, elapsed: Duration) -> std::io::Result<()> {
-    out.extend_from_slice(b"{\"columns\":[");
-    for (i, f) in output.schema.fields().iter().enumerate() {
-        if i > 0 {
+enum Writer {
+    Json { first: bool },
+    NdJson { names: Vec<Vec<u8>> },
+    Csv,
+    Arrow(Box<StreamWriter<Vec<u8>>>),
+    Parquet(Box<ArrowWriter<Vec<u8>>>),
+}
+
+/// Writes one result in one format, batch by batch, into a buffer the caller drains.
+pub struct Encoder {
+    out: Vec<u8>,
+    writer: Option<Writer>,
+}
+
+fn io_error(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+impl Encoder {
+    /// Starts a result of `schema` in `format` (its header is buffered already).
+    pub fn new(format: ResultFormat, schema: &SchemaRef) -> std::io::Result<Encoder> {
+        let mut out = Vec::with_capacity(64 << 10);
+        let writer = match format {
+            ResultFormat::Json => {
+                out.extend_from_slice(b"{\"columns\":[");
+                for (i, f) in schema.fields().iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(b"{\"name\":");
+                    write_json_str(&mut out, f.name());
+                    write!(out, ",\"type\":\"{}\"}}", sql_type_name(f.data_type()))?;
+                }
+                out.extend_from_slice(b"],\"rows\":[");
+                Writer::Json { first: true }
+            }
+            ResultFormat::NdJson => Writer::NdJson {
+                names: schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        let mut n = Vec::new();
+                        write_json_str(&mut n, f.name());
+                        n
+                    })
+                    .collect(),
+            },
+            ResultFormat::Csv => {
+                let header: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| csv_field(f.name()))
+                    .collect();
+                out.extend_from_slice(header.join(",").as_bytes());
+                out.push(b'\n');
+                Writer::Csv
+            }
+            ResultFormat::Arrow => Writer::Arrow(Box::new(
+                StreamWriter::try_new(Vec::new(), schema).map_err(io_error)?,
+            )),
+            ResultFormat::Parquet => {
+                let props = parquet::file::properties::WriterProperties::builder()
+                    .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                    .build();
+                Writer::Parquet(Box::new(
+                    ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+                        .map_err(io_error)?,
+                ))
+            }
+        };
+        Ok(Encoder {
+            out,
+            writer: Some(writer),
+        })
+    }
+
+    /// Encodes one batch.
+    pub fn write_batch(&mut self, batch: &RecordBatch) -> std::io::Result<()> {
+        let out = &mut self.out;
+        match &mut self.writer {
+            Some(Writer::Json { first }) => write_json_rows(out, batch, first),
+            Some(Writer::NdJson { names }) => write_ndjson_rows(out, batch, names),
+            Some(Writer::Csv) => write_csv_rows(out, batch),
+            Some(Writer::Arrow(w)) => {
+                w.write(batch).map_err(io_error)?;
+                out.append(w.get_mut());
+                Ok(())
+            }
+            Some(Writer::Parquet(w)) => {
+                w.write(batch).map_err(io_error)?;
+                if w.in_progress_size() >= PARQUET_ROW_GROUP_BYTES {
+                    w.flush().map_err(io_error)?;
+                }
+                out.append(w.inner_mut());
+                Ok(())
+            }
+            None => Err(io_error("the result was finished already")),
+        }
+    }
+
+    /// How many encoded bytes wait to be taken.
+    pub fn buffered(&self) -> usize {
+        self.out.len()
+    }
+
+    /// The encoded bytes so far; the buffer is empty afterwards.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Ends the result: the JSON trailer with `stats` and `freshness` (or `error`, for a query
+    /// that failed after its first bytes were sent), the Arrow end-of-stream marker, the Parquet
+    /// footer.
+    pub fn finish(
+        &mut self,
+        stats: &QueryStats,
+        elapsed: Duration,
+        freshness: &Freshness,
+        error: Option<&ApiError>,
+    ) -> std::io::Result<()> {
+        let out = &mut self.out;
+        match self.writer.take() {
+            Some(Writer::Json { .. }) => {
+                out.push(b']');
+                if let Some(e) = error {
+                    let (_, code) = e.parts();
+                    write!(out, ",\"error\":{{\"code\":")?;
+                    write_json_str(out, code);
+                    out.extend_from_slice(b",\"message\":");
+                    write_json_str(out, &e.to_string());
+                    out.push(b'}');
+                }
+                write!(
+                    out,
+                    ",\"stats\":{{\"elapsed_ms\":{:.3},\"rows_scanned\":{},\"bytes_scanned\":{},\
+                     \"segments_scanned\":{},\"segments_pruned\":{}}}",
+                    elapsed.as_secs_f64() * 1000.0,
+                    stats.rows_scanned,
+                    stats.bytes_scanned,
+                    stats.segments_scanned,
+                    stats.segments_pruned
+                )?;
+                out.extend_from_slice(b",\"freshness\":{\"newest_ingest_at\":");
+                match freshness.newest_ingest_ms {
+                    Some(ms) => write_json_str(out, &format_timestamp_ms(ms)),
+                    None => out.extend_from_slice(b"null"),
+                }
+                writeln!(
+                    out,
+                    ",\"live_rows_included\":{}}}}}",
+                    freshness.live_rows_included
+                )?;
+                Ok(())
+            }
+            Some(Writer::Arrow(mut w)) => {
+                if error.is_none() {
+                    w.finish().map_err(io_error)?;
+                }
+                out.append(w.get_mut());
+                Ok(())
+            }
+            Some(Writer::Parquet(mut w)) => {
+                if error.is_none() {
+                    w.finish().map_err(io_error)?;
+                }
+                out.append(w.inner_mut());
+                Ok(())
+            }
+            Some(Writer::NdJson { .. }) | Some(Writer::Csv) | None => Ok(()),
+        }
+    }
+}
+
+fn write_json_rows(
+    out: &mut Vec<u8>,
+    batch: &RecordBatch,
+    first: &mut bool,
+) -> std::io::Result<()> {
+    let writers: Vec<ColumnWriter> = batch.columns().iter().map(ColumnWriter::new).collect();
+    for row in 0..batch.num_rows() {
+        if !*first {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"name\":");
-        write_json_str(out, f.name());
-        write!(out, ",\"type\":\"{}\"}}", sql_type_name(f.data_type()))?;
-    }
-    out.extend_from_slice(b"],\"rows\":[");
-    let mut first = true;
-    for batch in &output.batches {
-        let writers: Vec<ColumnWriter> = batch.columns().iter().map(ColumnWriter::new).collect();
-        for row in 0..batch.num_rows() {
-            if !first {
+        *first = false;
+        out.push(b'[');
+        for (i, w) in writers.iter().enumerate() {
+            if i > 0 {
                 out.push(b',');
             }
-            first = false;
-            out.push(b'[');
-            for (i, w) in writers.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                w.write(out, row)?;
-            }
-            out.push(b']');
+            w.write(out, row)?;
         }
-    }
-    writeln!(
-        out,
-        "],\"stats\":{{\"elapsed_ms\":{:.3},\"rows_scanned\":{},\"segments_scanned\":{},\
-         \"segments_pruned\":{}}}}}",
-        elapsed.as_secs_f64() * 1000.0,
-        output.stats.rows_scanned,
-        output.stats.segments_scanned,
-        output.stats.segments_pruned
-    )?;
-    Ok(())
-}
-
-fn write_ndjson(out: &mut Vec<u8>, output: &QueryOutput) -> std::io::Result<()> {
-    let names: Vec<Vec<u8>> = output
-        .schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let mut n = Vec::new();
-            write_json_str(&mut n, f.name());
-            n
-        })
-        .collect();
-    for batch in &output.batches {
-        let writers: Vec<ColumnWriter> = batch.columns().iter().map(ColumnWriter::new).collect();
-        for row in 0..batch.num_rows() {
-            out.push(b'{');
-            for (i, w) in writers.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(&names[i]);
-                out.push(b':');
-                w.write(out, row)?;
-            }
-            out.extend_from_slice(b"}\n");
-        }
+        out.push(b']');
     }
     Ok(())
 }
 
-fn write_csv(out: &mut Vec<u8>, output: &QueryOutput) -> std::io::Result<()> {
-    let header: Vec<String> = output
-        .schema
-        .fields()
-        .iter()
-        .map(|f| csv_field(f.name()))
-        .collect();
-    out.extend_from_slice(header.join(",").as_bytes());
-    out.push(b'\n');
+fn write_ndjson_rows(
+    out: &mut Vec<u8>,
+    batch: &RecordBatch,
+    names: &[Vec<u8>],
+) -> std::io::Result<()> {
+    let writers: Vec<ColumnWriter> = batch.columns().iter().map(ColumnWriter::new).collect();
+    for row in 0..batch.num_rows() {
+        out.push(b'{');
+        for (i, (w, name)) in writers.iter().zip(names).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(name);
+            out.push(b':');
+            w.write(out, row)?;
+        }
+        out.extend_from_slice(b"}\n");
+    }
+    Ok(())
+}
+
+fn write_csv_rows(out: &mut Vec<u8>, batch: &RecordBatch) -> std::io::Result<()> {
     let options = FormatOptions::default().with_null("");
-    for batch in &output.batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(std::io::Error::other)?;
-        let mut cell = String::new();
-        for row in 0..batch.num_rows() {
-            for (i, (f, col)) in formatters.iter().zip(batch.columns()).enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                if col.is_null(row) {
-                    continue;
-                }
-                cell.clear();
-                if let DataType::Timestamp(TimeUnit::Millisecond, None) = col.data_type() {
-                    let ts = col.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
-                    cell.push_str(&format_timestamp_ms(ts.value(row)));
-                } else {
-                    use std::fmt::Write as _;
-                    let _ = write!(cell, "{}", f.value(row));
-                }
-                out.extend_from_slice(csv_field(&cell).as_bytes());
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io_error)?;
+    let mut cell = String::new();
+    for row in 0..batch.num_rows() {
+        for (i, (f, col)) in formatters.iter().zip(batch.columns()).enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
-            out.push(b'\n');
+            if col.is_null(row) {
+                continue;
+            }
+            cell.clear();
+            if let DataType::Timestamp(TimeUnit::Millisecond, None) = col.data_type() {
+                let ts = col.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+                cell.push_str(&format_timestamp_ms(ts.value(row)));
+            } else {
+                use std::fmt::Write as _;
+                let _ = write!(cell, "{}", f.value(row));
+            }
+            out.extend_from_slice(csv_field(&cell).as_bytes());
         }
+        out.push(b'\n');
     }
     Ok(())
 }

@@ -346,11 +346,18 @@ impl Table {
             (due, !state.sealed.is_empty())
         };
         let flushed = if due || retry {
-            Some(self.flush()?)
+            let started = std::time::Instant::now();
+            let flushed = self.flush()?;
+            metrics::histogram!("strata_persist_seconds").record(started.elapsed().as_secs_f64());
+            Some(flushed)
         } else {
             None
         };
-        self.compact()?;
+        let started = std::time::Instant::now();
+        if self.compact()? > 0 {
+            metrics::histogram!("strata_compaction_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
         self.expire(now_ms())?;
         Ok(flushed)
     }

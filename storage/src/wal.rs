@@ -248,7 +248,11 @@ impl Wal {
             let file = w.file.try_clone().map_err(io("dup", &w.path))?;
             (file, w.path.clone(), w.next_lsn - 1)
         };
-        if let Err(e) = file.sync_data() {
+        let fsync_started = std::time::Instant::now();
+        let synced = file.sync_data();
+        metrics::histogram!("strata_wal_fsync_seconds")
+            .record(fsync_started.elapsed().as_secs_f64());
+        if let Err(e) = synced {
             self.poison(format!("fsync of {} failed: {e}", path.display()));
             return Err(Error::Io {
                 op: "fsync",

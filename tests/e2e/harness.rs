@@ -84,7 +84,8 @@ impl Server {
                     let _ = pg_tx.send(addr.to_string());
                 }
                 if !sent {
-                    if let Some(pos) = line.find("listening on http://") {
+                    // http:// or https://
+                    if let Some(pos) = line.find("listening on http") {
                         let url = line[pos + "listening on ".len()..].trim().to_string();
                         let _ = tx.send(url);
                         sent = true;

@@ -10,6 +10,7 @@ mod console;
 mod crash;
 mod guard_rails;
 mod harness;
+mod http_api;
 mod ingest_query;
 mod kafka;
 mod openapi;

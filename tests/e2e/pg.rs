@@ -630,3 +630,113 @@ fn a_cancel_request_stops_the_running_statement() {
         assert_eq!(rows[0].get::<_, i64>(0), 20_000);
     });
 }
+
+/// psql with `PGPASSWORD` and extra environment (e.g. `PGSSLMODE`).
+fn psql_as(server: &Server, password: &str, env: &[(&str, &str)], sql: &str) -> (bool, String) {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &server.pg_port().to_string()])
+        .args(["-U", "someone", "-d", "strata", "-X", "-A", "-t"])
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            "VERBOSITY=verbose",
+            "-c",
+            sql,
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run psql");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn tokens_are_passwords_and_roles_limit_statements() {
+    let dir = TempDir::new("pg-auth");
+    let server = Server::start_with(
+        dir.path(),
+        &["--tokens", "reader-secret:read,admin-secret:admin"],
+    );
+    // No password or a wrong one: refused at start-up.
+    let (ok, text) = psql_as(&server, "", &[], "SELECT 1");
+    assert!(!ok, "{text}");
+    let (ok, text) = psql_as(&server, "wrong-secret", &[], "SELECT 1");
+    assert!(!ok && text.contains("authentication failed"), "{text}");
+    // The admin token creates a table; the read token reads it but cannot drop it (42501).
+    let (ok, text) = psql_as(&server, "admin-secret", &[], "CREATE TABLE t (x BIGINT)");
+    assert!(ok, "{text}");
+    let (ok, text) = psql_as(
+        &server,
+        "admin-secret",
+        &[],
+        "INSERT INTO t VALUES (41), (1)",
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = psql_as(&server, "reader-secret", &[], "SELECT sum(x) FROM t");
+    assert!(ok && text.trim() == "42", "{text}");
+    let (ok, text) = psql_as(&server, "reader-secret", &[], "DROP TABLE t");
+    assert!(!ok && text.contains("42501"), "{text}");
+    let (ok, text) = psql_as(&server, "admin-secret", &[], "SELECT count(*) FROM t");
+    assert!(
+        ok && text.trim() == "2",
+        "the refused DROP changed nothing: {text}"
+    );
+}
+
+#[test]
+fn tls_with_a_self_signed_certificate() {
+    let dir = TempDir::new("pg-tls");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    match made {
+        Ok(o) if o.status.success() => {}
+        other => {
+            eprintln!("skipped: the openssl CLI could not make a certificate: {other:?}");
+            return;
+        }
+    }
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    // Certificate verified against the self-signed CA, and the session says it is encrypted.
+    let root = cert.to_str().unwrap();
+    let env = [("PGSSLMODE", "verify-ca"), ("PGSSLROOTCERT", root)];
+    let (ok, text) = psql_as(&server, "", &env, "SELECT 40 + 2");
+    assert!(ok && text.trim() == "42", "{text}");
+    let (ok, text) = psql_as(&server, "", &env, "\\conninfo");
+    assert!(ok && text.contains("SSL connection"), "{text}");
+    // A client that insists on TLS against a CA it does not have is refused.
+    let (ok, _) = psql_as(
+        &server,
+        "",
+        &[
+            ("PGSSLMODE", "verify-full"),
+            ("PGSSLROOTCERT", "/nonexistent"),
+        ],
+        "SELECT 1",
+    );
+    assert!(!ok);
+}

@@ -299,6 +299,9 @@ impl ExecutionPlan for ScanExec {
                 stats
                     .rows_scanned
                     .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                stats
+                    .bytes_scanned
+                    .fetch_add(batch.get_array_memory_size() as u64, Ordering::Relaxed);
                 let batch = match &job.predicate {
                     None => batch,
                     Some(predicate) => {
