@@ -113,5 +113,19 @@ pub fn render(storage: &Storage) -> String {
         metrics::gauge!("strata_persist_backlog_segments", "table" => name.clone())
             .set(sealed as f64);
     }
+    let cache = storage.cache().stats();
+    metrics::gauge!("strata_cache_budget_bytes").set(cache.budget_bytes as f64);
+    metrics::gauge!("strata_cache_bytes").set(cache.bytes as f64);
+    metrics::gauge!("strata_cache_entries").set(cache.entries as f64);
+    metrics::counter!("strata_cache_hits_total").absolute(cache.hits);
+    metrics::counter!("strata_cache_misses_total").absolute(cache.misses);
+    metrics::counter!("strata_cache_evictions_total").absolute(cache.evictions);
+    let lookups = cache.hits + cache.misses;
+    let ratio = if lookups == 0 {
+        0.0
+    } else {
+        cache.hits as f64 / lookups as f64
+    };
+    metrics::gauge!("strata_cache_hit_ratio").set(ratio);
     handle.render()
 }

@@ -18,7 +18,9 @@
 //!
 //! The budget is [`StorageConfig::cache_bytes`](crate::StorageConfig::cache_bytes) (0 disables
 //! the cache). Entries larger than an eighth of the budget are not kept, so one wide chunk does
-//! not flush everything else. Sizes are Arrow's own memory accounting of the arrays.
+//! not flush everything else. Sizes are Arrow's own memory accounting of the arrays. The
+//! counters ([`SegmentCache::stats`]) are read by `system.cache` and by the server's `/metrics`
+//! at scrape time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -137,12 +139,6 @@ impl SegmentCache {
             &self.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let name = if found.is_some() {
-            "strata_cache_hits_total"
-        } else {
-            "strata_cache_misses_total"
-        };
-        metrics::counter!(name).increment(1);
         found
     }
 
@@ -158,7 +154,7 @@ impl SegmentCache {
             return;
         }
         let mut evicted = 0u64;
-        let held = {
+        {
             let mut inner = self.lock();
             if let Some((_, old)) = inner.lru.put(key, (value, bytes)) {
                 inner.bytes -= old;
@@ -173,13 +169,10 @@ impl SegmentCache {
                     None => break,
                 }
             }
-            inner.bytes
-        };
+        }
         if evicted > 0 {
             self.evictions.fetch_add(evicted, Ordering::Relaxed);
-            metrics::counter!("strata_cache_evictions_total").increment(evicted);
         }
-        metrics::gauge!("strata_cache_bytes").set(held as f64);
     }
 
     /// Drops every item of segment `segment` (its file is gone).
@@ -203,7 +196,6 @@ impl SegmentCache {
                 inner.bytes -= size;
             }
         }
-        metrics::gauge!("strata_cache_bytes").set(inner.bytes as f64);
     }
 
     /// The counters.

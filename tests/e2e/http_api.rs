@@ -784,4 +784,14 @@ fn metrics_parse_and_move() {
         sample(&after, "strata_segments{table=\"m\",state=\"live\"}"),
         1.0
     );
+    // The read cache: a persisted column read twice is one miss, then a hit.
+    assert_eq!(sample(&after, "strata_cache_misses_total"), 0.0);
+    server.sql("FLUSH TABLE m");
+    server.sql("SELECT sum(n) FROM m");
+    server.sql("SELECT sum(n) FROM m");
+    let cached = scrape();
+    assert!(sample(&cached, "strata_cache_misses_total") >= 1.0);
+    assert!(sample(&cached, "strata_cache_hits_total") >= 1.0);
+    assert!(sample(&cached, "strata_cache_bytes") > 0.0);
+    assert!(sample(&cached, "strata_cache_hit_ratio") > 0.0);
 }
