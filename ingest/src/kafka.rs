@@ -25,13 +25,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::Schema;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use strata_storage::{AppendMeta, IngestError, Storage, Table, TableDef, TableOptions};
+use strata_storage::{AppendMeta, IngestError, Storage, Table};
 
 use crate::{Error, Format, Result};
 
@@ -631,22 +630,7 @@ impl Runner {
     }
 
     fn create_table(&self, decoded: &crate::Decoded) -> std::result::Result<Arc<Table>, String> {
-        let def = TableDef {
-            name: self.def.table.clone(),
-            schema: Arc::new(Schema::new(
-                decoded
-                    .batch
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone().with_nullable(true))
-                    .collect::<Vec<_>>(),
-            )),
-            options: TableOptions {
-                time_column: decoded.time_column.clone(),
-                ..Default::default()
-            },
-        };
+        let def = decoded.table_def(&self.def.table);
         let fail = |e: strata_storage::Error| format!("creating table \"{}\": {e}", self.def.table);
         if self.storage.create_table(def, true).map_err(fail)? {
             tracing::info!(table = %self.def.table, source = %self.def.name, "created table from Kafka messages");

@@ -97,6 +97,29 @@ pub struct Decoded {
     pub time_column: Option<String>,
 }
 
+impl Decoded {
+    /// The definition of table `name` created from these rows (ingest into a table that does
+    /// not exist yet): their columns, every one nullable (later rows may lack any field) but
+    /// the time column, which the definition makes NOT NULL.
+    pub fn table_def(&self, name: &str) -> strata_storage::TableDef {
+        strata_storage::TableDef {
+            name: name.to_string(),
+            schema: std::sync::Arc::new(arrow::datatypes::Schema::new(
+                self.batch
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
+            )),
+            options: strata_storage::TableOptions {
+                time_column: self.time_column.clone(),
+                ..Default::default()
+            },
+        }
+    }
+}
+
 /// Decodes `body` for a table whose current schema is `schema` (`None` when the table does not
 /// exist yet and will be created from the body).
 pub fn decode(format: Format, body: &[u8], schema: Option<&SchemaRef>) -> Result<Decoded> {

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 use strata_ingest::Format;
 use strata_query::QueryEngine;
-use strata_storage::{Storage, StorageConfig, TableDef, TableOptions};
+use strata_storage::{Storage, StorageConfig};
 
 use crate::auth::{self, Auth, AuthError, Principal, Tokens};
 use crate::error::ApiError;
@@ -857,24 +857,7 @@ fn ingest_blocking(
                 // (they are reported in the response only).
                 return Ok((table.to_string(), 0, bad));
             };
-            let def = TableDef {
-                name: table.to_string(),
-                // Every column nullable (later rows may lack any field) but the time column,
-                // which the definition makes NOT NULL.
-                schema: std::sync::Arc::new(arrow::datatypes::Schema::new(
-                    decoded
-                        .batch
-                        .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| f.as_ref().clone().with_nullable(true))
-                        .collect::<Vec<_>>(),
-                )),
-                options: TableOptions {
-                    time_column: decoded.time_column.clone(),
-                    ..Default::default()
-                },
-            };
+            let def = decoded.table_def(table);
             if state.storage.create_table(def, true)? {
                 tracing::info!(table, "created table from ingested data");
             }
