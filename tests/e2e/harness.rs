@@ -228,3 +228,27 @@ impl Rng {
         lo + self.next_u64() % (hi - lo)
     }
 }
+
+/// A self-signed certificate for `localhost` and 127.0.0.1 in `dir` (`cert.pem`, `key.pem`),
+/// made with the `openssl` CLI; `None` (the caller skips its test) when openssl cannot.
+pub fn self_signed_cert(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    match made {
+        Ok(o) if o.status.success() => Some((cert, key)),
+        other => {
+            eprintln!("skipped: the openssl CLI could not make a certificate: {other:?}");
+            None
+        }
+    }
+}

@@ -618,31 +618,9 @@ fn no_auth_on_a_public_address_is_refused() {
 #[test]
 fn https_with_a_self_signed_certificate() {
     let dir = TempDir::new("api-tls");
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output();
-    match made {
-        Ok(o) if o.status.success() => {}
-        other => {
-            eprintln!("skipped: the openssl CLI could not make a certificate: {other:?}");
-            return;
-        }
-    }
+    let Some((cert, key)) = crate::harness::self_signed_cert(dir.path()) else {
+        return;
+    };
     let data = dir.path().join("data");
     let server = Server::start_with(
         &data,

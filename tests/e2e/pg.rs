@@ -693,25 +693,9 @@ fn tokens_are_passwords_and_roles_limit_statements() {
 #[test]
 fn tls_with_a_self_signed_certificate() {
     let dir = TempDir::new("pg-tls");
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output();
-    match made {
-        Ok(o) if o.status.success() => {}
-        other => {
-            eprintln!("skipped: the openssl CLI could not make a certificate: {other:?}");
-            return;
-        }
-    }
+    let Some((cert, key)) = crate::harness::self_signed_cert(dir.path()) else {
+        return;
+    };
     let server = Server::start_with(
         &dir.path().join("data"),
         &[
