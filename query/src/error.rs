@@ -50,6 +50,29 @@ pub enum Error {
         limit_bytes: usize,
     },
 
+    /// The statement text is longer than `--max-query-bytes`.
+    #[error(
+        "the statement is {bytes} bytes long, over the limit of {limit} bytes; send a shorter \
+         statement (a very long IN list can go into a table and a join) or raise the limit \
+         (--max-query-bytes, STRATA_MAX_QUERY_BYTES)"
+    )]
+    QueryTooLarge {
+        /// The statement's length.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Expressions or subqueries nest deeper than `--max-expression-depth`.
+    #[error(
+        "the statement nests expressions or subqueries more than {limit} levels deep; flatten it \
+         (split a long a + b + c + ... chain with a subquery, or unnest parentheses) or raise the \
+         limit (--max-expression-depth, STRATA_MAX_EXPRESSION_DEPTH)"
+    )]
+    ExpressionTooDeep {
+        /// The limit.
+        limit: usize,
+    },
+
     // --- the user ---
     /// The SQL text does not parse.
     #[error("syntax error: {message}")]
@@ -195,6 +218,8 @@ impl Error {
             Error::Cancelled => "QUERY_CANCELLED",
             Error::Timeout { .. } => "QUERY_TIMEOUT",
             Error::MemoryLimit { .. } => "MEMORY_LIMIT_EXCEEDED",
+            Error::QueryTooLarge { .. } => "QUERY_TOO_LARGE",
+            Error::ExpressionTooDeep { .. } => "EXPRESSION_TOO_DEEP",
             Error::SqlSyntax { .. } => "SQL_SYNTAX",
             Error::TableNotFound { .. } => "TABLE_NOT_FOUND",
             Error::TableExists { .. } => "TABLE_EXISTS",

@@ -24,6 +24,19 @@ pub struct InSet {
     converter: RowConverter,
     set: HashSet<Box<[u8]>, ahash::RandomState>,
     has_null: bool,
+    /// For a list of literals (`x IN (1, 2, 3)`): the values, and the smallest and largest
+    /// non-NULL one (one-element arrays), which bitmap indexes and zone maps use.
+    literals: Option<Literals>,
+}
+
+/// The values of an `IN` list of literals.
+#[derive(Debug)]
+pub struct Literals {
+    /// Every value, in list order (NULLs included).
+    pub values: ArrayRef,
+    /// The smallest and the largest non-NULL value, as one-element arrays (`None` when every
+    /// value is NULL).
+    pub bounds: Option<(ArrayRef, ArrayRef)>,
 }
 
 impl InSet {
@@ -44,7 +57,32 @@ impl InSet {
             converter,
             set,
             has_null: values.null_count() > 0,
+            literals: None,
         })
+    }
+
+    /// Hashes the values of an `IN` list of literals, keeping them for indexes and zone maps.
+    pub fn from_literals(values: ArrayRef) -> Result<Self> {
+        let mut set = InSet::try_new(&values)?;
+        let options = arrow::compute::SortOptions {
+            descending: false,
+            nulls_first: false,
+        };
+        let sorted = arrow::compute::sort(&values, Some(options))?;
+        let valid = sorted.len() - sorted.null_count();
+        let bounds = (valid > 0).then(|| (sorted.slice(0, 1), sorted.slice(valid - 1, 1)));
+        set.literals = Some(Literals { values, bounds });
+        Ok(set)
+    }
+
+    /// The list's values when it is a list of literals (not a subquery's answer).
+    pub fn literals(&self) -> Option<&Literals> {
+        self.literals.as_ref()
+    }
+
+    /// True when a NULL is among the values (a value not in the set is then NULL, not false).
+    pub fn has_null(&self) -> bool {
+        self.has_null
     }
 
     /// The number of distinct non-NULL values (plus one for NULL).
@@ -90,10 +128,14 @@ impl InSet {
     }
 }
 
-/// Two sets are equal when they are the same set (they come from one subquery run).
+/// Two subquery sets are equal when they are the same set (they come from one subquery run);
+/// two lists of literals when they list the same values.
 impl PartialEq for InSet {
     fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self, other)
+        match (&self.literals, &other.literals) {
+            (Some(a), Some(b)) => a.values.as_ref() == b.values.as_ref(),
+            _ => std::ptr::eq(self, other),
+        }
     }
 }
 
@@ -814,20 +856,47 @@ impl Expr {
         }
     }
 
-    /// Splits `a AND b AND c` into `[a, b, c]`.
+    /// Splits `a AND b AND c` into `[a, b, c]` (in order, without recursion).
     pub fn split_conjunction(self) -> Vec<Expr> {
-        match self {
-            Expr::Binary {
-                op: BinaryOp::And,
-                left,
-                right,
-            } => {
-                let mut out = left.split_conjunction();
-                out.extend(right.split_conjunction());
-                out
+        let mut out = vec![];
+        let mut pending = vec![self];
+        while let Some(e) = pending.pop() {
+            match e {
+                Expr::Binary {
+                    op: BinaryOp::And,
+                    left,
+                    right,
+                } => {
+                    pending.push(*right);
+                    pending.push(*left);
+                }
+                other => out.push(other),
             }
-            other => vec![other],
         }
+        out
+    }
+
+    /// `t1 AND t2 AND ...` as a balanced tree (as deep as the logarithm of the number of
+    /// terms, so that 20,000 conjuncts do not nest 20,000 deep); `None` for no term.
+    pub fn conjunction(terms: Vec<Expr>) -> Option<Expr> {
+        Expr::balanced(terms, BinaryOp::And)
+    }
+
+    /// `t1 op t2 op ...` for an associative `op` (`AND`, `OR`) as a balanced tree; `None` for
+    /// no term.
+    pub fn balanced(mut terms: Vec<Expr>, op: BinaryOp) -> Option<Expr> {
+        while terms.len() > 1 {
+            let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+            let mut pairs = terms.into_iter();
+            while let Some(a) = pairs.next() {
+                next.push(match pairs.next() {
+                    Some(b) => a.binary(op, b),
+                    None => a,
+                });
+            }
+            terms = next;
+        }
+        terms.pop()
     }
 }
 

@@ -82,6 +82,7 @@
 pub mod error;
 pub mod exec;
 pub mod expr;
+pub mod limits;
 pub mod optimizer;
 pub mod parser;
 pub mod pg_catalog;
@@ -100,6 +101,8 @@ pub use error::{Error, ErrorKind, Result};
 
 use exec::ExecStats;
 pub use exec::QueryLimits;
+pub use limits::SqlLimits;
+pub use parser::Parsed;
 pub use parser::{required_access, Access};
 use plan::binder::Binder;
 use plan::Plan;
@@ -217,6 +220,7 @@ impl Iterator for QueryStream {
 #[derive(Debug, Clone)]
 pub struct QueryEngine {
     storage: Arc<Storage>,
+    sql_limits: SqlLimits,
 }
 
 impl QueryEngine {
@@ -224,7 +228,27 @@ impl QueryEngine {
     pub fn new(storage: Arc<Storage>) -> Self {
         system::register(&storage);
         pg_catalog::register(&storage);
-        QueryEngine { storage }
+        QueryEngine {
+            storage,
+            sql_limits: SqlLimits::default(),
+        }
+    }
+
+    /// The same engine with other statement limits (text size, expression depth).
+    pub fn with_sql_limits(mut self, sql_limits: SqlLimits) -> Self {
+        self.sql_limits = sql_limits;
+        self
+    }
+
+    /// The statement limits in force.
+    pub fn sql_limits(&self) -> &SqlLimits {
+        &self.sql_limits
+    }
+
+    /// Parses one statement under this engine's [`SqlLimits`] (to check its
+    /// [`required_access`] before [`QueryEngine::execute_statement`]).
+    pub fn parse(&self, sql: &str) -> Result<Parsed> {
+        parser::parse_with(sql, &self.sql_limits)
     }
 
     /// Parses, plans and runs one SQL statement, without limits.
@@ -243,13 +267,28 @@ impl QueryEngine {
     /// never sits in memory whole. Other statements (DDL, INSERT, EXPLAIN) run to completion here
     /// and their small answer is streamed from memory.
     pub fn execute_stream(&self, sql: &str, limits: &QueryLimits) -> Result<QueryStream> {
-        let statement = parser::parse(sql)?;
+        let statement = self.parse(sql)?;
         self.execute_statement(&statement, limits)
     }
 
     /// Like [`QueryEngine::execute_stream`] for a statement parsed already (to check its
     /// [`parser::required_access`] first).
+    ///
+    /// Binding and planning run on a stack grown to what the statement's text can need, under
+    /// the engine's expression depth limit.
     pub fn execute_statement(
+        &self,
+        statement: &Parsed,
+        limits: &QueryLimits,
+    ) -> Result<QueryStream> {
+        limits::with_stack_for(statement.text_len(), || {
+            limits::with_depth_limit(self.sql_limits.max_expression_depth, || {
+                self.execute_parsed(statement, limits)
+            })
+        })
+    }
+
+    fn execute_parsed(
         &self,
         statement: &sqlparser::ast::Statement,
         limits: &QueryLimits,
@@ -331,12 +370,20 @@ impl QueryEngine {
     /// `FLUSH`), whose answer is known only once they ran. Uncorrelated subqueries run while the
     /// statement is bound, and `SHOW TABLES` / `DESCRIBE` (cheap, read-only) run.
     pub fn describe(&self, sql: &str) -> Result<Option<SchemaRef>> {
+        let statement = self.parse(sql)?;
+        limits::with_stack_for(statement.text_len(), || {
+            limits::with_depth_limit(self.sql_limits.max_expression_depth, || {
+                self.describe_parsed(&statement)
+            })
+        })
+    }
+
+    fn describe_parsed(&self, statement: &sqlparser::ast::Statement) -> Result<Option<SchemaRef>> {
         let limits = QueryLimits::default();
-        let statement = parser::parse(sql)?;
         let runner = |plan: plan::LogicalPlan| Ok(self.run_query(plan, &limits, None)?.batches);
         let plan = Binder::new(&self.storage)
             .with_subquery_runner(&runner)
-            .bind_statement(&statement)?;
+            .bind_statement(statement)?;
         Ok(match plan {
             Plan::Query(plan) => Some(plan.schema()),
             Plan::Explain(_) | Plan::ExplainAnalyze(_) => {

@@ -236,11 +236,7 @@ fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
                         stay.push(conjunct);
                     }
                 }
-                let conjunction = |conjuncts: Vec<Expr>| {
-                    conjuncts
-                        .into_iter()
-                        .reduce(|a, b| a.binary(crate::expr::BinaryOp::And, b))
-                };
+                let conjunction = Expr::conjunction;
                 // The pushed conjuncts go on down (into a scan, through another join).
                 let push = |input: LogicalPlan, conjuncts: Vec<Expr>| match conjunction(conjuncts) {
                     Some(predicate) => push_down_filters(LogicalPlan::Filter {

@@ -2,16 +2,94 @@
 
 use sqlparser::ast::Statement;
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
+use sqlparser::parser::{Parser, ParserError};
 
 use crate::error::{Error, Result};
+use crate::limits::SqlLimits;
 
-/// Parses exactly one statement (a trailing `;` is fine).
-pub fn parse(sql: &str) -> Result<Statement> {
+/// A parsed statement, with what it takes to drop it safely.
+///
+/// Derefs to the sqlparser [`Statement`]. A flat chain in the text (`1+1+1...`, `a OR b OR
+/// ...`) is an AST as deep as the chain is long, and sqlparser's derived `Drop` is recursive,
+/// so the statement is dropped on a stack grown to what its text can need
+/// ([`crate::limits::with_stack_for`]).
+pub struct Parsed {
+    statement: Statement,
+    text_len: usize,
+}
+
+impl Parsed {
+    /// The length of the statement's text in bytes (what its walks' stack is sized by).
+    pub fn text_len(&self) -> usize {
+        self.text_len
+    }
+}
+
+impl std::ops::Deref for Parsed {
+    type Target = Statement;
+
+    fn deref(&self) -> &Statement {
+        &self.statement
+    }
+}
+
+impl std::fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parsed")
+            .field("text_len", &self.text_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Parsed {
+    fn drop(&mut self) {
+        let statement = std::mem::replace(&mut self.statement, empty_flush());
+        crate::limits::with_stack_for(self.text_len, move || drop(statement));
+    }
+}
+
+/// A statement that owns nothing (what a dropped [`Parsed`] leaves behind).
+fn empty_flush() -> Statement {
+    Statement::Flush {
+        object_type: sqlparser::ast::FlushType::Tables,
+        location: None,
+        channel: None,
+        read_lock: false,
+        export: false,
+        tables: vec![],
+    }
+}
+
+/// Parses exactly one statement (a trailing `;` is fine) under the default [`SqlLimits`].
+pub fn parse(sql: &str) -> Result<Parsed> {
+    parse_with(sql, &SqlLimits::default())
+}
+
+/// Parses exactly one statement under `limits`: `QUERY_TOO_LARGE` for a text longer than
+/// `max_query_bytes`, `EXPRESSION_TOO_DEEP` for nesting deeper than `max_expression_depth`.
+pub fn parse_with(sql: &str, limits: &SqlLimits) -> Result<Parsed> {
+    crate::limits::check_text(sql, limits)?;
+    let statement =
+        crate::limits::with_stack_for(sql.len(), || parse_one(sql, limits.max_expression_depth))?;
+    Ok(Parsed {
+        statement,
+        text_len: sql.len(),
+    })
+}
+
+fn parse_one(sql: &str, max_depth: usize) -> Result<Statement> {
     if let Some(flush) = parse_flush(sql)? {
         return Ok(flush);
     }
-    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)?;
+    let dialect = PostgreSqlDialect {};
+    let mut statements = Parser::new(&dialect)
+        .with_recursion_limit(max_depth)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| match e {
+            ParserError::RecursionLimitExceeded => Error::ExpressionTooDeep { limit: max_depth },
+            other => Error::from(other),
+        })?;
     match statements.len() {
         0 => Err(Error::SqlSyntax {
             message: "empty statement; send one SQL statement".into(),

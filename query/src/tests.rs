@@ -1330,3 +1330,5 @@ fn system_cache_counts_chunk_reads_of_persisted_segments() {
     assert_eq!(second[1], first[1], "the second scan decodes nothing");
     assert!(second[0] > first[0]);
 }
+
+mod hostile;

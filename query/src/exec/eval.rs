@@ -81,6 +81,9 @@ fn boolean_array(value: Value, num_rows: usize) -> Result<BooleanArray> {
 }
 
 /// Evaluates `expr` over every row of `batch`.
+// Expressions nest up to --max-expression-depth: grow the stack as needed (scan threads
+// have the default 2 MiB).
+#[recursive::recursive]
 pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
     let rows = batch.num_rows();
     match expr {

@@ -95,11 +95,28 @@ pub fn evaluate_function(func: ScalarFunction, args: &[ArrayRef]) -> Result<Arra
                 values.unary::<_, Float64Type>(f64::ceil)
             }))
         }
-        ScalarFunction::ConcatOperator => {
+        ScalarFunction::ConcatOperator if args.len() == 2 => {
             let (a, b) = (strings(first)?, strings(arg(args, 1)?)?);
             Ok(Arc::new(
                 arrow::compute::kernels::concat_elements::concat_elements_utf8(a, b)?,
             ))
+        }
+        ScalarFunction::ConcatOperator => {
+            // `a || b || c ...` in one pass: NULL when any operand is NULL.
+            let parts = args.iter().map(strings).collect::<Result<Vec<_>>>()?;
+            let bytes = parts.iter().map(|p| p.value_data().len()).sum();
+            let mut builder = StringBuilder::with_capacity(first.len(), bytes);
+            for row in 0..first.len() {
+                if parts.iter().all(|p| p.is_valid(row)) {
+                    for part in &parts {
+                        builder.write_str(part.value(row)).map_err(fmt_error)?;
+                    }
+                    builder.append_value("");
+                } else {
+                    builder.append_null();
+                }
+            }
+            Ok(Arc::new(builder.finish()))
         }
         ScalarFunction::Concat => {
             let parts = args.iter().map(strings).collect::<Result<Vec<_>>>()?;

@@ -6,7 +6,7 @@
 //! `VARCHAR`) and a string literal: `=`, `<>`, `IN` and `NOT IN` (the binder makes them `OR`s
 //! of `=`, under a `NOT`), `LIKE 'abc%'` and `LIKE 'abc'` (case-sensitive, no other wildcard),
 //! `NOT LIKE` of those, `IS NULL`, `IS NOT NULL`, and any nesting of them with `AND`, `OR`,
-//! `NOT`.
+//! `NOT`. A long `IN` list (hashed by the binder, [`Expr::InSet`]) is one lookup of its values.
 //!
 //! SQL's three-valued logic is kept exactly by computing two bitmaps per sub-expression: the
 //! rows where it is TRUE and the rows where it is FALSE (the rest are NULL). `NOT` swaps them;
@@ -54,6 +54,9 @@ pub enum IndexExpr {
 
 impl IndexExpr {
     /// Translates `expr`, or `None` when some part of it is not answerable by an index.
+    // Expressions nest up to --max-expression-depth: grow the stack as needed (scan threads
+    // have the default 2 MiB).
+    #[recursive::recursive]
     pub fn from_expr(expr: &Expr) -> Option<IndexExpr> {
         match expr {
             Expr::Binary {
@@ -100,6 +103,35 @@ impl IndexExpr {
                 Some(IndexExpr::Or(Box::new(l), Box::new(r)))
             }
             Expr::Not(inner) => Some(IndexExpr::Not(Box::new(IndexExpr::from_expr(inner)?))),
+            Expr::InSet {
+                expr: probe,
+                set,
+                negated,
+            } => {
+                // An IN list of string literals: one lookup of all its values.
+                let column = string_column(probe)?;
+                let values = set.literals()?.values.as_string_opt::<i32>()?;
+                let strings: Vec<String> = values.iter().flatten().map(str::to_string).collect();
+                let lookup = if strings.is_empty() {
+                    IndexExpr::Unknown
+                } else {
+                    let lookup = IndexExpr::Lookup {
+                        column: column.to_string(),
+                        lookup: IndexLookup::In(strings),
+                    };
+                    if set.has_null() {
+                        // A value not in the list is NULL, not false.
+                        IndexExpr::Or(Box::new(lookup), Box::new(IndexExpr::Unknown))
+                    } else {
+                        lookup
+                    }
+                };
+                Some(if *negated {
+                    IndexExpr::Not(Box::new(lookup))
+                } else {
+                    lookup
+                })
+            }
             Expr::Binary { op, left, right } if matches!(op, BinaryOp::Eq | BinaryOp::NotEq) => {
                 let (column, literal) = match (string_column(left), string_column(right)) {
                     (Some(c), None) => (c, string_literal(right)?),
@@ -171,6 +203,9 @@ impl IndexExpr {
 
     /// The rows of `segment` where the expression is TRUE and where it is FALSE; `None` when
     /// the segment lacks the index of a column the expression asks about.
+    // Expressions nest up to --max-expression-depth: grow the stack as needed (scan threads
+    // have the default 2 MiB).
+    #[recursive::recursive]
     pub fn evaluate(
         &self,
         segment: &dyn Segment,

@@ -3,8 +3,8 @@
 //! A conservative test: `false` only when the zone map proves that no row of the block can make
 //! the filter true; any shape it does not understand answers `true`. Understood: conjunctions and
 //! disjunctions of `column op literal` (`=`, `<>`, `<`, `<=`, `>`, `>=`, either side, integer
-//! widening casts of the column allowed), `IS NULL`, `IS NOT NULL`. A comparison with a NULL
-//! literal is never true.
+//! widening casts of the column allowed), `IS NULL`, `IS NOT NULL`, and a hashed `IN` list of
+//! literals (by its smallest and largest value). A comparison with a NULL literal is never true.
 
 use std::cmp::Ordering;
 
@@ -21,6 +21,9 @@ pub fn may_match_all(filters: &[Expr], zone: &Zone) -> bool {
     filters.iter().all(|f| may_match(f, zone))
 }
 
+// Expressions nest up to --max-expression-depth: grow the stack as needed (scan threads
+// have the default 2 MiB).
+#[recursive::recursive]
 fn may_match(expr: &Expr, zone: &Zone) -> bool {
     match expr {
         Expr::Binary {
@@ -42,6 +45,27 @@ fn may_match(expr: &Expr, zone: &Zone) -> bool {
             ) {
                 (Some(col), Some(lit), _, _) => compare(zone, col, *op, lit),
                 (_, _, Some(col), Some(lit)) => compare(zone, col, flip(*op), lit),
+                _ => true,
+            }
+        }
+        Expr::InSet {
+            expr,
+            set,
+            negated: false,
+        } => {
+            // An IN list of literals: only a block whose range meets [smallest, largest] value.
+            let (Some(col), Some(literals)) = (column_name(expr), set.literals()) else {
+                return true;
+            };
+            let Some((low, high)) = &literals.bounds else {
+                // Only NULLs: never true.
+                return false;
+            };
+            match (stat_value(low), stat_value(high)) {
+                (Some(low), Some(high)) => {
+                    compare(zone, col, BinaryOp::GtEq, low)
+                        && compare(zone, col, BinaryOp::LtEq, high)
+                }
                 _ => true,
             }
         }

@@ -28,7 +28,7 @@ use super::parallel::ordered_parallel_map;
 use super::prune::may_match_all;
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::Result;
-use crate::expr::{BinaryOp, Expr};
+use crate::expr::Expr;
 
 /// What is read of one segment.
 #[derive(Debug)]
@@ -154,10 +154,7 @@ impl ScanExec {
                 continue;
             }
             rows_to_read += kept.iter().map(|k| u64::from(k.2)).sum::<u64>();
-            let predicate = residual
-                .into_iter()
-                .reduce(|a, b| a.binary(BinaryOp::And, b))
-                .map(Arc::new);
+            let predicate = Expr::conjunction(residual).map(Arc::new);
             selected.push(SegmentScan {
                 segment,
                 blocks: kept,

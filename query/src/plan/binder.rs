@@ -24,6 +24,7 @@
 //! type they are compared with (`ts > '2024-01-01'`), NULL to whatever it meets.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -40,6 +41,7 @@ use crate::expr::{
     AggregateExpr, AggregateFunction, BinaryOp, DatePart, Expr, InSet, ScalarFunction, TrimSide,
     TruncUnit,
 };
+use crate::limits::DepthGuard;
 
 /// Output name of a select item that is neither a column nor a function call (PostgreSQL's).
 const ANONYMOUS_COLUMN: &str = "?column?";
@@ -258,36 +260,63 @@ impl<'a> Binder<'a> {
         match body {
             sql::SetExpr::Select(select) => self.bind_select(select, &[]),
             sql::SetExpr::Query(query) => self.bind_query(query),
-            sql::SetExpr::SetOperation {
-                left,
-                op,
-                set_quantifier,
-                right,
-            } => {
-                if *op != sql::SetOperator::Union {
-                    return Err(Error::unsupported(format!(
-                        "{op} (set operations); only UNION [ALL]"
-                    )));
-                }
-                let distinct = match set_quantifier {
-                    sql::SetQuantifier::All => false,
-                    sql::SetQuantifier::Distinct | sql::SetQuantifier::None => true,
-                    other => return Err(Error::unsupported(format!("UNION {other}"))),
-                };
-                let (left, right) = (self.bind_set_expr(left)?, self.bind_set_expr(right)?);
-                let mut inputs = vec![];
-                for plan in [left, right] {
-                    match plan {
-                        // `a UNION ALL b UNION ALL c` is one node with three inputs.
-                        LogicalPlan::Union { inputs: nested } => inputs.extend(nested),
-                        other => inputs.push(other),
-                    }
-                }
-                let plan = union_all(inputs)?;
-                Ok(if distinct { distinct_rows(plan) } else { plan })
-            }
+            sql::SetExpr::SetOperation { .. } => self.bind_union_chain(body),
             other => Err(Error::unsupported(format!("query body {other}"))),
         }
+    }
+
+    /// `a UNION [ALL] b UNION [ALL] c ...`: left-deep in the AST, taken apart without
+    /// recursion into one union node of all the branches, under one DISTINCT where the chain
+    /// asks for it (`DISTINCT (x UNION y)` is `DISTINCT (DISTINCT x UNION y)`), so 5,000
+    /// branches make a plan two nodes deep, not 5,000.
+    fn bind_union_chain(&self, body: &sql::SetExpr) -> Result<LogicalPlan> {
+        // The links from the top down, then the leftmost branch.
+        let mut links = vec![];
+        let mut leftmost = body;
+        while let sql::SetExpr::SetOperation {
+            left,
+            op,
+            set_quantifier,
+            right,
+        } = leftmost
+        {
+            if *op != sql::SetOperator::Union {
+                return Err(Error::unsupported(format!(
+                    "{op} (set operations); only UNION [ALL]"
+                )));
+            }
+            let distinct = match set_quantifier {
+                sql::SetQuantifier::All => false,
+                sql::SetQuantifier::Distinct | sql::SetQuantifier::None => true,
+                other => return Err(Error::unsupported(format!("UNION {other}"))),
+            };
+            links.push((distinct, right.as_ref()));
+            leftmost = left.as_ref();
+        }
+        let mut inputs = vec![];
+        let push = |inputs: &mut Vec<LogicalPlan>, plan: LogicalPlan| match plan {
+            // A parenthesized `b UNION ALL c` is more inputs of the same node.
+            LogicalPlan::Union { inputs: nested } => inputs.extend(nested),
+            other => inputs.push(other),
+        };
+        push(&mut inputs, self.bind_set_expr(leftmost)?);
+        let mut distinct_pending = false;
+        for (distinct, right) in links.into_iter().rev() {
+            if !distinct && distinct_pending {
+                // `(x UNION y) UNION ALL z`: the DISTINCT applies to x and y only.
+                let plan = distinct_rows(union_all(std::mem::take(&mut inputs))?);
+                inputs.push(plan);
+                distinct_pending = false;
+            }
+            push(&mut inputs, self.bind_set_expr(right)?);
+            distinct_pending |= distinct;
+        }
+        let plan = union_all(inputs)?;
+        Ok(if distinct_pending {
+            distinct_rows(plan)
+        } else {
+            plan
+        })
     }
 
     /// `ORDER BY` over the output of a set operation or parenthesized query: positions,
@@ -1534,6 +1563,132 @@ fn expect_boolean(e: Expr, clause: &str) -> Result<Expr> {
     }
 }
 
+/// The operands of a chain of `op` (`a op b op c`, left-deep in the AST), in order, found
+/// without recursion; `through_parentheses` also opens `(a op b) op c` (for associative
+/// operators).
+fn chain_operands<'a>(
+    e: &'a sql::Expr,
+    op: &sql::BinaryOperator,
+    through_parentheses: bool,
+) -> Vec<&'a sql::Expr> {
+    let mut out = vec![];
+    let mut pending = vec![e];
+    while let Some(e) = pending.pop() {
+        match e {
+            sql::Expr::BinaryOp {
+                left,
+                op: this,
+                right,
+            } if this == op => {
+                pending.push(right);
+                pending.push(left);
+            }
+            sql::Expr::Nested(inner)
+                if through_parentheses
+                    && matches!(inner.as_ref(), sql::Expr::BinaryOp { op: this, .. } if this == op) =>
+            {
+                pending.push(inner);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Fewer equalities of one expression with constants than this stay `OR`s.
+const IN_SET_MIN_VALUES: usize = 4;
+
+/// `t1 OR t2 OR ...` (boolean terms, at least one): the equalities of one expression with
+/// constants (`x = 1 OR x = 2 ...`, an `IN` list) become one hashed [`InSet`] (in the place of
+/// the first of them), and the terms are joined by a balanced tree of `OR`s, so neither the
+/// evaluation nor any later walk nests as deep as the list is long.
+fn disjunction(terms: Vec<Expr>) -> Result<Expr> {
+    if terms.len() < IN_SET_MIN_VALUES {
+        return balanced(terms, BinaryOp::Or);
+    }
+    // Equalities grouped by their non-constant side (keyed by its text, confirmed by `==`).
+    let mut groups: Vec<(Expr, Vec<ArrayRef>)> = vec![];
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    // Each term is either kept or the first member of group `g`.
+    enum Slot {
+        Term(Expr),
+        Group(usize),
+    }
+    let mut slots = Vec::with_capacity(terms.len());
+    for term in terms {
+        let Some((probe, value)) = equality_with_constant(&term)? else {
+            slots.push(Slot::Term(term));
+            continue;
+        };
+        let key = probe.to_string();
+        match by_key.get(&key) {
+            Some(&g) if groups[g].0 == probe && groups[g].1[0].data_type() == value.data_type() => {
+                groups[g].1.push(value);
+            }
+            Some(_) => slots.push(Slot::Term(term)),
+            None => {
+                by_key.insert(key, groups.len());
+                slots.push(Slot::Group(groups.len()));
+                groups.push((probe, vec![value]));
+            }
+        }
+    }
+    let mut groups: Vec<Option<(Expr, Vec<ArrayRef>)>> = groups.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(slots.len());
+    for slot in slots {
+        match slot {
+            Slot::Term(term) => out.push(term),
+            Slot::Group(g) => {
+                let Some((probe, values)) = groups.get_mut(g).and_then(Option::take) else {
+                    return Err(Error::internal("IN group taken twice"));
+                };
+                if values.len() < IN_SET_MIN_VALUES {
+                    for value in values {
+                        out.push(probe.clone().binary(BinaryOp::Eq, Expr::Literal(value)));
+                    }
+                } else {
+                    let parts: Vec<&dyn Array> = values.iter().map(|v| v.as_ref()).collect();
+                    let values = arrow::compute::concat(&parts)?;
+                    out.push(Expr::InSet {
+                        expr: Box::new(probe),
+                        set: Arc::new(InSet::from_literals(values)?),
+                        negated: false,
+                    });
+                }
+            }
+        }
+    }
+    balanced(out, BinaryOp::Or)
+}
+
+/// `probe = constant` (either side): the probe and the constant's value (one element, folded).
+fn equality_with_constant(term: &Expr) -> Result<Option<(Expr, ArrayRef)>> {
+    let Expr::Binary {
+        op: BinaryOp::Eq,
+        left,
+        right,
+    } = term
+    else {
+        return Ok(None);
+    };
+    let (probe, constant) = match (left.is_constant(), right.is_constant()) {
+        (false, true) => (left, right),
+        (true, false) => (right, left),
+        _ => return Ok(None),
+    };
+    match crate::optimizer::fold_constants(constant.as_ref().clone())? {
+        Expr::Literal(value) if value.len() == 1 && value.data_type() == &probe.data_type() => {
+            Ok(Some((probe.as_ref().clone(), value)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `t1 op t2 op ...` for `AND` or `OR` (at least one term) as a balanced tree.
+fn balanced(terms: Vec<Expr>, op: BinaryOp) -> Result<Expr> {
+    Expr::balanced(terms, op).ok_or_else(|| Error::internal(format!("{} of no terms", op.symbol())))
+}
+
 fn bind_binary(left: Expr, op: BinaryOp, right: Expr) -> Result<Expr> {
     if matches!(op, BinaryOp::And | BinaryOp::Or) {
         let clause = op.symbol();
@@ -1578,9 +1733,40 @@ pub(crate) fn bind_constant(e: &sql::Expr, clause: &'static str) -> Result<Expr>
 
 /// Binds a SQL expression against `scope`. `agg` names the clause when aggregate calls are
 /// not allowed there.
+///
+/// Every level of nesting counts against the expression depth limit
+/// ([`crate::limits::SqlLimits::max_expression_depth`]); chains of one operator (`AND`, `OR`,
+/// `||`) and `IN` lists are taken apart iteratively and do not nest.
+// A debug build's frame of `bind_expr_at` is large: grow the stack as the nesting needs.
+#[recursive::recursive]
 fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
+    let _depth = DepthGuard::enter()?;
+    bind_expr_at(e, scope, agg)
+}
+
+fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
     let bind = |e: &sql::Expr| bind_expr(e, scope, agg);
     match e {
+        sql::Expr::BinaryOp {
+            op: op @ (sql::BinaryOperator::And | sql::BinaryOperator::Or),
+            ..
+        } => {
+            let op = map_binary_op(op)?;
+            let sql_op = if op == BinaryOp::And {
+                sql::BinaryOperator::And
+            } else {
+                sql::BinaryOperator::Or
+            };
+            let terms = chain_operands(e, &sql_op, true)
+                .into_iter()
+                .map(|t| expect_boolean(bind(t)?, op.symbol()))
+                .collect::<Result<Vec<_>>>()?;
+            if op == BinaryOp::Or {
+                disjunction(terms)
+            } else {
+                balanced(terms, BinaryOp::And)
+            }
+        }
         sql::Expr::Identifier(ident) => scope.resolve(&ident.value),
         sql::Expr::CompoundIdentifier(idents) => scope.resolve_compound(idents),
         sql::Expr::Value(v) => literal(&v.value),
@@ -1620,11 +1806,19 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             }
         }
         sql::Expr::BinaryOp {
-            left,
             op: sql::BinaryOperator::StringConcat,
-            right,
+            ..
         } => {
-            let (left, right) = (bind(left)?, bind(right)?);
+            // `a || b || c ...` is left-deep in the AST: one n-ary concatenation (NULL when any
+            // operand is NULL), typed like the first link (after it the left side is text).
+            let operands = chain_operands(e, &sql::BinaryOperator::StringConcat, false);
+            let mut args = Vec::with_capacity(operands.len());
+            for operand in operands {
+                args.push(bind(operand)?);
+            }
+            let (Some(left), Some(right)) = (args.first(), args.get(1)) else {
+                return Err(Error::internal("|| with fewer than two operands"));
+            };
             let (lt, rt) = (left.data_type(), right.data_type());
             let texts = [DataType::Utf8, DataType::Null];
             if !texts.contains(&lt) && !texts.contains(&rt) {
@@ -1636,10 +1830,10 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             }
             Ok(Expr::Function {
                 func: ScalarFunction::ConcatOperator,
-                args: vec![
-                    left.cast_to(&DataType::Utf8),
-                    right.cast_to(&DataType::Utf8),
-                ],
+                args: args
+                    .into_iter()
+                    .map(|a| a.cast_to(&DataType::Utf8))
+                    .collect(),
             })
         }
         sql::Expr::BinaryOp { left, op, right } => {
@@ -1745,19 +1939,19 @@ fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 _ => return Err(Error::unsupported("IN UNNEST / IN table")),
             };
             // `x IN (a, b)` is `x = a OR x = b`, which gives SQL's NULL semantics for free:
-            // `1 NOT IN (2, NULL)` is NULL, not true.
-            let value = bind(expr)?;
-            let mut disjunction: Option<Expr> = None;
-            for item in list {
-                let eq = bind_binary(value.clone(), BinaryOp::Eq, bind(item)?)?;
-                disjunction = Some(match disjunction {
-                    None => eq,
-                    Some(d) => d.binary(BinaryOp::Or, eq),
+            // `1 NOT IN (2, NULL)` is NULL, not true. `disjunction` hashes the equalities with
+            // constants into one set.
+            if list.is_empty() {
+                return Err(Error::InvalidArgument {
+                    message: "IN needs at least one value".into(),
                 });
             }
-            let disjunction = disjunction.ok_or_else(|| Error::InvalidArgument {
-                message: "IN needs at least one value".into(),
-            })?;
+            let value = bind(expr)?;
+            let mut terms = Vec::with_capacity(list.len());
+            for item in list {
+                terms.push(bind_binary(value.clone(), BinaryOp::Eq, bind(item)?)?);
+            }
+            let disjunction = disjunction(terms)?;
             Ok(if *negated {
                 Expr::Not(Box::new(disjunction))
             } else {
