@@ -747,7 +747,7 @@ fn metrics_parse_and_move() {
         sample(&after, "strata_ingest_bytes_total{table=\"m\"}")
             > sample(&before, "strata_ingest_bytes_total{table=\"m\"}")
     );
-    let ok = "strata_queries_total{status=\"ok\"}";
+    let ok = "strata_queries_total{protocol=\"http\",status=\"ok\"}";
     assert!(sample(&after, ok) > sample(&before, ok));
     assert!(
         sample(&after, "strata_errors_total{code=\"COLUMN_NOT_FOUND\"}") >= 1.0
