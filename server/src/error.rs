@@ -43,6 +43,15 @@ pub enum ApiError {
         /// The cap.
         limit: usize,
     },
+    /// The server runs as many statements as it may (`--max-concurrent-queries`) and none
+    /// finished within the queue wait.
+    #[error("the server is running its limit of {limit} statements at once and none finished within {waited_ms} ms; retry shortly (see Retry-After), spread the queries out, or raise --max-concurrent-queries")]
+    TooManyQueries {
+        /// The limit.
+        limit: usize,
+        /// How long the statement waited for a slot.
+        waited_ms: u64,
+    },
     /// Authentication or authorization failed.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
@@ -91,6 +100,7 @@ impl ApiError {
             ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "NO_SUCH_ENDPOINT"),
             ApiError::NoQuery(_) => (StatusCode::NOT_FOUND, "QUERY_NOT_FOUND"),
             ApiError::ResultTooLarge { .. } => (StatusCode::BAD_REQUEST, "RESULT_TOO_LARGE"),
+            ApiError::TooManyQueries { .. } => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_QUERIES"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
             ApiError::Auth(crate::auth::AuthError::Forbidden { .. }) => {
                 (StatusCode::FORBIDDEN, "FORBIDDEN")
@@ -122,6 +132,13 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // Statements are short: a slot is usually free again within a second.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
             );
         }
         response

@@ -1,9 +1,8 @@
 //! The HTTP API (axum). Blocking work (decoding, the log's fsync, query execution) runs on
 //! tokio's blocking pool, never on the async workers.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Extension;
 use futures_util::StreamExt;
@@ -20,24 +19,19 @@ use serde::Deserialize;
 use serde_json::json;
 use strata_ingest::Format;
 use strata_query::QueryEngine;
-use strata_storage::{Storage, StorageConfig};
+use strata_storage::Storage;
 
-use crate::auth::{self, Auth, AuthError, Principal, Tokens};
+use crate::auth::{self, AuthError, Principal};
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::result::{Encoder, Freshness, ResultFormat};
-use crate::ServeArgs;
+use crate::statement::{Admitted, Protocol, Request, Statements};
 
 /// What every handler shares.
 pub struct AppState {
+    config: Arc<Config>,
     storage: Arc<Storage>,
-    engine: QueryEngine,
-    max_body_bytes: usize,
-    query_timeout_ms: u64,
-    query_memory_limit_bytes: usize,
-    query_threads: usize,
-    max_result_rows: usize,
-    queries: Arc<crate::queries::Registry>,
-    auth: Auth,
+    statements: Arc<Statements>,
     /// When this server last acknowledged an ingest (epoch ms; 0: never).
     last_ingest_ms: AtomicI64,
 }
@@ -48,89 +42,49 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// A result batch is encoded this many rows at a time.
 const ENCODE_ROWS: usize = 8192;
 
-/// Opens the data directory and serves the HTTP API until SIGINT or SIGTERM.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut tokens = match &args.auth_file {
-        Some(path) => Tokens::from_file(path)?,
-        None => Tokens::default(),
-    };
-    if let Some(list) = &args.tokens {
-        tokens.add_list(list)?;
-    }
-    let public = std::iter::once(args.http_addr)
-        .chain(args.pg_addr.0)
-        .find(|a| !a.ip().is_loopback());
-    if let Some(public) = public {
-        if tokens.is_empty() && !args.insecure_no_auth {
-            anyhow::bail!(
-                "refusing to listen on {public} without authentication: configure tokens \
-                 (--auth-file or STRATA_TOKENS=token:role,...), listen on a loopback address, or \
-                 pass --insecure-no-auth"
-            );
-        }
-    }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
-        (None, None) => None,
-        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
-    };
+/// Opens the data directory and serves the HTTP API (and the PostgreSQL endpoint) until SIGINT
+/// or SIGTERM.
+pub async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
     crate::metrics::install()?;
-    let config = StorageConfig {
-        fsync: args.fsync,
-        segment_rows_max: args.segment_rows_max.max(1),
-        segment_age_max: std::time::Duration::from_secs(args.segment_age_max_s),
-        cache_bytes: args.cache_bytes,
-        ..StorageConfig::default()
-    };
-    let data_dir = args.data_dir.clone();
-    let storage = tokio::task::spawn_blocking(move || Storage::open(&data_dir, config)).await??;
-    tracing::info!(data_dir = %args.data_dir.display(), tables = storage.table_names().len(), "storage open");
-    if args.demo {
-        crate::demo::start(storage.clone(), args.demo_rate)?;
+    let data_dir = config.data_dir.clone();
+    let storage_config = config.storage.clone();
+    let storage =
+        tokio::task::spawn_blocking(move || Storage::open(&data_dir, storage_config)).await??;
+    tracing::info!(data_dir = %config.data_dir.display(), tables = storage.table_names().len(), "storage open");
+    if let Some(rate) = config.demo_rate {
+        crate::demo::start(storage.clone(), rate)?;
     }
-    let sources = crate::sources::Sources::start(storage.clone(), &args.data_dir)?;
+    let sources = crate::sources::Sources::start(storage.clone(), &config.data_dir)?;
     let queries = Arc::new(crate::queries::Registry::default());
     storage.virtual_tables().register(
         "system",
         "queries",
         Arc::new(crate::queries::QueriesTable(queries.clone())),
     );
-    if tokens.is_empty() {
+    if !config.auth.enabled() {
         tracing::info!("authentication off (no tokens configured)");
-    } else {
-        tracing::info!(tokens = tokens.len(), "authentication on");
     }
-    let state = Arc::new(AppState {
-        engine: QueryEngine::new(storage.clone()),
-        storage,
-        max_body_bytes: args.max_body_bytes,
-        query_timeout_ms: args.query_timeout_ms,
-        query_memory_limit_bytes: args.query_memory_limit_bytes,
-        query_threads: args.query_threads,
-        max_result_rows: args.max_result_rows,
+    let statements = Arc::new(Statements::new(
+        QueryEngine::new(storage.clone()),
         queries,
-        auth: Auth::new(tokens),
+        config.clone(),
+    ));
+    let state = Arc::new(AppState {
+        config: config.clone(),
+        storage,
+        statements: statements.clone(),
         last_ingest_ms: AtomicI64::new(0),
     });
-    if let Some(pg_addr) = args.pg_addr.0 {
-        // The PostgreSQL endpoint: the same tokens (as passwords), TLS and query registry.
-        let pg = crate::pg::PgConfig {
-            engine: state.engine.clone(),
-            query_timeout_ms: args.query_timeout_ms,
-            query_memory_limit_bytes: args.query_memory_limit_bytes,
-            query_threads: args.query_threads,
-            queries: state.queries.clone(),
-            auth: state.auth.clone(),
-            tls: tls.clone(),
-        };
-        crate::pg::start(pg_addr, pg).await?;
+    if let Some(pg_addr) = config.pg_addr {
+        // The PostgreSQL endpoint: the same tokens (as passwords), TLS and statement path.
+        crate::pg::start(pg_addr, config.clone(), statements).await?;
     }
-    let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
+    let listener = tokio::net::TcpListener::bind(config.http_addr).await?;
     let addr = listener.local_addr()?;
-    match tls {
-        Some(config) => {
+    match &config.tls {
+        Some(tls) => {
             tracing::info!("listening on https://{addr}");
-            let listener = crate::tls::TlsListener::new(listener, config)?;
+            let listener = crate::tls::TlsListener::new(listener, tls.clone())?;
             axum::serve(
                 listener,
                 router(state, crate::sources::router(sources.clone())),
@@ -177,7 +131,7 @@ async fn shutdown_signal() {
 /// The routes.
 /// `extra` (the sources API, which has its own state) sits behind the same authentication.
 pub fn router(state: Arc<AppState>, extra: Router) -> Router {
-    let limit = state.max_body_bytes;
+    let limit = state.config.max_body_bytes;
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
@@ -224,7 +178,7 @@ async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match state.auth.authenticate_header(header) {
+    match state.config.auth.authenticate_header(header) {
         Ok(principal) => {
             if sources {
                 let access = if reading { Access::Read } else { Access::Admin };
@@ -301,7 +255,11 @@ async fn cancel_query(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let any_owner = principal.role == auth::Role::Admin;
-    match state.queries.cancel(&id, &principal.name, any_owner) {
+    match state
+        .statements
+        .queries()
+        .cancel(&id, &principal.name, any_owner)
+    {
         Ok(()) => Ok(json_line(json!({"query_id": id, "cancelled": true}))),
         Err(crate::queries::CancelError::NotFound) => Err(ApiError::NoQuery(id)),
         Err(crate::queries::CancelError::NotOwner) => Err(ApiError::Auth(AuthError::Forbidden {
@@ -350,7 +308,7 @@ fn parse_sql_post(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<SqlRequest, ApiError> {
-    let body = body_or_error(body, state.max_body_bytes)?;
+    let body = body_or_error(body, state.config.max_body_bytes)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -380,94 +338,56 @@ fn parse_sql_post(
 /// What the query task sends the response body.
 type Chunk = Result<Bytes, ApiError>;
 
-/// Runs a query: the statement runs on the blocking pool, its batches are encoded there and
-/// sent through a bounded channel to the response body, so the server holds a few chunks of the
-/// result at a time, never all of it. Errors before the first chunk are ordinary error
-/// responses; after it, JSON ends with an `"error"` member and the other formats abort the
-/// response (the client sees a truncated body, never a silently short one).
+/// Runs a query through the shared statement path ([`Statements`]): the statement runs on the
+/// blocking pool, its batches are encoded there and sent through a bounded channel to the
+/// response body, so the server holds a few chunks of the result at a time, never all of it.
+/// Errors before the first chunk are ordinary error responses; after it, JSON ends with an
+/// `"error"` member and the other formats abort the response (the client sees a truncated
+/// body, never a silently short one).
 async fn run_sql(
     state: Arc<AppState>,
     principal: Principal,
     headers: &HeaderMap,
     request: SqlRequest,
 ) -> Response {
+    let format = match ResultFormat::parse(request.format.as_deref()) {
+        Ok(format) => format,
+        Err(e) => return e.into_response(),
+    };
     // The client may name the query (header X-Strata-Query-Id), so that it can cancel it while it
     // runs; otherwise the server names it.
     let wanted = headers
         .get("x-strata-query-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let (id, cancel) = match state
-        .queries
-        .start(wanted.as_deref(), &request.query, &principal.name)
-    {
-        Ok(started) => started,
-        Err(message) => {
-            return ApiError::BadRequest {
-                code: "INVALID_QUERY_ID",
-                message,
-            }
-            .into_response()
-        }
+    let admitted = state
+        .statements
+        .admit(Request {
+            sql: request.query,
+            principal,
+            protocol: Protocol::Http,
+            query_id: wanted,
+            timeout_ms: request.timeout_ms,
+            memory_limit_bytes: request.memory_limit_bytes,
+        })
+        .await;
+    let admitted = match admitted {
+        Ok(admitted) => admitted,
+        Err(e) => return e.into_response(),
     };
-    let guard = crate::queries::Guard::new(state.queries.clone(), id.clone(), cancel.clone());
-    let mut response = match ResultFormat::parse(request.format.as_deref()) {
-        Err(e) => {
-            guard.finish(Err(e.to_string()));
-            e.into_response()
-        }
-        Ok(format) => start_query(state, principal, request, format, guard, cancel).await,
-    };
+    let id = admitted.id().to_string();
+    let mut response = start_query(state, admitted, format).await;
     if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-strata-query-id", value);
     }
     response
 }
 
-async fn start_query(
-    state: Arc<AppState>,
-    principal: Principal,
-    request: SqlRequest,
-    format: ResultFormat,
-    guard: crate::queries::Guard,
-    cancel: Arc<AtomicBool>,
-) -> Response {
-    let limits = strata_query::QueryLimits {
-        timeout: Some(std::time::Duration::from_millis(
-            request.timeout_ms.unwrap_or(state.query_timeout_ms),
-        )),
-        memory_limit_bytes: Some(
-            request
-                .memory_limit_bytes
-                .unwrap_or(state.query_memory_limit_bytes),
-        ),
-        cancel: Some(cancel.clone()),
-        threads: Some(state.query_threads),
-    };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(4);
-    let done = Arc::new(AtomicBool::new(false));
-    let task_done = done.clone();
-    let task_cancel = cancel.clone();
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let sender = Sender {
-            handle,
-            tx,
-            cancel: task_cancel,
-        };
-        produce(
-            &state,
-            &principal,
-            &request.query,
-            format,
-            &limits,
-            guard,
-            &sender,
-            &task_done,
-        )
-    });
-    // Dropping this (the client went away, before or during the body) cancels the query.
-    let watch = CancelOnDrop { cancel, done };
+async fn start_query(state: Arc<AppState>, admitted: Admitted, format: ResultFormat) -> Response {
+    // Dropping the receiver (the client went away, before or during the body) cancels the
+    // query.
+    let (sender, mut rx) = crate::statement::channel::<Chunk>(&admitted, 4);
+    tokio::task::spawn_blocking(move || produce(&state, admitted, format, &sender));
     let first = match rx.recv().await {
         Some(Ok(bytes)) => bytes,
         Some(Err(e)) => return e.into_response(),
@@ -477,17 +397,19 @@ async fn start_query(
         }
     };
     // The rest of the body.
-    let rest = futures_util::stream::unfold((rx, watch), |(mut rx, watch)| async move {
+    let rest = futures_util::stream::unfold((rx, false), |(mut rx, ended)| async move {
+        if ended {
+            return None;
+        }
         match rx.recv().await {
-            Some(Ok(bytes)) => Some((Ok(bytes), (rx, watch))),
-            Some(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), (rx, watch))),
+            Some(Ok(bytes)) => Some((Ok(bytes), (rx, false))),
+            Some(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), (rx, false))),
             // The task ended: normally after its last chunk; if not (cancelled while sending),
             // abort the response so the client cannot take a partial result for a whole one.
-            None if watch.done.load(Ordering::Acquire) => None,
+            None if rx.is_done() => None,
             None => {
                 let e = std::io::Error::other("the query was cancelled");
-                watch.done.store(true, Ordering::Release);
-                Some((Err(e), (rx, watch)))
+                Some((Err(e), (rx, true)))
             }
         }
     });
@@ -502,122 +424,45 @@ async fn start_query(
         .into_response()
 }
 
-/// Sets a query's cancellation flag when the response body is dropped before the query ended.
-struct CancelOnDrop {
-    cancel: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if !self.done.load(Ordering::Acquire) {
-            self.cancel.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The query task's end of the channel to the response body.
-struct Sender {
-    handle: tokio::runtime::Handle,
-    tx: tokio::sync::mpsc::Sender<Chunk>,
-    cancel: Arc<AtomicBool>,
-}
-
-impl Sender {
-    /// Sends a chunk, waiting while the channel is full (the client reads slower than the query
-    /// produces); false when the body is gone or the query was cancelled meanwhile.
-    fn send(&self, chunk: Chunk) -> bool {
-        if chunk.is_ok() && self.cancel.load(Ordering::Relaxed) {
-            return false;
-        }
-        loop {
-            let wait =
-                tokio::time::timeout(std::time::Duration::from_millis(100), self.tx.reserve());
-            match self.handle.block_on(wait) {
-                Ok(Ok(permit)) => {
-                    permit.send(chunk);
-                    return true;
-                }
-                Ok(Err(_)) => return false,
-                Err(_) if self.cancel.load(Ordering::Relaxed) => return false,
-                Err(_) => continue,
-            }
-        }
-    }
-}
-
-/// The query task: parse, authorize, run, encode, send.
-#[allow(clippy::too_many_arguments)]
+/// The query task: start the statement, encode its batches, send them.
 fn produce(
     state: &AppState,
-    principal: &Principal,
-    sql: &str,
+    admitted: Admitted,
     format: ResultFormat,
-    limits: &strata_query::QueryLimits,
-    guard: crate::queries::Guard,
-    sender: &Sender,
-    done: &AtomicBool,
+    sender: &crate::statement::Sender<Chunk>,
 ) {
-    let started = Instant::now();
-    let finish = |guard: crate::queries::Guard, error: Option<&ApiError>| {
-        let status = match error {
-            None => "ok",
-            Some(ApiError::Query(e)) if e.kind() == strata_query::ErrorKind::Cancelled => {
-                "cancelled"
-            }
-            Some(_) => "error",
-        };
-        metrics::counter!("strata_queries_total", "status" => status).increment(1);
-        metrics::histogram!("strata_query_duration_seconds", "status" => status)
-            .record(started.elapsed().as_secs_f64());
-        guard.finish(match error {
-            None => Ok(()),
-            Some(e) => Err(e.to_string()),
-        });
-    };
-    // An error: the answer before the first chunk, an aborted body after it (the body ends
-    // in an error whether or not this chunk gets through, as `done` stays false).
-    let fail = |guard, e: ApiError| {
-        finish(guard, Some(&e));
-        sender.send(Err(e));
-    };
-    // The last chunk: only once it is queued does the body end normally after it.
-    let last = |bytes: Vec<u8>| {
-        if sender.send(Ok(Bytes::from(bytes))) {
-            done.store(true, Ordering::Release);
+    // An error before the first chunk is the answer; after it, an aborted body (the body ends
+    // in an error whether or not this chunk gets through, as the sender is not done).
+    let mut running = match admitted.start() {
+        Ok(running) => running,
+        Err(e) => {
+            let _ = sender.send_last(Err(e));
+            return;
         }
     };
-    let statement = match strata_query::parser::parse(sql) {
-        Ok(statement) => statement,
-        Err(e) => return fail(guard, e.into()),
-    };
-    if let Err(e) = auth::authorize(principal, strata_query::required_access(&statement)) {
-        return fail(guard, e.into());
-    }
-    let mut stream = match state.engine.execute_statement(&statement, limits) {
-        Ok(stream) => stream,
-        Err(e) => return fail(guard, e.into()),
+    let fail = |running: crate::statement::Running, e: ApiError| {
+        running.finish(Some(&e));
+        let _ = sender.send_last(Err(e));
     };
     let encoding = |e: std::io::Error| ApiError::Internal(format!("writing the result: {e}"));
-    let mut encoder = match Encoder::new(format, &stream.schema) {
+    let mut encoder = match Encoder::new(format, &running.schema) {
         Ok(encoder) => encoder,
-        Err(e) => return fail(guard, encoding(e)),
+        Err(e) => return fail(running, encoding(e)),
     };
-    let mut rows = 0u64;
+    let max_result_rows = state.config.query.max_result_rows;
     let mut sent_any = false;
     let mut error = None;
-    while let Some(batch) = stream.next() {
+    while let Some(batch) = running.next_batch() {
         let batch = match batch {
             Ok(batch) => batch,
             Err(e) => {
-                error = Some(ApiError::from(e));
+                error = Some(e);
                 break;
             }
         };
-        rows += batch.num_rows() as u64;
-        if format == ResultFormat::Json && rows > state.max_result_rows as u64 {
+        if format == ResultFormat::Json && running.rows() > max_result_rows as u64 {
             error = Some(ApiError::ResultTooLarge {
-                limit: state.max_result_rows,
+                limit: max_result_rows,
             });
             break;
         }
@@ -632,11 +477,11 @@ fn produce(
             }
             offset += len;
             if encoder.buffered() >= CHUNK_BYTES {
-                guard.progress(rows, &stream.stats());
-                if !sender.send(Ok(Bytes::from(encoder.take()))) {
-                    // The client went away or cancelled the query.
-                    let e = ApiError::Query(strata_query::Error::Cancelled);
-                    finish(guard, Some(&e));
+                running.progress();
+                if let Err(e) = sender.send(Ok(Bytes::from(encoder.take()))) {
+                    // The client went away, cancelled the query, or stopped reading past its
+                    // time limit.
+                    running.finish(Some(&e));
                     return;
                 }
                 sent_any = true;
@@ -647,28 +492,27 @@ fn produce(
         }
     }
     // Stop the plan (and its scan threads) before the trailer.
-    let stats = stream.stats();
-    drop(stream);
-    guard.progress(rows, &stats);
+    let stats = running.stop();
+    let elapsed = running.elapsed();
     if let Some(e) = error {
         if !sent_any || format != ResultFormat::Json {
-            return fail(guard, e);
+            return fail(running, e);
         }
         // JSON whose first rows are out: the error goes into the trailer.
-        let freshness = freshness(state);
-        let trailer = encoder.finish(&stats, started.elapsed(), &freshness, Some(&e));
-        finish(guard, Some(&e));
+        let trailer = encoder.finish(&stats, elapsed, &freshness(state), Some(&e));
+        running.finish(Some(&e));
         if trailer.is_ok() {
-            last(encoder.take());
+            let _ = sender.send_last(Ok(Bytes::from(encoder.take())));
         }
         return;
     }
-    match encoder.finish(&stats, started.elapsed(), &freshness(state), None) {
+    match encoder.finish(&stats, elapsed, &freshness(state), None) {
         Ok(()) => {
-            finish(guard, None);
-            last(encoder.take());
+            running.finish(None);
+            // Only once the last chunk is queued does the body end normally after it.
+            let _ = sender.send_last(Ok(Bytes::from(encoder.take())));
         }
-        Err(e) => fail(guard, encoding(e)),
+        Err(e) => fail(running, encoding(e)),
     }
 }
 
@@ -715,7 +559,7 @@ async fn ingest(
             })
         }
     };
-    let body = body_or_error(body, state.max_body_bytes)?;
+    let body = body_or_error(body, state.config.max_body_bytes)?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -724,7 +568,7 @@ async fn ingest(
         .to_ascii_lowercase();
     let worker = state.clone();
     let (name, rows, bad, bytes) = tokio::task::spawn_blocking(move || {
-        let body = decompress(&encoding, body, worker.max_body_bytes)?;
+        let body = decompress(&encoding, body, worker.config.max_body_bytes)?;
         let format = body_format(&headers, &body)?;
         let (name, rows, bad) = ingest_blocking(&worker, &table, format, &body, skip)?;
         Ok::<_, ApiError>((name, rows, bad, body.len()))

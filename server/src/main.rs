@@ -7,6 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod auth;
 mod cli;
+mod config;
 mod console;
 mod demo;
 mod error;
@@ -16,6 +17,7 @@ mod pg;
 mod queries;
 mod result;
 mod sources;
+mod statement;
 mod tls;
 
 use std::net::SocketAddr;
@@ -81,6 +83,15 @@ pub struct ServeArgs {
     /// The most rows a JSON result may have (NDJSON and CSV are not capped).
     #[arg(long, env = "STRATA_MAX_RESULT_ROWS", default_value_t = 1_000_000)]
     pub max_result_rows: usize,
+    /// The most statements (HTTP and PostgreSQL together) that run at once; more wait up to
+    /// --query-queue-wait-ms for a free slot, then are refused (HTTP 429 TOO_MANY_QUERIES,
+    /// SQLSTATE 53300). Ingest is never counted nor held back by it.
+    #[arg(long, env = "STRATA_MAX_CONCURRENT_QUERIES", default_value_t = 8)]
+    pub max_concurrent_queries: usize,
+    /// How long a statement waits for a free slot (see --max-concurrent-queries) before it is
+    /// refused, in milliseconds.
+    #[arg(long, env = "STRATA_QUERY_QUEUE_WAIT_MS", default_value_t = 500)]
+    pub query_queue_wait_ms: u64,
     /// Creates an `events` table (when missing) and feeds it generated events, for a first look.
     #[arg(long, env = "STRATA_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
@@ -137,5 +148,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(http::serve(args))
+    // Every configuration error is reported here, before anything is opened or bound.
+    let config = std::sync::Arc::new(config::Config::from_args(&args)?);
+    runtime.block_on(http::serve(config))
 }

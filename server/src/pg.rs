@@ -14,11 +14,18 @@
 //!        | session::answer  SET / SHOW / BEGIN / COMMIT / DISCARD ... answered here
 //!        | catalog::rewrite the catalog queries of psql and Grafana, narrowly rewritten
 //!        v
-//!   QueryEngine::execute_with on the blocking pool, under the query limits, registered in
-//!        |                   the query registry (a cancel request sets its flag)
+//!   crate::statement: admitted (the concurrent-query limit), registered (system.queries),
+//!        |            authorized, started on the blocking pool under the query limits
 //!        v
-//!   encode: Arrow batches -> DataRows (text or binary per column), sqlstate: errors
+//!   encode (on the blocking pool): each batch -> DataRows (text or binary per column), sent
+//!        |   through a bounded channel; sqlstate: errors
+//!        v
+//!   the connection streams the rows as they come: simple queries whole, one statement
+//!   after the other; extended Execute up to its row limit, then PortalSuspended, and the next
+//!   Execute of the same portal goes on where it stopped
 //! ```
+//!
+//! A CancelRequest (or the client going away) drops the statement's channel, which cancels it.
 //!
 //! Authentication is one seam: [`PasswordCheck`]. Without one every user is trusted (the
 //! default); with one the client is asked for a cleartext password, which the callback checks.
@@ -37,52 +44,44 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use futures::{stream, Sink};
+use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
 use pgwire::api::auth::{
     AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
 use pgwire::api::cancel::DefaultCancelHandler;
-use pgwire::api::portal::{Format, Portal};
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
     DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse,
     Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
-use pgwire::api::store::PortalStore;
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, PidSecretKeyGenerator,
-    Type,
+    ClientInfo, ClientPortalStore, ConnectionManager, PgWireConnectionState, PgWireServerHandlers,
+    PidSecretKeyGenerator, Type, DEFAULT_NAME,
 };
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
+use pgwire::messages::extendedquery::{Execute, PortalSuspended};
+use pgwire::messages::response::EmptyQueryResponse;
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use strata_query::{QueryEngine, QueryLimits};
 
-use crate::auth::{self, Auth, Principal};
-use crate::queries::{Guard, Registry};
+use crate::auth::{Auth, Principal};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::statement::{self, Admitted, Protocol, Request, Statements};
 
 /// The most connections served at once; more are refused (closed at once).
 pub const CONNECTIONS_MAX: usize = 1024;
 
-/// What the endpoint needs from the server.
-pub struct PgConfig {
-    /// The engine statements run on.
-    pub engine: QueryEngine,
-    /// A statement's time limit.
-    pub query_timeout_ms: u64,
-    /// A statement's memory limit.
-    pub query_memory_limit_bytes: usize,
-    /// Threads a statement's scan may use.
-    pub query_threads: usize,
-    /// The query registry shared with HTTP (`system.queries`, `DELETE /v1/queries/{id}`).
-    pub queries: Arc<Registry>,
-    /// The server's tokens: when they are on, the password is a token and its role limits the
-    /// statements; when off, every user is trusted.
-    pub auth: Auth,
-    /// TLS (`--tls-cert`/`--tls-key`): clients may upgrade with `sslmode=require`.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-}
+/// A result batch is encoded this many rows at a time (one message on the channel).
+const ENCODE_ROWS: usize = 4096;
+
+/// Encoded chunks in flight between a statement and its connection.
+const CHANNEL_CHUNKS: usize = 4;
 
 /// `--pg-addr`: an address, or `off` (`None`).
 #[derive(Debug, Clone, Copy)]
@@ -99,15 +98,20 @@ pub fn parse_addr(s: &str) -> Result<PgAddr, String> {
 }
 
 /// Binds `addr` and serves PostgreSQL connections on the current runtime until the process
-/// ends; returns the bound address.
-pub async fn start(addr: SocketAddr, config: PgConfig) -> anyhow::Result<SocketAddr> {
+/// ends, running statements through `statements` (shared with HTTP); returns the bound
+/// address.
+pub async fn start(
+    addr: SocketAddr,
+    config: Arc<Config>,
+    statements: Arc<Statements>,
+) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let manager = Arc::new(ConnectionManager::new());
     let tls = config.tls.clone().map(pgwire::tokio::TlsAcceptor::from);
     let handler = Arc::new(Handler {
-        queries: config.queries.clone(),
-        config,
+        auth: config.auth.clone(),
+        statements,
         parser: Arc::new(Parser),
         manager: manager.clone(),
     });
@@ -188,9 +192,9 @@ struct Startup {
 
 impl Startup {
     fn new(handler: Arc<Handler>) -> Startup {
-        let password = handler.config.auth.enabled().then(|| {
+        let password = handler.auth.enabled().then(|| {
             CleartextPasswordAuthStartupHandler::new(
-                CheckSource(handler.config.auth.clone()),
+                CheckSource(handler.auth.clone()),
                 server_parameters(),
             )
             .with_connection_manager(handler.manager.clone())
@@ -257,7 +261,7 @@ impl StartupHandler for Startup {
                     let given = family.into_password()?;
                     let user = client.metadata().get("user").cloned().unwrap_or_default();
                     let token = given.password.trim_end_matches('\0');
-                    if let Ok(principal) = self.handler.config.auth.check_password(&user, token) {
+                    if let Ok(principal) = self.handler.auth.check_password(&user, token) {
                         client.session_extensions().insert::<Principal>(principal);
                     }
                     PgWireFrontendMessage::PasswordMessageFamily(
@@ -289,18 +293,24 @@ impl StartupHandler for Startup {
 
 /// Runs statements for every connection.
 struct Handler {
-    config: PgConfig,
-    queries: Arc<Registry>,
+    auth: Auth,
+    statements: Arc<Statements>,
     parser: Arc<Parser>,
     manager: Arc<ConnectionManager>,
 }
 
 /// What one statement answered.
 enum Answer {
-    /// Rows, with the command tag's verb (`SELECT`, `SHOW`, ...).
+    /// Rows held in memory (session statements, catalog fallbacks: a few rows).
     Rows {
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
+    },
+    /// Rows of a running statement, encoded as they are produced.
+    Stream {
+        schema: SchemaRef,
+        formats: Vec<FieldFormat>,
+        rows: statement::Receiver<Chunk>,
     },
     /// A command tag without rows.
     Tag(Tag),
@@ -310,20 +320,143 @@ enum Answer {
     End(&'static str),
 }
 
+/// What a statement's producer (on the blocking pool) sends its connection.
+enum Chunk {
+    /// The statement started: its schema and each column's format.
+    Start(SchemaRef, Vec<FieldFormat>),
+    /// Encoded rows, in order.
+    Rows(Vec<DataRow>),
+    /// A batch as it is (statements answered by a command tag: `INSERT`'s count).
+    Batch(RecordBatch),
+    /// The statement failed.
+    Error(ApiError),
+    /// The result is complete.
+    End,
+}
+
+/// Each result column's format: one code for every column, or one per column (PostgreSQL's
+/// rule; any other count is a protocol error).
+fn column_formats(format: &Format, columns: usize) -> Result<Vec<FieldFormat>, ApiError> {
+    if let Format::Individual(codes) = format {
+        if codes.len() != columns {
+            return Err(ApiError::BadRequest {
+                code: "INVALID_REQUEST",
+                message: format!(
+                    "Bind gave {} result format codes for {columns} columns; give one for all \
+                     columns or one per column",
+                    codes.len()
+                ),
+            });
+        }
+    }
+    Ok((0..columns).map(|i| format.format_for(i)).collect())
+}
+
+/// Runs one admitted statement on the blocking pool: starts it, encodes its batches (a slice of
+/// [`ENCODE_ROWS`] rows at a time) and sends them; `tagged` statements send their batches as
+/// they are.
+fn produce(admitted: Admitted, format: &Format, tagged: bool, sender: &statement::Sender<Chunk>) {
+    let mut running = match admitted.start() {
+        Ok(running) => running,
+        Err(e) => {
+            let _ = sender.send_last(Chunk::Error(e));
+            return;
+        }
+    };
+    let fail = |running: statement::Running, e: ApiError| {
+        running.finish(Some(&e));
+        let _ = sender.send_last(Chunk::Error(e));
+    };
+    let formats = match column_formats(format, running.schema.fields().len()) {
+        Ok(formats) => formats,
+        Err(e) => return fail(running, e),
+    };
+    if let Err(e) = sender.send(Chunk::Start(running.schema.clone(), formats.clone())) {
+        return fail(running, e);
+    }
+    while let Some(batch) = running.next_batch() {
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => return fail(running, e),
+        };
+        if tagged {
+            if let Err(e) = sender.send(Chunk::Batch(batch)) {
+                return fail(running, e);
+            }
+            continue;
+        }
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = ENCODE_ROWS.min(batch.num_rows() - offset);
+            let rows = encode::encode_batch(&batch.slice(offset, len), &formats);
+            offset += len;
+            if let Err(e) = sender.send(Chunk::Rows(rows)) {
+                // The connection is gone, the statement was cancelled, or the client stopped
+                // reading past the statement's time limit.
+                return fail(running, e);
+            }
+        }
+        running.progress();
+    }
+    running.finish(None);
+    let _ = sender.send_last(Chunk::End);
+}
+
+/// The rows of a streamed answer, as they arrive; an error ends them.
+fn row_stream(
+    rows: statement::Receiver<Chunk>,
+) -> impl futures::Stream<Item = PgWireResult<DataRow>> + Send + 'static {
+    stream::unfold(Some(rows), |rows| async move {
+        let mut rows = rows?;
+        loop {
+            let next: Vec<PgWireResult<DataRow>> = match rows.recv().await {
+                Some(Chunk::Rows(encoded)) => encoded.into_iter().map(Ok).collect(),
+                Some(Chunk::Error(e)) => return Some((vec![Err(sqlstate::api_error(&e))], None)),
+                Some(Chunk::End) => return None,
+                Some(Chunk::Start(..) | Chunk::Batch(_)) => continue,
+                // The producer stopped without an end: it was cancelled.
+                None => {
+                    let e = sqlstate::query_error(&strata_query::Error::Cancelled);
+                    return Some((vec![Err(e)], None));
+                }
+            };
+            return Some((next, Some(rows)));
+        }
+    })
+    .flat_map(stream::iter)
+}
+
+/// The receiver a CancelRequest for this connection fires (pgwire's connection handle).
+async fn cancel_receiver<C: ClientInfo>(
+    client: &mut C,
+) -> Option<futures::channel::oneshot::Receiver<()>> {
+    let handle = client
+        .session_extensions()
+        .get::<Arc<pgwire::api::ConnectionHandle>>()?;
+    Some(handle.start_query().await)
+}
+
+/// Whether a simple query is empty (only `;` and blanks), as PostgreSQL decides it.
+fn is_empty_query(query: &str) -> bool {
+    query.chars().all(|c| c == ';' || c.is_whitespace())
+}
+
 impl Handler {
-    fn limits(&self, cancel: Arc<std::sync::atomic::AtomicBool>) -> QueryLimits {
-        QueryLimits {
-            timeout: Some(std::time::Duration::from_millis(
-                self.config.query_timeout_ms,
+    /// The connection's principal (anonymous without auth).
+    fn principal<C: ClientInfo>(&self, client: &C) -> PgWireResult<Principal> {
+        match client.session_extensions().get::<Principal>() {
+            Some(principal) => Ok((*principal).clone()),
+            None if !self.auth.enabled() => Ok(Principal::anonymous()),
+            None => Err(sqlstate::user_error(
+                "28000",
+                "not authenticated".to_string(),
             )),
-            memory_limit_bytes: Some(self.config.query_memory_limit_bytes),
-            cancel: Some(cancel),
-            threads: Some(self.config.query_threads),
         }
     }
 
-    /// Answers one statement (already free of placeholders).
-    async fn answer<C>(&self, client: &mut C, sql: &str) -> PgWireResult<Answer>
+    /// Answers one statement (already free of placeholders), with the result columns in
+    /// `format`.
+    async fn answer<C>(&self, client: &mut C, sql: &str, format: &Format) -> PgWireResult<Answer>
     where
         C: ClientInfo,
     {
@@ -331,73 +464,79 @@ impl Handler {
             return Ok(answer);
         }
         let sql = catalog::rewrite(sql);
-        let principal = match client.session_extensions().get::<Principal>() {
-            Some(principal) => (*principal).clone(),
-            None if !self.config.auth.enabled() => Principal::anonymous(),
-            None => {
+        let principal = self.principal(client)?;
+        let verb = session::verb(&sql);
+        let tagged = matches!(verb.as_str(), "INSERT" | "CREATE" | "DROP" | "ALTER");
+        let admitted = self
+            .statements
+            .admit(Request {
+                sql: sql.clone(),
+                principal,
+                protocol: Protocol::Pg,
+                query_id: None,
+                timeout_ms: None,
+                memory_limit_bytes: None,
+            })
+            .await
+            .map_err(|e| sqlstate::api_error(&e))?;
+        let (sender, mut rows) = statement::channel(&admitted, CHANNEL_CHUNKS);
+        let task_format = format.clone();
+        tokio::task::spawn_blocking(move || produce(admitted, &task_format, tagged, &sender));
+        let (schema, formats) = match rows.recv().await {
+            Some(Chunk::Start(schema, formats)) => (schema, formats),
+            Some(Chunk::Error(e)) => {
+                let fallback = match &e {
+                    ApiError::Query(q) => catalog::fallback(&sql, q),
+                    _ => None,
+                };
+                return match fallback {
+                    Some(schema) => Ok(Answer::Rows {
+                        schema,
+                        batches: vec![],
+                    }),
+                    None => Err(sqlstate::api_error(&e)),
+                };
+            }
+            _ => {
                 return Err(sqlstate::user_error(
-                    "28000",
-                    "not authenticated".to_string(),
+                    "XX000",
+                    "the statement ended without an answer",
                 ))
             }
         };
-        // The role check needs the parsed statement; a statement that does not parse fails
-        // below with its syntax error.
-        if let Ok(statement) = strata_query::parser::parse(&sql) {
-            if let Err(e) = auth::authorize(&principal, strata_query::required_access(&statement)) {
-                return Err(sqlstate::user_error("42501", e.to_string()));
+        if !tagged {
+            return Ok(Answer::Stream {
+                schema,
+                formats,
+                rows,
+            });
+        }
+        // A command tag: the (one-row) answer is read whole.
+        let mut batches = vec![];
+        loop {
+            match rows.recv().await {
+                Some(Chunk::Batch(batch)) => batches.push(batch),
+                Some(Chunk::End) => break,
+                Some(Chunk::Error(e)) => return Err(sqlstate::api_error(&e)),
+                Some(Chunk::Start(..) | Chunk::Rows(_)) => {}
+                None => return Err(sqlstate::query_error(&strata_query::Error::Cancelled)),
             }
         }
-        let (id, cancel) = self
-            .queries
-            .start(None, &sql, &principal.name)
-            .map_err(|m| sqlstate::user_error("XX000", m))?;
-        // Dropped with this future when a cancel request interrupts it: that sets the flag and
-        // the query stops at its next batch.
-        let guard = Guard::new(self.queries.clone(), id, cancel.clone());
-        let engine = self.config.engine.clone();
-        let limits = self.limits(cancel);
-        let text = sql.clone();
-        let result = tokio::task::spawn_blocking(move || engine.execute_with(&text, &limits))
-            .await
-            .map_err(|e| sqlstate::user_error("XX000", format!("query task failed: {e}")))?;
-        guard.finish(match &result {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        });
-        let output = match result {
-            Ok(output) => output,
-            Err(e) => match catalog::fallback(&sql, &e) {
-                Some(schema) => {
-                    return Ok(Answer::Rows {
-                        schema,
-                        batches: vec![],
-                    })
-                }
-                None => return Err(sqlstate::query_error(&e)),
-            },
-        };
-        Ok(match session::verb(&sql).as_str() {
+        Ok(match verb.as_str() {
             "INSERT" => {
-                let rows = output
-                    .batches
+                let rows = batches
                     .first()
                     .and_then(|b| {
                         b.column(0)
                             .as_any()
                             .downcast_ref::<arrow::array::Int64Array>()
                     })
+                    .filter(|a| !a.is_empty())
                     .map(|a| a.value(0))
                     .unwrap_or(0);
                 Answer::Tag(Tag::new("INSERT").with_oid(0).with_rows(rows as usize))
             }
-            verb @ ("CREATE" | "DROP" | "ALTER") => {
-                Answer::Tag(Tag::new(&format!("{verb} {}", session::second_word(&sql))))
-            }
-            _ => Answer::Rows {
-                schema: output.schema,
-                batches: output.batches,
-            },
+            verb => Answer::Tag(Tag::new(&format!("{verb} {}", session::second_word(&sql)))),
         })
     }
 
@@ -407,7 +546,7 @@ impl Handler {
             return Ok(schema);
         }
         let sql = catalog::rewrite(sql);
-        match self.config.engine.describe(&sql) {
+        match self.statements.engine().describe(&sql) {
             Ok(schema) => Ok(schema),
             Err(e) => match catalog::fallback(&sql, &e) {
                 Some(schema) => Ok(Some(schema)),
@@ -415,14 +554,172 @@ impl Handler {
             },
         }
     }
+
+    /// The statements of a simple query, one after the other, each answered (its rows
+    /// streamed) before the next starts; an error ends the query, as in PostgreSQL.
+    async fn simple_query<C>(
+        &self,
+        client: &mut C,
+        query: &str,
+        status: &mut pgwire::messages::response::TransactionStatus,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        for statement in params::split_statements(query) {
+            let sent = match self.answer(client, &statement, &Format::UnifiedText).await {
+                Ok(answer) => match into_response(answer, &Format::UnifiedText) {
+                    Response::Query(results) => {
+                        pgwire::api::query::send_query_response(client, results, true).await
+                    }
+                    Response::Execution(tag) => {
+                        pgwire::api::query::send_execution_response(client, tag).await
+                    }
+                    Response::TransactionStart(tag) => {
+                        *status = status.to_in_transaction_state();
+                        pgwire::api::query::send_execution_response(client, tag).await
+                    }
+                    Response::TransactionEnd(tag) => {
+                        *status = status.to_idle_state();
+                        pgwire::api::query::send_execution_response(client, tag).await
+                    }
+                    _ => Ok(()),
+                },
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(()) => {}
+                Err(PgWireError::UserError(info)) => {
+                    // The rest of a multi-statement query does not run, as in PostgreSQL.
+                    client
+                        .feed(PgWireBackendMessage::ErrorResponse((*info).into()))
+                        .await?;
+                    *status = status.to_error_state();
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes a portal: starts it on its first Execute, then streams up to `max_rows` rows
+    /// (0: all) from where the last Execute stopped, answering PortalSuspended while rows
+    /// remain and CommandComplete at the end.
+    async fn execute_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Statement>,
+        max_rows: usize,
+        status: &mut pgwire::messages::response::TransactionStatus,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let state = portal.state();
+        let initial = matches!(*state.lock().await, PortalExecutionState::Initial);
+        if initial {
+            match ExtendedQueryHandler::do_query(self, client, portal, max_rows).await? {
+                Response::Query(results) => portal.start(results).await,
+                Response::EmptyQuery => {
+                    client
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(
+                            EmptyQueryResponse::new(),
+                        ))
+                        .await?;
+                    return Ok(());
+                }
+                Response::Execution(tag) => {
+                    return pgwire::api::query::send_execution_response(client, tag).await
+                }
+                Response::TransactionStart(tag) => {
+                    *status = status.to_in_transaction_state();
+                    return pgwire::api::query::send_execution_response(client, tag).await;
+                }
+                Response::TransactionEnd(tag) => {
+                    *status = status.to_idle_state();
+                    client.portal_store().rm_portal(DEFAULT_NAME);
+                    return pgwire::api::query::send_execution_response(client, tag).await;
+                }
+                Response::Error(info) => {
+                    *status = status.to_error_state();
+                    client
+                        .send(PgWireBackendMessage::ErrorResponse((*info).into()))
+                        .await?;
+                    return Ok(());
+                }
+                _ => {
+                    return Err(sqlstate::user_error(
+                        "0A000",
+                        "COPY is not supported; use SELECT (or POST /v1/sql)",
+                    ))
+                }
+            }
+        }
+        let mut state = state.lock().await;
+        let PortalExecutionState::Suspended(response) = &mut *state else {
+            // Finished already: no more rows.
+            let tag = Tag::new("SELECT").with_rows(0);
+            return client
+                .send(PgWireBackendMessage::CommandComplete(tag.into()))
+                .await
+                .map_err(Into::into);
+        };
+        let mut sent = 0;
+        let mut more = true;
+        while max_rows == 0 || sent < max_rows {
+            match response.data_rows().next().await {
+                Some(Ok(row)) => {
+                    client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                    sent += 1;
+                }
+                Some(Err(e)) => {
+                    *state = PortalExecutionState::Finished;
+                    return Err(e);
+                }
+                None => {
+                    more = false;
+                    break;
+                }
+            }
+        }
+        if more {
+            client
+                .send(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+                .await?;
+        } else {
+            let tag = Tag::new(response.command_tag()).with_rows(sent);
+            // Dropping the finished stream ends the statement's channel.
+            *state = PortalExecutionState::Finished;
+            client
+                .send(PgWireBackendMessage::CommandComplete(tag.into()))
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// An answer as pgwire's response; `formats` gives each column's format.
 fn into_response(answer: Answer, formats: &Format) -> Response {
     match answer {
         Answer::Rows { schema, batches } => {
-            let fields = Arc::new(encode::fields(&schema, |i| formats.format_for(i)));
-            let column_formats: Vec<FieldFormat> = fields.iter().map(FieldInfo::format).collect();
+            let column_formats: Vec<FieldFormat> =
+                match column_formats(formats, schema.fields().len()) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        return Response::Error(Box::new(sqlstate::error_info(
+                            "08P01",
+                            e.to_string(),
+                        )))
+                    }
+                };
+            let fields = Arc::new(encode::fields(&schema, |i| column_formats[i]));
             let encoded = batches
                 .iter()
                 .flat_map(|b| encode::encode_batch(b, &column_formats))
@@ -430,6 +727,16 @@ fn into_response(answer: Answer, formats: &Format) -> Response {
                 .collect::<Vec<_>>();
             // pgwire appends the row count to the tag: `SELECT n`.
             Response::Query(QueryResponse::new(fields, stream::iter(encoded)))
+        }
+        Answer::Stream {
+            schema,
+            formats,
+            rows,
+        } => {
+            let fields = Arc::new(encode::fields(&schema, |i| {
+                formats.get(i).copied().unwrap_or(FieldFormat::Text)
+            }));
+            Response::Query(QueryResponse::new(fields, row_stream(rows)))
         }
         Answer::Tag(tag) => Response::Execution(tag),
         Answer::Begin => Response::TransactionStart(Tag::new("BEGIN")),
@@ -439,6 +746,43 @@ fn into_response(answer: Answer, formats: &Format) -> Response {
 
 #[async_trait]
 impl SimpleQueryHandler for Handler {
+    /// A simple query: its statements run one after the other, each streamed to the client
+    /// as it runs (pgwire's default would start them all before sending any); a CancelRequest
+    /// stops the one running.
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let mut status = client.transaction_status();
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        if is_empty_query(&query.query) {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+        } else {
+            match cancel_receiver(client).await {
+                Some(cancelled) => {
+                    tokio::select! {
+                        done = self.simple_query(client, &query.query, &mut status) => done?,
+                        _ = cancelled => return Err(PgWireError::QueryCanceled),
+                    }
+                }
+                None => self.simple_query(client, &query.query, &mut status).await?,
+            }
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        pgwire::api::query::send_ready_for_query(client, status).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -446,12 +790,12 @@ impl SimpleQueryHandler for Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // Not reached (`on_query` answers statement by statement); kept whole for the trait.
         let mut responses = vec![];
         for statement in params::split_statements(query) {
-            match self.answer(client, &statement).await {
+            match self.answer(client, &statement, &Format::UnifiedText).await {
                 Ok(answer) => responses.push(into_response(answer, &Format::UnifiedText)),
                 Err(PgWireError::UserError(info)) => {
-                    // The rest of a multi-statement query does not run, as in PostgreSQL.
                     responses.push(Response::Error(info));
                     break;
                 }
@@ -610,7 +954,61 @@ impl ExtendedQueryHandler for Handler {
         if sql.is_empty() {
             return Ok(Response::EmptyQuery);
         }
-        let answer = self.answer(client, &sql).await?;
+        let answer = self
+            .answer(client, &sql, &portal.result_column_format)
+            .await?;
         Ok(into_response(answer, &portal.result_column_format))
+    }
+
+    /// Execute: the portal's rows streamed up to the row limit (see
+    /// [`Handler::execute_portal`]); pgwire's default would gather them in memory first. A
+    /// CancelRequest stops the statement and closes the portal.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let mut status = client.transaction_status();
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        // A negative limit means none, as 0 does.
+        let max_rows = usize::try_from(message.max_rows).unwrap_or(0);
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal)) => portal,
+            Some(Entry::Empty) => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+                client.set_state(PgWireConnectionState::ReadyForQuery);
+                return Ok(());
+            }
+            None => return Err(PgWireError::PortalNotFound(name.to_owned())),
+        };
+        match cancel_receiver(client).await {
+            Some(cancelled) => {
+                tokio::select! {
+                    done = self.execute_portal(client, &portal, max_rows, &mut status) => done?,
+                    _ = cancelled => {
+                        // Dropping the portal's rows cancels its statement.
+                        *portal.state().lock().await = PortalExecutionState::Finished;
+                        return Err(PgWireError::QueryCanceled);
+                    }
+                }
+            }
+            None => {
+                self.execute_portal(client, &portal, max_rows, &mut status)
+                    .await?
+            }
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        Ok(())
     }
 }

@@ -26,6 +26,8 @@ struct Entry {
     sql: String,
     /// Who started it (the token's name; empty without auth).
     owner: String,
+    /// The endpoint it came through: `http` or `pg`.
+    protocol: &'static str,
     started_ms: i64,
     started: Instant,
     /// `running`, `finished`, `failed`, `cancelled`.
@@ -66,6 +68,7 @@ impl Registry {
         wanted: Option<&str>,
         sql: &str,
         owner: &str,
+        protocol: &'static str,
     ) -> Result<(String, Arc<AtomicBool>), String> {
         let id = match wanted {
             Some(id) => {
@@ -106,6 +109,7 @@ impl Registry {
         let entry = Entry {
             sql: text,
             owner: owner.to_string(),
+            protocol,
             started_ms: now_ms(),
             started: Instant::now(),
             state: "running",
@@ -227,6 +231,7 @@ impl VirtualTable for QueriesTable {
             Field::new("sql", DataType::Utf8, false),
             Field::new("state", DataType::Utf8, false),
             Field::new("user", DataType::Utf8, false),
+            Field::new("protocol", DataType::Utf8, false),
             Field::new("started", ts, false),
             Field::new("elapsed_ms", DataType::Float64, false),
             Field::new("rows", DataType::Int64, false),
@@ -269,6 +274,9 @@ impl VirtualTable for QueriesTable {
             )),
             Arc::new(StringArray::from_iter_values(
                 entries.iter().map(|(_, e)| e.owner.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|(_, e)| e.protocol),
             )),
             Arc::new(TimestampMillisecondArray::from_iter_values(
                 entries.iter().map(|(_, e)| e.started_ms),

@@ -19,7 +19,7 @@ fn client() -> reqwest::blocking::Client {
 }
 
 /// A batch of `n` rows starting at row `start`: ts, id, value, label (a 24-character string).
-fn batch(start: i64, n: usize) -> RecordBatch {
+pub fn batch(start: i64, n: usize) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new(
             "ts",
@@ -59,7 +59,7 @@ fn arrow_ipc(batch: &RecordBatch) -> Vec<u8> {
 }
 
 /// Posts a table's rows as an Arrow IPC stream.
-fn ingest_arrow(server: &Server, table: &str, batch: &RecordBatch) {
+pub fn ingest_arrow(server: &Server, table: &str, batch: &RecordBatch) {
     let (status, body) = server.ingest(
         table,
         "application/vnd.apache.arrow.stream",
@@ -174,7 +174,7 @@ fn every_result_format_reads_back() {
     );
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
+pub fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
@@ -747,7 +747,7 @@ fn metrics_parse_and_move() {
         sample(&after, "strata_ingest_bytes_total{table=\"m\"}")
             > sample(&before, "strata_ingest_bytes_total{table=\"m\"}")
     );
-    let ok = "strata_queries_total{status=\"ok\"}";
+    let ok = "strata_queries_total{protocol=\"http\",status=\"ok\"}";
     assert!(sample(&after, ok) > sample(&before, ok));
     assert!(
         sample(&after, "strata_errors_total{code=\"COLUMN_NOT_FOUND\"}") >= 1.0

@@ -15,4 +15,5 @@ mod ingest_query;
 mod kafka;
 mod openapi;
 mod pg;
+mod pg_stream;
 mod segments;

@@ -2,6 +2,9 @@
 
 use pgwire::error::{ErrorInfo, PgWireError};
 
+use crate::auth::AuthError;
+use crate::error::ApiError;
+
 /// The SQLSTATE of a query error.
 pub fn sqlstate(e: &strata_query::Error) -> &'static str {
     use strata_query::Error as E;
@@ -39,11 +42,39 @@ pub fn sqlstate(e: &strata_query::Error) -> &'static str {
 
 /// An `ERROR` with `code` and `message`.
 pub fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".to_string(),
-        code.to_string(),
-        message.into(),
-    )))
+    PgWireError::UserError(Box::new(error_info(code, message)))
+}
+
+/// The `ErrorResponse` fields of an `ERROR` with `code` and `message`.
+pub fn error_info(code: &str, message: impl Into<String>) -> ErrorInfo {
+    ErrorInfo::new("ERROR".to_string(), code.to_string(), message.into())
+}
+
+/// The SQLSTATE of an error of the statement path (the HTTP code goes in the detail field).
+pub fn api_sqlstate(e: &ApiError) -> &'static str {
+    match e {
+        ApiError::Query(q) => sqlstate(q),
+        ApiError::Auth(AuthError::Forbidden { .. }) => "42501",
+        ApiError::Auth(_) => "28000",
+        // too_many_connections: what PostgreSQL answers past max_connections, which drivers
+        // and poolers already treat as "retry later".
+        ApiError::TooManyQueries { .. } => "53300",
+        ApiError::Storage(s) if s.is_user_error() => "22000",
+        ApiError::Storage(_) => "58000",
+        ApiError::BadRequest { .. } => "08P01",
+        ApiError::ResultTooLarge { .. } => "54000",
+        _ => "XX000",
+    }
+}
+
+/// An error of the statement path as the client sees it.
+pub fn api_error(e: &ApiError) -> PgWireError {
+    if let ApiError::Query(q) = e {
+        return query_error(q);
+    }
+    let mut info = error_info(api_sqlstate(e), e.to_string());
+    info.detail = Some(format!("strata error code {}", e.parts().1));
+    PgWireError::UserError(Box::new(info))
 }
 
 /// A query error as the client sees it; the Strata code goes in the detail field.
