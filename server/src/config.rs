@@ -55,6 +55,8 @@ pub struct QueryConfig {
     pub concurrent_max: usize,
     /// How long a statement waits for a free slot before it is refused.
     pub queue_wait: Duration,
+    /// Statement text size and expression depth.
+    pub sql: strata_query::SqlLimits,
 }
 
 impl Config {
@@ -116,6 +118,10 @@ impl Config {
                 max_result_rows: args.max_result_rows,
                 concurrent_max: args.max_concurrent_queries,
                 queue_wait: Duration::from_millis(args.query_queue_wait_ms),
+                sql: strata_query::SqlLimits {
+                    max_query_bytes: args.max_query_bytes,
+                    max_expression_depth: args.max_expression_depth.max(1),
+                },
             },
             demo_rate: args.demo.then_some(args.demo_rate),
             auth: Auth::new(tokens),

@@ -65,7 +65,7 @@ pub async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
         tracing::info!("authentication off (no tokens configured)");
     }
     let statements = Arc::new(Statements::new(
-        QueryEngine::new(storage.clone()),
+        QueryEngine::new(storage.clone()).with_sql_limits(config.query.sql),
         queries,
         config.clone(),
     ));

@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the database server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run one SQL statement against a running server and print the result.
     Sql(cli::SqlArgs),
     /// Stream an NDJSON, CSV or Parquet file into a table of a running server.
@@ -92,6 +92,14 @@ pub struct ServeArgs {
     /// refused, in milliseconds.
     #[arg(long, env = "STRATA_QUERY_QUEUE_WAIT_MS", default_value_t = 500)]
     pub query_queue_wait_ms: u64,
+    /// The longest SQL statement accepted, in bytes (QUERY_TOO_LARGE beyond; an IN list of
+    /// 100,000 UUIDs is about 4 MB).
+    #[arg(long, env = "STRATA_MAX_QUERY_BYTES", default_value_t = strata_query::limits::DEFAULT_MAX_QUERY_BYTES)]
+    pub max_query_bytes: usize,
+    /// How deeply a statement's expressions and subqueries may nest (EXPRESSION_TOO_DEEP
+    /// beyond). Flat lists do not count: IN lists, AND/OR/|| chains, UNION branches.
+    #[arg(long, env = "STRATA_MAX_EXPRESSION_DEPTH", default_value_t = strata_query::limits::DEFAULT_MAX_EXPRESSION_DEPTH)]
+    pub max_expression_depth: usize,
     /// Creates an `events` table (when missing) and feeds it generated events, for a first look.
     #[arg(long, env = "STRATA_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
@@ -126,7 +134,7 @@ fn parse_fsync(s: &str) -> Result<strata_storage::FsyncPolicy, String> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Sql(args) => cli::sql(args),
         Command::Ingest(args) => cli::ingest(args),
     };

@@ -217,7 +217,7 @@ impl Admitted {
     }
 
     fn open(&self) -> Result<QueryStream, ApiError> {
-        let statement = strata_query::parser::parse(&self.sql)?;
+        let statement = self.engine.parse(&self.sql)?;
         auth::authorize(&self.principal, strata_query::required_access(&statement))?;
         Ok(self.engine.execute_statement(&statement, &self.limits)?)
     }

@@ -160,3 +160,94 @@ fn hostile_sql_does_not_take_the_server_down() {
     }
     assert_eq!(server.scalar("SELECT COUNT(*) FROM t"), json!(2));
 }
+
+/// Statements that used to abort the server (a stack overflow in parse, bind or evaluation):
+/// long flat lists answer, deep nesting is refused with its limit's code, and the server stays
+/// up for the next request. A read-only client could send any of them.
+#[test]
+fn hostile_sql_cannot_take_the_server_down() {
+    let dir = TempDir::new("hostile-sql");
+    let server = Server::start_with(dir.path(), &["--max-body-bytes", "67108864"]);
+    server.sql(
+        "CREATE TABLE t (time TIMESTAMP NOT NULL, n BIGINT, s VARCHAR) WITH (time_column = 'time')",
+    );
+    let rows: String = (0..1000)
+        .map(|i| format!("{{\"time\": {i}, \"n\": {i}, \"s\": \"s{}\"}}\n", i % 10))
+        .collect();
+    server.ingest_ok("t", &rows);
+    let list = |n: usize, f: &dyn Fn(usize) -> String, sep: &str| {
+        (0..n).map(f).collect::<Vec<_>>().join(sep)
+    };
+    let answers = [
+        // IN with 100,000 values (a Grafana multi-value variable): n in 0..1000 step 2.
+        (
+            format!(
+                "SELECT COUNT(*) FROM t WHERE n IN ({})",
+                list(100_000, &|i| (i * 2).to_string(), ",")
+            ),
+            json!(500),
+        ),
+        (
+            format!(
+                "SELECT COUNT(*) FROM t WHERE s IN ({})",
+                list(100_000, &|i| format!("'s{i}'"), ",")
+            ),
+            json!(1000),
+        ),
+        // 20,000 ORs and ANDs.
+        (
+            format!(
+                "SELECT COUNT(*) FROM t WHERE {}",
+                list(20_000, &|i| format!("n = {i}"), " OR ")
+            ),
+            json!(1000),
+        ),
+        (
+            format!(
+                "SELECT COUNT(*) FROM t WHERE {}",
+                list(20_000, &|i| format!("n <> {}", i + 1000), " AND ")
+            ),
+            json!(1000),
+        ),
+        // A long || chain, 5,000 UNION ALL branches.
+        (
+            format!("SELECT length({})", list(20_000, &|_| "'a'".into(), " || ")),
+            json!(20_000),
+        ),
+        (
+            format!(
+                "SELECT COUNT(*) FROM ({}) u",
+                list(5_000, &|i| format!("SELECT {i} AS k"), " UNION ALL ")
+            ),
+            json!(5_000),
+        ),
+    ];
+    for (query, want) in answers {
+        let (status, body) = server.sql_raw(&query);
+        assert_eq!(status, 200, "{}...: {body}", &query[..60]);
+        assert_eq!(body["rows"][0][0], want, "{}...", &query[..60]);
+    }
+    let refused = [
+        (
+            format!("SELECT {}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+            "EXPRESSION_TOO_DEEP",
+        ),
+        (
+            format!("SELECT 1{}", "+1".repeat(200_000)),
+            "EXPRESSION_TOO_DEEP",
+        ),
+        (
+            format!("SELECT {}1{}", "abs(".repeat(10_000), ")".repeat(10_000)),
+            "EXPRESSION_TOO_DEEP",
+        ),
+        (
+            format!("SELECT 1 /* {} */", "x".repeat(9 << 20)),
+            "QUERY_TOO_LARGE",
+        ),
+    ];
+    for (query, code) in refused {
+        let (status, body) = server.sql_raw(&query);
+        assert_error(status, &body, 400, code);
+    }
+    assert_eq!(count(&server), json!(1000));
+}
