@@ -121,7 +121,7 @@ fn psql_lists_describes_queries_and_reports_sqlstates() {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -129,7 +129,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn connect(server: &Server) -> tokio_postgres::Client {
+pub(crate) async fn connect(server: &Server) -> tokio_postgres::Client {
     let config = format!(
         "host=127.0.0.1 port={} user=strata dbname=strata connect_timeout=10",
         server.pg_port()

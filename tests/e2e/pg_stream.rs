@@ -3,30 +3,10 @@
 //! and the concurrent-query limit over both protocols.
 
 use futures::{pin_mut, StreamExt};
-use tokio_postgres::NoTls;
 
 use crate::harness::{Server, TempDir};
 use crate::http_api::{batch, ingest_arrow, peak_rss_kib};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn connect(server: &Server) -> tokio_postgres::Client {
-    let config = format!(
-        "host=127.0.0.1 port={} user=strata dbname=strata connect_timeout=10",
-        server.pg_port()
-    );
-    let (client, connection) = tokio_postgres::connect(&config, NoTls).await.unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
+use crate::pg::{connect, runtime};
 
 /// A portal read 7 rows per Execute: every row once, in order; then the statement shows in
 /// `system.queries` as a finished pg statement and in `strata_queries_total{protocol="pg"}`.
