@@ -32,12 +32,21 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Statements: their limits and admission.
     pub query: QueryConfig,
+    /// Ingest requests: their admission.
+    pub ingest: IngestConfig,
     /// The demo generator's rate in rows per second (`None`: no demo).
     pub demo_rate: Option<u64>,
     /// Tokens and roles (off when no token is configured).
     pub auth: Auth,
     /// TLS for HTTPS and PostgreSQL (`--tls-cert`/`--tls-key`).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// The admission of ingest requests (HTTP; Kafka sources are paced by the storage budgets).
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// The most ingest requests running at once (at least 1).
+    pub concurrency_max: usize,
 }
 
 /// The limits and admission of statements, the same for HTTP and PostgreSQL.
@@ -96,6 +105,12 @@ impl Config {
                  at once over HTTP and PostgreSQL)"
             );
         }
+        if args.ingest_concurrency_max == 0 {
+            anyhow::bail!(
+                "--ingest-concurrency-max must be at least 1 (it bounds the ingest requests \
+                 running at once)"
+            );
+        }
         if args.query_timeout_ms == 0 {
             anyhow::bail!("--query-timeout-ms must be at least 1");
         }
@@ -109,6 +124,8 @@ impl Config {
                 segment_rows_max: args.segment_rows_max.max(1),
                 segment_age_max: Duration::from_secs(args.segment_age_max_s),
                 cache_bytes: args.cache_bytes,
+                live_bytes_max: args.live_bytes_max,
+                wal_bytes_max: args.wal_bytes_max,
                 ..StorageConfig::default()
             },
             query: QueryConfig {
@@ -122,6 +139,9 @@ impl Config {
                     max_query_bytes: args.max_query_bytes,
                     max_expression_depth: args.max_expression_depth.max(1),
                 },
+            },
+            ingest: IngestConfig {
+                concurrency_max: args.ingest_concurrency_max,
             },
             demo_rate: args.demo.then_some(args.demo_rate),
             auth: Auth::new(tokens),

@@ -58,9 +58,34 @@ pub enum ApiError {
     /// No such route.
     #[error("no endpoint {0}; see docs/http-api.md")]
     NoRoute(String),
+    /// More ingest requests are running than `--ingest-concurrency-max` allows.
+    #[error("{limit} ingest requests are already running, the most this server takes at once (--ingest-concurrency-max); nothing of this request was stored: retry after the Retry-After seconds, or send fewer, larger requests")]
+    TooManyIngestRequests {
+        /// The limit.
+        limit: usize,
+    },
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Seconds a client should wait before retrying after a full disk (space rarely comes back at
+/// once; the background persist retries at most every 16 s).
+pub const DISK_FULL_RETRY_AFTER_S: u64 = 10;
+/// Seconds a client should wait before retrying after backpressure or too many requests (a
+/// persist takes about that long to free memory).
+pub const BACKPRESSURE_RETRY_AFTER_S: u64 = 1;
+
+/// The HTTP status of a storage error.
+fn storage_status(e: &strata_storage::Error) -> StatusCode {
+    match e {
+        strata_storage::Error::TableNotFound { .. }
+        | strata_storage::Error::TableDropped { .. } => StatusCode::NOT_FOUND,
+        strata_storage::Error::DiskFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        strata_storage::Error::Backpressure { .. } => StatusCode::TOO_MANY_REQUESTS,
+        e if e.is_user_error() => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 impl ApiError {
@@ -68,6 +93,11 @@ impl ApiError {
     pub fn parts(&self) -> (StatusCode, &'static str) {
         use strata_query::ErrorKind;
         match self {
+            // A storage failure behind a statement (FLUSH TABLE, INSERT) answers as it would
+            // from ingest: a full disk is a 503 there too.
+            ApiError::Query(strata_query::Error::Storage(e)) if e.is_retryable() => {
+                (storage_status(e), e.code())
+            }
             ApiError::Query(e) => {
                 let status = match e.kind() {
                     ErrorKind::User => StatusCode::BAD_REQUEST,
@@ -82,14 +112,9 @@ impl ApiError {
                 };
                 (status, e.code())
             }
-            ApiError::Storage(e) => {
-                let status = match e {
-                    strata_storage::Error::TableNotFound { .. }
-                    | strata_storage::Error::TableDropped { .. } => StatusCode::NOT_FOUND,
-                    e if e.is_user_error() => StatusCode::BAD_REQUEST,
-                    _ => StatusCode::INTERNAL_SERVER_ERROR,
-                };
-                (status, e.code())
+            ApiError::Storage(e) => (storage_status(e), e.code()),
+            ApiError::TooManyIngestRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_INGEST_REQUESTS")
             }
             ApiError::Ingest(e) => (StatusCode::BAD_REQUEST, e.code()),
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
@@ -128,6 +153,17 @@ impl IntoResponse for ApiError {
         metrics::counter!("strata_errors_total", "code" => code).increment(1);
         let mut response =
             (status, crate::http::json_line(json!({ "error": error }))).into_response();
+        let retry_after = match status {
+            StatusCode::SERVICE_UNAVAILABLE => Some(DISK_FULL_RETRY_AFTER_S),
+            StatusCode::TOO_MANY_REQUESTS => Some(BACKPRESSURE_RETRY_AFTER_S),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

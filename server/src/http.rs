@@ -34,7 +34,13 @@ pub struct AppState {
     statements: Arc<Statements>,
     /// When this server last acknowledged an ingest (epoch ms; 0: never).
     last_ingest_ms: AtomicI64,
+    /// One permit per ingest request that may run at once (`--ingest-concurrency-max`).
+    ingest_permits: Arc<tokio::sync::Semaphore>,
 }
+
+/// An ingest request over `--ingest-concurrency-max` waits this long for a free place before it
+/// is refused with 429 TOO_MANY_INGEST_REQUESTS.
+const INGEST_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A result is sent in chunks of about this many encoded bytes.
 const CHUNK_BYTES: usize = 256 << 10;
@@ -74,6 +80,7 @@ pub async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
         storage,
         statements: statements.clone(),
         last_ingest_ms: AtomicI64::new(0),
+        ingest_permits: Arc::new(tokio::sync::Semaphore::new(config.ingest.concurrency_max)),
     });
     if let Some(pg_addr) = config.pg_addr {
         // The PostgreSQL endpoint: the same tokens (as passwords), TLS and statement path.
@@ -137,7 +144,13 @@ pub fn router(state: Arc<AppState>, extra: Router) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/v1/sql", post(sql_post).get(sql_get))
         .route("/v1/queries/{id}", axum::routing::delete(cancel_query))
-        .route("/v1/tables/{table}/ingest", post(ingest))
+        .route(
+            "/v1/tables/{table}/ingest",
+            post(ingest).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                admit_ingest,
+            )),
+        )
         .merge(crate::console::routes())
         .fallback(no_route)
         .with_state(state.clone())
@@ -152,6 +165,39 @@ pub fn router(state: Arc<AppState>, extra: Router) -> Router {
                 .gzip(true)
                 .zstd(true),
         )
+}
+
+/// Admits an ingest request before its body is read: a place among the
+/// `--ingest-concurrency-max` running ones (waiting up to [`INGEST_QUEUE_WAIT`] for one), and
+/// room in the storage's ingest budget. A refusal (429 with Retry-After) stores nothing; the
+/// storage checks its budget again when it appends.
+async fn admit_ingest(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let permit = match state.ingest_permits.clone().try_acquire_owned() {
+        Ok(permit) => Ok(permit),
+        Err(_) => tokio::time::timeout(
+            INGEST_QUEUE_WAIT,
+            state.ingest_permits.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| ())
+        .and_then(|p| p.map_err(|_| ())),
+    };
+    let Ok(_permit) = permit else {
+        metrics::counter!("strata_ingest_refused_total", "reason" => "concurrency").increment(1);
+        return ApiError::TooManyIngestRequests {
+            limit: state.config.ingest.concurrency_max,
+        }
+        .into_response();
+    };
+    if let Err(e) = state.storage.budget().admit() {
+        metrics::counter!("strata_ingest_refused_total", "reason" => "budget").increment(1);
+        return ApiError::Storage(e).into_response();
+    }
+    next.run(request).await
 }
 
 /// Authenticates every request but `/health` and the console's static files (the page, its

@@ -100,6 +100,28 @@ pub struct ServeArgs {
     /// beyond). Flat lists do not count: IN lists, AND/OR/|| chains, UNION branches.
     #[arg(long, env = "STRATA_MAX_EXPRESSION_DEPTH", default_value_t = strata_query::limits::DEFAULT_MAX_EXPRESSION_DEPTH)]
     pub max_expression_depth: usize,
+    /// Ingest is refused (429 INGEST_BACKPRESSURE, Retry-After) while the rows not yet persisted
+    /// to Parquet, all tables, hold this many bytes of memory; persistence is pushed once half
+    /// of it is used. 0: no limit. The default, 2 GiB, suits a 24 GiB machine: eight full live
+    /// segments, a tenth of the memory.
+    #[arg(long, env = "STRATA_LIVE_BYTES_MAX", alias = "live-memory-budget-bytes", default_value_t = strata_storage::DEFAULT_LIVE_BYTES_MAX)]
+    pub live_bytes_max: u64,
+    /// ... or while the write-ahead logs, all tables, hold this many bytes on disk. 0: no
+    /// limit. The default, 4 GiB: the log holds the unpersisted rows (Arrow IPC, about their
+    /// memory size) plus files that persistence covers but that are not yet deleted.
+    #[arg(long, env = "STRATA_WAL_BYTES_MAX", alias = "wal-budget-bytes", default_value_t = strata_storage::DEFAULT_WAL_BYTES_MAX)]
+    pub wal_bytes_max: u64,
+    /// At most this many ingest requests run at once; one more waits 100 ms for a place, then
+    /// gets 429 TOO_MANY_INGEST_REQUESTS with Retry-After. Bounds the memory of bodies in flight
+    /// (this times --max-body-bytes, plus their decoded rows). The default, 16: eight cores'
+    /// worth of decoding, and 1 GiB of 64 MiB bodies.
+    #[arg(
+        long,
+        env = "STRATA_INGEST_CONCURRENCY_MAX",
+        alias = "max-concurrent-ingest",
+        default_value_t = 16
+    )]
+    pub ingest_concurrency_max: usize,
     /// Creates an `events` table (when missing) and feeds it generated events, for a first look.
     #[arg(long, env = "STRATA_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,

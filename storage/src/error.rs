@@ -73,6 +73,43 @@ pub enum Error {
         name: String,
     },
 
+    // --- resources ---
+    /// The file system is full (`ENOSPC`, or a quota: `EDQUOT`). Nothing of the failed
+    /// operation was kept: a log append was taken back, temporary files were removed, the
+    /// manifest still lists only complete files. Acknowledged rows stay; the background persist
+    /// retries by itself once space is freed.
+    #[error(
+        "the disk is full ({op} {path}: {source}); nothing of this request was stored and every \
+         acknowledged row is safe: free space on the data directory's file system (or grow it), \
+         then retry; the server resumes by itself"
+    )]
+    DiskFull {
+        /// What was being done.
+        op: &'static str,
+        /// On which file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Ingest outruns persistence: the unpersisted rows in memory, or the write-ahead log, are
+    /// over their budget. Nothing of the refused append was stored; persistence has been asked
+    /// to catch up.
+    #[error(
+        "ingest is ahead of persistence: {what} holds {used} bytes, over its budget of {budget} \
+         bytes ({flag}); nothing of this request was stored: retry after a short pause (the \
+         server is persisting), send less at a time, or raise the budget"
+    )]
+    Backpressure {
+        /// Which budget: "unpersisted rows in memory" or "the write-ahead log".
+        what: &'static str,
+        /// Bytes in use.
+        used: u64,
+        /// The budget in bytes.
+        budget: u64,
+        /// The flag that sets it.
+        flag: &'static str,
+    },
+
     // --- the environment ---
     /// An I/O operation failed.
     #[error("{op} {path}: {source}")]
@@ -117,6 +154,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// True when the error is a resource limit that clears by itself (a full disk, ingest
+    /// backpressure): the client should retry later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::DiskFull { .. } | Error::Backpressure { .. })
+    }
+
     /// True when the caller (user input) is at fault rather than the server.
     pub fn is_user_error(&self) -> bool {
         matches!(
@@ -141,6 +184,8 @@ impl Error {
             Error::SchemaConflict { .. } => "TYPE_MISMATCH",
             Error::NullInNotNull { .. } => "NULL_IN_NOT_NULL",
             Error::TableDropped { .. } => "TABLE_NOT_FOUND",
+            Error::DiskFull { .. } => "DISK_FULL",
+            Error::Backpressure { .. } => "INGEST_BACKPRESSURE",
             Error::Io { .. } => "IO_ERROR",
             Error::Corrupt { .. } => "CORRUPT_DATA",
             Error::WalPoisoned { .. } => "WAL_FAILED",

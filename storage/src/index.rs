@@ -344,11 +344,17 @@ impl BlockIndex {
         use std::io::Write;
         let bytes = self.to_bytes()?;
         let tmp = path.with_extension(format!("{INDEX_FILE_EXTENSION}.tmp"));
-        let mut file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-        file.write_all(&bytes).map_err(io("write", &tmp))?;
-        file.sync_all().map_err(io("fsync", &tmp))?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(io("rename", path))?;
+        let written = (|| {
+            let mut file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
+            file.write_all(&bytes).map_err(io("write", &tmp))?;
+            file.sync_all().map_err(io("fsync", &tmp))?;
+            drop(file);
+            std::fs::rename(&tmp, path).map_err(io("rename", path))
+        })();
+        if let Err(e) = written {
+            crate::fsutil::remove_quietly(&tmp);
+            return Err(e);
+        }
         Ok(bytes.len() as u64)
     }
 

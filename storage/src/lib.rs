@@ -40,6 +40,7 @@
 //! crates above), [`source`] (source offsets and dead letters that travel in the log frame of
 //! their rows: `Table::append_with`, `Table::source_offsets`, `system.ingest_errors`).
 
+pub mod budget;
 pub mod cache;
 pub mod catalog;
 mod error;
@@ -96,6 +97,14 @@ impl FsyncPolicy {
     }
 }
 
+/// The default budget of unpersisted rows in memory, all tables: 2 GiB (eight full live
+/// segments at the default `segment_bytes_max`; a tenth of a 24 GiB machine, leaving room for
+/// the read cache, queries and the requests in flight).
+pub const DEFAULT_LIVE_BYTES_MAX: u64 = 2 << 30;
+/// The default budget of the write-ahead logs, all tables: 4 GiB (the log holds the unpersisted
+/// rows, Arrow IPC-encoded, plus up to one file per table that persistence already covers).
+pub const DEFAULT_WAL_BYTES_MAX: u64 = 4 << 30;
+
 /// The default read-cache budget: 1 GiB.
 pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
 
@@ -117,6 +126,11 @@ pub struct StorageConfig {
     /// The byte budget of the read cache of persisted segments (decoded column chunks and
     /// bitmap index sidecars, see [`cache`]); 0 disables it.
     pub cache_bytes: usize,
+    /// Appends are refused ([`Error::Backpressure`]) while the unpersisted rows of all tables
+    /// hold this many bytes of Arrow memory; 0: no limit. See [`budget`].
+    pub live_bytes_max: u64,
+    /// ... or while the write-ahead logs of all tables hold this many bytes; 0: no limit.
+    pub wal_bytes_max: u64,
 }
 
 impl Default for StorageConfig {
@@ -129,6 +143,8 @@ impl Default for StorageConfig {
             segment_age_max: Duration::from_secs(600),
             maintenance_interval: Some(Duration::from_secs(1)),
             cache_bytes: DEFAULT_CACHE_BYTES,
+            live_bytes_max: DEFAULT_LIVE_BYTES_MAX,
+            wal_bytes_max: DEFAULT_WAL_BYTES_MAX,
         }
     }
 }
@@ -141,7 +157,16 @@ pub struct Storage {
     tables: RwLock<HashMap<String, Arc<Table>>>,
     virtual_tables: VirtualTables,
     cache: Arc<SegmentCache>,
+    budget: Arc<budget::IngestBudget>,
+    /// Tables whose background persist failed: when to try again and the current delay.
+    backoff: std::sync::Mutex<HashMap<u64, (std::time::Instant, Duration)>>,
 }
+
+/// The first delay before the background persist retries a table that failed (a full disk);
+/// it doubles on each failure up to [`PERSIST_RETRY_MAX`].
+pub const PERSIST_RETRY_MIN: Duration = Duration::from_secs(1);
+/// The longest delay between two background persist attempts of a failing table.
+pub const PERSIST_RETRY_MAX: Duration = Duration::from_secs(16);
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -159,6 +184,10 @@ impl Storage {
         fsutil::create_dir_all(&tables_dir)?;
         let catalog = Arc::new(Catalog::load(&dir)?);
         let cache = SegmentCache::new(config.cache_bytes);
+        let budget = Arc::new(budget::IngestBudget::new(
+            config.live_bytes_max,
+            config.wal_bytes_max,
+        ));
         let mut tables = HashMap::new();
         for (id, def) in catalog.tables() {
             let table = Table::open(
@@ -168,6 +197,7 @@ impl Storage {
                 catalog.clone(),
                 &config,
                 cache.clone(),
+                budget.clone(),
             )?;
             tables.insert(table.name().to_string(), Arc::new(table));
         }
@@ -180,23 +210,69 @@ impl Storage {
             tables: RwLock::new(tables),
             virtual_tables: VirtualTables::default(),
             cache,
+            budget,
+            backoff: Default::default(),
         });
         source::register(&storage);
         if let Some(interval) = interval {
-            spawn_maintenance(Arc::downgrade(&storage), interval)?;
+            spawn_maintenance(Arc::downgrade(&storage), storage.budget.clone(), interval)?;
         }
         Ok(storage)
     }
 
     /// Persists the live rows of every table that reached a segment limit (what the background
     /// task does every `maintenance_interval`).
+    /// While an ingest budget is half used, every table with unpersisted rows is persisted.
+    /// A table whose persist failed (a full disk) is retried after a delay that doubles from
+    /// [`PERSIST_RETRY_MIN`] to [`PERSIST_RETRY_MAX`]; the first success clears it.
     pub fn maintain(&self) {
-        let tables: Vec<Arc<Table>> = read_lock(&self.tables).values().cloned().collect();
+        let mut tables: Vec<Arc<Table>> = read_lock(&self.tables).values().cloned().collect();
+        let pressure = self.budget.under_pressure();
+        if pressure {
+            // The largest first: it frees the most.
+            tables.sort_by_key(|t| std::cmp::Reverse(t.unpersisted_bytes()));
+        }
         for table in tables {
-            if let Err(e) = table.maintain() {
-                tracing::error!(table = %table.name(), error = %e, "background persist failed");
+            let now = std::time::Instant::now();
+            let delay = fsutil::lock(&self.backoff).get(&table.id()).copied();
+            if delay.is_some_and(|(at, _)| now < at) {
+                continue;
+            }
+            let outcome = if pressure && table.has_unpersisted_rows() {
+                table.flush().and_then(|_| table.maintain().map(|_| ()))
+            } else {
+                table.maintain().map(|_| ())
+            };
+            let mut backoff = fsutil::lock(&self.backoff);
+            match outcome {
+                Ok(()) => {
+                    if backoff.remove(&table.id()).is_some() {
+                        tracing::info!(table = %table.name(), "background persist works again");
+                    }
+                }
+                Err(Error::TableDropped { .. }) => {
+                    backoff.remove(&table.id());
+                }
+                Err(e) => {
+                    let next =
+                        delay.map_or(PERSIST_RETRY_MIN, |(_, d)| (d * 2).min(PERSIST_RETRY_MAX));
+                    tracing::error!(
+                        table = %table.name(), error = %e, retry_in_s = next.as_secs(),
+                        "background persist failed; the rows stay in memory and in the log"
+                    );
+                    metrics::counter!("strata_persist_failures_total", "code" => e.code())
+                        .increment(1);
+                    backoff.insert(table.id(), (now + next, next));
+                }
             }
         }
+        metrics::gauge!("strata_unpersisted_bytes").set(self.budget.live_bytes() as f64);
+        metrics::gauge!("strata_wal_bytes").set(self.budget.wal_bytes() as f64);
+    }
+
+    /// The ingest budget shared by every table.
+    pub fn budget(&self) -> &Arc<budget::IngestBudget> {
+        &self.budget
     }
 
     /// The virtual (computed, read-only) tables of this storage: see [`virtual_table`].
@@ -234,6 +310,7 @@ impl Storage {
             self.catalog.clone(),
             &self.config,
             self.cache.clone(),
+            self.budget.clone(),
         )?;
         tables.insert(table.name().to_string(), Arc::new(table));
         Ok(true)
@@ -280,12 +357,17 @@ impl Storage {
     }
 }
 
-/// Runs [`Storage::maintain`] every `interval` until the storage is dropped.
-fn spawn_maintenance(storage: std::sync::Weak<Storage>, interval: Duration) -> Result<()> {
+/// Runs [`Storage::maintain`] every `interval` (or at once when an over-budget append wakes it)
+/// until the storage is dropped.
+fn spawn_maintenance(
+    storage: std::sync::Weak<Storage>,
+    budget: Arc<budget::IngestBudget>,
+    interval: Duration,
+) -> Result<()> {
     std::thread::Builder::new()
         .name("strata-persist".to_string())
         .spawn(move || loop {
-            std::thread::sleep(interval);
+            budget.wait(interval);
             let Some(storage) = storage.upgrade() else {
                 break;
             };

@@ -418,6 +418,14 @@ impl LiveSegment {
         Ok(())
     }
 
+    /// The Arrow memory of every batch, durable or not.
+    pub fn memory_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| c.batch.get_array_memory_size())
+            .sum()
+    }
+
     /// How many batches the segment holds (for tests and introspection).
     pub fn batch_count(&self) -> usize {
         self.chunks.len()

@@ -1,7 +1,7 @@
 //! One table: its definition, write-ahead log and live segment.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use arrow::array::{new_null_array, ArrayRef};
@@ -11,6 +11,7 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 
+use crate::budget::IngestBudget;
 use crate::cache::SegmentCache;
 use crate::catalog::Catalog;
 use crate::fsutil::{lock, read_lock, write_lock};
@@ -136,6 +137,17 @@ pub struct Table {
     /// Offsets and dead letters; taken after `write` or `persist`, never before.
     sources: Mutex<SourceState>,
     dropped: AtomicBool,
+    /// The storage engine's ingest budget.
+    budget: Arc<IngestBudget>,
+    /// This table's share of the budget's live bytes (Arrow memory of live and sealed rows).
+    live_bytes: AtomicU64,
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        self.budget
+            .replace_live(self.live_bytes.load(Ordering::Relaxed), 0);
+    }
 }
 
 impl std::fmt::Debug for Table {
@@ -156,6 +168,7 @@ impl Table {
         catalog: Arc<Catalog>,
         config: &StorageConfig,
         cache: Arc<SegmentCache>,
+        budget: Arc<IngestBudget>,
     ) -> Result<Table> {
         crate::fsutil::create_dir_all(&dir)?;
         let manifest = Manifest::load(&dir)?;
@@ -176,13 +189,14 @@ impl Table {
             .iter()
             .map(|entry| ParquetSegment::open(&dir, entry.clone(), &cache).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
-        let (wal, frames) = Wal::open(
+        let (mut wal, frames) = Wal::open(
             &dir.join("wal"),
             &def.name,
             config.fsync,
             config.wal_file_bytes_max,
             manifest.wal_lsn_covered + 1,
         )?;
+        wal.share_total(budget.wal_counter());
         let table = Table {
             id,
             name: def.name.clone(),
@@ -201,6 +215,8 @@ impl Table {
             persist: Mutex::new(manifest),
             sources: Mutex::new(sources),
             dropped: AtomicBool::new(false),
+            budget,
+            live_bytes: AtomicU64::new(0),
         };
         let mut rows = 0;
         for frame in &frames {
@@ -229,6 +245,7 @@ impl Table {
         }
         let durable = table.wal.durable_lsn();
         write_lock(&table.state).live.coalesce(durable)?;
+        table.account_memory();
         if !frames.is_empty() {
             tracing::info!(table = %table.name, frames = frames.len(), rows, "replayed log");
         }
@@ -293,6 +310,13 @@ impl Table {
                 state.sealed.push(Sealed { segment, lsn_max });
             }
         }
+        let flushed = self.persist_sealed(&mut manifest);
+        self.account_memory();
+        flushed
+    }
+
+    /// Persists the sealed segments, oldest first (the persist lock is held).
+    fn persist_sealed(&self, manifest: &mut Manifest) -> Result<FlushOutcome> {
         let mut outcome = FlushOutcome::default();
         loop {
             let Some(sealed) = read_lock(&self.state).sealed.first().cloned() else {
@@ -304,14 +328,23 @@ impl Table {
             };
             let schema = first.schema();
             let (entries, segments) =
-                self.write_segments(&manifest, &schema, sealed.segment.batches(), sealed.lsn_max)?;
+                self.write_segments(manifest, &schema, sealed.segment.batches(), sealed.lsn_max)?;
             let rows: usize = entries.iter().map(|e| e.rows as usize).sum();
+            let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
             let mut next = manifest.clone();
             next.next_segment_id += entries.len() as u64;
             next.wal_lsn_covered = sealed.lsn_max;
             next.segments.extend(entries);
-            self.fold_sources(&mut next, sealed.lsn_max)?;
-            next.commit(&self.dir)?;
+            let committed = self
+                .fold_sources(&mut next, sealed.lsn_max)
+                .and_then(|()| next.commit(&self.dir));
+            if let Err(e) = committed {
+                // The manifest still lists only complete files and the rows stay sealed (in
+                // memory, queryable, in the log): the next attempt writes them again.
+                drop(segments);
+                self.remove_uncommitted(&ids);
+                return Err(e);
+            }
             {
                 let mut sources = lock(&self.sources);
                 sources.pending.retain(|(lsn, _)| *lsn > sealed.lsn_max);
@@ -399,11 +432,18 @@ impl Table {
         }
         let lsn_max = inputs.iter().map(|s| s.entry().lsn_max).max().unwrap_or(0);
         let (entries, outputs) = self.write_segments(&manifest, &schema, &batches, lsn_max)?;
+        drop(batches);
+        let new_ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
         let mut next = manifest.clone();
         next.next_segment_id += entries.len() as u64;
         next.segments.retain(|e| !ids.contains(&e.id));
         next.segments.extend(entries);
-        next.commit(&self.dir)?;
+        if let Err(e) = next.commit(&self.dir) {
+            // The inputs stay as they are; the merged files go.
+            drop(outputs);
+            self.remove_uncommitted(&new_ids);
+            return Err(e);
+        }
         *manifest = next;
         self.swap_persisted(&ids, outputs);
         tracing::info!(table = %self.name, ?partition, merged = ids.len(), "compacted");
@@ -472,6 +512,44 @@ impl Table {
             .map(|e| ParquetSegment::open(&self.dir, e.clone(), &self.cache).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         Ok((entries, segments))
+    }
+
+    /// Removes the files of segments that were written but that no manifest lists (their
+    /// manifest commit failed).
+    fn remove_uncommitted(&self, ids: &[u64]) {
+        for id in ids {
+            persisted::remove_segment_files(&self.dir, *id);
+        }
+        let _ = crate::fsutil::sync_dir(&self.dir.join("segments"));
+    }
+
+    /// Recomputes this table's share of the ingest budget's live bytes: the Arrow memory of its
+    /// live and sealed segments.
+    fn account_memory(&self) {
+        let bytes = {
+            let state = read_lock(&self.state);
+            let sealed: usize = state
+                .sealed
+                .iter()
+                .flat_map(|s| s.segment.batches())
+                .map(|b| b.get_array_memory_size())
+                .sum();
+            (state.live.memory_bytes() + sealed) as u64
+        };
+        let old = self.live_bytes.swap(bytes, Ordering::Relaxed);
+        self.budget.replace_live(old, bytes);
+    }
+
+    /// This table's share of the ingest budget's live bytes.
+    pub fn unpersisted_bytes(&self) -> u64 {
+        self.live_bytes.load(Ordering::Relaxed)
+    }
+
+    /// True when the table holds durable rows that no persisted segment has yet.
+    pub fn has_unpersisted_rows(&self) -> bool {
+        let durable = self.wal.durable_lsn();
+        let state = read_lock(&self.state);
+        !state.sealed.is_empty() || state.live.durable_stats(durable).0 > 0
     }
 
     /// Replaces the persisted segments `ids` with `outputs` in the readable state; the old
@@ -594,6 +672,7 @@ impl Table {
         if batch.num_rows() == 0 {
             return Ok(AppendOutcome { rows: 0, lsn: 0 });
         }
+        self.budget.admit()?;
         let rows = batch.num_rows();
         let lsn = {
             let _write = lock(&self.write);
@@ -611,6 +690,7 @@ impl Table {
         self.wal.sync(lsn)?;
         let durable = self.wal.durable_lsn();
         write_lock(&self.state).live.coalesce(durable)?;
+        self.account_memory();
         Ok(AppendOutcome { rows, lsn })
     }
 
@@ -630,6 +710,7 @@ impl Table {
                 None => Ok(AppendOutcome { rows: 0, lsn: 0 }),
             };
         }
+        self.budget.admit()?;
         let rows = batch.as_ref().map_or(0, |b| b.num_rows());
         let lsn = {
             let _write = lock(&self.write);
@@ -659,6 +740,7 @@ impl Table {
         self.wal.sync(lsn)?;
         let durable = self.wal.durable_lsn();
         write_lock(&self.state).live.coalesce(durable)?;
+        self.account_memory();
         Ok(AppendOutcome { rows, lsn })
     }
 

@@ -25,7 +25,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::fsutil::{self, io, lock};
 use crate::{Error, FsyncPolicy, Result};
@@ -80,7 +80,17 @@ pub struct Wal {
     sync_lock: Mutex<()>,
     written_lsn: AtomicU64,
     synced_lsn: AtomicU64,
+    /// Bytes of all the log's files (what the write-ahead log budget counts).
+    bytes: AtomicU64,
+    /// A counter shared with the other logs of the storage engine (the log budget).
+    total_bytes: Arc<AtomicU64>,
     poisoned: Mutex<Option<String>>,
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.sub_bytes(self.bytes());
+    }
 }
 
 impl Wal {
@@ -171,6 +181,10 @@ impl Wal {
             None => new_file(dir, next_lsn)?,
         };
         let last_lsn = next_lsn - 1;
+        let mut bytes = 0;
+        for (_, path) in list_files(dir)? {
+            bytes += std::fs::metadata(&path).map_err(io("stat", &path))?.len();
+        }
         let wal = Wal {
             dir: dir.to_path_buf(),
             table: table.to_string(),
@@ -180,6 +194,8 @@ impl Wal {
             sync_lock: Mutex::new(()),
             written_lsn: AtomicU64::new(last_lsn),
             synced_lsn: AtomicU64::new(last_lsn),
+            bytes: AtomicU64::new(bytes),
+            total_bytes: Arc::new(AtomicU64::new(bytes)),
             poisoned: Mutex::new(None),
         };
         Ok((wal, frames))
@@ -215,18 +231,18 @@ impl Wal {
                 .file
                 .set_len(len)
                 .and_then(|_| w.file.seek(SeekFrom::Start(len)));
+            // (Cutting a file shorter needs no space, so this works on a full disk too: the
+            // next frame starts right after the last good one, and replay never sees the
+            // partial one.)
             if let Err(undo) = undo {
                 self.poison(format!(
                     "write failed ({e}) and could not be undone ({undo})"
                 ));
             }
-            return Err(Error::Io {
-                op: "append to",
-                path: w.path.clone(),
-                source: e,
-            });
+            return Err(fsutil::io_error("append to", &w.path, e));
         }
         w.len += frame.len() as u64;
+        self.add_bytes(frame.len() as u64);
         w.next_lsn += 1;
         self.written_lsn.store(lsn, Ordering::Release);
         Ok(lsn)
@@ -254,11 +270,7 @@ impl Wal {
             .record(fsync_started.elapsed().as_secs_f64());
         if let Err(e) = synced {
             self.poison(format!("fsync of {} failed: {e}", path.display()));
-            return Err(Error::Io {
-                op: "fsync",
-                path,
-                source: e,
-            });
+            return Err(fsutil::io_error("fsync", &path, e));
         }
         self.synced_lsn.store(target, Ordering::Release);
         Ok(())
@@ -282,7 +294,9 @@ impl Wal {
             let (_, path) = &pair[0];
             let (next_first, _) = pair[1];
             if next_first <= lsn + 1 {
+                let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
                 std::fs::remove_file(path).map_err(io("remove", path))?;
+                self.sub_bytes(len);
                 removed += 1;
             }
         }
@@ -292,10 +306,41 @@ impl Wal {
         Ok(removed)
     }
 
+    /// Bytes of all the log's files.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Counts this log's bytes in `total` (shared by the logs of one storage engine) from now
+    /// on, instead of in a counter of its own.
+    pub(crate) fn share_total(&mut self, total: Arc<AtomicU64>) {
+        let bytes = self.bytes();
+        self.total_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        total.fetch_add(bytes, Ordering::Relaxed);
+        self.total_bytes = total;
+    }
+
+    fn add_bytes(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+        self.total_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sub_bytes(&self, n: u64) {
+        let sub = |v: u64| Some(v.saturating_sub(n));
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, sub);
+        let _ = self
+            .total_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, sub);
+    }
+
     fn roll(&self, w: &mut Writer) -> Result<()> {
         w.file.sync_all().map_err(io("fsync", &w.path))?;
+        // On failure (a full disk) the new file is removed and frames go on into this one.
         let next = new_file(&self.dir, w.next_lsn)?;
         *w = next;
+        self.add_bytes(HEADER_LEN);
         Ok(())
     }
 
@@ -344,18 +389,29 @@ fn header() -> [u8; HEADER_LEN as usize] {
     h
 }
 
+/// Creates the log file whose first frame will be `first_lsn`; on failure nothing is left.
 fn new_file(dir: &Path, first_lsn: u64) -> Result<Writer> {
     let path = dir.join(format!("{first_lsn:020}.wal"));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .map_err(io("create", &path))?;
-    file.write_all(&header()).map_err(io("write", &path))?;
-    file.sync_all().map_err(io("fsync", &path))?;
-    fsutil::sync_dir(dir)?;
+    let created = (|| {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(io("create", &path))?;
+        file.write_all(&header()).map_err(io("write", &path))?;
+        file.sync_all().map_err(io("fsync", &path))?;
+        fsutil::sync_dir(dir)?;
+        Ok(file)
+    })();
+    let file = match created {
+        Ok(file) => file,
+        Err(e) => {
+            fsutil::remove_quietly(&path);
+            return Err(e);
+        }
+    };
     Ok(Writer {
         file,
         path,

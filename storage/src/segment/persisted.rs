@@ -511,9 +511,56 @@ pub fn write_segments(
     };
     let mut entries = Vec::new();
     let mut id = first_id;
+    let written = write_partitions(
+        table_dir,
+        &mut id,
+        schema,
+        &batch,
+        partitions,
+        layout,
+        lsn_max,
+        &mut entries,
+    );
+    if let Err(e) = written {
+        // A full disk (or any failed write) leaves nothing behind: no temporary file, no
+        // complete file that no manifest will list.
+        for id in first_id..=id {
+            remove_segment_files(table_dir, id);
+        }
+        return Err(e);
+    }
+    Ok(entries)
+}
+
+/// Removes every file segment `id` may have (Parquet file, sidecar, their temporary files):
+/// the clean-up after a failed persist or a manifest commit that did not happen.
+pub fn remove_segment_files(table_dir: &Path, id: u64) {
+    let parquet = table_dir.join(segment_file(id));
+    let index = table_dir.join(index_file(id));
+    for path in [
+        parquet.with_extension("parquet.tmp"),
+        index.with_extension(format!("{}.tmp", crate::index::INDEX_FILE_EXTENSION)),
+        parquet,
+        index,
+    ] {
+        fsutil::remove_quietly(&path);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_partitions(
+    table_dir: &Path,
+    id: &mut u64,
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    partitions: Option<Int64Array>,
+    layout: &Layout<'_>,
+    lsn_max: u64,
+    entries: &mut Vec<SegmentEntry>,
+) -> Result<()> {
     match partitions {
         None => entries.push(write_one(
-            table_dir, id, schema, &batch, layout, None, lsn_max,
+            table_dir, *id, schema, batch, layout, None, lsn_max,
         )?),
         Some(p) => {
             let values = p.values();
@@ -524,19 +571,19 @@ pub fn write_segments(
                 let slice = batch.slice(start, len);
                 entries.push(write_one(
                     table_dir,
-                    id,
+                    *id,
                     schema,
                     &slice,
                     layout,
                     Some(key),
                     lsn_max,
                 )?);
-                id += 1;
+                *id += 1;
                 start += len;
             }
         }
     }
-    Ok(entries)
+    Ok(())
 }
 
 /// Writes one segment file.
@@ -590,10 +637,8 @@ fn write_one(
         ]))
         .build();
     let file = File::create(&tmp).map_err(io("create", &tmp))?;
-    let write_err = |e: parquet::errors::ParquetError| Error::Io {
-        op: "write segment",
-        path: tmp.clone(),
-        source: std::io::Error::other(e),
+    let write_err = |e: parquet::errors::ParquetError| {
+        fsutil::io_error("write segment", &tmp, std::io::Error::other(e))
     };
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(write_err)?;
     writer.write(batch).map_err(write_err)?;
