@@ -274,8 +274,11 @@ impl Table {
 
     /// A consistent view of every durable row.
     pub fn snapshot(&self) -> TableSnapshot {
-        let durable = self.wal.durable_lsn();
+        // The durable position is read under the state lock: a coalesce (which takes the write
+        // lock) merges chunks under the LSN of the newest, so a position read before the lock
+        // could be older than a merged chunk and hide rows an earlier snapshot saw.
         let state = read_lock(&self.state);
+        let durable = self.wal.durable_lsn();
         let mut segments: Vec<SegmentRef> = Vec::with_capacity(state.persisted.len() + 2);
         for p in &state.persisted {
             segments.push(p.clone());
@@ -369,9 +372,9 @@ impl Table {
     /// byte or age limit (and retries sealed segments an earlier persist failed to write),
     /// compacts small segments, drops expired partitions.
     pub fn maintain(&self) -> Result<Option<FlushOutcome>> {
-        let durable = self.wal.durable_lsn();
         let (due, retry) = {
             let state = read_lock(&self.state);
+            let durable = self.wal.durable_lsn();
             let (rows, bytes, age) = state.live.durable_stats(durable);
             let due = rows >= self.config.segment_rows_max
                 || bytes >= self.config.segment_bytes_max
@@ -547,8 +550,8 @@ impl Table {
 
     /// True when the table holds durable rows that no persisted segment has yet.
     pub fn has_unpersisted_rows(&self) -> bool {
-        let durable = self.wal.durable_lsn();
         let state = read_lock(&self.state);
+        let durable = self.wal.durable_lsn();
         !state.sealed.is_empty() || state.live.durable_stats(durable).0 > 0
     }
 
@@ -568,8 +571,8 @@ impl Table {
 
     /// Segments and rows per stage (persisted, sealed, live), for introspection.
     pub fn segment_counts(&self) -> Vec<(SegmentKind, usize, usize)> {
-        let durable = self.wal.durable_lsn();
         let state = read_lock(&self.state);
+        let durable = self.wal.durable_lsn();
         let persisted_rows = state.persisted.iter().map(|s| s.num_rows()).sum();
         let sealed_rows = state.sealed.iter().map(|s| s.segment.num_rows()).sum();
         let (live_rows, _, _) = state.live.durable_stats(durable);
@@ -587,7 +590,6 @@ impl Table {
     /// One row per segment (persisted, then sealed, then the live segment when it holds durable
     /// rows), for `system.segments`.
     pub fn segment_infos(&self) -> Vec<SegmentInfo> {
-        let durable = self.wal.durable_lsn();
         let time_column = read_lock(&self.def).options.time_column.clone();
         let table_dir = self
             .dir
@@ -613,6 +615,7 @@ impl Table {
             range
         };
         let state = read_lock(&self.state);
+        let durable = self.wal.durable_lsn();
         let mut out = Vec::new();
         for segment in &state.persisted {
             let entry = segment.entry();
