@@ -11,6 +11,7 @@ times and prints JSON lines on stdout:
     {"query": 2, "error": "..."}
 
 Times are wall seconds around execute-and-fetch (DuckDB) or query-and-format (chDB JSONCompact).
+DuckDB's query lines also carry the result's `first_row` (for answers checked by value).
 Diagnostics go to stderr.
 
 `--dataset events` loads the narrow `events` table of `strata-bench gen events` instead (DuckDB:
@@ -84,7 +85,10 @@ class DuckDb:
         return self.con.execute("SELECT COUNT(*) FROM hits").fetchone()[0]
 
     def run(self, sql):
-        return len(self.con.execute(sql).fetchall())
+        rows = self.con.execute(sql).fetchall()
+        self.first_row = [v if isinstance(v, (int, float, str, type(None))) else str(v)
+                          for v in rows[0]] if rows else None
+        return len(rows)
 
     def close(self):
         self.con.close()
@@ -259,7 +263,10 @@ def main():
                     t0 = time.perf_counter()
                     count = engine.run(sql)
                     times.append(time.perf_counter() - t0)
-                emit({"query": number, "times_s": times, "rows": count})
+                line = {"query": number, "times_s": times, "rows": count}
+                if getattr(engine, "first_row", None) is not None:
+                    line["first_row"] = engine.first_row
+                emit(line)
             except Exception as e:  # a failed query is recorded, not fatal
                 emit({"query": number, "times_s": times, "error": str(e).strip()[:500]})
     finally:

@@ -36,6 +36,10 @@ enum Command {
     Dashboard(strata_bench::runner::dashboard::DashboardArgs),
     /// Bytes on disk and filter speed with and without bitmap indexes, on generated events.
     Index(strata_bench::runner::index::IndexArgs),
+    /// IN with 100,000 values and OR of 20,000 equalities, against DuckDB.
+    Lists(strata_bench::runner::lists::ListsArgs),
+    /// Producers faster than persistence: 429/503 answers, the server's RSS, no row lost.
+    Overload(strata_bench::runner::overload::OverloadArgs),
 }
 
 #[derive(Subcommand)]
@@ -121,6 +125,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Index(a) => {
             strata_bench::runner::index::run(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lists(a) => {
+            strata_bench::runner::lists::run(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Overload(a) => {
+            strata_bench::runner::overload::run(&a)?;
             Ok(ExitCode::SUCCESS)
         }
     }

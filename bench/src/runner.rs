@@ -19,6 +19,8 @@ pub mod freshness;
 pub mod freshness_kafka;
 pub mod index;
 pub mod ingest;
+pub mod lists;
+pub mod overload;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -253,6 +255,11 @@ impl StrataServer {
         })
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> &str {
         &self.base_url
@@ -470,6 +477,8 @@ pub mod content_type {
     pub const CSV: &str = "text/csv";
     /// An Arrow IPC stream.
     pub const ARROW: &str = "application/vnd.apache.arrow.stream";
+    /// A Parquet file.
+    pub const PARQUET: &str = "application/vnd.apache.parquet";
 }
 
 /// A cheap, cloneable handle for client threads: `POST /v1/tables/{t}/ingest` and `/v1/sql`
