@@ -4,6 +4,7 @@
 //! table lacks are inferred from every row of the body. arrow-csv then decodes the body in one
 //! vectorized pass. An empty field is NULL.
 
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use arrow::csv::ReaderBuilder;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use strata_storage::types::TIMESTAMP_TYPE;
 
-use crate::{is_time_name, Decoded, Error, Result};
+use crate::{is_time_name, Decoded, Error, Limits, Result};
 
 const DECODE_BATCH_ROWS: usize = 16 * 1024;
 
@@ -55,19 +56,26 @@ fn number_after(s: &str, marker: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
-pub(crate) fn decode(body: &[u8], schema: Option<&SchemaRef>) -> Result<Decoded> {
+pub(crate) fn decode(body: &[u8], schema: Option<&SchemaRef>, limits: &Limits) -> Result<Decoded> {
     let format = CsvFormat::default().with_header(true);
     let (header, _) = format
         .infer_schema(Cursor::new(body), Some(0))
         .map_err(|e| csv_error(e, &[]))?;
+    crate::limits::check_fields(limits, header.fields().len(), Some(1))?;
     let known: Vec<Field> = schema
         .map(|s| s.fields().iter().map(|f| f.as_ref().clone()).collect())
         .unwrap_or_default();
+    // Exact spelling first, then case-insensitive: one hash lookup per header name.
+    let exact: HashMap<&str, &Field> = known.iter().map(|f| (f.name().as_str(), f)).collect();
+    let mut folded: HashMap<String, &Field> = HashMap::with_capacity(known.len());
+    for f in known.iter().rev() {
+        folded.insert(f.name().to_ascii_lowercase(), f);
+    }
     let find = |name: &str| {
-        known
-            .iter()
-            .find(|f| f.name() == name)
-            .or_else(|| known.iter().find(|f| f.name().eq_ignore_ascii_case(name)))
+        exact
+            .get(name)
+            .or_else(|| folded.get(&name.to_ascii_lowercase()))
+            .copied()
     };
     let all_known = header.fields().iter().all(|f| find(f.name()).is_some());
     let inferred = if all_known {
@@ -156,7 +164,7 @@ mod tests {
     fn new_table_from_csv_infers_types_and_time_column() {
         let body =
             b"time,user,amount,n\n2024-01-01T00:00:00Z,ann,1.5,3\n2024-01-01T00:00:01Z,bob,,4\n";
-        let d = decode(body, None).unwrap();
+        let d = decode(body, None, &Limits::default()).unwrap();
         assert_eq!(d.time_column.as_deref(), Some("time"));
         let b = &d.batch;
         assert_eq!(b.num_rows(), 2);
@@ -178,14 +186,14 @@ mod tests {
             Field::new("a", DataType::Int64, true),
             Field::new("b", DataType::Float64, true),
         ]));
-        let err = decode(b"b,a\n1.0,1\n2.0,x\n", Some(&schema)).unwrap_err();
+        let err = decode(b"b,a\n1.0,1\n2.0,x\n", Some(&schema), &Limits::default()).unwrap_err();
         assert_eq!(err.column(), Some("a"), "{err}");
         assert_eq!(err.line(), Some(3), "{err}");
     }
 
     #[test]
     fn ragged_rows_are_refused() {
-        let err = decode(b"a,b\n1,2\n3\n", None).unwrap_err();
+        let err = decode(b"a,b\n1,2\n3\n", None, &Limits::default()).unwrap_err();
         assert_eq!(err.line(), Some(3), "{err}");
     }
 }

@@ -41,6 +41,18 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A body is over one of its shape limits ([`crate::Limits`]).
+    #[error("{}{found} {}, over the limit of {max} ({}); nothing of this body was stored: send smaller rows, or raise the limit", line.map(|l| format!("line {l}: ")).unwrap_or_default(), kind.what(), kind.flag())]
+    Limit {
+        /// Which limit.
+        kind: crate::LimitKind,
+        /// The 1-based line at fault, where the format has lines.
+        line: Option<usize>,
+        /// What the body had.
+        found: usize,
+        /// The limit.
+        max: usize,
+    },
     /// An Arrow IPC body is wrong.
     #[error("invalid Arrow IPC stream: {reason}")]
     Ipc {
@@ -57,6 +69,7 @@ impl Error {
             Error::Json { .. } | Error::Csv { .. } => "INVALID_ROW",
             Error::Ipc { .. } | Error::Parquet { .. } => "INVALID_BODY",
             Error::Source { .. } => "INVALID_SOURCE",
+            Error::Limit { kind, .. } => kind.code(),
         }
     }
 
@@ -64,7 +77,7 @@ impl Error {
     pub fn line(&self) -> Option<usize> {
         match self {
             Error::Json { line, .. } => Some(*line),
-            Error::Csv { line, .. } => *line,
+            Error::Csv { line, .. } | Error::Limit { line, .. } => *line,
             _ => None,
         }
     }
@@ -78,6 +91,13 @@ impl Error {
             | Error::Parquet { reason }
             | Error::Source { reason } => reason.clone(),
             Error::EmptyBody => self.to_string(),
+            Error::Limit {
+                kind, found, max, ..
+            } => format!(
+                "{found} {}, over the limit of {max} ({})",
+                kind.what(),
+                kind.flag()
+            ),
         }
     }
 

@@ -19,12 +19,13 @@ use serde_json::Value;
 use strata_storage::sql_type_name;
 use strata_storage::types::TIMESTAMP_TYPE;
 
-use crate::{Decoded, Error, Result};
+use crate::{Decoded, Error, Limits, Result};
 
 /// Rows per batch inside the decoder; the batches are concatenated into one at the end.
 const DECODE_BATCH_ROWS: usize = 16 * 1024;
 
-pub(crate) fn decode(body: &[u8], schema: Option<&SchemaRef>) -> Result<Decoded> {
+pub(crate) fn decode(body: &[u8], schema: Option<&SchemaRef>, limits: &Limits) -> Result<Decoded> {
+    crate::limits::check_ndjson_depth(limits, body)?;
     if let Some(schema) = schema {
         let decode_schema = all_nullable(schema.fields().iter().map(|f| f.as_ref().clone()));
         if let Ok(batch) = decode_body(body, &decode_schema, true) {
@@ -35,7 +36,7 @@ pub(crate) fn decode(body: &[u8], schema: Option<&SchemaRef>) -> Result<Decoded>
             });
         }
     }
-    slow_path(body, schema)
+    slow_path(body, schema, limits)
 }
 
 fn all_nullable(fields: impl Iterator<Item = Field>) -> SchemaRef {
@@ -93,10 +94,17 @@ struct NewColumn {
     timestamp_like: bool,
 }
 
-fn slow_path(body: &[u8], schema: Option<&SchemaRef>) -> Result<Decoded> {
+fn slow_path(body: &[u8], schema: Option<&SchemaRef>, limits: &Limits) -> Result<Decoded> {
     let known: Vec<Field> = schema
         .map(|s| s.fields().iter().map(|f| f.as_ref().clone()).collect())
         .unwrap_or_default();
+    // The table's columns by exact spelling, then case-insensitively (the first one wins): one
+    // hash lookup per field, so a line with many fields costs linear time.
+    let exact: HashMap<&str, &Field> = known.iter().map(|f| (f.name().as_str(), f)).collect();
+    let mut folded: HashMap<String, &Field> = HashMap::with_capacity(known.len());
+    for f in known.iter().rev() {
+        folded.insert(f.name().to_ascii_lowercase(), f);
+    }
     // Spelling in the body -> type to decode it as (known columns) or index into `new`.
     let mut spelled: HashMap<String, DataType> = HashMap::new();
     let mut new: Vec<NewColumn> = Vec::new();
@@ -114,11 +122,12 @@ fn slow_path(body: &[u8], schema: Option<&SchemaRef>) -> Result<Decoded> {
                 reason: format!("expected a JSON object, got {}", kind_name(&value)),
             });
         };
+        crate::limits::check_fields(limits, object.len(), Some(line))?;
         for (key, value) in &object {
-            let field = known
-                .iter()
-                .find(|f| f.name() == key)
-                .or_else(|| known.iter().find(|f| f.name().eq_ignore_ascii_case(key)));
+            let field = exact
+                .get(key.as_str())
+                .or_else(|| folded.get(&key.to_ascii_lowercase()))
+                .copied();
             if let Some(field) = field {
                 check_value(value, field.data_type()).map_err(|reason| Error::Json {
                     line,
@@ -381,7 +390,7 @@ mod tests {
     fn new_table_infers_types_and_time_column() {
         let body = b"{\"time\": \"2024-01-01T00:00:00Z\", \"n\": 1, \"x\": 1.5, \"s\": \"a\"}\n\
                      {\"time\": 1704067200001, \"n\": 2, \"x\": 2, \"s\": null}\n";
-        let d = decode(body, None).unwrap();
+        let d = decode(body, None, &Limits::default()).unwrap();
         assert_eq!(d.time_column.as_deref(), Some("time"));
         let b = &d.batch;
         assert_eq!(b.num_rows(), 2);
@@ -396,7 +405,7 @@ mod tests {
 
     #[test]
     fn a_time_field_that_is_not_a_timestamp_is_an_ordinary_column() {
-        let d = decode(b"{\"time\": \"fast\", \"v\": 1}", None).unwrap();
+        let d = decode(b"{\"time\": \"fast\", \"v\": 1}", None, &Limits::default()).unwrap();
         assert_eq!(d.time_column, None);
         assert_eq!(
             d.batch
@@ -414,7 +423,12 @@ mod tests {
             Field::new("a", DataType::Int64, true),
             Field::new("b", DataType::Utf8, true),
         ]);
-        let d = decode(b"{\"a\": \"42\", \"b\": 7}\n\n{\"a\": 1}\n", Some(&s)).unwrap();
+        let d = decode(
+            b"{\"a\": \"42\", \"b\": 7}\n\n{\"a\": 1}\n",
+            Some(&s),
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(
             col::<Int64Array>(&d.batch, "a").values().to_vec(),
             vec![42, 1]
@@ -425,7 +439,12 @@ mod tests {
     #[test]
     fn new_fields_on_a_known_table_are_added() {
         let s = schema(vec![Field::new("a", DataType::Int64, true)]);
-        let d = decode(b"{\"a\": 1}\n{\"a\": 2, \"extra\": \"x\"}\n", Some(&s)).unwrap();
+        let d = decode(
+            b"{\"a\": 1}\n{\"a\": 2, \"extra\": \"x\"}\n",
+            Some(&s),
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(col::<StringArray>(&d.batch, "extra").value(1), "x");
         assert!(col::<StringArray>(&d.batch, "extra").is_null(0));
     }
@@ -433,7 +452,12 @@ mod tests {
     #[test]
     fn wrong_type_names_line_column_and_reason() {
         let s = schema(vec![Field::new("price", DataType::Float64, true)]);
-        let err = decode(b"{\"price\": 1}\n\n{\"price\": \"cheap\"}\n", Some(&s)).unwrap_err();
+        let err = decode(
+            b"{\"price\": 1}\n\n{\"price\": \"cheap\"}\n",
+            Some(&s),
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.line(), Some(3));
         assert_eq!(err.column(), Some("price"));
         assert!(err.to_string().contains("cheap"), "{err}");
@@ -441,7 +465,7 @@ mod tests {
 
     #[test]
     fn malformed_json_names_the_line() {
-        let err = decode(b"{\"a\": 1}\n{\"a\": \n", None).unwrap_err();
+        let err = decode(b"{\"a\": 1}\n{\"a\": \n", None, &Limits::default()).unwrap_err();
         assert_eq!(err.line(), Some(2));
         assert!(err.to_string().contains("invalid JSON"), "{err}");
     }
@@ -452,21 +476,26 @@ mod tests {
             Field::new("time", TIMESTAMP_TYPE, false),
             Field::new("v", DataType::Int64, true),
         ]);
-        let err = decode(b"{\"time\": 1, \"v\": 1}\n{\"v\": 2}\n", Some(&s)).unwrap_err();
+        let err = decode(
+            b"{\"time\": 1, \"v\": 1}\n{\"v\": 2}\n",
+            Some(&s),
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.line(), Some(2));
         assert_eq!(err.column(), Some("time"));
     }
 
     #[test]
     fn nested_values_are_refused() {
-        let err = decode(b"{\"a\": {\"b\": 1}}", None).unwrap_err();
+        let err = decode(b"{\"a\": {\"b\": 1}}", None, &Limits::default()).unwrap_err();
         assert_eq!(err.column(), Some("a"));
     }
 
     #[test]
     fn out_of_range_integers_are_refused() {
         let s = schema(vec![Field::new("a", DataType::Int16, true)]);
-        let err = decode(b"{\"a\": 70000}", Some(&s)).unwrap_err();
+        let err = decode(b"{\"a\": 70000}", Some(&s), &Limits::default()).unwrap_err();
         assert!(err.to_string().contains("out of range"), "{err}");
     }
 }

@@ -200,8 +200,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl KafkaSource {
-    /// Starts consuming `def` into `storage` on its own thread.
-    pub fn start(def: SourceDef, storage: Arc<Storage>) -> Result<Arc<KafkaSource>> {
+    /// Starts consuming `def` into `storage` on its own thread; a message over `limits` is a
+    /// dead letter.
+    pub fn start(
+        def: SourceDef,
+        storage: Arc<Storage>,
+        limits: crate::Limits,
+    ) -> Result<Arc<KafkaSource>> {
         def.validate()?;
         let status = Arc::new(Mutex::new(SourceStatus {
             state: if def.paused { "paused" } else { "starting" }.to_string(),
@@ -212,6 +217,7 @@ impl KafkaSource {
         let runner = Runner {
             def: def.clone(),
             storage,
+            limits,
             status: status.clone(),
             paused: paused.clone(),
             stop: stop.clone(),
@@ -272,6 +278,7 @@ struct Msg {
 
 /// The consumer thread.
 struct Runner {
+    limits: crate::Limits,
     def: SourceDef,
     storage: Arc<Storage>,
     status: Arc<Mutex<SourceStatus>>,
@@ -564,7 +571,7 @@ impl Runner {
     fn ingest(&self, batch: Vec<Msg>) -> std::result::Result<Outcome, String> {
         let table = self.storage.table(&self.def.table).ok();
         let schema = table.as_ref().map(|t| t.schema());
-        let (rows, errors) = decode_messages(&self.def, &batch, schema.as_ref());
+        let (rows, errors) = decode_messages(&self.def, &batch, schema.as_ref(), &self.limits);
         let table = match table {
             Some(t) => t,
             None => match &rows {
@@ -585,7 +592,7 @@ impl Runner {
                 for msg in batch {
                     let one = vec![msg];
                     let (rows, mut errors) =
-                        decode_messages(&self.def, &one, Some(&table.schema()));
+                        decode_messages(&self.def, &one, Some(&table.schema()), &self.limits);
                     let meta = self.meta(&one, errors.clone());
                     let result = table.append_with(rows.map(|d| d.batch), meta);
                     match result {
@@ -679,6 +686,7 @@ fn decode_messages(
     def: &SourceDef,
     batch: &[Msg],
     schema: Option<&arrow::datatypes::SchemaRef>,
+    limits: &crate::Limits,
 ) -> (Option<crate::Decoded>, Vec<IngestError>) {
     let mut errors = Vec::new();
     let mut good: Vec<usize> = Vec::with_capacity(batch.len());
@@ -710,7 +718,7 @@ fn decode_messages(
             }));
             body.push(b'\n');
         }
-        match crate::decode(format, &body, schema) {
+        match crate::decode(format, &body, schema, limits) {
             Ok(decoded) => {
                 if decoded.batch.num_rows() == good.len() {
                     return (Some(decoded), errors);
@@ -786,7 +794,7 @@ mod tests {
             r#"{"id": 5}"#,
             "[1, 2]",
         ]);
-        let (rows, errors) = decode_messages(&def(), &batch, None);
+        let (rows, errors) = decode_messages(&def(), &batch, None, &crate::Limits::default());
         assert_eq!(rows.unwrap().batch.num_rows(), 3);
         let mut bad: Vec<i64> = errors.iter().map(|e| e.offset.unwrap()).collect();
         bad.sort();
@@ -799,7 +807,8 @@ mod tests {
         let mut d = def();
         d.format = MessageFormat::Csv;
         d.columns = vec!["id".to_string(), "name".to_string()];
-        let (rows, errors) = decode_messages(&d, &msgs(&["1,a", "2,b"]), None);
+        let (rows, errors) =
+            decode_messages(&d, &msgs(&["1,a", "2,b"]), None, &crate::Limits::default());
         assert!(errors.is_empty());
         assert_eq!(rows.unwrap().batch.num_rows(), 2);
     }

@@ -24,8 +24,10 @@ mod csv;
 mod error;
 mod json;
 pub mod kafka;
+pub mod limits;
 
 pub use error::{Error, Result};
+pub use limits::{LimitKind, Limits};
 
 use std::io::Cursor;
 
@@ -121,17 +123,24 @@ impl Decoded {
 }
 
 /// Decodes `body` for a table whose current schema is `schema` (`None` when the table does not
-/// exist yet and will be created from the body).
-pub fn decode(format: Format, body: &[u8], schema: Option<&SchemaRef>) -> Result<Decoded> {
+/// exist yet and will be created from the body), within `limits`.
+pub fn decode(
+    format: Format,
+    body: &[u8],
+    schema: Option<&SchemaRef>,
+    limits: &Limits,
+) -> Result<Decoded> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Error::EmptyBody);
     }
-    match format {
-        Format::NdJson => json::decode(body, schema),
-        Format::Csv => csv::decode(body, schema),
-        Format::ArrowIpc => decode_ipc(body),
-        Format::Parquet => decode_parquet(body),
-    }
+    let decoded = match format {
+        Format::NdJson => json::decode(body, schema, limits),
+        Format::Csv => csv::decode(body, schema, limits),
+        Format::ArrowIpc => decode_ipc(body, limits),
+        Format::Parquet => decode_parquet(body, limits),
+    }?;
+    limits::check_row_bytes(limits, &decoded.batch, format, body)?;
+    Ok(decoded)
 }
 
 /// One row [`decode_skipping_bad_rows`] left out.
@@ -156,10 +165,11 @@ pub fn decode_skipping_bad_rows(
     format: Format,
     body: &[u8],
     schema: Option<&SchemaRef>,
+    limits: &Limits,
     max_errors: usize,
 ) -> Result<(Option<Decoded>, Vec<RowError>)> {
     if !matches!(format, Format::NdJson | Format::Csv) {
-        return decode(format, body, schema).map(|d| (Some(d), vec![]));
+        return decode(format, body, schema, limits).map(|d| (Some(d), vec![]));
     }
     // The body's lines, by their 1-based number in the original body.
     let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
@@ -167,7 +177,7 @@ pub fn decode_skipping_bad_rows(
     let mut errors = Vec::new();
     let mut current = body.to_vec();
     loop {
-        let error = match decode(format, &current, schema) {
+        let error = match decode(format, &current, schema, limits) {
             Ok(decoded) => return Ok((Some(decoded), errors)),
             Err(Error::EmptyBody) if !errors.is_empty() => return Ok((None, errors)),
             Err(e) => e,
@@ -200,14 +210,14 @@ pub fn decode_skipping_bad_rows(
     }
 }
 
-fn decode_parquet(body: &[u8]) -> Result<Decoded> {
+fn decode_parquet(body: &[u8], limits: &Limits) -> Result<Decoded> {
     use arrow::record_batch::RecordBatchReader;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let bad = |reason: String| Error::Parquet { reason };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(body))
-        .map_err(|e| bad(e.to_string()))?
-        .build()
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(body))
         .map_err(|e| bad(e.to_string()))?;
+    limits::check_fields(limits, builder.schema().fields().len(), None)?;
+    let reader = builder.build().map_err(|e| bad(e.to_string()))?;
     let schema = reader.schema();
     let mut batches = Vec::new();
     for batch in reader {
@@ -224,12 +234,13 @@ fn decode_parquet(body: &[u8]) -> Result<Decoded> {
     Ok(Decoded { batch, time_column })
 }
 
-fn decode_ipc(body: &[u8]) -> Result<Decoded> {
+fn decode_ipc(body: &[u8], limits: &Limits) -> Result<Decoded> {
     let bad = |e: arrow::error::ArrowError| Error::Ipc {
         reason: e.to_string(),
     };
     let reader = StreamReader::try_new(Cursor::new(body), None).map_err(bad)?;
     let schema = reader.schema();
+    limits::check_fields(limits, schema.fields().len(), None)?;
     let mut batches = Vec::new();
     for batch in reader {
         batches.push(batch.map_err(bad)?);

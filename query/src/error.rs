@@ -50,11 +50,11 @@ pub enum Error {
         limit_bytes: usize,
     },
 
-    /// The statement text is longer than `--max-query-bytes`.
+    /// The statement text is longer than `--query-bytes-max`.
     #[error(
         "the statement is {bytes} bytes long, over the limit of {limit} bytes; send a shorter \
          statement (a very long IN list can go into a table and a join) or raise the limit \
-         (--max-query-bytes, STRATA_MAX_QUERY_BYTES)"
+         (--query-bytes-max, STRATA_QUERY_BYTES_MAX)"
     )]
     QueryTooLarge {
         /// The statement's length.
@@ -62,11 +62,11 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
-    /// Expressions or subqueries nest deeper than `--max-expression-depth`.
+    /// Expressions or subqueries nest deeper than `--expression-depth-max`.
     #[error(
         "the statement nests expressions or subqueries more than {limit} levels deep; flatten it \
          (split a long a + b + c + ... chain with a subquery, or unnest parentheses) or raise the \
-         limit (--max-expression-depth, STRATA_MAX_EXPRESSION_DEPTH)"
+         limit (--expression-depth-max, STRATA_EXPRESSION_DEPTH_MAX)"
     )]
     ExpressionTooDeep {
         /// The limit.
@@ -211,6 +211,9 @@ impl From<sqlparser::parser::ParserError> for Error {
     }
 }
 
+/// The most characters of a statement an error message quotes.
+pub const QUOTED_CHARS_MAX: usize = 200;
+
 impl Error {
     /// A stable, machine-readable code for the error.
     pub fn code(&self) -> &'static str {
@@ -250,11 +253,15 @@ impl Error {
         }
     }
 
-    /// Shorthand for [`Error::Unsupported`].
+    /// Shorthand for [`Error::Unsupported`]. The feature's text (which may quote a piece of the
+    /// statement) is cut at [`QUOTED_CHARS_MAX`] characters.
     pub(crate) fn unsupported(feature: impl Into<String>) -> Self {
-        Error::Unsupported {
-            feature: feature.into(),
+        let mut feature: String = feature.into();
+        if let Some((at, _)) = feature.char_indices().nth(QUOTED_CHARS_MAX) {
+            feature.truncate(at);
+            feature.push_str("...");
         }
+        Error::Unsupported { feature }
     }
 
     /// Shorthand for [`Error::TypeMismatch`].

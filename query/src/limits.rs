@@ -19,8 +19,8 @@ pub const DEFAULT_MAX_QUERY_BYTES: usize = 8 << 20;
 /// The default of [`SqlLimits::max_expression_depth`] (ClickHouse's `max_ast_depth` is 1000 too).
 pub const DEFAULT_MAX_EXPRESSION_DEPTH: usize = 1000;
 
-/// Limits on the statements an engine accepts (`--max-query-bytes`,
-/// `--max-expression-depth`).
+/// Limits on the statements an engine accepts (`--query-bytes-max`,
+/// `--expression-depth-max`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SqlLimits {
     /// The longest statement text accepted, in bytes (`QUERY_TOO_LARGE` beyond).

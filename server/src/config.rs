@@ -26,8 +26,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// The PostgreSQL listen address (`None`: off).
     pub pg_addr: Option<SocketAddr>,
-    /// The largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
+    /// The largest request body accepted, in bytes (decompressed).
+    pub body_bytes_max: usize,
     /// Storage: the log's fsync policy, segment limits, the read cache.
     pub storage: StorageConfig,
     /// Statements: their limits and admission.
@@ -47,6 +47,8 @@ pub struct Config {
 pub struct IngestConfig {
     /// The most ingest requests running at once (at least 1).
     pub concurrency_max: usize,
+    /// The shape limits of a body or a Kafka message.
+    pub limits: strata_ingest::Limits,
 }
 
 /// The limits and admission of statements, the same for HTTP and PostgreSQL.
@@ -59,7 +61,7 @@ pub struct QueryConfig {
     /// Threads a statement's scan may use (0: one per core).
     pub threads: usize,
     /// The most rows a JSON result may have.
-    pub max_result_rows: usize,
+    pub result_rows_max: usize,
     /// The most statements running at once, over both protocols.
     pub concurrent_max: usize,
     /// How long a statement waits for a free slot before it is refused.
@@ -99,9 +101,9 @@ impl Config {
             (None, None) => None,
             _ => anyhow::bail!("--tls-cert and --tls-key go together"),
         };
-        if args.max_concurrent_queries == 0 {
+        if args.query_concurrency_max == 0 {
             anyhow::bail!(
-                "--max-concurrent-queries must be at least 1 (it bounds the statements running \
+                "--query-concurrency-max must be at least 1 (it bounds the statements running \
                  at once over HTTP and PostgreSQL)"
             );
         }
@@ -118,7 +120,7 @@ impl Config {
             data_dir: args.data_dir.clone(),
             http_addr: args.http_addr,
             pg_addr: args.pg_addr.0,
-            max_body_bytes: args.max_body_bytes,
+            body_bytes_max: args.body_bytes_max,
             storage: StorageConfig {
                 fsync: args.fsync,
                 segment_rows_max: args.segment_rows_max.max(1),
@@ -126,22 +128,28 @@ impl Config {
                 cache_bytes: args.cache_bytes,
                 live_bytes_max: args.live_bytes_max,
                 wal_bytes_max: args.wal_bytes_max,
+                table_columns_max: args.table_columns_max.max(1),
                 ..StorageConfig::default()
             },
             query: QueryConfig {
                 timeout_ms: args.query_timeout_ms,
                 memory_limit_bytes: args.query_memory_limit_bytes,
                 threads: args.query_threads,
-                max_result_rows: args.max_result_rows,
-                concurrent_max: args.max_concurrent_queries,
+                result_rows_max: args.result_rows_max,
+                concurrent_max: args.query_concurrency_max,
                 queue_wait: Duration::from_millis(args.query_queue_wait_ms),
                 sql: strata_query::SqlLimits {
-                    max_query_bytes: args.max_query_bytes,
-                    max_expression_depth: args.max_expression_depth.max(1),
+                    max_query_bytes: args.query_bytes_max,
+                    max_expression_depth: args.expression_depth_max.max(1),
                 },
             },
             ingest: IngestConfig {
                 concurrency_max: args.ingest_concurrency_max,
+                limits: strata_ingest::Limits {
+                    row_fields_max: args.row_fields_max.max(1),
+                    row_bytes_max: args.row_bytes_max.max(1),
+                    json_depth_max: args.json_depth_max.max(1),
+                },
             },
             demo_rate: args.demo.then_some(args.demo_rate),
             auth: Auth::new(tokens),
@@ -193,6 +201,9 @@ mod tests {
 
     #[test]
     fn zero_concurrent_queries_is_refused() {
+        let e = config(&["--query-concurrency-max", "0"]).err().unwrap();
+        assert!(e.to_string().contains("at least 1"), "{e}");
+        // The name before the qualifier-last rename still works.
         let e = config(&["--max-concurrent-queries", "0"]).err().unwrap();
         assert!(e.to_string().contains("at least 1"), "{e}");
     }

@@ -26,7 +26,7 @@ pub enum ApiError {
         message: String,
     },
     /// The body exceeds the configured limit.
-    #[error("the request body exceeds the limit of {limit} bytes; send smaller batches or raise --max-body-bytes")]
+    #[error("the request body exceeds the limit of {limit} bytes; send smaller batches or raise --body-bytes-max")]
     PayloadTooLarge {
         /// The limit in bytes.
         limit: usize,
@@ -43,9 +43,9 @@ pub enum ApiError {
         /// The cap.
         limit: usize,
     },
-    /// The server runs as many statements as it may (`--max-concurrent-queries`) and none
+    /// The server runs as many statements as it may (`--query-concurrency-max`) and none
     /// finished within the queue wait.
-    #[error("the server is running its limit of {limit} statements at once and none finished within {waited_ms} ms; retry shortly (see Retry-After), spread the queries out, or raise --max-concurrent-queries")]
+    #[error("the server is running its limit of {limit} statements at once and none finished within {waited_ms} ms; retry shortly (see Retry-After), spread the queries out, or raise --query-concurrency-max")]
     TooManyQueries {
         /// The limit.
         limit: usize,
@@ -75,6 +75,9 @@ pub const DISK_FULL_RETRY_AFTER_S: u64 = 10;
 /// Seconds a client should wait before retrying after backpressure or too many requests (a
 /// persist takes about that long to free memory).
 pub const BACKPRESSURE_RETRY_AFTER_S: u64 = 1;
+
+/// The longest error message sent, in characters.
+const MESSAGE_CHARS_MAX: usize = 4096;
 
 /// The HTTP status of a storage error.
 fn storage_status(e: &strata_storage::Error) -> StatusCode {
@@ -138,7 +141,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
-        let mut error = json!({"code": code, "message": self.to_string()});
+        let mut message = self.to_string();
+        // A message quotes what the client sent (a name, a piece of SQL): never more than a
+        // few KiB of it back.
+        if let Some((at, _)) = message.char_indices().nth(MESSAGE_CHARS_MAX) {
+            let cut = message.len() - at;
+            message.truncate(at);
+            message.push_str(&format!("... ({cut} more bytes)"));
+        }
+        let mut error = json!({"code": code, "message": message});
         if let ApiError::Ingest(e) = &self {
             if let Some(line) = e.line() {
                 error["line"] = json!(line);

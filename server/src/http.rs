@@ -60,7 +60,8 @@ pub async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
     if let Some(rate) = config.demo_rate {
         crate::demo::start(storage.clone(), rate)?;
     }
-    let sources = crate::sources::Sources::start(storage.clone(), &config.data_dir)?;
+    let sources =
+        crate::sources::Sources::start(storage.clone(), &config.data_dir, config.ingest.limits)?;
     let queries = Arc::new(crate::queries::Registry::default());
     storage.virtual_tables().register(
         "system",
@@ -138,7 +139,7 @@ async fn shutdown_signal() {
 /// The routes.
 /// `extra` (the sources API, which has its own state) sits behind the same authentication.
 pub fn router(state: Arc<AppState>, extra: Router) -> Router {
-    let limit = state.config.max_body_bytes;
+    let limit = state.config.body_bytes_max;
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
@@ -354,7 +355,7 @@ fn parse_sql_post(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<SqlRequest, ApiError> {
-    let body = body_or_error(body, state.config.max_body_bytes)?;
+    let body = body_or_error(body, state.config.body_bytes_max)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -495,7 +496,7 @@ fn produce(
         Ok(encoder) => encoder,
         Err(e) => return fail(running, encoding(e)),
     };
-    let max_result_rows = state.config.query.max_result_rows;
+    let max_result_rows = state.config.query.result_rows_max;
     let mut sent_any = false;
     let mut error = None;
     while let Some(batch) = running.next_batch() {
@@ -605,7 +606,7 @@ async fn ingest(
             })
         }
     };
-    let body = body_or_error(body, state.config.max_body_bytes)?;
+    let body = body_or_error(body, state.config.body_bytes_max)?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -614,7 +615,7 @@ async fn ingest(
         .to_ascii_lowercase();
     let worker = state.clone();
     let (name, rows, bad, bytes) = tokio::task::spawn_blocking(move || {
-        let body = decompress(&encoding, body, worker.config.max_body_bytes)?;
+        let body = decompress(&encoding, body, worker.config.body_bytes_max)?;
         let format = body_format(&headers, &body)?;
         let (name, rows, bad) = ingest_blocking(&worker, &table, format, &body, skip)?;
         Ok::<_, ApiError>((name, rows, bad, body.len()))
@@ -727,9 +728,16 @@ fn ingest_blocking(
 ) -> Result<(String, usize, Vec<strata_ingest::RowError>), ApiError> {
     let decode = |schema: Option<&arrow::datatypes::SchemaRef>| {
         if skip {
-            strata_ingest::decode_skipping_bad_rows(format, body, schema, SKIP_ERRORS_MAX)
+            strata_ingest::decode_skipping_bad_rows(
+                format,
+                body,
+                schema,
+                &state.config.ingest.limits,
+                SKIP_ERRORS_MAX,
+            )
         } else {
-            strata_ingest::decode(format, body, schema).map(|d| (Some(d), vec![]))
+            strata_ingest::decode(format, body, schema, &state.config.ingest.limits)
+                .map(|d| (Some(d), vec![]))
         }
     };
     let (name, rows, bad) = match state.storage.table(table) {

@@ -52,9 +52,10 @@ pub struct ServeArgs {
     /// The HTTP listen address; port 0 picks a free port.
     #[arg(long, env = "STRATA_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
-    /// The largest request body accepted, in bytes.
-    #[arg(long, env = "STRATA_MAX_BODY_BYTES", default_value_t = 64 << 20)]
-    pub max_body_bytes: usize,
+    /// The largest request body accepted, in bytes (413 BODY_TOO_LARGE beyond; a compressed
+    /// body is limited by its decompressed size).
+    #[arg(long, env = "STRATA_BODY_BYTES_MAX", alias = "max-body-bytes", default_value_t = 64 << 20)]
+    pub body_bytes_max: usize,
     /// When the write-ahead log is fsynced: `always` (before every acknowledgement; survives
     /// power loss) or `never` (survives a process crash only).
     #[arg(long, env = "STRATA_FSYNC", default_value = "always", value_parser = parse_fsync)]
@@ -80,47 +81,70 @@ pub struct ServeArgs {
     /// Threads a query's scan may use (0: one per core).
     #[arg(long, env = "STRATA_QUERY_THREADS", default_value_t = 0)]
     pub query_threads: usize,
-    /// The most rows a JSON result may have (NDJSON and CSV are not capped).
-    #[arg(long, env = "STRATA_MAX_RESULT_ROWS", default_value_t = 1_000_000)]
-    pub max_result_rows: usize,
+    /// The most rows a JSON result may have (400 RESULT_TOO_LARGE beyond; NDJSON, CSV, Arrow,
+    /// Parquet and PostgreSQL results stream and are not capped).
+    #[arg(
+        long,
+        env = "STRATA_RESULT_ROWS_MAX",
+        alias = "max-result-rows",
+        default_value_t = 1_000_000
+    )]
+    pub result_rows_max: usize,
     /// The most statements (HTTP and PostgreSQL together) that run at once; more wait up to
     /// --query-queue-wait-ms for a free slot, then are refused (HTTP 429 TOO_MANY_QUERIES,
     /// SQLSTATE 53300). Ingest is never counted nor held back by it.
-    #[arg(long, env = "STRATA_MAX_CONCURRENT_QUERIES", default_value_t = 8)]
-    pub max_concurrent_queries: usize,
-    /// How long a statement waits for a free slot (see --max-concurrent-queries) before it is
+    #[arg(
+        long,
+        env = "STRATA_QUERY_CONCURRENCY_MAX",
+        alias = "max-concurrent-queries",
+        default_value_t = 8
+    )]
+    pub query_concurrency_max: usize,
+    /// How long a statement waits for a free slot (see --query-concurrency-max) before it is
     /// refused, in milliseconds.
     #[arg(long, env = "STRATA_QUERY_QUEUE_WAIT_MS", default_value_t = 500)]
     pub query_queue_wait_ms: u64,
     /// The longest SQL statement accepted, in bytes (QUERY_TOO_LARGE beyond; an IN list of
     /// 100,000 UUIDs is about 4 MB).
-    #[arg(long, env = "STRATA_MAX_QUERY_BYTES", default_value_t = strata_query::limits::DEFAULT_MAX_QUERY_BYTES)]
-    pub max_query_bytes: usize,
+    #[arg(long, env = "STRATA_QUERY_BYTES_MAX", alias = "max-query-bytes", default_value_t = strata_query::limits::DEFAULT_MAX_QUERY_BYTES)]
+    pub query_bytes_max: usize,
     /// How deeply a statement's expressions and subqueries may nest (EXPRESSION_TOO_DEEP
     /// beyond). Flat lists do not count: IN lists, AND/OR/|| chains, UNION branches.
-    #[arg(long, env = "STRATA_MAX_EXPRESSION_DEPTH", default_value_t = strata_query::limits::DEFAULT_MAX_EXPRESSION_DEPTH)]
-    pub max_expression_depth: usize,
+    #[arg(long, env = "STRATA_EXPRESSION_DEPTH_MAX", alias = "max-expression-depth", default_value_t = strata_query::limits::DEFAULT_MAX_EXPRESSION_DEPTH)]
+    pub expression_depth_max: usize,
+    /// The most columns a table may have, created or grown by ingest (400 TOO_MANY_COLUMNS
+    /// beyond).
+    #[arg(long, env = "STRATA_TABLE_COLUMNS_MAX", default_value_t = strata_storage::DEFAULT_TABLE_COLUMNS_MAX)]
+    pub table_columns_max: usize,
+    /// The most fields one ingested row may have: the keys of a JSON line, the columns of a CSV
+    /// header, an Arrow stream or a Parquet file (400 TOO_MANY_FIELDS beyond).
+    #[arg(long, env = "STRATA_ROW_FIELDS_MAX", default_value_t = strata_ingest::limits::DEFAULT_ROW_FIELDS_MAX)]
+    pub row_fields_max: usize,
+    /// The most bytes one ingested row may hold, its values' sizes summed (400 ROW_TOO_LARGE
+    /// beyond).
+    #[arg(long, env = "STRATA_ROW_BYTES_MAX", default_value_t = strata_ingest::limits::DEFAULT_ROW_BYTES_MAX)]
+    pub row_bytes_max: usize,
+    /// How deeply an ingested JSON line may nest arrays and objects (400 NESTING_TOO_DEEP
+    /// beyond; Strata stores flat rows, so any nested value is refused, this bounds the work of
+    /// reading one).
+    #[arg(long, env = "STRATA_JSON_DEPTH_MAX", default_value_t = strata_ingest::limits::DEFAULT_JSON_DEPTH_MAX)]
+    pub json_depth_max: usize,
     /// Ingest is refused (429 INGEST_BACKPRESSURE, Retry-After) while the rows not yet persisted
     /// to Parquet, all tables, hold this many bytes of memory; persistence is pushed once half
     /// of it is used. 0: no limit. The default, 2 GiB, suits a 24 GiB machine: eight full live
     /// segments, a tenth of the memory.
-    #[arg(long, env = "STRATA_LIVE_BYTES_MAX", alias = "live-memory-budget-bytes", default_value_t = strata_storage::DEFAULT_LIVE_BYTES_MAX)]
+    #[arg(long, env = "STRATA_LIVE_BYTES_MAX", default_value_t = strata_storage::DEFAULT_LIVE_BYTES_MAX)]
     pub live_bytes_max: u64,
     /// ... or while the write-ahead logs, all tables, hold this many bytes on disk. 0: no
     /// limit. The default, 4 GiB: the log holds the unpersisted rows (Arrow IPC, about their
     /// memory size) plus files that persistence covers but that are not yet deleted.
-    #[arg(long, env = "STRATA_WAL_BYTES_MAX", alias = "wal-budget-bytes", default_value_t = strata_storage::DEFAULT_WAL_BYTES_MAX)]
+    #[arg(long, env = "STRATA_WAL_BYTES_MAX", default_value_t = strata_storage::DEFAULT_WAL_BYTES_MAX)]
     pub wal_bytes_max: u64,
     /// At most this many ingest requests run at once; one more waits 100 ms for a place, then
     /// gets 429 TOO_MANY_INGEST_REQUESTS with Retry-After. Bounds the memory of bodies in flight
-    /// (this times --max-body-bytes, plus their decoded rows). The default, 16: eight cores'
+    /// (this times --body-bytes-max, plus their decoded rows). The default, 16: eight cores'
     /// worth of decoding, and 1 GiB of 64 MiB bodies.
-    #[arg(
-        long,
-        env = "STRATA_INGEST_CONCURRENCY_MAX",
-        alias = "max-concurrent-ingest",
-        default_value_t = 16
-    )]
+    #[arg(long, env = "STRATA_INGEST_CONCURRENCY_MAX", default_value_t = 16)]
     pub ingest_concurrency_max: usize,
     /// Creates an `events` table (when missing) and feeds it generated events, for a first look.
     #[arg(long, env = "STRATA_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
@@ -153,7 +177,28 @@ fn parse_fsync(s: &str) -> Result<strata_storage::FsyncPolicy, String> {
         .ok_or_else(|| format!("expected always or never, got {s}"))
 }
 
+/// Environment variables renamed to put the qualifier last (docs/operations.md), and the names
+/// they replace, still read when the new one is not set.
+const RENAMED_ENV: [(&str, &str); 5] = [
+    ("STRATA_BODY_BYTES_MAX", "STRATA_MAX_BODY_BYTES"),
+    ("STRATA_RESULT_ROWS_MAX", "STRATA_MAX_RESULT_ROWS"),
+    (
+        "STRATA_QUERY_CONCURRENCY_MAX",
+        "STRATA_MAX_CONCURRENT_QUERIES",
+    ),
+    ("STRATA_QUERY_BYTES_MAX", "STRATA_MAX_QUERY_BYTES"),
+    ("STRATA_EXPRESSION_DEPTH_MAX", "STRATA_MAX_EXPRESSION_DEPTH"),
+];
+
 fn main() -> std::process::ExitCode {
+    for (new, old) in RENAMED_ENV {
+        if std::env::var_os(new).is_none() {
+            if let Some(value) = std::env::var_os(old) {
+                // Single-threaded still: nothing else reads the environment yet.
+                std::env::set_var(new, value);
+            }
+        }
+    }
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => serve(*args),

@@ -39,6 +39,8 @@ struct SourcesFile {
 /// The sources of one server.
 pub struct Sources {
     storage: Arc<Storage>,
+    /// The shape limits of a message (`Config::ingest.limits`).
+    limits: strata_ingest::Limits,
     path: PathBuf,
     sources: Mutex<BTreeMap<String, Arc<KafkaSource>>>,
 }
@@ -78,7 +80,11 @@ fn internal(e: impl std::fmt::Display) -> SourceError {
 
 impl Sources {
     /// Loads the definitions of `data_dir`, starts every source and registers `system.sources`.
-    pub fn start(storage: Arc<Storage>, data_dir: &FsPath) -> anyhow::Result<Arc<Sources>> {
+    pub fn start(
+        storage: Arc<Storage>,
+        data_dir: &FsPath,
+        limits: strata_ingest::Limits,
+    ) -> anyhow::Result<Arc<Sources>> {
         let path = data_dir.join(FILE);
         let defs = match std::fs::read(&path) {
             Ok(bytes) => {
@@ -100,13 +106,14 @@ impl Sources {
         let mut map = BTreeMap::new();
         for def in defs {
             let name = def.name.clone();
-            map.insert(name, KafkaSource::start(def, storage.clone())?);
+            map.insert(name, KafkaSource::start(def, storage.clone(), limits)?);
         }
         if !map.is_empty() {
             tracing::info!(sources = map.len(), "sources started");
         }
         let sources = Arc::new(Sources {
             storage: storage.clone(),
+            limits,
             path,
             sources: Mutex::new(map),
         });
@@ -244,7 +251,7 @@ async fn create(State(sources): State<Arc<Sources>>, body: Bytes) -> Result<Resp
                 ),
             ));
         }
-        let source = KafkaSource::start(def.clone(), worker.storage.clone())
+        let source = KafkaSource::start(def.clone(), worker.storage.clone(), worker.limits)
             .map_err(|e| SourceError(StatusCode::BAD_REQUEST, "INVALID_SOURCE", e.to_string()))?;
         map.insert(def.name.clone(), source.clone());
         if let Err(e) = worker.save(&map) {

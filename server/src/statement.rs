@@ -6,7 +6,7 @@
 //! ```text
 //!   Request { sql, principal, protocol, limits }
 //!      |
-//!      | Statements::admit    a slot: at most --max-concurrent-queries run at once; a statement
+//!      | Statements::admit    a slot: at most --query-concurrency-max run at once; a statement
 //!      |                      waits up to --query-queue-wait-ms for one, then is refused
 //!      |                      (TOO_MANY_QUERIES); registered in the query registry
 //!      |                      (system.queries, DELETE /v1/queries/{id}) with its cancel flag

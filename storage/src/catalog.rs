@@ -17,6 +17,30 @@ const CATALOG_FORMAT: &str = "strata-catalog";
 /// The longest table name accepted.
 pub const TABLE_NAME_LEN_MAX: usize = 128;
 
+/// The longest column name, in bytes (PostgreSQL's is 63, Snowflake's 255).
+pub const COLUMN_NAME_BYTES_MAX: usize = 255;
+
+/// At most the first 64 characters of `name`, with an ellipsis when cut: how a name a client
+/// sent is quoted back in an error (a 1 MB name is not echoed whole).
+pub fn quoted_name(name: &str) -> String {
+    match name.char_indices().nth(64) {
+        Some((at, _)) => format!("{}...", &name[..at]),
+        None => name.to_string(),
+    }
+}
+
+/// Refuses a column name longer than [`COLUMN_NAME_BYTES_MAX`].
+pub fn validate_column_name(name: &str) -> Result<()> {
+    if name.len() > COLUMN_NAME_BYTES_MAX {
+        return Err(Error::IdentifierTooLong {
+            name: quoted_name(name),
+            bytes: name.len(),
+            max: COLUMN_NAME_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
 /// The time partition granularity of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,6 +128,7 @@ impl TableDef {
             if f.name().is_empty() {
                 return invalid("a column name is empty".to_string());
             }
+            validate_column_name(f.name())?;
             if !seen.insert(f.name().to_ascii_lowercase()) {
                 return invalid(format!(
                     "column \"{}\" appears twice (column names are case-insensitive)",
@@ -182,7 +207,7 @@ impl TableDef {
 pub fn validate_table_name(name: &str) -> Result<()> {
     let bad = |reason: &str| {
         Err(Error::InvalidTableName {
-            name: name.to_string(),
+            name: quoted_name(name),
             reason: reason.to_string(),
         })
     };

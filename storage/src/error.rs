@@ -73,6 +73,34 @@ pub enum Error {
         name: String,
     },
 
+    /// A column name is longer than [`crate::catalog::COLUMN_NAME_BYTES_MAX`].
+    #[error(
+        "column name \"{name}\" is {bytes} bytes long, over the limit of {max}; use a shorter \
+         name (a long key belongs in a value, not a column name)"
+    )]
+    IdentifierTooLong {
+        /// The name's start.
+        name: String,
+        /// Its length in bytes.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A table would have more columns than the server allows.
+    #[error(
+        "table \"{table}\" would have {columns} columns, over the limit of {max} \
+         (--table-columns-max); nothing was stored: send fewer distinct fields (a field per \
+         user or per id belongs in a value, not a column name), or raise the limit"
+    )]
+    TooManyColumns {
+        /// The table.
+        table: String,
+        /// The columns it would have.
+        columns: usize,
+        /// The limit.
+        max: usize,
+    },
+
     // --- resources ---
     /// The file system is full (`ENOSPC`, or a quota: `EDQUOT`). Nothing of the failed
     /// operation was kept: a log append was taken back, temporary files were removed, the
@@ -171,6 +199,8 @@ impl Error {
                 | Error::SchemaConflict { .. }
                 | Error::NullInNotNull { .. }
                 | Error::TableDropped { .. }
+                | Error::TooManyColumns { .. }
+                | Error::IdentifierTooLong { .. }
         )
     }
 
@@ -181,6 +211,8 @@ impl Error {
             Error::TableExists { .. } => "TABLE_EXISTS",
             Error::InvalidTableName { .. } => "INVALID_TABLE_NAME",
             Error::InvalidSchema { .. } => "INVALID_SCHEMA",
+            Error::TooManyColumns { .. } => "TOO_MANY_COLUMNS",
+            Error::IdentifierTooLong { .. } => "IDENTIFIER_TOO_LONG",
             Error::SchemaConflict { .. } => "TYPE_MISMATCH",
             Error::NullInNotNull { .. } => "NULL_IN_NOT_NULL",
             Error::TableDropped { .. } => "TABLE_NOT_FOUND",

@@ -105,6 +105,22 @@ pub const DEFAULT_LIVE_BYTES_MAX: u64 = 2 << 30;
 /// rows, Arrow IPC-encoded, plus up to one file per table that persistence already covers).
 pub const DEFAULT_WAL_BYTES_MAX: u64 = 4 << 30;
 
+/// The default of [`StorageConfig::table_columns_max`]: 10,000 columns (ClickHouse users
+/// rarely pass a thousand; Druid and Pinot tables of a few thousand are wide).
+pub const DEFAULT_TABLE_COLUMNS_MAX: usize = 10_000;
+
+/// Refuses a table of `columns` columns over `max`.
+pub(crate) fn check_columns(table: &str, columns: usize, max: usize) -> Result<()> {
+    if columns > max {
+        return Err(Error::TooManyColumns {
+            table: table.to_string(),
+            columns,
+            max,
+        });
+    }
+    Ok(())
+}
+
 /// The default read-cache budget: 1 GiB.
 pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
 
@@ -131,6 +147,9 @@ pub struct StorageConfig {
     pub live_bytes_max: u64,
     /// ... or while the write-ahead logs of all tables hold this many bytes; 0: no limit.
     pub wal_bytes_max: u64,
+    /// The most columns a table may have, by `CREATE TABLE` or by schema evolution
+    /// ([`Error::TooManyColumns`] beyond).
+    pub table_columns_max: usize,
 }
 
 impl Default for StorageConfig {
@@ -145,6 +164,7 @@ impl Default for StorageConfig {
             cache_bytes: DEFAULT_CACHE_BYTES,
             live_bytes_max: DEFAULT_LIVE_BYTES_MAX,
             wal_bytes_max: DEFAULT_WAL_BYTES_MAX,
+            table_columns_max: DEFAULT_TABLE_COLUMNS_MAX,
         }
     }
 }
@@ -295,6 +315,11 @@ impl Storage {
     pub fn create_table(&self, def: TableDef, if_not_exists: bool) -> Result<bool> {
         catalog::validate_table_name(&def.name)?;
         let def = def.validated()?;
+        check_columns(
+            &def.name,
+            def.schema.fields().len(),
+            self.config.table_columns_max,
+        )?;
         let mut tables = write_lock(&self.tables);
         if find_name(&tables, &def.name).is_some() {
             if if_not_exists {

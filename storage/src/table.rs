@@ -1,5 +1,6 @@
 //! One table: its definition, write-ahead log and live segment.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -848,16 +849,21 @@ impl Table {
             .map(|f| f.as_ref().clone())
             .collect();
         let mut sources: Vec<Option<usize>> = vec![None; fields.len()];
+        // Column positions by exact name, then by lower-cased name (the first one wins): one
+        // hash lookup per incoming column, so a wide table costs linear time here (and in
+        // replay), not quadratic.
+        let mut exact: HashMap<String, usize> = HashMap::with_capacity(fields.len());
+        let mut folded: HashMap<String, usize> = HashMap::with_capacity(fields.len());
+        for (p, t) in fields.iter().enumerate() {
+            exact.entry(t.name().clone()).or_insert(p);
+            folded.entry(t.name().to_ascii_lowercase()).or_insert(p);
+        }
         let in_schema = batch.schema();
         for (i, f) in in_schema.fields().iter().enumerate() {
-            let pos = fields
-                .iter()
-                .position(|t| t.name() == f.name())
-                .or_else(|| {
-                    fields
-                        .iter()
-                        .position(|t| t.name().eq_ignore_ascii_case(f.name()))
-                });
+            let pos = exact
+                .get(f.name())
+                .or_else(|| folded.get(&f.name().to_ascii_lowercase()))
+                .copied();
             match pos {
                 Some(p) if sources[p].is_some() => {
                     return Err(Error::InvalidSchema {
@@ -869,6 +875,7 @@ impl Table {
                 }
                 Some(p) => sources[p] = Some(i),
                 None => {
+                    crate::catalog::validate_column_name(f.name())?;
                     if !is_supported(f.data_type()) {
                         return Err(Error::InvalidSchema {
                             reason: format!(
@@ -878,6 +885,10 @@ impl Table {
                             ),
                         });
                     }
+                    exact.entry(f.name().clone()).or_insert(fields.len());
+                    folded
+                        .entry(f.name().to_ascii_lowercase())
+                        .or_insert(fields.len());
                     fields.push(Field::new(f.name(), f.data_type().clone(), true));
                     sources.push(Some(i));
                 }
@@ -956,6 +967,11 @@ impl Table {
 
     /// Adopts a wider schema: persisted in the catalog first, then applied to the live segment.
     fn evolve(&self, schema: SchemaRef) -> Result<()> {
+        crate::check_columns(
+            &self.name,
+            schema.fields().len(),
+            self.config.table_columns_max,
+        )?;
         let mut def = write_lock(&self.def);
         let next = TableDef {
             name: def.name.clone(),

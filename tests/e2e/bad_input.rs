@@ -21,7 +21,7 @@ fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
 #[test]
 fn bad_requests_get_clear_errors_and_change_nothing() {
     let dir = TempDir::new("bad-input");
-    let server = Server::start_with(dir.path(), &["--max-body-bytes", "4096"]);
+    let server = Server::start_with(dir.path(), &["--body-bytes-max", "4096"]);
     server.sql(
         "CREATE TABLE t (time TIMESTAMP NOT NULL, n BIGINT, s VARCHAR) WITH (time_column = 'time')",
     );
@@ -167,7 +167,7 @@ fn hostile_sql_does_not_take_the_server_down() {
 #[test]
 fn hostile_sql_cannot_take_the_server_down() {
     let dir = TempDir::new("hostile-sql");
-    let server = Server::start_with(dir.path(), &["--max-body-bytes", "67108864"]);
+    let server = Server::start_with(dir.path(), &["--body-bytes-max", "67108864"]);
     server.sql(
         "CREATE TABLE t (time TIMESTAMP NOT NULL, n BIGINT, s VARCHAR) WITH (time_column = 'time')",
     );

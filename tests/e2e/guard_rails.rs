@@ -35,7 +35,7 @@ fn post_sql(server: &Server, body: Value, query_id: Option<&str>) -> (u16, Optio
 #[test]
 fn timeouts_memory_limits_and_cancellation_fail_cleanly() {
     let dir = TempDir::new("guard-rails");
-    let server = Server::start_with(dir.path(), &["--max-result-rows", "1000"]);
+    let server = Server::start_with(dir.path(), &["--result-rows-max", "1000"]);
     let mut body = String::new();
     for i in 0..300_000u64 {
         body.push_str(&format!(

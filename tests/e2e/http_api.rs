@@ -192,7 +192,7 @@ fn ten_million_rows_stream_in_bounded_server_memory() {
     const PER_REQUEST: usize = 1_000_000;
     let dir = TempDir::new("api-stream");
     {
-        let server = Server::start_with(dir.path(), &["--max-body-bytes", "268435456"]);
+        let server = Server::start_with(dir.path(), &["--body-bytes-max", "268435456"]);
         for i in 0..ROWS / PER_REQUEST {
             ingest_arrow(
                 &server,
@@ -318,7 +318,7 @@ fn a_streaming_query_is_cancelled_by_id() {
 #[test]
 fn compression_both_ways_and_zip_bombs() {
     let dir = TempDir::new("api-compress");
-    let server = Server::start_with(dir.path(), &["--max-body-bytes", "1048576"]);
+    let server = Server::start_with(dir.path(), &["--body-bytes-max", "1048576"]);
     let ndjson: String = (0..2000)
         .map(|i| {
             format!(

@@ -59,7 +59,7 @@ fn ten_million_rows_stream_over_pg_in_bounded_server_memory() {
     const PER_REQUEST: usize = 1_000_000;
     let dir = TempDir::new("pg-stream");
     {
-        let server = Server::start_with(dir.path(), &["--max-body-bytes", "268435456"]);
+        let server = Server::start_with(dir.path(), &["--body-bytes-max", "268435456"]);
         for i in 0..ROWS / PER_REQUEST {
             ingest_arrow(
                 &server,
@@ -109,7 +109,7 @@ fn the_concurrent_query_limit_refuses_over_both_protocols() {
     let server = Server::start_with(
         dir.path(),
         &[
-            "--max-concurrent-queries",
+            "--query-concurrency-max",
             "2",
             "--query-queue-wait-ms",
             "50",

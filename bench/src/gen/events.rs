@@ -420,7 +420,7 @@ mod tests {
         let body = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         // A new table (schema inferred from the body) ...
-        let decoded = decode(Format::NdJson, &body, None).unwrap();
+        let decoded = decode(Format::NdJson, &body, None, &Default::default()).unwrap();
         assert_eq!(decoded.batch.num_rows(), 3_000);
         assert_eq!(decoded.time_column.as_deref(), Some("time"));
         let types: Vec<(String, DataType)> = decoded
@@ -441,7 +441,7 @@ mod tests {
             assert_eq!(ty, &expected, "{name}");
         }
         // ... and a table created with the Parquet schema.
-        let decoded = decode(Format::NdJson, &body, Some(&schema())).unwrap();
+        let decoded = decode(Format::NdJson, &body, Some(&schema()), &Default::default()).unwrap();
         assert_eq!(decoded.batch.num_rows(), 3_000);
     }
 
@@ -485,13 +485,25 @@ mod tests {
             .starts_with("2026-01-01T00:00:00."));
         // Decoded against the table's schema, the CSV gives back the same values.
         let storage_schema = schema();
-        let decoded = decode(Format::Csv, &body, Some(&storage_schema)).unwrap();
+        let decoded = decode(
+            Format::Csv,
+            &body,
+            Some(&storage_schema),
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(decoded.batch.num_rows(), 2_000);
         assert_eq!(decoded.batch.column(0).as_ref(), batch.column(0).as_ref());
         assert_eq!(decoded.batch.column(4).as_ref(), batch.column(4).as_ref());
         let mut ndjson = Vec::new();
         append_ndjson(&batch, &mut ndjson).unwrap();
-        let from_json = decode(Format::NdJson, &ndjson, Some(&storage_schema)).unwrap();
+        let from_json = decode(
+            Format::NdJson,
+            &ndjson,
+            Some(&storage_schema),
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(from_json.batch.column(7).as_ref(), batch.column(7).as_ref());
     }
 }

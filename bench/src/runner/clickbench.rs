@@ -62,7 +62,7 @@ pub struct Options {
     pub skip_peers: bool,
     /// Rows per ingest request.
     pub batch_rows: usize,
-    /// The server's `--max-body-bytes`.
+    /// The server's `--body-bytes-max`.
     pub max_body_bytes: u64,
     /// The server's `--query-timeout-ms`, as seconds.
     pub query_timeout_s: u64,
@@ -98,7 +98,7 @@ pub struct ClickbenchArgs {
     /// Rows per ingest request (one Arrow IPC stream each).
     #[arg(long, default_value_t = 100_000)]
     pub batch_rows: usize,
-    /// The server's `--max-body-bytes`.
+    /// The server's `--body-bytes-max`.
     #[arg(long, default_value_t = 1 << 30)]
     pub max_body_bytes: u64,
     /// The server's query time limit, seconds (ClickBench charges a failure 300 s).
@@ -541,7 +541,7 @@ fn run_strata(
     queries: &[String],
 ) -> Result<(LoadResult, Vec<SystemQuery>)> {
     let args = vec![
-        "--max-body-bytes".to_string(),
+        "--body-bytes-max".to_string(),
         o.max_body_bytes.to_string(),
         "--query-timeout-ms".to_string(),
         (o.query_timeout_s * 1000).to_string(),

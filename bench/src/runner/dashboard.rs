@@ -244,7 +244,7 @@ pub fn run(a: &DashboardArgs) -> Result<Report> {
         &[
             "--fsync".into(),
             a.fsync.clone(),
-            "--max-body-bytes".into(),
+            "--body-bytes-max".into(),
             (1u64 << 30).to_string(),
         ],
     )?;

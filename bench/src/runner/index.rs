@@ -71,7 +71,7 @@ pub fn run(a: &IndexArgs) -> Result<()> {
         .strata_bin
         .clone()
         .unwrap_or_else(|| root.join("target/release/strata"));
-    let args = vec!["--max-body-bytes".to_string(), (1u64 << 30).to_string()];
+    let args = vec!["--body-bytes-max".to_string(), (1u64 << 30).to_string()];
     let server = StrataServer::start(&bin, &args)?;
     let columns = "time TIMESTAMP NOT NULL, country VARCHAR, device VARCHAR, url VARCHAR, \
                    user_id VARCHAR, bytes BIGINT, amount DOUBLE, latency_ms DOUBLE, status INTEGER";

@@ -81,7 +81,7 @@ fn boolean_array(value: Value, num_rows: usize) -> Result<BooleanArray> {
 }
 
 /// Evaluates `expr` over every row of `batch`.
-// Expressions nest up to --max-expression-depth: grow the stack as needed (scan threads
+// Expressions nest up to --expression-depth-max: grow the stack as needed (scan threads
 // have the default 2 MiB).
 #[recursive::recursive]
 pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {

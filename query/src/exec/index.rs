@@ -54,7 +54,7 @@ pub enum IndexExpr {
 
 impl IndexExpr {
     /// Translates `expr`, or `None` when some part of it is not answerable by an index.
-    // Expressions nest up to --max-expression-depth: grow the stack as needed (scan threads
+    // Expressions nest up to --expression-depth-max: grow the stack as needed (scan threads
     // have the default 2 MiB).
     #[recursive::recursive]
     pub fn from_expr(expr: &Expr) -> Option<IndexExpr> {
@@ -203,7 +203,7 @@ impl IndexExpr {
 
     /// The rows of `segment` where the expression is TRUE and where it is FALSE; `None` when
     /// the segment lacks the index of a column the expression asks about.
-    // Expressions nest up to --max-expression-depth: grow the stack as needed (scan threads
+    // Expressions nest up to --expression-depth-max: grow the stack as needed (scan threads
     // have the default 2 MiB).
     #[recursive::recursive]
     pub fn evaluate(

@@ -21,7 +21,7 @@ pub fn may_match_all(filters: &[Expr], zone: &Zone) -> bool {
     filters.iter().all(|f| may_match(f, zone))
 }
 
-// Expressions nest up to --max-expression-depth: grow the stack as needed (scan threads
+// Expressions nest up to --expression-depth-max: grow the stack as needed (scan threads
 // have the default 2 MiB).
 #[recursive::recursive]
 fn may_match(expr: &Expr, zone: &Zone) -> bool {

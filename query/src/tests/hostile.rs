@@ -160,7 +160,7 @@ fn statement_text_over_the_limit_is_refused() {
     let long = format!("SELECT 1 /* {} */", "x".repeat(1000));
     let e = error(&engine, &long);
     assert_eq!(e.code(), "QUERY_TOO_LARGE");
-    assert!(e.to_string().contains("--max-query-bytes"), "{e}");
+    assert!(e.to_string().contains("--query-bytes-max"), "{e}");
     assert_eq!(query(&engine, "SELECT 1"), vec!["1"]);
 }
 
@@ -174,5 +174,5 @@ fn the_depth_limit_is_configurable() {
     assert_eq!(query(&engine, &arithmetic(10)), vec!["11"]);
     let e = error(&engine, &arithmetic(40));
     assert_eq!(e.code(), "EXPRESSION_TOO_DEEP");
-    assert!(e.to_string().contains("--max-expression-depth"), "{e}");
+    assert!(e.to_string().contains("--expression-depth-max"), "{e}");
 }
