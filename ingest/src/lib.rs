@@ -25,6 +25,8 @@ mod error;
 mod json;
 pub mod kafka;
 pub mod limits;
+mod parquet_body;
+mod parquet_footer;
 
 pub use error::{Error, Result};
 pub use limits::{LimitKind, Limits};
@@ -140,6 +142,15 @@ pub fn decode(
         Format::Parquet => decode_parquet(body, limits),
     }?;
     limits::check_row_bytes(limits, &decoded.batch, format, body)?;
+    let decoded_bytes = decoded.batch.get_array_memory_size();
+    if decoded_bytes > limits.decoded_bytes_max {
+        return Err(Error::Limit {
+            kind: LimitKind::DecodedBytes,
+            line: None,
+            found: decoded_bytes,
+            max: limits.decoded_bytes_max,
+        });
+    }
     Ok(decoded)
 }
 
@@ -211,19 +222,8 @@ pub fn decode_skipping_bad_rows(
 }
 
 fn decode_parquet(body: &[u8], limits: &Limits) -> Result<Decoded> {
-    use arrow::record_batch::RecordBatchReader;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let bad = |reason: String| Error::Parquet { reason };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(body))
-        .map_err(|e| bad(e.to_string()))?;
-    limits::check_fields(limits, builder.schema().fields().len(), None)?;
-    let reader = builder.build().map_err(|e| bad(e.to_string()))?;
-    let schema = reader.schema();
-    let mut batches = Vec::new();
-    for batch in reader {
-        batches.push(batch.map_err(|e| bad(e.to_string()))?);
-    }
-    let batch = concat_batches(&schema, &batches).map_err(|e| bad(e.to_string()))?;
+    let batch = parquet_body::decode(body, limits)?;
     let batch = normalise_types(batch).map_err(|e| bad(e.to_string()))?;
     let time_column = batch
         .schema()

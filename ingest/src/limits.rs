@@ -17,10 +17,12 @@ use crate::{Error, Format, Result};
 pub const DEFAULT_ROW_FIELDS_MAX: usize = 10_000;
 /// The default of [`Limits::row_bytes_max`]: 1 MiB, Kafka's default largest message.
 pub const DEFAULT_ROW_BYTES_MAX: usize = 1 << 20;
-/// The default of [`Limits::json_depth_max`]. Strata stores flat rows, so a value nested two
+/// The default of [`Limits::decoded_bytes_max`]: 512 MiB (eight times the default body).
+pub const DEFAULT_DECODED_BYTES_MAX: usize = 512 << 20;
+/// The default of [`Limits::nesting_depth_max`]. Strata stores flat rows, so a value nested two
 /// levels deep is refused anyway; the bound only keeps the parser's work on a deeply nested
 /// value (which it reads to report it) small.
-pub const DEFAULT_JSON_DEPTH_MAX: usize = 64;
+pub const DEFAULT_NESTING_DEPTH_MAX: usize = 64;
 
 /// The shape limits of one body; see the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +33,12 @@ pub struct Limits {
     /// The most bytes one row may hold once decoded: the sum of its values' sizes (strings by
     /// their bytes, numbers and booleans by their width; code `ROW_TOO_LARGE`).
     pub row_bytes_max: usize,
-    /// How deeply a JSON line's arrays and objects may nest (code `NESTING_TOO_DEEP`).
-    pub json_depth_max: usize,
+    /// How deeply a JSON line's arrays and objects, or a Parquet file's schema, may nest (code
+    /// `NESTING_TOO_DEEP`).
+    pub nesting_depth_max: usize,
+    /// The most memory one body's rows may take once decoded (code `DECODED_TOO_LARGE`): a
+    /// Parquet body's encodings can expand it a thousandfold.
+    pub decoded_bytes_max: usize,
 }
 
 impl Default for Limits {
@@ -40,7 +46,8 @@ impl Default for Limits {
         Limits {
             row_fields_max: DEFAULT_ROW_FIELDS_MAX,
             row_bytes_max: DEFAULT_ROW_BYTES_MAX,
-            json_depth_max: DEFAULT_JSON_DEPTH_MAX,
+            nesting_depth_max: DEFAULT_NESTING_DEPTH_MAX,
+            decoded_bytes_max: DEFAULT_DECODED_BYTES_MAX,
         }
     }
 }
@@ -52,8 +59,10 @@ pub enum LimitKind {
     RowFields,
     /// [`Limits::row_bytes_max`].
     RowBytes,
-    /// [`Limits::json_depth_max`].
-    JsonDepth,
+    /// [`Limits::nesting_depth_max`].
+    NestingDepth,
+    /// [`Limits::decoded_bytes_max`].
+    DecodedBytes,
 }
 
 impl LimitKind {
@@ -62,7 +71,8 @@ impl LimitKind {
         match self {
             LimitKind::RowFields => "TOO_MANY_FIELDS",
             LimitKind::RowBytes => "ROW_TOO_LARGE",
-            LimitKind::JsonDepth => "NESTING_TOO_DEEP",
+            LimitKind::NestingDepth => "NESTING_TOO_DEEP",
+            LimitKind::DecodedBytes => "DECODED_TOO_LARGE",
         }
     }
 
@@ -71,7 +81,8 @@ impl LimitKind {
         match self {
             LimitKind::RowFields => "--row-fields-max",
             LimitKind::RowBytes => "--row-bytes-max",
-            LimitKind::JsonDepth => "--json-depth-max",
+            LimitKind::NestingDepth => "--nesting-depth-max",
+            LimitKind::DecodedBytes => "--decoded-bytes-max",
         }
     }
 
@@ -80,7 +91,8 @@ impl LimitKind {
         match self {
             LimitKind::RowFields => "fields",
             LimitKind::RowBytes => "bytes",
-            LimitKind::JsonDepth => "levels of nesting",
+            LimitKind::NestingDepth => "levels of nesting",
+            LimitKind::DecodedBytes => "bytes of decoded rows",
         }
     }
 }
@@ -156,12 +168,12 @@ pub(crate) fn check_json_depth(limits: &Limits, bytes: &[u8], line: usize) -> Re
             _ => {}
         }
     }
-    if deepest > limits.json_depth_max {
+    if deepest > limits.nesting_depth_max {
         return Err(Error::Limit {
-            kind: LimitKind::JsonDepth,
+            kind: LimitKind::NestingDepth,
             line: Some(line),
             found: deepest,
-            max: limits.json_depth_max,
+            max: limits.nesting_depth_max,
         });
     }
     Ok(())
@@ -247,7 +259,7 @@ mod tests {
     #[test]
     fn json_depth_counts_brackets_outside_strings() {
         let limits = Limits {
-            json_depth_max: 3,
+            nesting_depth_max: 3,
             ..Limits::default()
         };
         assert!(check_json_depth(&limits, br#"{"a": [[1]], "b": "[[[[[[{{{{"}"#, 1).is_ok());
@@ -261,7 +273,7 @@ mod tests {
     #[test]
     fn ndjson_depth_scans_only_lines_with_nested_brackets() {
         let limits = Limits {
-            json_depth_max: 2,
+            nesting_depth_max: 2,
             ..Limits::default()
         };
         let body = b"{\"a\": 1}\n  {\"b\": [1]}\n{\"c\": \"[[[\"}\n";

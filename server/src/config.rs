@@ -148,7 +148,8 @@ impl Config {
                 limits: strata_ingest::Limits {
                     row_fields_max: args.row_fields_max.max(1),
                     row_bytes_max: args.row_bytes_max.max(1),
-                    json_depth_max: args.json_depth_max.max(1),
+                    nesting_depth_max: args.nesting_depth_max.max(1),
+                    decoded_bytes_max: args.decoded_bytes_max.max(1),
                 },
             },
             demo_rate: args.demo.then_some(args.demo_rate),

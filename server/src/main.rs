@@ -124,11 +124,15 @@ pub struct ServeArgs {
     /// beyond).
     #[arg(long, env = "STRATA_ROW_BYTES_MAX", default_value_t = strata_ingest::limits::DEFAULT_ROW_BYTES_MAX)]
     pub row_bytes_max: usize,
-    /// How deeply an ingested JSON line may nest arrays and objects (400 NESTING_TOO_DEEP
-    /// beyond; Strata stores flat rows, so any nested value is refused, this bounds the work of
-    /// reading one).
-    #[arg(long, env = "STRATA_JSON_DEPTH_MAX", default_value_t = strata_ingest::limits::DEFAULT_JSON_DEPTH_MAX)]
-    pub json_depth_max: usize,
+    /// How deeply an ingested JSON line or Parquet schema may nest (400 NESTING_TOO_DEEP beyond;
+    /// Strata stores flat rows, so any nested value is refused, this bounds the work of reading
+    /// one).
+    #[arg(long, env = "STRATA_NESTING_DEPTH_MAX", default_value_t = strata_ingest::limits::DEFAULT_NESTING_DEPTH_MAX)]
+    pub nesting_depth_max: usize,
+    /// The most memory one ingest body's rows may take once decoded (400 DECODED_TOO_LARGE
+    /// beyond): a Parquet body's encodings can expand it a thousandfold.
+    #[arg(long, env = "STRATA_DECODED_BYTES_MAX", default_value_t = strata_ingest::limits::DEFAULT_DECODED_BYTES_MAX)]
+    pub decoded_bytes_max: usize,
     /// Ingest is refused (429 INGEST_BACKPRESSURE, Retry-After) while the rows not yet persisted
     /// to Parquet, all tables, hold this many bytes of memory; persistence is pushed once half
     /// of it is used. 0: no limit. The default, 2 GiB, suits a 24 GiB machine: eight full live
@@ -142,9 +146,9 @@ pub struct ServeArgs {
     pub wal_bytes_max: u64,
     /// At most this many ingest requests run at once; one more waits 100 ms for a place, then
     /// gets 429 TOO_MANY_INGEST_REQUESTS with Retry-After. Bounds the memory of bodies in flight
-    /// (this times --body-bytes-max, plus their decoded rows). The default, 16: eight cores'
-    /// worth of decoding, and 1 GiB of 64 MiB bodies.
-    #[arg(long, env = "STRATA_INGEST_CONCURRENCY_MAX", default_value_t = 16)]
+    /// (this times --body-bytes-max plus --decoded-bytes-max). The default, 8: four times the
+    /// cores of a small machine, enough to keep the log's group commit busy.
+    #[arg(long, env = "STRATA_INGEST_CONCURRENCY_MAX", default_value_t = 8)]
     pub ingest_concurrency_max: usize,
     /// Creates an `events` table (when missing) and feeds it generated events, for a first look.
     #[arg(long, env = "STRATA_DEMO", value_parser = clap::builder::BoolishValueParser::new())]

@@ -17,6 +17,7 @@ const COLUMNS_MAX: usize = 150;
 const ROW_BYTES_MAX: usize = 10_000;
 const DEPTH_MAX: usize = 8;
 const BODY_BYTES_MAX: usize = 8 << 20;
+const DECODED_BYTES_MAX: usize = 16 << 20;
 
 fn post(server: &Server, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
     let client = reqwest::blocking::Client::builder()
@@ -104,10 +105,12 @@ fn hostile_bodies_are_refused_with_their_limit_and_change_nothing() {
             &COLUMNS_MAX.to_string(),
             "--row-bytes-max",
             &ROW_BYTES_MAX.to_string(),
-            "--json-depth-max",
+            "--nesting-depth-max",
             &DEPTH_MAX.to_string(),
             "--body-bytes-max",
             &BODY_BYTES_MAX.to_string(),
+            "--decoded-bytes-max",
+            &DECODED_BYTES_MAX.to_string(),
         ],
     );
     server.sql(
@@ -279,6 +282,51 @@ fn hostile_bodies_are_refused_with_their_limit_and_change_nothing() {
         bomb,
     );
     assert_refused(&server, &before, "zstd bomb", got, "BODY_TOO_LARGE");
+
+    // Parquet bombs: a few KB that decode to far more than the limit, by run-length encoding
+    // (4M rows of one number) and by a dictionary (one 100 KB string, 400 times).
+    let parquet_of = |batch: arrow::record_batch::RecordBatch| {
+        let mut out = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        out
+    };
+    let constant = arrow::array::Int64Array::from(vec![7i64; 4_000_000]);
+    let bomb = parquet_of(
+        arrow::record_batch::RecordBatch::try_from_iter([(
+            "n",
+            std::sync::Arc::new(constant) as arrow::array::ArrayRef,
+        )])
+        .unwrap(),
+    );
+    assert!(bomb.len() < 100_000, "{}", bomb.len());
+    let got = ingest(&server, "t", "application/vnd.apache.parquet", bomb);
+    assert_refused(
+        &server,
+        &before,
+        "Parquet RLE bomb",
+        got,
+        "DECODED_TOO_LARGE",
+    );
+    let big = "z".repeat(100_000);
+    let strings = arrow::array::StringArray::from(vec![big.as_str(); 400]);
+    let bomb = parquet_of(
+        arrow::record_batch::RecordBatch::try_from_iter([(
+            "s",
+            std::sync::Arc::new(strings) as arrow::array::ArrayRef,
+        )])
+        .unwrap(),
+    );
+    let limits_hit = ingest(&server, "t", "application/vnd.apache.parquet", bomb);
+    // 400 rows of 100 KB: each row is over --row-bytes-max too; the decoded size is met first.
+    assert_refused(
+        &server,
+        &before,
+        "Parquet dictionary bomb",
+        limits_hit,
+        "DECODED_TOO_LARGE",
+    );
 
     // -- huge numbers and 1 MB names.
     let got = ingest(

@@ -280,9 +280,10 @@ fn bound(args: &[String]) -> u64 {
     // The server's defaults (docs/operations.md, "All options").
     let cache = setting("--cache-bytes", 1 << 30);
     let live = setting("--live-bytes-max", 2 << 30);
-    let concurrency = setting("--ingest-concurrency-max", 16);
+    let concurrency = setting("--ingest-concurrency-max", 8);
     let body = setting("--body-bytes-max", 64 << 20);
-    cache + live + concurrency * 2 * body + (256 << 20)
+    let decoded = setting("--decoded-bytes-max", 512 << 20);
+    cache + live + concurrency * (body + decoded) + (256 << 20)
 }
 
 fn mib(b: u64) -> String {
