@@ -22,6 +22,7 @@
 
 mod csv;
 mod error;
+pub mod fuzzing;
 mod json;
 pub mod kafka;
 

@@ -44,6 +44,7 @@ pub mod cache;
 pub mod catalog;
 mod error;
 mod fsutil;
+pub mod fuzzing;
 pub mod index;
 pub mod manifest;
 pub mod segment;
