@@ -17,11 +17,54 @@ use crate::index::{BlockIndex, IndexLookup};
 use crate::types::TIMESTAMP_TYPE;
 use crate::{FsyncPolicy, Storage, StorageConfig, TableDef, TableOptions};
 
+/// The `fuzz/` directory of the repository this crate was built from: its `corpus/<target>/`
+/// holds the committed seed inputs of each target, `regressions/<target>/` the inputs that once
+/// crashed it.
+pub fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("fuzz")
+}
+
+/// Every committed input of fuzz target `target`, seeds then regressions, each sorted by file
+/// name, with its path (the smoke tests replay them). A missing directory holds nothing.
+///
+/// # Errors
+/// An entry of either directory that cannot be read.
+pub fn committed_inputs(target: &str) -> std::io::Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut inputs = Vec::new();
+    for kind in ["corpus", "regressions"] {
+        let dir = fuzz_dir().join(kind).join(target);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mut paths = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            // `.gitkeep` and the like keep an empty folder in git; they are not inputs.
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if path.is_file() && !hidden {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        for path in paths {
+            let bytes = std::fs::read(&path)?;
+            inputs.push((path, bytes));
+        }
+    }
+    Ok(inputs)
+}
+
 /// The name of the one table of the scratch data directory.
 pub const FUZZ_TABLE: &str = "t";
 
 /// The definition of [`FUZZ_TABLE`]: a time column, an indexed string, an integer. The seed
-/// logs of `fuzz/seeds/wal_replay` hold rows of this shape.
+/// logs of `fuzz/corpus/wal_replay` hold rows of this shape.
 pub fn fuzz_table_def() -> TableDef {
     TableDef {
         name: FUZZ_TABLE.to_string(),
@@ -175,6 +218,21 @@ pub fn fuzz_wal_replay(data: &[u8]) {
             second.as_ref(),
             "a log that replayed once must replay again to the same rows"
         );
+    }
+}
+
+/// The metadata readers of a data directory, one fuzz target for three files: the first byte
+/// of `data` picks the reader (its value modulo 3: 0 the table's `manifest.json`
+/// ([`fuzz_manifest`]), 1 the data directory's `catalog.json` ([`fuzz_catalog`]), 2 a bitmap index
+/// sidecar ([`fuzz_index_sidecar`])); the rest is that reader's input.
+pub fn fuzz_metadata(data: &[u8]) {
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    match which % 3 {
+        0 => fuzz_manifest(rest),
+        1 => fuzz_catalog(rest),
+        _ => fuzz_index_sidecar(rest),
     }
 }
 
