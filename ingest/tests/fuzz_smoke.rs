@@ -1,0 +1,165 @@
+//! The stable smoke run of the ingest fuzz targets (`docs/fuzzing.md`): every committed seed and
+//! regression input of `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` goes through the
+//! same harness function the `cargo fuzz` target calls. No cargo-fuzz, no nightly: plain
+//! `cargo test`.
+//!
+//! `cargo test -p strata-ingest --test fuzz_smoke -- --ignored write_seed_corpus` writes the
+//! Arrow IPC and Parquet seed files again (the NDJSON and CSV seeds are written by hand).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray,
+    TimestampMillisecondArray, TimestampNanosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use strata_ingest::fuzzing::{fuzz_arrow_ipc, fuzz_csv, fuzz_ndjson, fuzz_parquet};
+use strata_storage::fuzzing::{committed_inputs, fuzz_dir};
+
+/// Runs `harness` over every committed input of `target`; fails naming each input that panics.
+fn replay(target: &str, harness: fn(&[u8])) {
+    let inputs = committed_inputs(target).unwrap_or_else(|e| panic!("reading fuzz/{target}: {e}"));
+    assert!(
+        !inputs.is_empty(),
+        "fuzz/corpus/{target}/ holds no seed input"
+    );
+    let failed: Vec<String> = inputs
+        .iter()
+        .filter(|(_, bytes)| catch_unwind(AssertUnwindSafe(|| harness(bytes))).is_err())
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{target}: these inputs panic: {failed:#?}"
+    );
+}
+
+#[test]
+fn ndjson_corpus_and_regressions_replay_without_panic() {
+    replay("ndjson", fuzz_ndjson);
+}
+
+#[test]
+fn csv_corpus_and_regressions_replay_without_panic() {
+    replay("csv", fuzz_csv);
+}
+
+#[test]
+fn arrow_ipc_corpus_and_regressions_replay_without_panic() {
+    replay("arrow_ipc", fuzz_arrow_ipc);
+}
+
+#[test]
+fn parquet_corpus_and_regressions_replay_without_panic() {
+    replay("parquet", fuzz_parquet);
+}
+
+/// The batches the binary seeds hold: the table schema of the harness (every kind of column
+/// ingest stores), and a batch of types ingest normalises (nanosecond timestamps, small ints).
+fn seed_batches() -> Vec<RecordBatch> {
+    let table = Arc::new(Schema::new(vec![
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new("region", DataType::Utf8, true),
+        Field::new("value", DataType::Int64, true),
+        Field::new("price", DataType::Float64, true),
+        Field::new("ok", DataType::Boolean, true),
+        Field::new("day", DataType::Date32, true),
+        Field::new("small", DataType::Int32, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(TimestampMillisecondArray::from(vec![
+            1_714_521_600_000,
+            1_714_521_601_000,
+            1_714_521_602_000,
+        ])),
+        Arc::new(StringArray::from(vec![Some("eu"), None, Some("us")])),
+        Arc::new(Int64Array::from(vec![Some(1), Some(i64::MIN), None])),
+        Arc::new(Float64Array::from(vec![Some(1.5), None, Some(-0.0)])),
+        Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
+        Arc::new(Date32Array::from(vec![Some(19_844), None, Some(0)])),
+        Arc::new(Int32Array::from(vec![Some(7), Some(i32::MAX), None])),
+    ];
+    let first = RecordBatch::try_new(table, columns).unwrap_or_else(|e| panic!("{e}"));
+    let other = Arc::new(Schema::new(vec![
+        Field::new("ts", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+        Field::new("code", DataType::Int16, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(TimestampNanosecondArray::from(vec![Some(1), None])),
+        Arc::new(arrow::array::Int16Array::from(vec![Some(-3), Some(300)])),
+    ];
+    let second = RecordBatch::try_new(other, columns).unwrap_or_else(|e| panic!("{e}"));
+    vec![first, second]
+}
+
+fn ipc_stream(batches: &[&RecordBatch]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut out, &batches[0].schema())
+        .unwrap_or_else(|e| panic!("{e}"));
+    for batch in batches {
+        writer.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    }
+    writer.finish().unwrap_or_else(|e| panic!("{e}"));
+    drop(writer);
+    out
+}
+
+fn parquet_file(batch: &RecordBatch, dictionary: bool) -> Vec<u8> {
+    // The dictionary seed is ZSTD-compressed (as segment files are), the other plain.
+    let compression = if dictionary {
+        parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default())
+    } else {
+        parquet::basic::Compression::UNCOMPRESSED
+    };
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_dictionary_enabled(dictionary)
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(2))
+        .build();
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(props))
+        .unwrap_or_else(|e| panic!("{e}"));
+    writer.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    writer.close().unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
+#[test]
+#[ignore = "writes fuzz/corpus; run by hand when the seeds should change"]
+fn write_seed_corpus() {
+    let batches = seed_batches();
+    let corpus = fuzz_dir().join("corpus");
+    let write = |target: &str, name: &str, bytes: Vec<u8>| {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join(name), bytes).unwrap_or_else(|e| panic!("{e}"));
+    };
+    let first = &batches[0];
+    write(
+        "arrow_ipc",
+        "table-schema-two-batches",
+        ipc_stream(&[first, &first.slice(1, 2)]),
+    );
+    write(
+        "arrow_ipc",
+        "nanosecond-time-int16",
+        ipc_stream(&[&batches[1]]),
+    );
+    write(
+        "parquet",
+        "table-schema-dictionary",
+        parquet_file(first, true),
+    );
+    write("parquet", "table-schema-plain", parquet_file(first, false));
+    write(
+        "parquet",
+        "nanosecond-time-int16",
+        parquet_file(&batches[1], true),
+    );
+}
