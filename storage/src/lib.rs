@@ -46,6 +46,7 @@ mod error;
 mod fsutil;
 pub mod fuzzing;
 pub mod index;
+pub mod ipc;
 pub mod manifest;
 pub mod segment;
 pub mod source;

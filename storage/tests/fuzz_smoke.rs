@@ -47,6 +47,19 @@ fn metadata_corpus_and_regressions_replay_without_panic() {
     replay("metadata", fuzz_metadata);
 }
 
+#[test]
+fn wal_frame_with_an_ipc_buffer_past_its_body_is_damage_not_a_panic() {
+    // Found by the wal_replay fuzz target: a log frame (checksum fixed up) whose Arrow IPC
+    // record batch names a buffer far past the frame body; arrow-ipc panicked slicing it.
+    let path = fuzz_dir()
+        .join("regressions")
+        .join("wal_replay")
+        .join("ipc-buffer-past-frame-body");
+    let input = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    fuzz_wal_replay(&input);
+    remove_scratch_dirs();
+}
+
 fn rows(first_ms: i64, regions: &[Option<&str>]) -> RecordBatch {
     let n = regions.len();
     let times: Vec<i64> = (0..n as i64).map(|i| first_ms + i * 1000).collect();
