@@ -25,6 +25,7 @@ mod error;
 pub mod fuzzing;
 mod json;
 pub mod kafka;
+mod precheck;
 
 pub use error::{Error, Result};
 
@@ -205,10 +206,11 @@ fn decode_parquet(body: &[u8]) -> Result<Decoded> {
     use arrow::record_batch::RecordBatchReader;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let bad = |reason: String| Error::Parquet { reason };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(body))
-        .map_err(|e| bad(e.to_string()))?
-        .build()
+    precheck::check_parquet_footer(body)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(body))
         .map_err(|e| bad(e.to_string()))?;
+    precheck::check_parquet_metadata(builder.metadata(), body.len())?;
+    let reader = builder.build().map_err(|e| bad(e.to_string()))?;
     let schema = reader.schema();
     let mut batches = Vec::new();
     for batch in reader {
@@ -229,6 +231,7 @@ fn decode_ipc(body: &[u8]) -> Result<Decoded> {
     let bad = |e: arrow::error::ArrowError| Error::Ipc {
         reason: e.to_string(),
     };
+    precheck::check_ipc_stream(body)?;
     let reader = StreamReader::try_new(Cursor::new(body), None).map_err(bad)?;
     let schema = reader.schema();
     let mut batches = Vec::new();

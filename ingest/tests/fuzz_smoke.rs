@@ -16,6 +16,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use strata_ingest::fuzzing::{fuzz_arrow_ipc, fuzz_csv, fuzz_ndjson, fuzz_parquet};
+use strata_ingest::{decode, Error, Format};
 use strata_storage::fuzzing::{committed_inputs, fuzz_dir};
 
 /// Runs `harness` over every committed input of `target`; fails naming each input that panics.
@@ -54,6 +55,63 @@ fn arrow_ipc_corpus_and_regressions_replay_without_panic() {
 #[test]
 fn parquet_corpus_and_regressions_replay_without_panic() {
     replay("parquet", fuzz_parquet);
+}
+
+/// A regression input of `target` (`fuzz/regressions/<target>/<name>`).
+fn regression(target: &str, name: &str) -> Vec<u8> {
+    let path = fuzz_dir().join("regressions").join(target).join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn arrow_ipc_buffer_past_message_body_is_refused_not_a_panic() {
+    // A record batch whose buffer offset + length points 4 TiB past its 192-byte body: arrow-ipc
+    // sliced the body with it and panicked.
+    let body = regression("arrow_ipc", "buffer-past-message-body");
+    let err = decode(Format::ArrowIpc, &body, None).err();
+    assert!(
+        matches!(&err, Some(Error::Ipc { reason }) if reason.contains("outside the message body")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn parquet_negative_column_chunk_start_is_refused_not_a_panic() {
+    // A footer whose column chunk starts at a negative offset: parquet asserted and panicked.
+    let body = regression("parquet", "negative-column-chunk-start");
+    let err = decode(Format::Parquet, &body, None).err();
+    assert!(
+        matches!(&err, Some(Error::Parquet { reason }) if reason.contains("outside the file")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn binary_seeds_decode_past_the_prechecks() {
+    // The checks in front of arrow-ipc and parquet must not refuse what their writers produce.
+    for (target, format) in [
+        ("arrow_ipc", Format::ArrowIpc),
+        ("parquet", Format::Parquet),
+    ] {
+        let dir = fuzz_dir().join("corpus").join(target);
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")) {
+            let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+            let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+            let decoded = decode(format, &body, None);
+            assert!(decoded.is_ok(), "{}: {:?}", path.display(), decoded.err());
+        }
+    }
+}
+
+#[test]
+fn parquet_footer_listing_billions_of_booleans_is_refused_quickly() {
+    // A 2.8 KB file whose footer holds unknown fields that are lists of up to 2^31 booleans:
+    // parquet skipped them element by element without reading a byte, 20 s of CPU per body.
+    let body = regression("parquet", "footer-list-of-billions-of-booleans");
+    let started = std::time::Instant::now();
+    let err = decode(Format::Parquet, &body, None).err();
+    assert!(matches!(&err, Some(Error::Parquet { .. })), "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
 }
 
 /// The batches the binary seeds hold: the table schema of the harness (every kind of column
