@@ -76,6 +76,18 @@ fn arrow_ipc_buffer_past_message_body_is_refused_not_a_panic() {
 }
 
 #[test]
+fn arrow_ipc_offsets_buffer_of_partial_offsets_is_refused_not_a_panic() {
+    // A string column whose offsets buffer is not a whole number of 4-byte offsets: arrow-data's
+    // offset validation asserted on it (`typed_data::<i32>`).
+    let body = regression("arrow_ipc", "offsets-buffer-not-whole-values");
+    let err = decode(Format::ArrowIpc, &body, None).err();
+    assert!(
+        matches!(&err, Some(Error::Ipc { reason }) if reason.contains("whole number")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn parquet_negative_column_chunk_start_is_refused_not_a_panic() {
     // A footer whose column chunk starts at a negative offset: parquet asserted and panicked.
     let body = regression("parquet", "negative-column-chunk-start");

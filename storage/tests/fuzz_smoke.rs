@@ -47,17 +47,26 @@ fn metadata_corpus_and_regressions_replay_without_panic() {
     replay("metadata", fuzz_metadata);
 }
 
+/// Replays `fuzz/regressions/wal_replay/<name>` (a panic fails the test).
+fn replay_wal_regression(name: &str) {
+    let path = fuzz_dir().join("regressions").join("wal_replay").join(name);
+    let input = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    fuzz_wal_replay(&input);
+    remove_scratch_dirs();
+}
+
 #[test]
 fn wal_frame_with_an_ipc_buffer_past_its_body_is_damage_not_a_panic() {
     // Found by the wal_replay fuzz target: a log frame (checksum fixed up) whose Arrow IPC
     // record batch names a buffer far past the frame body; arrow-ipc panicked slicing it.
-    let path = fuzz_dir()
-        .join("regressions")
-        .join("wal_replay")
-        .join("ipc-buffer-past-frame-body");
-    let input = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    fuzz_wal_replay(&input);
-    remove_scratch_dirs();
+    replay_wal_regression("ipc-buffer-past-frame-body");
+}
+
+#[test]
+fn wal_frame_with_a_partial_offsets_buffer_is_damage_not_a_panic() {
+    // Found by the wal_replay fuzz target: a string column's offsets buffer that is not a whole
+    // number of 4-byte offsets; arrow-data's validation asserted on it.
+    replay_wal_regression("ipc-offsets-buffer-not-whole-values");
 }
 
 fn rows(first_ms: i64, regions: &[Option<&str>]) -> RecordBatch {
