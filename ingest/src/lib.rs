@@ -22,11 +22,12 @@
 
 mod csv;
 mod error;
+pub mod fuzzing;
 mod json;
 pub mod kafka;
 pub mod limits;
 mod parquet_body;
-mod parquet_footer;
+mod precheck;
 
 pub use error::{Error, Result};
 pub use limits::{LimitKind, Limits};
@@ -238,6 +239,7 @@ fn decode_ipc(body: &[u8], limits: &Limits) -> Result<Decoded> {
     let bad = |e: arrow::error::ArrowError| Error::Ipc {
         reason: e.to_string(),
     };
+    precheck::check_ipc_stream(body)?;
     let reader = StreamReader::try_new(Cursor::new(body), None).map_err(bad)?;
     let schema = reader.schema();
     limits::check_fields(limits, schema.fields().len(), None)?;

@@ -6,7 +6,8 @@
 //! in three steps, each before anything large is allocated:
 //!
 //! ```text
-//!  footer   -> schema depth (parquet_footer, before the reader builds its schema tree)
+//!  footer   -> its Thrift's shape and the schema depth (precheck, before the reader builds
+//!              its schema tree recursively)
 //!  metadata -> fields per row; rows x fixed widths, the decoded size the file declares
 //!  batches  -> string and binary columns read as dictionaries (their memory is the body's),
 //!              their expanded size summed from the keys, checked, then expanded
@@ -48,7 +49,7 @@ fn too_large(found: usize, limits: &Limits) -> Error {
 
 /// Decodes a Parquet body into one batch (types as the file has them; the caller normalises).
 pub(crate) fn decode(body: &[u8], limits: &Limits) -> Result<RecordBatch> {
-    if let Some(depth) = crate::parquet_footer::schema_depth(body).map_err(bad)? {
+    if let Some(depth) = crate::precheck::check_parquet_footer(body)? {
         if depth > limits.nesting_depth_max {
             return Err(Error::Limit {
                 kind: LimitKind::NestingDepth,
@@ -60,6 +61,7 @@ pub(crate) fn decode(body: &[u8], limits: &Limits) -> Result<RecordBatch> {
     }
     let bytes = bytes::Bytes::copy_from_slice(body);
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(bad)?;
+    crate::precheck::check_parquet_metadata(builder.metadata(), body.len())?;
     check_fields(limits, builder.schema().fields().len(), None)?;
     let declared = declared_bytes(builder.metadata());
     if declared > limits.decoded_bytes_max {

@@ -82,6 +82,7 @@
 pub mod error;
 pub mod exec;
 pub mod expr;
+pub mod fuzzing;
 pub mod limits;
 pub mod optimizer;
 pub mod parser;

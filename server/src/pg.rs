@@ -141,14 +141,29 @@ pub async fn start(
             let open = open.clone();
             let tls = tls.clone();
             tokio::spawn(async move {
+                // Freed on drop, so that a connection whose task unwinds still gives its slot
+                // back: pgwire 0.42 panics on some malformed frontend messages (a password
+                // message shorter than its header, a Bind or Parse cut short; fuzz target
+                // pg_frontend, docs/fuzzing.md). Before, each such connection leaked a slot
+                // and CONNECTIONS_MAX of them closed the endpoint to everyone.
+                let _slot = ConnectionSlot(open);
                 if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                     tracing::debug!(%peer, error = %e, "pg connection ended with an error");
                 }
-                open.fetch_sub(1, Ordering::Relaxed);
             });
         }
     });
     Ok(local)
+}
+
+/// One of the [`CONNECTIONS_MAX`] connection slots, taken when a connection is accepted and
+/// given back when this is dropped: when the connection ends, or when its task unwinds.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Handlers {

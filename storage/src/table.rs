@@ -238,6 +238,8 @@ impl Table {
             if ipc.is_empty() {
                 continue;
             }
+            // A frame that passed its checksum but does not decode is damage, not a bug.
+            crate::ipc::check_stream(ipc).map_err(corrupt)?;
             for batch in decode_ipc(ipc)? {
                 let batch = table.reconcile(batch)?;
                 rows += batch.num_rows();

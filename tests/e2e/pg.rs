@@ -724,3 +724,44 @@ fn tls_with_a_self_signed_certificate() {
     );
     assert!(!ok);
 }
+
+/// The bytes of a startup packet for user `strata`, database `strata` (protocol 3.0).
+fn startup_packet() -> Vec<u8> {
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    body.extend_from_slice(b"user\0strata\0database\0strata\0\0");
+    let mut packet = (body.len() as u32 + 4).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    packet
+}
+
+#[test]
+fn malformed_frontend_messages_cost_their_connection_only() {
+    // A password message whose length field (0) is shorter than its own header: pgwire 0.42
+    // panics decoding it (fuzz/known-crashes/, docs/fuzzing.md), which ends that connection's
+    // task. Each such connection used to keep its slot, so CONNECTIONS_MAX of them closed the
+    // PostgreSQL endpoint to everyone; more than that many must leave it answering.
+    use std::io::{Read, Write};
+    let dir = TempDir::new("pg-malformed");
+    let server = Server::start(dir.path());
+    let addr = format!("127.0.0.1:{}", server.pg_port());
+    let mut message = startup_packet();
+    message.extend_from_slice(b"p\0\0\0\0");
+    for _ in 0..1100 {
+        let mut socket = std::net::TcpStream::connect(&addr).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        socket.write_all(&message).unwrap();
+        let mut sink = Vec::new();
+        // The server closes the connection (the task ended); a reset is as good as an EOF.
+        let _ = socket.read_to_end(&mut sink);
+    }
+    let rt = runtime();
+    rt.block_on(async {
+        let client = connect(&server).await;
+        let rows = client.simple_query("SELECT 1").await.unwrap();
+        assert!(rows.iter().any(|m| matches!(m, SimpleQueryMessage::Row(_))));
+    });
+    let (status, _) = server.sql_raw("SELECT 1");
+    assert_eq!(status, 200);
+}

@@ -1,0 +1,235 @@
+//! Arrow IPC streams from outside the process: log frame bodies read back from disk, and (through
+//! `strata-ingest`) Arrow IPC request bodies.
+//!
+//! arrow-ipc 60 slices a message body with the offset and length of each buffer as the message
+//! metadata gives them, unchecked, and panics when they point past the body (found by the
+//! `wal_replay` and `arrow_ipc` fuzz targets, `docs/fuzzing.md`). [`check_stream`] checks them
+//! first, so a damaged stream is an error, not a panic.
+
+use std::collections::VecDeque;
+
+use arrow::datatypes::{DataType, Schema, UnionMode};
+use arrow::ipc::convert::try_fb_to_schema;
+use arrow::ipc::{root_as_message, MessageHeader, MetadataVersion};
+
+/// The continuation marker that precedes a message's metadata length in an IPC stream.
+const CONTINUATION_MARKER: u32 = 0xFFFF_FFFF;
+
+fn read_u32(bytes: &[u8], pos: usize) -> Option<u32> {
+    let b = bytes.get(pos..pos.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Walks the messages of an Arrow IPC stream and checks that every buffer of every record batch
+/// and dictionary batch lies inside its message body (arrow-ipc 60 slices the body with them
+/// unchecked), and that the offsets, sizes and views buffers of each record batch hold a whole
+/// number of values (arrow-data's offset validation asserts on a partial one). Framing the
+/// reader itself refuses (a short read, a bad flatbuffer, a negative length) ends the walk: the
+/// reader reports it.
+pub fn check_stream(body: &[u8]) -> Result<(), String> {
+    let mut pos = 0usize;
+    let mut message_number = 0usize;
+    let mut schema: Option<Schema> = None;
+    loop {
+        let Some(mut meta_len) = read_u32(body, pos) else {
+            return Ok(());
+        };
+        pos += 4;
+        if meta_len == CONTINUATION_MARKER {
+            let Some(len) = read_u32(body, pos) else {
+                return Ok(());
+            };
+            meta_len = len;
+            pos += 4;
+        }
+        // Zero is the end-of-stream marker; a negative length is the reader's error.
+        let Ok(meta_len) = usize::try_from(meta_len as i32) else {
+            return Ok(());
+        };
+        if meta_len == 0 {
+            return Ok(());
+        }
+        let Some(meta) = pos.checked_add(meta_len).and_then(|end| body.get(pos..end)) else {
+            return Ok(());
+        };
+        pos += meta_len;
+        let Ok(message) = root_as_message(meta) else {
+            return Ok(());
+        };
+        let Ok(body_len) = usize::try_from(message.bodyLength()) else {
+            return Ok(());
+        };
+        if pos.checked_add(body_len).is_none_or(|end| end > body.len()) {
+            return Ok(());
+        }
+        if message.header_type() == MessageHeader::Schema {
+            schema = message
+                .header_as_schema()
+                .and_then(|fb| try_fb_to_schema(fb).ok());
+        }
+        let batch = match message.header_type() {
+            MessageHeader::RecordBatch => message.header_as_record_batch(),
+            MessageHeader::DictionaryBatch => message
+                .header_as_dictionary_batch()
+                .and_then(|dictionary| dictionary.data()),
+            _ => None,
+        };
+        if let Some(buffers) = batch.and_then(|batch| batch.buffers()) {
+            for (i, buffer) in buffers.iter().enumerate() {
+                let inside = u64::try_from(buffer.offset())
+                    .ok()
+                    .zip(u64::try_from(buffer.length()).ok())
+                    .and_then(|(offset, length)| offset.checked_add(length))
+                    .is_some_and(|end| end <= body_len as u64);
+                if !inside {
+                    return Err(format!(
+                        "message {message_number}: buffer {i} (offset {}, length {}) lies outside \
+                         the message body of {body_len} bytes",
+                        buffer.offset(),
+                        buffer.length()
+                    ));
+                }
+            }
+        }
+        if message.header_type() == MessageHeader::RecordBatch {
+            if let (Some(schema), Some(batch)) = (&schema, message.header_as_record_batch()) {
+                let v4 = message.version() < MetadataVersion::V5;
+                let mut variadic: VecDeque<i64> = batch
+                    .variadicBufferCounts()
+                    .map(|counts| counts.iter().collect())
+                    .unwrap_or_default();
+                let mut widths = Vec::new();
+                let known = schema
+                    .fields()
+                    .iter()
+                    .all(|f| buffer_widths(f.data_type(), v4, &mut variadic, &mut widths));
+                let buffers = batch.buffers().map(|b| b.len()).unwrap_or(0);
+                // A layout this walk does not know, or a buffer count the reader will refuse:
+                // nothing to add.
+                if known && widths.len() == buffers {
+                    for (i, (buffer, width)) in
+                        batch.buffers().iter().flatten().zip(&widths).enumerate()
+                    {
+                        if let Some(width) = width {
+                            if buffer.length() % *width as i64 != 0 {
+                                return Err(format!(
+                                    "message {message_number}: buffer {i} of {} bytes is not a \
+                                     whole number of {width}-byte values",
+                                    buffer.length()
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        pos += body_len;
+        message_number += 1;
+    }
+}
+
+/// Appends, for each buffer a column of type `data_type` takes in a record batch (in the order of
+/// arrow-ipc's reader), the width its length must be a multiple of (`None`: any length). False
+/// for a type whose layout this does not know.
+fn buffer_widths(
+    data_type: &DataType,
+    v4: bool,
+    variadic: &mut VecDeque<i64>,
+    out: &mut Vec<Option<usize>>,
+) -> bool {
+    match data_type {
+        DataType::Null => true,
+        DataType::Utf8 | DataType::Binary => {
+            out.extend([None, Some(4), None]);
+            true
+        }
+        DataType::LargeUtf8 | DataType::LargeBinary => {
+            out.extend([None, Some(8), None]);
+            true
+        }
+        DataType::Utf8View | DataType::BinaryView => {
+            let Some(count) = variadic.pop_front().and_then(|c| usize::try_from(c).ok()) else {
+                return false;
+            };
+            out.extend([None, Some(16)]);
+            out.extend(std::iter::repeat_n(None, count));
+            true
+        }
+        DataType::List(child) | DataType::Map(child, _) => {
+            out.extend([None, Some(4)]);
+            buffer_widths(child.data_type(), v4, variadic, out)
+        }
+        DataType::LargeList(child) => {
+            out.extend([None, Some(8)]);
+            buffer_widths(child.data_type(), v4, variadic, out)
+        }
+        DataType::ListView(child) => {
+            out.extend([None, Some(4), Some(4)]);
+            buffer_widths(child.data_type(), v4, variadic, out)
+        }
+        DataType::LargeListView(child) => {
+            out.extend([None, Some(8), Some(8)]);
+            buffer_widths(child.data_type(), v4, variadic, out)
+        }
+        DataType::FixedSizeList(child, _) => {
+            out.push(None);
+            buffer_widths(child.data_type(), v4, variadic, out)
+        }
+        DataType::Struct(fields) => {
+            out.push(None);
+            fields
+                .iter()
+                .all(|f| buffer_widths(f.data_type(), v4, variadic, out))
+        }
+        DataType::RunEndEncoded(run_ends, values) => {
+            buffer_widths(run_ends.data_type(), v4, variadic, out)
+                && buffer_widths(values.data_type(), v4, variadic, out)
+        }
+        DataType::Union(fields, mode) => {
+            if v4 {
+                out.push(None);
+            }
+            out.push(None);
+            if *mode == UnionMode::Dense {
+                out.push(Some(4));
+            }
+            fields
+                .iter()
+                .all(|(_, f)| buffer_widths(f.data_type(), v4, variadic, out))
+        }
+        // Dictionary indices and every fixed-width type: validity and values.
+        _ => {
+            out.extend([None, None]);
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_framing_is_left_to_the_reader() {
+        for body in [
+            &b""[..],
+            b"\xff\xff",
+            b"\xff\xff\xff\xff",
+            b"\x10\x00\x00\x00abc",
+        ] {
+            assert!(check_stream(body).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_buffer_past_its_message_body_is_refused() {
+        // Found by the arrow_ipc fuzz target: a buffer of 4 TiB in a 192-byte body.
+        let body = include_bytes!("../../fuzz/regressions/arrow_ipc/buffer-past-message-body");
+        let err = check_stream(body).err();
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("outside the message body")),
+            "{err:?}"
+        );
+    }
+}
