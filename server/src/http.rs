@@ -189,16 +189,36 @@ async fn admit_ingest(
     };
     let Ok(_permit) = permit else {
         metrics::counter!("strata_ingest_refused_total", "reason" => "concurrency").increment(1);
-        return ApiError::TooManyIngestRequests {
+        let refusal = ApiError::TooManyIngestRequests {
             limit: state.config.ingest.concurrency_max,
-        }
-        .into_response();
+        };
+        return refuse_unread(request, refusal, state.config.body_bytes_max).await;
     };
     if let Err(e) = state.storage.budget().admit() {
         metrics::counter!("strata_ingest_refused_total", "reason" => "budget").increment(1);
-        return ApiError::Storage(e).into_response();
+        return refuse_unread(request, ApiError::Storage(e), state.config.body_bytes_max).await;
     }
     next.run(request).await
+}
+
+/// Answers `refusal` to a request whose body was not read: the body is read and dropped first,
+/// a chunk at a time (up to `limit` bytes), because a client still sending it would otherwise
+/// meet a closed connection (a broken pipe) instead of the answer and its `Retry-After`.
+async fn refuse_unread(
+    request: axum::extract::Request,
+    refusal: ApiError,
+    limit: usize,
+) -> Response {
+    use futures_util::StreamExt;
+    let mut body = request.into_body().into_data_stream();
+    let mut read = 0usize;
+    while let Some(Ok(chunk)) = body.next().await {
+        read += chunk.len();
+        if read > limit {
+            break;
+        }
+    }
+    refusal.into_response()
 }
 
 /// Authenticates every request but `/health` and the console's static files (the page, its

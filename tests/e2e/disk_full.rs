@@ -310,3 +310,30 @@ fn ingest_over_its_budgets_is_refused_with_retry_after_and_loses_nothing() {
         acked
     );
 }
+
+/// A request refused before its body is read (over the budget, or over the concurrency limit)
+/// still gets its answer: the server reads and drops the body first, instead of closing the
+/// connection on a client that is still sending it (a broken pipe, no 429, no Retry-After).
+#[test]
+fn a_large_body_refused_at_admission_gets_its_answer() {
+    let dir = TempDir::new("refused-large-body");
+    let server = Server::start_with(
+        dir.path(),
+        &["--wal-bytes-max", "1"],
+    );
+    // Once the table's log exists (its header alone is over the 1-byte budget), every request
+    // is refused at admission.
+    server.sql("CREATE TABLE t (time TIMESTAMP NOT NULL, id BIGINT, payload VARCHAR)");
+    for _ in 0..3 {
+        let (status, retry, body) = post(&server, "/v1/tables/t/ingest", rows(10, 100_000));
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(body["error"]["code"], "INGEST_BACKPRESSURE", "{body}");
+        assert!(retry.is_some());
+    }
+    assert_eq!(server.scalar("SELECT COUNT(*) FROM t").as_u64(), Some(0));
+    // And the connection is still good for the next request.
+    assert_eq!(
+        reqwest::blocking::get(format!("{}/health", server.url)).unwrap().status(),
+        200
+    );
+}
