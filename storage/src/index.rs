@@ -206,7 +206,7 @@ impl ColumnIndex {
             + self
                 .bitmaps
                 .iter()
-                .map(|b| b.serialized_size())
+                .map(|b| std::mem::size_of::<RoaringBitmap>() + b.serialized_size())
                 .sum::<usize>()
             + self.nulls.serialized_size()
     }

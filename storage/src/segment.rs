@@ -252,6 +252,14 @@ struct Chunk {
     zone: Arc<Zone>,
     index: Arc<BlockIndex>,
     arrived: Instant,
+    /// The batch's and its index's memory, counted once when the chunk is made.
+    bytes: usize,
+}
+
+/// The memory a chunk of `batch` with `index` takes: the index of a high-cardinality string
+/// column (a string and a bitmap per distinct value) can be larger than the batch itself.
+fn chunk_bytes(batch: &RecordBatch, index: &BlockIndex) -> usize {
+    batch.get_array_memory_size() + index.memory_bytes()
 }
 
 impl Chunk {
@@ -319,7 +327,9 @@ impl LiveSegment {
         self.rows += batch.num_rows();
         let zone = Arc::new(zone_of_batch(&batch));
         let index = Arc::new(BlockIndex::build(&batch, &self.indexed));
+        let bytes = chunk_bytes(&batch, &index);
         self.chunks.push(Chunk {
+            bytes,
             lsn,
             batch,
             zone,
@@ -329,14 +339,15 @@ impl LiveSegment {
     }
 
     /// Removes and returns the durable batches (LSN at most `durable_lsn`) with the highest LSN
-    /// among them, or `None` when there are none.
-    pub fn take_durable(&mut self, durable_lsn: u64) -> Option<(Vec<Block>, u64)> {
+    /// among them and the memory they take (batches and indexes), or `None` when there are none.
+    pub fn take_durable(&mut self, durable_lsn: u64) -> Option<(Vec<Block>, u64, usize)> {
         let n = self.chunks.partition_point(|c| c.lsn <= durable_lsn);
         if n == 0 {
             return None;
         }
         let taken: Vec<Chunk> = self.chunks.drain(..n).collect();
         let lsn = taken[n - 1].lsn;
+        let bytes = taken.iter().map(|c| c.bytes).sum();
         let blocks: Vec<Block> = taken
             .into_iter()
             .map(|c| Block {
@@ -346,7 +357,7 @@ impl LiveSegment {
             })
             .collect();
         self.rows -= blocks.iter().map(|b| b.batch.num_rows()).sum::<usize>();
-        Some((blocks, lsn))
+        Some((blocks, lsn, bytes))
     }
 
     /// Rows, memory bytes and the age of the oldest batch, over the durable batches.
@@ -378,6 +389,7 @@ impl LiveSegment {
             }
             chunk.batch = RecordBatch::try_new(schema.clone(), columns)?;
             chunk.index = Arc::new(BlockIndex::build(&chunk.batch, &self.indexed));
+            chunk.bytes = chunk_bytes(&chunk.batch, &chunk.index);
         }
         self.schema = schema;
         Ok(())
@@ -405,9 +417,11 @@ impl LiveSegment {
         let zones: Vec<Zone> = run.iter().map(|c| c.zone.as_ref().clone()).collect();
         let zone = Arc::new(merge_zones(&zones));
         let index = Arc::new(BlockIndex::build(&batch, &self.indexed));
+        let bytes = chunk_bytes(&batch, &index);
         self.chunks.splice(
             start..end,
             [Chunk {
+                bytes,
                 lsn,
                 batch,
                 zone,
@@ -418,12 +432,9 @@ impl LiveSegment {
         Ok(())
     }
 
-    /// The Arrow memory of every batch, durable or not.
+    /// The memory of every batch and its bitmap index, durable or not.
     pub fn memory_bytes(&self) -> usize {
-        self.chunks
-            .iter()
-            .map(|c| c.batch.get_array_memory_size())
-            .sum()
+        self.chunks.iter().map(|c| c.bytes).sum()
     }
 
     /// How many batches the segment holds (for tests and introspection).

@@ -73,6 +73,8 @@ pub struct FlushOutcome {
 struct Sealed {
     segment: Arc<MemSegment>,
     lsn_max: u64,
+    /// The memory its batches and indexes take (the ingest budget counts it).
+    bytes: usize,
 }
 
 /// The segments of a table, changed under one lock so that a snapshot is consistent.
@@ -311,9 +313,13 @@ impl Table {
         {
             let durable = self.wal.durable_lsn();
             let mut state = write_lock(&self.state);
-            if let Some((blocks, lsn_max)) = state.live.take_durable(durable) {
+            if let Some((blocks, lsn_max, bytes)) = state.live.take_durable(durable) {
                 let segment = Arc::new(MemSegment::new(SegmentKind::Sealed, blocks));
-                state.sealed.push(Sealed { segment, lsn_max });
+                state.sealed.push(Sealed {
+                    segment,
+                    lsn_max,
+                    bytes,
+                });
             }
         }
         let flushed = self.persist_sealed(&mut manifest);
@@ -534,12 +540,7 @@ impl Table {
     fn account_memory(&self) {
         let bytes = {
             let state = read_lock(&self.state);
-            let sealed: usize = state
-                .sealed
-                .iter()
-                .flat_map(|s| s.segment.batches())
-                .map(|b| b.get_array_memory_size())
-                .sum();
+            let sealed: usize = state.sealed.iter().map(|s| s.bytes).sum();
             (state.live.memory_bytes() + sealed) as u64
         };
         let old = self.live_bytes.swap(bytes, Ordering::Relaxed);

@@ -213,10 +213,16 @@ pub fn run(a: &OverloadArgs) -> Result<Report> {
     let md = render_markdown(&report);
     print!("{md}");
     if !a.run.no_write {
+        // A run with server arguments has a section of its own beside the defaults' one.
+        let section = if a.server_arg.is_empty() {
+            DOCS_SECTION.to_string()
+        } else {
+            format!("{DOCS_SECTION}-with-args")
+        };
         super::write_result(
-            &format!("overload-{}", report.run.commit.hash),
+            &format!("{section}-{}", report.run.commit.hash),
             &report,
-            DOCS_SECTION,
+            &section,
             &md,
         )?;
     }
@@ -283,7 +289,7 @@ fn bound(args: &[String]) -> u64 {
     let concurrency = setting("--ingest-concurrency-max", 8);
     let body = setting("--body-bytes-max", 64 << 20);
     let decoded = setting("--decoded-bytes-max", 512 << 20);
-    cache + live + concurrency * (body + decoded) + (256 << 20)
+    cache + 3 * live + concurrency * (body + decoded) + (256 << 20)
 }
 
 fn mib(b: u64) -> String {
