@@ -80,9 +80,11 @@ pub(crate) fn check_parquet_footer(body: &[u8]) -> Result<Option<usize>> {
         bytes: &body[start..body.len() - 8],
         pos: 0,
     };
-    walk.file_metadata().map(Some).map_err(|reason| Error::Parquet {
-        reason: format!("footer byte {}: {reason}", walk.pos.min(walk.bytes.len())),
-    })
+    walk.file_metadata()
+        .map(Some)
+        .map_err(|reason| Error::Parquet {
+            reason: format!("footer byte {}: {reason}", walk.pos.min(walk.bytes.len())),
+        })
 }
 
 /// A reader of the Thrift compact protocol that only checks shapes and sizes.
@@ -170,7 +172,10 @@ impl ThriftWalk<'_> {
             return Err("the schema is not a list of structs".to_string());
         }
         if size > self.left() as u64 {
-            return Err(format!("a schema of {size} elements in {} bytes", self.left()));
+            return Err(format!(
+                "a schema of {size} elements in {} bytes",
+                self.left()
+            ));
         }
         // Children still expected at each open level of the schema tree.
         let mut open: Vec<u64> = Vec::new();

@@ -99,6 +99,19 @@ fn parquet_negative_column_chunk_start_is_refused_not_a_panic() {
 }
 
 #[test]
+fn parquet_page_decoder_panic_is_an_invalid_body() {
+    // A data page whose definition levels run past the null bitmap: parquet 60's page decoder
+    // panics inside, where no check of the file can see it first; the panic is caught and the
+    // body refused (it was a 500 from a failed ingest task).
+    let body = regression("parquet", "definition-levels-past-null-bitmap");
+    let err = decode(Format::Parquet, &body, None, &Default::default()).err();
+    assert!(
+        matches!(&err, Some(Error::Parquet { reason }) if reason.contains("malformed")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn binary_seeds_decode_past_the_prechecks() {
     // The checks in front of arrow-ipc and parquet must not refuse what their writers produce.
     for (target, format) in [

@@ -317,10 +317,7 @@ fn ingest_over_its_budgets_is_refused_with_retry_after_and_loses_nothing() {
 #[test]
 fn a_large_body_refused_at_admission_gets_its_answer() {
     let dir = TempDir::new("refused-large-body");
-    let server = Server::start_with(
-        dir.path(),
-        &["--wal-bytes-max", "1"],
-    );
+    let server = Server::start_with(dir.path(), &["--wal-bytes-max", "1"]);
     // Once the table's log exists (its header alone is over the 1-byte budget), every request
     // is refused at admission.
     server.sql("CREATE TABLE t (time TIMESTAMP NOT NULL, id BIGINT, payload VARCHAR)");
@@ -333,7 +330,9 @@ fn a_large_body_refused_at_admission_gets_its_answer() {
     assert_eq!(server.scalar("SELECT COUNT(*) FROM t").as_u64(), Some(0));
     // And the connection is still good for the next request.
     assert_eq!(
-        reqwest::blocking::get(format!("{}/health", server.url)).unwrap().status(),
+        reqwest::blocking::get(format!("{}/health", server.url))
+            .unwrap()
+            .status(),
         200
     );
 }
