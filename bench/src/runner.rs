@@ -372,6 +372,17 @@ pub struct RunArgs {
     pub no_write: bool,
 }
 
+impl RunArgs {
+    /// What every runner resolves first: the `strata` binary, the record of the run's start
+    /// (commit, load average, binary) and the data cache directory.
+    pub fn begin(&self) -> (PathBuf, RunStart, PathBuf) {
+        let bin = strata_bin(self.strata_bin.as_deref());
+        let start = RunStart::now(&bin);
+        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        (bin, start, data_dir)
+    }
+}
+
 /// `POST {base_url}/v1/tables/{table}/ingest`; returns the rows the server acknowledged.
 fn post_ingest(
     http: &reqwest::blocking::Client,

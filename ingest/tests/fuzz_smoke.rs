@@ -6,7 +6,6 @@
 //! `STRATA_WRITE_FUZZ_SEEDS=1 cargo test -p strata-ingest --test fuzz_smoke write_seed_corpus` writes the
 //! Arrow IPC and Parquet seed files again (the NDJSON and CSV seeds are written by hand).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -17,7 +16,7 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use strata_ingest::fuzzing::{fuzz_arrow_ipc, fuzz_csv, fuzz_ndjson, fuzz_parquet};
 use strata_ingest::{decode, Error, Format};
-use strata_storage::fuzzing::{committed_inputs, fuzz_dir, inputs_in, seed_corpus_dir};
+use strata_storage::fuzzing::{committed_inputs, fuzz_dir, inputs_in, panicking, seed_corpus_dir};
 
 /// Runs `harness` over every committed input of `target`; fails naming each input that panics.
 fn replay(target: &str, harness: fn(&[u8])) {
@@ -26,11 +25,7 @@ fn replay(target: &str, harness: fn(&[u8])) {
         !inputs.is_empty(),
         "fuzz/corpus/{target}/ holds no seed input"
     );
-    let failed: Vec<String> = inputs
-        .iter()
-        .filter(|(_, bytes)| catch_unwind(AssertUnwindSafe(|| harness(bytes))).is_err())
-        .map(|(path, _)| path.display().to_string())
-        .collect();
+    let failed = panicking(&inputs, harness);
     assert!(
         failed.is_empty(),
         "{target}: these inputs panic: {failed:#?}"
@@ -246,20 +241,15 @@ fn write_seed_corpus() {
         "nanosecond-time-int16",
         parquet_file(&batches[1], true),
     );
-    for (path, bytes) in inputs_in(&corpus, "arrow_ipc").unwrap_or_else(|e| panic!("{e}")) {
-        assert!(
-            catch_unwind(AssertUnwindSafe(|| fuzz_arrow_ipc(&bytes))).is_ok(),
-            "the seed {} panics",
-            path.display()
-        );
-    }
-    for (path, bytes) in inputs_in(&corpus, "parquet").unwrap_or_else(|e| panic!("{e}")) {
-        assert!(
-            catch_unwind(AssertUnwindSafe(|| fuzz_parquet(&bytes))).is_ok(),
-            "the seed {} panics",
-            path.display()
-        );
-    }
+    let seeds = inputs_in(&corpus, "arrow_ipc").unwrap_or_else(|e| panic!("{e}"));
+    let failed = panicking(&seeds, fuzz_arrow_ipc);
+    assert!(
+        failed.is_empty(),
+        "these arrow_ipc seeds panic: {failed:#?}"
+    );
+    let seeds = inputs_in(&corpus, "parquet").unwrap_or_else(|e| panic!("{e}"));
+    let failed = panicking(&seeds, fuzz_parquet);
+    assert!(failed.is_empty(), "these parquet seeds panic: {failed:#?}");
     if corpus != fuzz_dir().join("corpus") {
         let _ = std::fs::remove_dir_all(&corpus);
     }

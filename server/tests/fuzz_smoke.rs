@@ -6,9 +6,7 @@
 //! `STRATA_WRITE_FUZZ_SEEDS=1 cargo test -p strata-server --test fuzz_smoke write_seed_corpus` writes the seed
 //! files again.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use strata_storage::fuzzing::{committed_inputs, fuzz_dir, inputs_in, seed_corpus_dir};
+use strata_storage::fuzzing::{committed_inputs, fuzz_dir, inputs_in, panicking, seed_corpus_dir};
 
 include!("../../fuzz/harness/pg_frontend.rs");
 
@@ -20,11 +18,7 @@ fn pg_frontend_corpus_and_regressions_replay_without_panic() {
         !inputs.is_empty(),
         "fuzz/corpus/pg_frontend/ holds no seed input"
     );
-    let failed: Vec<String> = inputs
-        .iter()
-        .filter(|(_, bytes)| catch_unwind(AssertUnwindSafe(|| fuzz_pg_frontend(bytes))).is_err())
-        .map(|(path, _)| path.display().to_string())
-        .collect();
+    let failed = panicking(&inputs, fuzz_pg_frontend);
     assert!(
         failed.is_empty(),
         "pg_frontend: these inputs panic: {failed:#?}"
@@ -150,13 +144,12 @@ fn write_seed_corpus() {
         &[&[4], &extended_query(), &terminate],
     );
     write("authenticated-copy-data", &[&[4], &copy_fail, &query]);
-    for (path, bytes) in inputs_in(&corpus, "pg_frontend").unwrap_or_else(|e| panic!("{e}")) {
-        assert!(
-            catch_unwind(AssertUnwindSafe(|| fuzz_pg_frontend(&bytes))).is_ok(),
-            "the seed {} panics",
-            path.display()
-        );
-    }
+    let seeds = inputs_in(&corpus, "pg_frontend").unwrap_or_else(|e| panic!("{e}"));
+    let failed = panicking(&seeds, fuzz_pg_frontend);
+    assert!(
+        failed.is_empty(),
+        "these pg_frontend seeds panic: {failed:#?}"
+    );
     if corpus != fuzz_dir().join("corpus") {
         let _ = std::fs::remove_dir_all(&corpus);
     }

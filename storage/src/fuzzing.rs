@@ -38,6 +38,17 @@ pub fn seed_corpus_dir(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("strata-fuzz-seeds-{tag}-{}", std::process::id()))
 }
 
+/// The paths of the `inputs` on which `harness` panics (what a smoke test asserts is empty).
+pub fn panicking(inputs: &[(PathBuf, Vec<u8>)], harness: impl Fn(&[u8])) -> Vec<String> {
+    inputs
+        .iter()
+        .filter(|(_, bytes)| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| harness(bytes))).is_err()
+        })
+        .map(|(path, _)| path.display().to_string())
+        .collect()
+}
+
 /// The files of `dir/target`, sorted by name, with their bytes.
 pub fn inputs_in(dir: &Path, target: &str) -> std::io::Result<Vec<(PathBuf, Vec<u8>)>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir.join(target))?

@@ -6,7 +6,6 @@
 //! `STRATA_WRITE_FUZZ_SEEDS=1 cargo test -p strata-storage --test fuzz_smoke write_seed_corpus` writes the
 //! seed files of `wal_replay` and `metadata` again from the real write path.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,7 +13,7 @@ use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray}
 use arrow::record_batch::RecordBatch;
 use strata_storage::fuzzing::{
     committed_inputs, fix_wal_checksums, fuzz_config, fuzz_dir, fuzz_metadata, fuzz_table_def,
-    fuzz_wal_replay, inputs_in, remove_scratch_dirs, seed_corpus_dir, FUZZ_TABLE,
+    fuzz_wal_replay, inputs_in, panicking, remove_scratch_dirs, seed_corpus_dir, FUZZ_TABLE,
 };
 use strata_storage::{AppendMeta, IngestError, Storage};
 
@@ -25,11 +24,7 @@ fn replay(target: &str, harness: fn(&[u8])) {
         !inputs.is_empty(),
         "fuzz/corpus/{target}/ holds no seed input"
     );
-    let failed: Vec<String> = inputs
-        .iter()
-        .filter(|(_, bytes)| catch_unwind(AssertUnwindSafe(|| harness(bytes))).is_err())
-        .map(|(path, _)| path.display().to_string())
-        .collect();
+    let failed = panicking(&inputs, harness);
     remove_scratch_dirs();
     assert!(
         failed.is_empty(),
@@ -156,20 +151,15 @@ fn write_seed_corpus() {
     drop(table);
     drop(storage);
     let _ = std::fs::remove_dir_all(&data);
-    for (path, bytes) in inputs_in(&corpus, "wal_replay").unwrap_or_else(|e| panic!("{e}")) {
-        assert!(
-            catch_unwind(AssertUnwindSafe(|| fuzz_wal_replay(&bytes))).is_ok(),
-            "the seed {} panics",
-            path.display()
-        );
-    }
-    for (path, bytes) in inputs_in(&corpus, "metadata").unwrap_or_else(|e| panic!("{e}")) {
-        assert!(
-            catch_unwind(AssertUnwindSafe(|| fuzz_metadata(&bytes))).is_ok(),
-            "the seed {} panics",
-            path.display()
-        );
-    }
+    let seeds = inputs_in(&corpus, "wal_replay").unwrap_or_else(|e| panic!("{e}"));
+    let failed = panicking(&seeds, fuzz_wal_replay);
+    assert!(
+        failed.is_empty(),
+        "these wal_replay seeds panic: {failed:#?}"
+    );
+    let seeds = inputs_in(&corpus, "metadata").unwrap_or_else(|e| panic!("{e}"));
+    let failed = panicking(&seeds, fuzz_metadata);
+    assert!(failed.is_empty(), "these metadata seeds panic: {failed:#?}");
     remove_scratch_dirs();
     if corpus != fuzz_dir().join("corpus") {
         let _ = std::fs::remove_dir_all(&corpus);

@@ -27,9 +27,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
 use super::freshness::paced_ingest_from;
-use super::{
-    content_type, events_ddl, sql_timestamp, Client, Latencies, LatencySummary, RunInfo, RunStart,
-};
+use super::{content_type, events_ddl, sql_timestamp, Client, Latencies, LatencySummary, RunInfo};
 use crate::gen::{self, events};
 use crate::peers::{self, Engine};
 
@@ -230,13 +228,7 @@ pub fn run(a: &DashboardArgs) -> Result<Report> {
     if a.idle_runs < 2 {
         bail!("--idle-runs must be at least 2 (the first run is dropped as cold)");
     }
-    let bin = super::strata_bin(a.run.strata_bin.as_deref());
-    let start = RunStart::now(&bin);
-    let data_dir = a
-        .run
-        .data_dir
-        .clone()
-        .unwrap_or_else(super::default_data_dir);
+    let (bin, start, data_dir) = a.run.begin();
     let parquet = ensure_data(&data_dir, a)?;
 
     let server = super::StrataServer::start(

@@ -28,7 +28,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
-use super::{content_type, events_ddl, Client, Latencies, LatencySummary, RunInfo, RunStart};
+use super::{content_type, events_ddl, Client, Latencies, LatencySummary, RunInfo};
 use crate::gen::{self, events};
 use crate::peers;
 
@@ -117,13 +117,7 @@ pub fn run(a: &IngestArgs) -> Result<Report> {
     if a.clients.is_empty() || a.clients.contains(&0) {
         bail!("--clients must list positive counts");
     }
-    let bin = super::strata_bin(a.run.strata_bin.as_deref());
-    let start = RunStart::now(&bin);
-    let data_dir = a
-        .run
-        .data_dir
-        .clone()
-        .unwrap_or_else(super::default_data_dir);
+    let (bin, start, data_dir) = a.run.begin();
     let ndjson = ensure_events(&data_dir, a.rows, a.seed, "ndjson")?;
     let csv = ensure_events(&data_dir, a.rows, a.seed, "csv")?;
     let parquet = ensure_events(&data_dir, a.rows, a.seed, "parquet")?;

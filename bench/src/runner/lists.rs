@@ -15,7 +15,7 @@
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::{events_ddl, Client, RunInfo, RunStart};
+use super::{events_ddl, Client, RunInfo};
 use crate::peers;
 
 /// The name of the marked section in `docs/benchmarks.md`.
@@ -81,13 +81,7 @@ pub fn run(a: &ListsArgs) -> Result<Report> {
     if a.rows == 0 || a.runs == 0 || a.in_values == 0 || a.or_terms == 0 {
         bail!("--rows, --runs, --in-values and --or-terms must be at least 1");
     }
-    let bin = super::strata_bin(a.run.strata_bin.as_deref());
-    let start = RunStart::now(&bin);
-    let data_dir = a
-        .run
-        .data_dir
-        .clone()
-        .unwrap_or_else(super::default_data_dir);
+    let (bin, start, data_dir) = a.run.begin();
     let parquet = super::ingest::ensure_events(&data_dir, a.rows, a.seed, "parquet")?;
     let server = super::StrataServer::start(
         &bin,

@@ -23,7 +23,7 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::{content_type, events_ddl, RunInfo, RunStart};
+use super::{content_type, events_ddl, RunInfo};
 
 /// The name of the marked section in `docs/benchmarks.md`.
 pub const DOCS_SECTION: &str = "overload";
@@ -97,13 +97,7 @@ pub fn run(a: &OverloadArgs) -> Result<Report> {
     if a.rows == 0 || a.batch_rows == 0 || a.clients == 0 || a.seconds == 0 {
         bail!("--rows, --batch-rows, --clients and --seconds must be at least 1");
     }
-    let bin = super::strata_bin(a.run.strata_bin.as_deref());
-    let start = RunStart::now(&bin);
-    let data_dir = a
-        .run
-        .data_dir
-        .clone()
-        .unwrap_or_else(super::default_data_dir);
+    let (bin, start, data_dir) = a.run.begin();
     let ndjson = super::ingest::ensure_events(&data_dir, a.rows, a.seed, "ndjson")?;
     let text = std::fs::read(&ndjson).with_context(|| format!("read {}", ndjson.display()))?;
     let chunks: Vec<Bytes> = super::ingest::line_chunks(&text, a.batch_rows, 0);
