@@ -143,7 +143,13 @@ pub fn decode(
         Format::Parquet => decode_parquet(body, limits),
     }?;
     limits::check_row_bytes(limits, &decoded.batch, format, body)?;
-    let decoded_bytes = decoded.batch.get_array_memory_size();
+    // The rows' own bytes (a decoder's arrays may share buffers they only slice).
+    let decoded_bytes: usize = decoded
+        .batch
+        .columns()
+        .iter()
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+        .sum();
     if decoded_bytes > limits.decoded_bytes_max {
         return Err(Error::Limit {
             kind: LimitKind::DecodedBytes,

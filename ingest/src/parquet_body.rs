@@ -142,7 +142,7 @@ fn expanded_bytes(batch: &RecordBatch) -> usize {
                 let lengths: Vec<usize> = match values.data_type() {
                     DataType::Utf8 => lengths(values.as_string::<i32>().offsets()),
                     DataType::Binary => lengths(values.as_binary::<i32>().offsets()),
-                    _ => vec![values.get_array_memory_size()],
+                    _ => vec![values.to_data().get_slice_memory_size().unwrap_or(0)],
                 };
                 let bytes: usize = dict
                     .keys()
@@ -158,7 +158,9 @@ fn expanded_bytes(batch: &RecordBatch) -> usize {
                     .sum();
                 bytes.saturating_add(4 * dict.len())
             }
-            None => c.get_array_memory_size(),
+            // The bytes of the batch's own rows: a reader's batch may share a buffer with
+            // others, which get_array_memory_size would count whole.
+            None => c.to_data().get_slice_memory_size().unwrap_or(0),
         })
         .fold(0usize, usize::saturating_add)
 }

@@ -259,7 +259,14 @@ struct Chunk {
 /// The memory a chunk of `batch` with `index` takes: the index of a high-cardinality string
 /// column (a string and a bitmap per distinct value) can be larger than the batch itself.
 fn chunk_bytes(batch: &RecordBatch, index: &BlockIndex) -> usize {
-    batch.get_array_memory_size() + index.memory_bytes()
+    // The rows' own bytes: a batch decoded from Parquet may share (and slice) buffers with
+    // others, which get_array_memory_size would count whole, once per batch.
+    let rows: usize = batch
+        .columns()
+        .iter()
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+        .sum();
+    rows + index.memory_bytes()
 }
 
 impl Chunk {
