@@ -44,7 +44,7 @@ impl InSet {
     pub fn try_new(values: &ArrayRef) -> Result<Self> {
         let data_type = values.data_type().clone();
         let converter = RowConverter::new(vec![SortField::new(data_type.clone())])?;
-        let values = crate::exec::eval::normalize_zero(values)?;
+        let values = crate::kernel::normalize_zero(values)?;
         let rows = converter.convert_columns(std::slice::from_ref(&values))?;
         let mut set = HashSet::with_hasher(ahash::RandomState::new());
         for (i, row) in rows.iter().enumerate() {
@@ -102,7 +102,7 @@ impl InSet {
 
     /// `value IN (values)` for every row of `value`, with SQL's NULL semantics.
     pub fn contains(&self, value: &ArrayRef, negated: bool) -> Result<BooleanArray> {
-        let value = crate::exec::eval::normalize_zero(value)?;
+        let value = crate::kernel::normalize_zero(value)?;
         let rows = self
             .converter
             .convert_columns(std::slice::from_ref(&value))?;
@@ -848,7 +848,7 @@ impl Expr {
                     name,
                     data_type,
                 }),
-                None => Err(crate::Error::internal(format!(
+                None => Err(crate::error::Error::internal(format!(
                     "column {name} (#{index}) was pruned but is still used"
                 ))),
             },

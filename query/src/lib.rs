@@ -83,6 +83,7 @@ pub mod error;
 pub mod exec;
 pub mod expr;
 pub mod fuzzing;
+pub mod kernel;
 pub mod limits;
 pub mod optimizer;
 pub mod parser;

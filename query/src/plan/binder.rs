@@ -1194,7 +1194,7 @@ fn in_subquery(value: Expr, query: &sql::Query, negated: bool, scope: &Scope) ->
     let probe = Expr::column(0, "subquery", column.data_type().clone());
     let (value, probe) = coerce_pair(value, probe, BinaryOp::Eq)?;
     let values = match probe {
-        Expr::Cast { data_type, .. } => crate::exec::eval::cast(&column, &data_type)?,
+        Expr::Cast { data_type, .. } => crate::kernel::cast(&column, &data_type)?,
         _ => column,
     };
     Ok(Expr::InSet {
@@ -2231,7 +2231,7 @@ fn fraction_arg(e: Option<&sql::Expr>, name: &str) -> Result<f64> {
     let bound = crate::optimizer::fold_constants(bind_constant(e, "a percentile fraction")?)?;
     let value = match &bound {
         Expr::Literal(v) if is_numeric(v.data_type()) && v.is_valid(0) => {
-            crate::exec::eval::cast(v, &DataType::Float64)?
+            crate::kernel::cast(v, &DataType::Float64)?
                 .as_any()
                 .downcast_ref::<Float64Array>()
                 .map(|a| a.value(0))

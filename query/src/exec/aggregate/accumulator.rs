@@ -919,7 +919,7 @@ impl GroupsAccumulator for Distinct {
         let values =
             values.ok_or_else(|| Error::internal("DISTINCT aggregate without argument"))?;
         // -0.0 and 0.0 are one value.
-        let values = &crate::exec::eval::normalize_zero(values)?;
+        let values = &crate::kernel::normalize_zero(values)?;
         let rows = self
             .converter
             .convert_columns(std::slice::from_ref(values))?;
@@ -1006,7 +1006,7 @@ impl GroupsAccumulator for CountDistinct {
         self.sets.resize_with(num_groups, ValueSet::default);
         let values = values.ok_or_else(|| Error::internal("count(distinct) without argument"))?;
         // -0.0 and 0.0 are one value.
-        let values = &crate::exec::eval::normalize_zero(values)?;
+        let values = &crate::kernel::normalize_zero(values)?;
         let rows = self
             .converter
             .convert_columns(std::slice::from_ref(values))?;
