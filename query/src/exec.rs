@@ -1,7 +1,7 @@
 //! Physical execution: operators (`...Exec`) that pull Arrow record batches from their input,
 //! a batch at a time, and the planner that builds them from an optimized [`LogicalPlan`].
 //!
-//! Every operator works on whole batches with Arrow kernels (see [`eval`]); nothing dispatches
+//! Every operator works on whole batches with Arrow kernels (see [`crate::eval`]); nothing dispatches
 //! on a data type per row. Operators are iterators: [`LimitExec`] stops pulling once it has its
 //! rows, so `SELECT * FROM t LIMIT 10` reads one batch. Execution is single-threaded for now;
 //! the unit of work is a batch of the table snapshot, so splitting work by segment across cores
@@ -11,9 +11,7 @@
 pub mod aggregate;
 pub mod analyze;
 pub mod ddl;
-pub mod eval;
 mod filter;
-mod function;
 pub mod index;
 pub mod insert;
 mod join;

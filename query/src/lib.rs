@@ -80,8 +80,10 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod eval;
 pub mod exec;
 pub mod expr;
+pub mod function;
 pub mod fuzzing;
 pub mod kernel;
 pub mod limits;

@@ -16,11 +16,10 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
-use arrow::datatypes::{DataType, Int64Type, Schema};
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{DataType, Int64Type};
 
 use crate::error::Result;
-use crate::exec::eval::evaluate_array;
+use crate::eval::fold_constants;
 use crate::expr::{AggregateExpr, AggregateFunction, BinaryOp, Expr};
 use crate::plan::LogicalPlan;
 
@@ -127,17 +126,6 @@ fn map_exprs(plan: LogicalPlan, f: &mut impl FnMut(Expr) -> Result<Expr>) -> Res
                 .collect::<Result<_>>()?,
         },
     })
-}
-
-/// Replaces every constant subexpression by its value.
-pub fn fold_constants(expr: Expr) -> Result<Expr> {
-    let expr = expr.map_children(fold_constants)?;
-    if matches!(expr, Expr::Literal(_)) || !expr.is_constant() {
-        return Ok(expr);
-    }
-    let options = RecordBatchOptions::new().with_row_count(Some(1));
-    let one_row = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options)?;
-    Ok(Expr::Literal(evaluate_array(&expr, &one_row)?))
 }
 
 fn map_input(plan: LogicalPlan, mut f: impl FnMut(LogicalPlan) -> LogicalPlan) -> LogicalPlan {
@@ -676,7 +664,7 @@ mod tests {
     use crate::expr::BinaryOp;
     use crate::plan::Scan;
     use arrow::array::Int32Array;
-    use arrow::datatypes::{DataType, Field};
+    use arrow::datatypes::{DataType, Field, Schema};
 
     fn scan() -> LogicalPlan {
         let schema = Arc::new(Schema::new(vec![
@@ -694,18 +682,6 @@ mod tests {
 
     fn int(v: i32) -> Expr {
         Expr::Literal(Arc::new(Int32Array::from(vec![v])))
-    }
-
-    #[test]
-    fn literal_only_subexpressions_are_folded() {
-        let c = Expr::column(2, "c", DataType::Int32);
-        let expr = c
-            .clone()
-            .binary(BinaryOp::Gt, int(1).binary(BinaryOp::Plus, int(2)));
-        assert_eq!(
-            fold_constants(expr).unwrap(),
-            c.binary(BinaryOp::Gt, int(3))
-        );
     }
 
     #[test]

@@ -23,9 +23,9 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use self::accumulator::{create_accumulator, GroupsAccumulator};
 use self::groups::GroupTable;
-use super::eval::{evaluate_array, evaluate_predicate};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
+use crate::eval::{evaluate_array, evaluate_predicate};
 use crate::expr::{AggregateExpr, Expr};
 
 /// Groups rows by key and aggregates each group. Output: keys, then aggregates.

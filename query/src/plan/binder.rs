@@ -1676,7 +1676,7 @@ fn equality_with_constant(term: &Expr) -> Result<Option<(Expr, ArrayRef)>> {
         (true, false) => (right, left),
         _ => return Ok(None),
     };
-    match crate::optimizer::fold_constants(constant.as_ref().clone())? {
+    match crate::eval::fold_constants(constant.as_ref().clone())? {
         Expr::Literal(value) if value.len() == 1 && value.data_type() == &probe.data_type() => {
             Ok(Some((probe.as_ref().clone(), value)))
         }
@@ -2228,7 +2228,7 @@ fn fraction_arg(e: Option<&sql::Expr>, name: &str) -> Result<f64> {
         message: format!("the fraction of {name}() must be a constant between 0 and 1, not {what}"),
     };
     let e = e.ok_or_else(|| wrong("this argument".into()))?;
-    let bound = crate::optimizer::fold_constants(bind_constant(e, "a percentile fraction")?)?;
+    let bound = crate::eval::fold_constants(bind_constant(e, "a percentile fraction")?)?;
     let value = match &bound {
         Expr::Literal(v) if is_numeric(v.data_type()) && v.is_valid(0) => {
             crate::kernel::cast(v, &DataType::Float64)?

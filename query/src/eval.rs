@@ -1,4 +1,8 @@
 //! Vectorized expression evaluation: one Arrow kernel call per expression node per batch.
+//!
+//! Below the plans: the operators evaluate their expressions with it, and the binder and the
+//! optimizer fold constant subexpressions with it ([`fold_constants`]). It knows expressions,
+//! the scalar functions' kernels and the SQL kernels, nothing of plans.
 
 use std::sync::Arc;
 
@@ -7,8 +11,8 @@ use arrow::array::{
 };
 use arrow::compute::kernels::{boolean, cmp, numeric};
 use arrow::compute::{cast_with_options, CastOptions};
-use arrow::datatypes::DataType;
-use arrow::record_batch::RecordBatch;
+use arrow::datatypes::{DataType, Schema};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::error::{Error, Result};
 use crate::expr::{BinaryOp, Expr};
@@ -214,7 +218,7 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
                 .map(|v| v.into_array(n))
                 .collect::<Result<Vec<_>>>()?;
             Ok(wrap(
-                super::function::evaluate_function(*func, &arrays)?,
+                crate::function::evaluate_function(*func, &arrays)?,
                 scalar,
             ))
         }
@@ -410,6 +414,17 @@ fn check_float_divisor(divisor: &Value) -> Result<()> {
     Ok(())
 }
 
+/// Replaces every constant subexpression by its value.
+pub fn fold_constants(expr: Expr) -> Result<Expr> {
+    let expr = expr.map_children(fold_constants)?;
+    if matches!(expr, Expr::Literal(_)) || !expr.is_constant() {
+        return Ok(expr);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(1));
+    let one_row = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options)?;
+    Ok(Expr::Literal(evaluate_array(&expr, &one_row)?))
+}
+
 /// Evaluates a predicate to a BOOLEAN array of `batch.num_rows()` rows.
 pub fn evaluate_predicate(predicate: &Expr, batch: &RecordBatch) -> Result<BooleanArray> {
     boolean_array(evaluate(predicate, batch)?, batch.num_rows())
@@ -418,4 +433,26 @@ pub fn evaluate_predicate(predicate: &Expr, batch: &RecordBatch) -> Result<Boole
 /// Evaluates an expression to an array of `batch.num_rows()` rows.
 pub fn evaluate_array(expr: &Expr, batch: &RecordBatch) -> Result<ArrayRef> {
     evaluate(expr, batch)?.into_array(batch.num_rows())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int32Array;
+
+    fn int(v: i32) -> Expr {
+        Expr::Literal(Arc::new(Int32Array::from(vec![v])))
+    }
+
+    #[test]
+    fn literal_only_subexpressions_are_folded() {
+        let c = Expr::column(2, "c", DataType::Int32);
+        let expr = c
+            .clone()
+            .binary(BinaryOp::Gt, int(1).binary(BinaryOp::Plus, int(2)));
+        assert_eq!(
+            fold_constants(expr).unwrap(),
+            c.binary(BinaryOp::Gt, int(3))
+        );
+    }
 }
