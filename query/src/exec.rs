@@ -61,6 +61,20 @@ pub struct QueryLimits {
     pub threads: Option<usize>,
 }
 
+/// Counters of one statement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Rows read from storage, before filtering.
+    pub rows_scanned: u64,
+    /// Segments read.
+    pub segments_scanned: u64,
+    /// Segments skipped whole by zone maps.
+    pub segments_pruned: u64,
+    /// Bytes of column data read from storage (decoded Arrow memory of the scanned columns,
+    /// before filtering).
+    pub bytes_scanned: u64,
+}
+
 /// Counters of one execution, shared by its operators, and its guard rails. Operators call
 /// [`ExecStats::check`] once per batch and [`ExecStats::track_memory`] as their state grows, so a
 /// cancelled, late or too large query stops within one batch.
@@ -97,8 +111,8 @@ impl ExecStats {
     }
 
     /// The counters as they are now.
-    pub fn snapshot(&self) -> crate::QueryStats {
-        crate::QueryStats {
+    pub fn snapshot(&self) -> QueryStats {
+        QueryStats {
             rows_scanned: self.rows_scanned.load(Ordering::Relaxed),
             segments_scanned: self.segments_scanned.load(Ordering::Relaxed),
             segments_pruned: self.segments_pruned.load(Ordering::Relaxed),

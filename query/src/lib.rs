@@ -104,26 +104,12 @@ use strata_storage::Storage;
 pub use error::{Error, ErrorKind, Result};
 
 use exec::ExecStats;
-pub use exec::QueryLimits;
+pub use exec::{QueryLimits, QueryStats};
 pub use limits::SqlLimits;
 pub use parser::Parsed;
 pub use parser::{required_access, Access};
 use plan::binder::Binder;
 use plan::Plan;
-
-/// Counters of one statement.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueryStats {
-    /// Rows read from storage, before filtering.
-    pub rows_scanned: u64,
-    /// Segments read.
-    pub segments_scanned: u64,
-    /// Segments skipped whole by zone maps.
-    pub segments_pruned: u64,
-    /// Bytes of column data read from storage (decoded Arrow memory of the scanned columns,
-    /// before filtering).
-    pub bytes_scanned: u64,
-}
 
 /// The answer to one statement.
 #[derive(Debug, Clone)]
