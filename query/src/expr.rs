@@ -5,6 +5,8 @@
 //! so evaluation never looks a name up. Literals are one-element Arrow arrays, so a literal is
 //! handed to the Arrow kernels as a [`Scalar`](arrow::array::Scalar) without conversion.
 
+pub mod coerce;
+
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;

@@ -6,8 +6,6 @@
 //! references the columns of that node's input by index.
 
 pub mod binder;
-pub mod ddl;
-pub mod insert;
 
 use std::fmt;
 use std::sync::Arc;
@@ -51,7 +49,7 @@ pub enum Plan {
         if_exists: bool,
     },
     /// `INSERT INTO t ...`
-    Insert(insert::Insert),
+    Insert(Insert),
     /// `SHOW TABLES`
     ShowTables,
     /// `FLUSH TABLE t [, ...]`: persist the live rows of the tables.
@@ -64,6 +62,29 @@ pub enum Plan {
         /// The table.
         name: String,
     },
+}
+
+/// Where the inserted rows come from.
+#[derive(Debug)]
+pub enum InsertSource {
+    /// `VALUES (...), (...)`: one constant expression per target column and row, already cast
+    /// to the column type.
+    Values(Vec<Vec<Expr>>),
+    /// `SELECT ...` whose output columns have the target columns' types.
+    Query(LogicalPlan),
+}
+
+/// A bound `INSERT`.
+#[derive(Debug)]
+pub struct Insert {
+    /// The table name as stored.
+    pub table: String,
+    /// The table schema when the statement was planned.
+    pub table_schema: SchemaRef,
+    /// For each value of a row, the index of its column in `table_schema`.
+    pub columns: Vec<usize>,
+    /// The rows.
+    pub source: InsertSource,
 }
 
 /// One key of an ORDER BY.

@@ -10,7 +10,7 @@ use strata_storage::Storage;
 
 use crate::error::{Error, Result};
 use crate::eval::evaluate_array;
-use crate::plan::insert::{Insert, InsertSource};
+use crate::plan::{Insert, InsertSource};
 
 /// Runs a bound `INSERT`; `query_rows` runs the SELECT of `INSERT ... SELECT`.
 pub fn insert(
