@@ -2,7 +2,8 @@
 //!
 //! Below the plans: the operators evaluate their expressions with it, and the binder and the
 //! optimizer fold constant subexpressions with it ([`fold_constants`]). It knows expressions,
-//! the scalar functions' kernels and the SQL kernels, nothing of plans.
+//! the scalar functions ([`ScalarFunction::invoke`](crate::expr::ScalarFunction::invoke)) and
+//! the SQL kernels, nothing of plans.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::error::{Error, Result};
 use crate::expr::{BinaryOp, Expr};
+use crate::function::conditional::Coalesce;
 use crate::kernel::{cast, normalize_zero};
 
 /// The value of an expression over a batch: a column, or one value for every row.
@@ -104,10 +106,9 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             left,
             right,
         } if !expr.is_constant() => evaluate_logical(*op, left, right, batch),
-        Expr::Function {
-            func: crate::expr::ScalarFunction::Coalesce,
-            args,
-        } if !expr.is_constant() => evaluate_coalesce(expr.data_type(), args, batch),
+        Expr::Function { func, args } if func.is::<Coalesce>() && !expr.is_constant() => {
+            evaluate_coalesce(expr.data_type(), args, batch)
+        }
         Expr::Binary { op, left, right } => {
             let (mut l, mut r) = (evaluate(left, batch)?, evaluate(right, batch)?);
             if op.is_comparison() {
@@ -217,10 +218,13 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
                 .into_iter()
                 .map(|v| v.into_array(n))
                 .collect::<Result<Vec<_>>>()?;
-            Ok(wrap(
-                crate::function::evaluate_function(*func, &arrays)?,
-                scalar,
-            ))
+            if arrays.is_empty() {
+                return Err(Error::internal(format!(
+                    "{}() without arguments",
+                    func.name()
+                )));
+            }
+            Ok(wrap(func.invoke(&arrays)?, scalar))
         }
         Expr::Case {
             when_then,

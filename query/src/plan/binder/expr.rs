@@ -14,7 +14,7 @@ use arrow::datatypes::DataType;
 use sqlparser::ast as sql;
 
 use super::aggregate::aggregate_call;
-use super::function::{date_part, rounding, scalar_call};
+use super::function::scalar_call;
 use super::literal::{interval_literal, literal, sql_type};
 use super::scope::{Relation, Scope};
 use super::subquery::{in_subquery, run_subquery, scalar_subquery};
@@ -22,7 +22,10 @@ use crate::error::{Error, Result};
 use crate::expr::coerce::{
     coerce_pair, common_type, expect_boolean, integer_arg, is_numeric, string_arg, type_name,
 };
-use crate::expr::{AggregateFunction, BinaryOp, DatePart, Expr, InSet, ScalarFunction, TrimSide};
+use crate::expr::{AggregateFunction, BinaryOp, Expr, InSet};
+use crate::function::math::{rounding, Ceil, Floor};
+use crate::function::string::{ConcatOperator, Strpos, Substring, Trim, TrimSide};
+use crate::function::time::{date_part, DatePart};
 use crate::limits::DepthGuard;
 
 /// Where aggregate calls are forbidden, for the error message; `None` allows them.
@@ -136,13 +139,12 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                     type_name(&rt)
                 )));
             }
-            Ok(Expr::Function {
-                func: ScalarFunction::ConcatOperator,
-                args: args
-                    .into_iter()
+            Ok(Expr::call(
+                ConcatOperator,
+                args.into_iter()
                     .map(|a| a.cast_to(&DataType::Utf8))
                     .collect(),
-            })
+            ))
         }
         sql::Expr::BinaryOp { left, op, right } => {
             let op = map_binary_op(op)?;
@@ -169,10 +171,7 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             if let Some(count) = substring_for {
                 args.push(integer_arg(bind(count)?, "substring()")?);
             }
-            Ok(Expr::Function {
-                func: ScalarFunction::Substring,
-                args,
-            })
+            Ok(Expr::call(Substring, args))
         }
         sql::Expr::Trim {
             expr,
@@ -194,18 +193,15 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             if let Some(what) = trim_what {
                 args.push(string_arg(bind(what)?, "trim()")?);
             }
-            Ok(Expr::Function {
-                func: ScalarFunction::Trim(side),
-                args,
-            })
+            Ok(Expr::call(Trim(side), args))
         }
-        sql::Expr::Position { expr, r#in } => Ok(Expr::Function {
-            func: ScalarFunction::Strpos,
-            args: vec![
+        sql::Expr::Position { expr, r#in } => Ok(Expr::call(
+            Strpos,
+            vec![
                 string_arg(bind(r#in)?, "position()")?,
                 string_arg(bind(expr)?, "position()")?,
             ],
-        }),
+        )),
         sql::Expr::Floor { expr, field } | sql::Expr::Ceil { expr, field } => {
             if !matches!(
                 field,
@@ -215,12 +211,12 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                     "{e}; write date_trunc('unit', ts)"
                 )));
             }
-            let func = if matches!(e, sql::Expr::Floor { .. }) {
-                ScalarFunction::Floor
+            let x = bind(expr)?;
+            if matches!(e, sql::Expr::Floor { .. }) {
+                rounding(Floor, x)
             } else {
-                ScalarFunction::Ceil
-            };
-            rounding(func, bind(expr)?)
+                rounding(Ceil, x)
+            }
         }
         sql::Expr::Extract { field, expr, .. } => {
             let name = field.to_string();

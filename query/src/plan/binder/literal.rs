@@ -1,11 +1,10 @@
 //! Constants of the AST: literals (`1`, `'a'`, `TRUE`, `NULL`), intervals (`INTERVAL '1 day
-//! 2 hours'`), SQL type names (`CAST(x AS BIGINT)`), and the text of a bound string literal
-//! (a `date_trunc` unit, a setting name).
+//! 2 hours'`) and SQL type names (`CAST(x AS BIGINT)`).
 
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, NullArray, StringArray,
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, NullArray, StringArray,
 };
 use arrow::datatypes::DataType;
 use sqlparser::ast as sql;
@@ -144,16 +143,4 @@ fn parse_interval(text: &str) -> Option<(i32, i32, i64)> {
         i32::try_from(days).ok()?,
         ms.round() as i64,
     ))
-}
-
-/// The text of a non-NULL string literal argument (a unit or field name), else `None`.
-pub(super) fn string_literal(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Literal(v) => v
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .filter(|s| s.is_valid(0))
-            .map(|s| s.value(0).to_string()),
-        _ => None,
-    }
 }
