@@ -1,4 +1,4 @@
-//! The scalar functions: one file per family, one registration table ([`FAMILIES`]).
+//! The scalar functions: one file per family, one registration table (`FAMILIES`).
 //!
 //! A function is a type implementing [`ScalarFunction`](crate::expr::ScalarFunction) (its name, result type and kernel: one
 //! call per batch over whole arrays) and a [`Definition`] in its family's `FUNCTIONS` list (the

@@ -33,6 +33,11 @@
 //!   Vec<RecordBatch> + QueryStats (rows scanned)  ->  QueryOutput
 //! ```
 //!
+//! Under those stages, and used by them: [`expr`] (typed expressions, type coercion),
+//! [`function`] (the scalar functions, one file per family), [`eval`] (vectorized evaluation and
+//! constant folding) and [`kernel`] (Arrow kernels with SQL's semantics). No module imports one
+//! above it; `docs/architecture.md` draws the floors.
+//!
 //! Tables are read through [`strata_storage::Table::snapshot`], taken when the physical plan is
 //! built: a query sees every row acknowledged before it started and none after.
 //!
