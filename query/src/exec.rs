@@ -1,7 +1,7 @@
 //! Physical execution: operators (`...Exec`) that pull Arrow record batches from their input,
 //! a batch at a time, and the planner that builds them from an optimized [`LogicalPlan`].
 //!
-//! Every operator works on whole batches with Arrow kernels (see [`eval`]); nothing dispatches
+//! Every operator works on whole batches with Arrow kernels (see [`crate::eval`]); nothing dispatches
 //! on a data type per row. Operators are iterators: [`LimitExec`] stops pulling once it has its
 //! rows, so `SELECT * FROM t LIMIT 10` reads one batch. Execution is single-threaded for now;
 //! the unit of work is a batch of the table snapshot, so splitting work by segment across cores
@@ -11,9 +11,7 @@
 pub mod aggregate;
 pub mod analyze;
 pub mod ddl;
-pub mod eval;
 mod filter;
-mod function;
 pub mod index;
 pub mod insert;
 mod join;
@@ -63,6 +61,20 @@ pub struct QueryLimits {
     pub threads: Option<usize>,
 }
 
+/// Counters of one statement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Rows read from storage, before filtering.
+    pub rows_scanned: u64,
+    /// Segments read.
+    pub segments_scanned: u64,
+    /// Segments skipped whole by zone maps.
+    pub segments_pruned: u64,
+    /// Bytes of column data read from storage (decoded Arrow memory of the scanned columns,
+    /// before filtering).
+    pub bytes_scanned: u64,
+}
+
 /// Counters of one execution, shared by its operators, and its guard rails. Operators call
 /// [`ExecStats::check`] once per batch and [`ExecStats::track_memory`] as their state grows, so a
 /// cancelled, late or too large query stops within one batch.
@@ -99,8 +111,8 @@ impl ExecStats {
     }
 
     /// The counters as they are now.
-    pub fn snapshot(&self) -> crate::QueryStats {
-        crate::QueryStats {
+    pub fn snapshot(&self) -> QueryStats {
+        QueryStats {
             rows_scanned: self.rows_scanned.load(Ordering::Relaxed),
             segments_scanned: self.segments_scanned.load(Ordering::Relaxed),
             segments_pruned: self.segments_pruned.load(Ordering::Relaxed),

@@ -5,139 +5,20 @@
 //! so evaluation never looks a name up. Literals are one-element Arrow arrays, so a literal is
 //! handed to the Arrow kernels as a [`Scalar`](arrow::array::Scalar) without conversion.
 
-use std::collections::HashSet;
+pub mod coerce;
+mod in_set;
+
+pub use in_set::{InSet, Literals};
+
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray};
+use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::DataType;
-use arrow::row::{RowConverter, SortField};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::error::Result;
-
-/// The values of an `IN (SELECT ...)`, hashed once by their row encoding so that a batch is
-/// tested with one encoding pass and one hash lookup per row.
-#[derive(Debug)]
-pub struct InSet {
-    data_type: DataType,
-    converter: RowConverter,
-    set: HashSet<Box<[u8]>, ahash::RandomState>,
-    has_null: bool,
-    /// For a list of literals (`x IN (1, 2, 3)`): the values, and the smallest and largest
-    /// non-NULL one (one-element arrays), which bitmap indexes and zone maps use.
-    literals: Option<Literals>,
-}
-
-/// The values of an `IN` list of literals.
-#[derive(Debug)]
-pub struct Literals {
-    /// Every value, in list order (NULLs included).
-    pub values: ArrayRef,
-    /// The smallest and the largest non-NULL value, as one-element arrays (`None` when every
-    /// value is NULL).
-    pub bounds: Option<(ArrayRef, ArrayRef)>,
-}
-
-impl InSet {
-    /// Hashes `values` (any number of rows, NULLs allowed).
-    pub fn try_new(values: &ArrayRef) -> Result<Self> {
-        let data_type = values.data_type().clone();
-        let converter = RowConverter::new(vec![SortField::new(data_type.clone())])?;
-        let values = crate::exec::eval::normalize_zero(values)?;
-        let rows = converter.convert_columns(std::slice::from_ref(&values))?;
-        let mut set = HashSet::with_hasher(ahash::RandomState::new());
-        for (i, row) in rows.iter().enumerate() {
-            if values.is_valid(i) {
-                set.insert(Box::<[u8]>::from(row.as_ref()));
-            }
-        }
-        Ok(InSet {
-            data_type,
-            converter,
-            set,
-            has_null: values.null_count() > 0,
-            literals: None,
-        })
-    }
-
-    /// Hashes the values of an `IN` list of literals, keeping them for indexes and zone maps.
-    pub fn from_literals(values: ArrayRef) -> Result<Self> {
-        let mut set = InSet::try_new(&values)?;
-        let options = arrow::compute::SortOptions {
-            descending: false,
-            nulls_first: false,
-        };
-        let sorted = arrow::compute::sort(&values, Some(options))?;
-        let valid = sorted.len() - sorted.null_count();
-        let bounds = (valid > 0).then(|| (sorted.slice(0, 1), sorted.slice(valid - 1, 1)));
-        set.literals = Some(Literals { values, bounds });
-        Ok(set)
-    }
-
-    /// The list's values when it is a list of literals (not a subquery's answer).
-    pub fn literals(&self) -> Option<&Literals> {
-        self.literals.as_ref()
-    }
-
-    /// True when a NULL is among the values (a value not in the set is then NULL, not false).
-    pub fn has_null(&self) -> bool {
-        self.has_null
-    }
-
-    /// The number of distinct non-NULL values (plus one for NULL).
-    pub fn len(&self) -> usize {
-        self.set.len() + usize::from(self.has_null)
-    }
-
-    /// True when the subquery returned no row.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The type of the values.
-    pub fn data_type(&self) -> &DataType {
-        &self.data_type
-    }
-
-    /// `value IN (values)` for every row of `value`, with SQL's NULL semantics.
-    pub fn contains(&self, value: &ArrayRef, negated: bool) -> Result<BooleanArray> {
-        let value = crate::exec::eval::normalize_zero(value)?;
-        let rows = self
-            .converter
-            .convert_columns(std::slice::from_ref(&value))?;
-        let empty = self.is_empty();
-        let out: BooleanArray = rows
-            .iter()
-            .enumerate()
-            .map(|(i, row)| {
-                if empty {
-                    Some(negated)
-                } else if value.is_null(i) {
-                    None
-                } else if self.set.contains(row.as_ref()) {
-                    Some(!negated)
-                } else if self.has_null {
-                    None
-                } else {
-                    Some(negated)
-                }
-            })
-            .collect();
-        Ok(out)
-    }
-}
-
-/// Two subquery sets are equal when they are the same set (they come from one subquery run);
-/// two lists of literals when they list the same values.
-impl PartialEq for InSet {
-    fn eq(&self, other: &Self) -> bool {
-        match (&self.literals, &other.literals) {
-            (Some(a), Some(b)) => a.values.as_ref() == b.values.as_ref(),
-            _ => std::ptr::eq(self, other),
-        }
-    }
-}
 
 /// A binary operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,229 +181,57 @@ impl AggregateFunction {
     }
 }
 
-/// The unit `date_trunc` truncates to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TruncUnit {
-    /// Whole seconds.
-    Second,
-    /// Whole minutes.
-    Minute,
-    /// Whole hours.
-    Hour,
-    /// Midnight (UTC).
-    Day,
-    /// Monday midnight.
-    Week,
-    /// The first of the month.
-    Month,
-    /// The first of January, April, July or October.
-    Quarter,
-    /// The first of January.
-    Year,
-}
+/// A scalar (row-by-row) function as a plan holds it: found by the binder in the registry
+/// ([`crate::function`]), with the constant options of the call fixed (`date_trunc`'s unit,
+/// `trim`'s side, `time_bucket`'s width), and run by the executor once per batch over whole
+/// arrays.
+pub trait ScalarFunction: AnyFunction + fmt::Debug + Send + Sync {
+    /// The SQL name (for EXPLAIN and messages).
+    fn name(&self) -> &'static str;
 
-impl TruncUnit {
-    /// Parses a PostgreSQL unit name (`'hour'`, `'day'`, ...), case-insensitive.
-    pub fn parse(unit: &str) -> Option<Self> {
-        Some(match unit.to_ascii_lowercase().as_str() {
-            "second" | "seconds" => TruncUnit::Second,
-            "minute" | "minutes" => TruncUnit::Minute,
-            "hour" | "hours" => TruncUnit::Hour,
-            "day" | "days" => TruncUnit::Day,
-            "week" | "weeks" => TruncUnit::Week,
-            "month" | "months" => TruncUnit::Month,
-            "quarter" => TruncUnit::Quarter,
-            "year" | "years" => TruncUnit::Year,
-            _ => return None,
-        })
-    }
+    /// The type of the result of a call with `args` (as the binder coerced them).
+    fn return_type(&self, args: &[Expr]) -> DataType;
 
-    /// The lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            TruncUnit::Second => "second",
-            TruncUnit::Minute => "minute",
-            TruncUnit::Hour => "hour",
-            TruncUnit::Day => "day",
-            TruncUnit::Week => "week",
-            TruncUnit::Month => "month",
-            TruncUnit::Quarter => "quarter",
-            TruncUnit::Year => "year",
-        }
+    /// Computes the function over arrays of one length (a constant argument is repeated), of
+    /// the types the binder cast the arguments to: one call per batch, never per row.
+    fn invoke(&self, args: &[ArrayRef]) -> Result<ArrayRef>;
+
+    /// Writes a call with its formatted arguments as SQL: `name(a, b)`, unless the function is
+    /// spelled otherwise.
+    fn fmt_call(&self, args: &[String], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({})", self.name(), args.join(", "))
     }
 }
 
-/// Which end(s) `trim` strips.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrimSide {
-    /// `trim(s)`, `btrim(s, chars)`, `trim(BOTH ...)`
-    Both,
-    /// `ltrim`, `trim(LEADING ...)`
-    Leading,
-    /// `rtrim`, `trim(TRAILING ...)`
-    Trailing,
+/// What lets a plan compare its functions and the executor recognize one; every `PartialEq`
+/// type has it.
+pub trait AnyFunction: Any {
+    /// The function as [`Any`].
+    fn as_any(&self) -> &dyn Any;
+    /// True when `other` is a function of the same type with equal options.
+    fn equals(&self, other: &dyn Any) -> bool;
 }
 
-/// The field `extract` / `date_part` takes from a timestamp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DatePart {
-    /// The year.
-    Year,
-    /// 1 to 4.
-    Quarter,
-    /// 1 to 12.
-    Month,
-    /// The ISO 8601 week number, 1 to 53 (weeks start on Monday).
-    Week,
-    /// The day of the month, 1 to 31.
-    Day,
-    /// 0 to 23.
-    Hour,
-    /// 0 to 59.
-    Minute,
-    /// 0 to 59, whole seconds.
-    Second,
-    /// The day of the week, Sunday 0 to Saturday 6.
-    Dow,
-    /// The ISO day of the week, Monday 1 to Sunday 7.
-    IsoDow,
-    /// The day of the year, 1 to 366.
-    Doy,
-    /// Seconds since 1970-01-01 00:00:00 (DOUBLE, with the milliseconds).
-    Epoch,
-}
-
-impl DatePart {
-    /// Parses a PostgreSQL field name, case-insensitive.
-    pub fn parse(field: &str) -> Option<Self> {
-        Some(match field.to_ascii_lowercase().as_str() {
-            "year" | "years" => DatePart::Year,
-            "quarter" => DatePart::Quarter,
-            "month" | "months" => DatePart::Month,
-            "week" | "weeks" => DatePart::Week,
-            "day" | "days" => DatePart::Day,
-            "hour" | "hours" => DatePart::Hour,
-            "minute" | "minutes" => DatePart::Minute,
-            "second" | "seconds" => DatePart::Second,
-            "dow" | "dayofweek" => DatePart::Dow,
-            "isodow" => DatePart::IsoDow,
-            "doy" | "dayofyear" => DatePart::Doy,
-            "epoch" => DatePart::Epoch,
-            _ => return None,
-        })
+impl<T: Any + PartialEq> AnyFunction for T {
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 
-    /// The lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            DatePart::Year => "year",
-            DatePart::Quarter => "quarter",
-            DatePart::Month => "month",
-            DatePart::Week => "week",
-            DatePart::Day => "day",
-            DatePart::Hour => "hour",
-            DatePart::Minute => "minute",
-            DatePart::Second => "second",
-            DatePart::Dow => "dow",
-            DatePart::IsoDow => "isodow",
-            DatePart::Doy => "doy",
-            DatePart::Epoch => "epoch",
-        }
+    fn equals(&self, other: &dyn Any) -> bool {
+        other.downcast_ref::<T>() == Some(self)
     }
 }
 
-/// A scalar (row-by-row) function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScalarFunction {
-    /// `date_trunc('unit', ts)`: TIMESTAMP.
-    DateTrunc(TruncUnit),
-    /// `coalesce(a, b, ...)`: the first non-NULL argument.
-    Coalesce,
-    /// `lower(s)`
-    Lower,
-    /// `upper(s)`
-    Upper,
-    /// `length(s)`: characters, INTEGER.
-    Length,
-    /// `abs(x)` (overflow is an error).
-    Abs,
-    /// `floor(x)`: DOUBLE (the argument is cast to DOUBLE).
-    Floor,
-    /// `ceil(x)` / `ceiling(x)`: DOUBLE.
-    Ceil,
-    /// `a || b`: NULL when either side is.
-    ConcatOperator,
-    /// `concat(a, b, ...)`: NULL arguments are skipped; never NULL.
-    Concat,
-    /// `substring(s, start[, count])`, `substring(s FROM start FOR count)`, `substr`: 1-based
-    /// characters; a negative count is an error.
-    Substring,
-    /// `trim`, `ltrim`, `rtrim`, `btrim`: strips the characters of the second argument
-    /// (spaces when absent).
-    Trim(TrimSide),
-    /// `replace(s, from, to)`: every occurrence.
-    Replace,
-    /// `strpos(s, sub)`, `position(sub IN s)`: the 1-based character position, 0 when absent.
-    Strpos,
-    /// `starts_with(s, prefix)`: BOOLEAN.
-    StartsWith,
-    /// `octet_length(s)`: bytes, INTEGER.
-    OctetLength,
-    /// `regexp_replace(s, pattern, replacement[, flags])`: the first match (every match with
-    /// flag `g`; `i` ignores case); `\1` in the replacement is the first group.
-    RegexpReplace,
-    /// `regexp_match(s, pattern)`: the text of the first capture group of the first match (the
-    /// whole match when the pattern has no group), NULL when nothing matches. PostgreSQL
-    /// returns an array of every group; Strata has no arrays, and this is its first element.
-    RegexpMatch,
-    /// `regexp_like(s, pattern)`, `regexp_matches(s, pattern)`: BOOLEAN, whether the pattern
-    /// matches anywhere in `s`.
-    RegexpLike,
-    /// `to_timestamp(seconds)`: the TIMESTAMP that many seconds (DOUBLE, fractions kept to the
-    /// millisecond) after 1970-01-01 00:00:00.
-    ToTimestamp,
-    /// `extract(field FROM ts)`, `date_part('field', ts)`: BIGINT (DOUBLE for `epoch`).
-    DatePart(DatePart),
-    /// `time_bucket(interval, ts[, origin])`, `date_bin(interval, ts, origin)`: the start of
-    /// the bucket of width `months` (calendar months, counted from the origin's month) or
-    /// `stride_ms` that holds `ts`, buckets aligned on the origin (arguments: ts, origin).
-    TimeBucket {
-        /// The width in months (0 for a fixed width).
-        months: i32,
-        /// The fixed width in milliseconds (0 for a width in months).
-        stride_ms: i64,
-    },
+impl dyn ScalarFunction {
+    /// True when the function is a `T`.
+    pub fn is<T: ScalarFunction>(&self) -> bool {
+        self.as_any().is::<T>()
+    }
 }
 
-impl ScalarFunction {
-    /// The SQL name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ScalarFunction::DateTrunc(_) => "date_trunc",
-            ScalarFunction::Coalesce => "coalesce",
-            ScalarFunction::Lower => "lower",
-            ScalarFunction::Upper => "upper",
-            ScalarFunction::Length => "length",
-            ScalarFunction::Abs => "abs",
-            ScalarFunction::Floor => "floor",
-            ScalarFunction::Ceil => "ceil",
-            ScalarFunction::ConcatOperator => "||",
-            ScalarFunction::Concat => "concat",
-            ScalarFunction::Substring => "substring",
-            ScalarFunction::Trim(TrimSide::Both) => "btrim",
-            ScalarFunction::Trim(TrimSide::Leading) => "ltrim",
-            ScalarFunction::Trim(TrimSide::Trailing) => "rtrim",
-            ScalarFunction::Replace => "replace",
-            ScalarFunction::Strpos => "strpos",
-            ScalarFunction::StartsWith => "starts_with",
-            ScalarFunction::OctetLength => "octet_length",
-            ScalarFunction::RegexpReplace => "regexp_replace",
-            ScalarFunction::RegexpMatch => "regexp_match",
-            ScalarFunction::RegexpLike => "regexp_like",
-            ScalarFunction::ToTimestamp => "to_timestamp",
-            ScalarFunction::DatePart(_) => "date_part",
-            ScalarFunction::TimeBucket { .. } => "time_bucket",
-        }
+impl PartialEq for dyn ScalarFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.equals(other.as_any())
     }
 }
 
@@ -611,8 +320,8 @@ pub enum Expr {
     },
     /// A scalar function call; the binder has coerced the arguments.
     Function {
-        /// Which function.
-        func: ScalarFunction,
+        /// Which function (with the options the binder fixed, e.g. `date_trunc`'s unit).
+        func: Arc<dyn ScalarFunction>,
         /// The arguments (for `date_trunc`, only the timestamp: the unit is part of `func`).
         args: Vec<Expr>,
     },
@@ -665,33 +374,15 @@ impl Expr {
                 .first()
                 .map(|(_, r)| r.data_type())
                 .unwrap_or(DataType::Null),
-            Expr::Function { func, args } => match func {
-                ScalarFunction::DateTrunc(_) | ScalarFunction::TimeBucket { .. } => {
-                    strata_storage::types::TIMESTAMP_TYPE
-                }
-                ScalarFunction::Lower
-                | ScalarFunction::Upper
-                | ScalarFunction::ConcatOperator
-                | ScalarFunction::Concat
-                | ScalarFunction::Substring
-                | ScalarFunction::Trim(_)
-                | ScalarFunction::Replace
-                | ScalarFunction::RegexpReplace
-                | ScalarFunction::RegexpMatch => DataType::Utf8,
-                ScalarFunction::RegexpLike => DataType::Boolean,
-                ScalarFunction::ToTimestamp => strata_storage::types::TIMESTAMP_TYPE,
-                ScalarFunction::Length | ScalarFunction::Strpos | ScalarFunction::OctetLength => {
-                    DataType::Int32
-                }
-                ScalarFunction::StartsWith => DataType::Boolean,
-                ScalarFunction::DatePart(DatePart::Epoch)
-                | ScalarFunction::Floor
-                | ScalarFunction::Ceil => DataType::Float64,
-                ScalarFunction::DatePart(_) => DataType::Int64,
-                ScalarFunction::Coalesce | ScalarFunction::Abs => {
-                    args.first().map(Expr::data_type).unwrap_or(DataType::Null)
-                }
-            },
+            Expr::Function { func, args } => func.return_type(args),
+        }
+    }
+
+    /// A call of `func` with `args` (coerced to what it expects).
+    pub fn call(func: impl ScalarFunction, args: Vec<Expr>) -> Expr {
+        Expr::Function {
+            func: Arc::new(func),
+            args,
         }
     }
 
@@ -848,7 +539,7 @@ impl Expr {
                     name,
                     data_type,
                 }),
-                None => Err(crate::Error::internal(format!(
+                None => Err(crate::error::Error::internal(format!(
                     "column {name} (#{index}) was pruned but is still used"
                 ))),
             },
@@ -973,16 +664,7 @@ impl fmt::Display for Expr {
             }
             Expr::Function { func, args } => {
                 let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-                match func {
-                    ScalarFunction::DateTrunc(unit) => {
-                        write!(f, "date_trunc('{}', {})", unit.name(), args.join(", "))
-                    }
-                    ScalarFunction::DatePart(part) => {
-                        write!(f, "date_part('{}', {})", part.name(), args.join(", "))
-                    }
-                    ScalarFunction::ConcatOperator => write!(f, "({})", args.join(" || ")),
-                    other => write!(f, "{}({})", other.name(), args.join(", ")),
-                }
+                func.fmt_call(&args, f)
             }
         }
     }

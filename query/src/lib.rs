@@ -33,6 +33,11 @@
 //!   Vec<RecordBatch> + QueryStats (rows scanned)  ->  QueryOutput
 //! ```
 //!
+//! Under those stages, and used by them: [`expr`] (typed expressions, type coercion),
+//! [`function`] (the scalar functions, one file per family), [`eval`] (vectorized evaluation and
+//! constant folding) and [`kernel`] (Arrow kernels with SQL's semantics). No module imports one
+//! above it; `docs/architecture.md` draws the floors.
+//!
 //! Tables are read through [`strata_storage::Table::snapshot`], taken when the physical plan is
 //! built: a query sees every row acknowledged before it started and none after.
 //!
@@ -80,9 +85,12 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod eval;
 pub mod exec;
 pub mod expr;
+pub mod function;
 pub mod fuzzing;
+pub mod kernel;
 pub mod limits;
 pub mod optimizer;
 pub mod parser;
@@ -101,26 +109,12 @@ use strata_storage::Storage;
 pub use error::{Error, ErrorKind, Result};
 
 use exec::ExecStats;
-pub use exec::QueryLimits;
+pub use exec::{QueryLimits, QueryStats};
 pub use limits::SqlLimits;
 pub use parser::Parsed;
 pub use parser::{required_access, Access};
 use plan::binder::Binder;
 use plan::Plan;
-
-/// Counters of one statement.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueryStats {
-    /// Rows read from storage, before filtering.
-    pub rows_scanned: u64,
-    /// Segments read.
-    pub segments_scanned: u64,
-    /// Segments skipped whole by zone maps.
-    pub segments_pruned: u64,
-    /// Bytes of column data read from storage (decoded Arrow memory of the scanned columns,
-    /// before filtering).
-    pub bytes_scanned: u64,
-}
 
 /// The answer to one statement.
 #[derive(Debug, Clone)]

@@ -16,192 +16,36 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
-use arrow::datatypes::{DataType, Int64Type, Schema};
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{DataType, Int64Type};
 
 use crate::error::Result;
-use crate::exec::eval::evaluate_array;
+use crate::eval::fold_constants;
 use crate::expr::{AggregateExpr, AggregateFunction, BinaryOp, Expr};
 use crate::plan::LogicalPlan;
 
 /// Runs every rule, in order.
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let plan = map_exprs(plan, &mut fold_constants)?;
-    let plan = push_down_filters(plan);
-    let plan = push_limit_into_sort(plan);
-    let plan = rewrite_sums_of_offsets(plan);
+    let plan = fold_all_constants(plan)?;
+    let plan = push_down_filters(plan)?;
+    let plan = push_limit_into_sort(plan)?;
+    let plan = rewrite_sums_of_offsets(plan)?;
     let required: Vec<usize> = (0..plan.schema().fields().len()).collect();
     let (plan, _) = prune_columns(plan, &required)?;
     Ok(plan)
 }
 
-/// Applies `f` to every expression of every node.
-fn map_exprs(plan: LogicalPlan, f: &mut impl FnMut(Expr) -> Result<Expr>) -> Result<LogicalPlan> {
-    Ok(match plan {
-        LogicalPlan::Scan(mut scan) => {
-            scan.filters = scan
-                .filters
-                .into_iter()
-                .map(&mut *f)
-                .collect::<Result<_>>()?;
-            LogicalPlan::Scan(scan)
-        }
-        LogicalPlan::OneRow => LogicalPlan::OneRow,
-        LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
-            input: Box::new(map_exprs(*input, f)?),
-            predicate: f(predicate)?,
-        },
-        LogicalPlan::Projection {
-            input,
-            exprs,
-            names,
-        } => LogicalPlan::Projection {
-            input: Box::new(map_exprs(*input, f)?),
-            exprs: exprs.into_iter().map(&mut *f).collect::<Result<_>>()?,
-            names,
-        },
-        LogicalPlan::Aggregate {
-            input,
-            group_by,
-            aggregates,
-            names,
-        } => {
-            let input = Box::new(map_exprs(*input, f)?);
-            let group_by = group_by.into_iter().map(&mut *f).collect::<Result<_>>()?;
-            let mut folded = Vec::with_capacity(aggregates.len());
-            for mut aggregate in aggregates {
-                aggregate.arg = aggregate.arg.map(&mut *f).transpose()?;
-                aggregate.filter = aggregate.filter.map(&mut *f).transpose()?;
-                folded.push(aggregate);
-            }
-            LogicalPlan::Aggregate {
-                input,
-                group_by,
-                aggregates: folded,
-                names,
-            }
-        }
-        LogicalPlan::Sort { input, keys, fetch } => {
-            let input = Box::new(map_exprs(*input, f)?);
-            let mut mapped = Vec::with_capacity(keys.len());
-            for mut key in keys {
-                key.expr = f(key.expr)?;
-                mapped.push(key);
-            }
-            LogicalPlan::Sort {
-                input,
-                keys: mapped,
-                fetch,
-            }
-        }
-        LogicalPlan::Limit { input, skip, fetch } => LogicalPlan::Limit {
-            input: Box::new(map_exprs(*input, f)?),
-            skip,
-            fetch,
-        },
-        LogicalPlan::Join {
-            left,
-            right,
-            kind,
-            on,
-            filter,
-        } => {
-            let left = Box::new(map_exprs(*left, f)?);
-            let right = Box::new(map_exprs(*right, f)?);
-            let mut mapped = Vec::with_capacity(on.len());
-            for (l, r) in on {
-                mapped.push((f(l)?, f(r)?));
-            }
-            LogicalPlan::Join {
-                left,
-                right,
-                kind,
-                on: mapped,
-                filter: filter.map(&mut *f).transpose()?,
-            }
-        }
-        LogicalPlan::Union { inputs } => LogicalPlan::Union {
-            inputs: inputs
-                .into_iter()
-                .map(|i| map_exprs(i, f))
-                .collect::<Result<_>>()?,
-        },
-    })
-}
-
-/// Replaces every constant subexpression by its value.
-pub fn fold_constants(expr: Expr) -> Result<Expr> {
-    let expr = expr.map_children(fold_constants)?;
-    if matches!(expr, Expr::Literal(_)) || !expr.is_constant() {
-        return Ok(expr);
-    }
-    let options = RecordBatchOptions::new().with_row_count(Some(1));
-    let one_row = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options)?;
-    Ok(Expr::Literal(evaluate_array(&expr, &one_row)?))
-}
-
-fn map_input(plan: LogicalPlan, mut f: impl FnMut(LogicalPlan) -> LogicalPlan) -> LogicalPlan {
-    match plan {
-        LogicalPlan::Scan(_) | LogicalPlan::OneRow => plan,
-        LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
-            input: Box::new(f(*input)),
-            predicate,
-        },
-        LogicalPlan::Projection {
-            input,
-            exprs,
-            names,
-        } => LogicalPlan::Projection {
-            input: Box::new(f(*input)),
-            exprs,
-            names,
-        },
-        LogicalPlan::Aggregate {
-            input,
-            group_by,
-            aggregates,
-            names,
-        } => LogicalPlan::Aggregate {
-            input: Box::new(f(*input)),
-            group_by,
-            aggregates,
-            names,
-        },
-        LogicalPlan::Sort { input, keys, fetch } => LogicalPlan::Sort {
-            input: Box::new(f(*input)),
-            keys,
-            fetch,
-        },
-        LogicalPlan::Limit { input, skip, fetch } => LogicalPlan::Limit {
-            input: Box::new(f(*input)),
-            skip,
-            fetch,
-        },
-        LogicalPlan::Join {
-            left,
-            right,
-            kind,
-            on,
-            filter,
-        } => LogicalPlan::Join {
-            left: Box::new(f(*left)),
-            right: Box::new(f(*right)),
-            kind,
-            on,
-            filter,
-        },
-        LogicalPlan::Union { inputs } => LogicalPlan::Union {
-            inputs: inputs.into_iter().map(f).collect(),
-        },
-    }
+/// Rule 1: every node's constant subexpressions folded, inputs first.
+fn fold_all_constants(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.map_inputs(fold_all_constants)?
+        .map_exprs(fold_constants)
 }
 
 /// Moves filters that sit directly on a scan into the scan, and the conjuncts of a filter on a
 /// join that read one side only into that side (the right side of a LEFT join keeps them: they
 /// must see the NULL-extended rows).
-fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
-    let plan = map_input(plan, push_down_filters);
-    match plan {
+fn push_down_filters(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = plan.map_inputs(push_down_filters)?;
+    Ok(match plan {
         LogicalPlan::Filter { input, predicate } => match *input {
             LogicalPlan::Scan(mut scan) => {
                 scan.filters.extend(predicate.split_conjunction());
@@ -243,11 +87,11 @@ fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
                         input: Box::new(input),
                         predicate,
                     }),
-                    None => input,
+                    None => Ok(input),
                 };
                 let join = LogicalPlan::Join {
-                    left: Box::new(push(*left, to_left)),
-                    right: Box::new(push(*right, to_right_side)),
+                    left: Box::new(push(*left, to_left)?),
+                    right: Box::new(push(*right, to_right_side)?),
                     kind,
                     on,
                     filter,
@@ -266,13 +110,13 @@ fn push_down_filters(plan: LogicalPlan) -> LogicalPlan {
             },
         },
         other => other,
-    }
+    })
 }
 
 /// `LIMIT n OFFSET m` over `ORDER BY`: the sort only needs its first `n + m` rows.
-fn push_limit_into_sort(plan: LogicalPlan) -> LogicalPlan {
-    let plan = map_input(plan, push_limit_into_sort);
-    match plan {
+fn push_limit_into_sort(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = plan.map_inputs(push_limit_into_sort)?;
+    Ok(match plan {
         LogicalPlan::Limit {
             input,
             skip,
@@ -297,7 +141,7 @@ fn push_limit_into_sort(plan: LogicalPlan) -> LogicalPlan {
             }
         }
         other => other,
-    }
+    })
 }
 
 fn columns_of<'e>(exprs: impl IntoIterator<Item = &'e Expr>, out: &mut Vec<usize>) {
@@ -345,111 +189,32 @@ fn prune_columns(
             Ok((LogicalPlan::Scan(scan), mapping))
         }
         LogicalPlan::OneRow => Ok((LogicalPlan::OneRow, vec![])),
-        LogicalPlan::Filter { input, predicate } => {
-            let mut needed = required.to_vec();
-            predicate.collect_columns(&mut needed);
-            let (input, mapping) = prune_columns(*input, &normalize(needed))?;
-            let predicate = predicate.remap_columns(&mapping)?;
-            Ok((
-                LogicalPlan::Filter {
-                    input: Box::new(input),
-                    predicate,
-                },
-                mapping,
-            ))
-        }
-        LogicalPlan::Sort { input, keys, fetch } => {
-            let mut needed = required.to_vec();
-            columns_of(keys.iter().map(|k| &k.expr), &mut needed);
-            let (input, mapping) = prune_columns(*input, &normalize(needed))?;
-            let mut remapped = Vec::with_capacity(keys.len());
-            for mut key in keys {
-                key.expr = key.expr.remap_columns(&mapping)?;
-                remapped.push(key);
-            }
-            Ok((
-                LogicalPlan::Sort {
-                    input: Box::new(input),
-                    keys: remapped,
-                    fetch,
-                },
-                mapping,
-            ))
-        }
-        LogicalPlan::Limit { input, skip, fetch } => {
-            let (input, mapping) = prune_columns(*input, required)?;
-            Ok((
-                LogicalPlan::Limit {
-                    input: Box::new(input),
-                    skip,
-                    fetch,
-                },
-                mapping,
-            ))
-        }
-        LogicalPlan::Projection {
-            input,
-            exprs,
-            names,
-        } => {
-            let mut needed = vec![];
-            columns_of(&exprs, &mut needed);
-            let (input, mapping) = prune_columns(*input, &normalize(needed))?;
-            let exprs = exprs
-                .into_iter()
-                .map(|e| e.remap_columns(&mapping))
-                .collect::<Result<Vec<_>>>()?;
-            let len = exprs.len();
-            Ok((
-                LogicalPlan::Projection {
-                    input: Box::new(input),
-                    exprs,
-                    names,
-                },
-                identity(len),
-            ))
-        }
-        LogicalPlan::Aggregate {
-            input,
-            group_by,
-            aggregates,
-            names,
-        } => {
-            let mut needed = vec![];
-            columns_of(&group_by, &mut needed);
-            columns_of(
-                aggregates
-                    .iter()
-                    .flat_map(|a| a.arg.iter().chain(a.filter.iter())),
-                &mut needed,
-            );
-            let (input, mapping) = prune_columns(*input, &normalize(needed))?;
-            let group_by = group_by
-                .into_iter()
-                .map(|e| e.remap_columns(&mapping))
-                .collect::<Result<Vec<_>>>()?;
-            let mut remapped = Vec::with_capacity(aggregates.len());
-            for mut aggregate in aggregates {
-                aggregate.arg = aggregate
-                    .arg
-                    .map(|a| a.remap_columns(&mapping))
-                    .transpose()?;
-                aggregate.filter = aggregate
-                    .filter
-                    .map(|a| a.remap_columns(&mapping))
-                    .transpose()?;
-                remapped.push(aggregate);
-            }
-            let len = names.len();
-            Ok((
-                LogicalPlan::Aggregate {
-                    input: Box::new(input),
-                    group_by,
-                    aggregates: remapped,
-                    names,
-                },
-                identity(len),
-            ))
+        node @ (LogicalPlan::Filter { .. }
+        | LogicalPlan::Sort { .. }
+        | LogicalPlan::Limit { .. }
+        | LogicalPlan::Projection { .. }
+        | LogicalPlan::Aggregate { .. }) => {
+            // One input, read by the node's expressions. A projection or an aggregate computes
+            // its output columns (all of them are kept); the others pass their input's through.
+            let computed = match &node {
+                LogicalPlan::Projection { exprs, .. } => Some(exprs.len()),
+                LogicalPlan::Aggregate { names, .. } => Some(names.len()),
+                _ => None,
+            };
+            let mut needed = match computed {
+                Some(_) => vec![],
+                None => required.to_vec(),
+            };
+            columns_of(node.exprs(), &mut needed);
+            let needed = normalize(needed);
+            let mut mapping = vec![];
+            let node = node.map_inputs(|input| {
+                let (input, input_mapping) = prune_columns(input, &needed)?;
+                mapping = input_mapping;
+                Ok(input)
+            })?;
+            let node = node.map_exprs(|e| e.remap_columns(&mapping))?;
+            Ok((node, computed.map_or(mapping, identity)))
         }
         LogicalPlan::Join {
             left,
@@ -585,8 +350,8 @@ fn offset_of(expr: &Expr) -> Option<(Expr, i64)> {
 /// Rule 5: rewrites `SUM(x + c)` as `SUM(x) + c * COUNT(x)` (a projection above the aggregate
 /// computes it) and computes identical aggregate calls once. A group without non-NULL `x` gets
 /// NULL either way. Applied only where some sum has that shape.
-fn rewrite_sums_of_offsets(plan: LogicalPlan) -> LogicalPlan {
-    let plan = map_input(plan, rewrite_sums_of_offsets);
+fn rewrite_sums_of_offsets(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = plan.map_inputs(rewrite_sums_of_offsets)?;
     let LogicalPlan::Aggregate {
         input,
         group_by,
@@ -594,19 +359,19 @@ fn rewrite_sums_of_offsets(plan: LogicalPlan) -> LogicalPlan {
         names,
     } = plan
     else {
-        return plan;
+        return Ok(plan);
     };
     let plain = |a: &AggregateExpr| a.func == AggregateFunction::Sum && !a.distinct;
     let rewritable = aggregates
         .iter()
         .any(|a| plain(a) && a.arg.as_ref().and_then(offset_of).is_some());
     if !rewritable {
-        return LogicalPlan::Aggregate {
+        return Ok(LogicalPlan::Aggregate {
             input,
             group_by,
             aggregates,
             names,
-        };
+        });
     }
     let keys = group_by.len();
     let mut computed: Vec<AggregateExpr> = Vec::new();
@@ -658,7 +423,7 @@ fn rewrite_sums_of_offsets(plan: LogicalPlan) -> LogicalPlan {
     }
     let mut inner_names: Vec<String> = names[..keys].to_vec();
     inner_names.extend(computed.iter().map(|a| a.to_string()));
-    LogicalPlan::Projection {
+    Ok(LogicalPlan::Projection {
         input: Box::new(LogicalPlan::Aggregate {
             input,
             group_by,
@@ -667,7 +432,7 @@ fn rewrite_sums_of_offsets(plan: LogicalPlan) -> LogicalPlan {
         }),
         exprs: outputs,
         names,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -676,7 +441,7 @@ mod tests {
     use crate::expr::BinaryOp;
     use crate::plan::Scan;
     use arrow::array::Int32Array;
-    use arrow::datatypes::{DataType, Field};
+    use arrow::datatypes::{DataType, Field, Schema};
 
     fn scan() -> LogicalPlan {
         let schema = Arc::new(Schema::new(vec![
@@ -694,18 +459,6 @@ mod tests {
 
     fn int(v: i32) -> Expr {
         Expr::Literal(Arc::new(Int32Array::from(vec![v])))
-    }
-
-    #[test]
-    fn literal_only_subexpressions_are_folded() {
-        let c = Expr::column(2, "c", DataType::Int32);
-        let expr = c
-            .clone()
-            .binary(BinaryOp::Gt, int(1).binary(BinaryOp::Plus, int(2)));
-        assert_eq!(
-            fold_constants(expr).unwrap(),
-            c.binary(BinaryOp::Gt, int(3))
-        );
     }
 
     #[test]

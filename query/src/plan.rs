@@ -6,8 +6,6 @@
 //! references the columns of that node's input by index.
 
 pub mod binder;
-pub mod ddl;
-pub mod insert;
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,6 +13,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use strata_storage::TableDef;
 
+use crate::error::Result;
 use crate::expr::{AggregateExpr, Expr};
 
 /// What a statement asks for.
@@ -51,7 +50,7 @@ pub enum Plan {
         if_exists: bool,
     },
     /// `INSERT INTO t ...`
-    Insert(insert::Insert),
+    Insert(Insert),
     /// `SHOW TABLES`
     ShowTables,
     /// `FLUSH TABLE t [, ...]`: persist the live rows of the tables.
@@ -64,6 +63,29 @@ pub enum Plan {
         /// The table.
         name: String,
     },
+}
+
+/// Where the inserted rows come from.
+#[derive(Debug)]
+pub enum InsertSource {
+    /// `VALUES (...), (...)`: one constant expression per target column and row, already cast
+    /// to the column type.
+    Values(Vec<Vec<Expr>>),
+    /// `SELECT ...` whose output columns have the target columns' types.
+    Query(LogicalPlan),
+}
+
+/// A bound `INSERT`.
+#[derive(Debug)]
+pub struct Insert {
+    /// The table name as stored.
+    pub table: String,
+    /// The table schema when the statement was planned.
+    pub table_schema: SchemaRef,
+    /// For each value of a row, the index of its column in `table_schema`.
+    pub columns: Vec<usize>,
+    /// The rows.
+    pub source: InsertSource,
 }
 
 /// One key of an ORDER BY.
@@ -300,6 +322,180 @@ impl LogicalPlan {
         }
     }
 
+    /// The expressions of the node itself (not of its inputs), in order: scan filters, the
+    /// filter predicate, projections, group keys then each aggregate's argument and FILTER, sort
+    /// keys, join keys (left, right) then the join filter. Every walk over expressions follows
+    /// this order.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            LogicalPlan::Scan(scan) => scan.filters.iter().collect(),
+            LogicalPlan::OneRow | LogicalPlan::Limit { .. } | LogicalPlan::Union { .. } => vec![],
+            LogicalPlan::Filter { predicate, .. } => vec![predicate],
+            LogicalPlan::Projection { exprs, .. } => exprs.iter().collect(),
+            LogicalPlan::Aggregate {
+                group_by,
+                aggregates,
+                ..
+            } => group_by
+                .iter()
+                .chain(
+                    aggregates
+                        .iter()
+                        .flat_map(|a| a.arg.iter().chain(a.filter.iter())),
+                )
+                .collect(),
+            LogicalPlan::Sort { keys, .. } => keys.iter().map(|k| &k.expr).collect(),
+            LogicalPlan::Join { on, filter, .. } => on
+                .iter()
+                .flat_map(|(l, r)| [l, r])
+                .chain(filter.iter())
+                .collect(),
+        }
+    }
+
+    /// Rebuilds the node with every input replaced by `f(input)`, in order; its own
+    /// expressions are kept. With [`LogicalPlan::map_exprs`], the one walk over a plan's
+    /// structure: a rewrite matches the variants it changes and hands the rest to these.
+    pub fn map_inputs(
+        self,
+        mut f: impl FnMut(LogicalPlan) -> Result<LogicalPlan>,
+    ) -> Result<LogicalPlan> {
+        let mut g = |input: Box<LogicalPlan>| f(*input).map(Box::new);
+        Ok(match self {
+            LogicalPlan::Scan(_) | LogicalPlan::OneRow => self,
+            LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
+                input: g(input)?,
+                predicate,
+            },
+            LogicalPlan::Projection {
+                input,
+                exprs,
+                names,
+            } => LogicalPlan::Projection {
+                input: g(input)?,
+                exprs,
+                names,
+            },
+            LogicalPlan::Aggregate {
+                input,
+                group_by,
+                aggregates,
+                names,
+            } => LogicalPlan::Aggregate {
+                input: g(input)?,
+                group_by,
+                aggregates,
+                names,
+            },
+            LogicalPlan::Sort { input, keys, fetch } => LogicalPlan::Sort {
+                input: g(input)?,
+                keys,
+                fetch,
+            },
+            LogicalPlan::Limit { input, skip, fetch } => LogicalPlan::Limit {
+                input: g(input)?,
+                skip,
+                fetch,
+            },
+            LogicalPlan::Join {
+                left,
+                right,
+                kind,
+                on,
+                filter,
+            } => LogicalPlan::Join {
+                left: g(left)?,
+                right: g(right)?,
+                kind,
+                on,
+                filter,
+            },
+            LogicalPlan::Union { inputs } => LogicalPlan::Union {
+                inputs: inputs.into_iter().map(f).collect::<Result<_>>()?,
+            },
+        })
+    }
+
+    /// Rebuilds the node with every expression of its own replaced by `f(expr)`, in the order
+    /// of [`LogicalPlan::exprs`]; its inputs are kept.
+    pub fn map_exprs(self, mut f: impl FnMut(Expr) -> Result<Expr>) -> Result<LogicalPlan> {
+        Ok(match self {
+            LogicalPlan::Scan(mut scan) => {
+                scan.filters = scan
+                    .filters
+                    .into_iter()
+                    .map(&mut f)
+                    .collect::<Result<_>>()?;
+                LogicalPlan::Scan(scan)
+            }
+            LogicalPlan::OneRow | LogicalPlan::Limit { .. } | LogicalPlan::Union { .. } => self,
+            LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
+                input,
+                predicate: f(predicate)?,
+            },
+            LogicalPlan::Projection {
+                input,
+                exprs,
+                names,
+            } => LogicalPlan::Projection {
+                input,
+                exprs: exprs.into_iter().map(&mut f).collect::<Result<_>>()?,
+                names,
+            },
+            LogicalPlan::Aggregate {
+                input,
+                group_by,
+                aggregates,
+                names,
+            } => {
+                let group_by = group_by.into_iter().map(&mut f).collect::<Result<_>>()?;
+                let mut mapped = Vec::with_capacity(aggregates.len());
+                for mut aggregate in aggregates {
+                    aggregate.arg = aggregate.arg.map(&mut f).transpose()?;
+                    aggregate.filter = aggregate.filter.map(&mut f).transpose()?;
+                    mapped.push(aggregate);
+                }
+                LogicalPlan::Aggregate {
+                    input,
+                    group_by,
+                    aggregates: mapped,
+                    names,
+                }
+            }
+            LogicalPlan::Sort { input, keys, fetch } => {
+                let mut mapped = Vec::with_capacity(keys.len());
+                for mut key in keys {
+                    key.expr = f(key.expr)?;
+                    mapped.push(key);
+                }
+                LogicalPlan::Sort {
+                    input,
+                    keys: mapped,
+                    fetch,
+                }
+            }
+            LogicalPlan::Join {
+                left,
+                right,
+                kind,
+                on,
+                filter,
+            } => {
+                let mut mapped = Vec::with_capacity(on.len());
+                for (l, r) in on {
+                    mapped.push((f(l)?, f(r)?));
+                }
+                LogicalPlan::Join {
+                    left,
+                    right,
+                    kind,
+                    on: mapped,
+                    filter: filter.map(&mut f).transpose()?,
+                }
+            }
+        })
+    }
+
     fn fmt_node(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn list<T: fmt::Display>(items: &[T]) -> String {
             items
@@ -384,5 +580,124 @@ impl LogicalPlan {
 impl fmt::Display for LogicalPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_indent(f, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::{AggregateFunction, BinaryOp};
+    use arrow::datatypes::DataType;
+
+    fn column(i: usize) -> Expr {
+        Expr::column(i, format!("c{i}"), DataType::Int32)
+    }
+
+    fn scan() -> LogicalPlan {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("c0", DataType::Int32, true),
+            Field::new("c1", DataType::Int32, true),
+        ]));
+        LogicalPlan::Scan(Scan {
+            table: "t".into(),
+            table_schema: schema,
+            projection: vec![0, 1],
+            filters: vec![column(1)],
+        })
+    }
+
+    /// Every variant with expressions, over inputs that have their own.
+    fn plans() -> Vec<LogicalPlan> {
+        let aggregate = AggregateExpr {
+            func: AggregateFunction::Sum,
+            arg: Some(column(0)),
+            distinct: false,
+            filter: Some(column(1).binary(BinaryOp::Gt, column(0))),
+            data_type: DataType::Int64,
+            fraction: None,
+        };
+        vec![
+            scan(),
+            LogicalPlan::Filter {
+                input: Box::new(scan()),
+                predicate: column(0),
+            },
+            LogicalPlan::Projection {
+                input: Box::new(scan()),
+                exprs: vec![column(1), column(0)],
+                names: vec!["a".into(), "b".into()],
+            },
+            LogicalPlan::Aggregate {
+                input: Box::new(scan()),
+                group_by: vec![column(1)],
+                aggregates: vec![aggregate],
+                names: vec!["c1".into(), "sum".into()],
+            },
+            LogicalPlan::Sort {
+                input: Box::new(scan()),
+                keys: vec![SortKey {
+                    expr: column(1),
+                    descending: true,
+                    nulls_first: true,
+                }],
+                fetch: None,
+            },
+            LogicalPlan::Join {
+                left: Box::new(scan()),
+                right: Box::new(scan()),
+                kind: JoinKind::Left,
+                on: vec![(column(0), column(1)), (column(1), column(0))],
+                filter: Some(column(3)),
+            },
+            LogicalPlan::Union {
+                inputs: vec![scan(), scan()],
+            },
+        ]
+    }
+
+    #[test]
+    fn map_exprs_visits_the_node_expressions_in_the_order_of_exprs() {
+        for plan in plans() {
+            let expected: Vec<String> = plan.exprs().iter().map(|e| e.to_string()).collect();
+            let mut seen = vec![];
+            let text = plan.to_string();
+            let mapped = plan
+                .map_exprs(|e| {
+                    seen.push(e.to_string());
+                    Ok(e)
+                })
+                .unwrap();
+            assert_eq!(seen, expected, "{text}");
+            assert_eq!(mapped.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn map_inputs_visits_every_input_in_order_and_keeps_the_node() {
+        for plan in plans() {
+            let expected = plan.inputs().len();
+            let text = plan.to_string();
+            let mut seen = 0;
+            let mapped = plan
+                .map_inputs(|input| {
+                    seen += 1;
+                    Ok(LogicalPlan::Limit {
+                        input: Box::new(input),
+                        skip: seen,
+                        fetch: None,
+                    })
+                })
+                .unwrap();
+            assert_eq!(seen, expected, "{text}");
+            let skips: Vec<usize> = mapped
+                .inputs()
+                .iter()
+                .map(|i| match i {
+                    LogicalPlan::Limit { skip, .. } => *skip,
+                    other => panic!("{other}"),
+                })
+                .collect();
+            assert_eq!(skips, (1..=expected).collect::<Vec<_>>());
+        }
     }
 }

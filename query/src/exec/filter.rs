@@ -3,9 +3,9 @@
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 
-use super::eval::evaluate_predicate;
 use super::{BatchIter, ExecutionPlan};
 use crate::error::Result;
+use crate::eval::evaluate_predicate;
 use crate::expr::Expr;
 
 /// Keeps the rows for which the predicate is true (not false, not NULL).

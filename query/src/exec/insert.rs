@@ -8,9 +8,9 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use strata_storage::Storage;
 
-use super::eval::evaluate_array;
 use crate::error::{Error, Result};
-use crate::plan::insert::{Insert, InsertSource};
+use crate::eval::evaluate_array;
+use crate::plan::{Insert, InsertSource};
 
 /// Runs a bound `INSERT`; `query_rows` runs the SELECT of `INSERT ... SELECT`.
 pub fn insert(

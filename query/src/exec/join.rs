@@ -24,10 +24,11 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
 
-use super::eval::{evaluate_array, evaluate_predicate, normalize_zero};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
+use crate::eval::{evaluate_array, evaluate_predicate};
 use crate::expr::Expr;
+use crate::kernel::normalize_zero;
 use crate::plan::JoinKind;
 
 /// The end of a chain of build rows.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use super::eval::evaluate_array;
 use super::{BatchIter, ExecutionPlan};
 use crate::error::Result;
+use crate::eval::evaluate_array;
 use crate::expr::Expr;
 
 /// Computes one output column per expression.

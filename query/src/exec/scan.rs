@@ -22,12 +22,12 @@ use arrow::record_batch::RecordBatch;
 use strata_storage::roaring::RoaringBitmap;
 use strata_storage::{SegmentKind, SegmentRef};
 
-use super::eval::evaluate_predicate;
 use super::index::{IndexExpr, SegmentContext};
 use super::parallel::ordered_parallel_map;
 use super::prune::may_match_all;
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::Result;
+use crate::eval::evaluate_predicate;
 use crate::expr::Expr;
 
 /// What is read of one segment.

@@ -8,9 +8,9 @@ use arrow::compute::{
 };
 use arrow::datatypes::SchemaRef;
 
-use super::eval::evaluate_array;
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
+use crate::eval::evaluate_array;
 use crate::plan::SortKey;
 
 /// Sorts all input rows. Ties keep their input order (the row position is the last key), so

@@ -215,7 +215,7 @@ impl RowGroups {
         // -0.0 and 0.0 are one group.
         let columns = columns
             .iter()
-            .map(crate::exec::eval::normalize_zero)
+            .map(crate::kernel::normalize_zero)
             .collect::<Result<Vec<_>>>()?;
         let rows = self.converter.convert_columns(&columns)?;
         groups.clear();

@@ -112,7 +112,7 @@ impl GroupsAccumulator for ApproxCountDistinct {
         let values = values.ok_or_else(|| Error::internal("approx_count_distinct(*)"))?;
         self.sketches
             .resize(num_groups.max(self.sketches.len()), None);
-        let values = crate::exec::eval::normalize_zero(values)?;
+        let values = crate::kernel::normalize_zero(values)?;
         let rows = self
             .converter
             .convert_columns(std::slice::from_ref(&values))?;

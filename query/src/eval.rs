@@ -1,4 +1,9 @@
 //! Vectorized expression evaluation: one Arrow kernel call per expression node per batch.
+//!
+//! Below the plans: the operators evaluate their expressions with it, and the binder and the
+//! optimizer fold constant subexpressions with it ([`fold_constants`]). It knows expressions,
+//! the scalar functions ([`ScalarFunction::invoke`](crate::expr::ScalarFunction::invoke)) and
+//! the SQL kernels, nothing of plans.
 
 use std::sync::Arc;
 
@@ -7,11 +12,13 @@ use arrow::array::{
 };
 use arrow::compute::kernels::{boolean, cmp, numeric};
 use arrow::compute::{cast_with_options, CastOptions};
-use arrow::datatypes::DataType;
-use arrow::record_batch::RecordBatch;
+use arrow::datatypes::{DataType, Schema};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::error::{Error, Result};
 use crate::expr::{BinaryOp, Expr};
+use crate::function::conditional::Coalesce;
+use crate::kernel::{cast, normalize_zero};
 
 /// The value of an expression over a batch: a column, or one value for every row.
 #[derive(Debug, Clone)]
@@ -99,10 +106,9 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             left,
             right,
         } if !expr.is_constant() => evaluate_logical(*op, left, right, batch),
-        Expr::Function {
-            func: crate::expr::ScalarFunction::Coalesce,
-            args,
-        } if !expr.is_constant() => evaluate_coalesce(expr.data_type(), args, batch),
+        Expr::Function { func, args } if func.is::<Coalesce>() && !expr.is_constant() => {
+            evaluate_coalesce(expr.data_type(), args, batch)
+        }
         Expr::Binary { op, left, right } => {
             let (mut l, mut r) = (evaluate(left, batch)?, evaluate(right, batch)?);
             if op.is_comparison() {
@@ -212,10 +218,13 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
                 .into_iter()
                 .map(|v| v.into_array(n))
                 .collect::<Result<Vec<_>>>()?;
-            Ok(wrap(
-                super::function::evaluate_function(*func, &arrays)?,
-                scalar,
-            ))
+            if arrays.is_empty() {
+                return Err(Error::internal(format!(
+                    "{}() without arguments",
+                    func.name()
+                )));
+            }
+            Ok(wrap(func.invoke(&arrays)?, scalar))
         }
         Expr::Case {
             when_then,
@@ -394,71 +403,6 @@ fn evaluate_case(
     assemble(pieces, rows, &data_type)
 }
 
-/// `CAST`: a value that does not convert is an error (a number out of the target range is a
-/// numeric overflow). Floats become integers by rounding half to even, like PostgreSQL's
-/// `rint` (Arrow truncates).
-pub(crate) fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
-    let options = CastOptions {
-        safe: false,
-        ..Default::default()
-    };
-    let from = value.data_type();
-    if matches!(from, DataType::Timestamp(_, _)) && *to == DataType::Utf8 {
-        return timestamp_text(value);
-    }
-    let is_int = |dt: &DataType| matches!(dt, DataType::Int16 | DataType::Int32 | DataType::Int64);
-    let is_float = |dt: &DataType| matches!(dt, DataType::Float32 | DataType::Float64);
-    let source: ArrayRef = if is_float(from) && is_int(to) {
-        let doubles = cast_with_options(value.as_ref(), &DataType::Float64, &options)?;
-        let doubles = doubles
-            .as_primitive_opt::<arrow::datatypes::Float64Type>()
-            .ok_or_else(|| Error::internal("cast to DOUBLE gave another type"))?;
-        Arc::new(doubles.unary::<_, arrow::datatypes::Float64Type>(f64::round_ties_even))
-    } else {
-        value.clone()
-    };
-    let numeric = |dt: &DataType| is_int(dt) || is_float(dt);
-    cast_with_options(source.as_ref(), to, &options).map_err(|e| {
-        let target = strata_storage::sql_type_name(to);
-        if numeric(from) && numeric(to) {
-            Error::NumericOverflow {
-                message: format!("value out of range for {target} ({e})"),
-            }
-        } else {
-            Error::InvalidArgument {
-                message: format!("cannot cast to {target}: {e}"),
-            }
-        }
-    })
-}
-
-/// TIMESTAMP as text the way PostgreSQL writes it: `2024-01-02 03:04:05`, with the fraction of
-/// a second only when there is one, trailing zeros dropped (`23:59:59.25`). Arrow's cast writes
-/// ISO 8601 with a `T`.
-fn timestamp_text(value: &ArrayRef) -> Result<ArrayRef> {
-    use arrow::util::display::{ArrayFormatter, FormatOptions};
-    let options = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"));
-    let formatter = ArrayFormatter::try_new(value.as_ref(), &options)?;
-    let mut builder = arrow::array::StringBuilder::with_capacity(value.len(), value.len() * 19);
-    let mut text = String::with_capacity(32);
-    for row in 0..value.len() {
-        if value.is_null(row) {
-            builder.append_null();
-            continue;
-        }
-        text.clear();
-        std::fmt::Write::write_fmt(&mut text, format_args!("{}", formatter.value(row)))
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let trimmed = if text.contains('.') {
-            text.trim_end_matches('0').trim_end_matches('.')
-        } else {
-            text.as_str()
-        };
-        builder.append_value(trimmed);
-    }
-    Ok(Arc::new(builder.finish()))
-}
-
 /// Arrow follows IEEE 754 for floats (x / 0.0 = inf); SQL says division by zero is an error.
 fn check_float_divisor(divisor: &Value) -> Result<()> {
     let dt = divisor.inner().data_type().clone();
@@ -474,25 +418,15 @@ fn check_float_divisor(divisor: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Turns every `-0.0` of a REAL or DOUBLE array into `0.0` (adding `0.0` does exactly that);
-/// other arrays are returned as they are. Arrow compares, sorts and row-encodes floats by their
-/// total order, in which `-0.0 < 0.0`; SQL says they are equal. Comparisons, group keys and
-/// DISTINCT sets go through this first.
-pub fn normalize_zero(array: &ArrayRef) -> Result<ArrayRef> {
-    use arrow::datatypes::{Float32Type, Float64Type};
-    Ok(match array.data_type() {
-        DataType::Float64 => Arc::new(
-            array
-                .as_primitive::<Float64Type>()
-                .unary::<_, Float64Type>(|v| v + 0.0),
-        ),
-        DataType::Float32 => Arc::new(
-            array
-                .as_primitive::<Float32Type>()
-                .unary::<_, Float32Type>(|v| v + 0.0),
-        ),
-        _ => array.clone(),
-    })
+/// Replaces every constant subexpression by its value.
+pub fn fold_constants(expr: Expr) -> Result<Expr> {
+    let expr = expr.map_children(fold_constants)?;
+    if matches!(expr, Expr::Literal(_)) || !expr.is_constant() {
+        return Ok(expr);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(1));
+    let one_row = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options)?;
+    Ok(Expr::Literal(evaluate_array(&expr, &one_row)?))
 }
 
 /// Evaluates a predicate to a BOOLEAN array of `batch.num_rows()` rows.
@@ -503,4 +437,26 @@ pub fn evaluate_predicate(predicate: &Expr, batch: &RecordBatch) -> Result<Boole
 /// Evaluates an expression to an array of `batch.num_rows()` rows.
 pub fn evaluate_array(expr: &Expr, batch: &RecordBatch) -> Result<ArrayRef> {
     evaluate(expr, batch)?.into_array(batch.num_rows())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int32Array;
+
+    fn int(v: i32) -> Expr {
+        Expr::Literal(Arc::new(Int32Array::from(vec![v])))
+    }
+
+    #[test]
+    fn literal_only_subexpressions_are_folded() {
+        let c = Expr::column(2, "c", DataType::Int32);
+        let expr = c
+            .clone()
+            .binary(BinaryOp::Gt, int(1).binary(BinaryOp::Plus, int(2)));
+        assert_eq!(
+            fold_constants(expr).unwrap(),
+            c.binary(BinaryOp::Gt, int(3))
+        );
+    }
 }

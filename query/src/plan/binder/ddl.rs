@@ -6,15 +6,16 @@ use arrow::datatypes::{Field, Schema};
 use sqlparser::ast as sql;
 use strata_storage::{Partition, TableDef, TableOptions};
 
-use super::binder::{object_name, sql_type};
-use super::Plan;
+use super::literal::sql_type;
+use super::scope::object_name;
 use crate::error::{Error, Result};
+use crate::plan::Plan;
 
 /// `CREATE TABLE [IF NOT EXISTS] t (col TYPE [NOT NULL], ...) [WITH (time_column = 'c',
 /// partition = 'hour' | 'day', sort_key = 'a, b', ttl = '30 days', indexes = 'a, b')]`. The
 /// time column must be a TIMESTAMP and is made NOT NULL. `indexes` names the VARCHAR columns
 /// that get a bitmap index (default: every VARCHAR column; `''`: none).
-pub fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
+pub(super) fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
     if create.or_replace || create.temporary || create.external {
         return Err(Error::unsupported(
             "CREATE OR REPLACE / TEMPORARY / EXTERNAL TABLE",
@@ -215,7 +216,7 @@ fn option_text(value: &sql::Expr) -> String {
 /// `ALTER TABLE t SET (ttl = '30 days' | 'none', sort_key = 'a, b')`: options that apply to
 /// segments from now on (`ttl` at the next retention pass, `sort_key` at the next persist). The
 /// time column and partitioning shape stored data and cannot change.
-pub fn bind_alter_table(alter: &sql::AlterTable) -> Result<Plan> {
+pub(super) fn bind_alter_table(alter: &sql::AlterTable) -> Result<Plan> {
     let name = object_name(&alter.name)?;
     let how = "ALTER TABLE t SET (ttl = '30 days')";
     let [sql::AlterTableOperation::SetOptionsParens { options }] = alter.operations.as_slice()

@@ -1,0 +1,80 @@
+//! Conditional functions: `coalesce` and `nullif`.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, NullArray};
+use arrow::compute::kernels::{boolean, zip};
+use arrow::datatypes::DataType;
+
+use super::{arg, Call, Definition};
+use crate::error::{Error, Result};
+use crate::expr::coerce::{coerce_pair, common_type};
+use crate::expr::{BinaryOp, Expr, ScalarFunction};
+
+/// The conditional functions of the registry.
+pub(super) const FUNCTIONS: &[Definition] = &[
+    Definition {
+        names: &["coalesce"],
+        bind: bind_coalesce,
+    },
+    Definition {
+        names: &["nullif"],
+        bind: bind_nullif,
+    },
+];
+
+/// `coalesce(a, b, ...)`: every argument cast to the type they share (VARCHAR for NULLs only).
+fn bind_coalesce(call: Call) -> Result<Expr> {
+    if call.args.is_empty() {
+        return Err(Error::InvalidArgument {
+            message: "coalesce() needs at least one argument".into(),
+        });
+    }
+    let mut target = common_type(&call.args, "coalesce()")?;
+    if target == DataType::Null {
+        target = DataType::Utf8;
+    }
+    let args = call.args.into_iter().map(|a| a.cast_to(&target)).collect();
+    Ok(Expr::call(Coalesce, args))
+}
+
+/// `nullif(a, b)` is `CASE WHEN a = b THEN NULL ELSE a END`, typed like `a = b`.
+fn bind_nullif(mut call: Call) -> Result<Expr> {
+    call.arity(2)?;
+    let b = call.args.remove(1);
+    let a = call.args.remove(0);
+    let (a, b) = coerce_pair(a, b, BinaryOp::Eq)?;
+    let data_type = a.data_type();
+    Ok(Expr::Case {
+        when_then: vec![(
+            a.clone().binary(BinaryOp::Eq, b),
+            Expr::Literal(Arc::new(NullArray::new(1))).cast_to(&data_type),
+        )],
+        else_result: Some(Box::new(a)),
+    })
+}
+
+/// `coalesce(a, b, ...)`: the first non-NULL argument. The executor evaluates a call over
+/// columns lazily (each argument only over the rows the earlier ones left NULL, see
+/// [`crate::eval`]); this kernel, over arguments all computed, serves constant folding.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Coalesce;
+
+impl ScalarFunction for Coalesce {
+    fn name(&self) -> &'static str {
+        "coalesce"
+    }
+
+    fn return_type(&self, args: &[Expr]) -> DataType {
+        args.first().map(Expr::data_type).unwrap_or(DataType::Null)
+    }
+
+    fn invoke(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
+        let mut result = arg(args, 0)?.clone();
+        for next in &args[1..] {
+            let present = boolean::is_not_null(result.as_ref())?;
+            result = zip::zip(&present, &result, next)?;
+        }
+        Ok(result)
+    }
+}

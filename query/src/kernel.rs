@@ -1,0 +1,102 @@
+//! Arrow kernels with SQL's semantics where Arrow's differ, shared by every layer that touches
+//! values: the expressions (hashed `IN` sets), the binder (constants cast while binding), the
+//! evaluator and the operators (group, join and distinct keys).
+//!
+//! - [`cast`]: a value that does not convert is an error, not a NULL; floats round half to even
+//!   into integers; a TIMESTAMP becomes text the way PostgreSQL writes it.
+//! - [`normalize_zero`]: `-0.0` and `0.0` are one value, as SQL says and Arrow's total order
+//!   does not.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::DataType;
+
+use crate::error::{Error, Result};
+
+/// `CAST`: a value that does not convert is an error (a number out of the target range is a
+/// numeric overflow). Floats become integers by rounding half to even, like PostgreSQL's
+/// `rint` (Arrow truncates).
+pub fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let from = value.data_type();
+    if matches!(from, DataType::Timestamp(_, _)) && *to == DataType::Utf8 {
+        return timestamp_text(value);
+    }
+    let is_int = |dt: &DataType| matches!(dt, DataType::Int16 | DataType::Int32 | DataType::Int64);
+    let is_float = |dt: &DataType| matches!(dt, DataType::Float32 | DataType::Float64);
+    let source: ArrayRef = if is_float(from) && is_int(to) {
+        let doubles = cast_with_options(value.as_ref(), &DataType::Float64, &options)?;
+        let doubles = doubles
+            .as_primitive_opt::<arrow::datatypes::Float64Type>()
+            .ok_or_else(|| Error::internal("cast to DOUBLE gave another type"))?;
+        Arc::new(doubles.unary::<_, arrow::datatypes::Float64Type>(f64::round_ties_even))
+    } else {
+        value.clone()
+    };
+    let numeric = |dt: &DataType| is_int(dt) || is_float(dt);
+    cast_with_options(source.as_ref(), to, &options).map_err(|e| {
+        let target = strata_storage::sql_type_name(to);
+        if numeric(from) && numeric(to) {
+            Error::NumericOverflow {
+                message: format!("value out of range for {target} ({e})"),
+            }
+        } else {
+            Error::InvalidArgument {
+                message: format!("cannot cast to {target}: {e}"),
+            }
+        }
+    })
+}
+
+/// TIMESTAMP as text the way PostgreSQL writes it: `2024-01-02 03:04:05`, with the fraction of
+/// a second only when there is one, trailing zeros dropped (`23:59:59.25`). Arrow's cast writes
+/// ISO 8601 with a `T`.
+fn timestamp_text(value: &ArrayRef) -> Result<ArrayRef> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"));
+    let formatter = ArrayFormatter::try_new(value.as_ref(), &options)?;
+    let mut builder = arrow::array::StringBuilder::with_capacity(value.len(), value.len() * 19);
+    let mut text = String::with_capacity(32);
+    for row in 0..value.len() {
+        if value.is_null(row) {
+            builder.append_null();
+            continue;
+        }
+        text.clear();
+        std::fmt::Write::write_fmt(&mut text, format_args!("{}", formatter.value(row)))
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let trimmed = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            text.as_str()
+        };
+        builder.append_value(trimmed);
+    }
+    Ok(Arc::new(builder.finish()))
+}
+
+/// Turns every `-0.0` of a REAL or DOUBLE array into `0.0` (adding `0.0` does exactly that);
+/// other arrays are returned as they are. Arrow compares, sorts and row-encodes floats by their
+/// total order, in which `-0.0 < 0.0`; SQL says they are equal. Comparisons, group keys and
+/// DISTINCT sets go through this first.
+pub fn normalize_zero(array: &ArrayRef) -> Result<ArrayRef> {
+    use arrow::datatypes::{Float32Type, Float64Type};
+    Ok(match array.data_type() {
+        DataType::Float64 => Arc::new(
+            array
+                .as_primitive::<Float64Type>()
+                .unary::<_, Float64Type>(|v| v + 0.0),
+        ),
+        DataType::Float32 => Arc::new(
+            array
+                .as_primitive::<Float32Type>()
+                .unary::<_, Float32Type>(|v| v + 0.0),
+        ),
+        _ => array.clone(),
+    })
+}

@@ -1,0 +1,730 @@
+//! Expressions: a SQL expression becomes a typed [`Expr`] over the columns of a [`Scope`].
+//!
+//! Operands are coerced like PostgreSQL ([`crate::expr::coerce`]); chains of one operator
+//! (`AND`, `OR`, `||`) and `IN` lists are taken apart without recursion, and the equalities of
+//! one expression with constants become one hashed [`InSet`]. Function calls are typed by
+//! [`super::function`] (scalar) and [`super::aggregate`]; subqueries run through
+//! [`super::subquery`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow::datatypes::DataType;
+use sqlparser::ast as sql;
+
+use super::aggregate::aggregate_call;
+use super::function::scalar_call;
+use super::literal::{interval_literal, literal, sql_type};
+use super::scope::{Relation, Scope};
+use super::subquery::{in_subquery, run_subquery, scalar_subquery};
+use crate::error::{Error, Result};
+use crate::expr::coerce::{
+    coerce_pair, common_type, expect_boolean, integer_arg, is_numeric, string_arg, type_name,
+};
+use crate::expr::{AggregateFunction, BinaryOp, Expr, InSet};
+use crate::function::math::{rounding, Ceil, Floor};
+use crate::function::string::{ConcatOperator, Strpos, Substring, Trim, TrimSide};
+use crate::function::time::{date_part, DatePart};
+use crate::limits::DepthGuard;
+
+/// Where aggregate calls are forbidden, for the error message; `None` allows them.
+pub(super) type AggContext = Option<&'static str>;
+
+/// Binds an expression that reads no column (an `INSERT ... VALUES` item); `clause` names the
+/// place for the error messages.
+pub(super) fn bind_constant(e: &sql::Expr, clause: &'static str) -> Result<Expr> {
+    let scope = Scope::of(
+        Arc::new(arrow::datatypes::Schema::empty()),
+        Relation::default(),
+        None,
+    );
+    bind_expr(e, &scope, Some(clause))
+}
+
+/// Binds a SQL expression against `scope`. `agg` names the clause when aggregate calls are
+/// not allowed there.
+///
+/// Every level of nesting counts against the expression depth limit
+/// ([`crate::limits::SqlLimits::max_expression_depth`]); chains of one operator (`AND`, `OR`,
+/// `||`) and `IN` lists are taken apart iteratively and do not nest.
+// A debug build's frame of `bind_expr_at` is large: grow the stack as the nesting needs.
+#[recursive::recursive]
+pub(super) fn bind_expr(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
+    let _depth = DepthGuard::enter()?;
+    bind_expr_at(e, scope, agg)
+}
+
+fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
+    let bind = |e: &sql::Expr| bind_expr(e, scope, agg);
+    match e {
+        sql::Expr::BinaryOp {
+            op: op @ (sql::BinaryOperator::And | sql::BinaryOperator::Or),
+            ..
+        } => {
+            let op = map_binary_op(op)?;
+            let sql_op = if op == BinaryOp::And {
+                sql::BinaryOperator::And
+            } else {
+                sql::BinaryOperator::Or
+            };
+            let terms = chain_operands(e, &sql_op, true)
+                .into_iter()
+                .map(|t| expect_boolean(bind(t)?, op.symbol()))
+                .collect::<Result<Vec<_>>>()?;
+            if op == BinaryOp::Or {
+                disjunction(terms)
+            } else {
+                balanced(terms, BinaryOp::And)
+            }
+        }
+        sql::Expr::Identifier(ident) => scope.resolve(&ident.value),
+        sql::Expr::CompoundIdentifier(idents) => scope.resolve_compound(idents),
+        sql::Expr::Value(v) => literal(&v.value),
+        sql::Expr::TypedString(typed) => {
+            let target = sql_type(&typed.data_type)?;
+            let text = match &typed.value.value {
+                sql::Value::SingleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Ok(Expr::Literal(Arc::new(StringArray::from(vec![text]))).cast_to(&target))
+        }
+        sql::Expr::Nested(inner) => bind(inner),
+        sql::Expr::Interval(interval) => interval_literal(interval),
+        sql::Expr::UnaryOp { op, expr } => {
+            let inner = bind(expr)?;
+            match op {
+                sql::UnaryOperator::Not => Ok(Expr::Not(Box::new(expect_boolean(inner, "NOT")?))),
+                sql::UnaryOperator::Plus => Ok(inner),
+                sql::UnaryOperator::Minus => {
+                    // `-2147483648` is an INTEGER literal, not the negation of a BIGINT.
+                    if let sql::Expr::Value(v) = expr.as_ref() {
+                        if let sql::Value::Number(n, long) = &v.value {
+                            return literal(&sql::Value::Number(format!("-{n}"), *long));
+                        }
+                    }
+                    let dt = inner.data_type();
+                    match dt {
+                        DataType::Null => Ok(inner),
+                        dt if is_numeric(&dt) => Ok(Expr::Negative(Box::new(inner))),
+                        dt => Err(Error::mismatch(format!(
+                            "unary minus needs a number, not {}",
+                            type_name(&dt)
+                        ))),
+                    }
+                }
+                other => Err(Error::unsupported(format!("unary operator {other}"))),
+            }
+        }
+        sql::Expr::BinaryOp {
+            op: sql::BinaryOperator::StringConcat,
+            ..
+        } => {
+            // `a || b || c ...` is left-deep in the AST: one n-ary concatenation (NULL when any
+            // operand is NULL), typed like the first link (after it the left side is text).
+            let operands = chain_operands(e, &sql::BinaryOperator::StringConcat, false);
+            let mut args = Vec::with_capacity(operands.len());
+            for operand in operands {
+                args.push(bind(operand)?);
+            }
+            let (Some(left), Some(right)) = (args.first(), args.get(1)) else {
+                return Err(Error::internal("|| with fewer than two operands"));
+            };
+            let (lt, rt) = (left.data_type(), right.data_type());
+            let texts = [DataType::Utf8, DataType::Null];
+            if !texts.contains(&lt) && !texts.contains(&rt) {
+                return Err(Error::mismatch(format!(
+                    "operator || needs a VARCHAR operand, not {} and {}; cast one side with CAST(x AS VARCHAR)",
+                    type_name(&lt),
+                    type_name(&rt)
+                )));
+            }
+            Ok(Expr::call(
+                ConcatOperator,
+                args.into_iter()
+                    .map(|a| a.cast_to(&DataType::Utf8))
+                    .collect(),
+            ))
+        }
+        sql::Expr::BinaryOp { left, op, right } => {
+            let op = map_binary_op(op)?;
+            bind_binary(bind(left)?, op, bind(right)?)
+        }
+        sql::Expr::IsDistinctFrom(left, right) => {
+            bind_binary(bind(left)?, BinaryOp::IsDistinctFrom, bind(right)?)
+        }
+        sql::Expr::IsNotDistinctFrom(left, right) => {
+            bind_binary(bind(left)?, BinaryOp::IsNotDistinctFrom, bind(right)?)
+        }
+        sql::Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let mut args = vec![string_arg(bind(expr)?, "substring()")?];
+            let from = match substring_from {
+                Some(from) => bind(from)?,
+                None => Expr::Literal(Arc::new(Int64Array::from(vec![1]))),
+            };
+            args.push(integer_arg(from, "substring()")?);
+            if let Some(count) = substring_for {
+                args.push(integer_arg(bind(count)?, "substring()")?);
+            }
+            Ok(Expr::call(Substring, args))
+        }
+        sql::Expr::Trim {
+            expr,
+            trim_where,
+            trim_what,
+            trim_characters,
+        } => {
+            if trim_characters.is_some() {
+                return Err(Error::unsupported(
+                    "trim(s, characters...) with several lists",
+                ));
+            }
+            let side = match trim_where {
+                None | Some(sql::TrimWhereField::Both) => TrimSide::Both,
+                Some(sql::TrimWhereField::Leading) => TrimSide::Leading,
+                Some(sql::TrimWhereField::Trailing) => TrimSide::Trailing,
+            };
+            let mut args = vec![string_arg(bind(expr)?, "trim()")?];
+            if let Some(what) = trim_what {
+                args.push(string_arg(bind(what)?, "trim()")?);
+            }
+            Ok(Expr::call(Trim(side), args))
+        }
+        sql::Expr::Position { expr, r#in } => Ok(Expr::call(
+            Strpos,
+            vec![
+                string_arg(bind(r#in)?, "position()")?,
+                string_arg(bind(expr)?, "position()")?,
+            ],
+        )),
+        sql::Expr::Floor { expr, field } | sql::Expr::Ceil { expr, field } => {
+            if !matches!(
+                field,
+                sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime)
+            ) {
+                return Err(Error::unsupported(format!(
+                    "{e}; write date_trunc('unit', ts)"
+                )));
+            }
+            let x = bind(expr)?;
+            if matches!(e, sql::Expr::Floor { .. }) {
+                rounding(Floor, x)
+            } else {
+                rounding(Ceil, x)
+            }
+        }
+        sql::Expr::Extract { field, expr, .. } => {
+            let name = field.to_string();
+            let part = DatePart::parse(&name).ok_or_else(|| Error::InvalidArgument {
+                message: format!(
+                    "extract() field must be one of year, quarter, month, week, day, hour, minute, second, dow, isodow, doy, epoch; not {name}"
+                ),
+            })?;
+            date_part(part, bind(expr)?)
+        }
+        sql::Expr::IsNull(inner) => Ok(Expr::IsNull(Box::new(bind(inner)?))),
+        sql::Expr::IsNotNull(inner) => Ok(Expr::IsNotNull(Box::new(bind(inner)?))),
+        sql::Expr::In {
+            expr,
+            target,
+            negated,
+            ..
+        } => {
+            let list = match target {
+                sql::InTarget::List(list) => list,
+                sql::InTarget::Subquery(query) => {
+                    return in_subquery(bind(expr)?, query, *negated, scope)
+                }
+                _ => return Err(Error::unsupported("IN UNNEST / IN table")),
+            };
+            // `x IN (a, b)` is `x = a OR x = b`, which gives SQL's NULL semantics for free:
+            // `1 NOT IN (2, NULL)` is NULL, not true. `disjunction` hashes the equalities with
+            // constants into one set.
+            if list.is_empty() {
+                return Err(Error::InvalidArgument {
+                    message: "IN needs at least one value".into(),
+                });
+            }
+            let value = bind(expr)?;
+            let mut terms = Vec::with_capacity(list.len());
+            for item in list {
+                terms.push(bind_binary(value.clone(), BinaryOp::Eq, bind(item)?)?);
+            }
+            let disjunction = disjunction(terms)?;
+            Ok(if *negated {
+                Expr::Not(Box::new(disjunction))
+            } else {
+                disjunction
+            })
+        }
+        sql::Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let value = bind(expr)?;
+            let (low, high) = (bind(low)?, bind(high)?);
+            if *negated {
+                let below = bind_binary(value.clone(), BinaryOp::Lt, low)?;
+                let above = bind_binary(value, BinaryOp::Gt, high)?;
+                Ok(below.binary(BinaryOp::Or, above))
+            } else {
+                let from = bind_binary(value.clone(), BinaryOp::GtEq, low)?;
+                let to = bind_binary(value, BinaryOp::LtEq, high)?;
+                Ok(from.binary(BinaryOp::And, to))
+            }
+        }
+        sql::Expr::Like {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char,
+        }
+        | sql::Expr::ILike {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char,
+        } => {
+            if *any || escape_char.is_some() {
+                return Err(Error::unsupported("LIKE ANY / LIKE ... ESCAPE"));
+            }
+            let case_insensitive = matches!(e, sql::Expr::ILike { .. });
+            let string = |x: Expr, what: &str| -> Result<Expr> {
+                match x.data_type() {
+                    DataType::Utf8 => Ok(x),
+                    DataType::Null => Ok(x.cast_to(&DataType::Utf8)),
+                    other => Err(Error::mismatch(format!(
+                        "LIKE needs a VARCHAR {what}, not {}; use CAST(x AS VARCHAR)",
+                        type_name(&other)
+                    ))),
+                }
+            };
+            Ok(Expr::Like {
+                negated: *negated,
+                case_insensitive,
+                expr: Box::new(string(bind(expr)?, "value")?),
+                pattern: Box::new(string(bind(pattern)?, "pattern")?),
+            })
+        }
+        sql::Expr::Cast {
+            expr,
+            data_type,
+            format,
+            ..
+        } => {
+            if format.is_some() {
+                return Err(Error::unsupported("CAST ... FORMAT"));
+            }
+            let target = sql_type(data_type)?;
+            Ok(bind(expr)?.cast_to(&target))
+        }
+        sql::Expr::Function(function) => bind_function(function, scope, agg),
+        sql::Expr::Subquery(query) => scalar_subquery(query, scope),
+        sql::Expr::Exists { subquery, negated } => {
+            let (_, batches) = run_subquery(subquery, scope)?;
+            let exists = batches.iter().any(|b| b.num_rows() > 0);
+            Ok(Expr::Literal(Arc::new(BooleanArray::from(vec![
+                exists != *negated,
+            ]))))
+        }
+        sql::Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => bind_case(
+            operand.as_deref(),
+            conditions,
+            else_result.as_deref(),
+            scope,
+            agg,
+        ),
+        other => Err(Error::unsupported(format!("expression {other}"))),
+    }
+}
+
+/// A function call: a parenthesis-less keyword that names a column, an aggregate call (its
+/// arguments bound here, the call typed by [`aggregate_call`]) or a scalar call.
+fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Result<Expr> {
+    if let Some(column) = keyword_column(function, scope) {
+        return Ok(column);
+    }
+    let name = function
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.to_ascii_lowercase())
+        .unwrap_or_default();
+    let Some(func) = AggregateFunction::from_name(&name) else {
+        return bind_scalar_function(&name, function, scope, agg);
+    };
+    if let Some(clause) = agg {
+        return Err(Error::InvalidArgument {
+            message: format!("aggregate functions are not allowed in {clause}"),
+        });
+    }
+    if function.over.is_some() {
+        return Err(Error::unsupported("window functions (OVER)"));
+    }
+    let ordered_set = func == AggregateFunction::PercentileCont;
+    if ordered_set != (function.within_group.len() == 1) {
+        return Err(Error::InvalidArgument {
+            message: if ordered_set {
+                "percentile_cont(p) needs WITHIN GROUP (ORDER BY x)".into()
+            } else {
+                format!("{name}() does not take WITHIN GROUP")
+            },
+        });
+    }
+    let filter = match &function.filter {
+        Some(filter) => Some(expect_boolean(
+            bind_expr(filter, scope, Some("FILTER (aggregates cannot be nested)"))?,
+            "FILTER",
+        )?),
+        None => None,
+    };
+    let list = match &function.args {
+        sql::FunctionArguments::List(list) => list,
+        _ => {
+            return Err(Error::InvalidArgument {
+                message: format!("{name}() needs one argument"),
+            })
+        }
+    };
+    if !list.clauses.is_empty() {
+        return Err(Error::unsupported(format!("clauses inside {name}()")));
+    }
+    let distinct = matches!(
+        list.duplicate_treatment,
+        Some(sql::DuplicateTreatment::Distinct)
+    );
+    let nested = Some("the argument of an aggregate function (aggregates cannot be nested)");
+    fn plain(arg: &sql::FunctionArg) -> Option<&sql::Expr> {
+        match arg {
+            sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        }
+    }
+    let (arg, fraction) = match (func, list.args.as_slice()) {
+        (AggregateFunction::Count, [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)])
+            if !distinct =>
+        {
+            (None, None)
+        }
+        (AggregateFunction::PercentileCont, [p]) if plain(p).is_some() => {
+            let key = &function.within_group[0];
+            let (descending, _) = sort_options(key)?;
+            let p = fraction_arg(plain(p), &name)?;
+            let p = if descending { 1.0 - p } else { p };
+            (Some(bind_expr(&key.expr, scope, nested)?), Some(p))
+        }
+        (AggregateFunction::ApproxPercentile, [x, p]) if plain(x).is_some() => {
+            let p = fraction_arg(plain(p), &name)?;
+            let x = plain(x).ok_or_else(|| Error::internal("checked above"))?;
+            (Some(bind_expr(x, scope, nested)?), Some(p))
+        }
+        (AggregateFunction::PercentileCont, _) => {
+            return Err(Error::InvalidArgument {
+                message: "percentile_cont() takes one fraction: percentile_cont(0.5) WITHIN GROUP (ORDER BY x)".into(),
+            })
+        }
+        (AggregateFunction::ApproxPercentile, _) => {
+            return Err(Error::InvalidArgument {
+                message: "approx_percentile() takes a value and a fraction: approx_percentile(x, 0.5)".into(),
+            })
+        }
+        (_, [a]) if plain(a).is_some() => {
+            let e = plain(a).ok_or_else(|| Error::internal("checked above"))?;
+            (Some(bind_expr(e, scope, nested)?), None)
+        }
+        _ => {
+            return Err(Error::InvalidArgument {
+                message: format!("{name}() takes exactly one argument (or * for count)"),
+            })
+        }
+    };
+    aggregate_call(func, arg, distinct, filter, fraction)
+}
+
+/// A scalar function call: its arguments bound here, the call typed by [`scalar_call`].
+fn bind_scalar_function(
+    name: &str,
+    function: &sql::Function,
+    scope: &Scope,
+    agg: AggContext,
+) -> Result<Expr> {
+    if function.over.is_some() || function.filter.is_some() {
+        return Err(Error::unsupported(format!("OVER / FILTER on {name}()")));
+    }
+    let asts = function_args(name, function)?;
+    let args = asts
+        .iter()
+        .map(|a| bind_expr(a, scope, agg))
+        .collect::<Result<Vec<_>>>()?;
+    scalar_call(name, function, args, scope.binder.map(|b| b.now_ms()))
+}
+
+/// The constant fraction of a percentile, in [0, 1].
+fn fraction_arg(e: Option<&sql::Expr>, name: &str) -> Result<f64> {
+    let wrong = |what: String| Error::InvalidArgument {
+        message: format!("the fraction of {name}() must be a constant between 0 and 1, not {what}"),
+    };
+    let e = e.ok_or_else(|| wrong("this argument".into()))?;
+    let bound = crate::eval::fold_constants(bind_constant(e, "a percentile fraction")?)?;
+    let value = match &bound {
+        Expr::Literal(v) if is_numeric(v.data_type()) && v.is_valid(0) => {
+            crate::kernel::cast(v, &DataType::Float64)?
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .map(|a| a.value(0))
+        }
+        _ => None,
+    };
+    match value {
+        Some(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(wrong(e.to_string())),
+    }
+}
+
+/// The plain expression arguments of a function call.
+fn function_args<'f>(name: &str, function: &'f sql::Function) -> Result<Vec<&'f sql::Expr>> {
+    let sql::FunctionArguments::List(list) = &function.args else {
+        return Ok(vec![]);
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return Err(Error::InvalidArgument {
+            message: format!("{name}() is not an aggregate function"),
+        });
+    }
+    list.args
+        .iter()
+        .map(|arg| match arg {
+            sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => Ok(e),
+            other => Err(Error::unsupported(format!("argument {other} of {name}()"))),
+        })
+        .collect()
+}
+
+/// A parenthesis-less SQL keyword function (`user`, `current_user`, `current_date`...) that names
+/// a column of the input is that column: analytics tables often have a `user` field, and
+/// writing it unquoted should not return the session user.
+pub(super) fn keyword_column(function: &sql::Function, scope: &Scope) -> Option<Expr> {
+    if !matches!(function.args, sql::FunctionArguments::None) || function.name.0.len() != 1 {
+        return None;
+    }
+    let ident = function.name.0.first()?.as_ident()?;
+    scope.resolve(&ident.value).ok()
+}
+
+/// (descending, nulls first) of an ORDER BY key, with PostgreSQL's defaults.
+pub(super) fn sort_options(key: &sql::OrderByExpr) -> Result<(bool, bool)> {
+    let descending = match &key.options.sort {
+        None | Some(sql::OrderBySort::Asc) => false,
+        Some(sql::OrderBySort::Desc) => true,
+        Some(sql::OrderBySort::Using(_)) => return Err(Error::unsupported("ORDER BY ... USING")),
+    };
+    Ok((descending, key.options.nulls_first.unwrap_or(descending)))
+}
+
+fn bind_case(
+    operand: Option<&sql::Expr>,
+    conditions: &[sql::CaseWhen],
+    else_result: Option<&sql::Expr>,
+    scope: &Scope,
+    agg: AggContext,
+) -> Result<Expr> {
+    let operand = operand.map(|o| bind_expr(o, scope, agg)).transpose()?;
+    let mut whens = Vec::with_capacity(conditions.len());
+    let mut results = Vec::with_capacity(conditions.len() + 1);
+    for when in conditions {
+        let condition = bind_expr(&when.condition, scope, agg)?;
+        let condition = match &operand {
+            // `CASE x WHEN a THEN ...` is `CASE WHEN x = a THEN ...`.
+            Some(operand) => bind_binary(operand.clone(), BinaryOp::Eq, condition)?,
+            None => expect_boolean(condition, "CASE WHEN")?,
+        };
+        whens.push(condition);
+        results.push(bind_expr(&when.result, scope, agg)?);
+    }
+    if let Some(e) = else_result {
+        results.push(bind_expr(e, scope, agg)?);
+    }
+    let mut target = common_type(&results, "CASE")?;
+    if target == DataType::Null {
+        target = DataType::Utf8;
+    }
+    let mut results = results.into_iter().map(|r| r.cast_to(&target));
+    let when_then = whens.into_iter().zip(results.by_ref()).collect();
+    let else_result = results.next().map(Box::new);
+    Ok(Expr::Case {
+        when_then,
+        else_result,
+    })
+}
+
+/// The operands of a chain of `op` (`a op b op c`, left-deep in the AST), in order, found
+/// without recursion; `through_parentheses` also opens `(a op b) op c` (for associative
+/// operators).
+fn chain_operands<'a>(
+    e: &'a sql::Expr,
+    op: &sql::BinaryOperator,
+    through_parentheses: bool,
+) -> Vec<&'a sql::Expr> {
+    let mut out = vec![];
+    let mut pending = vec![e];
+    while let Some(e) = pending.pop() {
+        match e {
+            sql::Expr::BinaryOp {
+                left,
+                op: this,
+                right,
+            } if this == op => {
+                pending.push(right);
+                pending.push(left);
+            }
+            sql::Expr::Nested(inner)
+                if through_parentheses
+                    && matches!(inner.as_ref(), sql::Expr::BinaryOp { op: this, .. } if this == op) =>
+            {
+                pending.push(inner);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Fewer equalities of one expression with constants than this stay `OR`s.
+const IN_SET_MIN_VALUES: usize = 4;
+
+/// `t1 OR t2 OR ...` (boolean terms, at least one): the equalities of one expression with
+/// constants (`x = 1 OR x = 2 ...`, an `IN` list) become one hashed [`InSet`] (in the place of
+/// the first of them), and the terms are joined by a balanced tree of `OR`s, so neither the
+/// evaluation nor any later walk nests as deep as the list is long.
+fn disjunction(terms: Vec<Expr>) -> Result<Expr> {
+    if terms.len() < IN_SET_MIN_VALUES {
+        return balanced(terms, BinaryOp::Or);
+    }
+    // Equalities grouped by their non-constant side (keyed by its text, confirmed by `==`).
+    let mut groups: Vec<(Expr, Vec<ArrayRef>)> = vec![];
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    // Each term is either kept or the first member of group `g`.
+    enum Slot {
+        Term(Expr),
+        Group(usize),
+    }
+    let mut slots = Vec::with_capacity(terms.len());
+    for term in terms {
+        let Some((probe, value)) = equality_with_constant(&term)? else {
+            slots.push(Slot::Term(term));
+            continue;
+        };
+        let key = probe.to_string();
+        match by_key.get(&key) {
+            Some(&g) if groups[g].0 == probe && groups[g].1[0].data_type() == value.data_type() => {
+                groups[g].1.push(value);
+            }
+            Some(_) => slots.push(Slot::Term(term)),
+            None => {
+                by_key.insert(key, groups.len());
+                slots.push(Slot::Group(groups.len()));
+                groups.push((probe, vec![value]));
+            }
+        }
+    }
+    let mut groups: Vec<Option<(Expr, Vec<ArrayRef>)>> = groups.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(slots.len());
+    for slot in slots {
+        match slot {
+            Slot::Term(term) => out.push(term),
+            Slot::Group(g) => {
+                let Some((probe, values)) = groups.get_mut(g).and_then(Option::take) else {
+                    return Err(Error::internal("IN group taken twice"));
+                };
+                if values.len() < IN_SET_MIN_VALUES {
+                    for value in values {
+                        out.push(probe.clone().binary(BinaryOp::Eq, Expr::Literal(value)));
+                    }
+                } else {
+                    let parts: Vec<&dyn Array> = values.iter().map(|v| v.as_ref()).collect();
+                    let values = arrow::compute::concat(&parts)?;
+                    out.push(Expr::InSet {
+                        expr: Box::new(probe),
+                        set: Arc::new(InSet::from_literals(values)?),
+                        negated: false,
+                    });
+                }
+            }
+        }
+    }
+    balanced(out, BinaryOp::Or)
+}
+
+/// `probe = constant` (either side): the probe and the constant's value (one element, folded).
+fn equality_with_constant(term: &Expr) -> Result<Option<(Expr, ArrayRef)>> {
+    let Expr::Binary {
+        op: BinaryOp::Eq,
+        left,
+        right,
+    } = term
+    else {
+        return Ok(None);
+    };
+    let (probe, constant) = match (left.is_constant(), right.is_constant()) {
+        (false, true) => (left, right),
+        (true, false) => (right, left),
+        _ => return Ok(None),
+    };
+    match crate::eval::fold_constants(constant.as_ref().clone())? {
+        Expr::Literal(value) if value.len() == 1 && value.data_type() == &probe.data_type() => {
+            Ok(Some((probe.as_ref().clone(), value)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `t1 op t2 op ...` for `AND` or `OR` (at least one term) as a balanced tree.
+fn balanced(terms: Vec<Expr>, op: BinaryOp) -> Result<Expr> {
+    Expr::balanced(terms, op).ok_or_else(|| Error::internal(format!("{} of no terms", op.symbol())))
+}
+
+fn bind_binary(left: Expr, op: BinaryOp, right: Expr) -> Result<Expr> {
+    if matches!(op, BinaryOp::And | BinaryOp::Or) {
+        let clause = op.symbol();
+        return Ok(expect_boolean(left, clause)?.binary(op, expect_boolean(right, clause)?));
+    }
+    let (left, right) = coerce_pair(left, right, op)?;
+    Ok(left.binary(op, right))
+}
+
+fn map_binary_op(op: &sql::BinaryOperator) -> Result<BinaryOp> {
+    Ok(match op {
+        sql::BinaryOperator::Eq => BinaryOp::Eq,
+        sql::BinaryOperator::NotEq => BinaryOp::NotEq,
+        sql::BinaryOperator::Lt => BinaryOp::Lt,
+        sql::BinaryOperator::LtEq => BinaryOp::LtEq,
+        sql::BinaryOperator::Gt => BinaryOp::Gt,
+        sql::BinaryOperator::GtEq => BinaryOp::GtEq,
+        sql::BinaryOperator::And => BinaryOp::And,
+        sql::BinaryOperator::Or => BinaryOp::Or,
+        sql::BinaryOperator::Plus => BinaryOp::Plus,
+        sql::BinaryOperator::Minus => BinaryOp::Minus,
+        sql::BinaryOperator::Multiply => BinaryOp::Multiply,
+        sql::BinaryOperator::Divide => BinaryOp::Divide,
+        sql::BinaryOperator::Modulo => BinaryOp::Modulo,
+        sql::BinaryOperator::StringConcat => {
+            return Err(Error::internal("|| is bound as a function"))
+        }
+        other => return Err(Error::unsupported(format!("operator {other}"))),
+    })
+}

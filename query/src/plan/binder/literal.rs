@@ -1,0 +1,146 @@
+//! Constants of the AST: literals (`1`, `'a'`, `TRUE`, `NULL`), intervals (`INTERVAL '1 day
+//! 2 hours'`) and SQL type names (`CAST(x AS BIGINT)`).
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, NullArray, StringArray,
+};
+use arrow::datatypes::DataType;
+use sqlparser::ast as sql;
+
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+
+/// A NULL of type NULL.
+pub(super) fn null_literal() -> ArrayRef {
+    Arc::new(NullArray::new(1))
+}
+
+/// A SQL literal as a one-element array.
+pub(super) fn literal(value: &sql::Value) -> Result<Expr> {
+    let array: ArrayRef = match value {
+        sql::Value::Number(n, _) => {
+            if let Ok(v) = n.parse::<i32>() {
+                Arc::new(Int32Array::from(vec![v]))
+            } else if let Ok(v) = n.parse::<i64>() {
+                Arc::new(Int64Array::from(vec![v]))
+            } else if let Ok(v) = n.parse::<f64>() {
+                Arc::new(Float64Array::from(vec![v]))
+            } else {
+                return Err(Error::InvalidArgument {
+                    message: format!("invalid number {n}"),
+                });
+            }
+        }
+        sql::Value::SingleQuotedString(s)
+        | sql::Value::EscapedStringLiteral(s)
+        | sql::Value::DollarQuotedString(sql::DollarQuotedString { value: s, .. }) => {
+            Arc::new(StringArray::from(vec![s.as_str()]))
+        }
+        sql::Value::Boolean(b) => Arc::new(BooleanArray::from(vec![*b])),
+        sql::Value::Null => null_literal(),
+        other => return Err(Error::unsupported(format!("literal {other}"))),
+    };
+    Ok(Expr::Literal(array))
+}
+
+/// Parses a SQL type as Strata stores it.
+pub(super) fn sql_type(data_type: &sql::DataType) -> Result<DataType> {
+    let name = data_type.to_string();
+    strata_storage::parse_sql_type(&name).ok_or_else(|| Error::InvalidArgument {
+        message: format!(
+            "unknown type \"{name}\"; supported types: BOOLEAN, SMALLINT, INTEGER, BIGINT, REAL, DOUBLE, VARCHAR, DATE, TIMESTAMP"
+        ),
+    })
+}
+
+/// `INTERVAL '1 day 2 hours'`, `INTERVAL '90' MINUTE`, `INTERVAL 3 DAY` as a MonthDayNano literal.
+pub(super) fn interval_literal(interval: &sql::Interval) -> Result<Expr> {
+    if interval.last_field.is_some() {
+        return Err(Error::unsupported(format!(
+            "interval {interval}; write INTERVAL '1 day 2 hours'"
+        )));
+    }
+    let text = match interval.value.as_ref() {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::SingleQuotedString(s) => s.clone(),
+            sql::Value::Number(n, _) => n.clone(),
+            other => return Err(Error::unsupported(format!("interval value {other}"))),
+        },
+        other => return Err(Error::unsupported(format!("interval value {other}"))),
+    };
+    let text = match &interval.leading_field {
+        Some(field) => format!("{text} {field}"),
+        None => text,
+    };
+    let (months, days, ms) = parse_interval(&text).ok_or_else(|| Error::InvalidArgument {
+        message: format!(
+            "invalid interval '{text}'; write a list of <number> <unit> (unit: millisecond, second, minute, hour, day, week, month, quarter, year), e.g. '1 day 2 hours'"
+        ),
+    })?;
+    let nanos = ms
+        .checked_mul(1_000_000)
+        .ok_or_else(|| Error::NumericOverflow {
+            message: format!("interval '{text}' is too long"),
+        })?;
+    let value = arrow::datatypes::IntervalMonthDayNano::new(months, days, nanos);
+    Ok(Expr::Literal(Arc::new(
+        arrow::array::IntervalMonthDayNanoArray::from(vec![value]),
+    )))
+}
+
+/// Parses `'1 year 2 months 3 days 04:05:06.5'` into (months, days, milliseconds).
+fn parse_interval(text: &str) -> Option<(i32, i32, i64)> {
+    let (mut months, mut days, mut ms) = (0i64, 0i64, 0f64);
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = tokens[i];
+        if token.contains(':') {
+            let (sign, clock) = match token.strip_prefix('-') {
+                Some(rest) => (-1.0, rest),
+                None => (1.0, token),
+            };
+            let parts: Vec<f64> = clock
+                .split(':')
+                .map(|p| p.parse().ok())
+                .collect::<Option<_>>()?;
+            let (h, m, s) = match parts.as_slice() {
+                [h, m] => (*h, *m, 0.0),
+                [h, m, s] => (*h, *m, *s),
+                _ => return None,
+            };
+            ms += sign * ((h * 60.0 + m) * 60.0 + s) * 1000.0;
+            i += 1;
+            continue;
+        }
+        let number: f64 = token.parse().ok()?;
+        let unit = tokens
+            .get(i + 1)?
+            .trim_end_matches(',')
+            .to_ascii_lowercase();
+        let whole = |n: f64| (n.fract() == 0.0).then_some(n as i64);
+        match unit.as_str() {
+            "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" => ms += number,
+            "second" | "seconds" | "s" | "sec" | "secs" => ms += number * 1e3,
+            "minute" | "minutes" | "m" | "min" | "mins" => ms += number * 6e4,
+            "hour" | "hours" | "h" | "hr" | "hrs" => ms += number * 3.6e6,
+            "day" | "days" | "d" => days += whole(number)?,
+            "week" | "weeks" | "w" => days += whole(number)? * 7,
+            "month" | "months" | "mon" | "mons" => months += whole(number)?,
+            "quarter" | "quarters" => months += whole(number)? * 3,
+            "year" | "years" | "y" | "yr" | "yrs" => months += whole(number)? * 12,
+            _ => return None,
+        }
+        i += 2;
+    }
+    if tokens.is_empty() || !ms.is_finite() {
+        return None;
+    }
+    Some((
+        i32::try_from(months).ok()?,
+        i32::try_from(days).ok()?,
+        ms.round() as i64,
+    ))
+}

@@ -1,0 +1,78 @@
+//! Joins: hash join keys, LEFT joins, filters pushed into both sides, the build side under
+//! the memory limit and cancellation.
+
+use super::*;
+
+#[test]
+fn inner_and_left_join_match_keys_and_never_null_keys() {
+    let e = events_and_regions("join");
+    let mut inner = query(
+        &e,
+        "SELECT e.id, r.label FROM events e JOIN regions r ON e.region = r.name",
+    );
+    inner.sort();
+    assert_eq!(
+        inner,
+        ["1|Europe", "2|United States", "3|Europe", "6|Europe"]
+    );
+    let mut left = query(
+        &e,
+        "SELECT e.id, r.label FROM events e LEFT JOIN regions r ON e.region = r.name",
+    );
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "1|Europe",
+            "2|United States",
+            "3|Europe",
+            "4|NULL",
+            "5|NULL",
+            "6|Europe"
+        ]
+    );
+}
+
+#[test]
+fn explain_shows_the_hash_join_and_filters_pushed_into_both_scans() {
+    let e = events_and_regions("join-explain");
+    let out = query(
+        &e,
+        "EXPLAIN SELECT e.id, r.label FROM events e JOIN regions r ON e.region = r.name \
+         WHERE e.amount > 1 AND r.label <> 'x'",
+    );
+    let text = out.join("\n");
+    assert!(text.contains("HashJoinExec: INNER on=[region#"), "{text}");
+    let scans: Vec<&String> = out.iter().filter(|l| l.contains("ScanExec")).collect();
+    assert_eq!(scans.len(), 2, "{text}");
+    assert!(scans.iter().all(|l| l.contains("filters=")), "{text}");
+}
+
+#[test]
+fn join_build_side_over_the_memory_limit_fails_and_the_next_query_runs() {
+    let e = events_and_regions("join-memory");
+    let sql = "SELECT count(*) FROM events e JOIN regions r ON e.region = r.name";
+    let tight = QueryLimits {
+        memory_limit_bytes: Some(64),
+        ..QueryLimits::default()
+    };
+    let err = e.execute_with(sql, &tight).unwrap_err();
+    assert_eq!(err.code(), "MEMORY_LIMIT_EXCEEDED", "{err}");
+    assert_eq!(query(&e, sql), ["4"]);
+}
+
+#[test]
+fn cancelled_join_fails_with_query_cancelled() {
+    let e = events_and_regions("join-cancel");
+    let cancelled = QueryLimits {
+        cancel: Some(Arc::new(std::sync::atomic::AtomicBool::new(true))),
+        ..QueryLimits::default()
+    };
+    let err = e
+        .execute_with(
+            "SELECT count(*) FROM events e JOIN regions r ON e.region = r.name",
+            &cancelled,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "QUERY_CANCELLED", "{err}");
+}
