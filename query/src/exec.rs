@@ -16,6 +16,7 @@ pub mod index;
 pub mod insert;
 mod join;
 mod limit;
+mod nested_loop;
 mod parallel;
 mod projection;
 pub mod prune;
@@ -36,6 +37,7 @@ pub use analyze::AnalyzeExec;
 pub use filter::FilterExec;
 pub use join::HashJoinExec;
 pub use limit::LimitExec;
+pub use nested_loop::NestedLoopJoinExec;
 pub use projection::{OneRowExec, ProjectionExec};
 pub use scan::ScanExec;
 pub use sort::SortExec;
@@ -367,6 +369,16 @@ fn build_operator(
         } => {
             let left = input(left)?;
             let right = input(right)?;
+            if on.is_empty() {
+                return Ok(Box::new(NestedLoopJoinExec::new(
+                    left,
+                    right,
+                    *kind,
+                    filter.clone(),
+                    plan.schema(),
+                    stats.clone(),
+                )));
+            }
             Box::new(HashJoinExec::try_new(
                 left,
                 right,

@@ -3,13 +3,17 @@
 //! 1. constant folding: literal-only subexpressions are computed once (`1 + 1` -> `2`,
 //!    `TIMESTAMP '2024-01-01'` -> a timestamp literal), errors included (`1 / 0` fails at plan
 //!    time, like PostgreSQL);
-//! 2. predicate pushdown: a filter right above a scan becomes scan filters (conjuncts), applied
+//! 2. join order: the inner joins of a FROM list with commas (or CROSS JOIN) are taken apart and
+//!    rebuilt as hash joins on the WHERE clause's equalities, largest input first
+//!    (`join_order`);
+//! 3. predicate pushdown: a filter right above a scan becomes scan filters (conjuncts), applied
 //!    to each batch as it is read; the conjuncts of a filter right above a join that read one
-//!    input only move below the join (for a LEFT join, only those of the left input), and on
-//!    into that input's scan;
-//! 3. top-N: `LIMIT` right above `ORDER BY` tells the sort how many rows it must order;
-//! 4. projection pushdown: each scan reads only the columns some node above it uses;
-//! 5. sums of offsets: `SUM(x + c)` (integers, `c` a constant) is computed as
+//!    input only move below the join (for a LEFT join, only those of the left input; for a
+//!    RIGHT join, only those of the right; for a FULL join, none), and on into that input's
+//!    scan;
+//! 4. top-N: `LIMIT` right above `ORDER BY` tells the sort how many rows it must order;
+//! 5. projection pushdown: each scan reads only the columns some node above it uses;
+//! 6. sums of offsets: `SUM(x + c)` (integers, `c` a constant) is computed as
 //!    `SUM(x) + c * COUNT(x)`, and identical aggregate calls are computed once — ClickBench's
 //!    Q30 asks for 90 sums of one column plus constants, which become two aggregates.
 
@@ -23,9 +27,12 @@ use crate::eval::fold_constants;
 use crate::expr::{AggregateExpr, AggregateFunction, BinaryOp, Expr};
 use crate::plan::LogicalPlan;
 
+mod join_order;
+
 /// Runs every rule, in order.
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = fold_all_constants(plan)?;
+    let plan = join_order::reorder_joins(plan)?;
     let plan = push_down_filters(plan)?;
     let plan = push_limit_into_sort(plan)?;
     let plan = rewrite_sums_of_offsets(plan)?;
@@ -66,9 +73,14 @@ fn push_down_filters(plan: LogicalPlan) -> Result<LogicalPlan> {
                 for conjunct in predicate.split_conjunction() {
                     let mut columns = vec![];
                     conjunct.collect_columns(&mut columns);
-                    if !columns.is_empty() && columns.iter().all(|&c| c < left_len) {
+                    // A side whose rows may come out NULL-extended keeps the conjuncts on the
+                    // other side's columns above the join.
+                    if !columns.is_empty()
+                        && !kind.keeps_unmatched_right()
+                        && columns.iter().all(|&c| c < left_len)
+                    {
                         to_left.push(conjunct);
-                    } else if kind == crate::plan::JoinKind::Inner
+                    } else if !kind.keeps_unmatched_left()
                         && !columns.is_empty()
                         && columns.iter().all(|&c| c >= left_len)
                     {
@@ -454,6 +466,7 @@ mod tests {
             table_schema: schema,
             projection: vec![0, 1, 2],
             filters: vec![],
+            rows_estimate: None,
         })
     }
 

@@ -123,16 +123,25 @@ pub struct Scan {
     /// Predicates (over the scan output) that every returned row satisfies; pushed down by the
     /// optimizer so that rows are dropped as soon as they are read.
     pub filters: Vec<Expr>,
+    /// The table's row count when the statement was bound (`None`: unknown, e.g. a virtual
+    /// table), for the optimizer's join order.
+    pub rows_estimate: Option<usize>,
 }
 
 /// The kind of a join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinKind {
-    /// `[INNER] JOIN`: the pairs of rows that match.
+    /// `[INNER] JOIN` (and `CROSS JOIN`, a comma in FROM: an inner join without a condition):
+    /// the pairs of rows that match.
     Inner,
     /// `LEFT [OUTER] JOIN`: the pairs that match, and every left row without a match, with
     /// NULLs for the right columns.
     Left,
+    /// `RIGHT [OUTER] JOIN`: the pairs that match, and every right row without a match, with
+    /// NULLs for the left columns.
+    Right,
+    /// `FULL [OUTER] JOIN`: a LEFT and a RIGHT join at once.
+    Full,
 }
 
 impl JoinKind {
@@ -141,7 +150,19 @@ impl JoinKind {
         match self {
             JoinKind::Inner => "INNER",
             JoinKind::Left => "LEFT",
+            JoinKind::Right => "RIGHT",
+            JoinKind::Full => "FULL",
         }
+    }
+
+    /// Whether a left row without a match comes out (NULL-extended on the right).
+    pub fn keeps_unmatched_left(self) -> bool {
+        matches!(self, JoinKind::Left | JoinKind::Full)
+    }
+
+    /// Whether a right row without a match comes out (NULL-extended on the left).
+    pub fn keeps_unmatched_right(self) -> bool {
+        matches!(self, JoinKind::Right | JoinKind::Full)
     }
 }
 
@@ -197,13 +218,14 @@ pub enum LogicalPlan {
         /// `LIMIT`
         fetch: Option<usize>,
     },
-    /// An equi-join. Output: the left columns, then the right columns.
+    /// A join. Output: the left columns, then the right columns. With keys, a hash join;
+    /// without, a nested loop over the right rows (a cross join when there is no filter either).
     Join {
         /// The left (probe) input: the big one, e.g. the fact table.
         left: Box<LogicalPlan>,
         /// The right (build) input, held in memory: the small one, e.g. a dimension table.
         right: Box<LogicalPlan>,
-        /// INNER or LEFT.
+        /// INNER, LEFT, RIGHT or FULL.
         kind: JoinKind,
         /// The equality keys: (expression over the left input, expression over the right
         /// input), of one type per pair. A NULL key never matches.
@@ -285,10 +307,13 @@ impl LogicalPlan {
                     .schema()
                     .fields()
                     .iter()
-                    .map(|f| f.as_ref().clone())
+                    .map(|f| {
+                        let nullable = f.is_nullable() || kind.keeps_unmatched_right();
+                        f.as_ref().clone().with_nullable(nullable)
+                    })
                     .collect();
                 fields.extend(right.schema().fields().iter().map(|f| {
-                    let nullable = f.is_nullable() || *kind == JoinKind::Left;
+                    let nullable = f.is_nullable() || kind.keeps_unmatched_left();
                     f.as_ref().clone().with_nullable(nullable)
                 }));
                 Arc::new(Schema::new(fields))
@@ -603,6 +628,7 @@ mod tests {
             table_schema: schema,
             projection: vec![0, 1],
             filters: vec![column(1)],
+            rows_estimate: None,
         })
     }
 

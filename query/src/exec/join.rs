@@ -1,4 +1,4 @@
-//! [`HashJoinExec`]: INNER and LEFT equi-joins by hashing the right input.
+//! [`HashJoinExec`]: INNER, LEFT, RIGHT and FULL equi-joins by hashing the right input.
 //!
 //! Build: the right input (the small side, e.g. a dimension table) is read whole, its key
 //! columns are evaluated and row-encoded once ([`RowConverter`]), and every row with no NULL key
@@ -10,10 +10,17 @@
 //! Probe: each left batch is encoded the same way, each row looks its key up once and walks the
 //! chain, giving (left row, right row) index pairs; the output is gathered with the `take`
 //! kernel, a batch out per batch in. The rest of the ON condition (non-equalities) is then
-//! evaluated over the gathered pairs; for a LEFT join, left rows left without a pair come out
-//! once with NULL right columns. A NULL key never matches.
+//! evaluated over the gathered pairs; for a LEFT or FULL join, left rows left without a pair
+//! come out once with NULL right columns. For a RIGHT or FULL join, the build rows that found a
+//! partner are marked, and the others come out, NULL-extended on the left, after the last probe
+//! batch. A NULL key never matches.
+//!
+//! The helpers below the operator (gathering pairs, the filter over them, the unmatched rows)
+//! are shared with the nested-loop join.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use ahash::RandomState;
@@ -181,32 +188,168 @@ impl HashJoinExec {
     }
 }
 
-/// Gathers the left rows `left_rows` and the right rows `right_rows` (NULL: no right row) side
-/// by side.
-fn gather(
+/// Gathers the left rows `left_rows` and the right rows `right_rows` side by side; a side
+/// given as `None` comes out as NULLs (`len` rows).
+pub(super) fn gather(
     schema: &SchemaRef,
     left: &RecordBatch,
-    left_rows: &UInt32Array,
+    left_rows: Option<&UInt32Array>,
     right: &RecordBatch,
     right_rows: Option<&UInt32Array>,
+    len: usize,
 ) -> Result<RecordBatch> {
     let mut columns = Vec::with_capacity(schema.fields().len());
-    for column in left.columns() {
-        columns.push(take(column.as_ref(), left_rows, None)?);
+    for (side, rows) in [(left, left_rows), (right, right_rows)] {
+        for column in side.columns() {
+            columns.push(match rows {
+                Some(rows) => take(column.as_ref(), rows, None)?,
+                None => new_null_array(column.data_type(), len),
+            });
+        }
     }
-    for column in right.columns() {
-        columns.push(match right_rows {
-            Some(rows) => take(column.as_ref(), rows, None)?,
-            None => new_null_array(column.data_type(), left_rows.len()),
-        });
-    }
-    let options =
-        arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(left_rows.len()));
+    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(len));
     Ok(RecordBatch::try_new_with_options(
         schema.clone(),
         columns,
         &options,
     )?)
+}
+
+/// The joined pairs `(lefts[i], rights[i])` that pass `filter`, and which pairs those are.
+pub(super) fn matched_pairs(
+    schema: &SchemaRef,
+    left: &RecordBatch,
+    lefts: UInt32Array,
+    right: &RecordBatch,
+    rights: UInt32Array,
+    filter: Option<&Expr>,
+) -> Result<(RecordBatch, UInt32Array, UInt32Array)> {
+    let len = lefts.len();
+    let matched = gather(schema, left, Some(&lefts), right, Some(&rights), len)?;
+    let Some(filter) = filter else {
+        return Ok((matched, lefts, rights));
+    };
+    let mask = evaluate_predicate(filter, &matched)?;
+    let mask = if mask.null_count() > 0 {
+        arrow::compute::prep_null_mask_filter(&mask)
+    } else {
+        mask
+    };
+    let keep = |indices: &UInt32Array| -> Result<UInt32Array> {
+        arrow::compute::filter(indices, &mask)?
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .cloned()
+            .ok_or_else(|| Error::internal("filtered join indices"))
+    };
+    Ok((
+        filter_record_batch(&matched, &mask)?,
+        keep(&lefts)?,
+        keep(&rights)?,
+    ))
+}
+
+/// The positions in `0..len` that `matched` does not name.
+pub(super) fn unmatched(len: usize, matched: &UInt32Array) -> UInt32Array {
+    let mut seen = vec![false; len];
+    for &i in matched.values() {
+        if let Some(s) = seen.get_mut(i as usize) {
+            *s = true;
+        }
+    }
+    seen.iter()
+        .enumerate()
+        .filter(|(_, &s)| !s)
+        .map(|(i, _)| i as u32)
+        .collect::<Vec<u32>>()
+        .into()
+}
+
+/// Marks the right rows that found a partner.
+pub(super) fn mark(visited: &mut [bool], rights: &UInt32Array) {
+    for &r in rights.values() {
+        if let Some(v) = visited.get_mut(r as usize) {
+            *v = true;
+        }
+    }
+}
+
+/// The output of one probe batch: the matched pairs, then (LEFT, FULL) the left rows without a
+/// partner, NULL-extended.
+pub(super) fn probe_output(
+    kind: JoinKind,
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    matched: RecordBatch,
+    kept_lefts: &UInt32Array,
+    right: &RecordBatch,
+) -> Result<RecordBatch> {
+    if !kind.keeps_unmatched_left() {
+        return Ok(matched);
+    }
+    let alone = unmatched(batch.num_rows(), kept_lefts);
+    if alone.is_empty() {
+        return Ok(matched);
+    }
+    let len = alone.len();
+    let alone = gather(schema, batch, Some(&alone), right, None, len)?;
+    Ok(concat_batches(schema, [&matched, &alone])?)
+}
+
+/// The right rows no left row matched (RIGHT, FULL), NULL-extended on the left, in batches of at
+/// most `BATCH_ROWS`.
+pub(super) fn unmatched_right(
+    schema: &SchemaRef,
+    left_schema: &SchemaRef,
+    right: &RecordBatch,
+    visited: &[bool],
+) -> Result<Vec<RecordBatch>> {
+    let rows: Vec<u32> = visited
+        .iter()
+        .enumerate()
+        .filter(|(_, &v)| !v)
+        .map(|(i, _)| i as u32)
+        .collect();
+    let empty_left = RecordBatch::new_empty(left_schema.clone());
+    rows.chunks(BATCH_ROWS)
+        .map(|chunk| {
+            let rows = UInt32Array::from(chunk.to_vec());
+            gather(schema, &empty_left, None, right, Some(&rows), chunk.len())
+        })
+        .collect()
+}
+
+/// Rows per batch of NULL-extended right rows, and the size the nested loop aims at.
+pub(super) const BATCH_ROWS: usize = 8192;
+
+/// Turns a per-batch function and a final flush into the operator's batch iterator: `probe` maps
+/// each input batch (`None`: nothing to emit), `finish` runs once after the input ends.
+pub(super) fn probe_iter(
+    mut input: BatchIter,
+    mut probe: impl FnMut(RecordBatch) -> Result<Option<RecordBatch>> + 'static,
+    finish: impl FnOnce() -> Result<Vec<RecordBatch>> + 'static,
+) -> BatchIter {
+    let mut finish = Some(finish);
+    let mut tail: std::vec::IntoIter<RecordBatch> = Vec::new().into_iter();
+    Box::new(std::iter::from_fn(move || loop {
+        if let Some(batch) = tail.next() {
+            return Some(Ok(batch));
+        }
+        finish.as_ref()?;
+        match input.next() {
+            Some(Ok(batch)) => match probe(batch) {
+                Ok(Some(out)) => return Some(Ok(out)),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            },
+            Some(Err(e)) => return Some(Err(e)),
+            None => match finish.take().map(|f| f()) {
+                Some(Ok(batches)) => tail = batches.into_iter(),
+                Some(Err(e)) => return Some(Err(e)),
+                None => return None,
+            },
+        }
+    }))
 }
 
 impl ExecutionPlan for HashJoinExec {
@@ -245,15 +388,36 @@ impl ExecutionPlan for HashJoinExec {
         let right_keys: Vec<&Expr> = on.iter().map(|(_, r)| r).collect();
         let mut held = 0;
         let build = HashJoinExec::build(right, &right_keys, &stats, &mut held)?;
-        if build.heads.is_empty() && kind == JoinKind::Inner {
-            // Nothing can match: do not even read the left input.
+        let build_rows = build.batch.num_rows();
+        let left_schema = left.schema();
+        if build.heads.is_empty() && !kind.keeps_unmatched_left() {
+            // Nothing can match and no left row comes out alone: do not read the left input.
+            let alone = if kind.keeps_unmatched_right() {
+                unmatched_right(
+                    &schema,
+                    &left_schema,
+                    &build.batch,
+                    &vec![false; build_rows],
+                )?
+            } else {
+                vec![]
+            };
             stats.track_memory(held, 0)?;
-            return Ok(Box::new(std::iter::empty()));
+            return Ok(Box::new(alone.into_iter().map(Ok)));
         }
         let left_keys: Vec<Expr> = on.into_iter().map(|(l, _)| l).collect();
-        let mut input = left.execute()?;
+        let input = left.execute()?;
+        let build = Rc::new(build);
+        let visited = Rc::new(RefCell::new(if kind.keeps_unmatched_right() {
+            vec![false; build_rows]
+        } else {
+            vec![]
+        }));
+        let (probe_build, probe_visited, probe_schema) =
+            (build.clone(), visited.clone(), schema.clone());
         let probe = move |batch: RecordBatch| -> Result<Option<RecordBatch>> {
             stats.check()?;
+            let build = &probe_build;
             let key_refs: Vec<&Expr> = left_keys.iter().collect();
             let keys = keys_of(&key_refs, &batch)?;
             let rows = build.converter.convert_columns(&keys)?;
@@ -269,61 +433,34 @@ impl ExecutionPlan for HashJoinExec {
                     right_rows.push(r);
                 });
             }
-            let lefts = UInt32Array::from(left_rows);
-            let rights = UInt32Array::from(right_rows);
-            let mut matched = gather(&schema, &batch, &lefts, &build.batch, Some(&rights))?;
-            let mut kept_lefts = lefts;
-            if let Some(filter) = &filter {
-                let mask = evaluate_predicate(filter, &matched)?;
-                let mask = if mask.null_count() > 0 {
-                    arrow::compute::prep_null_mask_filter(&mask)
-                } else {
-                    mask
-                };
-                matched = filter_record_batch(&matched, &mask)?;
-                kept_lefts = arrow::compute::filter(&kept_lefts, &mask)?
-                    .as_any()
-                    .downcast_ref::<UInt32Array>()
-                    .cloned()
-                    .ok_or_else(|| Error::internal("filtered join indices"))?;
+            let (matched, kept_lefts, kept_rights) = matched_pairs(
+                &probe_schema,
+                &batch,
+                UInt32Array::from(left_rows),
+                &build.batch,
+                UInt32Array::from(right_rows),
+                filter.as_ref(),
+            )?;
+            if kind.keeps_unmatched_right() {
+                mark(&mut probe_visited.borrow_mut(), &kept_rights);
             }
-            let out = match kind {
-                JoinKind::Inner => matched,
-                JoinKind::Left => {
-                    let mut has_match = vec![false; batch.num_rows()];
-                    for &l in kept_lefts.values() {
-                        if let Some(m) = has_match.get_mut(l as usize) {
-                            *m = true;
-                        }
-                    }
-                    let unmatched: UInt32Array = has_match
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &m)| !m)
-                        .map(|(i, _)| i as u32)
-                        .collect::<Vec<u32>>()
-                        .into();
-                    if unmatched.is_empty() {
-                        matched
-                    } else {
-                        let alone = gather(&schema, &batch, &unmatched, &build.batch, None)?;
-                        concat_batches(&schema, [&matched, &alone])?
-                    }
-                }
-            };
+            let out = probe_output(
+                kind,
+                &probe_schema,
+                &batch,
+                matched,
+                &kept_lefts,
+                &build.batch,
+            )?;
             Ok((out.num_rows() > 0).then_some(out))
         };
-        let iter = std::iter::from_fn(move || loop {
-            let batch = match input.next()? {
-                Ok(batch) => batch,
-                Err(e) => return Some(Err(e)),
-            };
-            match probe(batch) {
-                Ok(Some(out)) => return Some(Ok(out)),
-                Ok(None) => continue,
-                Err(e) => return Some(Err(e)),
+        let finish = move || -> Result<Vec<RecordBatch>> {
+            if !kind.keeps_unmatched_right() {
+                return Ok(vec![]);
             }
-        });
-        Ok(Box::new(iter))
+            let visited = visited.borrow();
+            unmatched_right(&schema, &left_schema, &build.batch, &visited)
+        };
+        Ok(probe_iter(input, probe, finish))
     }
 }

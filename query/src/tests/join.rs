@@ -76,3 +76,53 @@ fn cancelled_join_fails_with_query_cancelled() {
         .unwrap_err();
     assert_eq!(err.code(), "QUERY_CANCELLED", "{err}");
 }
+
+#[test]
+fn comma_join_becomes_a_hash_join_with_the_larger_table_as_probe_side() {
+    let e = events_and_regions("join-comma");
+    // The small table is named first; the optimizer still builds on it and probes with events.
+    let out = query(
+        &e,
+        "EXPLAIN SELECT e.id, r.label FROM regions r, events e \
+         WHERE e.region = r.name",
+    );
+    let text = out.join("\n");
+    let join = out
+        .iter()
+        .position(|l| l.contains("HashJoinExec: INNER on=[region#"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(!text.contains("NestedLoopJoinExec"), "{text}");
+    let scans: Vec<&String> = out[join..]
+        .iter()
+        .filter(|l| l.contains("ScanExec"))
+        .collect();
+    assert_eq!(scans.len(), 2, "{text}");
+    assert!(scans[0].contains("events"), "probe side first: {text}");
+    assert!(scans[1].contains("regions"), "{text}");
+    let mut rows = query(
+        &e,
+        "SELECT e.id, r.label FROM regions r, events e WHERE e.region = r.name",
+    );
+    rows.sort();
+    assert_eq!(
+        rows,
+        ["1|Europe", "2|United States", "3|Europe", "6|Europe"]
+    );
+}
+
+#[test]
+fn cross_join_is_a_nested_loop_under_the_memory_limit() {
+    let e = events_and_regions("join-cross");
+    let out = query(&e, "EXPLAIN SELECT count(*) FROM events, regions");
+    let text = out.join("\n");
+    assert!(text.contains("NestedLoopJoinExec: INNER (cross)"), "{text}");
+    assert_eq!(query(&e, "SELECT count(*) FROM events, regions"), ["18"]);
+    let tight = QueryLimits {
+        memory_limit_bytes: Some(64),
+        ..QueryLimits::default()
+    };
+    let err = e
+        .execute_with("SELECT count(r.label) FROM events, regions r", &tight)
+        .unwrap_err();
+    assert_eq!(err.code(), "MEMORY_LIMIT_EXCEEDED", "{err}");
+}

@@ -163,8 +163,19 @@ fn statement_spellings() {
     );
     assert_eq!(error(&e, "SELECT 1; SELECT 2").code(), "UNSUPPORTED");
     assert_eq!(
-        error(&e, "SELECT * FROM events a JOIN events b ON a.id < b.id").code(),
-        "UNSUPPORTED"
+        error(
+            &e,
+            "SELECT * FROM events a NATURAL FULL JOIN events b USING (id)"
+        )
+        .code(),
+        "SQL_SYNTAX"
+    );
+    assert_eq!(
+        query(
+            &e,
+            "SELECT count(*) FROM events a JOIN events b ON a.id < b.id"
+        ),
+        ["15"]
     );
 }
 

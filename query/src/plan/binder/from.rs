@@ -15,7 +15,7 @@ use super::context::Context;
 use super::expr::bind_expr;
 use super::scope::{object_name, Relation, Scope};
 use crate::error::{Error, Result};
-use crate::expr::coerce::expect_boolean;
+use crate::expr::coerce::{coerce_pair, expect_boolean};
 use crate::expr::{BinaryOp, Expr};
 use crate::plan::{JoinKind, LogicalPlan, Scan};
 
@@ -33,17 +33,37 @@ pub(super) fn bind_from<'s>(
                 Some(binder),
             ),
         )),
-        [table] => {
-            let (mut plan, mut scope) = bind_table_factor(binder, &table.relation)?;
-            for join in &table.joins {
-                (plan, scope) = bind_join(binder, plan, scope, join)?;
+        [first, rest @ ..] => {
+            // `FROM a, b, c`: cross joins, left to right. The WHERE clause's conditions that
+            // link the tables become hash join keys in the optimizer, which also orders the
+            // joins.
+            let (mut plan, mut scope) = bind_table_with_joins(binder, first)?;
+            for table in rest {
+                let (right, right_scope) = bind_table_with_joins(binder, table)?;
+                plan = LogicalPlan::Join {
+                    left: Box::new(plan),
+                    right: Box::new(right),
+                    kind: JoinKind::Inner,
+                    on: vec![],
+                    filter: None,
+                };
+                scope = Scope::join(scope, right_scope, JoinKind::Inner);
             }
             Ok((plan, scope))
         }
-        _ => Err(Error::unsupported(
-            "several tables in FROM separated by commas (a cross join); join them with JOIN ... ON a.x = b.y",
-        )),
     }
+}
+
+/// One item of FROM: a table and the joins that follow it.
+fn bind_table_with_joins<'s>(
+    binder: &'s dyn Context,
+    table: &sql::TableWithJoins,
+) -> Result<(LogicalPlan, Scope<'s>)> {
+    let (mut plan, mut scope) = bind_table_factor(binder, &table.relation)?;
+    for join in &table.joins {
+        (plan, scope) = bind_join(binder, plan, scope, join)?;
+    }
+    Ok((plan, scope))
 }
 
 /// A table, a CTE, a subquery in parentheses, or a parenthesized join.
@@ -69,6 +89,7 @@ fn bind_table_factor<'s>(
                                 .map_or_else(String::new, |i| i.value.clone()),
                         ),
                         alias: alias.as_ref().map(|a| a.name.value.clone()),
+                        merged: false,
                     },
                     Some(binder),
                 );
@@ -90,6 +111,9 @@ fn bind_table_factor<'s>(
                                 table_schema: schema.clone(),
                                 projection: (0..schema.fields().len()).collect(),
                                 filters: vec![],
+                                rows_estimate: Some(
+                                    table.segment_counts().iter().map(|c| c.2).sum(),
+                                ),
                             };
                             (LogicalPlan::Scan(scan), table.name().to_string())
                         }
@@ -109,6 +133,7 @@ fn bind_table_factor<'s>(
             let relation = Relation {
                 table: Some(table),
                 alias: alias.as_ref().map(|a| a.name.value.clone()),
+                merged: false,
             };
             let scope = Scope::of(plan.schema(), relation, Some(binder));
             Ok((plan, scope))
@@ -130,6 +155,7 @@ fn bind_table_factor<'s>(
             let relation = Relation {
                 table: None,
                 alias: alias.as_ref().map(|a| a.name.value.clone()),
+                merged: false,
             };
             let scope = Scope::of(plan.schema(), relation, Some(binder));
             Ok((plan, scope))
@@ -144,8 +170,9 @@ fn bind_table_factor<'s>(
     }
 }
 
-/// `left [INNER | LEFT] JOIN right ON ...`: the equalities between a left and a right
-/// expression become hash join keys, the rest a filter on the matched pairs.
+/// `left [INNER | LEFT | RIGHT | FULL] JOIN right ON ... | USING (...)`, `NATURAL ... JOIN`,
+/// `CROSS JOIN`: the equalities between a left and a right expression become hash join keys, the
+/// rest a filter on the matched pairs (without keys, a nested-loop join).
 fn bind_join<'s>(
     binder: &'s dyn Context,
     left: LogicalPlan,
@@ -155,32 +182,134 @@ fn bind_join<'s>(
     let (kind, constraint) = match &join.join_operator {
         sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => (JoinKind::Inner, c),
         sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
-        _ => {
-            return Err(Error::unsupported(
-                "this kind of join; supported: [INNER] JOIN and LEFT [OUTER] JOIN with ON",
-            ))
-        }
-    };
-    let on = match constraint {
-        sql::JoinConstraint::On(on) => on,
-        sql::JoinConstraint::Using(_) | sql::JoinConstraint::UsingAlias(..) => {
-            return Err(Error::unsupported(
-                "JOIN ... USING; write JOIN ... ON a.x = b.x",
-            ))
-        }
-        _ => {
-            return Err(Error::unsupported(
-                "a JOIN without ON (a cross or natural join); write JOIN ... ON a.x = b.y",
-            ))
+        sql::JoinOperator::Right(c) | sql::JoinOperator::RightOuter(c) => (JoinKind::Right, c),
+        sql::JoinOperator::FullOuter(c) => (JoinKind::Full, c),
+        sql::JoinOperator::CrossJoin(c) => match c {
+            sql::JoinConstraint::None => (JoinKind::Inner, c),
+            _ => return Err(Error::unsupported("CROSS JOIN with a condition; use JOIN ... ON")),
+        },
+        other => {
+            return Err(Error::unsupported(format!(
+                "{}; supported: [INNER], LEFT, RIGHT, FULL [OUTER] JOIN with ON or USING, NATURAL joins and CROSS JOIN",
+                join_name(other)
+            )))
         }
     };
     let (right, right_scope) = bind_table_factor(binder, &join.relation)?;
     let left_len = left_scope.schema.fields().len();
+    let using: Vec<String> = match constraint {
+        sql::JoinConstraint::On(_) | sql::JoinConstraint::None => vec![],
+        sql::JoinConstraint::Using(names) => names
+            .iter()
+            .map(|n| match n.0.as_slice() {
+                [part] => part
+                    .as_ident()
+                    .map(|i| i.value.clone())
+                    .ok_or_else(|| Error::unsupported(format!("USING ({n})"))),
+                _ => Err(Error::InvalidArgument {
+                    message: format!(
+                        "USING ({n}): a USING list names columns without a table qualifier"
+                    ),
+                }),
+            })
+            .collect::<Result<_>>()?,
+        sql::JoinConstraint::UsingAlias(..) => {
+            return Err(Error::unsupported("JOIN ... USING (...) AS alias"))
+        }
+        sql::JoinConstraint::Natural => {
+            // The columns both sides have, by name (as `*` would show them), in left order.
+            let right_names: Vec<String> = right_scope
+                .all_columns()
+                .into_iter()
+                .map(|(_, n)| n)
+                .collect();
+            left_scope
+                .all_columns()
+                .into_iter()
+                .map(|(_, n)| n)
+                .filter(|n| right_names.contains(n))
+                .collect()
+        }
+    };
+    if matches!(constraint, sql::JoinConstraint::None)
+        && !matches!(join.join_operator, sql::JoinOperator::CrossJoin(_))
+    {
+        return Err(Error::InvalidArgument {
+            message: format!(
+                "{} needs ON or USING; write ... ON a.x = b.y, or CROSS JOIN for every pair",
+                join_name(&join.join_operator)
+            ),
+        });
+    }
+    // For USING: each named column on each side, by its bare name.
+    let mut merged = Vec::with_capacity(using.len());
+    for name in &using {
+        if using
+            .iter()
+            .filter(|n| n.eq_ignore_ascii_case(name))
+            .count()
+            > 1
+        {
+            return Err(Error::InvalidArgument {
+                message: format!("column \"{name}\" appears more than once in USING"),
+            });
+        }
+        let l = left_scope.resolve(name)?;
+        let r = right_scope.resolve(name)?;
+        merged.push((name.clone(), l, r));
+    }
     let scope = Scope::join(left_scope, right_scope, kind);
-    let condition = expect_boolean(
-        bind_expr(on, &scope, Some("JOIN conditions"))?,
-        "JOIN ... ON",
-    )?;
+    let condition = match constraint {
+        sql::JoinConstraint::On(on) => Some(expect_boolean(
+            bind_expr(on, &scope, Some("JOIN conditions"))?,
+            "JOIN ... ON",
+        )?),
+        _ => {
+            // USING (a, b): left.a = right.a AND left.b = right.b, over the joined columns.
+            let right_len = scope.schema.fields().len() - left_len;
+            let to_joined: Vec<Option<usize>> =
+                (0..right_len).map(|i| Some(i + left_len)).collect();
+            let mut condition: Option<Expr> = None;
+            for (_, l, r) in &merged {
+                let r = r.clone().remap_columns(&to_joined)?;
+                let (l, r) = coerce_pair(l.clone(), r, BinaryOp::Eq)?;
+                let eq = l.binary(BinaryOp::Eq, r);
+                condition = Some(match condition {
+                    None => eq,
+                    Some(c) => c.binary(BinaryOp::And, eq),
+                });
+            }
+            condition
+        }
+    };
+    let (keys, rest) = match condition {
+        Some(condition) => split_join_condition(condition, left_len, scope.schema.fields().len())?,
+        None => (vec![], None),
+    };
+    let plan = LogicalPlan::Join {
+        left: Box::new(left),
+        right: Box::new(right),
+        kind,
+        on: keys,
+        filter: rest,
+    };
+    if merged.is_empty() {
+        return Ok((plan, scope));
+    }
+    merge_using_columns(plan, scope, kind, &merged, left_len)
+}
+
+/// Hash join key pairs: (expression over the left input, expression over the right input).
+type JoinKeys = Vec<(Expr, Expr)>;
+
+/// Splits a join condition over the joined columns (`left_len` left ones, then the right ones)
+/// into hash join keys (`left expr = right expr`, the right one over the right input's columns)
+/// and the rest.
+fn split_join_condition(
+    condition: Expr,
+    left_len: usize,
+    width: usize,
+) -> Result<(JoinKeys, Option<Expr>)> {
     // Which input an expression reads: Some(true) left only, Some(false) right only.
     let side = |e: &Expr| -> Option<bool> {
         let mut columns = vec![];
@@ -195,9 +324,7 @@ fn bind_join<'s>(
             None
         }
     };
-    let to_right: Vec<Option<usize>> = (0..scope.schema.fields().len())
-        .map(|i| i.checked_sub(left_len))
-        .collect();
+    let to_right: Vec<Option<usize>> = (0..width).map(|i| i.checked_sub(left_len)).collect();
     let mut keys = vec![];
     let mut rest: Option<Expr> = None;
     for conjunct in condition.split_conjunction() {
@@ -230,19 +357,94 @@ fn bind_join<'s>(
             Some(r) => r.binary(BinaryOp::And, conjunct),
         });
     }
-    if keys.is_empty() {
-        return Err(Error::unsupported(
-            "a JOIN whose ON has no equality between a left and a right expression; Strata joins by hashing equal keys (ON a.x = b.y [AND ...])",
-        ));
+    Ok((keys, rest))
+}
+
+/// The output of a USING (or NATURAL) join, as PostgreSQL gives it: each merged column once,
+/// first (the left value; the right one for a RIGHT join; the non-NULL one for a FULL join),
+/// then the left columns, then the right ones. The two sides' own copies of a merged column stay
+/// reachable by a qualified name (`a.id`, `a.*`), not by the bare name or `*`.
+fn merge_using_columns<'s>(
+    plan: LogicalPlan,
+    scope: Scope<'s>,
+    kind: JoinKind,
+    merged: &[(String, Expr, Expr)],
+    left_len: usize,
+) -> Result<(LogicalPlan, Scope<'s>)> {
+    let width = scope.schema.fields().len();
+    let right_len = width - left_len;
+    let to_joined: Vec<Option<usize>> = (0..right_len).map(|i| Some(i + left_len)).collect();
+    let mut exprs = Vec::with_capacity(merged.len() + width);
+    let mut names = Vec::with_capacity(merged.len() + width);
+    let mut relations = Vec::with_capacity(merged.len() + width);
+    let mut hidden = vec![false; width];
+    for (name, l, r) in merged {
+        let r = r.clone().remap_columns(&to_joined)?;
+        for side in [l, &r] {
+            let mut columns = vec![];
+            side.collect_columns(&mut columns);
+            for c in columns {
+                if let Some(h) = hidden.get_mut(c) {
+                    *h = true;
+                }
+            }
+        }
+        let (l, r) = coerce_pair(l.clone(), r, BinaryOp::Eq)?;
+        let value = match kind {
+            JoinKind::Inner | JoinKind::Left => l,
+            JoinKind::Right => r,
+            JoinKind::Full => Expr::Case {
+                when_then: vec![(Expr::IsNotNull(Box::new(l.clone())), l)],
+                else_result: Some(Box::new(r)),
+            },
+        };
+        exprs.push(value);
+        names.push(name.clone());
+        relations.push(Relation::default());
     }
-    let plan = LogicalPlan::Join {
-        left: Box::new(left),
-        right: Box::new(right),
-        kind,
-        on: keys,
-        filter: rest,
+    for (i, field) in scope.schema.fields().iter().enumerate() {
+        exprs.push(Expr::column(
+            i,
+            field.name().clone(),
+            field.data_type().clone(),
+        ));
+        names.push(field.name().clone());
+        let mut relation = scope.relations.get(i).cloned().unwrap_or_default();
+        relation.merged |= hidden.get(i).copied().unwrap_or(false);
+        relations.push(relation);
+    }
+    let plan = LogicalPlan::Projection {
+        input: Box::new(plan),
+        exprs,
+        names,
+    };
+    let scope = Scope {
+        relations,
+        schema: plan.schema(),
+        binder: scope.binder,
     };
     Ok((plan, scope))
+}
+
+/// The SQL spelling of a join operator, for messages.
+fn join_name(op: &sql::JoinOperator) -> &'static str {
+    match op {
+        sql::JoinOperator::Join(_) | sql::JoinOperator::Inner(_) => "JOIN",
+        sql::JoinOperator::Left(_) | sql::JoinOperator::LeftOuter(_) => "LEFT JOIN",
+        sql::JoinOperator::Right(_) | sql::JoinOperator::RightOuter(_) => "RIGHT JOIN",
+        sql::JoinOperator::FullOuter(_) => "FULL JOIN",
+        sql::JoinOperator::CrossJoin(_) => "CROSS JOIN",
+        sql::JoinOperator::Semi(_)
+        | sql::JoinOperator::LeftSemi(_)
+        | sql::JoinOperator::RightSemi(_) => "SEMI JOIN",
+        sql::JoinOperator::Anti(_)
+        | sql::JoinOperator::LeftAnti(_)
+        | sql::JoinOperator::RightAnti(_) => "ANTI JOIN",
+        sql::JoinOperator::CrossApply | sql::JoinOperator::OuterApply => "APPLY",
+        sql::JoinOperator::AsOf { .. } => "ASOF JOIN",
+        sql::JoinOperator::StraightJoin(_) => "STRAIGHT_JOIN",
+        _ => "ARRAY JOIN",
+    }
 }
 
 /// Renames the first output columns of `plan` (`AS t(a, b)`, `WITH t(a, b) AS ...`).
@@ -321,5 +523,6 @@ fn virtual_scan(schema: &str, table: &str, table_schema: SchemaRef) -> LogicalPl
         projection: (0..table_schema.fields().len()).collect(),
         table_schema,
         filters: vec![],
+        rows_estimate: None,
     })
 }

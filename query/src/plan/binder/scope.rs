@@ -20,6 +20,9 @@ pub(super) struct Relation {
     pub(super) table: Option<String>,
     /// The alias given in FROM.
     pub(super) alias: Option<String>,
+    /// A column that `JOIN ... USING` or `NATURAL JOIN` merged into one: reachable qualified
+    /// (`a.id`, and in `a.*`) but not by its bare name nor in `*`, which see the merged column.
+    pub(super) merged: bool,
 }
 
 impl Relation {
@@ -65,10 +68,13 @@ impl<'s> Scope<'s> {
             .schema
             .fields()
             .iter()
-            .map(|f| f.as_ref().clone())
+            .map(|f| {
+                let nullable = f.is_nullable() || kind.keeps_unmatched_right();
+                f.as_ref().clone().with_nullable(nullable)
+            })
             .collect();
         fields.extend(right.schema.fields().iter().map(|f| {
-            let nullable = f.is_nullable() || kind == JoinKind::Left;
+            let nullable = f.is_nullable() || kind.keeps_unmatched_left();
             f.as_ref().clone().with_nullable(nullable)
         }));
         let mut relations = left.relations;
@@ -97,8 +103,9 @@ impl<'s> Scope<'s> {
             .collect()
     }
 
+    /// The columns of `*`: every column but those a USING join merged.
     pub(super) fn all_columns(&self) -> Vec<(Expr, String)> {
-        self.columns_where(|_| true)
+        self.columns_where(|r| !r.merged)
     }
 
     pub(super) fn columns_where(&self, keep: impl Fn(&Relation) -> bool) -> Vec<(Expr, String)> {
@@ -122,7 +129,7 @@ impl<'s> Scope<'s> {
 
     /// Finds a column: an exact match, else a unique case-insensitive one.
     pub(super) fn resolve(&self, name: &str) -> Result<Expr> {
-        self.resolve_where(name, |_| true)
+        self.resolve_where(name, |r| !r.merged)
     }
 
     /// Finds a column among those whose relation passes `keep`.
