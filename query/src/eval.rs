@@ -100,6 +100,9 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             .cloned()
             .map(Value::Array)
             .ok_or_else(|| Error::internal(format!("column {name}#{index} is not in the batch"))),
+        Expr::OuterColumn { name, .. } => Err(Error::internal(format!(
+            "outer column {name} of a correlated subquery left in the plan"
+        ))),
         Expr::Literal(value) => Ok(Value::Scalar(value.clone())),
         Expr::Binary {
             op: op @ (BinaryOp::And | BinaryOp::Or),

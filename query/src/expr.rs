@@ -343,6 +343,17 @@ pub enum Expr {
         /// `NOT IN`
         negated: bool,
     },
+    /// A column of the enclosing query's FROM, read by a correlated subquery. Exists only while
+    /// the binder decorrelates the subquery into a join, which replaces it by a column of the
+    /// join; the executor never sees one.
+    OuterColumn {
+        /// Position in the enclosing query's FROM columns.
+        index: usize,
+        /// The column name (for messages).
+        name: String,
+        /// Its type.
+        data_type: DataType,
+    },
     /// An aggregate call. Exists only between binding and the rewrite of an aggregate query,
     /// which replaces it by a column of the [`Aggregate`](crate::plan::LogicalPlan::Aggregate)
     /// output; the executor never sees one.
@@ -353,7 +364,9 @@ impl Expr {
     /// The type of the value the expression produces.
     pub fn data_type(&self) -> DataType {
         match self {
-            Expr::Column { data_type, .. } => data_type.clone(),
+            Expr::Column { data_type, .. } | Expr::OuterColumn { data_type, .. } => {
+                data_type.clone()
+            }
             Expr::Literal(value) => value.data_type().clone(),
             Expr::Binary { op, left, .. } => {
                 if op.is_arithmetic() {
@@ -419,7 +432,7 @@ impl Expr {
     /// The direct children.
     pub fn children(&self) -> Vec<&Expr> {
         match self {
-            Expr::Column { .. } | Expr::Literal(_) => vec![],
+            Expr::Column { .. } | Expr::OuterColumn { .. } | Expr::Literal(_) => vec![],
             Expr::Binary { left, right, .. } => vec![left, right],
             Expr::Not(e) | Expr::Negative(e) | Expr::IsNull(e) | Expr::IsNotNull(e) => vec![e],
             Expr::InSet { expr, .. } => vec![expr],
@@ -442,7 +455,7 @@ impl Expr {
     pub fn map_children(self, mut f: impl FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
         let mut g = |e: Box<Expr>| f(*e).map(Box::new);
         Ok(match self {
-            Expr::Column { .. } | Expr::Literal(_) => self,
+            Expr::Column { .. } | Expr::OuterColumn { .. } | Expr::Literal(_) => self,
             Expr::Binary { op, left, right } => Expr::Binary {
                 op,
                 left: g(left)?,
@@ -520,10 +533,23 @@ impl Expr {
         matches!(self, Expr::Aggregate(_)) || self.children().iter().any(|c| c.contains_aggregate())
     }
 
+    /// Adds the indices of the enclosing query's columns that a correlated subquery's
+    /// expression reads to `out`.
+    pub fn collect_outer_columns(&self, out: &mut Vec<usize>) {
+        if let Expr::OuterColumn { index, .. } = self {
+            out.push(*index);
+        }
+        for child in self.children() {
+            child.collect_outer_columns(out);
+        }
+    }
+
     /// True when the expression reads no column and calls no aggregate: it can be folded.
     pub fn is_constant(&self) -> bool {
-        !matches!(self, Expr::Column { .. } | Expr::Aggregate(_))
-            && self.children().iter().all(|c| c.is_constant())
+        !matches!(
+            self,
+            Expr::Column { .. } | Expr::OuterColumn { .. } | Expr::Aggregate(_)
+        ) && self.children().iter().all(|c| c.is_constant())
     }
 
     /// Replaces every column index `i` by `mapping[i]`.
@@ -621,6 +647,7 @@ impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Column { name, index, .. } => write!(f, "{name}#{index}"),
+            Expr::OuterColumn { name, index, .. } => write!(f, "outer.{name}#{index}"),
             Expr::Literal(value) => fmt_literal(value.as_ref(), f),
             Expr::Binary { op, left, right } => write!(f, "({left} {} {right})", op.symbol()),
             Expr::Not(e) => write!(f, "NOT {e}"),

@@ -237,7 +237,13 @@ fn prune_columns(
         } => {
             let left_len = left.schema().fields().len();
             let right_len = right.schema().fields().len();
-            let mut needed = required.to_vec();
+            // `required` is over the output; the filter over the joined pairs (the same columns,
+            // but for a mark join, whose output is the left columns and the mark).
+            let mut needed: Vec<usize> = if kind.outputs_right() {
+                required.to_vec()
+            } else {
+                required.iter().copied().filter(|&c| c < left_len).collect()
+            };
             columns_of(filter.iter(), &mut needed);
             let mut left_needed: Vec<usize> =
                 needed.iter().copied().filter(|&c| c < left_len).collect();
@@ -264,6 +270,14 @@ fn prune_columns(
                 remapped.push((l.remap_columns(&left_map)?, r.remap_columns(&right_map)?));
             }
             let filter = filter.map(|f| f.remap_columns(&mapping)).transpose()?;
+            let output_mapping = if kind.outputs_right() {
+                mapping
+            } else {
+                let mut m = mapping;
+                m.truncate(left_len);
+                m.push(Some(new_left_len));
+                m
+            };
             Ok((
                 LogicalPlan::Join {
                     left: Box::new(left),
@@ -272,7 +286,7 @@ fn prune_columns(
                     on: remapped,
                     filter,
                 },
-                mapping,
+                output_mapping,
             ))
         }
         LogicalPlan::Union { inputs } => {

@@ -10,7 +10,7 @@ pub mod binder;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use strata_storage::TableDef;
 
 use crate::error::Result;
@@ -128,6 +128,9 @@ pub struct Scan {
     pub rows_estimate: Option<usize>,
 }
 
+/// The name of a mark join's BOOLEAN column.
+pub const MARK_COLUMN: &str = "mark";
+
 /// The kind of a join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinKind {
@@ -142,6 +145,10 @@ pub enum JoinKind {
     Right,
     /// `FULL [OUTER] JOIN`: a LEFT and a RIGHT join at once.
     Full,
+    /// A mark join, for `EXISTS` and `IN` over a correlated subquery: every left row once,
+    /// followed by one non-NULL BOOLEAN column, true when some right row matched it. The right
+    /// columns are not in the output.
+    Mark,
 }
 
 impl JoinKind {
@@ -152,12 +159,18 @@ impl JoinKind {
             JoinKind::Left => "LEFT",
             JoinKind::Right => "RIGHT",
             JoinKind::Full => "FULL",
+            JoinKind::Mark => "MARK",
         }
     }
 
-    /// Whether a left row without a match comes out (NULL-extended on the right).
+    /// Whether a left row without a match comes out (NULL-extended on the right, or marked).
     pub fn keeps_unmatched_left(self) -> bool {
-        matches!(self, JoinKind::Left | JoinKind::Full)
+        matches!(self, JoinKind::Left | JoinKind::Full | JoinKind::Mark)
+    }
+
+    /// Whether the output has the right input's columns (all but a mark join).
+    pub fn outputs_right(self) -> bool {
+        self != JoinKind::Mark
     }
 
     /// Whether a right row without a match comes out (NULL-extended on the left).
@@ -312,10 +325,14 @@ impl LogicalPlan {
                         f.as_ref().clone().with_nullable(nullable)
                     })
                     .collect();
-                fields.extend(right.schema().fields().iter().map(|f| {
-                    let nullable = f.is_nullable() || kind.keeps_unmatched_left();
-                    f.as_ref().clone().with_nullable(nullable)
-                }));
+                if kind.outputs_right() {
+                    fields.extend(right.schema().fields().iter().map(|f| {
+                        let nullable = f.is_nullable() || kind.keeps_unmatched_left();
+                        f.as_ref().clone().with_nullable(nullable)
+                    }));
+                } else {
+                    fields.push(Field::new(MARK_COLUMN, DataType::Boolean, false));
+                }
                 Arc::new(Schema::new(fields))
             }
             LogicalPlan::Union { inputs } => match inputs.first() {

@@ -15,6 +15,9 @@
 //! partner are marked, and the others come out, NULL-extended on the left, after the last probe
 //! batch. A NULL key never matches.
 //!
+//! A MARK join (for `EXISTS` / `IN` over a correlated subquery) outputs each left row once with
+//! a BOOLEAN column: whether some pair passed.
+//!
 //! The helpers below the operator (gathering pairs, the filter over them, the unmatched rows)
 //! are shared with the nested-loop join.
 
@@ -319,6 +322,29 @@ pub(super) fn unmatched_right(
         .collect()
 }
 
+/// A mark join's output: the left batch and, for each of its rows, whether it found a partner.
+pub(super) fn marked(
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    matched: &[bool],
+) -> Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(arrow::array::BooleanArray::from(matched.to_vec())));
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// The schema of the joined pairs: the left columns, then the right ones (what a join filter
+/// reads, also for a mark join, whose output has no right columns).
+pub(super) fn pair_schema(left: &SchemaRef, right: &SchemaRef) -> SchemaRef {
+    let fields: Vec<arrow::datatypes::FieldRef> = left
+        .fields()
+        .iter()
+        .chain(right.fields().iter())
+        .map(|f| Arc::new(f.as_ref().clone().with_nullable(true)))
+        .collect();
+    Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
 /// Rows per batch of NULL-extended right rows, and the size the nested loop aims at.
 pub(super) const BATCH_ROWS: usize = 8192;
 
@@ -390,6 +416,7 @@ impl ExecutionPlan for HashJoinExec {
         let build = HashJoinExec::build(right, &right_keys, &stats, &mut held)?;
         let build_rows = build.batch.num_rows();
         let left_schema = left.schema();
+        let pairs = pair_schema(&left_schema, &build.batch.schema());
         if build.heads.is_empty() && !kind.keeps_unmatched_left() {
             // Nothing can match and no left row comes out alone: do not read the left input.
             let alone = if kind.keeps_unmatched_right() {
@@ -433,8 +460,13 @@ impl ExecutionPlan for HashJoinExec {
                     right_rows.push(r);
                 });
             }
+            let pair_schema = if kind.outputs_right() {
+                &probe_schema
+            } else {
+                &pairs
+            };
             let (matched, kept_lefts, kept_rights) = matched_pairs(
-                &probe_schema,
+                pair_schema,
                 &batch,
                 UInt32Array::from(left_rows),
                 &build.batch,
@@ -443,6 +475,11 @@ impl ExecutionPlan for HashJoinExec {
             )?;
             if kind.keeps_unmatched_right() {
                 mark(&mut probe_visited.borrow_mut(), &kept_rights);
+            }
+            if !kind.outputs_right() {
+                let mut found = vec![false; batch.num_rows()];
+                mark(&mut found, &kept_lefts);
+                return Ok(Some(marked(&probe_schema, &batch, &found)?));
             }
             let out = probe_output(
                 kind,

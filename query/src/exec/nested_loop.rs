@@ -18,7 +18,7 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
-use super::join::{gather, mark, matched_pairs, unmatched, unmatched_right, BATCH_ROWS};
+use super::join::{gather, mark, marked, matched_pairs, unmatched, unmatched_right, BATCH_ROWS};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
@@ -110,6 +110,7 @@ impl ExecutionPlan for NestedLoopJoinExec {
         if right.num_rows() == 0 && !kind.keeps_unmatched_left() {
             return Ok(Box::new(std::iter::empty()));
         }
+        let pairs = super::join::pair_schema(&left_schema, &right.schema());
         let visited = if kind.keeps_unmatched_right() {
             vec![false; right.num_rows()]
         } else {
@@ -122,6 +123,7 @@ impl ExecutionPlan for NestedLoopJoinExec {
             filter,
             schema,
             left_schema,
+            pairs,
             stats,
             current: None,
             visited,
@@ -147,6 +149,8 @@ struct NestedLoop {
     filter: Option<Expr>,
     schema: SchemaRef,
     left_schema: SchemaRef,
+    /// The joined pairs' schema (differs from `schema` for a mark join).
+    pairs: SchemaRef,
     stats: Arc<ExecStats>,
     current: Option<Current>,
     /// For RIGHT and FULL joins: the right rows that found a partner.
@@ -198,6 +202,13 @@ impl NestedLoop {
             let Some(done) = self.current.take() else {
                 return Ok(Some(None));
             };
+            if !self.kind.outputs_right() {
+                return Ok(Some(Some(marked(
+                    &self.schema,
+                    &done.batch,
+                    &done.matched,
+                )?)));
+            }
             if !self.kind.keeps_unmatched_left() {
                 return Ok(Some(None));
             }
@@ -230,7 +241,7 @@ impl NestedLoop {
             .unzip();
         current.next_pair = end;
         let (out, kept_lefts, kept_rights) = matched_pairs(
-            &self.schema,
+            &self.pairs,
             &current.batch,
             lefts.into(),
             &self.right,
@@ -244,6 +255,9 @@ impl NestedLoop {
         }
         if self.kind.keeps_unmatched_right() {
             mark(&mut self.visited, &kept_rights);
+        }
+        if !self.kind.outputs_right() {
+            return Ok(Some(None));
         }
         Ok(Some((out.num_rows() > 0).then_some(out)))
     }

@@ -15,10 +15,10 @@
 //!
 //! `a UNION ALL b` is a `Union` of the inputs, each cast to the column types they share
 //! (`UNION` adds an `Aggregate` over every column); `WITH` binds each CTE once and hands a copy
-//! of its plan to every reference. Subqueries in expressions (`IN (SELECT ...)`, `(SELECT ...)`,
-//! `EXISTS`) must be uncorrelated: the binder runs them once, with the engine's
-//! [`SubqueryRunner`], and puts their answer in the plan as a literal or a hashed
-//! [`InSet`](crate::expr::InSet).
+//! of its plan to every reference. Uncorrelated subqueries in expressions (`IN (SELECT ...)`,
+//! `(SELECT ...)`, `EXISTS`) run once, with the engine's [`SubqueryRunner`], and their answer
+//! enters the plan as a literal or a hashed [`InSet`](crate::expr::InSet); correlated ones are
+//! decorrelated into joins (`subquery.rs`) that WHERE or the select list put below themselves.
 //!
 //! Names are resolved case-insensitively: an exact match wins, else a unique match ignoring
 //! case. Types are coerced like PostgreSQL: numbers to the wider type, string literals to the
@@ -63,19 +63,23 @@ use std::cell::RefCell;
 use sqlparser::ast as sql;
 use strata_storage::Storage;
 
-use self::context::Context;
 pub use self::context::SubqueryRunner;
+use self::context::{Context, OuterResolver};
 use self::from::rename_columns;
 use self::scope::object_name;
 use self::select::bind_limit;
 use super::{LogicalPlan, Plan};
 use crate::error::{Error, Result};
+use crate::expr::Expr;
 
 /// Binds statements against the tables of one [`Storage`].
 pub struct Binder<'a> {
     storage: &'a Storage,
     /// The common table expressions in scope (innermost last), already bound.
     ctes: RefCell<Vec<(String, LogicalPlan)>>,
+    /// For the correlated subquery being bound (innermost last): the names of its enclosing
+    /// query.
+    outer: RefCell<Vec<OuterResolver>>,
     /// Runs the subqueries of expressions (`IN (SELECT ...)`, scalar subqueries) once, while
     /// binding; without it they are an error.
     runner: Option<&'a SubqueryRunner<'a>>,
@@ -93,6 +97,7 @@ impl<'a> Binder<'a> {
         Binder {
             storage,
             ctes: RefCell::new(vec![]),
+            outer: RefCell::new(vec![]),
             runner: None,
             now_ms,
         }
@@ -255,6 +260,20 @@ impl Context for Binder<'_> {
 
     fn bind_query(&self, query: &sql::Query) -> Result<LogicalPlan> {
         Binder::bind_query(self, query)
+    }
+
+    fn bind_correlated(&self, query: &sql::Query, outer: OuterResolver) -> Result<LogicalPlan> {
+        self.outer.borrow_mut().push(outer);
+        let result = Binder::bind_query(self, query);
+        self.outer.borrow_mut().pop();
+        result
+    }
+
+    fn outer_column(&self, idents: &[sql::Ident]) -> Option<Expr> {
+        self.outer
+            .borrow()
+            .last()
+            .and_then(|resolve| resolve(idents))
     }
 
     fn runner(&self) -> Option<&SubqueryRunner<'_>> {

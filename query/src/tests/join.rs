@@ -126,3 +126,33 @@ fn cross_join_is_a_nested_loop_under_the_memory_limit() {
         .unwrap_err();
     assert_eq!(err.code(), "MEMORY_LIMIT_EXCEEDED", "{err}");
 }
+
+#[test]
+fn correlated_subqueries_become_hash_joins_and_explain_runs_nothing() {
+    let e = events_and_regions("join-correlated");
+    let exists = query(
+        &e,
+        "EXPLAIN SELECT r.label FROM regions r \
+         WHERE EXISTS (SELECT 1 FROM events e WHERE e.region = r.name AND e.amount > 1)",
+    )
+    .join("\n");
+    assert!(exists.contains("HashJoinExec: MARK on=[name#"), "{exists}");
+    assert!(!exists.contains("NestedLoopJoinExec"), "{exists}");
+    // A scalar aggregate over a comma join, correlated with a comma join: hash joins only.
+    let scalar = query(
+        &e,
+        "EXPLAIN SELECT e.id FROM events e, regions r WHERE e.region = r.name \
+         AND e.amount = (SELECT max(e2.amount) FROM events e2, regions r2 \
+                         WHERE e2.region = r2.name AND r2.label = r.label)",
+    )
+    .join("\n");
+    assert!(scalar.contains("HashJoinExec: LEFT"), "{scalar}");
+    assert!(!scalar.contains("NestedLoopJoinExec"), "{scalar}");
+    let mut rows = query(
+        &e,
+        "SELECT r.label FROM regions r \
+         WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.region = r.name)",
+    );
+    rows.sort();
+    assert_eq!(rows, ["none"]);
+}

@@ -12,7 +12,12 @@ use sqlparser::ast as sql;
 use strata_storage::Storage;
 
 use crate::error::Result;
+use crate::expr::Expr;
 use crate::plan::LogicalPlan;
+
+/// Resolves a (possibly qualified) name among the FROM columns of the query that encloses a
+/// correlated subquery, as an [`Expr::OuterColumn`].
+pub(super) type OuterResolver = Box<dyn Fn(&[sql::Ident]) -> Option<Expr>>;
 
 /// Runs an uncorrelated subquery to completion (the engine's executor).
 pub type SubqueryRunner<'a> = dyn Fn(LogicalPlan) -> Result<Vec<RecordBatch>> + 'a;
@@ -27,6 +32,14 @@ pub(super) trait Context {
 
     /// Binds a nested query (`[WITH ...] SELECT ... | query UNION [ALL] query`).
     fn bind_query(&self, query: &sql::Query) -> Result<LogicalPlan>;
+
+    /// Binds a subquery of an expression with `outer` resolving the names its own FROM does not
+    /// have (the enclosing query's columns, one level up).
+    fn bind_correlated(&self, query: &sql::Query, outer: OuterResolver) -> Result<LogicalPlan>;
+
+    /// A column of the query enclosing the one being bound, for a name the latter does not
+    /// have; `None` outside a subquery or when the enclosing query has no such column either.
+    fn outer_column(&self, idents: &[sql::Ident]) -> Option<Expr>;
 
     /// Runs the uncorrelated subqueries of expressions; `None`: they are an error.
     fn runner(&self) -> Option<&SubqueryRunner<'_>>;

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
 use arrow::datatypes::DataType;
 use sqlparser::ast as sql;
 
@@ -17,7 +17,7 @@ use super::aggregate::aggregate_call;
 use super::function::scalar_call;
 use super::literal::{interval_literal, literal, sql_type};
 use super::scope::{Relation, Scope};
-use super::subquery::{in_subquery, run_subquery, scalar_subquery};
+use super::subquery::{exists_subquery, in_subquery, scalar_subquery};
 use crate::error::{Error, Result};
 use crate::expr::coerce::{
     coerce_pair, common_type, expect_boolean, integer_arg, is_numeric, string_arg, type_name,
@@ -78,8 +78,12 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 balanced(terms, BinaryOp::And)
             }
         }
-        sql::Expr::Identifier(ident) => scope.resolve(&ident.value),
-        sql::Expr::CompoundIdentifier(idents) => scope.resolve_compound(idents),
+        sql::Expr::Identifier(ident) => scope
+            .resolve(&ident.value)
+            .or_else(|e| outer_column(scope, std::slice::from_ref(ident), e)),
+        sql::Expr::CompoundIdentifier(idents) => scope
+            .resolve_compound(idents)
+            .or_else(|e| outer_column(scope, idents, e)),
         sql::Expr::Value(v) => literal(&v.value),
         sql::Expr::TypedString(typed) => {
             let target = sql_type(&typed.data_type)?;
@@ -329,13 +333,7 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
         }
         sql::Expr::Function(function) => bind_function(function, scope, agg),
         sql::Expr::Subquery(query) => scalar_subquery(query, scope),
-        sql::Expr::Exists { subquery, negated } => {
-            let (_, batches) = run_subquery(subquery, scope)?;
-            let exists = batches.iter().any(|b| b.num_rows() > 0);
-            Ok(Expr::Literal(Arc::new(BooleanArray::from(vec![
-                exists != *negated,
-            ]))))
-        }
+        sql::Expr::Exists { subquery, negated } => exists_subquery(subquery, *negated, scope),
         sql::Expr::Case {
             operand,
             conditions,
@@ -727,4 +725,19 @@ fn map_binary_op(op: &sql::BinaryOperator) -> Result<BinaryOp> {
         }
         other => return Err(Error::unsupported(format!("operator {other}"))),
     })
+}
+
+/// A name the scope does not have, looked up in the enclosing query's FROM (in a correlated
+/// subquery); `err` when it is not there either.
+fn outer_column(scope: &Scope, idents: &[sql::Ident], err: Error) -> Result<Expr> {
+    if !matches!(
+        err,
+        Error::ColumnNotFound { .. } | Error::TableNotFound { .. }
+    ) {
+        return Err(err);
+    }
+    match scope.binder.and_then(|b| b.outer_column(idents)) {
+        Some(outer) => Ok(outer),
+        None => Err(err),
+    }
 }

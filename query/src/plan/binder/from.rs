@@ -260,10 +260,15 @@ fn bind_join<'s>(
     }
     let scope = Scope::join(left_scope, right_scope, kind);
     let condition = match constraint {
-        sql::JoinConstraint::On(on) => Some(expect_boolean(
-            bind_expr(on, &scope, Some("JOIN conditions"))?,
-            "JOIN ... ON",
-        )?),
+        sql::JoinConstraint::On(on) => {
+            let condition = bind_expr(on, &scope, Some("JOIN conditions"))?;
+            if !scope.take_joins().is_empty() {
+                return Err(Error::unsupported(
+                    "a correlated subquery in JOIN ... ON; move the condition to WHERE",
+                ));
+            }
+            Some(expect_boolean(condition, "JOIN ... ON")?)
+        }
         _ => {
             // USING (a, b): left.a = right.a AND left.b = right.b, over the joined columns.
             let right_len = scope.schema.fields().len() - left_len;
@@ -391,7 +396,7 @@ fn merge_using_columns<'s>(
         }
         let (l, r) = coerce_pair(l.clone(), r, BinaryOp::Eq)?;
         let value = match kind {
-            JoinKind::Inner | JoinKind::Left => l,
+            JoinKind::Inner | JoinKind::Left | JoinKind::Mark => l,
             JoinKind::Right => r,
             JoinKind::Full => Expr::Case {
                 when_then: vec![(Expr::IsNotNull(Box::new(l.clone())), l)],
@@ -422,6 +427,7 @@ fn merge_using_columns<'s>(
         relations,
         schema: plan.schema(),
         binder: scope.binder,
+        pending: std::cell::RefCell::new(vec![]),
     };
     Ok((plan, scope))
 }

@@ -3,6 +3,7 @@
 //!
 //! Names are resolved case-insensitively: an exact match wins, else a unique match ignoring case.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -11,7 +12,7 @@ use sqlparser::ast as sql;
 use super::context::Context;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
-use crate::plan::JoinKind;
+use crate::plan::{JoinKind, LogicalPlan};
 
 /// The relation a column of a scope comes from, for qualified names (`t.x`, `alias.x`).
 #[derive(Debug, Clone, Default)]
@@ -38,6 +39,33 @@ impl Relation {
     }
 }
 
+/// A join that a correlated subquery in an expression needs below the expression: the
+/// subquery, decorrelated, as the right input of a join with the scope's plan. Its columns come
+/// after the scope's columns (and those of the joins registered before it).
+#[derive(Debug)]
+pub(super) struct PendingJoin {
+    /// The decorrelated subquery.
+    pub(super) right: LogicalPlan,
+    /// LEFT (a scalar subquery: its value, NULL without a match) or MARK (EXISTS).
+    pub(super) kind: JoinKind,
+    /// Keys: an expression over the scope's columns, one over the right input's.
+    pub(super) on: Vec<(Expr, Expr)>,
+    /// The rest of the correlated condition, over the scope's columns followed by the right
+    /// input's.
+    pub(super) filter: Option<Expr>,
+}
+
+impl PendingJoin {
+    /// How many columns the join adds after its left input's.
+    pub(super) fn width(&self) -> usize {
+        if self.kind.outputs_right() {
+            self.right.schema().fields().len()
+        } else {
+            1
+        }
+    }
+}
+
 /// The columns an expression may reference: the output of FROM.
 pub(super) struct Scope<'s> {
     /// For every column, the relation it belongs to.
@@ -46,6 +74,9 @@ pub(super) struct Scope<'s> {
     pub(super) schema: SchemaRef,
     /// The statement, to bind and run subqueries (absent for `INSERT ... VALUES`).
     pub(super) binder: Option<&'s dyn Context>,
+    /// The joins that the correlated subqueries bound in this scope need, in order; the clause
+    /// that bound them (WHERE, the select list) puts them into the plan.
+    pub(super) pending: RefCell<Vec<PendingJoin>>,
 }
 
 impl<'s> Scope<'s> {
@@ -59,6 +90,7 @@ impl<'s> Scope<'s> {
             relations: vec![relation; schema.fields().len()],
             schema,
             binder,
+            pending: RefCell::new(vec![]),
         }
     }
 
@@ -83,7 +115,33 @@ impl<'s> Scope<'s> {
             relations,
             schema: Arc::new(arrow::datatypes::Schema::new(fields)),
             binder: left.binder.or(right.binder),
+            pending: RefCell::new(vec![]),
         }
+    }
+
+    /// The same columns, owned, without the statement: what a correlated subquery resolves
+    /// its outer names in.
+    pub(super) fn detached(&self) -> Scope<'static> {
+        Scope {
+            relations: self.relations.clone(),
+            schema: self.schema.clone(),
+            binder: None,
+            pending: RefCell::new(vec![]),
+        }
+    }
+
+    /// Registers a join for a correlated subquery; returns the position its first column will
+    /// have (after the scope's columns and those of the joins registered before).
+    pub(super) fn add_join(&self, join: PendingJoin) -> usize {
+        let mut pending = self.pending.borrow_mut();
+        let before: usize = pending.iter().map(PendingJoin::width).sum();
+        pending.push(join);
+        self.schema.fields().len() + before
+    }
+
+    /// Takes the registered joins.
+    pub(super) fn take_joins(&self) -> Vec<PendingJoin> {
+        std::mem::take(&mut *self.pending.borrow_mut())
     }
 
     /// The table searched, for messages: the one table of the scope, if there is one.

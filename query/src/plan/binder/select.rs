@@ -17,7 +17,7 @@ use super::context::Context;
 use super::expr::{bind_expr, keyword_column, sort_options};
 use super::from::bind_from;
 use super::literal::null_literal;
-use super::scope::{object_name, Scope};
+use super::scope::{object_name, PendingJoin, Scope};
 use crate::error::{Error, Result};
 use crate::expr::coerce::expect_boolean;
 use crate::expr::{AggregateExpr, Expr};
@@ -49,13 +49,51 @@ pub(super) fn bind_select(
     let (mut plan, scope) = bind_from(binder, &select.from)?;
 
     // WHERE
+    let width = scope.schema.fields().len();
     if let Some(selection) = &select.selection {
         let predicate = bind_expr(selection, &scope, Some("WHERE"))?;
         let predicate = expect_boolean(predicate, "WHERE")?;
-        plan = LogicalPlan::Filter {
-            input: Box::new(plan),
-            predicate,
-        };
+        let joins = scope.take_joins();
+        if joins.is_empty() {
+            plan = LogicalPlan::Filter {
+                input: Box::new(plan),
+                predicate,
+            };
+        } else {
+            // Correlated subqueries: the conjuncts that do not read them filter the FROM rows
+            // first (and link its tables), then the subqueries' joins, then the rest.
+            let (below, above): (Vec<Expr>, Vec<Expr>) =
+                predicate.split_conjunction().into_iter().partition(|c| {
+                    let mut columns = vec![];
+                    c.collect_columns(&mut columns);
+                    columns.iter().all(|&i| i < width)
+                });
+            if let Some(predicate) = Expr::conjunction(below) {
+                plan = LogicalPlan::Filter {
+                    input: Box::new(plan),
+                    predicate,
+                };
+            }
+            plan = apply_joins(plan, joins, width)?;
+            if let Some(predicate) = Expr::conjunction(above) {
+                plan = LogicalPlan::Filter {
+                    input: Box::new(plan),
+                    predicate,
+                };
+            }
+            let exprs = scope
+                .schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| Expr::column(i, f.name().clone(), f.data_type().clone()))
+                .collect();
+            plan = LogicalPlan::Projection {
+                input: Box::new(plan),
+                exprs,
+                names: scope.column_names(),
+            };
+        }
     }
 
     // Select items (aggregates allowed), with their output names.
@@ -93,6 +131,12 @@ pub(super) fn bind_select(
         return Err(Error::InvalidArgument {
             message: "SELECT needs at least one column".into(),
         });
+    }
+    // Correlated subqueries of the select list: their joins go under the select list.
+    let item_joins = scope.take_joins();
+    let correlated_items = !item_joins.is_empty();
+    if correlated_items {
+        plan = apply_joins(plan, item_joins, width)?;
     }
 
     // GROUP BY: an input expression, a select alias, or a 1-based select position.
@@ -159,6 +203,12 @@ pub(super) fn bind_select(
         order_targets.push((target, descending, nulls_first));
     }
 
+    if !scope.take_joins().is_empty() {
+        return Err(Error::unsupported(
+            "a correlated subquery in GROUP BY, HAVING or ORDER BY; compute it in a subquery in FROM",
+        ));
+    }
+
     // Aggregate queries: compute groups and aggregates, then rewrite everything above the
     // Aggregate node to read its output.
     let is_aggregate = !group_by.is_empty()
@@ -167,6 +217,11 @@ pub(super) fn bind_select(
         || order_targets
             .iter()
             .any(|(t, _, _)| matches!(t, OrderTarget::Extra(e) if e.contains_aggregate()));
+    if is_aggregate && correlated_items {
+        return Err(Error::unsupported(
+            "a correlated subquery in the select list of an aggregate query; compute it in a subquery in FROM",
+        ));
+    }
     let mut having = having;
     if is_aggregate {
         let mut rewriter = AggregateRewriter {
@@ -264,6 +319,40 @@ pub(super) fn bind_select(
             exprs,
             names,
         };
+    }
+    Ok(plan)
+}
+
+/// Puts the joins that the correlated subqueries of a clause registered under the clause: each
+/// joins the plan so far (the scope's `width` columns, then the columns the joins before it
+/// added) with its decorrelated subquery.
+fn apply_joins(plan: LogicalPlan, joins: Vec<PendingJoin>, width: usize) -> Result<LogicalPlan> {
+    let mut plan = plan;
+    let mut left_width = width;
+    for join in joins {
+        let added = join.width();
+        // The filter reads the scope's columns, then the subquery's: these move past the
+        // columns that earlier joins added.
+        let filter = match join.filter {
+            Some(filter) => {
+                let mut columns = vec![];
+                filter.collect_columns(&mut columns);
+                let end = columns.iter().max().map_or(0, |&m| m + 1);
+                let mapping: Vec<Option<usize>> = (0..end)
+                    .map(|i| Some(if i < width { i } else { i + left_width - width }))
+                    .collect();
+                Some(filter.remap_columns(&mapping)?)
+            }
+            None => None,
+        };
+        plan = LogicalPlan::Join {
+            left: Box::new(plan),
+            right: Box::new(join.right),
+            kind: join.kind,
+            on: join.on,
+            filter,
+        };
+        left_width += added;
     }
     Ok(plan)
 }
