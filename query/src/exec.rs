@@ -21,6 +21,7 @@ mod parallel;
 mod projection;
 pub mod prune;
 mod scan;
+mod setop;
 mod sort;
 mod union;
 
@@ -40,6 +41,7 @@ pub use limit::LimitExec;
 pub use nested_loop::NestedLoopJoinExec;
 pub use projection::{OneRowExec, ProjectionExec};
 pub use scan::ScanExec;
+pub use setop::SetOpExec;
 pub use sort::SortExec;
 pub use union::UnionExec;
 
@@ -392,6 +394,16 @@ fn build_operator(
         LogicalPlan::Union { inputs } => {
             let children = inputs.iter().map(&mut input).collect::<Result<Vec<_>>>()?;
             Box::new(UnionExec::new(children, plan.schema(), stats.clone()))
+        }
+        LogicalPlan::SetOp {
+            left,
+            right,
+            op,
+            all,
+        } => {
+            let left = input(left)?;
+            let right = input(right)?;
+            Box::new(SetOpExec::new(left, right, *op, *all, stats.clone()))
         }
     })
 }

@@ -289,6 +289,27 @@ fn prune_columns(
                 output_mapping,
             ))
         }
+        LogicalPlan::SetOp {
+            left,
+            right,
+            op,
+            all,
+        } => {
+            // Rows compare on every column: both inputs keep all of theirs.
+            let width = left.schema().fields().len();
+            let every: Vec<usize> = (0..width).collect();
+            let (left, left_map) = prune_columns(*left, &every)?;
+            let (right, _) = prune_columns(*right, &every)?;
+            Ok((
+                LogicalPlan::SetOp {
+                    left: Box::new(left),
+                    right: Box::new(right),
+                    op,
+                    all,
+                },
+                left_map,
+            ))
+        }
         LogicalPlan::Union { inputs } => {
             // Every input produces exactly the required columns, in order (at least one, as
             // a batch needs a column to carry its row count).

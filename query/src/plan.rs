@@ -128,6 +128,25 @@ pub struct Scan {
     pub rows_estimate: Option<usize>,
 }
 
+/// A set operation other than UNION.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOpKind {
+    /// `INTERSECT`: the left rows that the right input has too.
+    Intersect,
+    /// `EXCEPT`: the left rows that the right input does not have.
+    Except,
+}
+
+impl SetOpKind {
+    /// The SQL spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            SetOpKind::Intersect => "INTERSECT",
+            SetOpKind::Except => "EXCEPT",
+        }
+    }
+}
+
 /// The name of a mark join's BOOLEAN column.
 pub const MARK_COLUMN: &str = "mark";
 
@@ -247,6 +266,19 @@ pub enum LogicalPlan {
         /// matches only when it is true.
         filter: Option<Expr>,
     },
+    /// `INTERSECT [ALL]` / `EXCEPT [ALL]` of two inputs with the same column types. Rows compare
+    /// as in `DISTINCT` (NULLs equal). Output: the left input's columns.
+    SetOp {
+        /// The left input.
+        left: Box<LogicalPlan>,
+        /// The right input, held in memory (hashed).
+        right: Box<LogicalPlan>,
+        /// INTERSECT or EXCEPT.
+        op: SetOpKind,
+        /// `ALL`: keep duplicates (INTERSECT ALL: min(m, n) copies of a row found m times on the
+        /// left and n on the right; EXCEPT ALL: max(m - n, 0)); else each row once.
+        all: bool,
+    },
     /// `UNION ALL`: the rows of every input, which all have the same column types.
     Union {
         /// The inputs, in order.
@@ -335,6 +367,7 @@ impl LogicalPlan {
                 }
                 Arc::new(Schema::new(fields))
             }
+            LogicalPlan::SetOp { left, .. } => left.schema(),
             LogicalPlan::Union { inputs } => match inputs.first() {
                 Some(first) => {
                     let fields: Vec<Field> = first
@@ -359,7 +392,9 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. } => vec![input],
-            LogicalPlan::Join { left, right, .. } => vec![left, right],
+            LogicalPlan::Join { left, right, .. } | LogicalPlan::SetOp { left, right, .. } => {
+                vec![left, right]
+            }
             LogicalPlan::Union { inputs } => inputs.iter().collect(),
         }
     }
@@ -371,7 +406,10 @@ impl LogicalPlan {
     pub fn exprs(&self) -> Vec<&Expr> {
         match self {
             LogicalPlan::Scan(scan) => scan.filters.iter().collect(),
-            LogicalPlan::OneRow | LogicalPlan::Limit { .. } | LogicalPlan::Union { .. } => vec![],
+            LogicalPlan::OneRow
+            | LogicalPlan::Limit { .. }
+            | LogicalPlan::Union { .. }
+            | LogicalPlan::SetOp { .. } => vec![],
             LogicalPlan::Filter { predicate, .. } => vec![predicate],
             LogicalPlan::Projection { exprs, .. } => exprs.iter().collect(),
             LogicalPlan::Aggregate {
@@ -452,6 +490,17 @@ impl LogicalPlan {
                 on,
                 filter,
             },
+            LogicalPlan::SetOp {
+                left,
+                right,
+                op,
+                all,
+            } => LogicalPlan::SetOp {
+                left: g(left)?,
+                right: g(right)?,
+                op,
+                all,
+            },
             LogicalPlan::Union { inputs } => LogicalPlan::Union {
                 inputs: inputs.into_iter().map(f).collect::<Result<_>>()?,
             },
@@ -470,7 +519,10 @@ impl LogicalPlan {
                     .collect::<Result<_>>()?;
                 LogicalPlan::Scan(scan)
             }
-            LogicalPlan::OneRow | LogicalPlan::Limit { .. } | LogicalPlan::Union { .. } => self,
+            LogicalPlan::OneRow
+            | LogicalPlan::Limit { .. }
+            | LogicalPlan::Union { .. }
+            | LogicalPlan::SetOp { .. } => self,
             LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
                 input,
                 predicate: f(predicate)?,
@@ -604,6 +656,9 @@ impl LogicalPlan {
                 Ok(())
             }
             LogicalPlan::Union { .. } => write!(f, "Union: ALL"),
+            LogicalPlan::SetOp { op, all, .. } => {
+                write!(f, "SetOp: {}{}", op.name(), if *all { " ALL" } else { "" })
+            }
         }
     }
 

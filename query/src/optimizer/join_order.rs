@@ -158,6 +158,7 @@ fn estimate(plan: &LogicalPlan) -> f64 {
         }
         LogicalPlan::Join { left, right, .. } => estimate(left).max(estimate(right)),
         LogicalPlan::Union { inputs } => inputs.iter().map(estimate).sum(),
+        LogicalPlan::SetOp { left, .. } => estimate(left),
         #[allow(unreachable_patterns)]
         _ => UNKNOWN_ROWS,
     }

@@ -1,5 +1,6 @@
 //! Set operations: `a UNION [ALL] b ...` is a `Union` of the inputs, each cast to the column
-//! types they share (`UNION` adds an `Aggregate` over every column); and the `ORDER BY` over the
+//! types they share (`UNION` adds an `Aggregate` over every column); `INTERSECT [ALL]` and
+//! `EXCEPT [ALL]` are `SetOp` nodes of two inputs cast the same way; and the `ORDER BY` over the
 //! output of a set operation or a parenthesized query.
 
 use arrow::datatypes::{DataType, SchemaRef};
@@ -12,14 +13,18 @@ use super::select::{bind_select, distinct_rows, positional, select_item_at};
 use crate::error::{Error, Result};
 use crate::expr::coerce::common_type;
 use crate::expr::Expr;
-use crate::plan::{LogicalPlan, SortKey};
+use crate::plan::{LogicalPlan, SetOpKind, SortKey};
 
 /// A query body: a SELECT, a parenthesized query, or `UNION [ALL]`.
 pub(super) fn bind_set_expr(binder: &dyn Context, body: &sql::SetExpr) -> Result<LogicalPlan> {
     match body {
         sql::SetExpr::Select(select) => bind_select(binder, select, &[]),
         sql::SetExpr::Query(query) => binder.bind_query(query),
-        sql::SetExpr::SetOperation { .. } => bind_union_chain(binder, body),
+        sql::SetExpr::SetOperation {
+            op: sql::SetOperator::Union,
+            ..
+        } => bind_union_chain(binder, body),
+        sql::SetExpr::SetOperation { .. } => bind_difference_chain(binder, body),
         other => Err(Error::unsupported(format!("query body {other}"))),
     }
 }
@@ -40,9 +45,8 @@ fn bind_union_chain(binder: &dyn Context, body: &sql::SetExpr) -> Result<Logical
     } = leftmost
     {
         if *op != sql::SetOperator::Union {
-            return Err(Error::unsupported(format!(
-                "{op} (set operations); only UNION [ALL]"
-            )));
+            // An INTERSECT / EXCEPT below is one branch of the union.
+            break;
         }
         let distinct = match set_quantifier {
             sql::SetQuantifier::All => false,
@@ -111,13 +115,64 @@ pub(super) fn order_output(
     })
 }
 
+/// `a INTERSECT [ALL] b EXCEPT [ALL] c ...`: left-deep in the AST (INTERSECT binds tighter, the
+/// parser has grouped it), taken apart without recursion, each step a hashed set operation of
+/// the rows so far (streamed) and the next branch (held in memory).
+fn bind_difference_chain(binder: &dyn Context, body: &sql::SetExpr) -> Result<LogicalPlan> {
+    let mut links = vec![];
+    let mut leftmost = body;
+    while let sql::SetExpr::SetOperation {
+        left,
+        op,
+        set_quantifier,
+        right,
+    } = leftmost
+    {
+        let kind = match op {
+            sql::SetOperator::Intersect => SetOpKind::Intersect,
+            sql::SetOperator::Except | sql::SetOperator::Minus => SetOpKind::Except,
+            // A UNION below is one branch of this chain.
+            sql::SetOperator::Union => break,
+        };
+        let all = match set_quantifier {
+            sql::SetQuantifier::All => true,
+            sql::SetQuantifier::Distinct | sql::SetQuantifier::None => false,
+            other => return Err(Error::unsupported(format!("{op} {other}"))),
+        };
+        links.push((kind, all, right.as_ref()));
+        leftmost = left.as_ref();
+    }
+    let mut plan = bind_set_expr(binder, leftmost)?;
+    for (op, all, right) in links.into_iter().rev() {
+        let right = bind_set_expr(binder, right)?;
+        let [left, right] =
+            <[LogicalPlan; 2]>::try_from(cast_to_common(vec![plan, right], op.name())?)
+                .map_err(|_| Error::internal("a set operation lost an input"))?;
+        plan = LogicalPlan::SetOp {
+            left: Box::new(left),
+            right: Box::new(right),
+            op,
+            all,
+        };
+    }
+    Ok(plan)
+}
+
 /// The rows of `inputs` one after the other, every column cast to the type all inputs share.
 fn union_all(inputs: Vec<LogicalPlan>) -> Result<LogicalPlan> {
+    Ok(LogicalPlan::Union {
+        inputs: cast_to_common(inputs, "UNION")?,
+    })
+}
+
+/// The inputs of a set operation (`what`), each with every column cast to the type all inputs
+/// share.
+fn cast_to_common(inputs: Vec<LogicalPlan>, what: &str) -> Result<Vec<LogicalPlan>> {
     let schemas: Vec<SchemaRef> = inputs.iter().map(LogicalPlan::schema).collect();
     let width = schemas.first().map(|s| s.fields().len()).unwrap_or(0);
     if schemas.iter().any(|s| s.fields().len() != width) {
         return Err(Error::InvalidArgument {
-            message: "each UNION query must have the same number of columns".into(),
+            message: format!("each {what} query must have the same number of columns"),
         });
     }
     let mut types = Vec::with_capacity(width);
@@ -126,7 +181,7 @@ fn union_all(inputs: Vec<LogicalPlan>) -> Result<LogicalPlan> {
             .iter()
             .map(|s| Expr::column(i, s.field(i).name().clone(), s.field(i).data_type().clone()))
             .collect();
-        let mut target = common_type(&columns, "UNION")?;
+        let mut target = common_type(&columns, what)?;
         if target == DataType::Null {
             target = DataType::Utf8;
         }
@@ -157,7 +212,5 @@ fn union_all(inputs: Vec<LogicalPlan>) -> Result<LogicalPlan> {
             names,
         });
     }
-    Ok(LogicalPlan::Union {
-        inputs: cast_inputs,
-    })
+    Ok(cast_inputs)
 }
