@@ -12,6 +12,7 @@
 //! time.rs         date_trunc, date_part / extract, time_bucket / date_bin, to_timestamp, now
 //! math.rs         abs, floor, ceil
 //! conditional.rs  coalesce, nullif
+//! grouping.rs     grouping (GROUPING SETS, ROLLUP, CUBE)
 //! ```
 //!
 //! The binder looks a name up with [`lookup`] (after the session functions of
@@ -19,6 +20,7 @@
 //! [`ScalarFunction::invoke`](crate::expr::ScalarFunction::invoke).
 
 pub(crate) mod conditional;
+pub(crate) mod grouping;
 pub(crate) mod math;
 pub(crate) mod regex;
 pub(crate) mod string;
@@ -37,6 +39,7 @@ const FAMILIES: &[&[Definition]] = &[
     time::FUNCTIONS,
     math::FUNCTIONS,
     conditional::FUNCTIONS,
+    grouping::FUNCTIONS,
 ];
 
 /// A SQL function of the registry: its names and how a call is bound.

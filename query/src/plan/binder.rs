@@ -32,6 +32,7 @@
 //!   insert.rs    INSERT ... VALUES | SELECT
 //!   setop.rs     UNION; ORDER BY over a set operation or a parenthesized query
 //!   select.rs    SELECT: WHERE, GROUP BY, HAVING, ORDER BY, DISTINCT; LIMIT values
+//!   grouping.rs  GROUP BY's grouping sets (ROLLUP, CUBE, GROUPING SETS), grouping()
 //!   from.rs      tables, CTEs, subqueries in FROM, joins
 //!   expr.rs      expressions
 //!   subquery.rs  (SELECT ...), IN (SELECT ...), EXISTS in expressions
@@ -51,6 +52,7 @@ mod ddl;
 mod expr;
 mod from;
 mod function;
+mod grouping;
 mod insert;
 mod literal;
 mod scope;

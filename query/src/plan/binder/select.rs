@@ -16,6 +16,7 @@ use sqlparser::ast as sql;
 use super::context::Context;
 use super::expr::{bind_expr, keyword_column, sort_options};
 use super::from::bind_from;
+use super::grouping::{bind_group_by, grouping_sets_plan, replace_grouping_calls};
 use super::literal::null_literal;
 use super::scope::{object_name, PendingJoin, Scope};
 use crate::error::{Error, Result};
@@ -139,38 +140,23 @@ pub(super) fn bind_select(
         plan = apply_joins(plan, item_joins, width)?;
     }
 
-    // GROUP BY: an input expression, a select alias, or a 1-based select position.
-    let group_asts: &[sql::Expr] = match &select.group_by {
-        sql::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs,
-        _ => {
-            return Err(Error::unsupported(
-                "GROUP BY ALL / ROLLUP / CUBE / GROUPING SETS",
-            ))
+    // GROUP BY: an input expression, a select alias, or a 1-based select position; grouping
+    // sets (ROLLUP, CUBE, GROUPING SETS) of those.
+    let mut bind_key = |ast: &sql::Expr| -> Result<Expr> {
+        if let Some(position) = positional(ast)? {
+            return Ok(select_item_at(&items, position, "GROUP BY")?.0.clone());
+        }
+        match bind_expr(ast, &scope, Some("GROUP BY")) {
+            Ok(expr) => Ok(expr),
+            Err(err @ Error::ColumnNotFound { .. }) => match alias_of(ast, &items) {
+                Some(i) => Ok(items[i].0.clone()),
+                None => Err(err),
+            },
+            Err(err) => Err(err),
         }
     };
-    let mut group_by = vec![];
-    for ast in group_asts {
-        let expr = if let Some(position) = positional(ast)? {
-            select_item_at(&items, position, "GROUP BY")?.0.clone()
-        } else {
-            match bind_expr(ast, &scope, Some("GROUP BY")) {
-                Ok(expr) => expr,
-                Err(err @ Error::ColumnNotFound { .. }) => match alias_of(ast, &items) {
-                    Some(i) => items[i].0.clone(),
-                    None => return Err(err),
-                },
-                Err(err) => return Err(err),
-            }
-        };
-        if expr.contains_aggregate() {
-            return Err(Error::InvalidArgument {
-                message: "aggregate functions are not allowed in GROUP BY".into(),
-            });
-        }
-        if !group_by.contains(&expr) {
-            group_by.push(expr);
-        }
-    }
+    let grouping = bind_group_by(&select.group_by, &mut bind_key)?;
+    let group_by = grouping.rewrite_keys();
 
     let having = match &select.having {
         Some(h) => Some(expect_boolean(bind_expr(h, &scope, None)?, "HAVING")?),
@@ -239,6 +225,22 @@ pub(super) fn bind_select(
         if let Some(h) = having.take() {
             having = Some(rewriter.rewrite(h)?);
         }
+        // grouping(...): its value for the row's grouping set.
+        let sets = grouping.sets.as_deref();
+        let keys = grouping.keys.len();
+        for (expr, _) in items.iter_mut() {
+            let e = std::mem::replace(expr, Expr::Literal(null_literal()));
+            *expr = replace_grouping_calls(e, keys, sets)?;
+        }
+        for (target, _, _) in order_targets.iter_mut() {
+            if let OrderTarget::Extra(expr) = target {
+                let e = std::mem::replace(expr, Expr::Literal(null_literal()));
+                *expr = replace_grouping_calls(e, keys, sets)?;
+            }
+        }
+        if let Some(h) = having.take() {
+            having = Some(replace_grouping_calls(h, keys, sets)?);
+        }
         let aggregates = rewriter.aggregates;
         let names = group_by
             .iter()
@@ -248,11 +250,14 @@ pub(super) fn bind_select(
             })
             .chain(aggregates.iter().map(|a| a.func.name().to_string()))
             .collect();
-        plan = LogicalPlan::Aggregate {
-            input: Box::new(plan),
-            group_by,
-            aggregates,
-            names,
+        plan = match &grouping.sets {
+            None => LogicalPlan::Aggregate {
+                input: Box::new(plan),
+                group_by,
+                aggregates,
+                names,
+            },
+            Some(sets) => grouping_sets_plan(plan, &grouping.keys, sets, aggregates, names),
         };
         if let Some(predicate) = having {
             plan = LogicalPlan::Filter {
