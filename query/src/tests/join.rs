@@ -156,3 +156,30 @@ fn correlated_subqueries_become_hash_joins_and_explain_runs_nothing() {
     rows.sort();
     assert_eq!(rows, ["none"]);
 }
+
+#[test]
+fn very_long_from_lists_and_exists_chains_are_refused_not_overflowed() {
+    let e = events_and_regions("join-long");
+    let many = vec!["regions"; 10_000].join(", ");
+    let err = error(&e, &format!("SELECT count(*) FROM {many}"));
+    assert_eq!(err.code(), "INVALID_ARGUMENT", "{err}");
+    assert!(err.to_string().contains("at most 256"), "{err}");
+    let exists =
+        vec!["EXISTS (SELECT 1 FROM events e WHERE e.region = r.name)"; 1_000].join(" OR ");
+    let err = error(
+        &e,
+        &format!("SELECT count(*) FROM regions r WHERE {exists}"),
+    );
+    assert_eq!(err.code(), "INVALID_ARGUMENT", "{err}");
+    // Within the limits, a wide comma join and many EXISTS run.
+    let some = vec!["regions"; 6].join(", ");
+    assert_eq!(query(&e, &format!("SELECT count(*) FROM {some}")), ["729"]);
+    let exists = vec!["EXISTS (SELECT 1 FROM events e WHERE e.region = r.name)"; 50].join(" OR ");
+    assert_eq!(
+        query(
+            &e,
+            &format!("SELECT count(*) FROM regions r WHERE {exists}")
+        ),
+        ["2"]
+    );
+}

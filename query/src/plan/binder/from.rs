@@ -19,6 +19,10 @@ use crate::expr::coerce::{coerce_pair, expect_boolean};
 use crate::expr::{BinaryOp, Expr};
 use crate::plan::{JoinKind, LogicalPlan, Scan};
 
+/// The most tables (and joins) one FROM clause may list: each is a level of the join tree that
+/// the planner walks.
+const FROM_TABLES_MAX: usize = 256;
+
 /// The FROM list: nothing (one row without columns), or one table with its joins.
 pub(super) fn bind_from<'s>(
     binder: &'s dyn Context,
@@ -34,6 +38,14 @@ pub(super) fn bind_from<'s>(
             ),
         )),
         [first, rest @ ..] => {
+            let tables: usize = from.iter().map(|t| 1 + t.joins.len()).sum();
+            if tables > FROM_TABLES_MAX {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "FROM lists {tables} tables and joins; at most {FROM_TABLES_MAX} (split the query, or join a subquery that combines them)"
+                    ),
+                });
+            }
             // `FROM a, b, c`: cross joins, left to right. The WHERE clause's conditions that
             // link the tables become hash join keys in the optimizer, which also orders the
             // joins.

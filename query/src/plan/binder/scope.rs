@@ -39,6 +39,9 @@ impl Relation {
     }
 }
 
+/// The most correlated subqueries one clause may hold: each is a join under the clause.
+const CORRELATED_MAX: usize = 256;
+
 /// A join that a correlated subquery in an expression needs below the expression: the
 /// subquery, decorrelated, as the right input of a join with the scope's plan. Its columns come
 /// after the scope's columns (and those of the joins registered before it).
@@ -132,11 +135,18 @@ impl<'s> Scope<'s> {
 
     /// Registers a join for a correlated subquery; returns the position its first column will
     /// have (after the scope's columns and those of the joins registered before).
-    pub(super) fn add_join(&self, join: PendingJoin) -> usize {
+    pub(super) fn add_join(&self, join: PendingJoin) -> crate::error::Result<usize> {
         let mut pending = self.pending.borrow_mut();
+        if pending.len() >= CORRELATED_MAX {
+            return Err(crate::error::Error::InvalidArgument {
+                message: format!(
+                    "more than {CORRELATED_MAX} correlated subqueries in one clause; combine them"
+                ),
+            });
+        }
         let before: usize = pending.iter().map(PendingJoin::width).sum();
         pending.push(join);
-        self.schema.fields().len() + before
+        Ok(self.schema.fields().len() + before)
     }
 
     /// Takes the registered joins.

@@ -283,7 +283,7 @@ fn exists_join(plan: LogicalPlan, scope: &Scope) -> Result<Expr> {
         kind: JoinKind::Mark,
         on,
         filter: Expr::conjunction(filter),
-    });
+    })?;
     Ok(joined_column(
         mark,
         crate::plan::MARK_COLUMN,
@@ -409,7 +409,7 @@ fn scalar_join(plan: LogicalPlan, scope: &Scope) -> Result<Expr> {
         kind: JoinKind::Left,
         on,
         filter: None,
-    });
+    })?;
     let column = joined_column(first + keys, "value", value_type.clone());
     let is_null = matches!(&empty_value, Expr::Literal(v) if v.is_null(0));
     if is_null {
