@@ -172,7 +172,7 @@ fn very_long_from_lists_and_exists_chains_are_refused_not_overflowed() {
     );
     assert_eq!(err.code(), "INVALID_ARGUMENT", "{err}");
     // Within the limits, a wide comma join and many EXISTS run.
-    let some = vec!["regions"; 6].join(", ");
+    let some = ["regions"; 6].join(", ");
     assert_eq!(query(&e, &format!("SELECT count(*) FROM {some}")), ["729"]);
     let exists = vec!["EXISTS (SELECT 1 FROM events e WHERE e.region = r.name)"; 50].join(" OR ");
     assert_eq!(
