@@ -21,6 +21,7 @@ mod parallel;
 mod projection;
 pub mod prune;
 mod scan;
+mod series;
 mod setop;
 mod sort;
 mod union;
@@ -41,6 +42,7 @@ pub use limit::LimitExec;
 pub use nested_loop::NestedLoopJoinExec;
 pub use projection::{OneRowExec, ProjectionExec};
 pub use scan::ScanExec;
+pub use series::SeriesExec;
 pub use setop::SetOpExec;
 pub use sort::SortExec;
 pub use union::UnionExec;
@@ -316,6 +318,7 @@ fn build_operator(
             )?)
         }
         LogicalPlan::OneRow => Box::new(OneRowExec),
+        LogicalPlan::Series(series) => Box::new(SeriesExec::new(series.clone(), stats.clone())),
         LogicalPlan::Filter {
             input: child,
             predicate,

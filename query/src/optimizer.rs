@@ -201,6 +201,8 @@ fn prune_columns(
             Ok((LogicalPlan::Scan(scan), mapping))
         }
         LogicalPlan::OneRow => Ok((LogicalPlan::OneRow, vec![])),
+        // One column, always produced (a batch needs a column to carry its row count).
+        series @ LogicalPlan::Series(_) => Ok((series, vec![Some(0)])),
         node @ (LogicalPlan::Filter { .. }
         | LogicalPlan::Sort { .. }
         | LogicalPlan::Limit { .. }

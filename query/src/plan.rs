@@ -128,6 +128,81 @@ pub struct Scan {
     pub rows_estimate: Option<usize>,
 }
 
+/// `generate_series(start, stop[, step])` in FROM: one column of values from `start` to `stop`
+/// (inclusive when reached) by `step`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The output column's name.
+    pub name: String,
+    /// The values.
+    pub values: SeriesValues,
+}
+
+/// The values of a [`Series`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SeriesValues {
+    /// BIGINT values.
+    Int {
+        /// The first value.
+        start: i64,
+        /// The bound (the last value is the last one not past it).
+        stop: i64,
+        /// The step (not 0).
+        step: i64,
+    },
+    /// TIMESTAMP values (milliseconds since the epoch), each the previous plus an interval.
+    Timestamp {
+        /// The first value.
+        start: i64,
+        /// The bound.
+        stop: i64,
+        /// The step's months.
+        months: i32,
+        /// The step's days.
+        days: i32,
+        /// The step's milliseconds.
+        ms: i64,
+    },
+}
+
+impl SeriesValues {
+    /// The column type.
+    pub fn data_type(&self) -> DataType {
+        match self {
+            SeriesValues::Int { .. } => DataType::Int64,
+            SeriesValues::Timestamp { .. } => strata_storage::types::TIMESTAMP_TYPE,
+        }
+    }
+
+    /// How many values (an estimate for calendar steps).
+    pub fn len_estimate(&self) -> f64 {
+        match *self {
+            SeriesValues::Int { start, stop, step } => {
+                ((stop as f64 - start as f64) / step as f64)
+                    .floor()
+                    .max(-1.0)
+                    + 1.0
+            }
+            SeriesValues::Timestamp {
+                start,
+                stop,
+                months,
+                days,
+                ms,
+            } => {
+                let step = f64::from(months) * 30.0 * 86_400_000.0
+                    + f64::from(days) * 86_400_000.0
+                    + ms as f64;
+                if step == 0.0 {
+                    0.0
+                } else {
+                    ((stop as f64 - start as f64) / step).floor().max(-1.0) + 1.0
+                }
+            }
+        }
+    }
+}
+
 /// A set operation other than UNION.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetOpKind {
@@ -205,6 +280,8 @@ pub enum LogicalPlan {
     Scan(Scan),
     /// One row with no columns (`SELECT 1`).
     OneRow,
+    /// `generate_series(...)` in FROM.
+    Series(Series),
     /// Keeps the rows for which `predicate` is true (not false, not NULL).
     Filter {
         /// The input.
@@ -368,6 +445,11 @@ impl LogicalPlan {
                 Arc::new(Schema::new(fields))
             }
             LogicalPlan::SetOp { left, .. } => left.schema(),
+            LogicalPlan::Series(series) => Arc::new(Schema::new(vec![Field::new(
+                series.name.clone(),
+                series.values.data_type(),
+                false,
+            )])),
             LogicalPlan::Union { inputs } => match inputs.first() {
                 Some(first) => {
                     let fields: Vec<Field> = first
@@ -386,7 +468,7 @@ impl LogicalPlan {
     /// The inputs of the node.
     pub fn inputs(&self) -> Vec<&LogicalPlan> {
         match self {
-            LogicalPlan::Scan(_) | LogicalPlan::OneRow => vec![],
+            LogicalPlan::Scan(_) | LogicalPlan::OneRow | LogicalPlan::Series(_) => vec![],
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Projection { input, .. }
             | LogicalPlan::Aggregate { input, .. }
@@ -407,6 +489,7 @@ impl LogicalPlan {
         match self {
             LogicalPlan::Scan(scan) => scan.filters.iter().collect(),
             LogicalPlan::OneRow
+            | LogicalPlan::Series(_)
             | LogicalPlan::Limit { .. }
             | LogicalPlan::Union { .. }
             | LogicalPlan::SetOp { .. } => vec![],
@@ -442,7 +525,7 @@ impl LogicalPlan {
     ) -> Result<LogicalPlan> {
         let mut g = |input: Box<LogicalPlan>| f(*input).map(Box::new);
         Ok(match self {
-            LogicalPlan::Scan(_) | LogicalPlan::OneRow => self,
+            LogicalPlan::Scan(_) | LogicalPlan::OneRow | LogicalPlan::Series(_) => self,
             LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
                 input: g(input)?,
                 predicate,
@@ -520,6 +603,7 @@ impl LogicalPlan {
                 LogicalPlan::Scan(scan)
             }
             LogicalPlan::OneRow
+            | LogicalPlan::Series(_)
             | LogicalPlan::Limit { .. }
             | LogicalPlan::Union { .. }
             | LogicalPlan::SetOp { .. } => self,
@@ -656,6 +740,7 @@ impl LogicalPlan {
                 Ok(())
             }
             LogicalPlan::Union { .. } => write!(f, "Union: ALL"),
+            LogicalPlan::Series(series) => write!(f, "Series: {:?}", series.values),
             LogicalPlan::SetOp { op, all, .. } => {
                 write!(f, "SetOp: {}{}", op.name(), if *all { " ALL" } else { "" })
             }

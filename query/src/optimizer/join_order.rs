@@ -138,6 +138,7 @@ fn estimate(plan: &LogicalPlan) -> f64 {
             rows * SELECTIVITY.powi(scan.filters.len().min(8) as i32)
         }
         LogicalPlan::OneRow => 1.0,
+        LogicalPlan::Series(series) => series.values.len_estimate().max(0.0),
         LogicalPlan::Filter { input, predicate } => {
             let conjuncts = predicate.clone().split_conjunction().len().min(8);
             estimate(input) * SELECTIVITY.powi(conjuncts as i32)

@@ -87,8 +87,19 @@ fn bind_table_factor<'s>(
         sql::TableFactor::Table {
             name, alias, args, ..
         } => {
-            if args.is_some() {
-                return Err(Error::unsupported("table functions"));
+            if let Some(args) = args {
+                let plan = table_function(binder, name, args)?;
+                let plan = match alias {
+                    Some(alias) => rename_columns(plan, &alias.columns)?,
+                    None => plan,
+                };
+                let relation = Relation {
+                    table: Some(object_name(name)?),
+                    alias: alias.as_ref().map(|a| a.name.value.clone()),
+                    merged: false,
+                };
+                let scope = Scope::of(plan.schema(), relation, Some(binder));
+                return Ok((plan, scope));
             }
             if let Some(system) = virtual_table(binder.storage(), name)? {
                 let scope = Scope::of(
@@ -463,6 +474,128 @@ fn join_name(op: &sql::JoinOperator) -> &'static str {
         sql::JoinOperator::StraightJoin(_) => "STRAIGHT_JOIN",
         _ => "ARRAY JOIN",
     }
+}
+
+/// A table function in FROM: `generate_series(start, stop[, step])` (integers, BIGINT values;
+/// timestamps or dates with an INTERVAL step, TIMESTAMP values). The arguments are constants.
+fn table_function(
+    binder: &dyn Context,
+    name: &sql::ObjectName,
+    args: &sql::TableFunctionArgs,
+) -> Result<LogicalPlan> {
+    let function = object_name(name)?;
+    if !function.eq_ignore_ascii_case("generate_series") {
+        return Err(Error::unsupported(format!(
+            "table function {function}(); supported: generate_series(start, stop[, step])"
+        )));
+    }
+    let empty = Scope::of(
+        Arc::new(arrow::datatypes::Schema::empty()),
+        Relation::default(),
+        Some(binder),
+    );
+    let mut values = Vec::with_capacity(args.args.len());
+    for arg in &args.args {
+        let sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) = arg else {
+            return Err(Error::unsupported(format!(
+                "generate_series argument {arg}"
+            )));
+        };
+        let bound = match bind_expr(e, &empty, Some("generate_series")) {
+            Ok(bound) => crate::eval::fold_constants(bound)?,
+            Err(Error::ColumnNotFound { .. } | Error::TableNotFound { .. }) => {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "generate_series() arguments must be constants, not {e} (a column of another table in FROM is a LATERAL reference, not supported)"
+                    ),
+                })
+            }
+            Err(other) => return Err(other),
+        };
+        match bound {
+            Expr::Literal(v) => values.push(v),
+            other => {
+                return Err(Error::InvalidArgument {
+                    message: format!("generate_series() arguments must be constants, not {other}"),
+                })
+            }
+        }
+    }
+    let series = series_values(&values)?;
+    Ok(LogicalPlan::Series(crate::plan::Series {
+        name: "generate_series".into(),
+        values: series,
+    }))
+}
+
+/// The values of `generate_series` from its constant arguments.
+fn series_values(args: &[arrow::array::ArrayRef]) -> Result<crate::plan::SeriesValues> {
+    use arrow::array::Array;
+    use arrow::datatypes::DataType;
+    let usage = || {
+        Error::InvalidArgument {
+        message: "generate_series(start, stop[, step]) takes integers (step 1 by default), or timestamps or dates with an INTERVAL step".into(),
+    }
+    };
+    if !(2..=3).contains(&args.len()) {
+        return Err(usage());
+    }
+    if args.iter().any(|a| a.is_null(0)) {
+        return Err(Error::InvalidArgument {
+            message: "generate_series() arguments must not be NULL".into(),
+        });
+    }
+    let integer = |a: &arrow::array::ArrayRef| -> Option<i64> {
+        let c = arrow::compute::cast(a, &DataType::Int64).ok()?;
+        c.as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .map(|v| v.value(0))
+    };
+    let timestamp = |a: &arrow::array::ArrayRef| -> Option<i64> {
+        if !matches!(a.data_type(), DataType::Date32 | DataType::Timestamp(_, _)) {
+            return None;
+        }
+        let c = arrow::compute::cast(a, &strata_storage::types::TIMESTAMP_TYPE).ok()?;
+        c.as_any()
+            .downcast_ref::<arrow::array::TimestampMillisecondArray>()
+            .map(|v| v.value(0))
+    };
+    let is_integer = |a: &arrow::array::ArrayRef| {
+        matches!(
+            a.data_type(),
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
+        )
+    };
+    if is_integer(&args[0]) && is_integer(&args[1]) {
+        let step = match args.get(2) {
+            None => 1,
+            Some(s) if is_integer(s) => integer(s).ok_or_else(usage)?,
+            Some(_) => return Err(usage()),
+        };
+        return Ok(crate::plan::SeriesValues::Int {
+            start: integer(&args[0]).ok_or_else(usage)?,
+            stop: integer(&args[1]).ok_or_else(usage)?,
+            step,
+        });
+    }
+    let (Some(start), Some(stop)) = (timestamp(&args[0]), timestamp(&args[1])) else {
+        return Err(usage());
+    };
+    let step = args
+        .get(2)
+        .and_then(|s| {
+            s.as_any()
+                .downcast_ref::<arrow::array::IntervalMonthDayNanoArray>()
+                .map(|v| v.value(0))
+        })
+        .ok_or_else(usage)?;
+    Ok(crate::plan::SeriesValues::Timestamp {
+        start,
+        stop,
+        months: step.months,
+        days: step.days,
+        ms: step.nanoseconds / 1_000_000,
+    })
 }
 
 /// Renames the first output columns of `plan` (`AS t(a, b)`, `WITH t(a, b) AS ...`).
