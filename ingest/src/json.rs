@@ -109,6 +109,9 @@ fn slow_path(body: &[u8], schema: Option<&SchemaRef>, limits: &Limits) -> Result
     let mut spelled: HashMap<String, DataType> = HashMap::new();
     let mut new: Vec<NewColumn> = Vec::new();
     let mut new_index: HashMap<String, usize> = HashMap::new();
+    // The body with each nested object or array written as a JSON string (what arrow-json stores
+    // in a VARCHAR column), once a line has one; until then, the body as it is.
+    let mut flattened: Option<Vec<u8>> = None;
     for (line, bytes) in lines(body) {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::Json {
             line,
@@ -123,6 +126,25 @@ fn slow_path(body: &[u8], schema: Option<&SchemaRef>, limits: &Limits) -> Result
             });
         };
         crate::limits::check_fields(limits, object.len(), Some(line))?;
+        let has_nested = object
+            .values()
+            .any(|v| matches!(v, Value::Array(_) | Value::Object(_)));
+        if has_nested || flattened.is_some() {
+            let out = flattened.get_or_insert_with(|| {
+                let start = (bytes.as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
+                body.get(..start).unwrap_or_default().to_vec()
+            });
+            if has_nested {
+                nested_as_text(bytes, out).map_err(|reason| Error::Json {
+                    line,
+                    column: None,
+                    reason,
+                })?;
+            } else {
+                out.extend_from_slice(bytes);
+            }
+            out.push(b'\n');
+        }
         for (key, value) in &object {
             let field = exact
                 .get(key.as_str())
@@ -166,14 +188,8 @@ fn slow_path(body: &[u8], schema: Option<&SchemaRef>, limits: &Limits) -> Result
                 Value::Bool(_) => Kind::Bool,
                 Value::Number(n) if n.is_i64() || n.is_u64() => Kind::Int,
                 Value::Number(_) => Kind::Float,
-                Value::String(_) => Kind::String,
-                Value::Array(_) | Value::Object(_) => {
-                    return Err(Error::Json {
-                        line,
-                        column: Some(key.clone()),
-                        reason: nested(),
-                    })
-                }
+                // Nested values are kept as their JSON text.
+                Value::String(_) | Value::Array(_) | Value::Object(_) => Kind::String,
             };
             col.timestamp_like &= match value {
                 Value::Number(n) => n.is_i64(),
@@ -229,6 +245,7 @@ fn slow_path(body: &[u8], schema: Option<&SchemaRef>, limits: &Limits) -> Result
         });
     }
     let decode_schema = all_nullable(fields.into_iter());
+    let body: &[u8] = flattened.as_deref().unwrap_or(body);
     let batch = match decode_body(body, &decode_schema, false) {
         Ok(batch) => batch,
         Err(e) => return Err(locate(body, &decode_schema, e)),
@@ -243,8 +260,30 @@ fn slow_path(body: &[u8], schema: Option<&SchemaRef>, limits: &Limits) -> Result
 }
 
 fn nested() -> String {
-    "nested objects and arrays are not supported; flatten the field, or send it as a JSON string"
-        .to_string()
+    "a nested object or array is stored as its JSON text, in a VARCHAR column only".to_string()
+}
+
+/// Appends `line` (a JSON object) to `out` with each field whose value is an object or an array
+/// turned into a JSON string holding that value's text exactly as sent.
+fn nested_as_text(line: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    let raw: HashMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    out.push(b'{');
+    for (i, (key, value)) in raw.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key).map_err(|e| e.to_string())?;
+        out.push(b':');
+        let text = value.get();
+        if text.trim_start().starts_with(['{', '[']) {
+            serde_json::to_writer(&mut *out, text).map_err(|e| e.to_string())?;
+        } else {
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 fn kind_name(v: &Value) -> &'static str {
@@ -264,8 +303,8 @@ fn check_value(value: &Value, dt: &DataType) -> std::result::Result<(), String> 
     let cannot = |what: String| Err(format!("cannot store {what} in a {ty} column"));
     match (dt, value) {
         (_, Value::Null) => Ok(()),
-        (_, Value::Array(_) | Value::Object(_)) => Err(nested()),
         (DataType::Utf8, _) => Ok(()),
+        (_, Value::Array(_) | Value::Object(_)) => Err(nested()),
         (DataType::Boolean, Value::Bool(_)) => Ok(()),
         (DataType::Boolean, v) => cannot(format!("{v}; expected true or false")),
         (DataType::Int16 | DataType::Int32 | DataType::Int64, v) => {
@@ -487,9 +526,33 @@ mod tests {
     }
 
     #[test]
-    fn nested_values_are_refused() {
-        let err = decode(b"{\"a\": {\"b\": 1}}", None, &Limits::default()).unwrap_err();
-        assert_eq!(err.column(), Some("a"));
+    fn nested_values_are_kept_as_json_text() {
+        let body = b"{\"a\": 1}\n{\"a\": 2, \"p\": {\"b\": [1, {\"c\": \"x\"}]}, \"l\": [1,2]}\n{\"a\": 3, \"p\": \"plain\"}\n";
+        let decoded = decode(body, None, &Limits::default()).unwrap();
+        let batch = decoded.batch;
+        let p = batch
+            .column(batch.schema().index_of("p").unwrap())
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap()
+            .clone();
+        assert!(p.is_null(0));
+        assert_eq!(p.value(1), "{\"b\": [1, {\"c\": \"x\"}]}");
+        assert_eq!(p.value(2), "plain");
+        let l = batch
+            .column(batch.schema().index_of("l").unwrap())
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap()
+            .clone();
+        assert_eq!(l.value(1), "[1,2]");
+        // Into an existing VARCHAR column too; not into a number column.
+        let s = schema(vec![Field::new("p", DataType::Utf8, true)]);
+        let decoded = decode(b"{\"p\": {\"k\": true}}", Some(&s), &Limits::default()).unwrap();
+        assert_eq!(decoded.batch.num_rows(), 1);
+        let s = schema(vec![Field::new("p", DataType::Int64, true)]);
+        let err = decode(b"{\"p\": {\"k\": 1}}", Some(&s), &Limits::default()).unwrap_err();
+        assert_eq!(err.column(), Some("p"));
     }
 
     #[test]
