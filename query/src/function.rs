@@ -13,6 +13,7 @@
 //! math.rs         abs, floor, ceil
 //! conditional.rs  coalesce, nullif
 //! grouping.rs     grouping (GROUPING SETS, ROLLUP, CUBE)
+//! json.rs         json_extract[_string], json_extract_path[_text], json_valid; -> and ->>
 //! ```
 //!
 //! The binder looks a name up with [`lookup`] (after the session functions of
@@ -21,6 +22,7 @@
 
 pub(crate) mod conditional;
 pub(crate) mod grouping;
+pub(crate) mod json;
 pub(crate) mod math;
 pub(crate) mod regex;
 pub(crate) mod string;
@@ -40,6 +42,7 @@ const FAMILIES: &[&[Definition]] = &[
     math::FUNCTIONS,
     conditional::FUNCTIONS,
     grouping::FUNCTIONS,
+    json::FUNCTIONS,
 ];
 
 /// A SQL function of the registry: its names and how a call is bound.

@@ -247,3 +247,49 @@ fn later_json_fields_add_nullable_columns() {
     );
     assert_eq!(server.scalar("SELECT COUNT(level) FROM logs"), json!(1));
 }
+
+#[test]
+fn nested_json_is_kept_as_text_and_read_with_json_operators() {
+    let dir = TempDir::new("nested");
+    let server = Server::start(dir.path());
+    server.ingest_ok(
+        "clicks",
+        "{\"time\": 1, \"page\": \"/a\", \"ctx\": {\"user\": {\"id\": 7, \"plan\": \"pro\"}, \"tags\": [\"x\", \"y\"]}}\n\
+         {\"time\": 2, \"page\": \"/b\", \"ctx\": {\"user\": {\"id\": 8}}}\n\
+         {\"time\": 3, \"page\": \"/a\"}\n",
+    );
+    // The column is VARCHAR and holds the value's text exactly as sent.
+    let columns = server.rows("DESCRIBE clicks");
+    let ctx = columns
+        .iter()
+        .find(|c| c[0] == json!("ctx"))
+        .expect("a ctx column");
+    assert_eq!(ctx[1], json!("VARCHAR"), "{columns:?}");
+    assert_eq!(
+        server.scalar("SELECT ctx FROM clicks WHERE time = TIMESTAMP '1970-01-01 00:00:00.002'"),
+        json!("{\"user\": {\"id\": 8}}")
+    );
+    let rows = server.rows(
+        "SELECT page, ctx -> 'user' ->> 'id', ctx ->> 'tags', json_extract_string(ctx, '$.tags[1]') \
+         FROM clicks ORDER BY time",
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![json!("/a"), json!("7"), json!("[\"x\",\"y\"]"), json!("y")],
+            vec![json!("/b"), json!("8"), Value::Null, Value::Null],
+            vec![json!("/a"), Value::Null, Value::Null, Value::Null],
+        ]
+    );
+    // Into an existing VARCHAR column too; a later body survives a restart like any row.
+    server.ingest_ok(
+        "clicks",
+        "{\"time\": 4, \"page\": \"/c\", \"ctx\": [1, {\"k\": null}]}\n",
+    );
+    drop(server);
+    let server = Server::start(dir.path());
+    assert_eq!(
+        server.scalar("SELECT ctx -> 1 FROM clicks WHERE page = '/c'"),
+        json!("{\"k\":null}")
+    );
+}

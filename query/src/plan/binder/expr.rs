@@ -121,6 +121,21 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             }
         }
         sql::Expr::BinaryOp {
+            left,
+            op: op @ (sql::BinaryOperator::Arrow | sql::BinaryOperator::LongArrow),
+            right,
+        } => {
+            // `json -> 'key'`, `json ->> 0`: JSON text in a VARCHAR column.
+            let json = bind(left)?;
+            let step = crate::eval::fold_constants(bind(right)?)?;
+            let path = crate::function::json::operator_path(&step)?;
+            crate::function::json::extract_call(
+                json,
+                path,
+                matches!(op, sql::BinaryOperator::LongArrow),
+            )
+        }
+        sql::Expr::BinaryOp {
             op: sql::BinaryOperator::StringConcat,
             ..
         } => {
