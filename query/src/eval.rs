@@ -233,6 +233,9 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
         Expr::Aggregate(agg) => Err(Error::internal(format!(
             "aggregate {agg} reached the executor"
         ))),
+        Expr::Window(window) => Err(Error::internal(format!(
+            "window call {window} reached the executor"
+        ))),
     }
 }
 

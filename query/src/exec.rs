@@ -22,6 +22,7 @@ pub mod prune;
 mod scan;
 mod sort;
 mod union;
+mod window;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,7 @@ pub use projection::{OneRowExec, ProjectionExec};
 pub use scan::ScanExec;
 pub use sort::SortExec;
 pub use union::UnionExec;
+pub use window::WindowExec;
 
 use crate::error::{Error, Result};
 use crate::plan::LogicalPlan;
@@ -377,6 +379,16 @@ fn build_operator(
                 stats.clone(),
             )?)
         }
+        LogicalPlan::Window {
+            input: child,
+            exprs,
+            ..
+        } => Box::new(WindowExec::new(
+            input(child)?,
+            exprs.clone(),
+            plan.schema(),
+            stats.clone(),
+        )),
         LogicalPlan::Union { inputs } => {
             let children = inputs.iter().map(&mut input).collect::<Result<Vec<_>>>()?;
             Box::new(UnionExec::new(children, plan.schema(), stats.clone()))

@@ -43,6 +43,9 @@ pub(super) struct Scope<'s> {
     pub(super) schema: SchemaRef,
     /// The statement, to bind and run subqueries (absent for `INSERT ... VALUES`).
     pub(super) binder: Option<&'s dyn Context>,
+    /// Where window function calls are allowed (a select list, ORDER BY): the `WINDOW`
+    /// clause's definitions; `None` elsewhere.
+    pub(super) windows: Option<&'s [sql::NamedWindowDefinition]>,
 }
 
 impl<'s> Scope<'s> {
@@ -56,6 +59,21 @@ impl<'s> Scope<'s> {
             relations: vec![relation; schema.fields().len()],
             schema,
             binder,
+            windows: None,
+        }
+    }
+
+    /// The same columns, where window function calls are allowed, with the `WINDOW` clause's
+    /// definitions.
+    pub(super) fn with_windows<'t>(&self, windows: &'t [sql::NamedWindowDefinition]) -> Scope<'t>
+    where
+        's: 't,
+    {
+        Scope {
+            relations: self.relations.clone(),
+            schema: self.schema.clone(),
+            binder: self.binder,
+            windows: Some(windows),
         }
     }
 
@@ -77,6 +95,7 @@ impl<'s> Scope<'s> {
             relations,
             schema: Arc::new(arrow::datatypes::Schema::new(fields)),
             binder: left.binder.or(right.binder),
+            windows: None,
         }
     }
 
