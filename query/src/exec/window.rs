@@ -4,7 +4,8 @@
 //! [`SortExec`](super::SortExec)); then, for each distinct window (partition and order keys),
 //! shared by every call over it:
 //!
-//! 1. sorts the rows once by (partition keys, order keys, input position) with `lexsort`;
+//! 1. sorts the rows once by (partition keys, order keys, input position): `lexsort` for one
+//!    key, else the keys row-encoded (Arrow's row format) and sorted as bytes;
 //! 2. finds the partition and peer boundaries once ([`arrow::compute::partition`]);
 //! 3. computes every call over that window in sorted order ([`functions`]): the ranking
 //!    functions from the boundaries, `lag`/`lead` and the value functions as one `take`, the
@@ -22,10 +23,11 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, UInt32Array};
 use arrow::compute::{
-    concat_batches, lexsort_to_indices, partition, take, SortColumn, SortOptions,
+    concat_batches, lexsort_to_indices, partition, sort_to_indices, take, SortColumn, SortOptions,
 };
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
 
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
@@ -148,6 +150,8 @@ struct Sorted {
     layout: Layout,
     /// The first ORDER BY key, sorted (for RANGE offsets).
     order_key: Option<ArrayRef>,
+    /// The bytes the row-encoded keys took while sorting.
+    encoded: usize,
 }
 
 impl Sorted {
@@ -172,15 +176,44 @@ impl Sorted {
                 }),
             });
         }
-        // Rows fit in u32 (checked by the caller).
+        // Rows fit in u32 (checked by the caller). Ties keep their input order. One key is
+        // sorted with `lexsort` (the key, then the position); several keys and the position
+        // are row-encoded (Arrow's row format) into one byte string per row, all distinct, and
+        // sorted as bytes: no comparator per column and row.
+        let mut encoded = 0;
+        let position: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..rows as u32));
         let indices = if columns.is_empty() {
             UInt32Array::from_iter_values(0..rows as u32)
-        } else {
+        } else if columns.len() == 1 {
             columns.push(SortColumn {
-                values: Arc::new(UInt32Array::from_iter_values(0..rows as u32)),
+                values: position,
                 options: Some(SortOptions::default()),
             });
             lexsort_to_indices(&columns, None)?
+        } else {
+            let mut fields: Vec<SortField> = columns
+                .iter()
+                .map(|c| {
+                    let options = c.options.unwrap_or_default();
+                    SortField::new_with_options(c.values.data_type().clone(), options)
+                })
+                .collect();
+            fields.push(SortField::new(DataType::UInt32));
+            let mut arrays: Vec<ArrayRef> = columns.iter().map(|c| c.values.clone()).collect();
+            arrays.push(position.clone());
+            let keys = RowConverter::new(fields)?.convert_columns(&arrays)?;
+            encoded = keys.size();
+            match keys.try_into_binary() {
+                Ok(bytes) => sort_to_indices(&bytes, None, None)?,
+                // Over 2 GiB of keys: compare column by column.
+                Err(_) => {
+                    columns.push(SortColumn {
+                        values: position,
+                        options: Some(SortOptions::default()),
+                    });
+                    lexsort_to_indices(&columns, None)?
+                }
+            }
         };
         let mut inverse = vec![0u32; rows];
         for (position, &row) in indices.values().iter().enumerate() {
@@ -207,12 +240,14 @@ impl Sorted {
             inverse: UInt32Array::from(inverse),
             layout: Layout::new(rows, partitions, &peers),
             order_key,
+            encoded,
         })
     }
 
     /// Bytes held, for the memory limit.
     fn size(&self) -> usize {
-        self.indices.get_array_memory_size()
+        self.encoded
+            + self.indices.get_array_memory_size()
             + self.inverse.get_array_memory_size()
             + self.layout.size()
             + self
