@@ -36,6 +36,11 @@ use crate::expr::{WindowExpr, WindowFunction};
 use crate::kernel::normalize_zero;
 use frame::{frame_bounds, Layout};
 
+/// Bytes per row a call holds while it is computed: its frame bounds (two `usize`), the rows
+/// that count (a `bool`), a fold state (up to 24 bytes) and its arguments in sorted order (an
+/// estimate of 8 bytes).
+const CALL_SCRATCH_BYTES: usize = 2 * 8 + 1 + 24 + 8;
+
 /// Computes window function calls over all of its input.
 #[derive(Debug)]
 pub struct WindowExec {
@@ -122,7 +127,12 @@ impl ExecutionPlan for WindowExec {
                 if !same_window || results[i].is_some() {
                     continue;
                 }
+                // The call's frames, flags and fold states while it runs (an estimate).
+                let scratch = rows * CALL_SCRATCH_BYTES;
+                let base = held + sorted_size;
+                stats.track_memory(base, base + scratch)?;
                 let value = evaluate_call(call, &batch, &sorted)?;
+                stats.track_memory(base + scratch, base)?;
                 let value = take(value.as_ref(), &sorted.inverse, None)?;
                 let size = value.get_array_memory_size();
                 stats.track_memory(held + sorted_size, held + sorted_size + size)?;

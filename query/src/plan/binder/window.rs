@@ -387,6 +387,14 @@ pub(super) fn window_aggregate(call: Expr, over: Over) -> Result<Expr> {
             "{name}(DISTINCT ...) OVER (...): DISTINCT is not implemented for window functions (PostgreSQL neither)"
         )));
     }
+    if matches!(
+        aggregate.func,
+        AggregateFunction::ApproxCountDistinct | AggregateFunction::ApproxPercentile
+    ) {
+        return Err(Error::unsupported(format!(
+            "{name}() as a window function (not implemented yet); compute it with GROUP BY in a subquery and join"
+        )));
+    }
     if aggregate.func == AggregateFunction::PercentileCont {
         return Err(Error::InvalidArgument {
             message: format!("OVER is not supported for ordered-set aggregate {name}"),
