@@ -1,5 +1,6 @@
 //! The rows of a window in sorted order: partition and peer boundaries, found once per window,
-//! and the frame of every row (`start..end`, end exclusive) for `ROWS` and `RANGE`.
+//! and the frame of every row (`start..end`, end exclusive) for `ROWS`, `RANGE` and `GROUPS`
+//! (offsets count peer groups).
 //!
 //! `RANGE` with an offset compares the (single) ORDER BY key: integers in 128 bits, floats as
 //! DOUBLE, DATE and TIMESTAMP keys in milliseconds after adding or subtracting the INTERVAL
@@ -68,16 +69,28 @@ pub(super) fn frame_bounds(
     let mut start = vec![0; rows];
     let mut end = vec![0; rows];
     let range = frame.units == FrameUnits::Range;
-    if frame.units == FrameUnits::Groups {
-        return Err(Error::unsupported("GROUPS frames in window functions"));
-    }
+    let groups = frame.units == FrameUnits::Groups;
     let start_offset = offset_rows(&frame.start)?;
     let end_offset = offset_rows(&frame.end)?;
+    // GROUPS: the first row of each peer group of the partition, and the current row's group.
+    let mut group_starts: Vec<usize> = vec![];
     for p in &layout.partitions {
+        if groups {
+            group_starts.clear();
+            group_starts.extend(p.clone().filter(|&row| layout.peer_start[row] == row));
+        }
+        let mut group = 0usize;
         for row in p.clone() {
+            if groups && row > p.start && layout.peer_start[row] == row {
+                group += 1;
+            }
+            // The first row of group `g` (the partition's end past its last group).
+            let group_start = |g: usize| group_starts.get(g).copied().unwrap_or(p.end);
             start[row] = match (&frame.start, start_offset) {
                 (FrameBound::UnboundedPreceding, _) => p.start,
-                (FrameBound::CurrentRow, _) if range => layout.peer_start[row],
+                (FrameBound::CurrentRow, _) if range || groups => layout.peer_start[row],
+                (FrameBound::Preceding(_), o) if groups => group_start(group.saturating_sub(o)),
+                (FrameBound::Following(_), o) if groups => group_start(group.saturating_add(o)),
                 (FrameBound::CurrentRow, _) => row,
                 (FrameBound::Preceding(_), _) | (FrameBound::Following(_), _) if range => 0,
                 (FrameBound::Preceding(_), o) => row.saturating_sub(o).max(p.start),
@@ -86,7 +99,14 @@ pub(super) fn frame_bounds(
             };
             end[row] = match (&frame.end, end_offset) {
                 (FrameBound::UnboundedFollowing, _) => p.end,
-                (FrameBound::CurrentRow, _) if range => layout.peer_end[row],
+                (FrameBound::CurrentRow, _) if range || groups => layout.peer_end[row],
+                (FrameBound::Preceding(_), o) if groups => match group.checked_sub(o) {
+                    Some(g) => group_start(g + 1),
+                    None => p.start,
+                },
+                (FrameBound::Following(_), o) if groups => {
+                    group_start(group.saturating_add(o).saturating_add(1))
+                }
                 (FrameBound::CurrentRow, _) => row + 1,
                 (FrameBound::Preceding(_), _) | (FrameBound::Following(_), _) if range => 0,
                 (FrameBound::Preceding(_), o) => (row + 1).saturating_sub(o).max(p.start),

@@ -169,10 +169,8 @@ fn bind_frame(
             message: message.to_string(),
         })
     };
-    if units == FrameUnits::Groups {
-        return Err(Error::unsupported(
-            "GROUPS frames in window functions (not implemented yet); use ROWS or RANGE",
-        ));
+    if units == FrameUnits::Groups && order_by.is_empty() {
+        return wrong("GROUPS mode requires an ORDER BY clause");
     }
     let bound = |b: &sql::WindowFrameBound, which: &str| -> Result<FrameBound> {
         Ok(match b {
