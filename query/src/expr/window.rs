@@ -162,17 +162,6 @@ impl WindowFrame {
             end: FrameBound::CurrentRow,
         }
     }
-
-    /// True when every row's frame is its whole partition, given whether the window has an
-    /// ORDER BY.
-    pub fn is_whole_partition(&self, ordered: bool) -> bool {
-        self.start == FrameBound::UnboundedPreceding
-            && match self.end {
-                FrameBound::UnboundedFollowing => true,
-                FrameBound::CurrentRow => !ordered && self.units != FrameUnits::Rows,
-                _ => false,
-            }
-    }
 }
 
 impl fmt::Display for WindowFrame {

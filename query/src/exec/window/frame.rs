@@ -10,7 +10,6 @@
 //! the NULLs.
 
 use std::ops::Range;
-use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Scalar};
 use arrow::compute::kernels::numeric;
@@ -294,14 +293,8 @@ fn range_offsets(
 
 /// An integer or timestamp array as 128-bit integers, negated when `descending`.
 fn ordered_ints(values: &ArrayRef, descending: bool) -> Result<Vec<i128>> {
-    let values = match values.data_type() {
-        DataType::Timestamp(_, _) => Arc::new(
-            values
-                .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
-                .reinterpret_cast::<Int64Type>(),
-        ) as ArrayRef,
-        _ => cast(values, &DataType::Int64)?,
-    };
+    // A TIMESTAMP casts to its count of units since the epoch.
+    let values = cast(values, &DataType::Int64)?;
     let sign = if descending { -1 } else { 1 };
     Ok(values
         .as_primitive::<Int64Type>()

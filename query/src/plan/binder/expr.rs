@@ -484,7 +484,7 @@ fn bind_over_clause(
     let Some(definitions) = scope.windows else {
         return Err(Error::InvalidArgument {
             message: format!(
-                "window functions are not allowed in {}",
+                "window functions are not allowed in {}; only in the select list and ORDER BY",
                 agg.unwrap_or("this clause")
             ),
         });
