@@ -354,3 +354,192 @@ fn fill<K: Copy + PartialOrd>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use std::sync::Arc;
+
+    /// A seeded xorshift, so a failure replays.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    fn literal(v: i64) -> Expr {
+        Expr::Literal(Arc::new(Int64Array::from(vec![v])))
+    }
+
+    /// Every frame of every row against a definition by predicates: row `j` is in row `i`'s
+    /// frame when it passes the start and the end bound, by position (`ROWS`), peer group
+    /// (`GROUPS`, `CURRENT ROW`) or value (`RANGE` offsets; NULLs lie after every value when
+    /// they sort last, before when first).
+    #[test]
+    fn frames_match_their_definition_on_random_sorted_keys() {
+        for seed in 1..=60u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let descending = rng.below(2) == 1;
+            let nulls_first = rng.below(2) == 1;
+            // Partitions of 0..12 rows with few distinct values (ties) and some NULLs.
+            let mut keys: Vec<Option<i64>> = vec![];
+            let mut partitions = vec![];
+            for _ in 0..1 + rng.below(4) {
+                let start = keys.len();
+                let nulls = rng.below(3) as usize;
+                let mut values: Vec<i64> = (0..rng.below(12))
+                    .map(|_| rng.below(6) as i64 * 2)
+                    .collect();
+                values.sort_unstable();
+                if descending {
+                    values.reverse();
+                }
+                let values = values.into_iter().map(Some);
+                let null_rows = std::iter::repeat_n(None, nulls);
+                if nulls_first {
+                    keys.extend(null_rows.chain(values));
+                } else {
+                    keys.extend(values.chain(null_rows));
+                }
+                if keys.len() > start {
+                    partitions.push(start..keys.len());
+                }
+            }
+            let mut peers = vec![];
+            let mut group = vec![0usize; keys.len()];
+            for p in &partitions {
+                let mut first = p.start;
+                for row in p.clone() {
+                    if row > p.start && keys[row] != keys[row - 1] {
+                        peers.push(first..row);
+                        first = row;
+                    }
+                    group[row] = peers.len() - peers.iter().filter(|g| g.start < p.start).count();
+                }
+                peers.push(first..p.end);
+            }
+            let layout = Layout::new(keys.len(), partitions.clone(), &peers);
+            let key: ArrayRef = Arc::new(Int64Array::from(keys.clone()));
+            let sort = SortKey {
+                expr: Expr::column(0, "k", DataType::Int64),
+                descending,
+                nulls_first,
+            };
+            let bound = |rng: &mut Rng| match rng.below(5) {
+                0 => FrameBound::UnboundedPreceding,
+                1 => FrameBound::Preceding(literal(rng.below(5) as i64)),
+                2 => FrameBound::CurrentRow,
+                3 => FrameBound::Following(literal(rng.below(5) as i64)),
+                _ => FrameBound::UnboundedFollowing,
+            };
+            for _ in 0..40 {
+                let units = match rng.below(3) {
+                    0 => FrameUnits::Rows,
+                    1 => FrameUnits::Range,
+                    _ => FrameUnits::Groups,
+                };
+                let frame = WindowFrame {
+                    units,
+                    start: bound(&mut rng),
+                    end: bound(&mut rng),
+                };
+                let (start, end) = frame_bounds(&frame, &layout, Some((&key, &sort))).unwrap();
+                for p in &partitions {
+                    for i in p.clone() {
+                        let want: Vec<usize> = p
+                            .clone()
+                            .filter(|&j| {
+                                passes(
+                                    &frame.start,
+                                    true,
+                                    i,
+                                    j,
+                                    &keys,
+                                    &group,
+                                    descending,
+                                    nulls_first,
+                                    units,
+                                ) && passes(
+                                    &frame.end,
+                                    false,
+                                    i,
+                                    j,
+                                    &keys,
+                                    &group,
+                                    descending,
+                                    nulls_first,
+                                    units,
+                                )
+                            })
+                            .collect();
+                        let got: Vec<usize> = (start[i]..end[i]).collect();
+                        assert_eq!(got, want, "seed {seed}, {frame}, row {i}, keys {keys:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether row `j` passes the frame bound `bound` of row `i` (`lower`: a start bound).
+    #[allow(clippy::too_many_arguments)]
+    fn passes(
+        bound: &FrameBound,
+        lower: bool,
+        i: usize,
+        j: usize,
+        keys: &[Option<i64>],
+        group: &[usize],
+        descending: bool,
+        nulls_first: bool,
+        units: FrameUnits,
+    ) -> bool {
+        let offset = |e: &Expr| match e {
+            Expr::Literal(v) => v.as_primitive::<Int64Type>().value(0),
+            _ => unreachable!(),
+        };
+        // The limit as a signed distance from the current row, in the units' space.
+        let limit = match bound {
+            FrameBound::UnboundedPreceding => return lower,
+            FrameBound::UnboundedFollowing => return !lower,
+            FrameBound::Preceding(o) => -offset(o),
+            FrameBound::CurrentRow => 0,
+            FrameBound::Following(o) => offset(o),
+        };
+        let compare = |here: i64, there: i64| {
+            if lower {
+                there >= here + limit
+            } else {
+                there <= here + limit
+            }
+        };
+        match units {
+            FrameUnits::Rows => compare(i as i64, j as i64),
+            FrameUnits::Groups => compare(group[i] as i64, group[j] as i64),
+            FrameUnits::Range if matches!(bound, FrameBound::CurrentRow) => {
+                compare(group[i] as i64, group[j] as i64)
+            }
+            FrameUnits::Range => match (keys[i], keys[j]) {
+                // A NULL row's offset bound is its peer group.
+                (None, _) => {
+                    if lower {
+                        group[j] >= group[i]
+                    } else {
+                        group[j] <= group[i]
+                    }
+                }
+                // NULLs sort after every value when last: past any lower bound, before none.
+                (Some(_), None) => lower != nulls_first,
+                (Some(a), Some(b)) => {
+                    let (a, b) = if descending { (-a, -b) } else { (a, b) };
+                    compare(a, b)
+                }
+            },
+        }
+    }
+}
