@@ -32,7 +32,7 @@ use arrow::row::{RowConverter, SortField};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
 use crate::eval::{evaluate_array, evaluate_predicate};
-use crate::expr::{WindowExpr, WindowFunction};
+use crate::expr::{AggregateExpr, AggregateFunction, WindowExpr, WindowFunction};
 use crate::kernel::normalize_zero;
 use frame::{frame_bounds, Layout};
 
@@ -131,7 +131,7 @@ impl ExecutionPlan for WindowExec {
                 let scratch = rows * CALL_SCRATCH_BYTES;
                 let base = held + sorted_size;
                 stats.track_memory(base, base + scratch)?;
-                let value = evaluate_call(call, &batch, &sorted)?;
+                let value = evaluate_call(call, &batch, &sorted, &stats)?;
                 stats.track_memory(base + scratch, base)?;
                 let value = take(value.as_ref(), &sorted.inverse, None)?;
                 let size = value.get_array_memory_size();
@@ -274,7 +274,12 @@ impl Sorted {
 }
 
 /// One call over its window, in sorted order.
-fn evaluate_call(call: &WindowExpr, batch: &RecordBatch, sorted: &Sorted) -> Result<ArrayRef> {
+fn evaluate_call(
+    call: &WindowExpr,
+    batch: &RecordBatch,
+    sorted: &Sorted,
+    stats: &ExecStats,
+) -> Result<ArrayRef> {
     let layout = &sorted.layout;
     let args = call
         .args
@@ -323,6 +328,30 @@ fn evaluate_call(call: &WindowExpr, batch: &RecordBatch, sorted: &Sorted) -> Res
             };
             let value = args.first();
             let valid = functions::valid_rows(batch.num_rows(), value, filter.as_ref());
+            if matches!(
+                func,
+                AggregateFunction::ApproxCountDistinct | AggregateFunction::ApproxPercentile
+            ) {
+                // No sliding fold: one GROUP BY accumulator group per partition.
+                let fraction = match args.get(1) {
+                    Some(f) => Some(functions::float_literal(f)?),
+                    None => None,
+                };
+                let aggregate = AggregateExpr {
+                    func,
+                    arg: call.args.first().cloned(),
+                    distinct: false,
+                    filter: None,
+                    data_type: call.data_type.clone(),
+                    fraction,
+                };
+                let value = value.ok_or_else(|| {
+                    Error::internal("an approximate aggregate without an argument")
+                })?;
+                return functions::per_partition(
+                    &aggregate, value, &valid, layout, &start, &end, stats,
+                );
+            }
             functions::aggregate(func, value, &valid, &call.data_type, layout, &start, &end)
         }
     }

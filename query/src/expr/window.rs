@@ -162,6 +162,17 @@ impl WindowFrame {
             end: FrameBound::CurrentRow,
         }
     }
+
+    /// True when every row's frame is its whole partition, given whether the window has an
+    /// ORDER BY (without one, every row is a peer of every other).
+    pub fn covers_partition(&self, ordered: bool) -> bool {
+        self.start == FrameBound::UnboundedPreceding
+            && match self.end {
+                FrameBound::UnboundedFollowing => true,
+                FrameBound::CurrentRow => !ordered && self.units != FrameUnits::Rows,
+                _ => false,
+            }
+    }
 }
 
 impl fmt::Display for WindowFrame {

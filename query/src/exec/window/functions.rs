@@ -15,7 +15,9 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use super::fold::{self, sliding};
 use super::frame::Layout;
 use crate::error::{Error, Result};
-use crate::expr::{AggregateFunction, WindowFunction};
+use crate::exec::aggregate::create_accumulator;
+use crate::exec::ExecStats;
+use crate::expr::{AggregateExpr, AggregateFunction, WindowFunction};
 use crate::kernel::{cast, normalize_zero};
 
 /// `row_number`, `rank`, `dense_rank`, `percent_rank`, `cume_dist`.
@@ -326,6 +328,72 @@ pub(super) fn aggregate(
             )))
         }
     })
+}
+
+/// Rows fed to an accumulator at a time, so that its memory is checked as it grows.
+const ACCUMULATE_ROWS: usize = 8192;
+
+/// An aggregate whose every frame is its whole partition (the binder allows no other frame for
+/// it), computed by the GROUP BY accumulator with one group per partition: the approximate
+/// aggregates, which have no sliding fold. Its state counts against the memory limit.
+pub(super) fn per_partition(
+    aggregate: &AggregateExpr,
+    value: &ArrayRef,
+    valid: &[bool],
+    layout: &Layout,
+    start: &[usize],
+    end: &[usize],
+    stats: &ExecStats,
+) -> Result<ArrayRef> {
+    let rows = valid.len();
+    let mut partition_of = Vec::with_capacity(rows);
+    for (k, p) in layout.partitions.iter().enumerate() {
+        for row in p.clone() {
+            if start[row] != p.start || end[row] != p.end {
+                return Err(Error::internal(format!(
+                    "{}() OVER a frame other than the whole partition",
+                    aggregate.func.name()
+                )));
+            }
+            partition_of.push(k);
+        }
+    }
+    let mut accumulator = create_accumulator(aggregate)?;
+    let mut held = 0;
+    let mut first = 0;
+    while first < rows {
+        let len = ACCUMULATE_ROWS.min(rows - first);
+        let chunk = first..first + len;
+        let mask = BooleanArray::from(valid[chunk.clone()].to_vec());
+        let values = arrow::compute::filter(value.slice(first, len).as_ref(), &mask)?;
+        let groups: Vec<usize> = chunk
+            .clone()
+            .filter(|&row| valid[row])
+            .map(|row| partition_of[row])
+            .collect();
+        let groups_so_far = partition_of[first + len - 1] + 1;
+        accumulator.update_batch(Some(&values), &groups, groups_so_far)?;
+        let size = accumulator.size();
+        stats.track_memory(held, size)?;
+        held = size;
+        first += len;
+    }
+    let per = accumulator.evaluate(layout.partitions.len());
+    stats.track_memory(held, 0)?;
+    let index = UInt32Array::from_iter_values(partition_of.iter().map(|&k| k as u32));
+    Ok(take(per?.as_ref(), &index, None)?)
+}
+
+/// The value of a one-row DOUBLE literal (an approximate percentile's fraction).
+pub(super) fn float_literal(value: &ArrayRef) -> Result<f64> {
+    let value = cast(value, &DataType::Float64)?;
+    let value = value.as_primitive::<Float64Type>();
+    if value.is_empty() || value.is_null(0) {
+        return Err(Error::internal(
+            "a percentile fraction that is not a number",
+        ));
+    }
+    Ok(value.value(0))
 }
 
 /// Integers, booleans, DATEs and TIMESTAMPs as BIGINTs that order like them.

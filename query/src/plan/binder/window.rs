@@ -385,12 +385,13 @@ pub(super) fn window_aggregate(call: Expr, over: Over) -> Result<Expr> {
             "{name}(DISTINCT ...) OVER (...): DISTINCT is not implemented for window functions (PostgreSQL neither)"
         )));
     }
-    if matches!(
+    let approximate = matches!(
         aggregate.func,
         AggregateFunction::ApproxCountDistinct | AggregateFunction::ApproxPercentile
-    ) {
+    );
+    if approximate && !over.frame.covers_partition(!over.order_by.is_empty()) {
         return Err(Error::unsupported(format!(
-            "{name}() as a window function (not implemented yet); compute it with GROUP BY in a subquery and join"
+            "{name}() over a frame other than the whole partition (not implemented yet); use OVER (PARTITION BY ...) without ORDER BY, or ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
         )));
     }
     if aggregate.func == AggregateFunction::PercentileCont {
