@@ -236,6 +236,9 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
         Expr::Aggregate(agg) => Err(Error::internal(format!(
             "aggregate {agg} reached the executor"
         ))),
+        Expr::Window(window) => Err(Error::internal(format!(
+            "window call {window} reached the executor"
+        ))),
     }
 }
 
@@ -422,6 +425,8 @@ fn check_float_divisor(divisor: &Value) -> Result<()> {
 }
 
 /// Replaces every constant subexpression by its value.
+// As deep as the expression (up to --expression-depth-max): grow the stack as needed.
+#[recursive::recursive]
 pub fn fold_constants(expr: Expr) -> Result<Expr> {
     let expr = expr.map_children(fold_constants)?;
     if matches!(expr, Expr::Literal(_)) || !expr.is_constant() {

@@ -25,6 +25,7 @@ mod series;
 mod setop;
 mod sort;
 mod union;
+mod window;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +47,7 @@ pub use series::SeriesExec;
 pub use setop::SetOpExec;
 pub use sort::SortExec;
 pub use union::UnionExec;
+pub use window::WindowExec;
 
 use crate::error::{Error, Result};
 use crate::plan::LogicalPlan;
@@ -394,6 +396,16 @@ fn build_operator(
                 stats.clone(),
             )?)
         }
+        LogicalPlan::Window {
+            input: child,
+            exprs,
+            ..
+        } => Box::new(WindowExec::new(
+            input(child)?,
+            exprs.clone(),
+            plan.schema(),
+            stats.clone(),
+        )),
         LogicalPlan::Union { inputs } => {
             let children = inputs.iter().map(&mut input).collect::<Result<Vec<_>>>()?;
             Box::new(UnionExec::new(children, plan.schema(), stats.clone()))

@@ -7,8 +7,10 @@
 
 pub mod coerce;
 mod in_set;
+mod window;
 
 pub use in_set::{InSet, Literals};
+pub use window::{FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunction};
 
 use std::any::Any;
 use std::fmt;
@@ -269,6 +271,29 @@ impl fmt::Display for AggregateExpr {
     }
 }
 
+/// One key of an ORDER BY (of a query or of a window).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    /// The value sorted on.
+    pub expr: Expr,
+    /// `DESC`
+    pub descending: bool,
+    /// NULLs before values (PostgreSQL default: only for `DESC`).
+    pub nulls_first: bool,
+}
+
+impl fmt::Display for SortKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} NULLS {}",
+            self.expr,
+            if self.descending { "DESC" } else { "ASC" },
+            if self.nulls_first { "FIRST" } else { "LAST" }
+        )
+    }
+}
+
 /// A typed expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -358,6 +383,10 @@ pub enum Expr {
     /// which replaces it by a column of the [`Aggregate`](crate::plan::LogicalPlan::Aggregate)
     /// output; the executor never sees one.
     Aggregate(Box<AggregateExpr>),
+    /// A window function call. Exists only between binding and the rewrite of a query with
+    /// window calls, which replaces it by a column of the
+    /// [`Window`](crate::plan::LogicalPlan::Window) output; the executor never sees one.
+    Window(Box<WindowExpr>),
 }
 
 impl Expr {
@@ -383,6 +412,7 @@ impl Expr {
             Expr::Negative(e) => e.data_type(),
             Expr::Cast { data_type, .. } => data_type.clone(),
             Expr::Aggregate(agg) => agg.data_type.clone(),
+            Expr::Window(window) => window.data_type.clone(),
             Expr::Case { when_then, .. } => when_then
                 .first()
                 .map(|(_, r)| r.data_type())
@@ -439,6 +469,7 @@ impl Expr {
             Expr::Like { expr, pattern, .. } => vec![expr, pattern],
             Expr::Cast { expr, .. } => vec![expr],
             Expr::Aggregate(agg) => agg.arg.iter().chain(agg.filter.iter()).collect(),
+            Expr::Window(window) => window.exprs().collect(),
             Expr::Function { args, .. } => args.iter().collect(),
             Expr::Case {
                 when_then,
@@ -515,6 +546,7 @@ impl Expr {
                 }
                 Expr::Aggregate(agg)
             }
+            Expr::Window(window) => Expr::Window(Box::new(window.map_exprs(&mut f)?)),
         })
     }
 
@@ -544,15 +576,22 @@ impl Expr {
         }
     }
 
-    /// True when the expression reads no column and calls no aggregate: it can be folded.
+    /// True when the expression contains a window function call.
+    pub fn contains_window(&self) -> bool {
+        matches!(self, Expr::Window(_)) || self.children().iter().any(|c| c.contains_window())
+    }
+
+    /// True when the expression reads no column and calls no aggregate or window function: it
+    /// can be folded.
     pub fn is_constant(&self) -> bool {
         !matches!(
             self,
-            Expr::Column { .. } | Expr::OuterColumn { .. } | Expr::Aggregate(_)
+            Expr::Column { .. } | Expr::OuterColumn { .. } | Expr::Aggregate(_) | Expr::Window(_)
         ) && self.children().iter().all(|c| c.is_constant())
     }
 
     /// Replaces every column index `i` by `mapping[i]`.
+    #[recursive::recursive]
     pub fn remap_columns(self, mapping: &[Option<usize>]) -> Result<Expr> {
         match self {
             Expr::Column {
@@ -676,6 +715,7 @@ impl fmt::Display for Expr {
                 )
             }
             Expr::Aggregate(agg) => write!(f, "{agg}"),
+            Expr::Window(window) => write!(f, "{window}"),
             Expr::Case {
                 when_then,
                 else_result,

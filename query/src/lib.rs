@@ -24,7 +24,7 @@
 //!   LogicalPlan       ... Scan(events, columns=[region, ts], filters=[ts > ...])
 //!        |
 //!        | exec       one physical operator per node (ScanExec, FilterExec, ProjectionExec,
-//!        v            AggregateExec, SortExec, LimitExec, HashJoinExec, UnionExec), pulling
+//!        v            AggregateExec, WindowExec, SortExec, LimitExec, HashJoinExec, UnionExec), pulling
 //!                     batches from its input
 //!   PhysicalPlan
 //!        |
@@ -65,14 +65,17 @@
 //! runs only over the rows that reach it); aggregates `count(*)`, `count`, `sum`, `min`, `max`,
 //! `avg`, `stddev[_samp|_pop]`, `variance`/`var_samp`/`var_pop`, `any_value`,
 //! `approx_count_distinct` (HyperLogLog), `approx_percentile`, `percentile_cont(p) WITHIN GROUP
-//! (ORDER BY x)`, each with `DISTINCT` and `FILTER (WHERE ...)`; `timestamp +/- INTERVAL '...'`;
+//! (ORDER BY x)`, each with `DISTINCT` and `FILTER (WHERE ...)`; window functions (`row_number`,
+//! `rank`, `dense_rank`, `percent_rank`, `cume_dist`, `ntile`, `lag`, `lead`, `first_value`,
+//! `last_value`, `nth_value` and the aggregates `OVER (PARTITION BY ... ORDER BY ...
+//! ROWS|RANGE|GROUPS ...)`, named `WINDOW` clauses); `timestamp +/- INTERVAL '...'`;
 //! scalar functions `coalesce`, `nullif`, `abs`, `length`, `octet_length`, `lower`, `upper`,
 //! `concat`, `substring`, `trim` and friends, `replace`, `strpos`/`position`, `starts_with`,
 //! `regexp_replace`, `regexp_match`, `regexp_like`, `date_trunc`, `extract`/`date_part`,
 //! `time_bucket`/`date_bin`, `to_timestamp`, `floor`/`ceil`, `now()` (one value per statement),
 //! and the session functions PostgreSQL clients call (`version()`, `current_setting(...)`, ...:
 //! [`pg_catalog`], which also registers the `information_schema` and `pg_catalog` tables). Not yet: RIGHT,
-//! FULL and cross joins, correlated subqueries, `INTERSECT`/`EXCEPT`, window functions.
+//! FULL and cross joins, correlated subqueries, `INTERSECT`/`EXCEPT`, window frame `EXCLUDE`.
 //! `docs/sql.md` is the reference; the SQL test files in `tests/slt/` pin every construct
 //! against DuckDB's answers.
 //!

@@ -24,7 +24,7 @@ use arrow::datatypes::{DataType, Int64Type};
 
 use crate::error::Result;
 use crate::eval::fold_constants;
-use crate::expr::{AggregateExpr, AggregateFunction, BinaryOp, Expr};
+use crate::expr::{AggregateExpr, AggregateFunction, BinaryOp, Expr, WindowExpr};
 use crate::plan::LogicalPlan;
 
 mod join_order;
@@ -310,6 +310,33 @@ fn prune_columns(
                     all,
                 },
                 left_map,
+            ))
+        }
+        LogicalPlan::Window {
+            input,
+            exprs,
+            names,
+        } => {
+            // The input's columns pass through; the calls' columns follow them (all kept).
+            let width = input.schema().fields().len();
+            let mut needed: Vec<usize> = required.iter().copied().filter(|&c| c < width).collect();
+            columns_of(exprs.iter().flat_map(WindowExpr::exprs), &mut needed);
+            let (input, input_map) = prune_columns(*input, &normalize(needed))?;
+            let new_width = input.schema().fields().len();
+            let exprs = exprs
+                .into_iter()
+                .map(|e| e.map_exprs(|x| x.remap_columns(&input_map)))
+                .collect::<Result<Vec<_>>>()?;
+            let mut mapping = input_map;
+            mapping.resize(width, None);
+            mapping.extend((0..exprs.len()).map(|k| Some(new_width + k)));
+            Ok((
+                LogicalPlan::Window {
+                    input: Box::new(input),
+                    exprs,
+                    names,
+                },
+                mapping,
             ))
         }
         LogicalPlan::Union { inputs } => {

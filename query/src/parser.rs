@@ -88,6 +88,10 @@ fn parse_one(sql: &str, max_depth: usize) -> Result<Statement> {
         .and_then(|mut p| p.parse_statements())
         .map_err(|e| match e {
             ParserError::RecursionLimitExceeded => Error::ExpressionTooDeep { limit: max_depth },
+            // sqlparser does not read a window frame's EXCLUDE clause: say that, not "expected )".
+            other if other.to_string().contains("found: EXCLUDE") => Error::unsupported(
+                "EXCLUDE in a window frame (EXCLUDE CURRENT ROW / GROUP / TIES / NO OTHERS)",
+            ),
             other => Error::from(other),
         })?;
     match statements.len() {

@@ -14,7 +14,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use strata_storage::TableDef;
 
 use crate::error::Result;
-use crate::expr::{AggregateExpr, Expr};
+pub use crate::expr::SortKey;
+use crate::expr::{AggregateExpr, Expr, WindowExpr};
 
 /// What a statement asks for.
 #[derive(Debug)]
@@ -86,29 +87,6 @@ pub struct Insert {
     pub columns: Vec<usize>,
     /// The rows.
     pub source: InsertSource,
-}
-
-/// One key of an ORDER BY.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SortKey {
-    /// The value sorted on.
-    pub expr: Expr,
-    /// `DESC`
-    pub descending: bool,
-    /// NULLs before values (PostgreSQL default: only for `DESC`).
-    pub nulls_first: bool,
-}
-
-impl fmt::Display for SortKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} NULLS {}",
-            self.expr,
-            if self.descending { "DESC" } else { "ASC" },
-            if self.nulls_first { "FIRST" } else { "LAST" }
-        )
-    }
 }
 
 /// A read of one table.
@@ -361,6 +339,16 @@ pub enum LogicalPlan {
         /// The inputs, in order.
         inputs: Vec<LogicalPlan>,
     },
+    /// Computes window function calls. Output: the input columns, then one column per call.
+    /// The rows are the input's (in some order).
+    Window {
+        /// The input.
+        input: Box<LogicalPlan>,
+        /// The calls.
+        exprs: Vec<WindowExpr>,
+        /// Their output names.
+        names: Vec<String>,
+    },
 }
 
 impl LogicalPlan {
@@ -450,6 +438,25 @@ impl LogicalPlan {
                 series.values.data_type(),
                 false,
             )])),
+            LogicalPlan::Window {
+                input,
+                exprs,
+                names,
+            } => {
+                let mut fields: Vec<Field> = input
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                fields.extend(
+                    exprs
+                        .iter()
+                        .zip(names)
+                        .map(|(e, name)| Field::new(name, e.data_type.clone(), true)),
+                );
+                Arc::new(Schema::new(fields))
+            }
             LogicalPlan::Union { inputs } => match inputs.first() {
                 Some(first) => {
                     let fields: Vec<Field> = first
@@ -473,7 +480,8 @@ impl LogicalPlan {
             | LogicalPlan::Projection { input, .. }
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::Sort { input, .. }
-            | LogicalPlan::Limit { input, .. } => vec![input],
+            | LogicalPlan::Limit { input, .. }
+            | LogicalPlan::Window { input, .. } => vec![input],
             LogicalPlan::Join { left, right, .. } | LogicalPlan::SetOp { left, right, .. } => {
                 vec![left, right]
             }
@@ -483,8 +491,8 @@ impl LogicalPlan {
 
     /// The expressions of the node itself (not of its inputs), in order: scan filters, the
     /// filter predicate, projections, group keys then each aggregate's argument and FILTER, sort
-    /// keys, join keys (left, right) then the join filter. Every walk over expressions follows
-    /// this order.
+    /// keys, join keys (left, right) then the join filter, each window call's
+    /// [`exprs`](WindowExpr::exprs). Every walk over expressions follows this order.
     pub fn exprs(&self) -> Vec<&Expr> {
         match self {
             LogicalPlan::Scan(scan) => scan.filters.iter().collect(),
@@ -513,6 +521,7 @@ impl LogicalPlan {
                 .flat_map(|(l, r)| [l, r])
                 .chain(filter.iter())
                 .collect(),
+            LogicalPlan::Window { exprs, .. } => exprs.iter().flat_map(WindowExpr::exprs).collect(),
         }
     }
 
@@ -586,6 +595,15 @@ impl LogicalPlan {
             },
             LogicalPlan::Union { inputs } => LogicalPlan::Union {
                 inputs: inputs.into_iter().map(f).collect::<Result<_>>()?,
+            },
+            LogicalPlan::Window {
+                input,
+                exprs,
+                names,
+            } => LogicalPlan::Window {
+                input: g(input)?,
+                exprs,
+                names,
             },
         })
     }
@@ -671,6 +689,18 @@ impl LogicalPlan {
                     filter: filter.map(&mut f).transpose()?,
                 }
             }
+            LogicalPlan::Window {
+                input,
+                exprs,
+                names,
+            } => LogicalPlan::Window {
+                input,
+                exprs: exprs
+                    .into_iter()
+                    .map(|e| e.map_exprs(&mut f))
+                    .collect::<Result<_>>()?,
+                names,
+            },
         })
     }
 
@@ -743,6 +773,14 @@ impl LogicalPlan {
             LogicalPlan::Series(series) => write!(f, "Series: {:?}", series.values),
             LogicalPlan::SetOp { op, all, .. } => {
                 write!(f, "SetOp: {}{}", op.name(), if *all { " ALL" } else { "" })
+            }
+            LogicalPlan::Window { exprs, names, .. } => {
+                let items: Vec<String> = exprs
+                    .iter()
+                    .zip(names)
+                    .map(|(e, n)| format!("{e} AS {n}"))
+                    .collect();
+                write!(f, "Window: {}", items.join(", "))
             }
         }
     }
@@ -834,6 +872,23 @@ mod tests {
             },
             LogicalPlan::Union {
                 inputs: vec![scan(), scan()],
+            },
+            LogicalPlan::Window {
+                input: Box::new(scan()),
+                exprs: vec![WindowExpr {
+                    func: crate::expr::WindowFunction::Lag,
+                    args: vec![column(0), column(1), column(0)],
+                    filter: Some(column(1)),
+                    partition_by: vec![column(1)],
+                    order_by: vec![SortKey {
+                        expr: column(0),
+                        descending: false,
+                        nulls_first: false,
+                    }],
+                    frame: crate::expr::WindowFrame::default_frame(),
+                    data_type: DataType::Int32,
+                }],
+                names: vec!["lag".into()],
             },
         ]
     }

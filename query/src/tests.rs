@@ -20,6 +20,7 @@ mod hostile;
 mod join;
 mod select;
 mod system;
+mod window;
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);

@@ -7,6 +7,7 @@
 //!   -> Join(left, right, equality keys, rest of ON)                     (per JOIN)
 //!   -> Filter(WHERE)
 //!   -> Aggregate(GROUP BY keys, aggregate calls) -> Filter(HAVING)      (aggregate queries)
+//!   -> Window(window function calls)                                    (... OVER (...))
 //!   -> Projection(select items + ORDER BY keys not in the select list)
 //!   -> Aggregate(all columns)                                           (SELECT DISTINCT)
 //!   -> Sort -> Limit
@@ -37,8 +38,9 @@
 //!   expr.rs      expressions
 //!   subquery.rs  (SELECT ...), IN (SELECT ...), EXISTS in expressions
 //!   function.rs  scalar function calls      aggregate.rs  aggregate calls
+//!   window.rs    OVER clauses, WINDOW definitions, frames, window function types
 //!   scope.rs     name resolution
-//!   literal.rs   literals, intervals, type names
+//!   literal.rs   literals, intervals, type names, ORDER BY options
 //!   context.rs   what the parts need from the statement (the Binder provides it)
 //! ```
 //!
@@ -59,6 +61,7 @@ mod scope;
 mod select;
 mod setop;
 mod subquery;
+mod window;
 
 use std::cell::RefCell;
 

@@ -3,8 +3,8 @@
 //! Operands are coerced like PostgreSQL ([`crate::expr::coerce`]); chains of one operator
 //! (`AND`, `OR`, `||`) and `IN` lists are taken apart without recursion, and the equalities of
 //! one expression with constants become one hashed [`InSet`]. Function calls are typed by
-//! [`super::function`] (scalar) and [`super::aggregate`]; subqueries run through
-//! [`super::subquery`].
+//! [`super::function`] (scalar), [`super::aggregate`] and [`super::window`] (calls with
+//! `OVER`); subqueries run through [`super::subquery`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,14 +15,15 @@ use sqlparser::ast as sql;
 
 use super::aggregate::aggregate_call;
 use super::function::scalar_call;
-use super::literal::{interval_literal, literal, sql_type};
+use super::literal::{interval_literal, literal, sort_options, sql_type};
 use super::scope::{Relation, Scope};
 use super::subquery::{exists_subquery, in_subquery, scalar_subquery};
+use super::window::{bind_over, window_aggregate, window_call, Over};
 use crate::error::{Error, Result};
 use crate::expr::coerce::{
     coerce_pair, common_type, expect_boolean, integer_arg, is_numeric, string_arg, type_name,
 };
-use crate::expr::{AggregateFunction, BinaryOp, Expr, InSet};
+use crate::expr::{AggregateFunction, BinaryOp, Expr, InSet, WindowFunction};
 use crate::function::math::{rounding, Ceil, Floor};
 use crate::function::string::{ConcatOperator, Strpos, Substring, Trim, TrimSide};
 use crate::function::time::{date_part, DatePart};
@@ -379,15 +380,21 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
         .map(|i| i.value.to_ascii_lowercase())
         .unwrap_or_default();
     let Some(func) = AggregateFunction::from_name(&name) else {
+        if let Some(func) = WindowFunction::from_name(&name) {
+            return bind_window_function(func, function, scope, agg);
+        }
         return bind_scalar_function(&name, function, scope, agg);
     };
-    if let Some(clause) = agg {
+    // Over a window, an aggregate's argument may hold aggregates (`sum(count(*)) OVER ()`).
+    let over = bind_over_clause(function, scope, agg)?;
+    let nested = match over {
+        Some(_) => agg,
+        None => Some("the argument of an aggregate function (aggregates cannot be nested)"),
+    };
+    if let (Some(clause), None) = (agg, &over) {
         return Err(Error::InvalidArgument {
             message: format!("aggregate functions are not allowed in {clause}"),
         });
-    }
-    if function.over.is_some() {
-        return Err(Error::unsupported("window functions (OVER)"));
     }
     let ordered_set = func == AggregateFunction::PercentileCont;
     if ordered_set != (function.within_group.len() == 1) {
@@ -421,7 +428,6 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
         list.duplicate_treatment,
         Some(sql::DuplicateTreatment::Distinct)
     );
-    let nested = Some("the argument of an aggregate function (aggregates cannot be nested)");
     fn plain(arg: &sql::FunctionArg) -> Option<&sql::Expr> {
         match arg {
             sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => Some(e),
@@ -466,7 +472,73 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
             })
         }
     };
-    aggregate_call(func, arg, distinct, filter, fraction)
+    let call = aggregate_call(func, arg, distinct, filter, fraction)?;
+    if over.is_none() && call.children().iter().any(|c| c.contains_window()) {
+        return Err(Error::InvalidArgument {
+            message: "aggregate function calls cannot contain window function calls".into(),
+        });
+    }
+    match over {
+        Some(over) => window_aggregate(call, over),
+        None => Ok(call),
+    }
+}
+
+/// The bound `OVER` clause of a call, if it has one; an error where window functions are not
+/// allowed.
+fn bind_over_clause(
+    function: &sql::Function,
+    scope: &Scope,
+    agg: AggContext,
+) -> Result<Option<Over>> {
+    let Some(over) = &function.over else {
+        return Ok(None);
+    };
+    let Some(definitions) = scope.windows else {
+        return Err(Error::InvalidArgument {
+            message: format!(
+                "window functions are not allowed in {}; only in the select list and ORDER BY",
+                agg.unwrap_or("this clause")
+            ),
+        });
+    };
+    if function.null_treatment.is_some() {
+        return Err(Error::unsupported("IGNORE NULLS / RESPECT NULLS"));
+    }
+    let bind = |e: &sql::Expr| bind_expr(e, scope, agg);
+    let constant =
+        |e: &sql::Expr| crate::eval::fold_constants(bind_constant(e, "a window frame offset")?);
+    bind_over(over, definitions, &bind, &constant).map(Some)
+}
+
+/// A call of a window-only function (`row_number()`, `lag(x)`, ...).
+fn bind_window_function(
+    func: WindowFunction,
+    function: &sql::Function,
+    scope: &Scope,
+    agg: AggContext,
+) -> Result<Expr> {
+    let name = func.name();
+    let Some(over) = bind_over_clause(function, scope, agg)? else {
+        return Err(Error::InvalidArgument {
+            message: format!("window function {name}() requires an OVER clause"),
+        });
+    };
+    if function.filter.is_some() {
+        return Err(Error::unsupported(
+            "FILTER is not implemented for non-aggregate window functions",
+        ));
+    }
+    if !function.within_group.is_empty() {
+        return Err(Error::InvalidArgument {
+            message: format!("{name}() does not take WITHIN GROUP"),
+        });
+    }
+    let args = function_args(name, function)?
+        .into_iter()
+        .map(|a| bind_expr(a, scope, agg))
+        .collect::<Result<Vec<_>>>()?;
+    window_call(func, args, over)
 }
 
 /// A scalar function call: its arguments bound here, the call typed by [`scalar_call`].
@@ -476,8 +548,15 @@ fn bind_scalar_function(
     scope: &Scope,
     agg: AggContext,
 ) -> Result<Expr> {
-    if function.over.is_some() || function.filter.is_some() {
-        return Err(Error::unsupported(format!("OVER / FILTER on {name}()")));
+    if function.over.is_some() {
+        return Err(Error::InvalidArgument {
+            message: format!(
+                "OVER specified, but {name}() is not a window function nor an aggregate function"
+            ),
+        });
+    }
+    if function.filter.is_some() {
+        return Err(Error::unsupported(format!("FILTER on {name}()")));
     }
     let asts = function_args(name, function)?;
     let args = asts
@@ -537,16 +616,6 @@ pub(super) fn keyword_column(function: &sql::Function, scope: &Scope) -> Option<
     }
     let ident = function.name.0.first()?.as_ident()?;
     scope.resolve(&ident.value).ok()
-}
-
-/// (descending, nulls first) of an ORDER BY key, with PostgreSQL's defaults.
-pub(super) fn sort_options(key: &sql::OrderByExpr) -> Result<(bool, bool)> {
-    let descending = match &key.options.sort {
-        None | Some(sql::OrderBySort::Asc) => false,
-        Some(sql::OrderBySort::Desc) => true,
-        Some(sql::OrderBySort::Using(_)) => return Err(Error::unsupported("ORDER BY ... USING")),
-    };
-    Ok((descending, key.options.nulls_first.unwrap_or(descending)))
 }
 
 fn bind_case(

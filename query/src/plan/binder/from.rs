@@ -451,6 +451,7 @@ fn merge_using_columns<'s>(
         schema: plan.schema(),
         binder: scope.binder,
         pending: std::cell::RefCell::new(vec![]),
+        windows: None,
     };
     Ok((plan, scope))
 }

@@ -1,5 +1,5 @@
 //! Constants of the AST: literals (`1`, `'a'`, `TRUE`, `NULL`), intervals (`INTERVAL '1 day
-//! 2 hours'`) and SQL type names (`CAST(x AS BIGINT)`).
+//! 2 hours'`), SQL type names (`CAST(x AS BIGINT)`) and the options of an ORDER BY key.
 
 use std::sync::Arc;
 
@@ -143,4 +143,14 @@ fn parse_interval(text: &str) -> Option<(i32, i32, i64)> {
         i32::try_from(days).ok()?,
         ms.round() as i64,
     ))
+}
+
+/// (descending, nulls first) of an ORDER BY key, with PostgreSQL's defaults.
+pub(super) fn sort_options(key: &sql::OrderByExpr) -> Result<(bool, bool)> {
+    let descending = match &key.options.sort {
+        None | Some(sql::OrderBySort::Asc) => false,
+        Some(sql::OrderBySort::Desc) => true,
+        Some(sql::OrderBySort::Using(_)) => return Err(Error::unsupported("ORDER BY ... USING")),
+    };
+    Ok((descending, key.options.nulls_first.unwrap_or(descending)))
 }

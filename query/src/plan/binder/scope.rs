@@ -80,6 +80,9 @@ pub(super) struct Scope<'s> {
     /// The joins that the correlated subqueries bound in this scope need, in order; the clause
     /// that bound them (WHERE, the select list) puts them into the plan.
     pub(super) pending: RefCell<Vec<PendingJoin>>,
+    /// Where window function calls are allowed (a select list, ORDER BY): the `WINDOW`
+    /// clause's definitions; `None` elsewhere.
+    pub(super) windows: Option<&'s [sql::NamedWindowDefinition]>,
 }
 
 impl<'s> Scope<'s> {
@@ -94,6 +97,22 @@ impl<'s> Scope<'s> {
             schema,
             binder,
             pending: RefCell::new(vec![]),
+            windows: None,
+        }
+    }
+
+    /// The same columns, where window function calls are allowed, with the `WINDOW` clause's
+    /// definitions. (Its joins for correlated subqueries are its own: take them from it.)
+    pub(super) fn with_windows<'t>(&self, windows: &'t [sql::NamedWindowDefinition]) -> Scope<'t>
+    where
+        's: 't,
+    {
+        Scope {
+            relations: self.relations.clone(),
+            schema: self.schema.clone(),
+            binder: self.binder,
+            pending: RefCell::new(vec![]),
+            windows: Some(windows),
         }
     }
 
@@ -119,6 +138,7 @@ impl<'s> Scope<'s> {
             schema: Arc::new(arrow::datatypes::Schema::new(fields)),
             binder: left.binder.or(right.binder),
             pending: RefCell::new(vec![]),
+            windows: None,
         }
     }
 
@@ -130,6 +150,7 @@ impl<'s> Scope<'s> {
             schema: self.schema.clone(),
             binder: None,
             pending: RefCell::new(vec![]),
+            windows: None,
         }
     }
 

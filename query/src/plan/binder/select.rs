@@ -5,6 +5,7 @@
 //! ```text
 //! Filter(WHERE)
 //!   -> Aggregate(GROUP BY keys, aggregate calls) -> Filter(HAVING)      (aggregate queries)
+//!   -> Window(window function calls)                                    (... OVER (...))
 //!   -> Projection(select items + ORDER BY keys not in the select list)
 //!   -> Aggregate(all columns)                                           (SELECT DISTINCT)
 //!   -> Sort
@@ -14,14 +15,15 @@
 use sqlparser::ast as sql;
 
 use super::context::Context;
-use super::expr::{bind_expr, keyword_column, sort_options};
+use super::expr::{bind_expr, keyword_column};
 use super::from::bind_from;
 use super::grouping::{bind_group_by, grouping_sets_plan, replace_grouping_calls};
-use super::literal::null_literal;
+use super::literal::{null_literal, sort_options};
 use super::scope::{object_name, PendingJoin, Scope};
+use super::window::check_definitions;
 use crate::error::{Error, Result};
 use crate::expr::coerce::expect_boolean;
-use crate::expr::{AggregateExpr, Expr};
+use crate::expr::{AggregateExpr, Expr, WindowExpr};
 use crate::plan::{LogicalPlan, SortKey};
 
 /// Output name of a select item that is neither a column nor a function call (PostgreSQL's).
@@ -39,15 +41,20 @@ pub(super) fn bind_select(
     if select.into.is_some() {
         return Err(Error::unsupported("SELECT INTO"));
     }
-    if !select.named_window.is_empty() || select.qualify.is_some() {
-        return Err(Error::unsupported("window functions"));
+    if select.qualify.is_some() {
+        return Err(Error::unsupported(
+            "QUALIFY; filter the window results in an outer query",
+        ));
     }
+    check_definitions(&select.named_window)?;
     let distinct = match &select.distinct {
         None | Some(sql::Distinct::All) => false,
         Some(sql::Distinct::Distinct) => true,
         Some(sql::Distinct::On(_)) => return Err(Error::unsupported("DISTINCT ON")),
     };
     let (mut plan, scope) = bind_from(binder, &select.from)?;
+    // The select list and ORDER BY may call window functions; WHERE, GROUP BY and HAVING not.
+    let windowed = scope.with_windows(&select.named_window);
 
     // WHERE
     let width = scope.schema.fields().len();
@@ -102,10 +109,10 @@ pub(super) fn bind_select(
     for item in &select.projection {
         match item {
             sql::SelectItem::UnnamedExpr(e) => {
-                items.push((bind_expr(e, &scope, None)?, output_name(e, &scope)));
+                items.push((bind_expr(e, &windowed, None)?, output_name(e, &scope)));
             }
             sql::SelectItem::ExprWithAlias { expr, alias } => {
-                items.push((bind_expr(expr, &scope, None)?, alias.value.clone()));
+                items.push((bind_expr(expr, &windowed, None)?, alias.value.clone()));
             }
             sql::SelectItem::Wildcard(options) => {
                 if options.opt_exclude.is_some() || options.opt_except.is_some() {
@@ -134,7 +141,8 @@ pub(super) fn bind_select(
         });
     }
     // Correlated subqueries of the select list: their joins go under the select list.
-    let item_joins = scope.take_joins();
+    // (The select list is bound in `windowed`, which holds its own joins.)
+    let item_joins = windowed.take_joins();
     let correlated_items = !item_joins.is_empty();
     if correlated_items {
         plan = apply_joins(plan, item_joins, width)?;
@@ -179,7 +187,7 @@ pub(super) fn bind_select(
         } else if let Some(i) = alias_of(&key.expr, &items) {
             OrderTarget::Item(i)
         } else {
-            let expr = bind_expr(&key.expr, &scope, None)?;
+            let expr = bind_expr(&key.expr, &windowed, None)?;
             match items.iter().position(|(e, _)| *e == expr) {
                 Some(i) => OrderTarget::Item(i),
                 None => OrderTarget::Extra(expr),
@@ -189,7 +197,7 @@ pub(super) fn bind_select(
         order_targets.push((target, descending, nulls_first));
     }
 
-    if !scope.take_joins().is_empty() {
+    if !scope.take_joins().is_empty() || !windowed.take_joins().is_empty() {
         return Err(Error::unsupported(
             "a correlated subquery in GROUP BY, HAVING or ORDER BY; compute it in a subquery in FROM",
         ));
@@ -265,6 +273,37 @@ pub(super) fn bind_select(
                 predicate,
             };
         }
+    }
+
+    // Window calls: computed over the rows so far (after GROUP BY and HAVING), each replaced
+    // by a column of the Window output.
+    let has_windows = items.iter().any(|(e, _)| e.contains_window())
+        || order_targets
+            .iter()
+            .any(|(t, _, _)| matches!(t, OrderTarget::Extra(e) if e.contains_window()));
+    if has_windows {
+        let mut rewriter = WindowRewriter {
+            width: plan.schema().fields().len(),
+            calls: vec![],
+        };
+        for (expr, _) in items.iter_mut() {
+            *expr = rewriter.rewrite(std::mem::replace(expr, Expr::Literal(null_literal())))?;
+        }
+        for (target, _, _) in order_targets.iter_mut() {
+            if let OrderTarget::Extra(expr) = target {
+                *expr = rewriter.rewrite(std::mem::replace(expr, Expr::Literal(null_literal())))?;
+            }
+        }
+        let names = rewriter
+            .calls
+            .iter()
+            .map(|w| w.func.name().to_string())
+            .collect();
+        plan = LogicalPlan::Window {
+            input: Box::new(plan),
+            exprs: rewriter.calls,
+            names,
+        };
     }
 
     // Projection: select items, then ORDER BY keys that are not select items.
@@ -395,6 +434,36 @@ impl AggregateRewriter<'_> {
                 ))
             }
             Expr::Column { name, .. } => Err(Error::NotGrouped { name }),
+            other => other.map_children(|c| self.rewrite(c)),
+        }
+    }
+}
+
+/// Replaces window calls by columns of the Window output (the input's `width` columns, then
+/// one per distinct call).
+struct WindowRewriter {
+    width: usize,
+    calls: Vec<WindowExpr>,
+}
+
+impl WindowRewriter {
+    fn rewrite(&mut self, expr: Expr) -> Result<Expr> {
+        match expr {
+            Expr::Window(call) => {
+                let call = *call;
+                let i = match self.calls.iter().position(|c| *c == call) {
+                    Some(i) => i,
+                    None => {
+                        self.calls.push(call.clone());
+                        self.calls.len() - 1
+                    }
+                };
+                Ok(Expr::column(
+                    self.width + i,
+                    call.func.name(),
+                    call.data_type,
+                ))
+            }
             other => other.map_children(|c| self.rewrite(c)),
         }
     }

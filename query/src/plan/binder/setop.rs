@@ -7,7 +7,8 @@ use arrow::datatypes::{DataType, SchemaRef};
 use sqlparser::ast as sql;
 
 use super::context::Context;
-use super::expr::{bind_expr, sort_options};
+use super::expr::bind_expr;
+use super::literal::sort_options;
 use super::scope::{Relation, Scope};
 use super::select::{bind_select, distinct_rows, positional, select_item_at};
 use crate::error::{Error, Result};
