@@ -12,6 +12,7 @@
 //! time.rs         date_trunc, date_part / extract, time_bucket / date_bin, to_timestamp, now
 //! math.rs         abs, floor, ceil
 //! conditional.rs  coalesce, nullif
+//! types.rs        typeof
 //! ```
 //!
 //! The binder looks a name up with [`lookup`] (after the session functions of
@@ -23,6 +24,7 @@ pub(crate) mod math;
 pub(crate) mod regex;
 pub(crate) mod string;
 pub(crate) mod time;
+pub(crate) mod types;
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 
@@ -37,6 +39,7 @@ const FAMILIES: &[&[Definition]] = &[
     time::FUNCTIONS,
     math::FUNCTIONS,
     conditional::FUNCTIONS,
+    types::FUNCTIONS,
 ];
 
 /// A SQL function of the registry: its names and how a call is bound.

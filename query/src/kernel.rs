@@ -3,7 +3,8 @@
 //! evaluator and the operators (group, join and distinct keys).
 //!
 //! - [`cast`]: a value that does not convert is an error, not a NULL; floats round half to even
-//!   into integers; a TIMESTAMP becomes text the way PostgreSQL writes it.
+//!   into integers, decimals half away from zero (into integers and into decimals of a smaller
+//!   scale, as PostgreSQL); a TIMESTAMP becomes text the way PostgreSQL writes it.
 //! - [`normalize_zero`]: `-0.0` and `0.0` are one value, as SQL says and Arrow's total order
 //!   does not.
 
@@ -29,7 +30,12 @@ pub fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     }
     let is_int = |dt: &DataType| matches!(dt, DataType::Int16 | DataType::Int32 | DataType::Int64);
     let is_float = |dt: &DataType| matches!(dt, DataType::Float32 | DataType::Float64);
-    let source: ArrayRef = if is_float(from) && is_int(to) {
+    let is_decimal = |dt: &DataType| matches!(dt, DataType::Decimal128(_, _));
+    let source: ArrayRef = if is_decimal(from) && is_int(to) {
+        // Arrow truncates a decimal into an integer; PostgreSQL rounds half away from zero,
+        // as Arrow does when it lowers a decimal's scale.
+        cast_with_options(value.as_ref(), &DataType::Decimal128(38, 0), &options)?
+    } else if is_float(from) && is_int(to) {
         let doubles = cast_with_options(value.as_ref(), &DataType::Float64, &options)?;
         let doubles = doubles
             .as_primitive_opt::<arrow::datatypes::Float64Type>()
@@ -38,7 +44,7 @@ pub fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     } else {
         value.clone()
     };
-    let numeric = |dt: &DataType| is_int(dt) || is_float(dt);
+    let numeric = |dt: &DataType| is_int(dt) || is_float(dt) || is_decimal(dt);
     cast_with_options(source.as_ref(), to, &options).map_err(|e| {
         let target = strata_storage::sql_type_name(to);
         if numeric(from) && numeric(to) {
@@ -51,6 +57,32 @@ pub fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
             }
         }
     })
+}
+
+/// The result of a DECIMAL operation as `to`, a `Decimal128(p, s)`: rescaled when Arrow's
+/// kernel chose another type, and every value checked against `p` digits, so that a result
+/// beyond the precision (at most 38 digits) is a `NUMERIC_OVERFLOW` error, never a value that
+/// does not fit its type.
+pub fn fit_decimal(result: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    let DataType::Decimal128(precision, _) = to else {
+        return Err(Error::internal(format!("decimal result typed {to}")));
+    };
+    let fitted = if result.data_type() == to {
+        result.clone()
+    } else {
+        cast(result, to)?
+    };
+    fitted
+        .as_primitive_opt::<arrow::datatypes::Decimal128Type>()
+        .ok_or_else(|| Error::internal("decimal result is not DECIMAL"))?
+        .validate_decimal_precision(*precision)
+        .map_err(|_| Error::NumericOverflow {
+            message: format!(
+                "numeric value out of range: the result does not fit in {}",
+                strata_storage::sql_type_name(to)
+            ),
+        })?;
+    Ok(fitted)
 }
 
 /// TIMESTAMP as text the way PostgreSQL writes it: `2024-01-02 03:04:05`, with the fraction of

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, ArrowPrimitiveType, AsArray, PrimitiveArray};
-use arrow::datatypes::{DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type};
+use arrow::datatypes::{
+    DataType, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+};
 
 use super::{arg, Call, Definition};
 use crate::error::{Error, Result};
@@ -91,6 +93,13 @@ impl ScalarFunction for Abs {
                 first
                     .as_primitive::<Float64Type>()
                     .unary::<_, Float64Type>(f64::abs),
+            )),
+            // A decimal's magnitude stays within its precision (at most 38 digits).
+            dt @ DataType::Decimal128(_, _) => Ok(Arc::new(
+                first
+                    .as_primitive::<Decimal128Type>()
+                    .unary::<_, Decimal128Type>(i128::wrapping_abs)
+                    .with_data_type(dt.clone()),
             )),
             other => Err(Error::internal(format!("abs of {other}"))),
         }
