@@ -357,6 +357,39 @@ mod tests {
 
     use super::*;
 
+    fn numeric(text: &str, scale: i8) -> Vec<i16> {
+        let mut out = BytesMut::new();
+        put_numeric(&mut out, text, scale);
+        out.chunks(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    #[test]
+    fn numerics_in_binary_are_base_10000_digits() {
+        // ndigits, weight, sign, dscale, digits...
+        assert_eq!(numeric("12345.6789", 4), vec![3, 1, 0, 4, 1, 2345, 6789]);
+        assert_eq!(numeric("-0.07", 2), vec![1, -1, 0x4000, 2, 700]);
+        assert_eq!(numeric("0.00", 2), vec![0, 0, 0, 2]);
+        assert_eq!(numeric("10000", 0), vec![1, 1, 0, 0, 1]);
+        assert_eq!(numeric("0.00001", 5), vec![1, -2, 0, 5, 1000]);
+    }
+
+    #[test]
+    fn decimals_go_out_as_numeric_text() {
+        let a: ArrayRef = Arc::new(
+            arrow::array::Decimal128Array::from(vec![Some(7), None, Some(-150)])
+                .with_precision_and_scale(10, 2)
+                .unwrap(),
+        );
+        assert_eq!(pg_type(a.data_type()), Type::NUMERIC);
+        let mut rows = vec![BytesMut::new(), BytesMut::new(), BytesMut::new()];
+        encode_column(&a, false, &mut rows);
+        assert_eq!(&rows[0][4..], b"0.07");
+        assert_eq!(&rows[1][..], &(-1i32).to_be_bytes());
+        assert_eq!(&rows[2][4..], b"-1.50");
+    }
+
     #[test]
     fn timestamps_print_like_postgresql() {
         let mut out = BytesMut::new();
