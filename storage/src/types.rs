@@ -137,7 +137,7 @@ mod tests {
             DataType::Decimal128(38, 0),
         ] {
             assert!(is_supported(&dt));
-            assert_eq!(parse_sql_type(sql_type_name(&dt)), Some(dt));
+            assert_eq!(parse_sql_type(&sql_type_name(&dt)), Some(dt));
         }
     }
 
