@@ -6,7 +6,7 @@ use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::SimpleQueryMessage;
 
 use crate::harness::{Server, TempDir};
-use crate::pg::{connect, runtime};
+use crate::pg::{connect, psql, runtime};
 
 /// A `numeric` in PostgreSQL's binary format, decoded to its text.
 struct Numeric(String);
@@ -140,6 +140,12 @@ fn decimals_are_exact_over_http_and_postgresql_text_and_binary() {
             server.sql("FLUSH TABLE money");
         }
     }
+    let (ok, out, err) = psql(&server, &["-c", "\\d money"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("numeric(12,2)") && out.contains("numeric(38,10)"),
+        "{out}"
+    );
     let (status, csv) = raw(&server, "SELECT amount FROM money ORDER BY id", "csv");
     assert_eq!(status, 200, "{csv}");
     assert_eq!(csv, "amount\n0.07\n-1.50\n\n99999.99\n");
