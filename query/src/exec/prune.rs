@@ -5,7 +5,8 @@
 //! disjunctions of `column op literal` (`=`, `<>`, `<`, `<=`, `>`, `>=`, either side, integer
 //! widening casts of the column allowed), `IS NULL`, `IS NOT NULL`, and a hashed `IN` list of
 //! literals (by its smallest and largest value). A comparison with a NULL literal is never true.
-//! A DECIMAL column's zone holds unscaled integers, compared with a literal of the same type.
+//! A DECIMAL column's zone holds unscaled integers, compared with a literal of the same type
+//! (the column possibly cast to a wider precision at its scale).
 
 use std::cmp::Ordering;
 
@@ -108,10 +109,22 @@ fn is_integer(dt: &DataType) -> bool {
     matches!(dt, DataType::Int16 | DataType::Int32 | DataType::Int64)
 }
 
-/// The column an expression reads unchanged (or through an integer widening cast).
+/// The column an expression reads unchanged (or through an integer widening cast, or a cast
+/// of a decimal to a wider precision at the same scale, which keeps its unscaled values).
 fn column_name(expr: &Expr) -> Option<&str> {
     match expr {
         Expr::Column { name, .. } => Some(name),
+        Expr::Cast {
+            expr,
+            data_type: DataType::Decimal128(_, to),
+        } => match expr.as_ref() {
+            Expr::Column {
+                name,
+                data_type: DataType::Decimal128(_, from),
+                ..
+            } if from == to => Some(name),
+            _ => None,
+        },
         Expr::Cast { expr, data_type } if is_integer(data_type) => match expr.as_ref() {
             Expr::Column {
                 name,
