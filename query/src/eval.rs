@@ -427,14 +427,14 @@ fn decimal_arithmetic(
         _ => numeric::rem(l, r),
     };
     let result = result.map_err(|e| match e {
-        arrow::error::ArrowError::DivideByZero => Error::DivisionByZero,
-        e => Error::NumericOverflow {
+        arrow::error::ArrowError::ArithmeticOverflow(e) => Error::NumericOverflow {
             message: format!(
                 "numeric value out of range: {} of {} does not fit ({e})",
                 op.symbol(),
                 strata_storage::sql_type_name(to)
             ),
         },
+        e => Error::from(e),
     })?;
     fit_decimal(&result, to)
 }
