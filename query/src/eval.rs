@@ -429,7 +429,7 @@ fn decimal_arithmetic(
     let result = result.map_err(|e| match e {
         arrow::error::ArrowError::ArithmeticOverflow(e) => Error::NumericOverflow {
             message: format!(
-                "numeric value out of range: {} of {} does not fit ({e})",
+                "numeric value out of range: the result of {} does not fit in {} ({e})",
                 op.symbol(),
                 strata_storage::sql_type_name(to)
             ),

@@ -134,7 +134,7 @@ pub fn fit_decimal(result: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
         .validate_decimal_precision(*precision)
         .map_err(|_| Error::NumericOverflow {
             message: format!(
-                "numeric value out of range: the result does not fit in {}",
+                "numeric value out of range: the result does not fit in {} (a DECIMAL holds at most 38 digits)",
                 strata_storage::sql_type_name(to)
             ),
         })?;
