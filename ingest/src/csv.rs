@@ -192,6 +192,39 @@ mod tests {
     }
 
     #[test]
+    fn decimal_columns_parse_the_text_exactly() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new(
+            "price",
+            DataType::Decimal128(12, 2),
+            true,
+        )]));
+        let d = decode(
+            b"price,n\n0.07,1\n-123.45,2\n,3\n99999999.99,4\n",
+            Some(&schema),
+            &Limits::default(),
+        )
+        .unwrap();
+        let a = d
+            .batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Decimal128Array>()
+            .unwrap();
+        let texts: Vec<Option<String>> = (0..a.len())
+            .map(|i| (!a.is_null(i)).then(|| a.value_as_string(i)))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                Some("0.07".to_string()),
+                Some("-123.45".to_string()),
+                None,
+                Some("99999999.99".to_string())
+            ]
+        );
+    }
+
+    #[test]
     fn ragged_rows_are_refused() {
         let err = decode(b"a,b\n1,2\n3\n", None, &Limits::default()).unwrap_err();
         assert_eq!(err.line(), Some(3), "{err}");

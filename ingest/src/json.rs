@@ -12,7 +12,9 @@ use std::sync::Arc;
 use arrow::array::Array;
 use arrow::compute::concat_batches;
 use arrow::compute::kernels::cast_utils::Parser;
-use arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef, TimestampMillisecondType};
+use arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Field, Schema, SchemaRef, TimestampMillisecondType,
+};
 use arrow::json::ReaderBuilder;
 use arrow::record_batch::RecordBatch;
 use serde_json::Value;
@@ -333,6 +335,22 @@ fn check_value(value: &Value, dt: &DataType) -> std::result::Result<(), String> 
             Ok(())
         }
         (DataType::Float32 | DataType::Float64, v) => cannot(format!("{v}; expected a number")),
+        (DataType::Decimal128(p, s), Value::Number(_) | Value::String(_)) => {
+            let text = match value {
+                Value::String(s) => s.trim().to_string(),
+                v => v.to_string(),
+            };
+            match arrow::compute::kernels::cast_utils::parse_decimal::<Decimal128Type>(
+                &text, *p, *s,
+            ) {
+                Ok(_) => Ok(()),
+                Err(_) => cannot(format!(
+                    "{value}; expected a number of at most {} digits, {s} after the point",
+                    p
+                )),
+            }
+        }
+        (DataType::Decimal128(_, _), v) => cannot(format!("{v}; expected a number")),
         (DataType::Date32, Value::String(s)) if Date32Type::parse(s).is_some() => Ok(()),
         (DataType::Date32, v) => cannot(format!("{v}; expected a date like \"2024-01-31\"")),
         (DataType::Timestamp(_, _), Value::Number(n)) if n.is_i64() => Ok(()),
@@ -473,6 +491,28 @@ mod tests {
             vec![42, 1]
         );
         assert_eq!(col::<StringArray>(&d.batch, "b").value(0), "7");
+    }
+
+    #[test]
+    fn decimal_columns_take_the_exact_text_of_numbers_and_strings() {
+        let s = schema(vec![Field::new("price", DataType::Decimal128(10, 2), true)]);
+        let d = decode(
+            b"{\"price\": 0.07}\n{\"price\": \"12345678.91\"}\n{\"price\": -1.005}\n{\"price\": null}\n",
+            Some(&s),
+            &Limits::default(),
+        )
+        .unwrap();
+        let a = col::<arrow::array::Decimal128Array>(&d.batch, "price");
+        assert_eq!(a.data_type(), &DataType::Decimal128(10, 2));
+        assert_eq!(a.value_as_string(0), "0.07");
+        assert_eq!(a.value_as_string(1), "12345678.91");
+        // Rounded half away from zero at the column's scale.
+        assert_eq!(a.value_as_string(2), "-1.01");
+        assert!(a.is_null(3));
+        let err = decode(b"{\"price\": 123456789.5}\n", Some(&s), &Limits::default()).unwrap_err();
+        assert_eq!(err.column(), Some("price"), "{err}");
+        let err = decode(b"{\"price\": true}\n", Some(&s), &Limits::default()).unwrap_err();
+        assert_eq!(err.column(), Some("price"), "{err}");
     }
 
     #[test]

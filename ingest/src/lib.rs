@@ -35,7 +35,7 @@ pub use limits::{LimitKind, Limits};
 use std::io::Cursor;
 
 use arrow::compute::concat_batches;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef, DECIMAL128_MAX_PRECISION};
 use arrow::ipc::reader::StreamReader;
 use arrow::record_batch::RecordBatch;
 use strata_storage::types::TIMESTAMP_TYPE;
@@ -282,7 +282,8 @@ fn decode_ipc(body: &[u8], limits: &Limits) -> Result<Decoded> {
 }
 
 /// Casts columns of types Strata does not store into the nearest type it does (timestamps of
-/// any unit to milliseconds, large and view strings to strings, small integers widened).
+/// any unit to milliseconds, large and view strings to strings, small integers widened,
+/// decimals as Decimal128).
 pub fn normalise_types(
     batch: RecordBatch,
 ) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
@@ -299,6 +300,12 @@ pub fn normalise_types(
             DataType::UInt32 | DataType::UInt64 => DataType::Int64,
             DataType::Float16 => DataType::Float32,
             DataType::Date64 => DataType::Date32,
+            // Parquet and Arrow decimals of any width are stored as Decimal128 (at most 38
+            // digits; a wider Decimal256 is refused as an unsupported type).
+            DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => DataType::Decimal128(*p, *s),
+            DataType::Decimal256(p, s) if *p <= DECIMAL128_MAX_PRECISION => {
+                DataType::Decimal128(*p, *s)
+            }
             other => other.clone(),
         };
         if &target != f.data_type() {

@@ -18,7 +18,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use crate::error::{Error, Result};
 use crate::expr::{BinaryOp, Expr};
 use crate::function::conditional::Coalesce;
-use crate::kernel::{cast, normalize_zero};
+use crate::kernel::{cast, fit_decimal, normalize_zero};
 
 /// The value of an expression over a batch: a column, or one value for every row.
 #[derive(Debug, Clone)]
@@ -120,6 +120,13 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             }
             let scalar = l.is_scalar() && r.is_scalar();
             let n = if scalar { 1 } else { rows };
+            if op.is_arithmetic() {
+                if let to @ DataType::Decimal128(_, _) = expr.data_type() {
+                    let result =
+                        decimal_arithmetic(*op, l.datum().as_ref(), r.datum().as_ref(), &to)?;
+                    return Ok(wrap(result, scalar));
+                }
+            }
             let result: ArrayRef = match op {
                 BinaryOp::Eq => Arc::new(cmp::eq(l.datum().as_ref(), r.datum().as_ref())?),
                 BinaryOp::NotEq => Arc::new(cmp::neq(l.datum().as_ref(), r.datum().as_ref())?),
@@ -407,6 +414,35 @@ fn evaluate_case(
         pieces.push((values, positions));
     }
     assemble(pieces, rows, &data_type)
+}
+
+/// `l op r` on DECIMALs with Arrow's decimal kernels (exact i128 arithmetic), as `to` (the
+/// type [`crate::expr::coerce::decimal_arithmetic`] gave the expression): a result beyond
+/// i128 or beyond `to`'s precision is a `NUMERIC_OVERFLOW` error naming the type.
+fn decimal_arithmetic(
+    op: BinaryOp,
+    l: &dyn Datum,
+    r: &dyn Datum,
+    to: &DataType,
+) -> Result<ArrayRef> {
+    let result = match op {
+        BinaryOp::Plus => numeric::add(l, r),
+        BinaryOp::Minus => numeric::sub(l, r),
+        BinaryOp::Multiply => numeric::mul(l, r),
+        BinaryOp::Divide => numeric::div(l, r),
+        _ => numeric::rem(l, r),
+    };
+    let result = result.map_err(|e| match e {
+        arrow::error::ArrowError::ArithmeticOverflow(e) => Error::NumericOverflow {
+            message: format!(
+                "numeric value out of range: the result of {} does not fit in {} ({e})",
+                op.symbol(),
+                strata_storage::sql_type_name(to)
+            ),
+        },
+        e => Error::from(e),
+    })?;
+    fit_decimal(&result, to)
 }
 
 /// Arrow follows IEEE 754 for floats (x / 0.0 = inf); SQL says division by zero is an error.

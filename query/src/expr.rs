@@ -397,9 +397,10 @@ impl Expr {
                 data_type.clone()
             }
             Expr::Literal(value) => value.data_type().clone(),
-            Expr::Binary { op, left, .. } => {
+            Expr::Binary { op, left, right } => {
                 if op.is_arithmetic() {
-                    left.data_type()
+                    let l = left.data_type();
+                    coerce::decimal_arithmetic(*op, &l, &right.data_type()).unwrap_or(l)
                 } else {
                     DataType::Boolean
                 }

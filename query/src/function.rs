@@ -14,6 +14,7 @@
 //! conditional.rs  coalesce, nullif
 //! grouping.rs     grouping (GROUPING SETS, ROLLUP, CUBE)
 //! json.rs         json_extract[_string], json_extract_path[_text], json_valid; -> and ->>
+//! types.rs        typeof
 //! ```
 //!
 //! The binder looks a name up with [`lookup`] (after the session functions of
@@ -27,6 +28,7 @@ pub(crate) mod math;
 pub(crate) mod regex;
 pub(crate) mod string;
 pub(crate) mod time;
+pub(crate) mod types;
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 
@@ -43,6 +45,7 @@ const FAMILIES: &[&[Definition]] = &[
     conditional::FUNCTIONS,
     grouping::FUNCTIONS,
     json::FUNCTIONS,
+    types::FUNCTIONS,
 ];
 
 /// A SQL function of the registry: its names and how a call is bound.

@@ -3,7 +3,9 @@
 //! evaluator and the operators (group, join and distinct keys).
 //!
 //! - [`cast`]: a value that does not convert is an error, not a NULL; floats round half to even
-//!   into integers; a TIMESTAMP becomes text the way PostgreSQL writes it.
+//!   into integers, decimals half away from zero (into integers and into decimals of a smaller
+//!   scale, as PostgreSQL); floats become decimals at their own precision (15 digits for
+//!   DOUBLE), as PostgreSQL's; a TIMESTAMP becomes text the way PostgreSQL writes it.
 //! - [`normalize_zero`]: `-0.0` and `0.0` are one value, as SQL says and Arrow's total order
 //!   does not.
 
@@ -29,7 +31,15 @@ pub fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     }
     let is_int = |dt: &DataType| matches!(dt, DataType::Int16 | DataType::Int32 | DataType::Int64);
     let is_float = |dt: &DataType| matches!(dt, DataType::Float32 | DataType::Float64);
-    let source: ArrayRef = if is_float(from) && is_int(to) {
+    let is_decimal = |dt: &DataType| matches!(dt, DataType::Decimal128(_, _));
+    if let (true, DataType::Decimal128(p, s)) = (is_float(from), to) {
+        return float_to_decimal(value, *p, *s);
+    }
+    let source: ArrayRef = if is_decimal(from) && is_int(to) {
+        // Arrow truncates a decimal into an integer; PostgreSQL rounds half away from zero,
+        // as Arrow does when it lowers a decimal's scale.
+        cast_with_options(value.as_ref(), &DataType::Decimal128(38, 0), &options)?
+    } else if is_float(from) && is_int(to) {
         let doubles = cast_with_options(value.as_ref(), &DataType::Float64, &options)?;
         let doubles = doubles
             .as_primitive_opt::<arrow::datatypes::Float64Type>()
@@ -38,7 +48,7 @@ pub fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     } else {
         value.clone()
     };
-    let numeric = |dt: &DataType| is_int(dt) || is_float(dt);
+    let numeric = |dt: &DataType| is_int(dt) || is_float(dt) || is_decimal(dt);
     cast_with_options(source.as_ref(), to, &options).map_err(|e| {
         let target = strata_storage::sql_type_name(to);
         if numeric(from) && numeric(to) {
@@ -51,6 +61,84 @@ pub fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
             }
         }
     })
+}
+
+/// REAL or DOUBLE to `DECIMAL(p, s)` as PostgreSQL's `float8_numeric`: each value is read at
+/// the float's own precision (15 significant digits for DOUBLE, 6 for REAL), then rounded half
+/// away from zero to the scale, so `CAST(CAST(2.675 AS DOUBLE) AS DECIMAL(4,2))` is 2.68, not
+/// 2.67 as the binary value 2.67499999... would round. NaN, infinities and values beyond `p`
+/// digits are errors.
+fn float_to_decimal(value: &ArrayRef, precision: u8, scale: i8) -> Result<ArrayRef> {
+    use arrow::compute::kernels::cast_utils::parse_decimal;
+    use arrow::datatypes::{Decimal128Type, Float64Type};
+    let digits = if *value.data_type() == DataType::Float32 {
+        6
+    } else {
+        15
+    };
+    let doubles = cast_with_options(value.as_ref(), &DataType::Float64, &CastOptions::default())?;
+    let doubles = doubles
+        .as_primitive_opt::<Float64Type>()
+        .ok_or_else(|| Error::internal("cast to DOUBLE gave another type"))?;
+    let target = DataType::Decimal128(precision, scale);
+    let mut text = String::with_capacity(32);
+    let mut out = Vec::with_capacity(doubles.len());
+    for (row, &v) in doubles.values().iter().enumerate() {
+        if doubles.is_null(row) {
+            out.push(0);
+            continue;
+        }
+        if !v.is_finite() {
+            return Err(Error::InvalidArgument {
+                message: format!(
+                    "cannot cast {v} to {}",
+                    strata_storage::sql_type_name(&target)
+                ),
+            });
+        }
+        text.clear();
+        std::fmt::Write::write_fmt(&mut text, format_args!("{:.*e}", digits - 1, v))
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let decimal = parse_decimal::<Decimal128Type>(&text, precision, scale).map_err(|_| {
+            Error::NumericOverflow {
+                message: format!(
+                    "value out of range for {} ({v})",
+                    strata_storage::sql_type_name(&target)
+                ),
+            }
+        })?;
+        out.push(decimal);
+    }
+    Ok(Arc::new(
+        arrow::array::Decimal128Array::new(out.into(), doubles.nulls().cloned())
+            .with_precision_and_scale(precision, scale)?,
+    ))
+}
+
+/// The result of a DECIMAL operation as `to`, a `Decimal128(p, s)`: rescaled when Arrow's
+/// kernel chose another type, and every value checked against `p` digits, so that a result
+/// beyond the precision (at most 38 digits) is a `NUMERIC_OVERFLOW` error, never a value that
+/// does not fit its type.
+pub fn fit_decimal(result: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    let DataType::Decimal128(precision, _) = to else {
+        return Err(Error::internal(format!("decimal result typed {to}")));
+    };
+    let fitted = if result.data_type() == to {
+        result.clone()
+    } else {
+        cast(result, to)?
+    };
+    fitted
+        .as_primitive_opt::<arrow::datatypes::Decimal128Type>()
+        .ok_or_else(|| Error::internal("decimal result is not DECIMAL"))?
+        .validate_decimal_precision(*precision)
+        .map_err(|_| Error::NumericOverflow {
+            message: format!(
+                "numeric value out of range: the result does not fit in {} (a DECIMAL holds at most 38 digits)",
+                strata_storage::sql_type_name(to)
+            ),
+        })?;
+    Ok(fitted)
 }
 
 /// TIMESTAMP as text the way PostgreSQL writes it: `2024-01-02 03:04:05`, with the fraction of

@@ -159,6 +159,7 @@ pub fn pg_type_of(dt: &DataType) -> (i64, &'static str, &'static str) {
         }
         DataType::Date32 | DataType::Date64 => (1082, "date", "date"),
         DataType::Timestamp(_, _) => (1114, "timestamp without time zone", "timestamp"),
+        DataType::Decimal128(_, _) => (1700, "numeric", "numeric"),
         _ => (25, "text", "text"),
     }
 }
@@ -176,6 +177,7 @@ pub const FORMAT_TYPES: &[(i64, &str)] = &[
     (1082, "date"),
     (1114, "timestamp without time zone"),
     (1184, "timestamp with time zone"),
+    (1700, "numeric"),
 ];
 
 /// The user tables, sorted, with their OIDs and schemas.
@@ -264,6 +266,7 @@ const TYPES: &[(i64, &str, i16)] = &[
     (1082, "date", 4),
     (1114, "timestamp", 8),
     (1184, "timestamptz", 8),
+    (1700, "numeric", -1),
 ];
 
 impl VirtualTable for Catalog {
@@ -460,13 +463,20 @@ impl VirtualTable for Catalog {
                 ]
             }
             Catalog::Attribute => {
-                let (mut rel, mut name, mut ty, mut num, mut notnull) =
-                    (vec![], vec![], vec![], vec![], vec![]);
+                let (mut rel, mut name, mut ty, mut num, mut notnull, mut typmod) =
+                    (vec![], vec![], vec![], vec![], vec![], vec![]);
                 for (oid, _, schema, _) in tables(storage) {
                     for (i, f) in schema.fields().iter().enumerate() {
                         rel.push(oid);
                         name.push(f.name().clone());
                         ty.push(pg_type_of(f.data_type()).0);
+                        // PostgreSQL's numeric typmod: ((precision << 16) | scale) + 4.
+                        typmod.push(match f.data_type() {
+                            DataType::Decimal128(p, s) => {
+                                ((i32::from(*p) << 16) | i32::from(*s)) + 4
+                            }
+                            _ => -1,
+                        });
                         num.push(i as i16 + 1);
                         notnull.push(!f.is_nullable());
                     }
@@ -478,7 +488,7 @@ impl VirtualTable for Catalog {
                     Arc::new(Int64Array::from(ty)),
                     Arc::new(Int16Array::from(num)),
                     Arc::new(BooleanArray::from(notnull)),
-                    Arc::new(Int32Array::from(vec![-1; n])),
+                    Arc::new(Int32Array::from(typmod)),
                     Arc::new(BooleanArray::from(vec![false; n])),
                     Arc::new(BooleanArray::from(vec![false; n])),
                     constant("", n),

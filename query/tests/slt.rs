@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Float32Type, Float64Type};
+use arrow::datatypes::{DataType, Decimal128Type, Float32Type, Float64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use sqllogictest::{DBOutput, DefaultColumnType, Record, Runner};
 use strata_query::{Error, QueryEngine};
@@ -97,7 +97,9 @@ fn column_type(dt: &DataType) -> DefaultColumnType {
         | DataType::UInt16
         | DataType::UInt32
         | DataType::UInt64 => DefaultColumnType::Integer,
-        DataType::Float32 | DataType::Float64 => DefaultColumnType::FloatingPoint,
+        DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => {
+            DefaultColumnType::FloatingPoint
+        }
         _ => DefaultColumnType::Text,
     }
 }
@@ -129,6 +131,18 @@ fn format_column(column: &ArrayRef) -> Result<Vec<String>, Error> {
             let a = column.as_primitive::<Float32Type>();
             (0..n)
                 .map(|i| (!a.is_null(i)).then(|| format_float(f64::from(a.value(i)))))
+                .collect()
+        }
+        // As the generator does: the exact value read as the nearest f64, with 6 decimals.
+        DataType::Decimal128(_, _) => {
+            let a = column.as_primitive::<Decimal128Type>();
+            (0..n)
+                .map(|i| {
+                    (!a.is_null(i)).then(|| {
+                        let text = a.value_as_string(i);
+                        format_float(text.parse::<f64>().unwrap_or(f64::NAN))
+                    })
+                })
                 .collect()
         }
         DataType::Utf8 => {

@@ -11,8 +11,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
-    Int32Array, Int64Array, Int8Array, StringArray, TimestampMillisecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
+    Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, StringArray,
+    TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::ipc::writer::StreamWriter;
@@ -364,6 +365,7 @@ enum ColumnWriter<'a> {
     Str(&'a StringArray),
     Date(&'a Date32Array),
     TsMs(&'a TimestampMillisecondArray),
+    Dec(&'a Decimal128Array, i8),
     Null,
     Other(&'a ArrayRef),
 }
@@ -384,6 +386,9 @@ impl<'a> ColumnWriter<'a> {
             DataType::Timestamp(TimeUnit::Millisecond, None) => {
                 a.downcast_ref().map(ColumnWriter::TsMs)
             }
+            DataType::Decimal128(_, scale) => {
+                a.downcast_ref().map(|d| ColumnWriter::Dec(d, *scale))
+            }
             DataType::Null => Some(ColumnWriter::Null),
             _ => None,
         }
@@ -403,6 +408,7 @@ impl<'a> ColumnWriter<'a> {
             ColumnWriter::Str(a) => a.is_null(row),
             ColumnWriter::Date(a) => a.is_null(row),
             ColumnWriter::TsMs(a) => a.is_null(row),
+            ColumnWriter::Dec(a, _) => a.is_null(row),
             ColumnWriter::Other(a) => a.is_null(row),
         };
         if null {
@@ -423,6 +429,11 @@ impl<'a> ColumnWriter<'a> {
             ColumnWriter::Str(a) => write_json_str(out, a.value(row)),
             ColumnWriter::Date(a) => write_json_str(out, &format_date(a.value(row))),
             ColumnWriter::TsMs(a) => write_json_str(out, &format_timestamp_ms(a.value(row))),
+            // A JSON number with the column's scale, exact as text: `0.07`, `1.50`.
+            ColumnWriter::Dec(a, scale) => {
+                let mut buf = [0u8; DECIMAL_TEXT_MAX];
+                out.extend_from_slice(decimal_text(a.value(row), *scale, &mut buf).as_bytes());
+            }
             ColumnWriter::Other(a) => {
                 let options = FormatOptions::default();
                 let formatter =
@@ -432,6 +443,34 @@ impl<'a> ColumnWriter<'a> {
         }
         Ok(())
     }
+}
+
+/// The longest [`decimal_text`]: a sign, 39 digits of an i128 (a DECIMAL holds 38), a point
+/// and a leading zero.
+pub(crate) const DECIMAL_TEXT_MAX: usize = 48;
+
+/// A DECIMAL's unscaled `value` at `scale` as PostgreSQL prints a NUMERIC: every decimal of the
+/// scale (`1.50`), a zero before the point (`0.07`), `-` for negatives; no allocation.
+pub(crate) fn decimal_text(value: i128, scale: i8, buf: &mut [u8; DECIMAL_TEXT_MAX]) -> &str {
+    let scale = usize::from(scale.max(0).unsigned_abs());
+    let mut magnitude = value.unsigned_abs();
+    let mut at = buf.len();
+    let mut digits = 0usize;
+    while (magnitude > 0 || digits <= scale) && at > 2 {
+        if digits == scale && scale > 0 {
+            at -= 1;
+            buf[at] = b'.';
+        }
+        at -= 1;
+        buf[at] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        digits += 1;
+    }
+    if value < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or("NaN")
 }
 
 /// JSON has no NaN or infinities: they are written as the strings PostgreSQL prints.
@@ -474,6 +513,24 @@ fn write_json_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_print_every_decimal_of_their_scale() {
+        let mut buf = [0u8; DECIMAL_TEXT_MAX];
+        for (value, scale, text) in [
+            (7, 2, "0.07"),
+            (150, 2, "1.50"),
+            (-125, 2, "-1.25"),
+            (-5, 3, "-0.005"),
+            (0, 2, "0.00"),
+            (0, 0, "0"),
+            (42, 0, "42"),
+            (i128::MAX, 0, "170141183460469231731687303715884105727"),
+            (i128::MIN, 38, "-1.70141183460469231731687303715884105728"),
+        ] {
+            assert_eq!(decimal_text(value, scale, &mut buf), text);
+        }
+    }
 
     #[test]
     fn strings_are_escaped_for_json() {

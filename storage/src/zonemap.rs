@@ -3,16 +3,19 @@
 //!
 //! A block is one batch of an in-memory segment (computed once, when the batch arrives) or one
 //! row group of a Parquet segment (read from the file's footer statistics). Only types whose
-//! order is unambiguous get values: integers, dates and timestamps (as `Int`), strings (bytewise,
-//! as SQL's C collation orders them), booleans. Floats carry only NULL counts: NaN sorts above
-//! every number in SQL but is absent from Parquet statistics.
+//! order is unambiguous get values: integers, dates and timestamps (as `Int`), decimals (as
+//! `Int` of their unscaled value at the column's scale, when it fits 64 bits; a filter compares
+//! a literal of the column's own type with it), strings (bytewise, as SQL's C collation orders
+//! them), booleans. Floats carry only NULL counts: NaN sorts above every number in SQL but is
+//! absent from Parquet statistics.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMillisecondType,
+    DataType, Date32Type, Decimal128Type, Int16Type, Int32Type, Int64Type, TimeUnit,
+    TimestampMillisecondType,
 };
 use arrow::record_batch::RecordBatch;
 use parquet::file::metadata::RowGroupMetaData;
@@ -21,7 +24,8 @@ use parquet::file::statistics::Statistics;
 /// A bound of a zone map.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatValue {
-    /// Integers, dates (days) and timestamps (milliseconds).
+    /// Integers, dates (days), timestamps (milliseconds) and decimals (unscaled, at the
+    /// column's scale).
     Int(i64),
     /// Strings, ordered bytewise.
     Str(String),
@@ -73,6 +77,7 @@ fn orderable(dt: &DataType) -> bool {
             | DataType::Timestamp(TimeUnit::Millisecond, None)
             | DataType::Utf8
             | DataType::Boolean
+            | DataType::Decimal128(_, _)
     )
 }
 
@@ -127,6 +132,16 @@ fn min_max(column: &ArrayRef) -> (Option<StatValue>, Option<StatValue>) {
                 min_string(a).map(|s| StatValue::Str(s.to_string())),
                 max_string(a).map(|s| StatValue::Str(s.to_string())),
             )
+        }
+        DataType::Decimal128(_, _) => {
+            let a = column.as_primitive::<Decimal128Type>();
+            let fit = |v: Option<i128>| v.and_then(|v| i64::try_from(v).ok()).map(StatValue::Int);
+            // A bound that does not fit 64 bits is unknown (both, so that no filter prunes on
+            // half a zone).
+            match (fit(min(a)), fit(max(a))) {
+                (Some(lo), Some(hi)) => (Some(lo), Some(hi)),
+                _ => (None, None),
+            }
         }
         DataType::Boolean => {
             let a = column.as_boolean();
@@ -216,6 +231,13 @@ pub fn zone_of_row_group(rg: &RowGroupMetaData, schema: &arrow::datatypes::Schem
 
 fn parquet_min_max(stats: &Statistics, dt: &DataType) -> (Option<StatValue>, Option<StatValue>) {
     match (stats, dt) {
+        // Decimals of up to 18 digits are stored as INT32 / INT64 of their unscaled value (the
+        // arms below); wider ones as fixed-length byte arrays: no bounds.
+        (_, DataType::Decimal128(_, _))
+            if !matches!(stats, Statistics::Int32(_) | Statistics::Int64(_)) =>
+        {
+            (None, None)
+        }
         (Statistics::Int32(s), _) => (
             s.min_opt().map(|v| StatValue::Int(i64::from(*v))),
             s.max_opt().map(|v| StatValue::Int(i64::from(*v))),
@@ -247,6 +269,33 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
     use std::sync::Arc;
+
+    #[test]
+    fn decimal_zones_hold_unscaled_bounds_in_memory_and_in_parquet() {
+        let values =
+            arrow::array::Decimal128Array::from(vec![Some(-125), None, Some(7), Some(12_345)])
+                .with_precision_and_scale(10, 2)
+                .unwrap();
+        let batch = RecordBatch::try_from_iter(vec![("x", Arc::new(values) as ArrayRef)]).unwrap();
+        let zone = zone_of_batch(&batch);
+        assert_eq!(zone.columns["x"].min, Some(StatValue::Int(-125)));
+        assert_eq!(zone.columns["x"].max, Some(StatValue::Int(12_345)));
+        let mut file = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        let meta = writer.close().unwrap();
+        let parquet_zone = zone_of_row_group(meta.row_group(0), &batch.schema());
+        assert_eq!(parquet_zone.columns["x"].min, Some(StatValue::Int(-125)));
+        assert_eq!(parquet_zone.columns["x"].max, Some(StatValue::Int(12_345)));
+        // 38 digits: no bounds in memory (beyond 64 bits) nor in Parquet (byte arrays).
+        let wide =
+            arrow::array::Decimal128Array::from(vec![Some(i128::from(i64::MAX) * 10), Some(1)])
+                .with_precision_and_scale(38, 0)
+                .unwrap();
+        let batch = RecordBatch::try_from_iter(vec![("w", Arc::new(wide) as ArrayRef)]).unwrap();
+        assert_eq!(zone_of_batch(&batch).columns["w"].min, None);
+    }
 
     #[test]
     fn batch_zones_and_merges_bound_every_value() {

@@ -8,6 +8,7 @@ mod cli;
 mod clickbench;
 mod console;
 mod crash;
+mod decimal;
 mod disk_full;
 mod guard_rails;
 mod harness;

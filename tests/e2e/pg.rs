@@ -25,7 +25,7 @@ fn typed_table(server: &Server) {
     );
 }
 
-fn psql(server: &Server, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn psql(server: &Server, args: &[&str]) -> (bool, String, String) {
     let out = Command::new("psql")
         .args(["-h", "127.0.0.1", "-p", &server.pg_port().to_string()])
         .args([

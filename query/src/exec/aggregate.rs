@@ -372,6 +372,7 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
             DataType::Int64 => Box::new(sum::SumInt::<Int64Type>::default()),
             DataType::Float32 => Box::new(sum::SumFloat::<Float32Type>::default()),
             DataType::Float64 => Box::new(sum::SumFloat::<Float64Type>::default()),
+            DataType::Decimal128(_, s) => Box::new(sum::SumDecimal::new(s)),
             other => return unsupported(&other),
         },
         AggregateFunction::Avg => match dt {
@@ -380,6 +381,7 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
             DataType::Int64 => Box::new(sum::Avg::<Int64Type>::default()),
             DataType::Float32 => Box::new(sum::Avg::<Float32Type>::default()),
             DataType::Float64 => Box::new(sum::Avg::<Float64Type>::default()),
+            DataType::Decimal128(_, s) => Box::new(sum::AvgDecimal::new(s)),
             other => return unsupported(&other),
         },
         // Any value will do: the smallest is as good as the first and needs no new kernel.

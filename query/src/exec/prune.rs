@@ -5,6 +5,8 @@
 //! disjunctions of `column op literal` (`=`, `<>`, `<`, `<=`, `>`, `>=`, either side, integer
 //! widening casts of the column allowed), `IS NULL`, `IS NOT NULL`, and a hashed `IN` list of
 //! literals (by its smallest and largest value). A comparison with a NULL literal is never true.
+//! A DECIMAL column's zone holds unscaled integers, compared with a literal of the same type
+//! (the column possibly cast to a wider precision at its scale).
 
 use std::cmp::Ordering;
 
@@ -37,6 +39,9 @@ fn may_match(expr: &Expr, zone: &Zone) -> bool {
             right,
         } => may_match(left, zone) || may_match(right, zone),
         Expr::Binary { op, left, right } if op.is_comparison() => {
+            if !decimal_scales_agree(left, right) {
+                return true;
+            }
             match (
                 column_name(left),
                 literal(right),
@@ -81,6 +86,14 @@ fn may_match(expr: &Expr, zone: &Zone) -> bool {
     }
 }
 
+/// False when a side is a DECIMAL of another type than the other side: their zone-map values
+/// (unscaled integers) are then at different scales. The binder never builds such a comparison.
+fn decimal_scales_agree(left: &Expr, right: &Expr) -> bool {
+    let (l, r) = (left.data_type(), right.data_type());
+    let decimal = |dt: &DataType| matches!(dt, DataType::Decimal128(_, _));
+    !(decimal(&l) || decimal(&r)) || l == r
+}
+
 /// `a op b` as `b flip(op) a`.
 fn flip(op: BinaryOp) -> BinaryOp {
     match op {
@@ -96,10 +109,22 @@ fn is_integer(dt: &DataType) -> bool {
     matches!(dt, DataType::Int16 | DataType::Int32 | DataType::Int64)
 }
 
-/// The column an expression reads unchanged (or through an integer widening cast).
+/// The column an expression reads unchanged (or through an integer widening cast, or a cast
+/// of a decimal to a wider precision at the same scale, which keeps its unscaled values).
 fn column_name(expr: &Expr) -> Option<&str> {
     match expr {
         Expr::Column { name, .. } => Some(name),
+        Expr::Cast {
+            expr,
+            data_type: DataType::Decimal128(_, to),
+        } => match expr.as_ref() {
+            Expr::Column {
+                name,
+                data_type: DataType::Decimal128(_, from),
+                ..
+            } if from == to => Some(name),
+            _ => None,
+        },
         Expr::Cast { expr, data_type } if is_integer(data_type) => match expr.as_ref() {
             Expr::Column {
                 name,
@@ -141,6 +166,14 @@ fn stat_value(array: &ArrayRef) -> Option<Option<StatValue>> {
             array.as_string::<i32>().value(0).to_string(),
         ))),
         DataType::Boolean => Some(Some(StatValue::Bool(array.as_boolean().value(0)))),
+        // Unscaled, like the zone maps of a decimal column: the binder gave the literal the
+        // column's own type (an uncast column met a literal of its type), so the scales agree.
+        DataType::Decimal128(_, _) => {
+            let v = array
+                .as_primitive::<arrow::datatypes::Decimal128Type>()
+                .value(0);
+            i64::try_from(v).ok().and_then(int)
+        }
         _ => None,
     }
 }

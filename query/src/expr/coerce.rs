@@ -5,24 +5,105 @@
 //! compared with (`ts > '2024-01-01'`), a DATE meets a TIMESTAMP as a TIMESTAMP, and
 //! `TIMESTAMP +/- INTERVAL` is the only arithmetic on non-numbers. The binder applies these rules
 //! to operators, `CASE`, `UNION` and `IN`; the scalar functions to their arguments.
+//!
+//! DECIMAL (Arrow `Decimal128(p, s)`) follows DuckDB's rules, which agree with PostgreSQL's
+//! values and give them a fixed type: an integer meets a decimal as the decimal that holds all
+//! its values (SMALLINT `DECIMAL(5,0)`, INTEGER `DECIMAL(10,0)`, BIGINT `DECIMAL(19,0)`), a
+//! float meets a decimal as DOUBLE; two decimals meet as the one with the larger scale and
+//! the larger integer part (precision capped at 38). See [`decimal_arithmetic`] for `+ - * /`.
 
-use arrow::datatypes::DataType;
+use std::borrow::Cow;
+
+use arrow::datatypes::{DataType, DECIMAL128_MAX_PRECISION};
 use strata_storage::sql_type_name;
 
 use super::{BinaryOp, Expr};
 use crate::error::{Error, Result};
 
 /// The SQL name of a type, for messages.
-pub(crate) fn type_name(dt: &DataType) -> &'static str {
+pub(crate) fn type_name(dt: &DataType) -> Cow<'static, str> {
     sql_type_name(dt)
 }
 
-/// SMALLINT, INTEGER, BIGINT, REAL or DOUBLE.
+/// SMALLINT, INTEGER, BIGINT, REAL, DOUBLE or DECIMAL.
 pub(crate) fn is_numeric(dt: &DataType) -> bool {
     matches!(
         dt,
-        DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Float32 | DataType::Float64
+        DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal128(_, _)
     )
+}
+
+/// The precision and scale of a DECIMAL, or of the decimal an integer type meets a decimal as
+/// (SMALLINT `(5, 0)`, INTEGER `(10, 0)`, BIGINT `(19, 0)`); `None` for other types.
+pub(crate) fn decimal_parts(dt: &DataType) -> Option<(u8, i8)> {
+    Some(match dt {
+        DataType::Decimal128(p, s) => (*p, *s),
+        DataType::Int16 => (5, 0),
+        DataType::Int32 => (10, 0),
+        DataType::Int64 => (19, 0),
+        _ => return None,
+    })
+}
+
+/// `DECIMAL(p, s)` with the precision capped at 38 (and never below the scale).
+fn decimal(p: i32, s: i32) -> DataType {
+    let max = i32::from(DECIMAL128_MAX_PRECISION);
+    let s = s.clamp(0, max);
+    DataType::Decimal128(p.clamp(s.max(1), max) as u8, s as i8)
+}
+
+/// The decimal two decimals (or a decimal and an integer) meet as: the larger scale and the
+/// larger integer part, precision capped at 38.
+fn decimal_common(a: (u8, i8), b: (u8, i8)) -> DataType {
+    let (p1, s1, p2, s2) = (
+        i32::from(a.0),
+        i32::from(a.1),
+        i32::from(b.0),
+        i32::from(b.1),
+    );
+    let s = s1.max(s2);
+    decimal((p1 - s1).max(p2 - s2) + s, s)
+}
+
+/// The scale of `avg()` over DECIMAL(p, `scale`): DECIMAL(38, max(`scale`, 6)). DuckDB returns
+/// a DOUBLE, PostgreSQL a NUMERIC of about 16 significant digits; 6 decimals keep an average
+/// of cents exact to a ten-thousandth of a cent, in a fixed type.
+pub fn avg_decimal_scale(scale: i8) -> i8 {
+    scale.max(6)
+}
+
+/// The result type of `l op r` for arithmetic on DECIMAL operands (after [`coerce_pair`]),
+/// DuckDB's rules:
+///
+/// - `+`, `-`: scale `max(s1, s2)`, precision `max(p1 - s1, p2 - s2) + max(s1, s2) + 1`;
+/// - `*`: scale `s1 + s2`, precision `p1 + p2`;
+/// - `%`: the operands' common decimal;
+///
+/// with the precision capped at 38 (a value beyond it is a `NUMERIC_OVERFLOW` error). `/` on a
+/// decimal is DOUBLE (the binder casts its operands). `None` when an operand is not a decimal.
+pub fn decimal_arithmetic(op: BinaryOp, l: &DataType, r: &DataType) -> Option<DataType> {
+    let (DataType::Decimal128(p1, s1), DataType::Decimal128(p2, s2)) = (l, r) else {
+        return None;
+    };
+    let (p1, s1, p2, s2) = (
+        i32::from(*p1),
+        i32::from(*s1),
+        i32::from(*p2),
+        i32::from(*s2),
+    );
+    Some(match op {
+        BinaryOp::Plus | BinaryOp::Minus => {
+            let s = s1.max(s2);
+            decimal((p1 - s1).max(p2 - s2) + s + 1, s)
+        }
+        BinaryOp::Multiply => decimal(p1 + p2, s1 + s2),
+        _ => decimal_common((p1 as u8, s1 as i8), (p2 as u8, s2 as i8)),
+    })
 }
 
 /// DATE or TIMESTAMP.
@@ -38,6 +119,14 @@ pub(crate) fn is_string_literal(e: &Expr) -> bool {
 /// The wider of two numeric types (PostgreSQL's promotion: smallint < integer < bigint < real <
 /// double; any float with a wider integer gives double).
 pub(crate) fn numeric_common(a: &DataType, b: &DataType) -> Option<DataType> {
+    let decimal_side = |dt: &DataType| matches!(dt, DataType::Decimal128(_, _));
+    if decimal_side(a) || decimal_side(b) {
+        return Some(match (decimal_parts(a), decimal_parts(b)) {
+            (Some(x), Some(y)) => decimal_common(x, y),
+            _ if is_numeric(a) && is_numeric(b) => DataType::Float64,
+            _ => return None,
+        });
+    }
     fn rank(dt: &DataType) -> Option<u8> {
         Some(match dt {
             DataType::Int16 => 1,
@@ -78,6 +167,11 @@ pub(crate) fn coerce_pair(left: Expr, right: Expr, op: BinaryOp) -> Result<(Expr
                 type_name(&rt)
             ))),
         };
+    }
+    if arithmetic {
+        if let Some(pair) = coerce_decimal_arithmetic(&left, &right, op)? {
+            return Ok(pair);
+        }
     }
     if lt == rt && lt != DataType::Null {
         if arithmetic && !is_numeric(&lt) {
@@ -127,6 +221,70 @@ pub(crate) fn coerce_pair(left: Expr, right: Expr, op: BinaryOp) -> Result<(Expr
         return Err(arith_mismatch(op, &lt, &rt));
     }
     Ok((left.cast_to(&target), right.cast_to(&target)))
+}
+
+/// Arithmetic with a DECIMAL operand (`None` without one): `/` divides DOUBLEs (DuckDB; a
+/// PostgreSQL quotient has a value-dependent scale no column type can hold); `*` keeps each
+/// decimal's own precision and scale (an integer side becomes its decimal, a NULL the other
+/// side's type), so the product's scale is `s1 + s2`; `+ - %` meet at the common decimal
+/// ([`numeric_common`]); a float side makes it DOUBLE.
+fn coerce_decimal_arithmetic(
+    left: &Expr,
+    right: &Expr,
+    op: BinaryOp,
+) -> Result<Option<(Expr, Expr)>> {
+    let (lt, rt) = (left.data_type(), right.data_type());
+    let is_decimal = |dt: &DataType| matches!(dt, DataType::Decimal128(_, _));
+    if !is_decimal(&lt) && !is_decimal(&rt) {
+        return Ok(None);
+    }
+    // A NULL or a string literal takes the decimal side's type.
+    let adapt = |e: &Expr, dt: &DataType, other: &DataType| {
+        is_decimal(other)
+            && (*dt == DataType::Null || (*dt == DataType::Utf8 && is_string_literal(e)))
+    };
+    let (lt, rt) = (
+        if adapt(left, &lt, &rt) {
+            rt.clone()
+        } else {
+            lt.clone()
+        },
+        if adapt(right, &rt, &lt) { lt } else { rt },
+    );
+    let float = |dt: &DataType| matches!(dt, DataType::Float32 | DataType::Float64);
+    if !is_numeric(&lt) || !is_numeric(&rt) {
+        return Err(arith_mismatch(op, &lt, &rt));
+    }
+    let (l, r) = (left.clone(), right.clone());
+    if op == BinaryOp::Divide || float(&lt) || float(&rt) {
+        return Ok(Some((
+            l.cast_to(&DataType::Float64),
+            r.cast_to(&DataType::Float64),
+        )));
+    }
+    let as_decimal = |dt: &DataType| {
+        let (p, s) = decimal_parts(dt).unwrap_or((38, 0));
+        DataType::Decimal128(p, s)
+    };
+    let (lt, rt) = if op == BinaryOp::Multiply {
+        let (lt, rt) = (as_decimal(&lt), as_decimal(&rt));
+        if let (DataType::Decimal128(_, s1), DataType::Decimal128(_, s2)) = (&lt, &rt) {
+            if i32::from(*s1) + i32::from(*s2) > i32::from(DECIMAL128_MAX_PRECISION) {
+                return Err(Error::NumericOverflow {
+                    message: format!(
+                        "the product of {} and {} would have more than 38 decimal places; cast an operand to a smaller scale",
+                        type_name(&lt),
+                        type_name(&rt)
+                    ),
+                });
+            }
+        }
+        (lt, rt)
+    } else {
+        let common = numeric_common(&lt, &rt).unwrap_or(DataType::Float64);
+        (common.clone(), common)
+    };
+    Ok(Some((l.cast_to(&lt), r.cast_to(&rt))))
 }
 
 fn arith_mismatch(op: BinaryOp, lt: &DataType, rt: &DataType) -> Error {

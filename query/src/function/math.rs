@@ -1,9 +1,11 @@
-//! Numeric functions: `abs`, `floor`, `ceil` / `ceiling`.
+//! Numeric functions: `abs`, `floor`, `ceil` / `ceiling`, `round`, `trunc`.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, ArrowPrimitiveType, AsArray, PrimitiveArray};
-use arrow::datatypes::{DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type};
+use arrow::datatypes::{
+    DataType, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+};
 
 use super::{arg, Call, Definition};
 use crate::error::{Error, Result};
@@ -20,7 +22,176 @@ pub(super) const FUNCTIONS: &[Definition] = &[
         names: &["floor", "ceil", "ceiling"],
         bind: bind_rounding,
     },
+    Definition {
+        names: &["round", "trunc"],
+        bind: bind_round,
+    },
 ];
+
+/// `round(x [, n])`, `trunc(x [, n])`: `x` to `n` decimals (default 0; negative: tens,
+/// hundreds, ...), `n` an integer constant. A DECIMAL(p, s) stays exact and becomes
+/// DECIMAL(p, min(max(n, 0), s)) (DuckDB's type), rounding half away from zero as
+/// PostgreSQL's NUMERIC; a DOUBLE stays DOUBLE (`round(x)` rounds half to even, PostgreSQL's
+/// `rint`; `round(x, n)` rounds `x * 10^n` half away from zero, as DuckDB); integers are
+/// returned as they are for `n >= 0`.
+fn bind_round(mut call: Call) -> Result<Expr> {
+    let digits = match call.args.len() {
+        1 => None,
+        2 => {
+            let n = call.args.remove(1);
+            let value = match &n {
+                Expr::Literal(v) if v.is_valid(0) => match v.data_type() {
+                    DataType::Int16 => Some(i64::from(v.as_primitive::<Int16Type>().value(0))),
+                    DataType::Int32 => Some(i64::from(v.as_primitive::<Int32Type>().value(0))),
+                    DataType::Int64 => Some(v.as_primitive::<Int64Type>().value(0)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let n = value
+                .filter(|n| (-38..=38).contains(n))
+                .ok_or_else(|| Error::InvalidArgument {
+                    message: format!(
+                        "{}() takes the number of decimals as an integer constant from -38 to 38, not {n}",
+                        call.name
+                    ),
+                })?;
+            Some(n as i32)
+        }
+        _ => call.arity(1).map(|_| None)?,
+    };
+    let trunc = call.name == "trunc";
+    let x = call.args.remove(0);
+    let dt = x.data_type();
+    call.expect(&x, is_numeric(&dt) || dt == DataType::Null, "a number")?;
+    let n = digits.unwrap_or(0);
+    Ok(match dt {
+        DataType::Decimal128(p, s) if n < i32::from(s) => {
+            let scale = n.max(0) as i8;
+            Expr::call(
+                RoundDecimal {
+                    digits: n,
+                    trunc,
+                    output: DataType::Decimal128(p, scale),
+                },
+                vec![x],
+            )
+        }
+        DataType::Decimal128(_, _) => x,
+        DataType::Int16 | DataType::Int32 | DataType::Int64 if n >= 0 => x,
+        DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+            let (p, _) = crate::expr::coerce::decimal_parts(&dt).unwrap_or((19, 0));
+            Expr::call(
+                RoundDecimal {
+                    digits: n,
+                    trunc,
+                    output: DataType::Decimal128(p, 0),
+                },
+                vec![x.cast_to(&DataType::Decimal128(p, 0))],
+            )
+        }
+        _ => Expr::call(
+            RoundFloat { digits, trunc },
+            vec![x.cast_to(&DataType::Float64)],
+        ),
+    })
+}
+
+/// `round(x, n)` / `trunc(x, n)` of a DECIMAL to fewer decimals than it has.
+#[derive(Debug, PartialEq)]
+pub(crate) struct RoundDecimal {
+    /// The decimals kept (negative: rounds to tens, hundreds, ...); below the input's scale.
+    digits: i32,
+    /// Toward zero instead of half away from zero.
+    trunc: bool,
+    /// DECIMAL(p, max(digits, 0)).
+    output: DataType,
+}
+
+impl ScalarFunction for RoundDecimal {
+    fn name(&self) -> &'static str {
+        if self.trunc {
+            "trunc"
+        } else {
+            "round"
+        }
+    }
+
+    fn return_type(&self, _: &[Expr]) -> DataType {
+        self.output.clone()
+    }
+
+    fn invoke(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
+        let first = arg(args, 0)?;
+        let DataType::Decimal128(_, scale) = first.data_type() else {
+            return Err(Error::internal(format!("round of {}", first.data_type())));
+        };
+        let DataType::Decimal128(precision, _) = self.output else {
+            return Err(Error::internal("round to a non-decimal"));
+        };
+        // Divide by 10^(s - n), round, and for a negative n scale back up by 10^-n.
+        let shift = (i32::from(*scale) - self.digits) as u32;
+        let up = 10i128.pow(self.digits.min(0).unsigned_abs());
+        let trunc = self.trunc;
+        let values = first.as_primitive::<Decimal128Type>();
+        let rounded: PrimitiveArray<Decimal128Type> = match 10i128.checked_pow(shift) {
+            // Every value of 38 digits or fewer rounds to 0 at 10^39 and beyond.
+            None => values.unary(|_| 0),
+            Some(divisor) => values.unary(|v| {
+                let (q, r) = (v / divisor, v % divisor);
+                let away = !trunc && r.unsigned_abs() * 2 >= divisor.unsigned_abs();
+                (q + if away { v.signum() } else { 0 }).wrapping_mul(up)
+            }),
+        };
+        let rounded = rounded.with_data_type(self.output.clone());
+        rounded
+            .validate_decimal_precision(precision)
+            .map_err(|_| Error::NumericOverflow {
+                message: format!(
+                    "{}() result does not fit in {}",
+                    self.name(),
+                    type_name(&self.output)
+                ),
+            })?;
+        Ok(Arc::new(rounded))
+    }
+}
+
+/// `round(x [, n])` / `trunc(x [, n])` of a DOUBLE.
+#[derive(Debug, PartialEq)]
+pub(crate) struct RoundFloat {
+    /// The decimals kept; `None`: `round(x)`, half to even.
+    digits: Option<i32>,
+    /// Toward zero.
+    trunc: bool,
+}
+
+impl ScalarFunction for RoundFloat {
+    fn name(&self) -> &'static str {
+        if self.trunc {
+            "trunc"
+        } else {
+            "round"
+        }
+    }
+
+    fn return_type(&self, _: &[Expr]) -> DataType {
+        DataType::Float64
+    }
+
+    fn invoke(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
+        let first = arg(args, 0)?;
+        let values = first
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| Error::internal("round of a non-DOUBLE"))?;
+        let factor = 10f64.powi(self.digits.unwrap_or(0));
+        Ok(Arc::new(match (self.trunc, self.digits) {
+            (true, _) => values.unary::<_, Float64Type>(|v| (v * factor).trunc() / factor),
+            (false, None) => values.unary::<_, Float64Type>(f64::round_ties_even),
+            (false, Some(_)) => values.unary::<_, Float64Type>(|v| (v * factor).round() / factor),
+        }))
+    }
+}
 
 /// `abs(x)`: a NULL literal becomes an INTEGER NULL.
 fn bind_abs(mut call: Call) -> Result<Expr> {
@@ -91,6 +262,13 @@ impl ScalarFunction for Abs {
                 first
                     .as_primitive::<Float64Type>()
                     .unary::<_, Float64Type>(f64::abs),
+            )),
+            // A decimal's magnitude stays within its precision (at most 38 digits).
+            dt @ DataType::Decimal128(_, _) => Ok(Arc::new(
+                first
+                    .as_primitive::<Decimal128Type>()
+                    .unary::<_, Decimal128Type>(i128::wrapping_abs)
+                    .with_data_type(dt.clone()),
             )),
             other => Err(Error::internal(format!("abs of {other}"))),
         }

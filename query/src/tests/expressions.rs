@@ -269,3 +269,101 @@ fn keyword_functions_that_name_a_column_are_the_column() {
     assert_eq!(rows(&out), vec!["a|4", "b|2"]);
     assert_eq!(query(&e, "SELECT COUNT(DISTINCT user) FROM k"), vec!["2"]);
 }
+
+/// `+ - *` on random decimals of random precision and scale (a seeded generator, the seed in
+/// every failure) against a naive i128 reference: the same digits, or an overflow error
+/// exactly when the result leaves its type's precision.
+#[test]
+fn decimal_arithmetic_matches_an_i128_reference() {
+    fn text(value: i128, scale: u32) -> String {
+        let sign = if value < 0 { "-" } else { "" };
+        let magnitude = value.unsigned_abs();
+        let unit = 10u128.pow(scale);
+        match scale {
+            0 => format!("{sign}{magnitude}"),
+            _ => format!(
+                "{sign}{}.{:0width$}",
+                magnitude / unit,
+                magnitude % unit,
+                width = scale as usize
+            ),
+        }
+    }
+    let e = engine("decimal-reference");
+    let seed = 0x5eed_dec1_u64;
+    let mut state = seed;
+    let mut next = |bound: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % bound
+    };
+    for case in 0..1000 {
+        let operand = |next: &mut dyn FnMut(u64) -> u64| {
+            let p = 1 + next(38) as u32;
+            let s = next(u64::from(p) + 1) as u32;
+            let digits = 1 + next(u64::from(p)) as u32;
+            let mut v: i128 = 0;
+            for _ in 0..digits {
+                v = v * 10 + next(10) as i128;
+            }
+            if next(2) == 0 {
+                v = -v;
+            }
+            (v, p, s)
+        };
+        let (a, p1, s1) = operand(&mut next);
+        let (b, p2, s2) = operand(&mut next);
+        let op = ["+", "-", "*"][next(3) as usize];
+        let sql = format!(
+            "SELECT CAST(CAST('{}' AS DECIMAL({p1}, {s1})) {op} CAST('{}' AS DECIMAL({p2}, {s2})) AS VARCHAR)",
+            text(a, s1),
+            text(b, s2)
+        );
+        // The reference: exact i128 arithmetic (i128 holds any sum and any product that
+        // fits 38 digits), then the type's precision.
+        let (exact, scale, precision) = match op {
+            "*" => (a.checked_mul(b), s1 + s2, (p1 + p2).min(38)),
+            _ => {
+                // Both sides are first cast to their common decimal, which may not hold them
+                // when its precision is capped at 38.
+                let s = s1.max(s2);
+                let common = 10i128.pow(((p1 - s1).max(p2 - s2) + s).min(38));
+                let rescale = |v: i128, from: u32| {
+                    v.checked_mul(10i128.pow(s - from))
+                        .filter(|x| x.unsigned_abs() < common.unsigned_abs())
+                };
+                let sum = match (rescale(a, s1), rescale(b, s2)) {
+                    (Some(x), Some(y)) if op == "+" => x.checked_add(y),
+                    (Some(x), Some(y)) => x.checked_sub(y),
+                    _ => None,
+                };
+                (sum, s, ((p1 - s1).max(p2 - s2) + s + 1).min(38))
+            }
+        };
+        if scale > 38 {
+            assert!(
+                e.execute(&sql).is_err(),
+                "case {case} (seed {seed:#x}): {sql}"
+            );
+            continue;
+        }
+        let fits = exact.filter(|v| v.unsigned_abs() < 10u128.pow(precision));
+        match (fits, e.execute(&sql)) {
+            (Some(v), Ok(out)) => assert_eq!(
+                rows(&out),
+                [text(v, scale)],
+                "case {case} (seed {seed:#x}): {sql}"
+            ),
+            (None, Err(err)) => assert_eq!(
+                err.code(),
+                "NUMERIC_OVERFLOW",
+                "case {case} (seed {seed:#x}): {sql}: {err}"
+            ),
+            (want, got) => panic!(
+                "case {case} (seed {seed:#x}): {sql}: expected {want:?}, got {:?}",
+                got.map(|out| rows(&out))
+            ),
+        }
+    }
+}

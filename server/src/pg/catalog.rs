@@ -56,7 +56,7 @@ static QUOTE_IDENT: LazyLock<Option<Regex>> =
 static TEXT_CASTS: LazyLock<Option<Regex>> =
     LazyLock::new(|| re(r"(?i)::\s*pg_catalog\.(?:text|name)\b"));
 static FORMAT_TYPE: LazyLock<Option<Regex>> =
-    LazyLock::new(|| re(r"(?i)(?:pg_catalog\.)?format_type\(\s*([\w.]+)\s*,\s*[\w.]+\s*\)"));
+    LazyLock::new(|| re(r"(?i)(?:pg_catalog\.)?format_type\(\s*([\w.]+)\s*,\s*([\w.]+)\s*\)"));
 static PSQL_ATTRDEF: LazyLock<Option<Regex>> =
     LazyLock::new(|| re(r"(?is)\(SELECT\s+pg_catalog\.pg_get_expr\(d\.adbin.*?a\.atthasdef\)"));
 static PSQL_COLLATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -121,6 +121,11 @@ pub fn rewrite(sql: &str) -> String {
     });
     sql = replace_all(&FORMAT_TYPE, sql, |c| {
         let mut case = format!("CASE {}", &c[1]);
+        // numeric's typmod carries its precision and scale: ((p << 16) | s) + 4.
+        let typmod = &c[2];
+        case.push_str(&format!(
+            " WHEN 1700 THEN CASE WHEN {typmod} >= 4 THEN 'numeric(' || CAST(({typmod} - 4) / 65536 AS VARCHAR) || ',' || CAST(({typmod} - 4) % 65536 AS VARCHAR) || ')' ELSE 'numeric' END"
+        ));
         for (oid, name) in strata_query::pg_catalog::FORMAT_TYPES {
             case.push_str(&format!(" WHEN {oid} THEN '{name}'"));
         }

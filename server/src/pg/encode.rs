@@ -12,6 +12,7 @@
 //! | VARCHAR | Utf8 | varchar (1043) | UTF-8 bytes |
 //! | DATE | Date32 | date (1082) | days since 2000-01-01 |
 //! | TIMESTAMP | Timestamp(ms) | timestamp (1114) | microseconds since 2000-01-01 |
+//! | DECIMAL(p, s) | Decimal128(p, s) | numeric (1700) | base-10000 digits, weight, sign, scale |
 //! | NULL | Null | text (25) | always NULL |
 //!
 //! Any other Arrow type a function may produce is sent as `text` in Arrow's display form.
@@ -32,6 +33,8 @@ use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::api::Type;
 use pgwire::messages::data::DataRow;
 
+use crate::result::{decimal_text, DECIMAL_TEXT_MAX};
+
 /// Milliseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
 pub const PG_EPOCH_MS: i64 = 946_684_800_000;
 /// Days from 1970-01-01 to 2000-01-01.
@@ -49,6 +52,7 @@ pub fn pg_type(dt: &DataType) -> Type {
         DataType::Utf8 | DataType::LargeUtf8 => Type::VARCHAR,
         DataType::Date32 => Type::DATE,
         DataType::Timestamp(TimeUnit::Millisecond, None) => Type::TIMESTAMP,
+        DataType::Decimal128(_, _) => Type::NUMERIC,
         // Everything else is sent as text in Arrow's display form (see `encode_column`).
         _ => Type::TEXT,
     }
@@ -216,6 +220,19 @@ fn encode_column(column: &ArrayRef, binary: bool, rows: &mut [BytesMut]) {
                 }
             })
         }
+        DataType::Decimal128(_, scale) => {
+            let a = column.as_primitive::<arrow::datatypes::Decimal128Type>();
+            let scale = *scale;
+            append(a, rows, |a, i, out| {
+                let mut buf = [0u8; DECIMAL_TEXT_MAX];
+                let text = decimal_text(a.value(i), scale, &mut buf);
+                if binary {
+                    put_numeric(out, text, scale);
+                } else {
+                    out.put_slice(text.as_bytes());
+                }
+            })
+        }
         DataType::Null => {
             for out in rows.iter_mut() {
                 out.put_i32(-1);
@@ -238,6 +255,58 @@ fn encode_column(column: &ArrayRef, binary: bool, rows: &mut [BytesMut]) {
                 }
             }
         }
+    }
+}
+
+/// A NUMERIC in PostgreSQL's binary format from its text (`-12.50`): the count of base-10000
+/// digits, the weight of the first (in powers of 10000), the sign (0 or 0x4000), the display
+/// scale, then the digits, leading and trailing zero digits left out.
+fn put_numeric(out: &mut BytesMut, text: &str, scale: i8) {
+    let negative = text.starts_with('-');
+    let unsigned = text.trim_start_matches('-');
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let int = int.trim_start_matches('0');
+    // Base-10000 digits of the integer part (grouped from the point leftwards) and of the
+    // fraction (from the point rightwards), at most 12 of each for 38 decimal digits.
+    let mut digits = [0i16; 24];
+    let mut count = 0usize;
+    let lead = int.len() % 4;
+    let int_groups = int.len().div_ceil(4);
+    let mut start = 0usize;
+    for g in 0..int_groups {
+        let end = if g == 0 && lead > 0 { lead } else { start + 4 };
+        digits[count] = int[start..end].parse().unwrap_or(0);
+        count += 1;
+        start = end;
+    }
+    let mut weight = int_groups as i16 - 1;
+    let frac_bytes = frac.as_bytes();
+    for chunk in frac_bytes.chunks(4) {
+        let mut group = 0i16;
+        for k in 0..4 {
+            group = group * 10 + chunk.get(k).map_or(0, |b| i16::from(b - b'0'));
+        }
+        digits[count] = group;
+        count += 1;
+    }
+    // Drop leading zero digits (a fraction below 0.0001 has them) and trailing ones.
+    let mut first = 0usize;
+    while first < count && digits[first] == 0 {
+        first += 1;
+        weight -= 1;
+    }
+    while count > first && digits[count - 1] == 0 {
+        count -= 1;
+    }
+    if first == count {
+        weight = 0;
+    }
+    out.put_i16((count - first) as i16);
+    out.put_i16(weight);
+    out.put_u16(if negative && first < count { 0x4000 } else { 0 });
+    out.put_u16(scale.max(0) as u16);
+    for d in &digits[first..count] {
+        out.put_i16(*d);
     }
 }
 
@@ -287,6 +356,39 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    fn numeric(text: &str, scale: i8) -> Vec<i16> {
+        let mut out = BytesMut::new();
+        put_numeric(&mut out, text, scale);
+        out.chunks(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    #[test]
+    fn numerics_in_binary_are_base_10000_digits() {
+        // ndigits, weight, sign, dscale, digits...
+        assert_eq!(numeric("12345.6789", 4), vec![3, 1, 0, 4, 1, 2345, 6789]);
+        assert_eq!(numeric("-0.07", 2), vec![1, -1, 0x4000, 2, 700]);
+        assert_eq!(numeric("0.00", 2), vec![0, 0, 0, 2]);
+        assert_eq!(numeric("10000", 0), vec![1, 1, 0, 0, 1]);
+        assert_eq!(numeric("0.00001", 5), vec![1, -2, 0, 5, 1000]);
+    }
+
+    #[test]
+    fn decimals_go_out_as_numeric_text() {
+        let a: ArrayRef = Arc::new(
+            arrow::array::Decimal128Array::from(vec![Some(7), None, Some(-150)])
+                .with_precision_and_scale(10, 2)
+                .unwrap(),
+        );
+        assert_eq!(pg_type(a.data_type()), Type::NUMERIC);
+        let mut rows = vec![BytesMut::new(), BytesMut::new(), BytesMut::new()];
+        encode_column(&a, false, &mut rows);
+        assert_eq!(&rows[0][4..], b"0.07");
+        assert_eq!(&rows[1][..], &(-1i32).to_be_bytes());
+        assert_eq!(&rows[2][4..], b"-1.50");
+    }
 
     #[test]
     fn timestamps_print_like_postgresql() {

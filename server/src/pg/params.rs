@@ -145,12 +145,87 @@ fn literal(param: &Param<'_>) -> Result<String, String> {
             text.to_string()
         }
     };
+    if ty == Type::NUMERIC {
+        if let Some(number) = decimal_literal(&text) {
+            return Ok(number);
+        }
+    }
     Ok(match sql_type(&ty) {
         Some(t) => format!("CAST({} AS {t})", quote(&text)),
         // Unknown and text parameters are string literals: they take the type of what they
         // meet, like PostgreSQL's unknown-typed parameters.
         None => quote(&text),
     })
+}
+
+/// A NUMERIC parameter's text (`-12.50`, `.5`, `7`) as a bare, parenthesized number literal,
+/// which the engine types as the DECIMAL of its digits, exactly; `None` for any other text
+/// (`NaN`, an exponent: cast to DOUBLE).
+fn decimal_literal(text: &str) -> Option<String> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let valid = !(int.is_empty() && frac.is_empty())
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    valid.then(|| format!("({text})"))
+}
+
+/// The text of a NUMERIC in PostgreSQL's binary format: the count of base-10000 digits, the
+/// weight of the first, the sign (0, 0x4000 negative, 0xC000 NaN), the display scale, then
+/// the digits.
+fn numeric_binary_text(bytes: &[u8]) -> Result<String, String> {
+    let bad = || "a binary numeric parameter is malformed".to_string();
+    let word = |i: usize| -> Result<i16, String> {
+        let b = bytes.get(2 * i..2 * i + 2).ok_or_else(bad)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    };
+    let (ndigits, weight, sign, dscale) = (word(0)?, word(1)?, word(2)? as u16, word(3)?);
+    if ndigits < 0 || dscale < 0 || bytes.len() != 8 + 2 * ndigits as usize {
+        return Err(bad());
+    }
+    if sign == 0xC000 {
+        return Ok("NaN".to_string());
+    }
+    let (ndigits, weight, dscale) = (ndigits as i32, i32::from(weight), dscale as usize);
+    // At most 38 digits fit a DECIMAL; a longer number is refused rather than built.
+    if weight > 40 || dscale > 40 {
+        return Err("a numeric parameter has more than 38 digits".to_string());
+    }
+    let digit = |i: i32| -> Result<i32, String> {
+        if i < 0 || i >= ndigits {
+            return Ok(0);
+        }
+        let d = i32::from(word(4 + i as usize)?);
+        if (0..10_000).contains(&d) {
+            Ok(d)
+        } else {
+            Err(bad())
+        }
+    };
+    let mut text = String::new();
+    if sign == 0x4000 {
+        text.push('-');
+    }
+    if weight < 0 {
+        text.push('0');
+    } else {
+        for i in 0..=weight {
+            if i == 0 {
+                text.push_str(&digit(i)?.to_string());
+            } else {
+                text.push_str(&format!("{:04}", digit(i)?));
+            }
+        }
+    }
+    if dscale > 0 {
+        let mut fraction = String::new();
+        for j in 1..=dscale.div_ceil(4) as i32 {
+            fraction.push_str(&format!("{:04}", digit(weight + j)?));
+        }
+        text.push('.');
+        text.push_str(&fraction[..dscale]);
+    }
+    Ok(text)
 }
 
 /// The Strata type a parameter of PostgreSQL type `ty` is cast to (`None`: left a string).
@@ -200,6 +275,7 @@ fn binary_text(ty: &Type, bytes: &[u8]) -> Result<String, String> {
         Type::INT8 => i64::from_be_bytes(fixed(bytes, ty)?).to_string(),
         Type::FLOAT4 => f32::from_be_bytes(fixed(bytes, ty)?).to_string(),
         Type::FLOAT8 => f64::from_be_bytes(fixed(bytes, ty)?).to_string(),
+        Type::NUMERIC => numeric_binary_text(bytes)?,
         Type::DATE => {
             let days = i32::from_be_bytes(fixed(bytes, ty)?) as i64 + PG_EPOCH_DAYS as i64;
             chrono::DateTime::from_timestamp(days * 86_400, 0)
@@ -250,6 +326,34 @@ mod tests {
             "SELECT '$1', x FROM t WHERE a = 'it''s''; DROP TABLE t; --' AND b = '2' -- $1\n"
         );
         assert_eq!(placeholder_count(sql), 2);
+    }
+
+    #[test]
+    fn numeric_parameters_are_exact_decimal_literals() {
+        let numeric = |bytes: &[u8], binary: bool| {
+            literal(&Param {
+                bytes: Some(bytes),
+                binary,
+                ty: Some(Type::NUMERIC),
+            })
+        };
+        assert_eq!(numeric(b"0.07", false).unwrap(), "(0.07)");
+        assert_eq!(numeric(b"-12.50", false).unwrap(), "(-12.50)");
+        assert_eq!(numeric(b"NaN", false).unwrap(), "CAST('NaN' AS DOUBLE)");
+        assert_eq!(
+            numeric(b"1); DROP TABLE t; --", false).unwrap(),
+            "CAST('1); DROP TABLE t; --' AS DOUBLE)"
+        );
+        // 12345.6789: 3 digits, weight 1, positive, scale 4.
+        let words: [i16; 7] = [3, 1, 0, 4, 1, 2345, 6789];
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        assert_eq!(numeric(&bytes, true).unwrap(), "(12345.6789)");
+        // -0.00001: 1 digit (1000), weight -2, negative, scale 5.
+        let words: [i16; 5] = [1, -2, 0x4000, 5, 1000];
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        assert_eq!(numeric(&bytes, true).unwrap(), "(-0.00001)");
+        assert!(numeric(&[0, 5, 0], true).is_err());
+        assert!(numeric(&[0, 1, 0, 0, 0, 0, 0, 0, 0x7f, 0x7f], true).is_err());
     }
 
     #[test]

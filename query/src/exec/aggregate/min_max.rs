@@ -6,8 +6,8 @@ use arrow::array::{
     ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, StringArray,
 };
 use arrow::datatypes::{
-    DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
-    TimestampMillisecondType,
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
+    Int64Type, TimeUnit, TimestampMillisecondType,
 };
 
 use super::accumulator::{downcast, for_each_valid, primitive, validity, GroupsAccumulator};
@@ -20,6 +20,10 @@ pub(super) fn min_max<const MIN: bool>(dt: DataType) -> Result<Box<dyn GroupsAcc
         DataType::Int64 => Box::new(MinMax::<Int64Type, MIN>::default()),
         DataType::Float32 => Box::new(MinMax::<Float32Type, MIN>::default()),
         DataType::Float64 => Box::new(MinMax::<Float64Type, MIN>::default()),
+        DataType::Decimal128(_, _) => Box::new(MinMax::<Decimal128Type, MIN> {
+            data_type: dt,
+            ..Default::default()
+        }),
         DataType::Date32 => Box::new(MinMax::<Date32Type, MIN>::default()),
         DataType::Timestamp(TimeUnit::Millisecond, None) => {
             Box::new(MinMax::<TimestampMillisecondType, MIN>::default())
@@ -41,6 +45,8 @@ pub(super) fn min_max<const MIN: bool>(dt: DataType) -> Result<Box<dyn GroupsAcc
 pub(super) struct MinMax<T: ArrowPrimitiveType, const MIN: bool> {
     values: Vec<T::Native>,
     seen: Vec<bool>,
+    /// The result's type: `T`'s, or a decimal's precision and scale.
+    data_type: DataType,
 }
 
 impl<T: ArrowPrimitiveType, const MIN: bool> Default for MinMax<T, MIN> {
@@ -48,6 +54,7 @@ impl<T: ArrowPrimitiveType, const MIN: bool> Default for MinMax<T, MIN> {
         MinMax {
             values: vec![],
             seen: vec![],
+            data_type: T::DATA_TYPE,
         }
     }
 }
@@ -82,10 +89,10 @@ where
         self.values.resize(num_groups, T::Native::default());
         self.seen.resize(num_groups, false);
         let nulls = validity(&self.seen);
-        Ok(Arc::new(PrimitiveArray::<T>::new(
-            std::mem::take(&mut self.values).into(),
-            nulls,
-        )))
+        Ok(Arc::new(
+            PrimitiveArray::<T>::new(std::mem::take(&mut self.values).into(), nulls)
+                .with_data_type(self.data_type.clone()),
+        ))
     }
 
     fn supports_merge(&self) -> bool {

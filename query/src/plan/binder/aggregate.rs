@@ -1,10 +1,11 @@
 //! The type of an aggregate call: which argument types each aggregate accepts and what it
-//! returns (PostgreSQL's: `SUM` of integers is BIGINT, `AVG` is DOUBLE, ...).
+//! returns (PostgreSQL's: `SUM` of integers is BIGINT, `AVG` is DOUBLE, ...; DECIMAL: `SUM` is
+//! DECIMAL(38, s) as in DuckDB, `AVG` DECIMAL(38, max(s, 6))).
 
 use arrow::datatypes::DataType;
 
 use crate::error::{Error, Result};
-use crate::expr::coerce::{is_numeric, is_temporal, type_name};
+use crate::expr::coerce::{avg_decimal_scale, is_numeric, is_temporal, type_name};
 use crate::expr::{AggregateExpr, AggregateFunction, Expr};
 
 /// Types the call of `func` whose argument (`None` for `COUNT(*)`), `FILTER` and percentile
@@ -23,6 +24,7 @@ pub(super) fn aggregate_call(
         AggregateFunction::Sum => match arg_type {
             DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Null => DataType::Int64,
             DataType::Float32 | DataType::Float64 => DataType::Float64,
+            DataType::Decimal128(_, s) => DataType::Decimal128(38, s),
             other => return Err(agg_mismatch(func, &other)),
         },
         AggregateFunction::ApproxCountDistinct => match arg_type {
@@ -36,8 +38,12 @@ pub(super) fn aggregate_call(
             }
             other => return Err(agg_mismatch(func, &other)),
         },
-        AggregateFunction::Avg
-        | AggregateFunction::ApproxPercentile
+        AggregateFunction::Avg => match arg_type {
+            DataType::Decimal128(_, s) => DataType::Decimal128(38, avg_decimal_scale(s)),
+            dt if is_numeric(&dt) || dt == DataType::Null => DataType::Float64,
+            other => return Err(agg_mismatch(func, &other)),
+        },
+        AggregateFunction::ApproxPercentile
         | AggregateFunction::PercentileCont
         | AggregateFunction::StddevSamp
         | AggregateFunction::StddevPop
@@ -75,11 +81,18 @@ pub(super) fn aggregate_call(
             a.cast_to(&DataType::Int64)
         }
     });
-    // The percentiles sort DOUBLEs.
+    // The percentiles sort DOUBLEs; the variances of decimals run on DOUBLEs.
     let arg = match func {
         AggregateFunction::ApproxPercentile | AggregateFunction::PercentileCont => {
             arg.map(|a| a.cast_to(&DataType::Float64))
         }
+        AggregateFunction::StddevSamp
+        | AggregateFunction::StddevPop
+        | AggregateFunction::VarSamp
+        | AggregateFunction::VarPop => arg.map(|a| match a.data_type() {
+            DataType::Decimal128(_, _) => a.cast_to(&DataType::Float64),
+            _ => a,
+        }),
         _ => arg,
     };
     Ok(Expr::Aggregate(Box::new(AggregateExpr {

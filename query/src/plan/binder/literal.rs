@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, NullArray, StringArray,
+    ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array, NullArray,
+    StringArray,
 };
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Decimal128Type, DECIMAL128_MAX_PRECISION};
 use sqlparser::ast as sql;
 
 use crate::error::{Error, Result};
@@ -25,6 +26,8 @@ pub(super) fn literal(value: &sql::Value) -> Result<Expr> {
                 Arc::new(Int32Array::from(vec![v]))
             } else if let Ok(v) = n.parse::<i64>() {
                 Arc::new(Int64Array::from(vec![v]))
+            } else if let Some(decimal) = decimal_literal(n) {
+                decimal
             } else if let Ok(v) = n.parse::<f64>() {
                 Arc::new(Float64Array::from(vec![v]))
             } else {
@@ -45,12 +48,43 @@ pub(super) fn literal(value: &sql::Value) -> Result<Expr> {
     Ok(Expr::Literal(array))
 }
 
+/// A number without an exponent that is not an integer of 64 bits (`0.06`, `123.450`,
+/// `99999999999999999999`) as a DECIMAL typed the way PostgreSQL and DuckDB type it: the scale
+/// is the count of digits after the point, the precision the count of digits written (at
+/// least the scale, at least 1). `None` for a number with an exponent (`1e3` is DOUBLE) or of
+/// more than 38 digits (DOUBLE too, as in DuckDB).
+fn decimal_literal(text: &str) -> Option<ArrayRef> {
+    // The binder folds a minus into the literal: `-2.5`.
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    // Digits as written, leading zeros but one dropped: `0.06` is DECIMAL(3,2), `.5` (1,1).
+    let int = match int.trim_start_matches('0') {
+        "" if !int.is_empty() => "0",
+        trimmed => trimmed,
+    };
+    let scale = frac.len();
+    let precision = (int.len() + scale).max(1);
+    if precision > usize::from(DECIMAL128_MAX_PRECISION) {
+        return None;
+    }
+    let (p, s) = (u8::try_from(precision).ok()?, i8::try_from(scale).ok()?);
+    let value =
+        arrow::compute::kernels::cast_utils::parse_decimal::<Decimal128Type>(text, p, s).ok()?;
+    Decimal128Array::from(vec![value])
+        .with_precision_and_scale(p, s)
+        .ok()
+        .map(|a| Arc::new(a) as ArrayRef)
+}
+
 /// Parses a SQL type as Strata stores it.
 pub(super) fn sql_type(data_type: &sql::DataType) -> Result<DataType> {
     let name = data_type.to_string();
     strata_storage::parse_sql_type(&name).ok_or_else(|| Error::InvalidArgument {
         message: format!(
-            "unknown type \"{name}\"; supported types: BOOLEAN, SMALLINT, INTEGER, BIGINT, REAL, DOUBLE, VARCHAR, DATE, TIMESTAMP"
+            "unknown type \"{name}\"; supported types: BOOLEAN, SMALLINT, INTEGER, BIGINT, REAL, DOUBLE, DECIMAL(p, s) (p 1 to 38, s 0 to p), VARCHAR, DATE, TIMESTAMP"
         ),
     })
 }
