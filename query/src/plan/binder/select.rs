@@ -47,10 +47,10 @@ pub(super) fn bind_select(
         ));
     }
     check_definitions(&select.named_window)?;
-    let distinct = match &select.distinct {
-        None | Some(sql::Distinct::All) => false,
-        Some(sql::Distinct::Distinct) => true,
-        Some(sql::Distinct::On(_)) => return Err(Error::unsupported("DISTINCT ON")),
+    let (distinct, distinct_on): (bool, &[sql::Expr]) = match &select.distinct {
+        None | Some(sql::Distinct::All) => (false, &[]),
+        Some(sql::Distinct::Distinct) => (true, &[]),
+        Some(sql::Distinct::On(exprs)) => (false, exprs),
     };
     let (mut plan, scope) = bind_from(binder, &select.from)?;
     // The select list and ORDER BY may call window functions; WHERE, GROUP BY and HAVING not.
@@ -196,6 +196,25 @@ pub(super) fn bind_select(
         let (descending, nulls_first) = sort_options(key)?;
         order_targets.push((target, descending, nulls_first));
     }
+    // DISTINCT ON (...): its expressions are bound like ORDER BY keys (positions, output names,
+    // input expressions) and follow them in `order_targets`, where the aggregate rewrite finds
+    // them too; they partition rather than sort.
+    let on_start = order_targets.len();
+    for e in distinct_on {
+        let target = if let Some(position) = positional(e)? {
+            select_item_at(&items, position, "DISTINCT ON")?;
+            OrderTarget::Item(position - 1)
+        } else if let Some(i) = alias_of(e, &items) {
+            OrderTarget::Item(i)
+        } else {
+            let expr = bind_expr(e, &windowed, None)?;
+            match items.iter().position(|(i, _)| *i == expr) {
+                Some(i) => OrderTarget::Item(i),
+                None => OrderTarget::Extra(expr),
+            }
+        };
+        order_targets.push((target, false, false));
+    }
 
     if !scope.take_joins().is_empty() || !windowed.take_joins().is_empty() {
         return Err(Error::unsupported(
@@ -315,7 +334,8 @@ pub(super) fn bind_select(
         names.push(name);
     }
     let mut keys = vec![];
-    for (target, descending, nulls_first) in order_targets {
+    let mut on_columns = vec![];
+    for (position, (target, descending, nulls_first)) in order_targets.into_iter().enumerate() {
         let index = match target {
             OrderTarget::Item(i) => i,
             OrderTarget::Extra(expr) => {
@@ -330,6 +350,10 @@ pub(super) fn bind_select(
             }
         };
         let expr = Expr::column(index, names[index].clone(), exprs[index].data_type());
+        if position >= on_start {
+            on_columns.push(expr);
+            continue;
+        }
         keys.push(SortKey {
             expr,
             descending,
@@ -341,6 +365,34 @@ pub(super) fn bind_select(
         exprs,
         names: names.clone(),
     };
+    if !on_columns.is_empty() {
+        // DISTINCT ON: the first row of each group of equal ON values, in ORDER BY order:
+        // row_number() OVER (PARTITION BY on ORDER BY keys) = 1.
+        let width = names.len();
+        let first = crate::expr::WindowExpr {
+            func: crate::expr::WindowFunction::RowNumber,
+            args: vec![],
+            filter: None,
+            partition_by: on_columns,
+            order_by: keys.clone(),
+            frame: crate::expr::WindowFrame::default_frame(),
+            data_type: arrow::datatypes::DataType::Int64,
+        };
+        plan = LogicalPlan::Window {
+            input: Box::new(plan),
+            exprs: vec![first],
+            names: vec!["__row_number".into()],
+        };
+        let one = Expr::Literal(std::sync::Arc::new(arrow::array::Int64Array::from(vec![
+            1_i64,
+        ])));
+        plan = LogicalPlan::Filter {
+            input: Box::new(plan),
+            predicate: Expr::column(width, "__row_number", arrow::datatypes::DataType::Int64)
+                .binary(crate::expr::BinaryOp::Eq, one),
+        };
+        names.push("__row_number".into());
+    }
 
     if distinct {
         plan = distinct_rows(plan);
