@@ -20,7 +20,7 @@ mod sum;
 mod variance;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::datatypes::{
     DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, SchemaRef,
@@ -202,9 +202,12 @@ impl Partial {
 }
 
 /// Aggregates `input` on `workers` threads: the calling thread pulls batches from the input (whose
-/// scans run on their own workers) and hands each to whichever aggregation worker is free; every
-/// worker builds a [`Partial`] state; the states merge at the end. The first error stops the
-/// feeding and is returned.
+/// scans run on their own workers and deliver their batches in a fixed order) and deals them out
+/// in turn, batch `k` to worker `k % workers`; every worker builds a [`Partial`] state; the
+/// states merge at the end, in worker order. The deal is fixed rather than first-come, so a
+/// statement over the same rows computes the same floating-point sums every time (a CTE read
+/// twice agrees with itself; a dashboard does not flicker in the last digit). The first error
+/// stops the feeding and is returned.
 fn aggregate_in_parallel(
     input: Box<dyn ExecutionPlan>,
     group_by: &[Expr],
@@ -212,18 +215,19 @@ fn aggregate_in_parallel(
     stats: &ExecStats,
     workers: usize,
 ) -> Result<Partial> {
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<RecordBatch>(workers);
-    let receiver = Mutex::new(receiver);
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers)
+        .map(|_| std::sync::mpsc::sync_channel::<RecordBatch>(2))
+        .unzip();
     let failed = AtomicBool::new(false);
     let batches = input.execute()?;
     let (fed, partials) = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> Result<Partial> {
+        let handles: Vec<_> = receivers
+            .into_iter()
+            .map(|receiver| {
+                let failed = &failed;
+                scope.spawn(move || -> Result<Partial> {
                     let mut state = Partial::new(group_by, aggregates)?;
-                    loop {
-                        let next = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        let Ok(batch) = next else { break };
+                    while let Ok(batch) = receiver.recv() {
                         if let Err(e) = state.update(&batch, group_by, aggregates, stats) {
                             failed.store(true, Ordering::Relaxed);
                             return Err(e);
@@ -234,12 +238,15 @@ fn aggregate_in_parallel(
             })
             .collect();
         let mut fed: Result<()> = Ok(());
-        for batch in batches {
+        for (k, batch) in batches.enumerate() {
             if failed.load(Ordering::Relaxed) {
                 break;
             }
             match batch {
                 Ok(batch) => {
+                    let Some(sender) = senders.get(k % workers) else {
+                        break;
+                    };
                     if sender.send(batch).is_err() {
                         break;
                     }
@@ -250,7 +257,7 @@ fn aggregate_in_parallel(
                 }
             }
         }
-        drop(sender);
+        drop(senders);
         let partials: Vec<Result<Partial>> = handles
             .into_iter()
             .map(|h| {
