@@ -10,6 +10,7 @@
 //! string.rs       lower, upper, length, concat, ||, substring, trim, replace, strpos, ...
 //! regex.rs        regexp_replace, regexp_match, regexp_like
 //! time.rs         date_trunc, date_part / extract, time_bucket / date_bin, to_timestamp, now
+//! zone.rs         AT TIME ZONE and the time zone database (no SQL names of its own)
 //! math.rs         abs, floor, ceil
 //! conditional.rs  coalesce, nullif
 //! grouping.rs     grouping (GROUPING SETS, ROLLUP, CUBE)
@@ -29,6 +30,7 @@ pub(crate) mod regex;
 pub(crate) mod string;
 pub(crate) mod time;
 pub(crate) mod types;
+pub(crate) mod zone;
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 

@@ -43,8 +43,24 @@ pub(super) const FUNCTIONS: &[Definition] = &[
     },
 ];
 
-/// `date_trunc('unit', ts)`.
+/// `date_trunc('unit', ts [, 'zone'])`.
 fn bind_date_trunc(mut call: Call) -> Result<Expr> {
+    if call.args.len() == 3 {
+        let zone = call.args.remove(2);
+        let name = string_literal(&zone).ok_or_else(|| Error::InvalidArgument {
+            message: format!("date_trunc() takes a constant time zone name, not {zone}"),
+        })?;
+        let tz = super::zone::parse_zone(&name)?;
+        let Expr::Function { func, args } = bind_date_trunc(call)? else {
+            return Err(Error::internal("date_trunc bound to something else"));
+        };
+        let unit = func
+            .as_any()
+            .downcast_ref::<DateTrunc>()
+            .map(|d| d.0)
+            .ok_or_else(|| Error::internal("date_trunc bound to something else"))?;
+        return Ok(Expr::call(DateTruncZone(unit, tz), args));
+    }
     call.arity(2)?;
     let unit = string_literal(&call.args[0]);
     let unit = unit.as_deref().and_then(TruncUnit::parse).ok_or_else(|| Error::InvalidArgument {
@@ -523,6 +539,47 @@ fn civil_from_days(days: i64) -> (i64, i64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month)
+}
+
+/// `date_trunc('unit', ts, 'zone')`: TIMESTAMP, the instant at which the local time in `zone`
+/// truncated to `unit` began (days, weeks, months start at local midnight).
+#[derive(Debug, PartialEq)]
+pub(crate) struct DateTruncZone(pub(crate) TruncUnit, pub(crate) chrono_tz::Tz);
+
+impl ScalarFunction for DateTruncZone {
+    fn name(&self) -> &'static str {
+        "date_trunc"
+    }
+
+    fn return_type(&self, _args: &[Expr]) -> DataType {
+        strata_storage::types::TIMESTAMP_TYPE
+    }
+
+    fn invoke(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
+        let tz = self.1;
+        let ts = arg(args, 0)?
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| Error::internal("date_trunc of a non-TIMESTAMP"))?;
+        let local: ArrayRef =
+            Arc::new(ts.unary::<_, TimestampMillisecondType>(|v| super::zone::to_local(&tz, v)));
+        let truncated = date_trunc(self.0, &local)?;
+        let truncated = truncated
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| Error::internal("date_trunc result is not a TIMESTAMP"))?;
+        Ok(Arc::new(truncated.unary::<_, TimestampMillisecondType>(
+            |v| super::zone::from_local(&tz, v),
+        )))
+    }
+
+    fn fmt_call(&self, args: &[String], f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "date_trunc('{}', {}, '{}')",
+            self.0.name(),
+            args.join(", "),
+            self.1.name()
+        )
+    }
 }
 
 fn date_trunc(unit: TruncUnit, array: &ArrayRef) -> Result<ArrayRef> {

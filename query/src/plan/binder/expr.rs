@@ -121,6 +121,13 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 other => Err(Error::unsupported(format!("unary operator {other}"))),
             }
         }
+        sql::Expr::AtTimeZone {
+            timestamp,
+            time_zone,
+        } => crate::function::zone::at_time_zone(
+            bind(timestamp)?,
+            &crate::eval::fold_constants(bind(time_zone)?)?,
+        ),
         sql::Expr::BinaryOp {
             left,
             op: op @ (sql::BinaryOperator::Arrow | sql::BinaryOperator::LongArrow),
