@@ -103,7 +103,9 @@ impl Server {
         // The PostgreSQL endpoint starts before the HTTP one (unless --pg-addr off).
         let pg_addr = pg_rx.try_recv().unwrap_or_default();
         let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(120))
+            // Long enough for a FLUSH of 10 million rows on a loaded 2-core machine; a hang
+            // still fails.
+            .timeout(Duration::from_secs(300))
             .build()
             .unwrap();
         Server {
