@@ -20,6 +20,18 @@
 //! | `pg_catalog.pg_database` | oid, datname, datdba, encoding, datcollate, datctype, datallowconn, daticulocale, datlocprovider, datacl |
 //! | `pg_catalog.pg_extension` | extname, extversion (no rows) |
 //! | `pg_catalog.pg_settings` | name, setting |
+//! | `pg_catalog.pg_roles` | oid, rolname, rolsuper, ... (one row: `strata`) |
+//!
+//! And, without rows (Strata has no indexes, constraints, defaults, comments, policies,
+//! triggers, inheritance, sequences, enums, functions or publications in PostgreSQL's sense), so
+//! that the catalog queries of psql and the drivers get PostgreSQL's answer "none":
+//! `pg_index`, `pg_constraint`, `pg_description`, `pg_attrdef`, `pg_collation`, `pg_inherits`,
+//! `pg_policy`, `pg_statistic_ext`, `pg_publication`, `pg_publication_rel`,
+//! `pg_publication_namespace`, `pg_trigger`, `pg_rewrite`, `pg_enum`, `pg_sequence`, `pg_proc`,
+//! `pg_foreign_table`, `pg_partitioned_table`, `pg_auth_members` ([`EMPTY_TABLES`]).
+//!
+//! Any other catalog table is unknown (`TABLE_NOT_FOUND`, SQLSTATE 42P01): a query Strata cannot
+//! answer fails, it never answers "nothing" by mistake.
 
 use std::sync::Arc;
 
@@ -56,8 +68,8 @@ const PUBLIC_OID: i64 = 2200;
 const INFORMATION_SCHEMA_OID: i64 = 13000;
 const SYSTEM_OID: i64 = 13100;
 
-/// Settings and their defaults (`SHOW`, `current_setting`, `pg_settings`).
-const SETTINGS: &[(&str, &str)] = &[
+/// Settings and their defaults (`SHOW`, `current_setting`, `pg_settings`), names lower case.
+pub const SETTINGS: &[(&str, &str)] = &[
     ("server_version", SERVER_VERSION),
     ("server_version_num", "160006"),
     ("server_encoding", "UTF8"),
@@ -83,6 +95,8 @@ const SETTINGS: &[(&str, &str)] = &[
     ("idle_in_transaction_session_timeout", "0"),
     ("max_connections", "1024"),
     ("block_size", "8192"),
+    ("session_authorization", USER),
+    ("in_hot_standby", "off"),
 ];
 
 /// The default of setting `name` (case-insensitive).
@@ -129,6 +143,12 @@ pub fn constant_function(
                 })),
             }
         }
+        "to_regtype" => match literal_arg(0) {
+            Some(name) => Some(Ok(Arc::new(Int64Array::from(vec![type_oid(&name)])))),
+            None => Some(Err(Error::unsupported(
+                "to_regtype() of anything but a string literal",
+            ))),
+        },
         "pg_table_is_visible"
         | "pg_type_is_visible"
         | "pg_function_is_visible"
@@ -178,6 +198,27 @@ pub const FORMAT_TYPES: &[(i64, &str)] = &[
     (1184, "timestamp with time zone"),
 ];
 
+/// The OID of the table a client names (`events`, `public.events`, `"events"`), `None` when
+/// there is no such table.
+pub fn table_oid(storage: &Storage, name: &str) -> Option<i64> {
+    let name = name.trim();
+    let name = name
+        .strip_prefix("public.")
+        .or_else(|| name.strip_prefix("\"public\"."))
+        .unwrap_or(name);
+    let name = name.trim_matches('"');
+    tables(storage)
+        .into_iter()
+        .find(|t| t.1 == name)
+        .map(|t| t.0)
+}
+
+/// The OID of a schema (`pg_catalog`, `public`, `information_schema`, `system`).
+pub fn namespace_oid(name: &str) -> Option<i64> {
+    let name = name.trim().trim_matches('"');
+    NAMESPACES.iter().find(|n| n.1 == name).map(|n| n.0)
+}
+
 /// The user tables, sorted, with their OIDs and schemas.
 pub fn tables(storage: &Storage) -> Vec<(i64, String, SchemaRef, bool)> {
     let mut names = storage.table_names();
@@ -210,6 +251,262 @@ pub fn register(storage: &Storage) {
     v.register("pg_catalog", "pg_extension", Arc::new(Catalog::Extension));
     v.register("pg_catalog", "pg_am", Arc::new(Catalog::Am));
     v.register("pg_catalog", "pg_settings", Arc::new(Catalog::Settings));
+    v.register("pg_catalog", "pg_roles", Arc::new(Catalog::Roles));
+    for (name, columns) in EMPTY_TABLES {
+        v.register("pg_catalog", name, Arc::new(Empty(columns)));
+    }
+}
+
+/// The catalog tables that exist without rows, with their columns: `i` BIGINT (OIDs),
+/// `n` INTEGER, `s` SMALLINT, `b` BOOLEAN, `f` REAL, `t` VARCHAR (also arrays and expressions, as
+/// text).
+pub const EMPTY_TABLES: &[(&str, &[(&str, char)])] = &[
+    (
+        "pg_index",
+        &[
+            ("indexrelid", 'i'),
+            ("indrelid", 'i'),
+            ("indnatts", 's'),
+            ("indnkeyatts", 's'),
+            ("indisunique", 'b'),
+            ("indnullsnotdistinct", 'b'),
+            ("indisprimary", 'b'),
+            ("indisexclusion", 'b'),
+            ("indimmediate", 'b'),
+            ("indisclustered", 'b'),
+            ("indisvalid", 'b'),
+            ("indcheckxmin", 'b'),
+            ("indisready", 'b'),
+            ("indislive", 'b'),
+            ("indisreplident", 'b'),
+            ("indkey", 't'),
+            ("indcollation", 't'),
+            ("indclass", 't'),
+            ("indoption", 't'),
+            ("indexprs", 't'),
+            ("indpred", 't'),
+        ],
+    ),
+    (
+        "pg_constraint",
+        &[
+            ("oid", 'i'),
+            ("conname", 't'),
+            ("connamespace", 'i'),
+            ("contype", 't'),
+            ("condeferrable", 'b'),
+            ("condeferred", 'b'),
+            ("convalidated", 'b'),
+            ("conrelid", 'i'),
+            ("contypid", 'i'),
+            ("conindid", 'i'),
+            ("conparentid", 'i'),
+            ("confrelid", 'i'),
+            ("confupdtype", 't'),
+            ("confdeltype", 't'),
+            ("confmatchtype", 't'),
+            ("conislocal", 'b'),
+            ("coninhcount", 's'),
+            ("connoinherit", 'b'),
+            ("conkey", 't'),
+            ("confkey", 't'),
+            ("conbin", 't'),
+        ],
+    ),
+    (
+        "pg_description",
+        &[
+            ("objoid", 'i'),
+            ("classoid", 'i'),
+            ("objsubid", 'n'),
+            ("description", 't'),
+        ],
+    ),
+    (
+        "pg_attrdef",
+        &[("oid", 'i'), ("adrelid", 'i'), ("adnum", 's'), ("adbin", 't')],
+    ),
+    (
+        "pg_collation",
+        &[
+            ("oid", 'i'),
+            ("collname", 't'),
+            ("collnamespace", 'i'),
+            ("collowner", 'i'),
+            ("collprovider", 't'),
+            ("collencoding", 'n'),
+            ("collcollate", 't'),
+            ("collctype", 't'),
+        ],
+    ),
+    (
+        "pg_inherits",
+        &[
+            ("inhrelid", 'i'),
+            ("inhparent", 'i'),
+            ("inhseqno", 'n'),
+            ("inhdetachpending", 'b'),
+        ],
+    ),
+    (
+        "pg_policy",
+        &[
+            ("oid", 'i'),
+            ("polname", 't'),
+            ("polrelid", 'i'),
+            ("polcmd", 't'),
+            ("polpermissive", 'b'),
+            ("polroles", 't'),
+            ("polqual", 't'),
+            ("polwithcheck", 't'),
+        ],
+    ),
+    (
+        "pg_statistic_ext",
+        &[
+            ("oid", 'i'),
+            ("stxrelid", 'i'),
+            ("stxname", 't'),
+            ("stxnamespace", 'i'),
+            ("stxowner", 'i'),
+            ("stxstattarget", 'n'),
+            ("stxkeys", 't'),
+            ("stxkind", 't'),
+            ("stxexprs", 't'),
+        ],
+    ),
+    (
+        "pg_publication",
+        &[
+            ("oid", 'i'),
+            ("pubname", 't'),
+            ("pubowner", 'i'),
+            ("puballtables", 'b'),
+            ("pubinsert", 'b'),
+            ("pubupdate", 'b'),
+            ("pubdelete", 'b'),
+            ("pubtruncate", 'b'),
+            ("pubviaroot", 'b'),
+        ],
+    ),
+    (
+        "pg_publication_rel",
+        &[
+            ("oid", 'i'),
+            ("prpubid", 'i'),
+            ("prrelid", 'i'),
+            ("prqual", 't'),
+            ("prattrs", 't'),
+        ],
+    ),
+    (
+        "pg_publication_namespace",
+        &[("oid", 'i'), ("pnpubid", 'i'), ("pnnspid", 'i')],
+    ),
+    (
+        "pg_trigger",
+        &[
+            ("oid", 'i'),
+            ("tgrelid", 'i'),
+            ("tgparentid", 'i'),
+            ("tgname", 't'),
+            ("tgfoid", 'i'),
+            ("tgtype", 's'),
+            ("tgenabled", 't'),
+            ("tgisinternal", 'b'),
+            ("tgconstraint", 'i'),
+        ],
+    ),
+    (
+        "pg_rewrite",
+        &[
+            ("oid", 'i'),
+            ("rulename", 't'),
+            ("ev_class", 'i'),
+            ("ev_type", 't'),
+            ("ev_enabled", 't'),
+            ("is_instead", 'b'),
+        ],
+    ),
+    (
+        "pg_enum",
+        &[
+            ("oid", 'i'),
+            ("enumtypid", 'i'),
+            ("enumsortorder", 'f'),
+            ("enumlabel", 't'),
+        ],
+    ),
+    (
+        "pg_sequence",
+        &[
+            ("seqrelid", 'i'),
+            ("seqtypid", 'i'),
+            ("seqstart", 'i'),
+            ("seqincrement", 'i'),
+            ("seqmax", 'i'),
+            ("seqmin", 'i'),
+            ("seqcache", 'i'),
+            ("seqcycle", 'b'),
+        ],
+    ),
+    (
+        "pg_proc",
+        &[
+            ("oid", 'i'),
+            ("proname", 't'),
+            ("pronamespace", 'i'),
+            ("proowner", 'i'),
+            ("prokind", 't'),
+            ("prorettype", 'i'),
+            ("proargtypes", 't'),
+        ],
+    ),
+    (
+        "pg_foreign_table",
+        &[("ftrelid", 'i'), ("ftserver", 'i'), ("ftoptions", 't')],
+    ),
+    (
+        "pg_partitioned_table",
+        &[("partrelid", 'i'), ("partstrat", 't'), ("partnatts", 's')],
+    ),
+    (
+        "pg_auth_members",
+        &[
+            ("roleid", 'i'),
+            ("member", 'i'),
+            ("grantor", 'i'),
+            ("admin_option", 'b'),
+        ],
+    ),
+];
+
+/// A catalog table without rows (one of [`EMPTY_TABLES`]).
+struct Empty(&'static [(&'static str, char)]);
+
+impl VirtualTable for Empty {
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.0
+                .iter()
+                .map(|(name, ty)| {
+                    let ty = match ty {
+                        'i' => DataType::Int64,
+                        'n' => DataType::Int32,
+                        's' => DataType::Int16,
+                        'b' => DataType::Boolean,
+                        'f' => DataType::Float32,
+                        _ => DataType::Utf8,
+                    };
+                    Field::new(*name, ty, true)
+                })
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    fn batches(&self, _storage: &Storage) -> strata_storage::Result<Vec<RecordBatch>> {
+        Ok(vec![RecordBatch::new_empty(self.schema())])
+    }
 }
 
 /// One catalog table.
@@ -226,6 +523,7 @@ enum Catalog {
     Extension,
     Am,
     Settings,
+    Roles,
 }
 
 fn utf8(name: &str) -> Field {
@@ -251,20 +549,51 @@ const NAMESPACES: &[(i64, &str)] = &[
     (SYSTEM_OID, "system"),
 ];
 
-/// The PostgreSQL types Strata has: OID, name, length.
-const TYPES: &[(i64, &str, i16)] = &[
-    (16, "bool", 1),
-    (20, "int8", 8),
-    (21, "int2", 2),
-    (23, "int4", 4),
-    (25, "text", -1),
-    (700, "float4", 4),
-    (701, "float8", 8),
-    (1043, "varchar", -1),
-    (1082, "date", 4),
-    (1114, "timestamp", 8),
-    (1184, "timestamptz", 8),
+/// A PostgreSQL type Strata has: OID, `typname`, `typlen`, the OID of its array type,
+/// `typcategory`.
+type PgType = (i64, &'static str, i16, i64, &'static str);
+
+/// The PostgreSQL types Strata has (the rows of `pg_type`).
+const TYPES: &[PgType] = &[
+    (16, "bool", 1, 1000, "B"),
+    (20, "int8", 8, 1016, "N"),
+    (21, "int2", 2, 1005, "N"),
+    (23, "int4", 4, 1007, "N"),
+    (25, "text", -1, 1009, "S"),
+    (700, "float4", 4, 1021, "N"),
+    (701, "float8", 8, 1022, "N"),
+    (1043, "varchar", -1, 1015, "S"),
+    (1082, "date", 4, 1182, "D"),
+    (1114, "timestamp", 8, 1115, "D"),
+    (1184, "timestamptz", 8, 1185, "D"),
 ];
+
+/// The OID of the type a client names (`int4`, `integer`, `pg_catalog.varchar`, `character
+/// varying`, `"timestamp"`, ...), as `to_regtype` and `'name'::regtype` look it up; `None` for a
+/// type Strata does not have.
+pub fn type_oid(name: &str) -> Option<i64> {
+    let name = name.trim().trim_matches('"').to_ascii_lowercase();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name).trim_matches('"');
+    let alias = match name {
+        "boolean" => "bool",
+        "bigint" => "int8",
+        "smallint" => "int2",
+        "integer" | "int" => "int4",
+        "real" => "float4",
+        "double precision" | "double" => "float8",
+        "character varying" => "varchar",
+        "timestamp without time zone" => "timestamp",
+        "timestamp with time zone" => "timestamptz",
+        other => other,
+    };
+    TYPES.iter().find(|t| t.1 == alias).map(|t| t.0)
+}
+
+/// The name `oid::regtype::text` shows for a type OID (`format_type`'s), `None` for an OID that
+/// is not a type Strata has.
+pub fn type_name(oid: i64) -> Option<&'static str> {
+    FORMAT_TYPES.iter().find(|t| t.0 == oid).map(|t| t.1)
+}
 
 impl VirtualTable for Catalog {
     fn schema(&self) -> SchemaRef {
@@ -333,6 +662,19 @@ impl VirtualTable for Catalog {
                 int64("typnamespace"),
                 Field::new("typlen", DataType::Int16, true),
                 utf8("typtype"),
+                int64("typarray"),
+                utf8("typdelim"),
+                int64("typrelid"),
+                int64("typelem"),
+                int64("typbasetype"),
+                Field::new("typnotnull", DataType::Boolean, true),
+                Field::new("typtypmod", DataType::Int32, true),
+                utf8("typcategory"),
+                int64("typcollation"),
+                utf8("typdefault"),
+                int64("typowner"),
+                Field::new("typisdefined", DataType::Boolean, true),
+                Field::new("typbyval", DataType::Boolean, true),
             ],
             Catalog::Database => vec![
                 int64("oid"),
@@ -349,6 +691,20 @@ impl VirtualTable for Catalog {
             Catalog::Extension => vec![utf8("extname"), utf8("extversion")],
             Catalog::Am => vec![int64("oid"), utf8("amname")],
             Catalog::Settings => vec![utf8("name"), utf8("setting")],
+            Catalog::Roles => vec![
+                int64("oid"),
+                utf8("rolname"),
+                Field::new("rolsuper", DataType::Boolean, true),
+                Field::new("rolinherit", DataType::Boolean, true),
+                Field::new("rolcreaterole", DataType::Boolean, true),
+                Field::new("rolcreatedb", DataType::Boolean, true),
+                Field::new("rolcanlogin", DataType::Boolean, true),
+                Field::new("rolreplication", DataType::Boolean, true),
+                Field::new("rolbypassrls", DataType::Boolean, true),
+                Field::new("rolconnlimit", DataType::Int32, true),
+                utf8("rolvaliduntil"),
+                utf8("rolconfig"),
+            ],
         }))
     }
 
@@ -486,13 +842,34 @@ impl VirtualTable for Catalog {
                     Arc::new(Int64Array::from(vec![0; n])),
                 ]
             }
-            Catalog::Type => vec![
-                Arc::new(Int64Array::from_iter_values(TYPES.iter().map(|t| t.0))),
-                strings(TYPES.iter().map(|t| t.1.to_string()).collect()),
-                Arc::new(Int64Array::from(vec![PG_CATALOG_OID; TYPES.len()])),
-                Arc::new(Int16Array::from_iter_values(TYPES.iter().map(|t| t.2))),
-                constant("b", TYPES.len()),
-            ],
+            Catalog::Type => {
+                let n = TYPES.len();
+                let oids = |f: fn(&PgType) -> i64| -> ArrayRef {
+                    Arc::new(Int64Array::from_iter_values(TYPES.iter().map(f)))
+                };
+                vec![
+                    oids(|t| t.0),
+                    strings(TYPES.iter().map(|t| t.1.to_string()).collect()),
+                    Arc::new(Int64Array::from(vec![PG_CATALOG_OID; n])),
+                    Arc::new(Int16Array::from_iter_values(TYPES.iter().map(|t| t.2))),
+                    constant("b", n),
+                    oids(|t| t.3),
+                    constant(",", n),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(Int32Array::from(vec![-1; n])),
+                    strings(TYPES.iter().map(|t| t.4.to_string()).collect()),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(StringArray::from(vec![None::<String>; n])),
+                    Arc::new(Int64Array::from(vec![10; n])),
+                    Arc::new(BooleanArray::from(vec![true; n])),
+                    Arc::new(BooleanArray::from_iter(
+                        TYPES.iter().map(|t| Some(t.2 > 0 && t.2 <= 8)),
+                    )),
+                ]
+            }
             Catalog::Database => vec![
                 Arc::new(Int64Array::from(vec![16_000])),
                 constant(DATABASE, 1),
@@ -510,6 +887,20 @@ impl VirtualTable for Catalog {
             Catalog::Settings => vec![
                 strings(SETTINGS.iter().map(|s| s.0.to_string()).collect()),
                 strings(SETTINGS.iter().map(|s| s.1.to_string()).collect()),
+            ],
+            Catalog::Roles => vec![
+                Arc::new(Int64Array::from(vec![10])),
+                constant(USER, 1),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![false])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(Int32Array::from(vec![-1])),
+                Arc::new(StringArray::from(vec![None::<String>])),
+                Arc::new(StringArray::from(vec![None::<String>])),
             ],
         };
         Ok(vec![RecordBatch::try_new(self.schema(), columns)?])

@@ -316,7 +316,7 @@ struct Handler {
 
 /// What one statement answered.
 enum Answer {
-    /// Rows held in memory (session statements, catalog fallbacks: a few rows).
+    /// Rows held in memory (session statements: a few rows).
     Rows {
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
@@ -478,7 +478,7 @@ impl Handler {
         if let Some(answer) = session::answer(client.metadata_mut(), sql)? {
             return Ok(answer);
         }
-        let sql = catalog::rewrite(sql);
+        let sql = catalog::rewrite(&session::with_session_settings(client.metadata(), sql));
         let principal = self.principal(client)?;
         let verb = session::verb(&sql);
         let tagged = matches!(verb.as_str(), "INSERT" | "CREATE" | "DROP" | "ALTER");
@@ -500,17 +500,8 @@ impl Handler {
         let (schema, formats) = match rows.recv().await {
             Some(Chunk::Start(schema, formats)) => (schema, formats),
             Some(Chunk::Error(e)) => {
-                let fallback = match &e {
-                    ApiError::Query(q) => catalog::fallback(&sql, q),
-                    _ => None,
-                };
-                return match fallback {
-                    Some(schema) => Ok(Answer::Rows {
-                        schema,
-                        batches: vec![],
-                    }),
-                    None => Err(sqlstate::api_error(&e)),
-                };
+                tracing::debug!(sql = %sql, error = %e, "pg statement failed");
+                return Err(sqlstate::api_error(&e));
             }
             _ => {
                 return Err(sqlstate::user_error(
@@ -561,13 +552,10 @@ impl Handler {
             return Ok(schema);
         }
         let sql = catalog::rewrite(sql);
-        match self.statements.engine().describe(&sql) {
-            Ok(schema) => Ok(schema),
-            Err(e) => match catalog::fallback(&sql, &e) {
-                Some(schema) => Ok(Some(schema)),
-                None => Err(sqlstate::query_error(&e)),
-            },
-        }
+        self.statements.engine().describe(&sql).map_err(|e| {
+            tracing::debug!(sql = %sql, error = %e, "pg statement failed to describe");
+            sqlstate::query_error(&e)
+        })
     }
 
     /// The statements of a simple query, one after the other, each answered (its rows

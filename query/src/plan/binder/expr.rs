@@ -24,6 +24,7 @@ use crate::expr::coerce::{
 };
 use crate::expr::{AggregateFunction, BinaryOp, Expr, InSet};
 use crate::function::math::{rounding, Ceil, Floor};
+use crate::function::string_literal;
 use crate::function::string::{ConcatOperator, Strpos, Substring, Trim, TrimSide};
 use crate::function::time::{date_part, DatePart};
 use crate::limits::DepthGuard;
@@ -262,6 +263,44 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 disjunction
             })
         }
+        // `x = ANY (ARRAY[a, b])` (SQLAlchemy's `IN`) is `x = a OR x = b`; `x <> ALL (ARRAY[a,
+        // b])` is `x <> a AND x <> b`. Over a subquery or an array value: not supported.
+        sql::Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        }
+        | sql::Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } => {
+            let any = matches!(e, sql::Expr::AnyOp { .. });
+            let items = match right.as_ref() {
+                sql::Expr::Array(array) if !array.elem.is_empty() => &array.elem,
+                sql::Expr::Nested(inner) => match inner.as_ref() {
+                    sql::Expr::Array(array) if !array.elem.is_empty() => &array.elem,
+                    _ => return Err(Error::unsupported(format!("expression {e}"))),
+                },
+                _ => {
+                    return Err(Error::unsupported(format!(
+                        "expression {e}; write x IN (a, b, ...)"
+                    )))
+                }
+            };
+            let op = map_binary_op(compare_op)?;
+            let value = bind(left)?;
+            let mut terms = Vec::with_capacity(items.len());
+            for item in items {
+                terms.push(bind_binary(value.clone(), op, bind(item)?)?);
+            }
+            if any {
+                disjunction(terms)
+            } else {
+                balanced(terms, BinaryOp::And)
+            }
+        }
         sql::Expr::Between {
             expr,
             negated,
@@ -324,6 +363,9 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             if format.is_some() {
                 return Err(Error::unsupported("CAST ... FORMAT"));
             }
+            if let Some(cast) = reg_cast(data_type) {
+                return bind_reg_cast(cast, bind(expr)?, scope);
+            }
             let target = sql_type(data_type)?;
             Ok(bind(expr)?.cast_to(&target))
         }
@@ -349,6 +391,51 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             agg,
         ),
         other => Err(Error::unsupported(format!("expression {other}"))),
+    }
+}
+
+/// PostgreSQL's object-identifier types: `x::regtype`, `x::regclass`, `x::oid`, ... (lower case,
+/// without `pg_catalog.`), `None` for another type.
+fn reg_cast(data_type: &sql::DataType) -> Option<String> {
+    let name = data_type.to_string().to_ascii_lowercase();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name).to_string();
+    matches!(
+        name.as_str(),
+        "regtype" | "regclass" | "regnamespace" | "regproc" | "regprocedure" | "oid"
+    )
+    .then_some(name)
+}
+
+/// A cast to an object-identifier type. OIDs are BIGINTs here: a name (`'int4'::regtype`,
+/// `'events'::regclass`, `'public'::regnamespace`) becomes its OID, or fails as PostgreSQL
+/// fails for an object that does not exist; a number stays a number.
+fn bind_reg_cast(cast: String, value: Expr, scope: &Scope) -> Result<Expr> {
+    let Some(name) = string_literal(&value) else {
+        return Ok(value.cast_to(&DataType::Int64));
+    };
+    if let Ok(oid) = name.trim().parse::<i64>() {
+        return Ok(Expr::Literal(Arc::new(Int64Array::from(vec![oid]))));
+    }
+    let oid = match cast.as_str() {
+        "regtype" => crate::pg_catalog::type_oid(&name),
+        "regclass" => scope
+            .binder
+            .and_then(|b| crate::pg_catalog::table_oid(b.storage(), &name)),
+        "regnamespace" => crate::pg_catalog::namespace_oid(&name),
+        _ => None,
+    };
+    let what = match cast.as_str() {
+        "regtype" => "type",
+        "regclass" => "relation",
+        "regnamespace" => "schema",
+        "oid" => "OID",
+        _ => "function",
+    };
+    match oid {
+        Some(oid) => Ok(Expr::Literal(Arc::new(Int64Array::from(vec![oid])))),
+        None => Err(Error::UndefinedObject {
+            message: format!("{what} \"{name}\" does not exist"),
+        }),
     }
 }
 

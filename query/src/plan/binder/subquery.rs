@@ -63,6 +63,12 @@ fn subquery_column(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<ArrayR
 
 /// `(SELECT ...)` as a value: its one row's one column, NULL without rows.
 pub(super) fn scalar_subquery(query: &sql::Query, scope: &Scope) -> Result<Expr> {
+    if reads_empty_catalog_table(query, scope) {
+        return Ok(Expr::Literal(arrow::array::new_null_array(
+            &arrow::datatypes::DataType::Null,
+            1,
+        )));
+    }
     let (schema, batches) = run_subquery(query, scope)?;
     let column = subquery_column(&schema, &batches)?;
     let value = match column.len() {
@@ -75,6 +81,65 @@ pub(super) fn scalar_subquery(query: &sql::Query, scope: &Scope) -> Result<Expr>
         }
     };
     Ok(Expr::Literal(value))
+}
+
+/// Aggregates whose value over no rows is not NULL.
+const NOT_NULL_OVER_NO_ROWS: &[&str] = &["count(", "array_agg(", "json_agg(", "string_agg("];
+
+/// Whether `query` is `SELECT ... FROM t [JOIN ...]`, with `t` a `pg_catalog` table that has no
+/// rows here ([`crate::pg_catalog::EMPTY_TABLES`]), inner joins only, no GROUP BY, HAVING or
+/// counting aggregate: its value is NULL whatever the outer row, so that the correlated
+/// subqueries of psql and SQLAlchemy (a column's default from `pg_attrdef`, its identity from
+/// `pg_sequence`, its collation from `pg_collation`) answer exactly without being decorrelated.
+fn reads_empty_catalog_table(query: &sql::Query, scope: &Scope) -> bool {
+    let sql::SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let [from] = select.from.as_slice() else {
+        return false;
+    };
+    let sql::TableFactor::Table { name, .. } = &from.relation else {
+        return false;
+    };
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+        .collect();
+    let table = match parts.as_slice() {
+        [schema, table] if schema == "pg_catalog" => table,
+        // Unqualified: a user table of that name comes first.
+        [table] if scope
+            .binder
+            .is_some_and(|b| b.storage().table(table).is_err()) =>
+        {
+            table
+        }
+        _ => return false,
+    };
+    let empty = crate::pg_catalog::EMPTY_TABLES
+        .iter()
+        .any(|(name, _)| name == table);
+    let inner_joins = from.joins.iter().all(|j| {
+        matches!(
+            j.join_operator,
+            sql::JoinOperator::Join(_) | sql::JoinOperator::Inner(_)
+        )
+    });
+    let grouped = match &select.group_by {
+        sql::GroupByExpr::Expressions(exprs, _) => !exprs.is_empty(),
+        sql::GroupByExpr::All(_) => true,
+    };
+    let projection = select
+        .projection
+        .iter()
+        .map(|p| p.to_string().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(",");
+    let counts = NOT_NULL_OVER_NO_ROWS
+        .iter()
+        .any(|f| projection.contains(f) || projection.contains(&f.replace('(', " (")));
+    empty && inner_joins && !grouped && select.having.is_none() && !counts && query.with.is_none()
 }
 
 /// `x [NOT] IN (SELECT ...)`: the values are computed now and hashed.
