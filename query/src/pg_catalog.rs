@@ -13,10 +13,10 @@
 //! | `information_schema.tables` | table_catalog, table_schema, table_name, table_type |
 //! | `information_schema.columns` | table_catalog, table_schema, table_name, column_name, ordinal_position, column_default, is_nullable, data_type, udt_name |
 //! | `pg_catalog.pg_namespace` | oid, nspname, nspowner |
-//! | `pg_catalog.pg_class` | oid, relname, relnamespace, relkind, relowner, relhasindex, relpersistence, reltuples, relam, relchecks, relhasrules, relhastriggers, relrowsecurity, relforcerowsecurity, relispartition, reltablespace, reloftype, relreplident, reltoastrelid, relnatts |
+//! | `pg_catalog.pg_class` | oid, relname, relnamespace, relkind, relowner, relhasindex, relpersistence, reltuples, relam, relchecks, relhasrules, relhastriggers, relrowsecurity, relforcerowsecurity, relispartition, reltablespace, reloftype, relreplident, reltoastrelid, relnatts, relpartbound, reloptions, relacl, reltype, relfilenode, relpages |
 //! | `pg_catalog.pg_am` | oid, amname (`heap`) |
 //! | `pg_catalog.pg_attribute` | attrelid, attname, atttypid, attnum, attnotnull, atttypmod, attisdropped, atthasdef, attidentity, attgenerated, attcollation |
-//! | `pg_catalog.pg_type` | oid, typname, typnamespace, typlen, typtype |
+//! | `pg_catalog.pg_type` | oid, typname, typnamespace, typlen, typtype, typarray, typdelim, typrelid, typelem, typbasetype, typnotnull, typtypmod, typcategory, typcollation, typdefault, typowner, typisdefined, typbyval |
 //! | `pg_catalog.pg_database` | oid, datname, datdba, encoding, datcollate, datctype, datallowconn, daticulocale, datlocprovider, datacl |
 //! | `pg_catalog.pg_extension` | extname, extversion (no rows) |
 //! | `pg_catalog.pg_settings` | name, setting |
@@ -642,6 +642,12 @@ impl VirtualTable for Catalog {
                 utf8("relreplident"),
                 int64("reltoastrelid"),
                 Field::new("relnatts", DataType::Int16, true),
+                utf8("relpartbound"),
+                utf8("reloptions"),
+                utf8("relacl"),
+                int64("reltype"),
+                int64("relfilenode"),
+                Field::new("relpages", DataType::Int32, true),
             ],
             Catalog::Attribute => vec![
                 int64("attrelid"),
@@ -813,6 +819,12 @@ impl VirtualTable for Catalog {
                     Arc::new(Int16Array::from_iter_values(
                         tables.iter().map(|t| t.2.fields().len() as i16),
                     )),
+                    Arc::new(StringArray::from(vec![None::<String>; n])),
+                    Arc::new(StringArray::from(vec![None::<String>; n])),
+                    Arc::new(StringArray::from(vec![None::<String>; n])),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(Int64Array::from_iter_values(tables.iter().map(|t| t.0))),
+                    Arc::new(Int32Array::from(vec![0; n])),
                 ]
             }
             Catalog::Attribute => {

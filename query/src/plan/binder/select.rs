@@ -11,6 +11,8 @@
 //!   -> Projection(drop the extra ORDER BY keys)
 //! ```
 
+use std::sync::Arc;
+
 use sqlparser::ast as sql;
 
 use super::context::Context;
@@ -18,6 +20,7 @@ use super::expr::{bind_expr, keyword_column, sort_options};
 use super::from::bind_from;
 use super::literal::null_literal;
 use super::scope::{object_name, Scope};
+use super::subquery::select_reads_empty_catalog_table;
 use crate::error::{Error, Result};
 use crate::expr::coerce::expect_boolean;
 use crate::expr::{AggregateExpr, Expr};
@@ -47,10 +50,19 @@ pub(super) fn bind_select(
         Some(sql::Distinct::On(_)) => return Err(Error::unsupported("DISTINCT ON")),
     };
     let (mut plan, scope) = bind_from(binder, &select.from)?;
+    // Over a catalog table without rows (psql's `\d` reads pg_policy, pg_statistic_ext,
+    // pg_publication, ... with PostgreSQL functions Strata lacks) a condition or select item
+    // Strata cannot compute is never computed: the condition is false, the item a VARCHAR NULL.
+    let no_rows = select_reads_empty_catalog_table(select, Some(binder));
 
     // WHERE
     if let Some(selection) = &select.selection {
-        let predicate = bind_expr(selection, &scope, Some("WHERE"))?;
+        let predicate = match bind_expr(selection, &scope, Some("WHERE")) {
+            Err(Error::Unsupported { .. }) if no_rows => {
+                Expr::Literal(Arc::new(arrow::array::BooleanArray::from(vec![false])))
+            }
+            other => other?,
+        };
         let predicate = expect_boolean(predicate, "WHERE")?;
         plan = LogicalPlan::Filter {
             input: Box::new(plan),
@@ -59,14 +71,20 @@ pub(super) fn bind_select(
     }
 
     // Select items (aggregates allowed), with their output names.
+    let bind_item = |e: &sql::Expr| match bind_expr(e, &scope, None) {
+        Err(Error::Unsupported { .. }) if no_rows => Ok(Expr::Literal(
+            arrow::array::new_null_array(&arrow::datatypes::DataType::Utf8, 1),
+        )),
+        other => other,
+    };
     let mut items: Vec<(Expr, String)> = vec![];
     for item in &select.projection {
         match item {
             sql::SelectItem::UnnamedExpr(e) => {
-                items.push((bind_expr(e, &scope, None)?, output_name(e, &scope)));
+                items.push((bind_item(e)?, output_name(e, &scope)));
             }
             sql::SelectItem::ExprWithAlias { expr, alias } => {
-                items.push((bind_expr(expr, &scope, None)?, alias.value.clone()));
+                items.push((bind_item(expr)?, alias.value.clone()));
             }
             sql::SelectItem::Wildcard(options) => {
                 if options.opt_exclude.is_some() || options.opt_except.is_some() {

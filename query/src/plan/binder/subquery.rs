@@ -9,6 +9,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sqlparser::ast as sql;
 
+use super::context::Context;
 use super::scope::Scope;
 use crate::error::{Error, Result};
 use crate::expr::coerce::coerce_pair;
@@ -83,18 +84,28 @@ pub(super) fn scalar_subquery(query: &sql::Query, scope: &Scope) -> Result<Expr>
     Ok(Expr::Literal(value))
 }
 
-/// Aggregates whose value over no rows is not NULL.
-const NOT_NULL_OVER_NO_ROWS: &[&str] = &["count(", "array_agg(", "json_agg(", "string_agg("];
+/// Aggregates whose value over no rows is not NULL (every other aggregate's is NULL).
+const NOT_NULL_OVER_NO_ROWS: &[&str] = &["count("];
 
-/// Whether `query` is `SELECT ... FROM t [JOIN ...]`, with `t` a `pg_catalog` table that has no
-/// rows here ([`crate::pg_catalog::EMPTY_TABLES`]), inner joins only, no GROUP BY, HAVING or
-/// counting aggregate: its value is NULL whatever the outer row, so that the correlated
-/// subqueries of psql and SQLAlchemy (a column's default from `pg_attrdef`, its identity from
-/// `pg_sequence`, its collation from `pg_collation`) answer exactly without being decorrelated.
+/// Whether `query` is a SELECT that reads an empty catalog table (see
+/// [`select_reads_empty_catalog_table`]): its value is NULL whatever the outer row, so that the
+/// correlated subqueries of psql and SQLAlchemy (a column's default from `pg_attrdef`, its
+/// identity from `pg_sequence`, its collation from `pg_collation`) answer exactly without being
+/// decorrelated.
 fn reads_empty_catalog_table(query: &sql::Query, scope: &Scope) -> bool {
     let sql::SetExpr::Select(select) = query.body.as_ref() else {
         return false;
     };
+    query.with.is_none() && select_reads_empty_catalog_table(select, scope.binder)
+}
+
+/// Whether `select` is `SELECT ... FROM t [JOIN ...]`, with `t` a `pg_catalog` table that has
+/// no rows here ([`crate::pg_catalog::EMPTY_TABLES`]), inner or left joins only, no GROUP BY, HAVING or
+/// counting aggregate: it has no rows, whatever its select list computes.
+pub(super) fn select_reads_empty_catalog_table(
+    select: &sql::Select,
+    binder: Option<&dyn Context>,
+) -> bool {
     let [from] = select.from.as_slice() else {
         return false;
     };
@@ -109,21 +120,20 @@ fn reads_empty_catalog_table(query: &sql::Query, scope: &Scope) -> bool {
     let table = match parts.as_slice() {
         [schema, table] if schema == "pg_catalog" => table,
         // Unqualified: a user table of that name comes first.
-        [table] if scope
-            .binder
-            .is_some_and(|b| b.storage().table(table).is_err()) =>
-        {
-            table
-        }
+        [table] if binder.is_some_and(|b| b.storage().table(table).is_err()) => table,
         _ => return false,
     };
     let empty = crate::pg_catalog::EMPTY_TABLES
         .iter()
         .any(|(name, _)| name == table);
+    // Inner and left joins keep no row of an empty first table.
     let inner_joins = from.joins.iter().all(|j| {
         matches!(
             j.join_operator,
-            sql::JoinOperator::Join(_) | sql::JoinOperator::Inner(_)
+            sql::JoinOperator::Join(_)
+                | sql::JoinOperator::Inner(_)
+                | sql::JoinOperator::Left(_)
+                | sql::JoinOperator::LeftOuter(_)
         )
     });
     let grouped = match &select.group_by {
@@ -139,7 +149,7 @@ fn reads_empty_catalog_table(query: &sql::Query, scope: &Scope) -> bool {
     let counts = NOT_NULL_OVER_NO_ROWS
         .iter()
         .any(|f| projection.contains(f) || projection.contains(&f.replace('(', " (")));
-    empty && inner_joins && !grouped && select.having.is_none() && !counts && query.with.is_none()
+    empty && inner_joins && !grouped && select.having.is_none() && !counts
 }
 
 /// `x [NOT] IN (SELECT ...)`: the values are computed now and hashed.
