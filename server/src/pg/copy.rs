@@ -21,10 +21,13 @@
 //! `COPY ... FROM STDIN`, `COPY ... TO 'file'` / `PROGRAM` and the binary format are refused
 //! with SQLSTATE `0A000`.
 
+use std::sync::LazyLock;
+
 use arrow::datatypes::SchemaRef;
 use bytes::{BufMut, Bytes, BytesMut};
 use pgwire::error::PgWireError;
 use pgwire::messages::data::DataRow;
+use regex::Regex;
 use sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement,
 };
@@ -32,6 +35,9 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::sqlstate;
+
+static FORCE_QUOTE_ALL: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"(?i)\bFORCE\s+QUOTE\s+\*").ok());
 
 /// A `COPY ... TO STDOUT` to run: the query whose rows it writes, and how.
 #[derive(Debug, Clone)]
@@ -110,7 +116,12 @@ fn one_byte(c: char, what: &str) -> Result<u8, PgWireError> {
 /// Reads a COPY statement: `Ok` with what to run for `COPY ... TO STDOUT`, an error (with its
 /// SQLSTATE) for every other COPY and for options PostgreSQL or Strata refuses.
 pub fn parse(sql: &str) -> Result<CopyOut, PgWireError> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+    // The old syntax's `FORCE QUOTE *`, which the SQL parser does not read.
+    let (sql, force_all) = match FORCE_QUOTE_ALL.as_ref().and_then(|re| re.find(sql)) {
+        Some(m) => (format!("{}{}", &sql[..m.start()], &sql[m.end()..]), true),
+        None => (sql.to_string(), false),
+    };
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, &sql)
         .map_err(|e| sqlstate::user_error("42601", format!("syntax error: {e}")))?;
     let [Statement::Copy {
         source,
@@ -215,6 +226,15 @@ pub fn parse(sql: &str) -> Result<CopyOut, PgWireError> {
             }
             other => return Err(unsupported(format!("COPY option {other}"))),
         }
+    }
+    if force_all {
+        if !format.csv {
+            return Err(sqlstate::user_error(
+                "0A000",
+                "COPY FORCE_QUOTE is available only in CSV mode",
+            ));
+        }
+        format.force_quote = ForceQuote::All;
     }
     if !format.csv && (quote.is_some() || escape.is_some()) {
         return Err(sqlstate::user_error(
