@@ -324,7 +324,12 @@ pub const EMPTY_TABLES: &[(&str, &[(&str, char)])] = &[
     ),
     (
         "pg_attrdef",
-        &[("oid", 'i'), ("adrelid", 'i'), ("adnum", 's'), ("adbin", 't')],
+        &[
+            ("oid", 'i'),
+            ("adrelid", 'i'),
+            ("adnum", 's'),
+            ("adbin", 't'),
+        ],
     ),
     (
         "pg_collation",
@@ -573,7 +578,10 @@ const TYPES: &[PgType] = &[
 /// type Strata does not have.
 pub fn type_oid(name: &str) -> Option<i64> {
     let name = name.trim().trim_matches('"').to_ascii_lowercase();
-    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name).trim_matches('"');
+    let name = name
+        .strip_prefix("pg_catalog.")
+        .unwrap_or(&name)
+        .trim_matches('"');
     let alias = match name {
         "boolean" => "bool",
         "bigint" => "int8",

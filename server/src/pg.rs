@@ -11,14 +11,17 @@
 //!        v                                             v an escaped, typed literal
 //!   one statement's text
 //!        |
-//!        | session::answer  SET / SHOW / BEGIN / COMMIT / DISCARD ... answered here
-//!        | catalog::rewrite the catalog queries of psql and Grafana, narrowly rewritten
+//!        | session::answer  SET / SHOW / BEGIN / COMMIT / DISCARD ... answered here;
+//!        |                  current_setting('x') of a setting the session SET: its value
+//!        | catalog::rewrite the catalog queries of psql, Grafana and SQLAlchemy, narrowly
+//!        |                  rewritten
+//!        | copy::parse      COPY ... TO STDOUT: its query, and the COPY format
 //!        v
 //!   crate::statement: admitted (the concurrent-query limit), registered (system.queries),
 //!        |            authorized, started on the blocking pool under the query limits
 //!        v
-//!   encode (on the blocking pool): each batch -> DataRows (text or binary per column), sent
-//!        |   through a bounded channel; sqlstate: errors
+//!   encode (on the blocking pool): each batch -> DataRows (text or binary per column), or
+//!        |   COPY lines (copy::CopyWriter), sent through a bounded channel; sqlstate: errors
 //!        v
 //!   the connection streams the rows as they come: simple queries whole, one statement
 //!   after the other; extended Execute up to its row limit, then PortalSuspended, and the next
@@ -486,7 +489,9 @@ fn row_stream_lines(
         let mut rows = rows?;
         loop {
             let next: Vec<PgWireResult<CopyData>> = match rows.recv().await {
-                Some(Chunk::Lines(lines)) => lines.into_iter().map(|l| Ok(CopyData::new(l))).collect(),
+                Some(Chunk::Lines(lines)) => {
+                    lines.into_iter().map(|l| Ok(CopyData::new(l))).collect()
+                }
                 Some(Chunk::Error(e)) => return Some((vec![Err(sqlstate::api_error(&e))], None)),
                 Some(Chunk::End) => return None,
                 Some(Chunk::Start(..) | Chunk::Batch(_) | Chunk::Rows(_)) => continue,

@@ -15,8 +15,7 @@ use crate::harness::{Server, TempDir};
 /// The Python of the tests' venv when it has `modules` (else the test is skipped, except in CI,
 /// where a missing client is a failure).
 fn venv_python(modules: &str) -> Option<std::path::PathBuf> {
-    let python =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/.venv/bin/python");
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/.venv/bin/python");
     let ok = Command::new(&python)
         .args(["-c", &format!("import {modules}")])
         .output()
@@ -54,7 +53,15 @@ fn run_python(python: &std::path::Path, script: &str, server: &Server) -> Value 
 fn psql(server: &Server, args: &[&str]) -> (bool, Vec<u8>, String) {
     let out = Command::new("psql")
         .args(["-h", "127.0.0.1", "-p", &server.pg_port().to_string()])
-        .args(["-U", "strata", "-d", "strata", "-X", "-v", "ON_ERROR_STOP=1"])
+        .args([
+            "-U",
+            "strata",
+            "-d",
+            "strata",
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
         .args(args)
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
@@ -306,7 +313,10 @@ fn unanswerable_catalog_queries_fail_with_their_sqlstate() {
         tokio::spawn(connection);
         for (sql, state) in [
             ("SELECT * FROM pg_catalog.pg_no_such_table", "42P01"),
-            ("SELECT relname, no_such_column FROM pg_catalog.pg_class", "42703"),
+            (
+                "SELECT relname, no_such_column FROM pg_catalog.pg_class",
+                "42703",
+            ),
             (
                 "SELECT pg_catalog.pg_get_statisticsobjdef_columns(oid) FROM pg_catalog.pg_class",
                 "0A000",

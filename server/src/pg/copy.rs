@@ -338,7 +338,9 @@ impl CopyWriter {
             if i > 0 {
                 out.put_u8(self.format.delimiter);
             }
-            let Some(len) = data.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            let Some(len) = data
+                .get(..4)
+                .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
             else {
                 break;
             };

@@ -312,8 +312,19 @@ mod tests {
     fn floats_print_like_postgresql() {
         // What PostgreSQL 15 prints for these values (float8, then float4).
         let f8 = [
-            1e20, 1.5, -0.1, 0.0001, 0.00001, 123456789012345.0, 1234567890123456.0, 1e15,
-            -1.25e-7, 0.0, -0.0, 1e100, 2.5e-300,
+            1e20,
+            1.5,
+            -0.1,
+            0.0001,
+            0.00001,
+            123456789012345.0,
+            1234567890123456.0,
+            1e15,
+            -1.25e-7,
+            0.0,
+            -0.0,
+            1e100,
+            2.5e-300,
         ];
         let mut out = BytesMut::new();
         for v in f8 {

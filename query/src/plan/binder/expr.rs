@@ -24,8 +24,8 @@ use crate::expr::coerce::{
 };
 use crate::expr::{AggregateFunction, BinaryOp, Expr, InSet};
 use crate::function::math::{rounding, Ceil, Floor};
-use crate::function::string_literal;
 use crate::function::string::{ConcatOperator, Strpos, Substring, Trim, TrimSide};
+use crate::function::string_literal;
 use crate::function::time::{date_part, DatePart};
 use crate::limits::DepthGuard;
 
@@ -398,7 +398,10 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
 /// without `pg_catalog.`), `None` for another type.
 fn reg_cast(data_type: &sql::DataType) -> Option<String> {
     let name = data_type.to_string().to_ascii_lowercase();
-    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name).to_string();
+    let name = name
+        .strip_prefix("pg_catalog.")
+        .unwrap_or(&name)
+        .to_string();
     matches!(
         name.as_str(),
         "regtype" | "regclass" | "regnamespace" | "regproc" | "regprocedure" | "oid"
