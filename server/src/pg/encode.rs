@@ -258,19 +258,28 @@ fn write_float<F: std::fmt::Display + std::fmt::LowerExp + Into<f64> + Copy>(
         out.put_slice(if v > 0.0 { b"Infinity" } else { b"-Infinity" });
         return;
     }
+    // Fixed notation for a decimal exponent in -4 ..= 14 (float4: ..= 5), i.e. for a magnitude
+    // in [1e-4, 1e15) (float4: [1e-4, 1e6)): the bounds are the floats nearest those powers of
+    // ten, so the shortest digits of a value inside them never reach the next exponent. Checked
+    // without formatting, so the common case allocates nothing.
+    let (low, high) = if std::mem::size_of::<F>() == 4 {
+        (f64::from(1e-4_f32), 1e6)
+    } else {
+        (1e-4, 1e15)
+    };
+    let magnitude = v.abs();
+    if v == 0.0 || (low..high).contains(&magnitude) {
+        let _ = write!(out, "{value}");
+        return;
+    }
     // The shortest round-trip digits of F's own precision, as `d.ddde<exp>`.
     let scientific = format!("{value:e}");
     let (mantissa, exponent) = scientific
         .split_once('e')
         .map(|(m, e)| (m, e.parse::<i32>().unwrap_or(0)))
         .unwrap_or((scientific.as_str(), 0));
-    let fixed_exponent_max = if std::mem::size_of::<F>() == 4 { 6 } else { 15 };
-    if v == 0.0 || (-4..fixed_exponent_max).contains(&exponent) {
-        let _ = write!(out, "{value}");
-    } else {
-        let sign = if exponent < 0 { '-' } else { '+' };
-        let _ = write!(out, "{mantissa}e{sign}{:02}", exponent.abs());
-    }
+    let sign = if exponent < 0 { '-' } else { '+' };
+    let _ = write!(out, "{mantissa}e{sign}{:02}", exponent.abs());
 }
 
 fn write_date(out: &mut BytesMut, days: i32) {
@@ -325,6 +334,8 @@ mod tests {
             -0.0,
             1e100,
             2.5e-300,
+            999999999999999.9,
+            0.00009999,
         ];
         let mut out = BytesMut::new();
         for v in f8 {
@@ -333,10 +344,21 @@ mod tests {
         }
         assert_eq!(
             std::str::from_utf8(&out).unwrap().trim_end(),
-            "1e+20 1.5 -0.1 0.0001 1e-05 123456789012345 1.234567890123456e+15 1e+15 -1.25e-07 0 -0 1e+100 2.5e-300"
+            "1e+20 1.5 -0.1 0.0001 1e-05 123456789012345 1.234567890123456e+15 1e+15 -1.25e-07 0 -0 1e+100 2.5e-300 999999999999999.9 9.999e-05"
         );
-        let f4: [f32; 10] = [
-            1e20, 1.5, -0.1, 0.0001, 0.00001, 123456.0, 1234567.0, 1e6, 100000.0, 3.4e38,
+        let f4: [f32; 12] = [
+            1e20,
+            1.5,
+            -0.1,
+            0.0001,
+            0.00001,
+            123456.0,
+            1234567.0,
+            1e6,
+            100000.0,
+            3.4e38,
+            999999.94,
+            0.000099999,
         ];
         let mut out = BytesMut::new();
         for v in f4 {
@@ -345,7 +367,7 @@ mod tests {
         }
         assert_eq!(
             std::str::from_utf8(&out).unwrap().trim_end(),
-            "1e+20 1.5 -0.1 0.0001 1e-05 123456 1.234567e+06 1e+06 100000 3.4e+38"
+            "1e+20 1.5 -0.1 0.0001 1e-05 123456 1.234567e+06 1e+06 100000 3.4e+38 999999.94 9.9999e-05"
         );
     }
 
