@@ -117,15 +117,18 @@ pub(super) fn select_reads_empty_catalog_table(
         .iter()
         .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
         .collect();
-    let table = match parts.as_slice() {
-        [schema, table] if schema == "pg_catalog" => table,
-        // Unqualified: a user table of that name comes first.
-        [table] if binder.is_some_and(|b| b.storage().table(table).is_err()) => table,
+    let (table, qualified) = match parts.as_slice() {
+        [schema, table] if schema == "pg_catalog" => (table, true),
+        [table] => (table, false),
         _ => return false,
     };
     let empty = crate::pg_catalog::EMPTY_TABLES
         .iter()
         .any(|(name, _)| name == table);
+    // Unqualified: a user table of that name comes first.
+    if !empty || (!qualified && binder.is_none_or(|b| b.storage().table(table).is_ok())) {
+        return false;
+    }
     // Inner and left joins keep no row of an empty first table.
     let inner_joins = from.joins.iter().all(|j| {
         matches!(
@@ -149,7 +152,7 @@ pub(super) fn select_reads_empty_catalog_table(
     let counts = NOT_NULL_OVER_NO_ROWS
         .iter()
         .any(|f| projection.contains(f) || projection.contains(&f.replace('(', " (")));
-    empty && inner_joins && !grouped && select.having.is_none() && !counts
+    inner_joins && !grouped && select.having.is_none() && !counts
 }
 
 /// `x [NOT] IN (SELECT ...)`: the values are computed now and hashed.
