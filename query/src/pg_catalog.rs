@@ -21,6 +21,7 @@
 //! | `pg_catalog.pg_extension` | extname, extversion (no rows) |
 //! | `pg_catalog.pg_settings` | name, setting |
 //! | `pg_catalog.pg_roles` | oid, rolname, rolsuper, ... (one row: `strata`) |
+//! | `pg_catalog.pg_tablespace` | oid, spcname, spcowner, spcacl, spcoptions (`pg_default`, `pg_global`) |
 //!
 //! And, without rows (Strata has no indexes, constraints, defaults, comments, policies,
 //! triggers, inheritance, sequences, enums, functions or publications in PostgreSQL's sense), so
@@ -28,7 +29,8 @@
 //! `pg_index`, `pg_constraint`, `pg_description`, `pg_attrdef`, `pg_collation`, `pg_inherits`,
 //! `pg_policy`, `pg_statistic_ext`, `pg_publication`, `pg_publication_rel`,
 //! `pg_publication_namespace`, `pg_trigger`, `pg_rewrite`, `pg_enum`, `pg_sequence`, `pg_proc`,
-//! `pg_foreign_table`, `pg_partitioned_table`, `pg_auth_members` ([`EMPTY_TABLES`]).
+//! `pg_opclass`, `pg_foreign_table`, `pg_partitioned_table`, `pg_auth_members`
+//! ([`EMPTY_TABLES`]).
 //!
 //! Any other catalog table is unknown (`TABLE_NOT_FOUND`, SQLSTATE 42P01): a query Strata cannot
 //! answer fails, it never answers "nothing" by mistake.
@@ -96,6 +98,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("max_connections", "1024"),
     ("block_size", "8192"),
     ("session_authorization", USER),
+    ("default_table_access_method", "heap"),
     ("in_hot_standby", "off"),
 ];
 
@@ -152,14 +155,30 @@ pub fn constant_function(
         "pg_table_is_visible"
         | "pg_type_is_visible"
         | "pg_function_is_visible"
+        | "pg_collation_is_visible"
         | "has_table_privilege"
         | "has_schema_privilege"
         | "has_database_privilege"
         | "has_column_privilege"
         | "pg_has_role" => Some(Ok(Arc::new(BooleanArray::from(vec![true])))),
-        "obj_description" | "col_description" | "shobj_description" | "pg_get_expr" => {
-            Some(Ok(Arc::new(StringArray::from(vec![None::<String>]))))
-        }
+        // The definition of an object: PostgreSQL answers NULL for an OID that names none, and
+        // Strata has no constraints, indexes, views, triggers, rules, statistics objects,
+        // functions or sequences in PostgreSQL's sense.
+        "obj_description"
+        | "col_description"
+        | "shobj_description"
+        | "pg_get_expr"
+        | "pg_get_constraintdef"
+        | "pg_get_indexdef"
+        | "pg_get_viewdef"
+        | "pg_get_triggerdef"
+        | "pg_get_ruledef"
+        | "pg_get_partkeydef"
+        | "pg_get_statisticsobjdef_columns"
+        | "pg_get_function_result"
+        | "pg_get_function_arguments"
+        | "pg_get_function_identity_arguments"
+        | "pg_get_serial_sequence" => Some(Ok(Arc::new(StringArray::from(vec![None::<String>])))),
         _ => None,
     }
 }
@@ -198,19 +217,64 @@ pub const FORMAT_TYPES: &[(i64, &str)] = &[
     (1184, "timestamp with time zone"),
 ];
 
-/// The OID of the table a client names (`events`, `public.events`, `"events"`), `None` when
-/// there is no such table.
+/// PostgreSQL's OIDs of its catalog tables (`'pg_catalog.pg_constraint'::regclass`, which
+/// SQLAlchemy compares with `pg_description.classoid`).
+const CATALOG_OIDS: &[(&str, i64)] = &[
+    ("pg_type", 1247),
+    ("pg_attribute", 1249),
+    ("pg_proc", 1255),
+    ("pg_class", 1259),
+    ("pg_database", 1262),
+    ("pg_sequence", 2224),
+    ("pg_am", 2601),
+    ("pg_attrdef", 2604),
+    ("pg_constraint", 2606),
+    ("pg_description", 2609),
+    ("pg_index", 2610),
+    ("pg_inherits", 2611),
+    ("pg_namespace", 2615),
+    ("pg_rewrite", 2618),
+    ("pg_trigger", 2620),
+    ("pg_extension", 3079),
+    ("pg_policy", 3256),
+    ("pg_statistic_ext", 3381),
+    ("pg_collation", 3456),
+    ("pg_enum", 3501),
+    ("pg_publication", 6104),
+    ("pg_publication_rel", 6106),
+];
+
+/// OID of the first other virtual table (`information_schema.*`, `system.*`, `pg_roles`, ...).
+const FIRST_VIRTUAL_OID: i64 = 14000;
+
+/// The OID of the table a client names (`events`, `public.events`, `"events"`, or a catalog
+/// table: `pg_catalog.pg_class`, `information_schema.tables`), `None` when there is no such
+/// table.
 pub fn table_oid(storage: &Storage, name: &str) -> Option<i64> {
-    let name = name.trim();
-    let name = name
-        .strip_prefix("public.")
-        .or_else(|| name.strip_prefix("\"public\"."))
-        .unwrap_or(name);
-    let name = name.trim_matches('"');
-    tables(storage)
-        .into_iter()
-        .find(|t| t.1 == name)
-        .map(|t| t.0)
+    let name = name.trim().replace('"', "");
+    let (schema, table) = match name.split_once('.') {
+        Some((schema, table)) => (Some(schema.to_ascii_lowercase()), table.to_string()),
+        None => (None, name.clone()),
+    };
+    if schema.is_none() || schema.as_deref() == Some(SCHEMA) {
+        if let Some(t) = tables(storage).into_iter().find(|t| t.1 == table) {
+            return Some(t.0);
+        }
+    }
+    let schema = schema.unwrap_or_else(|| "pg_catalog".to_string());
+    let table = table.to_ascii_lowercase();
+    storage.virtual_tables().get(&schema, &table)?;
+    if schema == "pg_catalog" {
+        if let Some((_, oid)) = CATALOG_OIDS.iter().find(|(n, _)| *n == table) {
+            return Some(*oid);
+        }
+    }
+    let position = storage
+        .virtual_tables()
+        .all()
+        .iter()
+        .position(|(s, t)| *s == schema && *t == table)?;
+    Some(FIRST_VIRTUAL_OID + position as i64)
 }
 
 /// The OID of a schema (`pg_catalog`, `public`, `information_schema`, `system`).
@@ -252,6 +316,7 @@ pub fn register(storage: &Storage) {
     v.register("pg_catalog", "pg_am", Arc::new(Catalog::Am));
     v.register("pg_catalog", "pg_settings", Arc::new(Catalog::Settings));
     v.register("pg_catalog", "pg_roles", Arc::new(Catalog::Roles));
+    v.register("pg_catalog", "pg_tablespace", Arc::new(Catalog::Tablespace));
     for (name, columns) in EMPTY_TABLES {
         v.register("pg_catalog", name, Arc::new(Empty(columns)));
     }
@@ -468,6 +533,20 @@ pub const EMPTY_TABLES: &[(&str, &[(&str, char)])] = &[
         ],
     ),
     (
+        "pg_opclass",
+        &[
+            ("oid", 'i'),
+            ("opcmethod", 'i'),
+            ("opcname", 't'),
+            ("opcnamespace", 'i'),
+            ("opcowner", 'i'),
+            ("opcfamily", 'i'),
+            ("opcintype", 'i'),
+            ("opcdefault", 'b'),
+            ("opckeytype", 'i'),
+        ],
+    ),
+    (
         "pg_foreign_table",
         &[("ftrelid", 'i'), ("ftserver", 'i'), ("ftoptions", 't')],
     ),
@@ -529,6 +608,7 @@ enum Catalog {
     Am,
     Settings,
     Roles,
+    Tablespace,
 }
 
 fn utf8(name: &str) -> Field {
@@ -718,6 +798,13 @@ impl VirtualTable for Catalog {
                 Field::new("rolconnlimit", DataType::Int32, true),
                 utf8("rolvaliduntil"),
                 utf8("rolconfig"),
+            ],
+            Catalog::Tablespace => vec![
+                int64("oid"),
+                utf8("spcname"),
+                int64("spcowner"),
+                utf8("spcacl"),
+                utf8("spcoptions"),
             ],
         }))
     }
@@ -921,6 +1008,13 @@ impl VirtualTable for Catalog {
                 Arc::new(Int32Array::from(vec![-1])),
                 Arc::new(StringArray::from(vec![None::<String>])),
                 Arc::new(StringArray::from(vec![None::<String>])),
+            ],
+            Catalog::Tablespace => vec![
+                Arc::new(Int64Array::from(vec![1663, 1664])),
+                strings(vec!["pg_default".to_string(), "pg_global".to_string()]),
+                Arc::new(Int64Array::from(vec![10, 10])),
+                Arc::new(StringArray::from(vec![None::<String>; 2])),
+                Arc::new(StringArray::from(vec![None::<String>; 2])),
             ],
         };
         Ok(vec![RecordBatch::try_new(self.schema(), columns)?])

@@ -1,5 +1,5 @@
 //! The PostgreSQL clients analysts use, against the real binary: SQLAlchemy 2 with psycopg 3
-//! and pandas (connect, reflect, a Core `select()` with bound parameters, `read_sql`), psql's
+//! and pandas (connect, reflect a table, a Core `select()` with bound parameters, `read_sql`), psql's
 //! `\copy` in CSV and text format (compared byte for byte with what PostgreSQL 15 writes for
 //! the same rows), and catalog queries Strata cannot answer, which fail with their SQLSTATE.
 //!
@@ -106,11 +106,12 @@ insp = sa.inspect(engine)
 out["tables"] = insp.get_table_names()
 out["has_table"] = [insp.has_table("trips"), insp.has_table("no_such_table")]
 out["columns"] = [[c["name"], str(c["type"]), c["nullable"], c["default"]] for c in insp.get_columns("trips")]
-trips = sa.Table(
-    "trips", sa.MetaData(),
-    sa.Column("ts", sa.DateTime), sa.Column("city", sa.String), sa.Column("fare", sa.Float),
-    sa.Column("riders", sa.BigInteger), sa.Column("paid", sa.Boolean),
-)
+out["pk"] = insp.get_pk_constraint("trips")
+out["indexes"] = insp.get_indexes("trips")
+out["foreign_keys"] = insp.get_foreign_keys("trips")
+# Reflected: the columns come from the server.
+trips = sa.Table("trips", sa.MetaData(), autoload_with=engine)
+out["reflected"] = [[c.name, str(c.type)] for c in trips.columns]
 query = (
     sa.select(trips.c.city, trips.c.fare, trips.c.riders)
     .where(trips.c.riders >= sa.bindparam("min_riders"))
@@ -139,6 +140,19 @@ print(json.dumps(out))
     assert_eq!(got["server_version_info"][0], 16);
     assert_eq!(got["tables"], json!(["trips"]));
     assert_eq!(got["has_table"], json!([true, false]));
+    assert_eq!(got["pk"], json!({"name": null, "constrained_columns": []}));
+    assert_eq!(got["indexes"], json!([]));
+    assert_eq!(got["foreign_keys"], json!([]));
+    assert_eq!(
+        got["reflected"],
+        json!([
+            ["ts", "TIMESTAMP"],
+            ["city", "VARCHAR"],
+            ["fare", "DOUBLE PRECISION"],
+            ["riders", "BIGINT"],
+            ["paid", "BOOLEAN"],
+        ])
+    );
     assert_eq!(
         got["columns"],
         json!([
@@ -318,7 +332,7 @@ fn unanswerable_catalog_queries_fail_with_their_sqlstate() {
                 "42703",
             ),
             (
-                "SELECT pg_catalog.pg_get_statisticsobjdef_columns(oid) FROM pg_catalog.pg_class",
+                "SELECT pg_catalog.pg_relation_size(oid) FROM pg_catalog.pg_class",
                 "0A000",
             ),
             ("SELECT 'no_such_type'::regtype", "42704"),

@@ -52,13 +52,13 @@ pub(super) fn bind_select(
     let (mut plan, scope) = bind_from(binder, &select.from)?;
     // Over a catalog table without rows (psql's `\d` reads pg_policy, pg_statistic_ext,
     // pg_publication, ... with PostgreSQL functions Strata lacks) a condition or select item
-    // Strata cannot compute is never computed: the condition is false, the item a VARCHAR NULL.
+    // Strata cannot compute is never computed: the condition is false, the item an untyped NULL.
     let no_rows = select_reads_empty_catalog_table(select, Some(binder));
 
     // WHERE
     if let Some(selection) = &select.selection {
         let predicate = match bind_expr(selection, &scope, Some("WHERE")) {
-            Err(Error::Unsupported { .. }) if no_rows => {
+            Err(Error::Unsupported { .. } | Error::InvalidArgument { .. }) if no_rows => {
                 Expr::Literal(Arc::new(arrow::array::BooleanArray::from(vec![false])))
             }
             other => other?,
@@ -72,9 +72,12 @@ pub(super) fn bind_select(
 
     // Select items (aggregates allowed), with their output names.
     let bind_item = |e: &sql::Expr| match bind_expr(e, &scope, None) {
-        Err(Error::Unsupported { .. }) if no_rows => Ok(Expr::Literal(
-            arrow::array::new_null_array(&arrow::datatypes::DataType::Utf8, 1),
-        )),
+        Err(Error::Unsupported { .. } | Error::InvalidArgument { .. }) if no_rows => {
+            Ok(Expr::Literal(arrow::array::new_null_array(
+                &arrow::datatypes::DataType::Null,
+                1,
+            )))
+        }
         other => other,
     };
     let mut items: Vec<(Expr, String)> = vec![];
