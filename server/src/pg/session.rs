@@ -89,10 +89,20 @@ fn show_column(name: &str) -> &str {
     }
 }
 
-/// The value of `SET name = value`, as `SHOW` answers it afterwards: quotes removed, a list
-/// (`SET search_path TO a, b`) joined with `, `.
+/// The value of `SET name = value`, as `SHOW` answers it afterwards: a string literal's quotes
+/// removed, a quoted identifier kept as written (`"$user"`), a list (`SET search_path TO a, b`)
+/// joined with `, `.
 fn setting_value(value: &str) -> String {
-    let parts: Vec<String> = split_list(value).iter().map(|v| unquote(v)).collect();
+    let parts: Vec<String> = split_list(value)
+        .iter()
+        .map(|v| {
+            if v.starts_with('\'') {
+                unquote(v)
+            } else {
+                v.to_string()
+            }
+        })
+        .collect();
     parts.join(", ")
 }
 
@@ -350,5 +360,70 @@ mod tests {
         assert!(answer(&mut settings, "SHOW TABLES").unwrap().is_none());
         assert!(answer(&mut settings, "SELECT 1").unwrap().is_none());
         assert!(answer(&mut settings, "SHOW nonsense_setting").is_err());
+    }
+
+    fn shown(settings: &mut HashMap<String, String>, sql: &str) -> (String, String) {
+        match answer(settings, sql) {
+            Ok(Some(Answer::Rows { schema, batches })) => {
+                let column = schema.field(0).name().clone();
+                let value = batches[0]
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap()
+                    .value(0)
+                    .to_string();
+                (column, value)
+            }
+            _ => panic!("{sql} answered no row"),
+        }
+    }
+
+    #[test]
+    fn show_answers_what_sqlalchemy_and_psycopg_ask() {
+        let mut settings = HashMap::new();
+        let pairs = |c: &str, v: &str| (c.to_string(), v.to_string());
+        assert_eq!(
+            shown(&mut settings, "show transaction isolation level"),
+            pairs("transaction_isolation", "read committed")
+        );
+        assert_eq!(
+            shown(&mut settings, "SHOW TimeZone"),
+            pairs("TimeZone", "UTC")
+        );
+        assert_eq!(
+            shown(&mut settings, "SHOW server_version_num"),
+            pairs("server_version_num", "160006")
+        );
+        answer(
+            &mut settings,
+            "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        )
+        .unwrap();
+        assert_eq!(
+            shown(&mut settings, "SHOW transaction_isolation").1,
+            "repeatable read"
+        );
+        answer(&mut settings, "SET search_path TO public, \"$user\"").unwrap();
+        assert_eq!(
+            shown(&mut settings, "SHOW search_path").1,
+            "public, \"$user\""
+        );
+        answer(&mut settings, "SET search_path TO DEFAULT").unwrap();
+        assert_eq!(
+            shown(&mut settings, "SHOW search_path").1,
+            "\"$user\", public"
+        );
+        assert_eq!(
+            with_session_settings(
+                &settings,
+                "SELECT current_setting('transaction_isolation'), current_setting('search_path')"
+            ),
+            "SELECT 'repeatable read', current_setting('search_path')"
+        );
+        assert!(matches!(
+            answer(&mut settings, "SHOW ALL"),
+            Ok(Some(Answer::Rows { .. }))
+        ));
     }
 }
