@@ -106,6 +106,7 @@ insp = sa.inspect(engine)
 out["tables"] = insp.get_table_names()
 out["has_table"] = [insp.has_table("trips"), insp.has_table("no_such_table")]
 out["columns"] = [[c["name"], str(c["type"]), c["nullable"], c["default"]] for c in insp.get_columns("trips")]
+out["schemas"] = insp.get_schema_names()
 out["pk"] = insp.get_pk_constraint("trips")
 out["indexes"] = insp.get_indexes("trips")
 out["foreign_keys"] = insp.get_foreign_keys("trips")
@@ -140,6 +141,10 @@ print(json.dumps(out))
     assert_eq!(got["server_version_info"][0], 16);
     assert_eq!(got["tables"], json!(["trips"]));
     assert_eq!(got["has_table"], json!([true, false]));
+    assert_eq!(
+        got["schemas"],
+        json!(["information_schema", "public", "system"])
+    );
     assert_eq!(got["pk"], json!({"name": null, "constrained_columns": []}));
     assert_eq!(got["indexes"], json!([]));
     assert_eq!(got["foreign_keys"], json!([]));

@@ -333,8 +333,8 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             pattern,
             escape_char,
         } => {
-            if *any || escape_char.is_some() {
-                return Err(Error::unsupported("LIKE ANY / LIKE ... ESCAPE"));
+            if *any {
+                return Err(Error::unsupported("LIKE ANY"));
             }
             let case_insensitive = matches!(e, sql::Expr::ILike { .. });
             let string = |x: Expr, what: &str| -> Result<Expr> {
@@ -347,11 +347,15 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                     ))),
                 }
             };
+            let mut pattern = string(bind(pattern)?, "pattern")?;
+            if let Some(escape) = escape_char {
+                pattern = like_escape(pattern, bind(escape)?)?;
+            }
             Ok(Expr::Like {
                 negated: *negated,
                 case_insensitive,
                 expr: Box::new(string(bind(expr)?, "value")?),
-                pattern: Box::new(string(bind(pattern)?, "pattern")?),
+                pattern: Box::new(pattern),
             })
         }
         sql::Expr::Cast {
@@ -392,6 +396,53 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
         ),
         other => Err(Error::unsupported(format!("expression {other}"))),
     }
+}
+
+/// `pattern ESCAPE escape` as a pattern with the LIKE kernel's escape character, the
+/// backslash (PostgreSQL's default): `'pg/_%' ESCAPE '/'` (SQLAlchemy's `startswith`) becomes
+/// `'pg\_%'`; `ESCAPE ''` escapes nothing. Both must be constant.
+fn like_escape(pattern: Expr, escape: Expr) -> Result<Expr> {
+    let constant = |x: Expr| -> Result<Option<String>> {
+        Ok(string_literal(&crate::eval::fold_constants(x)?))
+    };
+    let (Some(pattern), Some(escape)) = (constant(pattern)?, constant(escape)?) else {
+        return Err(Error::unsupported(
+            "LIKE ... ESCAPE with a pattern or escape that is not a constant",
+        ));
+    };
+    let mut chars = escape.chars();
+    let escape = match (chars.next(), chars.next()) {
+        (None, _) => None,
+        (Some(c), None) => Some(c),
+        _ => {
+            return Err(Error::InvalidArgument {
+                message: "invalid escape string: it must be empty or one character".into(),
+            })
+        }
+    };
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            match chars.next() {
+                Some(next @ ('%' | '_' | '\\')) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                Some(next) => out.push(next),
+                None => {
+                    return Err(Error::InvalidArgument {
+                        message: "LIKE pattern must not end with escape character".into(),
+                    })
+                }
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(Expr::Literal(Arc::new(StringArray::from(vec![out]))))
 }
 
 /// PostgreSQL's object-identifier types: `x::regtype`, `x::regclass`, `x::oid`, ... (lower case,
