@@ -355,6 +355,20 @@ fn unanswerable_catalog_queries_fail_with_their_sqlstate() {
         }
     });
 
+    // psql's catalog commands over the catalog tables without rows.
+    for (command, expected) in [
+        ("\\du", "strata"),
+        ("\\di", "Did not find any relations"),
+        ("\\df", "0 rows"),
+        ("\\dn", "public"),
+        ("\\d events", "timestamp without time zone"),
+    ] {
+        let (ok, out, err) = psql(&server, &["-c", command]);
+        let out = format!("{}{err}", String::from_utf8_lossy(&out));
+        assert!(ok, "{command}: {err}");
+        assert!(out.contains(expected), "{command}: {out}");
+    }
+
     let Some(python) = venv_python("psycopg") else {
         return;
     };

@@ -506,6 +506,22 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
         .and_then(|p| p.as_ident())
         .map(|i| i.value.to_ascii_lowercase())
         .unwrap_or_default();
+    // `ARRAY(SELECT ...)` over a catalog table without rows (psql's `\du`: a role's member
+    // roles): the empty array. There are no array values otherwise.
+    if let (true, sql::FunctionArguments::Subquery(query)) = (name == "array", &function.args) {
+        let empty = match query.body.as_ref() {
+            sql::SetExpr::Select(select) if query.with.is_none() => {
+                super::subquery::select_reads_empty_catalog_table(select, scope.binder)
+            }
+            _ => false,
+        };
+        if empty {
+            return Ok(Expr::Literal(Arc::new(StringArray::from(vec!["{}"]))));
+        }
+        return Err(Error::unsupported(
+            "ARRAY(SELECT ...): there are no array values",
+        ));
+    }
     let Some(func) = AggregateFunction::from_name(&name) else {
         return bind_scalar_function(&name, function, scope, agg);
     };
