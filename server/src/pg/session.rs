@@ -125,13 +125,22 @@ fn split_list(value: &str) -> Vec<&str> {
     parts
 }
 
-/// The value of setting `name` in this session: what it was `SET` to, else Strata's default.
+/// The value of setting `name` in this session: what it was `SET` to (or given as a start-up
+/// parameter, whose name keeps the client's case: `TimeZone`), else Strata's default.
 pub fn current(settings: &HashMap<String, String>, name: &str) -> Option<String> {
     let name = setting_name(name);
-    settings
-        .get(&name)
-        .cloned()
+    session_value(settings, &name)
         .or_else(|| strata_query::pg_catalog::setting(&name).map(str::to_string))
+}
+
+/// What the session set `name` (lower case) to, `None` when it did not.
+fn session_value(settings: &HashMap<String, String>, name: &str) -> Option<String> {
+    settings.get(name).cloned().or_else(|| {
+        settings
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    })
 }
 
 /// `SHOW ALL`: every setting with its session value, as PostgreSQL's `name`, `setting`,
@@ -191,7 +200,7 @@ pub fn with_session_settings(settings: &HashMap<String, String>, sql: &str) -> S
     }
     re.replace_all(sql, |c: &Captures<'_>| {
         let name = setting_name(&c[1].replace("''", "'"));
-        match settings.get(&name) {
+        match session_value(settings, &name) {
             Some(value) => format!("'{}'", value.replace('\'', "''")),
             None => c[0].to_string(),
         }
