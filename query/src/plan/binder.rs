@@ -36,6 +36,8 @@
 //!   expr.rs      expressions
 //!   subquery.rs  (SELECT ...), IN (SELECT ...), EXISTS in expressions
 //!   function.rs  scalar function calls      aggregate.rs  aggregate calls
+//!   postgres.rs  PostgreSQL's forms: ::regtype / ::regclass, LIKE ... ESCAPE, selects over
+//!                the empty pg_catalog tables
 //!   scope.rs     name resolution
 //!   literal.rs   literals, intervals, type names
 //!   context.rs   what the parts need from the statement (the Binder provides it)
@@ -53,6 +55,7 @@ mod from;
 mod function;
 mod insert;
 mod literal;
+mod postgres;
 mod scope;
 mod select;
 mod setop;

@@ -16,6 +16,7 @@ use sqlparser::ast as sql;
 use super::aggregate::aggregate_call;
 use super::function::scalar_call;
 use super::literal::{interval_literal, literal, sql_type};
+use super::postgres;
 use super::scope::{Relation, Scope};
 use super::subquery::{in_subquery, run_subquery, scalar_subquery};
 use crate::error::{Error, Result};
@@ -25,7 +26,6 @@ use crate::expr::coerce::{
 use crate::expr::{AggregateFunction, BinaryOp, Expr, InSet};
 use crate::function::math::{rounding, Ceil, Floor};
 use crate::function::string::{ConcatOperator, Strpos, Substring, Trim, TrimSide};
-use crate::function::string_literal;
 use crate::function::time::{date_part, DatePart};
 use crate::limits::DepthGuard;
 
@@ -349,7 +349,7 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             };
             let mut pattern = string(bind(pattern)?, "pattern")?;
             if let Some(escape) = escape_char {
-                pattern = like_escape(pattern, bind(escape)?)?;
+                pattern = postgres::like_escape(pattern, bind(escape)?)?;
             }
             Ok(Expr::Like {
                 negated: *negated,
@@ -367,8 +367,8 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             if format.is_some() {
                 return Err(Error::unsupported("CAST ... FORMAT"));
             }
-            if let Some(cast) = reg_cast(data_type) {
-                return bind_reg_cast(cast, bind(expr)?, scope);
+            if let Some(cast) = postgres::reg_cast(data_type) {
+                return postgres::bind_reg_cast(cast, bind(expr)?, scope);
             }
             let target = sql_type(data_type)?;
             Ok(bind(expr)?.cast_to(&target))
@@ -398,101 +398,6 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
     }
 }
 
-/// `pattern ESCAPE escape` as a pattern with the LIKE kernel's escape character, the
-/// backslash (PostgreSQL's default): `'pg/_%' ESCAPE '/'` (SQLAlchemy's `startswith`) becomes
-/// `'pg\_%'`; `ESCAPE ''` escapes nothing. Both must be constant.
-fn like_escape(pattern: Expr, escape: Expr) -> Result<Expr> {
-    let constant = |x: Expr| -> Result<Option<String>> {
-        Ok(string_literal(&crate::eval::fold_constants(x)?))
-    };
-    let (Some(pattern), Some(escape)) = (constant(pattern)?, constant(escape)?) else {
-        return Err(Error::unsupported(
-            "LIKE ... ESCAPE with a pattern or escape that is not a constant",
-        ));
-    };
-    let mut chars = escape.chars();
-    let escape = match (chars.next(), chars.next()) {
-        (None, _) => None,
-        (Some(c), None) => Some(c),
-        _ => {
-            return Err(Error::InvalidArgument {
-                message: "invalid escape string: it must be empty or one character".into(),
-            })
-        }
-    };
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if Some(c) == escape {
-            match chars.next() {
-                Some(next @ ('%' | '_' | '\\')) => {
-                    out.push('\\');
-                    out.push(next);
-                }
-                Some(next) => out.push(next),
-                None => {
-                    return Err(Error::InvalidArgument {
-                        message: "LIKE pattern must not end with escape character".into(),
-                    })
-                }
-            }
-        } else if c == '\\' {
-            out.push_str("\\\\");
-        } else {
-            out.push(c);
-        }
-    }
-    Ok(Expr::Literal(Arc::new(StringArray::from(vec![out]))))
-}
-
-/// PostgreSQL's object-identifier types: `x::regtype`, `x::regclass`, `x::oid`, ... (lower case,
-/// without `pg_catalog.`), `None` for another type.
-fn reg_cast(data_type: &sql::DataType) -> Option<String> {
-    let name = data_type.to_string().to_ascii_lowercase();
-    let name = name
-        .strip_prefix("pg_catalog.")
-        .unwrap_or(&name)
-        .to_string();
-    matches!(
-        name.as_str(),
-        "regtype" | "regclass" | "regnamespace" | "regproc" | "regprocedure" | "oid"
-    )
-    .then_some(name)
-}
-
-/// A cast to an object-identifier type. OIDs are BIGINTs here: a name (`'int4'::regtype`,
-/// `'events'::regclass`, `'public'::regnamespace`) becomes its OID, or fails as PostgreSQL
-/// fails for an object that does not exist; a number stays a number.
-fn bind_reg_cast(cast: String, value: Expr, scope: &Scope) -> Result<Expr> {
-    let Some(name) = string_literal(&value) else {
-        return Ok(value.cast_to(&DataType::Int64));
-    };
-    if let Ok(oid) = name.trim().parse::<i64>() {
-        return Ok(Expr::Literal(Arc::new(Int64Array::from(vec![oid]))));
-    }
-    let oid = match cast.as_str() {
-        "regtype" => crate::pg_catalog::type_oid(&name),
-        "regclass" => scope
-            .binder
-            .and_then(|b| crate::pg_catalog::table_oid(b.storage(), &name)),
-        "regnamespace" => crate::pg_catalog::namespace_oid(&name),
-        _ => None,
-    };
-    let what = match cast.as_str() {
-        "regtype" => "type",
-        "regclass" => "relation",
-        "regnamespace" => "schema",
-        "oid" => "OID",
-        _ => "function",
-    };
-    match oid {
-        Some(oid) => Ok(Expr::Literal(Arc::new(Int64Array::from(vec![oid])))),
-        None => Err(Error::UndefinedObject {
-            message: format!("{what} \"{name}\" does not exist"),
-        }),
-    }
-}
-
 /// A function call: a parenthesis-less keyword that names a column, an aggregate call (its
 /// arguments bound here, the call typed by [`aggregate_call`]) or a scalar call.
 fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Result<Expr> {
@@ -511,7 +416,7 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
     if let (true, sql::FunctionArguments::Subquery(query)) = (name == "array", &function.args) {
         let empty = match query.body.as_ref() {
             sql::SetExpr::Select(select) if query.with.is_none() => {
-                super::subquery::select_reads_empty_catalog_table(select, scope.binder)
+                postgres::select_has_no_rows(select, scope.binder)
             }
             _ => false,
         };

@@ -19,8 +19,8 @@ use super::context::Context;
 use super::expr::{bind_expr, keyword_column, sort_options};
 use super::from::bind_from;
 use super::literal::null_literal;
+use super::postgres::select_has_no_rows;
 use super::scope::{object_name, Scope};
-use super::subquery::select_reads_empty_catalog_table;
 use crate::error::{Error, Result};
 use crate::expr::coerce::expect_boolean;
 use crate::expr::{AggregateExpr, Expr};
@@ -53,7 +53,7 @@ pub(super) fn bind_select(
     // Over a catalog table without rows (psql's `\d` reads pg_policy, pg_statistic_ext,
     // pg_publication, ... with PostgreSQL functions Strata lacks) a condition or select item
     // Strata cannot compute is never computed: the condition is false, the item an untyped NULL.
-    let no_rows = select_reads_empty_catalog_table(select, Some(binder));
+    let no_rows = select_has_no_rows(select, Some(binder));
 
     // WHERE
     if let Some(selection) = &select.selection {
