@@ -283,6 +283,31 @@ pub fn namespace_oid(name: &str) -> Option<i64> {
     NAMESPACES.iter().find(|n| n.1 == name).map(|n| n.0)
 }
 
+/// What `oid::regtype::text`, `oid::regclass::text` and `oid::regnamespace::text` show: each
+/// OID of that kind with its name (`cast` is `regtype`, `regclass` or `regnamespace`).
+pub fn object_names(storage: &Storage, cast: &str) -> Vec<(i64, String)> {
+    match cast {
+        "regtype" => FORMAT_TYPES
+            .iter()
+            .map(|(oid, name)| (*oid, name.to_string()))
+            .collect(),
+        "regclass" => tables(storage)
+            .into_iter()
+            .map(|(oid, name, _, _)| (oid, name))
+            .chain(
+                CATALOG_OIDS
+                    .iter()
+                    .map(|(name, oid)| (*oid, name.to_string())),
+            )
+            .collect(),
+        "regnamespace" => NAMESPACES
+            .iter()
+            .map(|(oid, name)| (*oid, name.to_string()))
+            .collect(),
+        _ => vec![],
+    }
+}
+
 /// The user tables, sorted, with their OIDs and schemas.
 pub fn tables(storage: &Storage) -> Vec<(i64, String, SchemaRef, bool)> {
     let mut names = storage.table_names();

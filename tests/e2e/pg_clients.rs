@@ -379,7 +379,7 @@ from psycopg.types import TypeInfo
 conn = psycopg.connect(host="127.0.0.1", port=int(sys.argv[1]), user="strata", dbname="strata", autocommit=True)
 out = {}
 int8 = TypeInfo.fetch(conn, "int8")
-out["int8"] = [int8.name, int8.oid, int8.array_oid] if int8 else None
+out["int8"] = [int8.name, int8.oid, int8.array_oid, int8.regtype] if int8 else None
 varchar = TypeInfo.fetch(conn, "character varying")
 out["varchar"] = varchar.oid if varchar else None
 out["hstore"] = TypeInfo.fetch(conn, "hstore") is None
@@ -398,7 +398,7 @@ for sql in ["SELECT * FROM pg_catalog.pg_no_such_table", "SELECT no_such_column 
 print(json.dumps(out))
 "#;
     let got = run_python(&python, script, &server);
-    assert_eq!(got["int8"], json!(["int8", 20, 1016]));
+    assert_eq!(got["int8"], json!(["int8", 20, 1016, "bigint"]));
     assert_eq!(got["varchar"], 1043);
     assert_eq!(got["hstore"], true);
     assert_eq!(got["regtype"], json!([1114, 16]));

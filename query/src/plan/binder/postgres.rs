@@ -13,8 +13,29 @@ use sqlparser::ast as sql;
 use super::context::Context;
 use super::scope::Scope;
 use crate::error::{Error, Result};
-use crate::expr::Expr;
+use crate::expr::{BinaryOp, Expr};
 use crate::function::string_literal;
+
+/// `oid::regtype::text` (also `regclass`, `regnamespace`): the name of the object `oid` names
+/// (`bigint`, `events`, `public`), its number when it names none, as PostgreSQL shows a
+/// `regtype` as text. psycopg's `TypeInfo.fetch` reads `oid::regtype::text`.
+pub(super) fn reg_name(cast: &str, oid: Expr, scope: &Scope) -> Result<Expr> {
+    let Some(binder) = scope.binder else {
+        return Ok(oid.cast_to(&DataType::Utf8));
+    };
+    let when_then = crate::pg_catalog::object_names(binder.storage(), cast)
+        .into_iter()
+        .map(|(number, name)| {
+            let number = Expr::Literal(Arc::new(Int64Array::from(vec![number])));
+            let name = Expr::Literal(Arc::new(StringArray::from(vec![name])));
+            (oid.clone().binary(BinaryOp::Eq, number), name)
+        })
+        .collect();
+    Ok(Expr::Case {
+        when_then,
+        else_result: Some(Box::new(oid.cast_to(&DataType::Utf8))),
+    })
+}
 
 /// `pattern ESCAPE escape` as a pattern with the LIKE kernel's escape character, the
 /// backslash (PostgreSQL's default): `'pg/_%' ESCAPE '/'` (SQLAlchemy's `startswith`) becomes
