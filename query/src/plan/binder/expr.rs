@@ -367,25 +367,10 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             if format.is_some() {
                 return Err(Error::unsupported("CAST ... FORMAT"));
             }
-            if let Some(cast) = postgres::reg_cast(data_type) {
-                return postgres::bind_reg_cast(cast, bind(expr)?, scope);
+            if let Some(cast) = postgres::object_identifier_cast(expr, data_type, &bind, scope) {
+                return cast;
             }
             let target = sql_type(data_type)?;
-            // `x::regtype::text`: the name, not the number.
-            if let (
-                DataType::Utf8,
-                sql::Expr::Cast {
-                    expr, data_type, ..
-                },
-            ) = (&target, expr.as_ref())
-            {
-                let named =
-                    |c: &String| matches!(c.as_str(), "regtype" | "regclass" | "regnamespace");
-                if let Some(cast) = postgres::reg_cast(data_type).filter(named) {
-                    let oid = postgres::bind_reg_cast(cast.clone(), bind(expr)?, scope)?;
-                    return postgres::reg_name(&cast, oid, scope);
-                }
-            }
             Ok(bind(expr)?.cast_to(&target))
         }
         sql::Expr::Function(function) => bind_function(function, scope, agg),

@@ -16,10 +16,40 @@ use crate::error::{Error, Result};
 use crate::expr::{BinaryOp, Expr};
 use crate::function::string_literal;
 
+/// `expr::data_type` when it involves an object-identifier type: `x::regtype` (see
+/// [`bind_reg_cast`]) or `x::regtype::text` (see [`reg_name`]); `None` for any other cast.
+/// `bind` binds an expression of the statement.
+pub(super) fn object_identifier_cast(
+    expr: &sql::Expr,
+    data_type: &sql::DataType,
+    bind: &dyn Fn(&sql::Expr) -> Result<Expr>,
+    scope: &Scope,
+) -> Option<Result<Expr>> {
+    if let Some(cast) = reg_cast(data_type) {
+        return Some(bind(expr).and_then(|value| bind_reg_cast(cast, value, scope)));
+    }
+    let sql::Expr::Cast {
+        expr: inner,
+        data_type: inner_type,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let text = matches!(super::literal::sql_type(data_type), Ok(DataType::Utf8));
+    let cast = reg_cast(inner_type)
+        .filter(|c| text && matches!(c.as_str(), "regtype" | "regclass" | "regnamespace"))?;
+    Some(
+        bind(inner)
+            .and_then(|value| bind_reg_cast(cast.clone(), value, scope))
+            .and_then(|oid| reg_name(&cast, oid, scope)),
+    )
+}
+
 /// `oid::regtype::text` (also `regclass`, `regnamespace`): the name of the object `oid` names
 /// (`bigint`, `events`, `public`), its number when it names none, as PostgreSQL shows a
 /// `regtype` as text. psycopg's `TypeInfo.fetch` reads `oid::regtype::text`.
-pub(super) fn reg_name(cast: &str, oid: Expr, scope: &Scope) -> Result<Expr> {
+fn reg_name(cast: &str, oid: Expr, scope: &Scope) -> Result<Expr> {
     let Some(binder) = scope.binder else {
         return Ok(oid.cast_to(&DataType::Utf8));
     };
@@ -86,7 +116,7 @@ pub(super) fn like_escape(pattern: Expr, escape: Expr) -> Result<Expr> {
 
 /// PostgreSQL's object-identifier types: `x::regtype`, `x::regclass`, `x::oid`, ... (lower case,
 /// without `pg_catalog.`), `None` for another type.
-pub(super) fn reg_cast(data_type: &sql::DataType) -> Option<String> {
+fn reg_cast(data_type: &sql::DataType) -> Option<String> {
     let name = data_type.to_string().to_ascii_lowercase();
     let name = name
         .strip_prefix("pg_catalog.")
@@ -102,7 +132,7 @@ pub(super) fn reg_cast(data_type: &sql::DataType) -> Option<String> {
 /// A cast to an object-identifier type. OIDs are BIGINTs here: a name (`'int4'::regtype`,
 /// `'events'::regclass`, `'public'::regnamespace`) becomes its OID, or fails as PostgreSQL
 /// fails for an object that does not exist; a number stays a number.
-pub(super) fn bind_reg_cast(cast: String, value: Expr, scope: &Scope) -> Result<Expr> {
+fn bind_reg_cast(cast: String, value: Expr, scope: &Scope) -> Result<Expr> {
     let Some(name) = string_literal(&value) else {
         return Ok(value.cast_to(&DataType::Int64));
     };
