@@ -143,6 +143,13 @@ pub enum Error {
         /// What overflowed.
         message: String,
     },
+    /// A named object that is not a table or column does not exist: a type, schema or
+    /// relation named in a PostgreSQL object-identifier cast (`'x'::regtype`).
+    #[error("{message}")]
+    UndefinedObject {
+        /// What does not exist, as PostgreSQL says it (`type "x" does not exist`).
+        message: String,
+    },
     /// A value or argument is not acceptable (a bad cast, a bad LIMIT, a bad table option).
     #[error("invalid argument: {message}")]
     InvalidArgument {
@@ -234,6 +241,7 @@ impl Error {
             Error::DivisionByZero => "DIVISION_BY_ZERO",
             Error::NumericOverflow { .. } => "NUMERIC_OVERFLOW",
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            Error::UndefinedObject { .. } => "UNDEFINED_OBJECT",
             Error::Storage(e) => e.code(),
             Error::Arrow(_) | Error::Internal(_) => "INTERNAL",
         }

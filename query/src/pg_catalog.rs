@@ -13,13 +13,27 @@
 //! | `information_schema.tables` | table_catalog, table_schema, table_name, table_type |
 //! | `information_schema.columns` | table_catalog, table_schema, table_name, column_name, ordinal_position, column_default, is_nullable, data_type, udt_name |
 //! | `pg_catalog.pg_namespace` | oid, nspname, nspowner |
-//! | `pg_catalog.pg_class` | oid, relname, relnamespace, relkind, relowner, relhasindex, relpersistence, reltuples, relam, relchecks, relhasrules, relhastriggers, relrowsecurity, relforcerowsecurity, relispartition, reltablespace, reloftype, relreplident, reltoastrelid, relnatts |
+//! | `pg_catalog.pg_class` | oid, relname, relnamespace, relkind, relowner, relhasindex, relpersistence, reltuples, relam, relchecks, relhasrules, relhastriggers, relrowsecurity, relforcerowsecurity, relispartition, reltablespace, reloftype, relreplident, reltoastrelid, relnatts, relpartbound, reloptions, relacl, reltype, relfilenode, relpages |
 //! | `pg_catalog.pg_am` | oid, amname (`heap`) |
 //! | `pg_catalog.pg_attribute` | attrelid, attname, atttypid, attnum, attnotnull, atttypmod, attisdropped, atthasdef, attidentity, attgenerated, attcollation |
-//! | `pg_catalog.pg_type` | oid, typname, typnamespace, typlen, typtype |
+//! | `pg_catalog.pg_type` | oid, typname, typnamespace, typlen, typtype, typarray, typdelim, typrelid, typelem, typbasetype, typnotnull, typtypmod, typcategory, typcollation, typdefault, typowner, typisdefined, typbyval |
 //! | `pg_catalog.pg_database` | oid, datname, datdba, encoding, datcollate, datctype, datallowconn, daticulocale, datlocprovider, datacl |
 //! | `pg_catalog.pg_extension` | extname, extversion (no rows) |
 //! | `pg_catalog.pg_settings` | name, setting |
+//! | `pg_catalog.pg_roles` | oid, rolname, rolsuper, ... (one row: `strata`) |
+//! | `pg_catalog.pg_tablespace` | oid, spcname, spcowner, spcacl, spcoptions (`pg_default`, `pg_global`) |
+//!
+//! And, without rows (Strata has no indexes, constraints, defaults, comments, policies,
+//! triggers, inheritance, sequences, enums, functions or publications in PostgreSQL's sense), so
+//! that the catalog queries of psql and the drivers get PostgreSQL's answer "none":
+//! `pg_index`, `pg_constraint`, `pg_description`, `pg_attrdef`, `pg_collation`, `pg_inherits`,
+//! `pg_policy`, `pg_statistic_ext`, `pg_publication`, `pg_publication_rel`,
+//! `pg_publication_namespace`, `pg_trigger`, `pg_rewrite`, `pg_enum`, `pg_sequence`, `pg_proc`,
+//! `pg_opclass`, `pg_foreign_table`, `pg_partitioned_table`, `pg_auth_members`
+//! ([`EMPTY_TABLES`]).
+//!
+//! Any other catalog table is unknown (`TABLE_NOT_FOUND`, SQLSTATE 42P01): a query Strata cannot
+//! answer fails, it never answers "nothing" by mistake.
 
 use std::sync::Arc;
 
@@ -56,8 +70,8 @@ const PUBLIC_OID: i64 = 2200;
 const INFORMATION_SCHEMA_OID: i64 = 13000;
 const SYSTEM_OID: i64 = 13100;
 
-/// Settings and their defaults (`SHOW`, `current_setting`, `pg_settings`).
-const SETTINGS: &[(&str, &str)] = &[
+/// Settings and their defaults (`SHOW`, `current_setting`, `pg_settings`), names lower case.
+pub const SETTINGS: &[(&str, &str)] = &[
     ("server_version", SERVER_VERSION),
     ("server_version_num", "160006"),
     ("server_encoding", "UTF8"),
@@ -83,6 +97,9 @@ const SETTINGS: &[(&str, &str)] = &[
     ("idle_in_transaction_session_timeout", "0"),
     ("max_connections", "1024"),
     ("block_size", "8192"),
+    ("session_authorization", USER),
+    ("default_table_access_method", "heap"),
+    ("in_hot_standby", "off"),
 ];
 
 /// The default of setting `name` (case-insensitive).
@@ -129,17 +146,39 @@ pub fn constant_function(
                 })),
             }
         }
+        "to_regtype" => match literal_arg(0) {
+            Some(name) => Some(Ok(Arc::new(Int64Array::from(vec![type_oid(&name)])))),
+            None => Some(Err(Error::unsupported(
+                "to_regtype() of anything but a string literal",
+            ))),
+        },
         "pg_table_is_visible"
         | "pg_type_is_visible"
         | "pg_function_is_visible"
+        | "pg_collation_is_visible"
         | "has_table_privilege"
         | "has_schema_privilege"
         | "has_database_privilege"
         | "has_column_privilege"
         | "pg_has_role" => Some(Ok(Arc::new(BooleanArray::from(vec![true])))),
-        "obj_description" | "col_description" | "shobj_description" | "pg_get_expr" => {
-            Some(Ok(Arc::new(StringArray::from(vec![None::<String>]))))
-        }
+        // The definition of an object: PostgreSQL answers NULL for an OID that names none, and
+        // Strata has no constraints, indexes, views, triggers, rules, statistics objects,
+        // functions or sequences in PostgreSQL's sense.
+        "obj_description"
+        | "col_description"
+        | "shobj_description"
+        | "pg_get_expr"
+        | "pg_get_constraintdef"
+        | "pg_get_indexdef"
+        | "pg_get_viewdef"
+        | "pg_get_triggerdef"
+        | "pg_get_ruledef"
+        | "pg_get_partkeydef"
+        | "pg_get_statisticsobjdef_columns"
+        | "pg_get_function_result"
+        | "pg_get_function_arguments"
+        | "pg_get_function_identity_arguments"
+        | "pg_get_serial_sequence" => Some(Ok(Arc::new(StringArray::from(vec![None::<String>])))),
         _ => None,
     }
 }
@@ -180,6 +219,97 @@ pub const FORMAT_TYPES: &[(i64, &str)] = &[
     (1700, "numeric"),
 ];
 
+/// PostgreSQL's OIDs of its catalog tables (`'pg_catalog.pg_constraint'::regclass`, which
+/// SQLAlchemy compares with `pg_description.classoid`).
+const CATALOG_OIDS: &[(&str, i64)] = &[
+    ("pg_type", 1247),
+    ("pg_attribute", 1249),
+    ("pg_proc", 1255),
+    ("pg_class", 1259),
+    ("pg_database", 1262),
+    ("pg_sequence", 2224),
+    ("pg_am", 2601),
+    ("pg_attrdef", 2604),
+    ("pg_constraint", 2606),
+    ("pg_description", 2609),
+    ("pg_index", 2610),
+    ("pg_inherits", 2611),
+    ("pg_namespace", 2615),
+    ("pg_rewrite", 2618),
+    ("pg_trigger", 2620),
+    ("pg_extension", 3079),
+    ("pg_policy", 3256),
+    ("pg_statistic_ext", 3381),
+    ("pg_collation", 3456),
+    ("pg_enum", 3501),
+    ("pg_publication", 6104),
+    ("pg_publication_rel", 6106),
+];
+
+/// OID of the first other virtual table (`information_schema.*`, `system.*`, `pg_roles`, ...).
+const FIRST_VIRTUAL_OID: i64 = 14000;
+
+/// The OID of the table a client names (`events`, `public.events`, `"events"`, or a catalog
+/// table: `pg_catalog.pg_class`, `information_schema.tables`), `None` when there is no such
+/// table.
+pub fn table_oid(storage: &Storage, name: &str) -> Option<i64> {
+    let name = name.trim().replace('"', "");
+    let (schema, table) = match name.split_once('.') {
+        Some((schema, table)) => (Some(schema.to_ascii_lowercase()), table.to_string()),
+        None => (None, name.clone()),
+    };
+    if schema.is_none() || schema.as_deref() == Some(SCHEMA) {
+        if let Some(t) = tables(storage).into_iter().find(|t| t.1 == table) {
+            return Some(t.0);
+        }
+    }
+    let schema = schema.unwrap_or_else(|| "pg_catalog".to_string());
+    let table = table.to_ascii_lowercase();
+    storage.virtual_tables().get(&schema, &table)?;
+    if schema == "pg_catalog" {
+        if let Some((_, oid)) = CATALOG_OIDS.iter().find(|(n, _)| *n == table) {
+            return Some(*oid);
+        }
+    }
+    let position = storage
+        .virtual_tables()
+        .all()
+        .iter()
+        .position(|(s, t)| *s == schema && *t == table)?;
+    Some(FIRST_VIRTUAL_OID + position as i64)
+}
+
+/// The OID of a schema (`pg_catalog`, `public`, `information_schema`, `system`).
+pub fn namespace_oid(name: &str) -> Option<i64> {
+    let name = name.trim().trim_matches('"');
+    NAMESPACES.iter().find(|n| n.1 == name).map(|n| n.0)
+}
+
+/// What `oid::regtype::text`, `oid::regclass::text` and `oid::regnamespace::text` show: each
+/// OID of that kind with its name (`cast` is `regtype`, `regclass` or `regnamespace`).
+pub fn object_names(storage: &Storage, cast: &str) -> Vec<(i64, String)> {
+    match cast {
+        "regtype" => FORMAT_TYPES
+            .iter()
+            .map(|(oid, name)| (*oid, name.to_string()))
+            .collect(),
+        "regclass" => tables(storage)
+            .into_iter()
+            .map(|(oid, name, _, _)| (oid, name))
+            .chain(
+                CATALOG_OIDS
+                    .iter()
+                    .map(|(name, oid)| (*oid, name.to_string())),
+            )
+            .collect(),
+        "regnamespace" => NAMESPACES
+            .iter()
+            .map(|(oid, name)| (*oid, name.to_string()))
+            .collect(),
+        _ => vec![],
+    }
+}
+
 /// The user tables, sorted, with their OIDs and schemas.
 pub fn tables(storage: &Storage) -> Vec<(i64, String, SchemaRef, bool)> {
     let mut names = storage.table_names();
@@ -193,6 +323,11 @@ pub fn tables(storage: &Storage) -> Vec<(i64, String, SchemaRef, bool)> {
         })
         .collect()
 }
+
+mod empty;
+
+use empty::Empty;
+pub use empty::EMPTY_TABLES;
 
 /// Registers the tables of this module on `storage`.
 pub fn register(storage: &Storage) {
@@ -212,6 +347,11 @@ pub fn register(storage: &Storage) {
     v.register("pg_catalog", "pg_extension", Arc::new(Catalog::Extension));
     v.register("pg_catalog", "pg_am", Arc::new(Catalog::Am));
     v.register("pg_catalog", "pg_settings", Arc::new(Catalog::Settings));
+    v.register("pg_catalog", "pg_roles", Arc::new(Catalog::Roles));
+    v.register("pg_catalog", "pg_tablespace", Arc::new(Catalog::Tablespace));
+    for (name, columns) in EMPTY_TABLES {
+        v.register("pg_catalog", name, Arc::new(Empty(columns)));
+    }
 }
 
 /// One catalog table.
@@ -228,6 +368,8 @@ enum Catalog {
     Extension,
     Am,
     Settings,
+    Roles,
+    Tablespace,
 }
 
 fn utf8(name: &str) -> Field {
@@ -253,21 +395,55 @@ const NAMESPACES: &[(i64, &str)] = &[
     (SYSTEM_OID, "system"),
 ];
 
-/// The PostgreSQL types Strata has: OID, name, length.
-const TYPES: &[(i64, &str, i16)] = &[
-    (16, "bool", 1),
-    (20, "int8", 8),
-    (21, "int2", 2),
-    (23, "int4", 4),
-    (25, "text", -1),
-    (700, "float4", 4),
-    (701, "float8", 8),
-    (1043, "varchar", -1),
-    (1082, "date", 4),
-    (1114, "timestamp", 8),
-    (1184, "timestamptz", 8),
-    (1700, "numeric", -1),
+/// A PostgreSQL type Strata has: OID, `typname`, `typlen`, the OID of its array type,
+/// `typcategory`.
+type PgType = (i64, &'static str, i16, i64, &'static str);
+
+/// The PostgreSQL types Strata has (the rows of `pg_type`).
+const TYPES: &[PgType] = &[
+    (16, "bool", 1, 1000, "B"),
+    (20, "int8", 8, 1016, "N"),
+    (21, "int2", 2, 1005, "N"),
+    (23, "int4", 4, 1007, "N"),
+    (25, "text", -1, 1009, "S"),
+    (700, "float4", 4, 1021, "N"),
+    (701, "float8", 8, 1022, "N"),
+    (1043, "varchar", -1, 1015, "S"),
+    (1082, "date", 4, 1182, "D"),
+    (1114, "timestamp", 8, 1115, "D"),
+    (1184, "timestamptz", 8, 1185, "D"),
+    (1700, "numeric", -1, 1231, "N"),
 ];
+
+/// The OID of the type a client names (`int4`, `integer`, `pg_catalog.varchar`, `character
+/// varying`, `"timestamp"`, ...), as `to_regtype` and `'name'::regtype` look it up; `None` for a
+/// type Strata does not have.
+pub fn type_oid(name: &str) -> Option<i64> {
+    let name = name.trim().trim_matches('"').to_ascii_lowercase();
+    let name = name
+        .strip_prefix("pg_catalog.")
+        .unwrap_or(&name)
+        .trim_matches('"');
+    let alias = match name {
+        "boolean" => "bool",
+        "bigint" => "int8",
+        "smallint" => "int2",
+        "integer" | "int" => "int4",
+        "real" => "float4",
+        "double precision" | "double" => "float8",
+        "character varying" => "varchar",
+        "timestamp without time zone" => "timestamp",
+        "timestamp with time zone" => "timestamptz",
+        other => other,
+    };
+    TYPES.iter().find(|t| t.1 == alias).map(|t| t.0)
+}
+
+/// The name `oid::regtype::text` shows for a type OID (`format_type`'s), `None` for an OID that
+/// is not a type Strata has.
+pub fn type_name(oid: i64) -> Option<&'static str> {
+    FORMAT_TYPES.iter().find(|t| t.0 == oid).map(|t| t.1)
+}
 
 impl VirtualTable for Catalog {
     fn schema(&self) -> SchemaRef {
@@ -316,6 +492,12 @@ impl VirtualTable for Catalog {
                 utf8("relreplident"),
                 int64("reltoastrelid"),
                 Field::new("relnatts", DataType::Int16, true),
+                utf8("relpartbound"),
+                utf8("reloptions"),
+                utf8("relacl"),
+                int64("reltype"),
+                int64("relfilenode"),
+                Field::new("relpages", DataType::Int32, true),
             ],
             Catalog::Attribute => vec![
                 int64("attrelid"),
@@ -336,6 +518,19 @@ impl VirtualTable for Catalog {
                 int64("typnamespace"),
                 Field::new("typlen", DataType::Int16, true),
                 utf8("typtype"),
+                int64("typarray"),
+                utf8("typdelim"),
+                int64("typrelid"),
+                int64("typelem"),
+                int64("typbasetype"),
+                Field::new("typnotnull", DataType::Boolean, true),
+                Field::new("typtypmod", DataType::Int32, true),
+                utf8("typcategory"),
+                int64("typcollation"),
+                utf8("typdefault"),
+                int64("typowner"),
+                Field::new("typisdefined", DataType::Boolean, true),
+                Field::new("typbyval", DataType::Boolean, true),
             ],
             Catalog::Database => vec![
                 int64("oid"),
@@ -352,6 +547,27 @@ impl VirtualTable for Catalog {
             Catalog::Extension => vec![utf8("extname"), utf8("extversion")],
             Catalog::Am => vec![int64("oid"), utf8("amname")],
             Catalog::Settings => vec![utf8("name"), utf8("setting")],
+            Catalog::Roles => vec![
+                int64("oid"),
+                utf8("rolname"),
+                Field::new("rolsuper", DataType::Boolean, true),
+                Field::new("rolinherit", DataType::Boolean, true),
+                Field::new("rolcreaterole", DataType::Boolean, true),
+                Field::new("rolcreatedb", DataType::Boolean, true),
+                Field::new("rolcanlogin", DataType::Boolean, true),
+                Field::new("rolreplication", DataType::Boolean, true),
+                Field::new("rolbypassrls", DataType::Boolean, true),
+                Field::new("rolconnlimit", DataType::Int32, true),
+                utf8("rolvaliduntil"),
+                utf8("rolconfig"),
+            ],
+            Catalog::Tablespace => vec![
+                int64("oid"),
+                utf8("spcname"),
+                int64("spcowner"),
+                utf8("spcacl"),
+                utf8("spcoptions"),
+            ],
         }))
     }
 
@@ -460,6 +676,12 @@ impl VirtualTable for Catalog {
                     Arc::new(Int16Array::from_iter_values(
                         tables.iter().map(|t| t.2.fields().len() as i16),
                     )),
+                    Arc::new(StringArray::from(vec![None::<String>; n])),
+                    Arc::new(StringArray::from(vec![None::<String>; n])),
+                    Arc::new(StringArray::from(vec![None::<String>; n])),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(Int64Array::from_iter_values(tables.iter().map(|t| t.0))),
+                    Arc::new(Int32Array::from(vec![0; n])),
                 ]
             }
             Catalog::Attribute => {
@@ -496,13 +718,34 @@ impl VirtualTable for Catalog {
                     Arc::new(Int64Array::from(vec![0; n])),
                 ]
             }
-            Catalog::Type => vec![
-                Arc::new(Int64Array::from_iter_values(TYPES.iter().map(|t| t.0))),
-                strings(TYPES.iter().map(|t| t.1.to_string()).collect()),
-                Arc::new(Int64Array::from(vec![PG_CATALOG_OID; TYPES.len()])),
-                Arc::new(Int16Array::from_iter_values(TYPES.iter().map(|t| t.2))),
-                constant("b", TYPES.len()),
-            ],
+            Catalog::Type => {
+                let n = TYPES.len();
+                let oids = |f: fn(&PgType) -> i64| -> ArrayRef {
+                    Arc::new(Int64Array::from_iter_values(TYPES.iter().map(f)))
+                };
+                vec![
+                    oids(|t| t.0),
+                    strings(TYPES.iter().map(|t| t.1.to_string()).collect()),
+                    Arc::new(Int64Array::from(vec![PG_CATALOG_OID; n])),
+                    Arc::new(Int16Array::from_iter_values(TYPES.iter().map(|t| t.2))),
+                    constant("b", n),
+                    oids(|t| t.3),
+                    constant(",", n),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(BooleanArray::from(vec![false; n])),
+                    Arc::new(Int32Array::from(vec![-1; n])),
+                    strings(TYPES.iter().map(|t| t.4.to_string()).collect()),
+                    Arc::new(Int64Array::from(vec![0; n])),
+                    Arc::new(StringArray::from(vec![None::<String>; n])),
+                    Arc::new(Int64Array::from(vec![10; n])),
+                    Arc::new(BooleanArray::from(vec![true; n])),
+                    Arc::new(BooleanArray::from_iter(
+                        TYPES.iter().map(|t| Some(t.2 > 0 && t.2 <= 8)),
+                    )),
+                ]
+            }
             Catalog::Database => vec![
                 Arc::new(Int64Array::from(vec![16_000])),
                 constant(DATABASE, 1),
@@ -520,6 +763,27 @@ impl VirtualTable for Catalog {
             Catalog::Settings => vec![
                 strings(SETTINGS.iter().map(|s| s.0.to_string()).collect()),
                 strings(SETTINGS.iter().map(|s| s.1.to_string()).collect()),
+            ],
+            Catalog::Roles => vec![
+                Arc::new(Int64Array::from(vec![10])),
+                constant(USER, 1),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![false])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(Int32Array::from(vec![-1])),
+                Arc::new(StringArray::from(vec![None::<String>])),
+                Arc::new(StringArray::from(vec![None::<String>])),
+            ],
+            Catalog::Tablespace => vec![
+                Arc::new(Int64Array::from(vec![1663, 1664])),
+                strings(vec!["pg_default".to_string(), "pg_global".to_string()]),
+                Arc::new(Int64Array::from(vec![10, 10])),
+                Arc::new(StringArray::from(vec![None::<String>; 2])),
+                Arc::new(StringArray::from(vec![None::<String>; 2])),
             ],
         };
         Ok(vec![RecordBatch::try_new(self.schema(), columns)?])

@@ -11,14 +11,17 @@
 //!        v                                             v an escaped, typed literal
 //!   one statement's text
 //!        |
-//!        | session::answer  SET / SHOW / BEGIN / COMMIT / DISCARD ... answered here
-//!        | catalog::rewrite the catalog queries of psql and Grafana, narrowly rewritten
+//!        | session::answer  SET / SHOW / BEGIN / COMMIT / DISCARD ... answered here;
+//!        |                  current_setting('x') of a setting the session SET: its value
+//!        | catalog::rewrite the catalog queries of psql, Grafana and SQLAlchemy, narrowly
+//!        |                  rewritten
+//!        | copy::parse      COPY ... TO STDOUT: its query, and the COPY format
 //!        v
 //!   crate::statement: admitted (the concurrent-query limit), registered (system.queries),
 //!        |            authorized, started on the blocking pool under the query limits
 //!        v
-//!   encode (on the blocking pool): each batch -> DataRows (text or binary per column), sent
-//!        |   through a bounded channel; sqlstate: errors
+//!   encode (on the blocking pool): each batch -> DataRows (text or binary per column), or
+//!        |   COPY lines (copy::CopyWriter), sent through a bounded channel; sqlstate: errors
 //!        v
 //!   the connection streams the rows as they come: simple queries whole, one statement
 //!   after the other; extended Execute up to its row limit, then PortalSuspended, and the next
@@ -31,6 +34,7 @@
 //! default); with one the client is asked for a cleartext password, which the callback checks.
 
 mod catalog;
+mod copy;
 mod encode;
 mod params;
 mod session;
@@ -53,8 +57,8 @@ use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse,
-    Response, Tag,
+    CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo,
+    QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
@@ -63,6 +67,7 @@ use pgwire::api::{
     PidSecretKeyGenerator, Type, DEFAULT_NAME,
 };
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
 use pgwire::messages::data::DataRow;
 use pgwire::messages::extendedquery::{Execute, PortalSuspended};
 use pgwire::messages::response::EmptyQueryResponse;
@@ -316,7 +321,7 @@ struct Handler {
 
 /// What one statement answered.
 enum Answer {
-    /// Rows held in memory (session statements, catalog fallbacks: a few rows).
+    /// Rows held in memory (session statements: a few rows).
     Rows {
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
@@ -325,6 +330,15 @@ enum Answer {
     Stream {
         schema: SchemaRef,
         formats: Vec<FieldFormat>,
+        rows: statement::Receiver<Chunk>,
+    },
+    /// The rows of a running `COPY ... TO STDOUT`, as COPY lines (one per row).
+    Copy {
+        /// The number of columns.
+        columns: usize,
+        /// The header line, when the format has one.
+        header: Option<bytes::Bytes>,
+        /// The lines, as they are produced.
         rows: statement::Receiver<Chunk>,
     },
     /// A command tag without rows.
@@ -341,6 +355,8 @@ enum Chunk {
     Start(SchemaRef, Vec<FieldFormat>),
     /// Encoded rows, in order.
     Rows(Vec<DataRow>),
+    /// Rows as COPY lines, in order.
+    Lines(Vec<bytes::Bytes>),
     /// A batch as it is (statements answered by a command tag: `INSERT`'s count).
     Batch(RecordBatch),
     /// The statement failed.
@@ -367,10 +383,26 @@ fn column_formats(format: &Format, columns: usize) -> Result<Vec<FieldFormat>, A
     Ok((0..columns).map(|i| format.format_for(i)).collect())
 }
 
+/// What a statement's producer sends its connection.
+#[derive(Clone)]
+enum Output {
+    /// `DataRow`s, each column in the format the client asked for.
+    Rows(Format),
+    /// The batches as they are (statements answered by a command tag).
+    Tagged,
+    /// COPY lines in this format.
+    Copy(copy::CopyFormat),
+}
+
 /// Runs one admitted statement on the blocking pool: starts it, encodes its batches (a slice of
-/// [`ENCODE_ROWS`] rows at a time) and sends them; `tagged` statements send their batches as
-/// they are.
-fn produce(admitted: Admitted, format: &Format, tagged: bool, sender: &statement::Sender<Chunk>) {
+/// [`ENCODE_ROWS`] rows at a time: `DataRow`s, or COPY lines) and sends them; statements
+/// answered by a command tag send their batches as they are.
+fn produce(admitted: Admitted, output: Output, sender: &statement::Sender<Chunk>) {
+    let (format, tagged) = match &output {
+        Output::Rows(format) => (format.clone(), false),
+        Output::Tagged => (Format::UnifiedText, true),
+        Output::Copy(_) => (Format::UnifiedText, false),
+    };
     let mut running = match admitted.start() {
         Ok(running) => running,
         Err(e) => {
@@ -382,13 +414,17 @@ fn produce(admitted: Admitted, format: &Format, tagged: bool, sender: &statement
         running.finish(Some(&e));
         let _ = sender.send_last(Chunk::Error(e));
     };
-    let formats = match column_formats(format, running.schema.fields().len()) {
+    let formats = match column_formats(&format, running.schema.fields().len()) {
         Ok(formats) => formats,
         Err(e) => return fail(running, e),
     };
     if let Err(e) = sender.send(Chunk::Start(running.schema.clone(), formats.clone())) {
         return fail(running, e);
     }
+    let writer = match &output {
+        Output::Copy(copy) => Some(copy::CopyWriter::new(copy.clone(), &running.schema)),
+        _ => None,
+    };
     while let Some(batch) = running.next_batch() {
         let batch = match batch {
             Ok(batch) => batch,
@@ -405,7 +441,11 @@ fn produce(admitted: Admitted, format: &Format, tagged: bool, sender: &statement
             let len = ENCODE_ROWS.min(batch.num_rows() - offset);
             let rows = encode::encode_batch(&batch.slice(offset, len), &formats);
             offset += len;
-            if let Err(e) = sender.send(Chunk::Rows(rows)) {
+            let chunk = match &writer {
+                Some(writer) => Chunk::Lines(writer.lines(&rows)),
+                None => Chunk::Rows(rows),
+            };
+            if let Err(e) = sender.send(chunk) {
                 // The connection is gone, the statement was cancelled, or the client stopped
                 // reading past the statement's time limit.
                 return fail(running, e);
@@ -428,7 +468,7 @@ fn row_stream(
                 Some(Chunk::Rows(encoded)) => encoded.into_iter().map(Ok).collect(),
                 Some(Chunk::Error(e)) => return Some((vec![Err(sqlstate::api_error(&e))], None)),
                 Some(Chunk::End) => return None,
-                Some(Chunk::Start(..) | Chunk::Batch(_)) => continue,
+                Some(Chunk::Start(..) | Chunk::Batch(_) | Chunk::Lines(_)) => continue,
                 // The producer stopped without an end: it was cancelled.
                 None => {
                     let e = sqlstate::query_error(&strata_query::Error::Cancelled);
@@ -439,6 +479,75 @@ fn row_stream(
         }
     })
     .flat_map(stream::iter)
+}
+
+/// The lines of a streamed COPY, as they arrive; an error ends them.
+fn row_stream_lines(
+    rows: statement::Receiver<Chunk>,
+) -> impl futures::Stream<Item = PgWireResult<CopyData>> + Send + 'static {
+    stream::unfold(Some(rows), |rows| async move {
+        let mut rows = rows?;
+        loop {
+            let next: Vec<PgWireResult<CopyData>> = match rows.recv().await {
+                Some(Chunk::Lines(lines)) => {
+                    lines.into_iter().map(|l| Ok(CopyData::new(l))).collect()
+                }
+                Some(Chunk::Error(e)) => return Some((vec![Err(sqlstate::api_error(&e))], None)),
+                Some(Chunk::End) => return None,
+                Some(Chunk::Start(..) | Chunk::Batch(_) | Chunk::Rows(_)) => continue,
+                None => {
+                    let e = sqlstate::query_error(&strata_query::Error::Cancelled);
+                    return Some((vec![Err(e)], None));
+                }
+            };
+            return Some((next, Some(rows)));
+        }
+    })
+    .flat_map(stream::iter)
+}
+
+/// Sends a `COPY ... TO STDOUT`: CopyOutResponse (text, `columns` text columns), the header
+/// line, one CopyData per row as the rows arrive, CopyDone and `COPY n` (n the rows, without
+/// the header). An error after the CopyOutResponse ends the copy (the caller sends the
+/// ErrorResponse, as PostgreSQL does).
+async fn send_copy_out<C>(
+    client: &mut C,
+    columns: usize,
+    header: Option<bytes::Bytes>,
+    rows: statement::Receiver<Chunk>,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let columns_i16 = i16::try_from(columns).unwrap_or(i16::MAX);
+    client
+        .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+            0,
+            columns_i16,
+            vec![0; columns],
+        )))
+        .await?;
+    if let Some(header) = header {
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(header)))
+            .await?;
+    }
+    let mut lines = std::pin::pin!(row_stream_lines(rows));
+    let mut count = 0;
+    while let Some(line) = lines.next().await {
+        client.feed(PgWireBackendMessage::CopyData(line?)).await?;
+        count += 1;
+    }
+    client
+        .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+        .await?;
+    let tag = Tag::new("COPY").with_rows(count);
+    client
+        .send(PgWireBackendMessage::CommandComplete(tag.into()))
+        .await?;
+    Ok(())
 }
 
 /// The receiver a CancelRequest for this connection fires (pgwire's connection handle).
@@ -478,10 +587,21 @@ impl Handler {
         if let Some(answer) = session::answer(client.metadata_mut(), sql)? {
             return Ok(answer);
         }
-        let sql = catalog::rewrite(sql);
+        let sql = catalog::rewrite(&session::with_session_settings(client.metadata(), sql));
         let principal = self.principal(client)?;
+        let (sql, copy) = if copy::is_copy(&sql) {
+            let copy = copy::parse(&sql)?;
+            (copy.query, Some(copy.format))
+        } else {
+            (sql, None)
+        };
         let verb = session::verb(&sql);
         let tagged = matches!(verb.as_str(), "INSERT" | "CREATE" | "DROP" | "ALTER");
+        let output = match &copy {
+            Some(copy) => Output::Copy(copy.clone()),
+            None if tagged => Output::Tagged,
+            None => Output::Rows(format.clone()),
+        };
         let admitted = self
             .statements
             .admit(Request {
@@ -495,22 +615,12 @@ impl Handler {
             .await
             .map_err(|e| sqlstate::api_error(&e))?;
         let (sender, mut rows) = statement::channel(&admitted, CHANNEL_CHUNKS);
-        let task_format = format.clone();
-        tokio::task::spawn_blocking(move || produce(admitted, &task_format, tagged, &sender));
+        tokio::task::spawn_blocking(move || produce(admitted, output, &sender));
         let (schema, formats) = match rows.recv().await {
             Some(Chunk::Start(schema, formats)) => (schema, formats),
             Some(Chunk::Error(e)) => {
-                let fallback = match &e {
-                    ApiError::Query(q) => catalog::fallback(&sql, q),
-                    _ => None,
-                };
-                return match fallback {
-                    Some(schema) => Ok(Answer::Rows {
-                        schema,
-                        batches: vec![],
-                    }),
-                    None => Err(sqlstate::api_error(&e)),
-                };
+                tracing::debug!(sql = %sql, error = %e, "pg statement failed");
+                return Err(sqlstate::api_error(&e));
             }
             _ => {
                 return Err(sqlstate::user_error(
@@ -519,6 +629,14 @@ impl Handler {
                 ))
             }
         };
+        if let Some(copy) = copy {
+            let header = copy::CopyWriter::new(copy, &schema).header(&schema);
+            return Ok(Answer::Copy {
+                columns: schema.fields().len(),
+                header,
+                rows,
+            });
+        }
         if !tagged {
             return Ok(Answer::Stream {
                 schema,
@@ -533,7 +651,7 @@ impl Handler {
                 Some(Chunk::Batch(batch)) => batches.push(batch),
                 Some(Chunk::End) => break,
                 Some(Chunk::Error(e)) => return Err(sqlstate::api_error(&e)),
-                Some(Chunk::Start(..) | Chunk::Rows(_)) => {}
+                Some(Chunk::Start(..) | Chunk::Rows(_) | Chunk::Lines(_)) => {}
                 None => return Err(sqlstate::query_error(&strata_query::Error::Cancelled)),
             }
         }
@@ -555,19 +673,39 @@ impl Handler {
         })
     }
 
+    /// Answers a portal: its statement with the bound parameters (`None`: an empty query).
+    async fn portal_answer<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Statement>,
+    ) -> PgWireResult<Option<Answer>>
+    where
+        C: ClientInfo,
+    {
+        let sql = params::substitute(&portal.statement.statement.sql, &portal_params(portal))
+            .map_err(|m| sqlstate::user_error("08P01", m))?;
+        if sql.is_empty() {
+            return Ok(None);
+        }
+        self.answer(client, &sql, &portal.result_column_format)
+            .await
+            .map(Some)
+    }
+
     /// The schema `sql` answers with, without running it (`None`: no rows).
     fn describe(&self, sql: &str) -> PgWireResult<Option<SchemaRef>> {
         if let Some(schema) = session::describe(sql) {
             return Ok(schema);
         }
-        let sql = catalog::rewrite(sql);
-        match self.statements.engine().describe(&sql) {
-            Ok(schema) => Ok(schema),
-            Err(e) => match catalog::fallback(&sql, &e) {
-                Some(schema) => Ok(Some(schema)),
-                None => Err(sqlstate::query_error(&e)),
-            },
+        if copy::is_copy(sql) {
+            // A COPY answers no rows (NoData), as in PostgreSQL: its data goes in CopyData.
+            return Ok(None);
         }
+        let sql = catalog::rewrite(sql);
+        self.statements.engine().describe(&sql).map_err(|e| {
+            tracing::debug!(sql = %sql, error = %e, "pg statement failed to describe");
+            sqlstate::query_error(&e)
+        })
     }
 
     /// The statements of a simple query, one after the other, each answered (its rows
@@ -586,6 +724,11 @@ impl Handler {
     {
         for statement in params::split_statements(query) {
             let sent = match self.answer(client, &statement, &Format::UnifiedText).await {
+                Ok(Answer::Copy {
+                    columns,
+                    header,
+                    rows,
+                }) => send_copy_out(client, columns, header, rows).await,
                 Ok(answer) => match into_response(answer, &Format::UnifiedText) {
                     Response::Query(results) => {
                         pgwire::api::query::send_query_response(client, results, true).await
@@ -640,7 +783,19 @@ impl Handler {
         let state = portal.state();
         let initial = matches!(*state.lock().await, PortalExecutionState::Initial);
         if initial {
-            match ExtendedQueryHandler::do_query(self, client, portal, max_rows).await? {
+            let response = match self.portal_answer(client, portal).await? {
+                Some(Answer::Copy {
+                    columns,
+                    header,
+                    rows,
+                }) => {
+                    *state.lock().await = PortalExecutionState::Finished;
+                    return send_copy_out(client, columns, header, rows).await;
+                }
+                Some(answer) => into_response(answer, &portal.result_column_format),
+                None => Response::EmptyQuery,
+            };
+            match response {
                 Response::Query(results) => portal.start(results).await,
                 Response::EmptyQuery => {
                     client
@@ -752,6 +907,17 @@ fn into_response(answer: Answer, formats: &Format) -> Response {
                 formats.get(i).copied().unwrap_or(FieldFormat::Text)
             }));
             Response::Query(QueryResponse::new(fields, row_stream(rows)))
+        }
+        Answer::Copy {
+            columns,
+            header,
+            rows,
+        } => {
+            // Not reached: the handlers send COPY themselves (send_copy_out), which counts the
+            // rows without the header line.
+            let header = stream::iter(header.map(|h| Ok(CopyData::new(h))));
+            let lines = row_stream_lines(rows);
+            Response::CopyOut(CopyResponse::new(0, columns, header.chain(lines)))
         }
         Answer::Tag(tag) => Response::Execution(tag),
         Answer::Begin => Response::TransactionStart(Tag::new("BEGIN")),
@@ -964,15 +1130,10 @@ impl ExtendedQueryHandler for Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let sql = params::substitute(&portal.statement.statement.sql, &portal_params(portal))
-            .map_err(|m| sqlstate::user_error("08P01", m))?;
-        if sql.is_empty() {
-            return Ok(Response::EmptyQuery);
-        }
-        let answer = self
-            .answer(client, &sql, &portal.result_column_format)
-            .await?;
-        Ok(into_response(answer, &portal.result_column_format))
+        Ok(match self.portal_answer(client, portal).await? {
+            Some(answer) => into_response(answer, &portal.result_column_format),
+            None => Response::EmptyQuery,
+        })
     }
 
     /// Execute: the portal's rows streamed up to the row limit (see

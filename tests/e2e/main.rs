@@ -18,5 +18,6 @@ mod ingest_query;
 mod kafka;
 mod openapi;
 mod pg;
+mod pg_clients;
 mod pg_stream;
 mod segments;

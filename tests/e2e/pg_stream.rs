@@ -51,8 +51,8 @@ fn a_portal_resumes_under_the_row_limit_and_pg_statements_are_counted() {
 }
 
 /// Ten million rows read through the extended protocol (tokio-postgres `query_raw`, rows
-/// pulled as they come): the server's peak RSS grows by no more than the HTTP streaming
-/// test's bound (`http_api::ten_million_rows_stream_in_bounded_server_memory`).
+/// pulled as they come), then as `COPY ... TO STDOUT`: the server's peak RSS grows by no more
+/// than the HTTP streaming test's bound (`http_api::ten_million_rows_stream_in_bounded_server_memory`).
 #[test]
 fn ten_million_rows_stream_over_pg_in_bounded_server_memory() {
     const ROWS: usize = 10_000_000;
@@ -96,6 +96,35 @@ fn ten_million_rows_stream_over_pg_in_bounded_server_memory() {
     assert!(
         peak - before < 128 * 1024 + CACHE_BYTES / 1024,
         "the server's peak RSS grew by {} KiB while streaming {ROWS} rows over pg",
+        peak - before
+    );
+
+    // The same rows as `COPY ... TO STDOUT` (CSV, extended protocol): one CopyData per row,
+    // streamed in the same bound.
+    let (lines, bytes) = runtime().block_on(async {
+        let client = connect(&server).await;
+        let stream = client
+            .copy_out("COPY (SELECT * FROM big) TO STDOUT WITH (FORMAT csv, HEADER)")
+            .await
+            .unwrap();
+        pin_mut!(stream);
+        let (mut lines, mut bytes) = (0usize, 0usize);
+        while let Some(data) = stream.next().await {
+            let data = data.unwrap();
+            lines += data.iter().filter(|&&b| b == b'\n').count();
+            bytes += data.len();
+        }
+        (lines, bytes)
+    });
+    assert_eq!(lines, ROWS + 1, "{bytes} bytes");
+    let peak = peak_rss_kib(server.pid());
+    eprintln!(
+        "server peak RSS {} MiB after COPY of {bytes} bytes",
+        peak / 1024
+    );
+    assert!(
+        peak - before < 128 * 1024 + CACHE_BYTES / 1024,
+        "the server's peak RSS grew by {} KiB while copying {ROWS} rows over pg",
         peak - before
     );
 }

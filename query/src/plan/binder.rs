@@ -39,6 +39,8 @@
 //!   subquery.rs  (SELECT ...), IN (SELECT ...), EXISTS in expressions
 //!   function.rs  scalar function calls      aggregate.rs  aggregate calls
 //!   window.rs    OVER clauses, WINDOW definitions, frames, window function types
+//!   postgres.rs  PostgreSQL's forms: ::regtype / ::regclass, LIKE ... ESCAPE, selects over
+//!                the empty pg_catalog tables
 //!   scope.rs     name resolution
 //!   literal.rs   literals, intervals, type names, ORDER BY options
 //!   context.rs   what the parts need from the statement (the Binder provides it)
@@ -57,6 +59,7 @@ mod function;
 mod grouping;
 mod insert;
 mod literal;
+mod postgres;
 mod scope;
 mod select;
 mod setop;

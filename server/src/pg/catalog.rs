@@ -15,16 +15,23 @@
 //! - `format_type(oid, typmod)` becomes a `CASE` over the type OIDs Strata has; psql's
 //!   correlated subqueries for a column's default and collation become `NULL` (Strata columns
 //!   have neither); `array_to_string(acl, sep)` of a catalog column becomes the column (NULL).
+//! - psql's `FROM pg_catalog.pg_class c, pg_catalog.pg_inherits i WHERE c.oid = i.inhparent
+//!   AND ...` (`\d table`'s parents and children) becomes a JOIN.
+//! - SQLAlchemy's correlated `(SELECT pg_catalog.pg_type.typcollation FROM pg_catalog.pg_type
+//!   WHERE pg_catalog.pg_type.oid = pg_catalog.pg_attribute.atttypid)` becomes `0` (every
+//!   type's `typcollation` here). Its other correlated subqueries read tables without rows
+//!   (`pg_attrdef`, `pg_sequence`, `pg_collation`) and the binder answers them NULL.
 //! - `::regclass`, `::regtype`, `::oid` casts of catalog columns are dropped (OIDs are BIGINTs
 //!   here); `::pg_catalog.text` becomes `::VARCHAR`.
 //!
-//! A statement that reads `pg_catalog` tables Strata does not have (`pg_policy`,
-//! `pg_inherits`, `pg_statistic_ext`, ...: psql's `\d` asks for them) answers no rows instead of
-//! an error ([`fallback`]), as a PostgreSQL without such objects would.
+//! A statement that reads a catalog table or function Strata does not have fails with its
+//! error and SQLSTATE (`42P01`, `42703`, `0A000`, ...), as PostgreSQL would: never an empty
+//! answer that a client would mistake for "nothing there". The empty tables psql's `\d` reads
+//! (`pg_policy`, `pg_inherits`, `pg_statistic_ext`, ...) exist, without rows, in
+//! `strata_query::pg_catalog`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use arrow::datatypes::{Schema, SchemaRef};
 use regex::{Captures, Regex};
 
 fn re(pattern: &str) -> Option<Regex> {
@@ -64,6 +71,16 @@ static PSQL_COLLATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
 });
 static ARRAY_TO_STRING: LazyLock<Option<Regex>> = LazyLock::new(|| {
     re(r"(?i)(?:pg_catalog\.)?array_to_string\(\s*([\w.]+)\s*,\s*E?'(?:[^']|'')*'\s*\)")
+});
+static PSQL_INHERITS: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    re(
+        r"(?is)FROM\s+pg_catalog\.pg_class\s+c\s*,\s*pg_catalog\.pg_inherits\s+i\s+WHERE\s+c\.oid\s*=\s*i\.(inhparent|inhrelid)\s+AND\b",
+    )
+});
+static SQLALCHEMY_TYPCOLLATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    re(
+        r"(?is)\(SELECT\s+pg_catalog\.pg_type\.typcollation\s+FROM\s+pg_catalog\.pg_type\s+WHERE\s+pg_catalog\.pg_type\.oid\s*=\s*pg_catalog\.pg_attribute\.atttypid\s*\)",
+    )
 });
 static CATALOG_CASTS: LazyLock<Option<Regex>> = LazyLock::new(|| {
     re(r"(?i)::\s*(?:pg_catalog\.)?(?:regclass|regtype|regproc|regnamespace|oid)\b")
@@ -133,27 +150,19 @@ pub fn rewrite(sql: &str) -> String {
         case
     });
     sql = replace_all(&PSQL_ATTRDEF, sql, |_| "NULL".to_string());
+    sql = replace_all(&PSQL_INHERITS, sql, |c| {
+        format!(
+            "FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.{} WHERE",
+            &c[1]
+        )
+    });
+    // Every type's collation is 0 here (Strata has no collations).
+    sql = replace_all(&SQLALCHEMY_TYPCOLLATION, sql, |_| "0".to_string());
     sql = replace_all(&ARRAY_TO_STRING, sql, |c| c[1].to_string());
     sql = replace_all(&PSQL_COLLATION, sql, |_| "NULL".to_string());
     sql = replace_all(&CATALOG_CASTS, sql, |_| String::new());
     sql = replace_all(&TEXT_CASTS, sql, |_| "::VARCHAR".to_string());
     sql
-}
-
-/// The answer to a failed statement that asked the PostgreSQL catalog for something Strata does
-/// not have: no rows (and no columns). `None` for every other failure.
-pub fn fallback(sql: &str, error: &strata_query::Error) -> Option<SchemaRef> {
-    let lower = sql.to_ascii_lowercase();
-    let reads_catalog = lower.contains("pg_catalog.") || lower.contains("from pg_");
-    let user_error = matches!(
-        error.kind(),
-        strata_query::ErrorKind::User | strata_query::ErrorKind::NotFound
-    );
-    if reads_catalog && user_error {
-        tracing::debug!(error = %error, "catalog query answered with no rows");
-        return Some(Arc::new(Schema::empty()));
-    }
-    None
 }
 
 #[cfg(test)]

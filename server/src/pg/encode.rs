@@ -310,16 +310,45 @@ fn put_numeric(out: &mut BytesMut, text: &str, scale: i8) {
     }
 }
 
-/// PostgreSQL's spelling of the special float values; the shortest round-trip form otherwise.
-fn write_float<F: std::fmt::Display + Into<f64> + Copy>(out: &mut BytesMut, value: F) {
+/// A float as PostgreSQL's `float4out` / `float8out` write it (`extra_float_digits` 1, the
+/// default): `NaN`, `Infinity`, `-Infinity`; else the shortest digits that round-trip, in
+/// fixed notation when the decimal exponent is in -4 ..= 14 (float8) or -4 ..= 5 (float4), as
+/// `1.5e+20` / `1e-05` otherwise (at least two exponent digits).
+fn write_float<F: std::fmt::Display + std::fmt::LowerExp + Into<f64> + Copy>(
+    out: &mut BytesMut,
+    value: F,
+) {
     let v: f64 = value.into();
     if v.is_nan() {
         out.put_slice(b"NaN");
-    } else if v.is_infinite() {
-        out.put_slice(if v > 0.0 { b"Infinity" } else { b"-Infinity" });
-    } else {
-        let _ = write!(out, "{value}");
+        return;
     }
+    if v.is_infinite() {
+        out.put_slice(if v > 0.0 { b"Infinity" } else { b"-Infinity" });
+        return;
+    }
+    // Fixed notation for a decimal exponent in -4 ..= 14 (float4: ..= 5), i.e. for a magnitude
+    // in [1e-4, 1e15) (float4: [1e-4, 1e6)): the bounds are the floats nearest those powers of
+    // ten, so the shortest digits of a value inside them never reach the next exponent. Checked
+    // without formatting, so the common case allocates nothing.
+    let (low, high) = if std::mem::size_of::<F>() == 4 {
+        (f64::from(1e-4_f32), 1e6)
+    } else {
+        (1e-4, 1e15)
+    };
+    let magnitude = v.abs();
+    if v == 0.0 || (low..high).contains(&magnitude) {
+        let _ = write!(out, "{value}");
+        return;
+    }
+    // The shortest round-trip digits of F's own precision, as `d.ddde<exp>`.
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .map(|(m, e)| (m, e.parse::<i32>().unwrap_or(0)))
+        .unwrap_or((scientific.as_str(), 0));
+    let sign = if exponent < 0 { '-' } else { '+' };
+    let _ = write!(out, "{mantissa}e{sign}{:02}", exponent.abs());
 }
 
 fn write_date(out: &mut BytesMut, days: i32) {
@@ -388,6 +417,60 @@ mod tests {
         assert_eq!(&rows[0][4..], b"0.07");
         assert_eq!(&rows[1][..], &(-1i32).to_be_bytes());
         assert_eq!(&rows[2][4..], b"-1.50");
+    }
+
+    #[test]
+    fn floats_print_like_postgresql() {
+        // What PostgreSQL 15 prints for these values (float8, then float4).
+        let f8 = [
+            1e20,
+            1.5,
+            -0.1,
+            0.0001,
+            0.00001,
+            123456789012345.0,
+            1234567890123456.0,
+            1e15,
+            -1.25e-7,
+            0.0,
+            -0.0,
+            1e100,
+            2.5e-300,
+            999999999999999.9,
+            0.00009999,
+        ];
+        let mut out = BytesMut::new();
+        for v in f8 {
+            write_float(&mut out, v);
+            out.put_u8(b' ');
+        }
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap().trim_end(),
+            "1e+20 1.5 -0.1 0.0001 1e-05 123456789012345 1.234567890123456e+15 1e+15 -1.25e-07 0 -0 1e+100 2.5e-300 999999999999999.9 9.999e-05"
+        );
+        let f4: [f32; 12] = [
+            1e20,
+            1.5,
+            -0.1,
+            0.0001,
+            0.00001,
+            123456.0,
+            1234567.0,
+            1e6,
+            100000.0,
+            3.4e38,
+            999999.94,
+            0.000099999,
+        ];
+        let mut out = BytesMut::new();
+        for v in f4 {
+            write_float(&mut out, v);
+            out.put_u8(b' ');
+        }
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap().trim_end(),
+            "1e+20 1.5 -0.1 0.0001 1e-05 123456 1.234567e+06 1e+06 100000 3.4e+38 999999.94 9.9999e-05"
+        );
     }
 
     #[test]

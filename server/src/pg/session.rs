@@ -6,13 +6,14 @@
 //! `SHOW TABLES` and `SHOW COLUMNS` are Strata statements and go to the engine.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use pgwire::api::results::Tag;
 use pgwire::error::PgWireResult;
+use regex::{Captures, Regex};
 
 use super::{sqlstate, Answer};
 
@@ -62,9 +63,149 @@ fn unquote(value: &str) -> String {
     v.to_string()
 }
 
-/// The name a `SHOW` / `SET` names, lower case.
+/// The name a `SHOW` / `SET` names, lower case, with PostgreSQL's multi-word spellings
+/// (`TRANSACTION ISOLATION LEVEL`, `TIME ZONE`, `SESSION AUTHORIZATION`) as their settings.
 fn setting_name(name: &str) -> String {
-    unquote(name).to_ascii_lowercase()
+    let name = unquote(name)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
+    match name.as_str() {
+        "transaction isolation level" => "transaction_isolation".to_string(),
+        "time zone" => "timezone".to_string(),
+        "session authorization" => "session_authorization".to_string(),
+        _ => name,
+    }
+}
+
+/// The column name `SHOW name` answers with: the setting's name as PostgreSQL spells it.
+fn show_column(name: &str) -> &str {
+    match name {
+        "timezone" => "TimeZone",
+        "datestyle" => "DateStyle",
+        "intervalstyle" => "IntervalStyle",
+        other => other,
+    }
+}
+
+/// The value of `SET name = value`, as `SHOW` answers it afterwards: a string literal's quotes
+/// removed, a quoted identifier kept as written (`"$user"`), a list (`SET search_path TO a, b`)
+/// joined with `, `.
+fn setting_value(value: &str) -> String {
+    let parts: Vec<String> = split_list(value)
+        .iter()
+        .map(|v| {
+            if v.starts_with('\'') {
+                unquote(v)
+            } else {
+                v.to_string()
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// `value` split at the commas outside quotes.
+fn split_list(value: &str) -> Vec<&str> {
+    let mut parts = vec![];
+    let (mut start, mut quote) = (0, None);
+    for (i, c) in value.char_indices() {
+        match (c, quote) {
+            ('\'' | '"', None) => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            (',', None) => {
+                parts.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(value[start..].trim());
+    parts
+}
+
+/// The value of setting `name` in this session: what it was `SET` to (or given as a start-up
+/// parameter, whose name keeps the client's case: `TimeZone`), else Strata's default.
+pub fn current(settings: &HashMap<String, String>, name: &str) -> Option<String> {
+    let name = setting_name(name);
+    session_value(settings, &name)
+        .or_else(|| strata_query::pg_catalog::setting(&name).map(str::to_string))
+}
+
+/// What the session set `name` (lower case) to, `None` when it did not.
+fn session_value(settings: &HashMap<String, String>, name: &str) -> Option<String> {
+    settings.get(name).cloned().or_else(|| {
+        settings
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    })
+}
+
+/// `SHOW ALL`: every setting with its session value, as PostgreSQL's `name`, `setting`,
+/// `description` columns.
+fn show_all(settings: &HashMap<String, String>) -> PgWireResult<Answer> {
+    let mut names: Vec<String> = strata_query::pg_catalog::SETTINGS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .chain(settings.keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    let values: Vec<String> = names
+        .iter()
+        .map(|n| current(settings, n).unwrap_or_default())
+        .collect();
+    let descriptions = vec![""; names.len()];
+    let schema = show_all_schema();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(names)),
+            Arc::new(StringArray::from(values)),
+            Arc::new(StringArray::from(descriptions)),
+        ],
+    )
+    .map_err(|e| sqlstate::user_error("XX000", e.to_string()))?;
+    Ok(Answer::Rows {
+        schema,
+        batches: vec![batch],
+    })
+}
+
+fn show_all_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, true),
+        Field::new("setting", DataType::Utf8, true),
+        Field::new("description", DataType::Utf8, true),
+    ]))
+}
+
+static CURRENT_SETTING: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(?:pg_catalog\.)?current_setting\(\s*'((?:[^']|'')*)'\s*(?:,\s*(?:true|false)\s*)?\)",
+    )
+    .ok()
+});
+
+/// `sql` with each `current_setting('name')` of a setting this session `SET` replaced by its
+/// value (a string literal); the engine answers the others with Strata's defaults.
+pub fn with_session_settings(settings: &HashMap<String, String>, sql: &str) -> String {
+    let Some(re) = CURRENT_SETTING.as_ref() else {
+        return sql.to_string();
+    };
+    if settings.is_empty() || !re.is_match(sql) {
+        return sql.to_string();
+    }
+    re.replace_all(sql, |c: &Captures<'_>| {
+        let name = setting_name(&c[1].replace("''", "'"));
+        match session_value(settings, &name) {
+            Some(value) => format!("'{}'", value.replace('\'', "''")),
+            None => c[0].to_string(),
+        }
+    })
+    .into_owned()
 }
 
 /// Answers a session statement; `None` when `sql` is not one.
@@ -75,15 +216,28 @@ pub fn answer(settings: &mut HashMap<String, String>, sql: &str) -> PgWireResult
         "SET" => {
             let rest = strip_word(strip_word(rest, "SESSION"), "LOCAL");
             let (name, value) = if let Some(v) = strip_prefix_words(rest, &["TIME", "ZONE"]) {
-                ("timezone".to_string(), unquote(v))
+                ("timezone".to_string(), setting_value(v))
+            } else if let Some(level) = isolation_level(rest) {
+                // SET [SESSION CHARACTERISTICS AS] TRANSACTION ISOLATION LEVEL x: there are
+                // no transactions, so every level behaves alike; SHOW answers the one asked.
+                ("transaction_isolation".to_string(), level)
+            } else if strip_prefix_words(rest, &["TRANSACTION"]).is_some()
+                || strip_prefix_words(rest, &["CHARACTERISTICS"]).is_some()
+            {
+                // SET TRANSACTION READ ONLY, DEFERRABLE, ...: accepted, nothing to change.
+                return Ok(Some(Answer::Tag(Tag::new("SET"))));
             } else if let Some((name, value)) = rest.split_once('=') {
-                (setting_name(name), unquote(value))
+                (setting_name(name), setting_value(value))
             } else if let Some((name, value)) = split_word(rest, "TO") {
-                (setting_name(name), unquote(value))
+                (setting_name(name), setting_value(value))
             } else {
                 (setting_name(rest), String::new())
             };
-            settings.insert(name, value);
+            if value.eq_ignore_ascii_case("default") {
+                settings.remove(&name);
+            } else {
+                settings.insert(name, value);
+            }
             Answer::Tag(Tag::new("SET"))
         }
         "RESET" => {
@@ -100,17 +254,16 @@ pub fn answer(settings: &mut HashMap<String, String>, sql: &str) -> PgWireResult
             if matches!(second_word(sql).as_str(), "TABLES" | "COLUMNS") {
                 return Ok(None);
             }
-            let value = settings
-                .get(&name)
-                .cloned()
-                .or_else(|| strata_query::pg_catalog::setting(&name).map(str::to_string))
-                .ok_or_else(|| {
-                    sqlstate::user_error(
-                        "42704",
-                        format!("unrecognized configuration parameter \"{name}\""),
-                    )
-                })?;
-            return one_row(&name, &value).map(Some);
+            if name == "all" {
+                return show_all(settings).map(Some);
+            }
+            let value = current(settings, &name).ok_or_else(|| {
+                sqlstate::user_error(
+                    "42704",
+                    format!("unrecognized configuration parameter \"{name}\""),
+                )
+            })?;
+            return one_row(show_column(&name), &value).map(Some);
         }
         "BEGIN" | "START" => Answer::Begin,
         "COMMIT" | "END" => Answer::End("COMMIT"),
@@ -131,13 +284,33 @@ pub fn answer(settings: &mut HashMap<String, String>, sql: &str) -> PgWireResult
 pub fn describe(sql: &str) -> Option<Option<SchemaRef>> {
     match verb(sql).as_str() {
         "SHOW" if !matches!(second_word(sql).as_str(), "TABLES" | "COLUMNS") => {
-            let rest = sql.trim()[4..].trim();
-            Some(Some(text_schema(&setting_name(rest))))
+            let name = setting_name(sql.trim()[4..].trim());
+            if name == "all" {
+                return Some(Some(show_all_schema()));
+            }
+            Some(Some(text_schema(show_column(&name))))
         }
         "SET" | "RESET" | "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT"
         | "DISCARD" | "DEALLOCATE" | "SAVEPOINT" | "RELEASE" | "LISTEN" | "UNLISTEN" => Some(None),
         _ => None,
     }
+}
+
+/// The level of `[SESSION CHARACTERISTICS AS] TRANSACTION ISOLATION LEVEL level ...`, lower
+/// case.
+fn isolation_level(rest: &str) -> Option<String> {
+    let rest = strip_prefix_words(rest, &["CHARACTERISTICS", "AS"]).unwrap_or(rest);
+    let level = strip_prefix_words(rest, &["TRANSACTION", "ISOLATION", "LEVEL"])?;
+    let words: Vec<String> = level
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let two = words.iter().take(2).cloned().collect::<Vec<_>>().join(" ");
+    Some(match two.as_str() {
+        "read committed" | "read uncommitted" | "repeatable read" => two,
+        _ => words.first().cloned().unwrap_or_default(),
+    })
 }
 
 fn strip_word<'a>(s: &'a str, word: &str) -> &'a str {
@@ -196,5 +369,70 @@ mod tests {
         assert!(answer(&mut settings, "SHOW TABLES").unwrap().is_none());
         assert!(answer(&mut settings, "SELECT 1").unwrap().is_none());
         assert!(answer(&mut settings, "SHOW nonsense_setting").is_err());
+    }
+
+    fn shown(settings: &mut HashMap<String, String>, sql: &str) -> (String, String) {
+        match answer(settings, sql) {
+            Ok(Some(Answer::Rows { schema, batches })) => {
+                let column = schema.field(0).name().clone();
+                let value = batches[0]
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap()
+                    .value(0)
+                    .to_string();
+                (column, value)
+            }
+            _ => panic!("{sql} answered no row"),
+        }
+    }
+
+    #[test]
+    fn show_answers_what_sqlalchemy_and_psycopg_ask() {
+        let mut settings = HashMap::new();
+        let pairs = |c: &str, v: &str| (c.to_string(), v.to_string());
+        assert_eq!(
+            shown(&mut settings, "show transaction isolation level"),
+            pairs("transaction_isolation", "read committed")
+        );
+        assert_eq!(
+            shown(&mut settings, "SHOW TimeZone"),
+            pairs("TimeZone", "UTC")
+        );
+        assert_eq!(
+            shown(&mut settings, "SHOW server_version_num"),
+            pairs("server_version_num", "160006")
+        );
+        answer(
+            &mut settings,
+            "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        )
+        .unwrap();
+        assert_eq!(
+            shown(&mut settings, "SHOW transaction_isolation").1,
+            "repeatable read"
+        );
+        answer(&mut settings, "SET search_path TO public, \"$user\"").unwrap();
+        assert_eq!(
+            shown(&mut settings, "SHOW search_path").1,
+            "public, \"$user\""
+        );
+        answer(&mut settings, "SET search_path TO DEFAULT").unwrap();
+        assert_eq!(
+            shown(&mut settings, "SHOW search_path").1,
+            "\"$user\", public"
+        );
+        assert_eq!(
+            with_session_settings(
+                &settings,
+                "SELECT current_setting('transaction_isolation'), current_setting('search_path')"
+            ),
+            "SELECT 'repeatable read', current_setting('search_path')"
+        );
+        assert!(matches!(
+            answer(&mut settings, "SHOW ALL"),
+            Ok(Some(Answer::Rows { .. }))
+        ));
     }
 }

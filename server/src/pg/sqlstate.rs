@@ -20,6 +20,11 @@ pub fn sqlstate(e: &strata_query::Error) -> &'static str {
         E::DivisionByZero => "22012",
         E::NumericOverflow { .. } => "22003",
         E::InvalidArgument { .. } => "22023",
+        E::UndefinedObject { .. } => "42704",
+        // program_limit_exceeded, statement_too_complex: PostgreSQL's answers to statements
+        // past its limits.
+        E::QueryTooLarge { .. } => "54000",
+        E::ExpressionTooDeep { .. } => "54001",
         E::Cancelled | E::Timeout { .. } => "57014",
         E::MemoryLimit { .. } => "53200",
         E::Storage(s) if s.is_user_error() => match s.code() {

@@ -16,6 +16,7 @@ use sqlparser::ast as sql;
 use super::aggregate::aggregate_call;
 use super::function::scalar_call;
 use super::literal::{interval_literal, literal, sort_options, sql_type};
+use super::postgres;
 use super::scope::{Relation, Scope};
 use super::subquery::{exists_subquery, in_subquery, scalar_subquery};
 use super::window::{bind_over, window_aggregate, window_call, Over};
@@ -289,6 +290,44 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 disjunction
             })
         }
+        // `x = ANY (ARRAY[a, b])` (SQLAlchemy's `IN`) is `x = a OR x = b`; `x <> ALL (ARRAY[a,
+        // b])` is `x <> a AND x <> b`. Over a subquery or an array value: not supported.
+        sql::Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        }
+        | sql::Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } => {
+            let any = matches!(e, sql::Expr::AnyOp { .. });
+            let items = match right.as_ref() {
+                sql::Expr::Array(array) if !array.elem.is_empty() => &array.elem,
+                sql::Expr::Nested(inner) => match inner.as_ref() {
+                    sql::Expr::Array(array) if !array.elem.is_empty() => &array.elem,
+                    _ => return Err(Error::unsupported(format!("expression {e}"))),
+                },
+                _ => {
+                    return Err(Error::unsupported(format!(
+                        "expression {e}; write x IN (a, b, ...)"
+                    )))
+                }
+            };
+            let op = map_binary_op(compare_op)?;
+            let value = bind(left)?;
+            let mut terms = Vec::with_capacity(items.len());
+            for item in items {
+                terms.push(bind_binary(value.clone(), op, bind(item)?)?);
+            }
+            if any {
+                disjunction(terms)
+            } else {
+                balanced(terms, BinaryOp::And)
+            }
+        }
         sql::Expr::Between {
             expr,
             negated,
@@ -321,8 +360,8 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             pattern,
             escape_char,
         } => {
-            if *any || escape_char.is_some() {
-                return Err(Error::unsupported("LIKE ANY / LIKE ... ESCAPE"));
+            if *any {
+                return Err(Error::unsupported("LIKE ANY"));
             }
             let case_insensitive = matches!(e, sql::Expr::ILike { .. });
             let string = |x: Expr, what: &str| -> Result<Expr> {
@@ -335,11 +374,15 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                     ))),
                 }
             };
+            let mut pattern = string(bind(pattern)?, "pattern")?;
+            if let Some(escape) = escape_char {
+                pattern = postgres::like_escape(pattern, bind(escape)?)?;
+            }
             Ok(Expr::Like {
                 negated: *negated,
                 case_insensitive,
                 expr: Box::new(string(bind(expr)?, "value")?),
-                pattern: Box::new(string(bind(pattern)?, "pattern")?),
+                pattern: Box::new(pattern),
             })
         }
         sql::Expr::Cast {
@@ -350,6 +393,9 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
         } => {
             if format.is_some() {
                 return Err(Error::unsupported("CAST ... FORMAT"));
+            }
+            if let Some(cast) = postgres::object_identifier_cast(expr, data_type, &bind, scope) {
+                return cast;
             }
             let target = sql_type(data_type)?;
             Ok(bind(expr)?.cast_to(&target))
@@ -386,6 +432,22 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
         .and_then(|p| p.as_ident())
         .map(|i| i.value.to_ascii_lowercase())
         .unwrap_or_default();
+    // `ARRAY(SELECT ...)` over a catalog table without rows (psql's `\du`: a role's member
+    // roles): the empty array. There are no array values otherwise.
+    if let (true, sql::FunctionArguments::Subquery(query)) = (name == "array", &function.args) {
+        let empty = match query.body.as_ref() {
+            sql::SetExpr::Select(select) if query.with.is_none() => {
+                postgres::select_has_no_rows(select, scope.binder)
+            }
+            _ => false,
+        };
+        if empty {
+            return Ok(Expr::Literal(Arc::new(StringArray::from(vec!["{}"]))));
+        }
+        return Err(Error::unsupported(
+            "ARRAY(SELECT ...): there are no array values",
+        ));
+    }
     let Some(func) = AggregateFunction::from_name(&name) else {
         if let Some(func) = WindowFunction::from_name(&name) {
             return bind_window_function(func, function, scope, agg);

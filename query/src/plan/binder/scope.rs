@@ -281,7 +281,9 @@ impl<'s> Scope<'s> {
     pub(super) fn resolve_compound(&self, idents: &[sql::Ident]) -> Result<Expr> {
         match idents {
             [column] => self.resolve(&column.value),
-            [qualifier, column] => {
+            // `schema.table.column` (SQLAlchemy's `pg_catalog.pg_class.relname`): the schema
+            // is ignored, as it is in the table names of FROM.
+            [_, qualifier, column] | [qualifier, column] => {
                 if self.matches_qualifier(&qualifier.value) {
                     self.resolve_where(&column.value, |r| r.matches(&qualifier.value))
                 } else {

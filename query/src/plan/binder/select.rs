@@ -12,6 +12,8 @@
 //!   -> Projection(drop the extra ORDER BY keys)
 //! ```
 
+use std::sync::Arc;
+
 use sqlparser::ast as sql;
 
 use super::context::Context;
@@ -19,6 +21,7 @@ use super::expr::{bind_expr, keyword_column};
 use super::from::bind_from;
 use super::grouping::{bind_group_by, grouping_sets_plan, replace_grouping_calls};
 use super::literal::{null_literal, sort_options};
+use super::postgres::select_has_no_rows;
 use super::scope::{object_name, PendingJoin, Scope};
 use super::window::check_definitions;
 use crate::error::{Error, Result};
@@ -55,11 +58,20 @@ pub(super) fn bind_select(
     let (mut plan, scope) = bind_from(binder, &select.from)?;
     // The select list and ORDER BY may call window functions; WHERE, GROUP BY and HAVING not.
     let windowed = scope.with_windows(&select.named_window);
+    // Over a catalog table without rows (psql's `\d` reads pg_policy, pg_statistic_ext,
+    // pg_publication, ... with PostgreSQL functions Strata lacks) a condition or select item
+    // Strata cannot compute is never computed: the condition is false, the item an untyped NULL.
+    let no_rows = select_has_no_rows(select, Some(binder));
 
     // WHERE
     let width = scope.schema.fields().len();
     if let Some(selection) = &select.selection {
-        let predicate = bind_expr(selection, &scope, Some("WHERE"))?;
+        let predicate = match bind_expr(selection, &scope, Some("WHERE")) {
+            Err(Error::Unsupported { .. } | Error::InvalidArgument { .. }) if no_rows => {
+                Expr::Literal(Arc::new(arrow::array::BooleanArray::from(vec![false])))
+            }
+            other => other?,
+        };
         let predicate = expect_boolean(predicate, "WHERE")?;
         let joins = scope.take_joins();
         if joins.is_empty() {
@@ -105,14 +117,23 @@ pub(super) fn bind_select(
     }
 
     // Select items (aggregates allowed), with their output names.
+    let bind_item = |e: &sql::Expr| match bind_expr(e, &windowed, None) {
+        Err(Error::Unsupported { .. } | Error::InvalidArgument { .. }) if no_rows => {
+            Ok(Expr::Literal(arrow::array::new_null_array(
+                &arrow::datatypes::DataType::Null,
+                1,
+            )))
+        }
+        other => other,
+    };
     let mut items: Vec<(Expr, String)> = vec![];
     for item in &select.projection {
         match item {
             sql::SelectItem::UnnamedExpr(e) => {
-                items.push((bind_expr(e, &windowed, None)?, output_name(e, &scope)));
+                items.push((bind_item(e)?, output_name(e, &scope)));
             }
             sql::SelectItem::ExprWithAlias { expr, alias } => {
-                items.push((bind_expr(expr, &windowed, None)?, alias.value.clone()));
+                items.push((bind_item(expr)?, alias.value.clone()));
             }
             sql::SelectItem::Wildcard(options) => {
                 if options.opt_exclude.is_some() || options.opt_except.is_some() {

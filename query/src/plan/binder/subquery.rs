@@ -29,6 +29,7 @@ use arrow::record_batch::RecordBatch;
 use sqlparser::ast as sql;
 
 use super::context::OuterResolver;
+use super::postgres::reads_empty_catalog_table;
 use super::scope::{PendingJoin, Scope};
 use crate::error::{Error, Result};
 use crate::eval::fold_constants;
@@ -457,6 +458,12 @@ fn subquery_column(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<ArrayR
 
 /// `(SELECT ...)` as a value: its one row's one column, NULL without rows.
 pub(super) fn scalar_subquery(query: &sql::Query, scope: &Scope) -> Result<Expr> {
+    if reads_empty_catalog_table(query, scope) {
+        return Ok(Expr::Literal(arrow::array::new_null_array(
+            &arrow::datatypes::DataType::Null,
+            1,
+        )));
+    }
     let (schema, batches) = match bind_subquery(query, scope)? {
         Bound::Uncorrelated(plan) => run(plan, scope)?,
         Bound::Correlated(plan) => return scalar_join(plan, scope),
