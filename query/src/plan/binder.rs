@@ -59,6 +59,7 @@ mod function;
 mod grouping;
 mod insert;
 mod literal;
+mod logic;
 mod postgres;
 mod scope;
 mod select;
