@@ -156,3 +156,25 @@ fn correlated_subqueries_become_hash_joins_and_explain_runs_nothing() {
     rows.sort();
     assert_eq!(rows, ["none"]);
 }
+
+#[test]
+fn key_common_to_every_disjunct_of_an_or_becomes_the_hash_join_key() {
+    // TPC-H Q19's shape: the join key repeated inside each disjunct.
+    let e = events_and_regions("join-or-key");
+    let sql = "SELECT e.id, r.label FROM events e, regions r \
+               WHERE (e.region = r.name AND e.amount > 1) \
+               OR (e.region = r.name AND r.label = 'Europe')";
+    let out = query(&e, &format!("EXPLAIN {sql}"));
+    let text = out.join("\n");
+    assert!(text.contains("HashJoinExec: INNER on=[region#"), "{text}");
+    assert!(!text.contains("NestedLoopJoinExec"), "{text}");
+    let mut rows = query(&e, sql);
+    rows.sort();
+    let mut expected = query(
+        &e,
+        "SELECT e.id, r.label FROM events e JOIN regions r ON e.region = r.name \
+         WHERE e.amount > 1 OR r.label = 'Europe'",
+    );
+    expected.sort();
+    assert_eq!(rows, expected);
+}
