@@ -14,6 +14,11 @@ Times are wall seconds around execute-and-fetch (DuckDB) or query-and-format (ch
 DuckDB's query lines also carry the result's `first_row` (for answers checked by value).
 Diagnostics go to stderr.
 
+`--dataset tpch` takes a directory as `--parquet` and loads the eight TPC-H tables from its
+`<table>.parquet` files into native DuckDB tables (for `strata-bench tpch`); each query line then
+also carries every result row (`result`: dates as `YYYY-MM-DD`, decimals as numbers) so that the
+answers can be compared by value.
+
 `--dataset events` loads the narrow `events` table of `strata-bench gen events` instead (DuckDB:
 a native table; chDB: a MergeTree table ordered by time) for `strata-bench dashboard`.
 
@@ -27,6 +32,7 @@ the whole file again through `file(..., JSONEachRow)`, and prints one line per m
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
@@ -51,6 +57,22 @@ def split_queries(text):
     if stmt:
         out.append(stmt)
     return out
+
+
+TPCH_TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders",
+               "lineitem"]
+
+
+def json_value(v):
+    """A result value as JSON: numbers and strings as they are, decimals as numbers, dates and
+    anything else as text."""
+    import decimal
+
+    if isinstance(v, (bool, int, float, str, type(None))):
+        return v
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    return str(v)
 
 
 def emit(obj):
@@ -78,6 +100,13 @@ class DuckDb:
                 f"CREATE TABLE events AS SELECT * FROM read_parquet('{self.parquet}')"
             )
             return self.con.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        if self.dataset == "tpch":
+            rows = 0
+            for table in TPCH_TABLES:
+                path = os.path.join(self.parquet, f"{table}.parquet")
+                self.con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{path}')")
+                rows += self.con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            return rows
         self.con.execute(
             "CREATE TABLE hits AS SELECT * REPLACE (DATE '1970-01-01' + CAST(EventDate AS INTEGER)"
             f" AS EventDate) FROM read_parquet('{self.parquet}', binary_as_string = true)"
@@ -88,6 +117,8 @@ class DuckDb:
         rows = self.con.execute(sql).fetchall()
         self.first_row = [v if isinstance(v, (int, float, str, type(None))) else str(v)
                           for v in rows[0]] if rows else None
+        if self.dataset == "tpch":
+            self.result = [[json_value(v) for v in row] for row in rows]
         return len(rows)
 
     def close(self):
@@ -225,7 +256,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--engine", choices=["duckdb", "chdb"], required=True)
     p.add_argument("--mode", choices=["queries", "ingest"], default="queries")
-    p.add_argument("--dataset", choices=["hits", "events"], default="hits")
+    p.add_argument("--dataset", choices=["hits", "events", "tpch"], default="hits")
     p.add_argument("--ndjson", help="ingest: the NDJSON file")
     p.add_argument("--batch-rows", type=int, default=10000, help="ingest: lines per INSERT")
     p.add_argument("--parquet")
@@ -246,7 +277,9 @@ def main():
         queries = split_queries(f.read())
     if a.engine == "duckdb":
         engine = DuckDb(a.parquet, a.threads, a.dataset)
-    elif a.dataset == "events":
+    elif a.dataset in ("events", "tpch"):
+        if a.dataset == "tpch":
+            p.error("--dataset tpch runs on --engine duckdb only")
         engine = ChDb(a.parquet, "", a.dataset)
     else:
         with open(a.create, encoding="utf-8") as f:
@@ -266,6 +299,8 @@ def main():
                 line = {"query": number, "times_s": times, "rows": count}
                 if getattr(engine, "first_row", None) is not None:
                     line["first_row"] = engine.first_row
+                if getattr(engine, "result", None) is not None:
+                    line["result"] = engine.result
                 emit(line)
             except Exception as e:  # a failed query is recorded, not fatal
                 emit({"query": number, "times_s": times, "error": str(e).strip()[:500]})

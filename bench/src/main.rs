@@ -1,5 +1,5 @@
-//! `strata-bench`: the data generators (`gen`) and the runners (`clickbench`, `ingest`,
-//! `freshness`, `dashboard`), one subcommand each of [`Command`].
+//! `strata-bench`: the data generators (`gen`) and the runners (`clickbench`, `tpch`, `ingest`,
+//! `freshness`, `dashboard`, ...), one subcommand each of [`Command`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +38,8 @@ enum Command {
     Index(strata_bench::runner::index::IndexArgs),
     /// IN with 100,000 values and OR of 20,000 equalities, against DuckDB.
     Lists(strata_bench::runner::lists::ListsArgs),
+    /// The 22 TPC-H queries on Strata and DuckDB (tpchgen-cli data), answers compared by value.
+    Tpch(strata_bench::runner::tpch::TpchArgs),
     /// Producers faster than persistence: 429/503 answers, the server's RSS, no row lost.
     Overload(strata_bench::runner::overload::OverloadArgs),
 }
@@ -105,6 +107,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(GenCommand::Events(a)) => gen_events(&a),
         Command::Clickbench(a) => {
             strata_bench::runner::clickbench::run(&a.options())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tpch(a) => {
+            strata_bench::runner::tpch::run(&a)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(a) => {

@@ -93,6 +93,61 @@ pub fn ensure_venv() -> Result<()> {
     Ok(())
 }
 
+/// Makes sure `bench/.venv` has `duckdb` and the `tpchgen-cli` command (PyPI `tpchgen-cli`, the
+/// Rust TPC-H generator), installing what is missing; `strata-bench tpch` needs both even
+/// without peers (DuckDB converts the generated DECIMAL columns).
+pub fn ensure_tpch_venv() -> Result<()> {
+    let venv = venv_dir();
+    let ready = || {
+        venv.join("bin/tpchgen-cli").exists()
+            && Command::new(python())
+                .args(["-c", "import duckdb"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    };
+    if ready() {
+        return Ok(());
+    }
+    eprintln!(
+        "peers: installing duckdb and tpchgen-cli into {} (pip)",
+        venv.display()
+    );
+    if !python().exists() {
+        let status = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .context("python3 -m venv")?;
+        if !status.success() {
+            bail!("python3 -m venv {} failed: {status}", venv.display());
+        }
+    }
+    let status = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "duckdb", "tpchgen-cli"])
+        .status()
+        .context("pip install duckdb tpchgen-cli")?;
+    if !status.success() || !ready() {
+        bail!(
+            "pip install duckdb tpchgen-cli into {} failed",
+            venv.display()
+        );
+    }
+    Ok(())
+}
+
+/// The `tpchgen-cli` command of `bench/.venv`.
+pub fn tpchgen_cli() -> PathBuf {
+    venv_dir().join("bin/tpchgen-cli")
+}
+
+/// The venv's Python interpreter (for the helper scripts in `bench/peers`).
+pub fn venv_python() -> PathBuf {
+    python()
+}
+
 /// Versions and load of one peer run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PeerLoad {

@@ -21,6 +21,7 @@ pub mod index;
 pub mod ingest;
 pub mod lists;
 pub mod overload;
+pub mod tpch;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -176,7 +177,7 @@ pub struct StrataServer {
     base_url: String,
     data_dir: PathBuf,
     http: reqwest::blocking::Client,
-    stderr_tail: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stderr_tail: StderrTail,
 }
 
 /// What `/v1/sql` answered.
@@ -189,6 +190,23 @@ pub enum SqlOutcome {
         /// HTTP status.
         status: u16,
         /// Strata's error code (`UNKNOWN_FUNCTION`, ...), or `HTTP` when the body was not JSON.
+        code: String,
+        /// The message.
+        message: String,
+    },
+}
+
+/// What `/v1/sql` answered, with the rows.
+#[derive(Debug, Clone)]
+pub enum SqlAnswer {
+    /// 200: the result rows, each a JSON array of the row's values.
+    Rows(Vec<serde_json::Value>),
+    /// An error response: HTTP status, stable code and message.
+    Failed {
+        /// HTTP status.
+        status: u16,
+        /// Strata's error code (`MEMORY_LIMIT_EXCEEDED`, ...), or `HTTP` when the body was not
+        /// JSON.
         code: String,
         /// The message.
         message: String,
@@ -213,35 +231,7 @@ impl StrataServer {
             std::env::temp_dir().join(format!("strata-bench-{}-{stamp}", std::process::id()));
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("create {}", data_dir.display()))?;
-        let mut child = Command::new(bin)
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["--http-addr", "127.0.0.1:0"])
-            .args(extra_args)
-            .env_remove("STRATA_HTTP_ADDR")
-            .env_remove("STRATA_DATA_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("spawn {} serve", bin.display()))?;
-        let stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| anyhow!("no stderr pipe"))?;
-        let stderr_tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        spawn_stderr_reader(stderr, tx, stderr_tail.clone());
-        let addr = match rx.recv_timeout(SERVER_START_TIMEOUT) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let tail = stderr_tail.lock().map(|t| t.join("\n")).unwrap_or_default();
-                bail!("strata serve printed no `listening on` line; its stderr:\n{tail}");
-            }
-        };
+        let (child, addr, stderr_tail) = spawn_server(bin, &data_dir, extra_args)?;
         let http = reqwest::blocking::Client::builder()
             .timeout(HTTP_TIMEOUT)
             .build()
@@ -253,6 +243,18 @@ impl StrataServer {
             http,
             stderr_tail,
         })
+    }
+
+    /// Kills the server and starts `bin` again on the same data directory with `extra_args`
+    /// (what it had persisted is read back; unflushed rows come back from the log).
+    pub fn restart(&mut self, bin: &Path, extra_args: &[String]) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr, stderr_tail) = spawn_server(bin, &self.data_dir, extra_args)?;
+        self.child = child;
+        self.base_url = format!("http://{addr}");
+        self.stderr_tail = stderr_tail;
+        Ok(())
     }
 
     /// The server's process id.
@@ -339,6 +341,41 @@ impl StrataServer {
         })
     }
 
+    /// `POST /v1/sql` with `{"query": sql}`; the result rows (each a JSON array), or the error
+    /// the server answered; a transport error is an `Err`.
+    pub fn sql_rows(&self, sql: &str) -> Result<SqlAnswer> {
+        let response = self
+            .http
+            .post(format!("{}/v1/sql", self.base_url))
+            .json(&serde_json::json!({ "query": sql }))
+            .send()
+            .context("POST /v1/sql")?;
+        let status = response.status();
+        let bytes = response.bytes().context("read /v1/sql response")?;
+        let v: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+        if status.is_success() {
+            return match v {
+                Some(serde_json::Value::Object(mut o)) => match o.remove("rows") {
+                    Some(serde_json::Value::Array(rows)) => Ok(SqlAnswer::Rows(rows)),
+                    _ => bail!("/v1/sql answered 200 without rows"),
+                },
+                _ => bail!("/v1/sql answered 200 without a JSON object"),
+            };
+        }
+        let (code, message) = match v {
+            Some(v) => (
+                v["error"]["code"].as_str().unwrap_or("HTTP").to_string(),
+                v["error"]["message"].as_str().unwrap_or("").to_string(),
+            ),
+            None => ("HTTP".to_string(), String::from_utf8_lossy(&bytes).into()),
+        };
+        Ok(SqlAnswer::Failed {
+            status: status.as_u16(),
+            code,
+            message,
+        })
+    }
+
     /// Whether the child process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -407,6 +444,46 @@ fn post_ingest(
     v["rows_ingested"]
         .as_u64()
         .ok_or_else(|| anyhow!("ingest response without rows_ingested: {text}"))
+}
+
+/// The last lines of a server's stderr, shared with the thread that reads it.
+type StderrTail = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Spawns `bin serve` on `data_dir` and waits for its address.
+fn spawn_server(
+    bin: &Path,
+    data_dir: &Path,
+    extra_args: &[String],
+) -> Result<(Child, String, StderrTail)> {
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--http-addr", "127.0.0.1:0"])
+        .args(extra_args)
+        .env_remove("STRATA_HTTP_ADDR")
+        .env_remove("STRATA_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("spawn {} serve", bin.display()))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow!("no stderr pipe"))?;
+    let stderr_tail: StderrTail = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    spawn_stderr_reader(stderr, tx, stderr_tail.clone());
+    match rx.recv_timeout(SERVER_START_TIMEOUT) {
+        Ok(addr) => Ok((child, addr, stderr_tail)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let tail = stderr_tail.lock().map(|t| t.join("\n")).unwrap_or_default();
+            bail!("strata serve printed no `listening on` line; its stderr:\n{tail}");
+        }
+    }
 }
 
 fn spawn_stderr_reader(

@@ -203,15 +203,60 @@ fn prune_columns(
         LogicalPlan::OneRow => Ok((LogicalPlan::OneRow, vec![])),
         // One column, always produced (a batch needs a column to carry its row count).
         series @ LogicalPlan::Series(_) => Ok((series, vec![Some(0)])),
+        LogicalPlan::Projection {
+            input,
+            exprs,
+            names,
+        } => {
+            // Only the required outputs are computed (at least one, as a batch needs a column
+            // to carry its row count), so the columns that only unused outputs read are not
+            // read below either: a join region's projection restoring every leaf's columns
+            // must not make the scans read whole tables.
+            let mut keep: Vec<usize> = normalize(
+                required
+                    .iter()
+                    .copied()
+                    .filter(|&i| i < exprs.len())
+                    .collect(),
+            );
+            if keep.is_empty() && !exprs.is_empty() {
+                keep.push(0);
+            }
+            let mut output_mapping = vec![None; exprs.len()];
+            for (new, &old) in keep.iter().enumerate() {
+                output_mapping[old] = Some(new);
+            }
+            let mut kept_exprs = Vec::with_capacity(keep.len());
+            let mut kept_names = Vec::with_capacity(keep.len());
+            for (i, (e, n)) in exprs.into_iter().zip(names).enumerate() {
+                if output_mapping[i].is_some() {
+                    kept_exprs.push(e);
+                    kept_names.push(n);
+                }
+            }
+            let mut needed = vec![];
+            columns_of(kept_exprs.iter(), &mut needed);
+            let (input, mapping) = prune_columns(*input, &normalize(needed))?;
+            let exprs = kept_exprs
+                .into_iter()
+                .map(|e| e.remap_columns(&mapping))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((
+                LogicalPlan::Projection {
+                    input: Box::new(input),
+                    exprs,
+                    names: kept_names,
+                },
+                output_mapping,
+            ))
+        }
         node @ (LogicalPlan::Filter { .. }
         | LogicalPlan::Sort { .. }
         | LogicalPlan::Limit { .. }
-        | LogicalPlan::Projection { .. }
         | LogicalPlan::Aggregate { .. }) => {
-            // One input, read by the node's expressions. A projection or an aggregate computes
-            // its output columns (all of them are kept); the others pass their input's through.
+            // One input, read by the node's expressions. An aggregate computes its output
+            // columns (all of them are kept); the others pass their input's through.
             let computed = match &node {
-                LogicalPlan::Projection { exprs, .. } => Some(exprs.len()),
                 LogicalPlan::Aggregate { names, .. } => Some(names.len()),
                 _ => None,
             };

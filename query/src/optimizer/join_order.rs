@@ -165,6 +165,87 @@ fn estimate(plan: &LogicalPlan) -> f64 {
     }
 }
 
+/// Splits `a OR b OR c` into `[a, b, c]`.
+fn split_disjunction(e: Expr) -> Vec<Expr> {
+    let mut out = vec![];
+    let mut pending = vec![e];
+    while let Some(e) = pending.pop() {
+        match e {
+            Expr::Binary {
+                op: BinaryOp::Or,
+                left,
+                right,
+            } => {
+                pending.push(*right);
+                pending.push(*left);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The conjuncts of `e` once the conjuncts common to every disjunct of an OR are taken out:
+/// `(k AND a) OR (k AND b)` is `k AND (a OR b)`, and `k OR (k AND b)` is `k` (both hold in SQL's
+/// three-valued logic). TPC-H Q19 writes its join key `p_partkey = l_partkey` inside each of
+/// three disjuncts; without this the join has no key and runs as a nested loop.
+fn factor_disjunction(e: Expr) -> Vec<Expr> {
+    if !matches!(
+        e,
+        Expr::Binary {
+            op: BinaryOp::Or,
+            ..
+        }
+    ) {
+        return vec![e];
+    }
+    let disjuncts: Vec<Vec<Expr>> = split_disjunction(e.clone())
+        .into_iter()
+        .map(Expr::split_conjunction)
+        .collect();
+    let Some((first, others)) = disjuncts.split_first() else {
+        return vec![e];
+    };
+    let holds = |d: &[Expr], c: &Expr| d.iter().any(|x| equivalent(x, c));
+    let mut common: Vec<Expr> = vec![];
+    for c in first {
+        if others.iter().all(|d| holds(d, c)) && !holds(&common, c) {
+            common.push(c.clone());
+        }
+    }
+    if common.is_empty() {
+        return vec![e];
+    }
+    let rests: Vec<Option<Expr>> = disjuncts
+        .into_iter()
+        .map(|d| Expr::conjunction(d.into_iter().filter(|c| !holds(&common, c)).collect()))
+        .collect();
+    // A disjunct made only of common conjuncts is true whenever they are: the OR adds nothing.
+    if let Some(rests) = rests.into_iter().collect::<Option<Vec<Expr>>>() {
+        common.extend(Expr::balanced(rests, BinaryOp::Or));
+    }
+    common
+}
+
+/// `a == b`, or both are equalities of the same two sides (`x = y` and `y = x`).
+fn equivalent(a: &Expr, b: &Expr) -> bool {
+    match (a, b) {
+        (
+            Expr::Binary {
+                op: BinaryOp::Eq,
+                left: l1,
+                right: r1,
+            },
+            Expr::Binary {
+                op: BinaryOp::Eq,
+                left: l2,
+                right: r2,
+            },
+        ) => (l1 == l2 && r1 == r2) || (l1 == r2 && r1 == l2),
+        _ => a == b,
+    }
+}
+
 /// A conjunct that reads several leaves, and which.
 struct Link {
     expr: Expr,
@@ -198,6 +279,8 @@ fn plan_region(
         starts.push(total);
         total += w;
     }
+    // `(k AND a) OR (k AND b)` gives up its common `k`, which may be a join key.
+    let conjuncts: Vec<Expr> = conjuncts.into_iter().flat_map(factor_disjunction).collect();
     // Conjuncts on one leaf become its filters; the others link leaves.
     let mut local: Vec<Vec<Expr>> = vec![vec![]; leaves.len()];
     let mut links = vec![];

@@ -183,3 +183,66 @@ fn very_long_from_lists_and_exists_chains_are_refused_not_overflowed() {
         ["2"]
     );
 }
+
+#[test]
+fn key_common_to_every_disjunct_of_an_or_becomes_the_hash_join_key() {
+    // TPC-H Q19's shape: the join key repeated inside each disjunct.
+    let e = events_and_regions("join-or-key");
+    let sql = "SELECT e.id, r.label FROM events e, regions r \
+               WHERE (e.region = r.name AND e.amount > 1) \
+               OR (e.region = r.name AND r.label = 'Europe')";
+    let out = query(&e, &format!("EXPLAIN {sql}"));
+    let text = out.join("\n");
+    assert!(text.contains("HashJoinExec: INNER on=[region#"), "{text}");
+    assert!(!text.contains("NestedLoopJoinExec"), "{text}");
+    let mut rows = query(&e, sql);
+    rows.sort();
+    let mut expected = query(
+        &e,
+        "SELECT e.id, r.label FROM events e JOIN regions r ON e.region = r.name \
+         WHERE e.amount > 1 OR r.label = 'Europe'",
+    );
+    expected.sort();
+    assert_eq!(rows, expected);
+}
+
+#[test]
+fn join_region_scans_read_only_the_columns_the_query_uses() {
+    // Three tables in FROM: the reordered joins sit under a projection that restores the
+    // written column order; the columns nothing above reads must not be read by the scans.
+    let e = events_and_regions("join-prune");
+    query(
+        &e,
+        "CREATE TABLE labels (label VARCHAR, note VARCHAR, extra VARCHAR)",
+    );
+    query(
+        &e,
+        "INSERT INTO labels VALUES ('Europe', 'eu note', 'x'), ('none', 'n', 'y')",
+    );
+    let sql = "SELECT l.note, sum(e.amount) FROM events e, regions r, labels l \
+               WHERE e.region = r.name AND r.label = l.label GROUP BY l.note";
+    let out = query(&e, &format!("EXPLAIN {sql}"));
+    let text = out.join("\n");
+    let scan = |table: &str| {
+        out.iter()
+            .find(|l| l.contains(&format!("ScanExec: {table} ")))
+            .cloned()
+            .unwrap_or_else(|| panic!("{text}"))
+    };
+    assert!(
+        scan("events").contains("columns=[region, amount]"),
+        "{text}"
+    );
+    assert!(scan("regions").contains("columns=[name, label]"), "{text}");
+    assert!(scan("labels").contains("columns=[label, note]"), "{text}");
+    let mut rows = query(&e, sql);
+    rows.sort();
+    let mut expected = query(
+        &e,
+        "SELECT l.note, sum(e.amount) FROM events e JOIN regions r ON e.region = r.name \
+         JOIN labels l ON r.label = l.label GROUP BY l.note",
+    );
+    expected.sort();
+    assert_eq!(rows, expected);
+    assert!(!rows.is_empty());
+}
