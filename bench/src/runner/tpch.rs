@@ -201,11 +201,15 @@ pub fn run(a: &TpchArgs) -> Result<Report> {
     peers::ensure_tpch_venv()?;
     let data = ensure_data(&data_dir, a.scale, a.keep_decimal)?;
 
+    // No PostgreSQL listener: its fixed default port would collide with any other server on
+    // the machine.
     let args = vec![
         "--body-bytes-max".to_string(),
         (1u64 << 30).to_string(),
         "--query-timeout-ms".to_string(),
         (a.query_timeout_s * 1000).to_string(),
+        "--pg-addr".to_string(),
+        "off".to_string(),
     ];
     let mut server = StrataServer::start(&bin, &args)?;
     eprintln!("strata: serving at {}", server.base_url());
