@@ -16,9 +16,9 @@
 //!  ──> bench/results/tpch-sfSCALE-COMMIT.json and the `tpch` section of docs/benchmarks.md
 //! ```
 //!
-//! Strata has no DECIMAL type yet, so by default every DECIMAL column is converted to DOUBLE for
-//! both engines (a named, separate step: [`DOUBLE_SCRIPT`]); `--keep-decimal` loads tpchgen's
-//! own types instead (Strata refuses them today). A query Strata refuses or answers differently
+//! By default every DECIMAL column is converted to DOUBLE for both engines (a named, separate
+//! step: [`DOUBLE_SCRIPT`]), as the first runs did before Strata had DECIMAL; `--keep-decimal`
+//! loads tpchgen's own types instead (not run yet with Strata's DECIMAL). A query Strata refuses or answers differently
 //! is reported with its error or the first difference; the run goes on.
 
 use std::fmt::Write as _;
@@ -779,8 +779,9 @@ pub fn render_markdown(r: &Report) -> String {
         r.duckdb_load_s
             .map_or_else(|| "-".into(), |t| format!("{t:.1} s")),
         if r.numeric_type == "DOUBLE" {
-            "tpchgen's DECIMAL(15,2) columns converted to DOUBLE for both engines (Strata has \
-             no DECIMAL yet), so sums differ from DECIMAL answers in their last digits"
+            "tpchgen's DECIMAL(15,2) columns converted to DOUBLE for both engines (as the first \
+             runs, before Strata had DECIMAL; --keep-decimal loads them as DECIMAL), so sums \
+             differ from DECIMAL answers in their last digits"
         } else {
             "tpchgen's DECIMAL(15,2) columns as they are"
         },
