@@ -591,6 +591,24 @@ impl Expr {
         ) && self.children().iter().all(|c| c.is_constant())
     }
 
+    /// Moves every column index `i >= from` up by `by` (the expression read over a wider input
+    /// whose extra columns come before those: a join's right side over the joined columns).
+    #[recursive::recursive]
+    pub fn shift_columns(self, from: usize, by: usize) -> Result<Expr> {
+        match self {
+            Expr::Column {
+                index,
+                name,
+                data_type,
+            } => Ok(Expr::Column {
+                index: if index >= from { index + by } else { index },
+                name,
+                data_type,
+            }),
+            other => other.map_children(|c| c.shift_columns(from, by)),
+        }
+    }
+
     /// Replaces every column index `i` by `mapping[i]`.
     #[recursive::recursive]
     pub fn remap_columns(self, mapping: &[Option<usize>]) -> Result<Expr> {

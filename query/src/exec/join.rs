@@ -255,17 +255,18 @@ pub(super) fn matched_pairs(
 /// The positions in `0..len` that `matched` does not name.
 pub(super) fn unmatched(len: usize, matched: &UInt32Array) -> UInt32Array {
     let mut seen = vec![false; len];
-    for &i in matched.values() {
-        if let Some(s) = seen.get_mut(i as usize) {
-            *s = true;
-        }
-    }
-    seen.iter()
+    mark(&mut seen, matched);
+    unset(&seen).into()
+}
+
+/// The positions whose flag is false.
+pub(super) fn unset(flags: &[bool]) -> Vec<u32> {
+    flags
+        .iter()
         .enumerate()
-        .filter(|(_, &s)| !s)
+        .filter(|(_, &f)| !f)
         .map(|(i, _)| i as u32)
-        .collect::<Vec<u32>>()
-        .into()
+        .collect()
 }
 
 /// Marks the right rows that found a partner.
@@ -307,12 +308,7 @@ pub(super) fn unmatched_right(
     right: &RecordBatch,
     visited: &[bool],
 ) -> Result<Vec<RecordBatch>> {
-    let rows: Vec<u32> = visited
-        .iter()
-        .enumerate()
-        .filter(|(_, &v)| !v)
-        .map(|(i, _)| i as u32)
-        .collect();
+    let rows = unset(visited);
     let empty_left = RecordBatch::new_empty(left_schema.clone());
     rows.chunks(BATCH_ROWS)
         .map(|chunk| {

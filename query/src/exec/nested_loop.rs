@@ -18,7 +18,7 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
-use super::join::{gather, mark, marked, matched_pairs, unmatched, unmatched_right, BATCH_ROWS};
+use super::join::{gather, mark, marked, matched_pairs, unmatched_right, unset, BATCH_ROWS};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
@@ -212,15 +212,7 @@ impl NestedLoop {
             if !self.kind.keeps_unmatched_left() {
                 return Ok(Some(None));
             }
-            let matched: UInt32Array = done
-                .matched
-                .iter()
-                .enumerate()
-                .filter(|(_, &m)| m)
-                .map(|(i, _)| i as u32)
-                .collect::<Vec<u32>>()
-                .into();
-            let alone = unmatched(done.batch.num_rows(), &matched);
+            let alone = UInt32Array::from(unset(&done.matched));
             if alone.is_empty() {
                 return Ok(Some(None));
             }

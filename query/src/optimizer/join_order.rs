@@ -78,18 +78,6 @@ fn has_keyless_join(plan: &LogicalPlan) -> bool {
     }
 }
 
-/// `e` with every column index moved up by `by`.
-fn shift(e: Expr, by: usize) -> Result<Expr> {
-    if by == 0 {
-        return Ok(e);
-    }
-    let mut columns = vec![];
-    e.collect_columns(&mut columns);
-    let width = columns.iter().max().map_or(0, |&m| m + 1);
-    let mapping: Vec<Option<usize>> = (0..width).map(|i| Some(i + by)).collect();
-    e.remap_columns(&mapping)
-}
-
 /// Collects the leaves of a region (in column order) and its conjuncts, over the region's
 /// columns (the leaves' columns side by side); `offset` is where `plan`'s columns start.
 fn flatten(
@@ -102,7 +90,7 @@ fn flatten(
         LogicalPlan::Filter { input, predicate } if is_inner_join(&input) => {
             flatten(*input, offset, leaves, conjuncts)?;
             for c in predicate.split_conjunction() {
-                conjuncts.push(shift(c, offset)?);
+                conjuncts.push(c.shift_columns(0, offset)?);
             }
         }
         LogicalPlan::Join {
@@ -116,12 +104,14 @@ fn flatten(
             flatten(*left, offset, leaves, conjuncts)?;
             flatten(*right, offset + left_len, leaves, conjuncts)?;
             for (l, r) in on {
-                conjuncts
-                    .push(shift(l, offset)?.binary(BinaryOp::Eq, shift(r, offset + left_len)?));
+                conjuncts.push(
+                    l.shift_columns(0, offset)?
+                        .binary(BinaryOp::Eq, r.shift_columns(0, offset + left_len)?),
+                );
             }
             if let Some(filter) = filter {
                 for c in filter.split_conjunction() {
-                    conjuncts.push(shift(c, offset)?);
+                    conjuncts.push(c.shift_columns(0, offset)?);
                 }
             }
         }

@@ -278,7 +278,8 @@ fn bind_join<'s>(
             });
         }
         let l = left_scope.resolve(name)?;
-        let r = right_scope.resolve(name)?;
+        // Over the joined columns: the right side's come after the left's.
+        let r = right_scope.resolve(name)?.shift_columns(0, left_len)?;
         merged.push((name.clone(), l, r));
     }
     let scope = Scope::join(left_scope, right_scope, kind);
@@ -294,13 +295,9 @@ fn bind_join<'s>(
         }
         _ => {
             // USING (a, b): left.a = right.a AND left.b = right.b, over the joined columns.
-            let right_len = scope.schema.fields().len() - left_len;
-            let to_joined: Vec<Option<usize>> =
-                (0..right_len).map(|i| Some(i + left_len)).collect();
             let mut condition: Option<Expr> = None;
             for (_, l, r) in &merged {
-                let r = r.clone().remap_columns(&to_joined)?;
-                let (l, r) = coerce_pair(l.clone(), r, BinaryOp::Eq)?;
+                let (l, r) = coerce_pair(l.clone(), r.clone(), BinaryOp::Eq)?;
                 let eq = l.binary(BinaryOp::Eq, r);
                 condition = Some(match condition {
                     None => eq,
@@ -324,7 +321,7 @@ fn bind_join<'s>(
     if merged.is_empty() {
         return Ok((plan, scope));
     }
-    merge_using_columns(plan, scope, kind, &merged, left_len)
+    merge_using_columns(plan, scope, kind, &merged)
 }
 
 /// Hash join key pairs: (expression over the left input, expression over the right input).
@@ -397,18 +394,14 @@ fn merge_using_columns<'s>(
     scope: Scope<'s>,
     kind: JoinKind,
     merged: &[(String, Expr, Expr)],
-    left_len: usize,
 ) -> Result<(LogicalPlan, Scope<'s>)> {
     let width = scope.schema.fields().len();
-    let right_len = width - left_len;
-    let to_joined: Vec<Option<usize>> = (0..right_len).map(|i| Some(i + left_len)).collect();
     let mut exprs = Vec::with_capacity(merged.len() + width);
     let mut names = Vec::with_capacity(merged.len() + width);
     let mut relations = Vec::with_capacity(merged.len() + width);
     let mut hidden = vec![false; width];
     for (name, l, r) in merged {
-        let r = r.clone().remap_columns(&to_joined)?;
-        for side in [l, &r] {
+        for side in [l, r] {
             let mut columns = vec![];
             side.collect_columns(&mut columns);
             for c in columns {
@@ -417,7 +410,7 @@ fn merge_using_columns<'s>(
                 }
             }
         }
-        let (l, r) = coerce_pair(l.clone(), r, BinaryOp::Eq)?;
+        let (l, r) = coerce_pair(l.clone(), r.clone(), BinaryOp::Eq)?;
         let value = match kind {
             JoinKind::Inner | JoinKind::Left | JoinKind::Mark => l,
             JoinKind::Right => r,

@@ -451,15 +451,7 @@ fn apply_joins(plan: LogicalPlan, joins: Vec<PendingJoin>, width: usize) -> Resu
         // The filter reads the scope's columns, then the subquery's: these move past the
         // columns that earlier joins added.
         let filter = match join.filter {
-            Some(filter) => {
-                let mut columns = vec![];
-                filter.collect_columns(&mut columns);
-                let end = columns.iter().max().map_or(0, |&m| m + 1);
-                let mapping: Vec<Option<usize>> = (0..end)
-                    .map(|i| Some(if i < width { i } else { i + left_width - width }))
-                    .collect();
-                Some(filter.remap_columns(&mapping)?)
-            }
+            Some(filter) => Some(filter.shift_columns(width, left_width - width)?),
             None => None,
         };
         plan = LogicalPlan::Join {

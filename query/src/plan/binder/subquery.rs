@@ -205,32 +205,7 @@ fn outer_to_column(e: Expr) -> Result<Expr> {
 /// A correlated conjunct over the joined pairs: the enclosing scope's columns (`width` of them)
 /// first, then the subquery's.
 fn over_pairs(e: Expr, width: usize) -> Result<Expr> {
-    match e {
-        Expr::OuterColumn {
-            index,
-            name,
-            data_type,
-        } => Ok(Expr::Column {
-            index,
-            name,
-            data_type,
-        }),
-        Expr::Column {
-            index,
-            name,
-            data_type,
-        } => Ok(Expr::Column {
-            index: index + width,
-            name,
-            data_type,
-        }),
-        other => other.map_children(|c| over_pairs(c, width)),
-    }
-}
-
-/// A column reference to position `index` of the joined output.
-fn joined_column(index: usize, name: &str, data_type: arrow::datatypes::DataType) -> Expr {
-    Expr::column(index, name, data_type)
+    outer_to_column(e.shift_columns(0, width)?)
 }
 
 /// `[NOT] EXISTS (...)` over a correlated subquery: a MARK join.
@@ -285,7 +260,7 @@ fn exists_join(plan: LogicalPlan, scope: &Scope) -> Result<Expr> {
         on,
         filter: Expr::conjunction(filter),
     })?;
-    Ok(joined_column(
+    Ok(Expr::column(
         mark,
         crate::plan::MARK_COLUMN,
         arrow::datatypes::DataType::Boolean,
@@ -411,13 +386,13 @@ fn scalar_join(plan: LogicalPlan, scope: &Scope) -> Result<Expr> {
         on,
         filter: None,
     })?;
-    let column = joined_column(first + keys, "value", value_type.clone());
+    let column = Expr::column(first + keys, "value", value_type.clone());
     let is_null = matches!(&empty_value, Expr::Literal(v) if v.is_null(0));
     if is_null {
         return Ok(column);
     }
     // No group matched (the key column is NULL: a matched key never is): the empty value.
-    let matched_key = joined_column(first, &key_names[0], inner_keys[0].data_type());
+    let matched_key = Expr::column(first, &key_names[0], inner_keys[0].data_type());
     Ok(Expr::Case {
         when_then: vec![(
             Expr::IsNull(Box::new(matched_key)),
