@@ -15,8 +15,6 @@
 //! - `format_type(oid, typmod)` becomes a `CASE` over the type OIDs Strata has; psql's
 //!   correlated subqueries for a column's default and collation become `NULL` (Strata columns
 //!   have neither); `array_to_string(acl, sep)` of a catalog column becomes the column (NULL).
-//! - psql's `FROM pg_catalog.pg_class c, pg_catalog.pg_inherits i WHERE c.oid = i.inhparent
-//!   AND ...` (`\d table`'s parents and children) becomes a JOIN.
 //! - SQLAlchemy's correlated `(SELECT pg_catalog.pg_type.typcollation FROM pg_catalog.pg_type
 //!   WHERE pg_catalog.pg_type.oid = pg_catalog.pg_attribute.atttypid)` becomes `0` (every
 //!   type's `typcollation` here). Its other correlated subqueries read tables without rows
@@ -71,11 +69,6 @@ static PSQL_COLLATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
 });
 static ARRAY_TO_STRING: LazyLock<Option<Regex>> = LazyLock::new(|| {
     re(r"(?i)(?:pg_catalog\.)?array_to_string\(\s*([\w.]+)\s*,\s*E?'(?:[^']|'')*'\s*\)")
-});
-static PSQL_INHERITS: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    re(
-        r"(?is)FROM\s+pg_catalog\.pg_class\s+c\s*,\s*pg_catalog\.pg_inherits\s+i\s+WHERE\s+c\.oid\s*=\s*i\.(inhparent|inhrelid)\s+AND\b",
-    )
 });
 static SQLALCHEMY_TYPCOLLATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
     re(
@@ -150,12 +143,6 @@ pub fn rewrite(sql: &str) -> String {
         case
     });
     sql = replace_all(&PSQL_ATTRDEF, sql, |_| "NULL".to_string());
-    sql = replace_all(&PSQL_INHERITS, sql, |c| {
-        format!(
-            "FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.{} WHERE",
-            &c[1]
-        )
-    });
     // Every type's collation is 0 here (Strata has no collations).
     sql = replace_all(&SQLALCHEMY_TYPCOLLATION, sql, |_| "0".to_string());
     sql = replace_all(&ARRAY_TO_STRING, sql, |c| c[1].to_string());
