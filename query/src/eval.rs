@@ -103,6 +103,9 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
         Expr::OuterColumn { name, .. } => Err(Error::internal(format!(
             "outer column {name} of a correlated subquery left in the plan"
         ))),
+        Expr::Subquery(subquery) => Err(Error::internal(format!(
+            "{subquery} was not run before the query"
+        ))),
         Expr::Literal(value) => Ok(Value::Scalar(value.clone())),
         Expr::Binary {
             op: op @ (BinaryOp::And | BinaryOp::Or),

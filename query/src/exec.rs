@@ -10,6 +10,7 @@
 
 pub mod aggregate;
 pub mod analyze;
+mod cte;
 pub mod ddl;
 mod filter;
 pub mod index;
@@ -37,6 +38,7 @@ use strata_storage::Storage;
 
 pub use aggregate::AggregateExec;
 pub use analyze::AnalyzeExec;
+pub use cte::CteExec;
 pub use filter::FilterExec;
 pub use join::HashJoinExec;
 pub use limit::LimitExec;
@@ -208,14 +210,40 @@ pub fn display_plan(plan: &dyn ExecutionPlan) -> String {
     out
 }
 
-/// Builds the physical operators of an (optimized) logical plan. Tables are snapshotted here:
-/// the query sees every row acknowledged before this call and none after.
+/// The table snapshots of one statement: every scan of the statement (its subqueries and CTEs
+/// included) reads the snapshot of its table taken when the first of them was planned.
+#[derive(Debug, Default)]
+pub struct Snapshots {
+    tables: std::sync::Mutex<std::collections::HashMap<String, strata_storage::TableSnapshot>>,
+}
+
+impl Snapshots {
+    /// The snapshot of `table` (a user table, or a virtual one named `schema.name`).
+    pub fn get(&self, storage: &Storage, table: &str) -> Result<strata_storage::TableSnapshot> {
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(snapshot) = tables.get(table) {
+            return Ok(snapshot.clone());
+        }
+        // The binder names a virtual table `schema.name`; user table names have no dot.
+        let snapshot = match table.split_once('.') {
+            Some((schema, name)) => crate::system::snapshot(storage, schema, name)?,
+            None => storage.table(table)?.snapshot(),
+        };
+        tables.insert(table.to_string(), snapshot.clone());
+        Ok(snapshot)
+    }
+}
+
+/// Builds the physical operators of an (optimized) logical plan. Tables are snapshotted here
+/// (or were, by an earlier plan of the same statement, in `snapshots`): the query sees every
+/// row acknowledged before the snapshot and none after.
 pub fn create_physical_plan(
     plan: &LogicalPlan,
     storage: &Storage,
+    snapshots: &Snapshots,
     stats: &Arc<ExecStats>,
 ) -> Result<Box<dyn ExecutionPlan>> {
-    build(plan, storage, stats, &mut None, 0)
+    build(plan, storage, snapshots, stats, &mut None, 0)
 }
 
 /// Like [`create_physical_plan`], with every operator wrapped in an [`AnalyzeExec`] that counts
@@ -223,11 +251,12 @@ pub fn create_physical_plan(
 pub fn create_analyzed_plan(
     plan: &LogicalPlan,
     storage: &Storage,
+    snapshots: &Snapshots,
     stats: &Arc<ExecStats>,
     metrics: &mut Vec<OperatorMetrics>,
 ) -> Result<Box<dyn ExecutionPlan>> {
     let mut collected = Some(std::mem::take(metrics));
-    let plan = build(plan, storage, stats, &mut collected, 0);
+    let plan = build(plan, storage, snapshots, stats, &mut collected, 0);
     *metrics = collected.unwrap_or_default();
     plan
 }
@@ -252,6 +281,7 @@ pub fn display_metrics(metrics: &[OperatorMetrics]) -> String {
 fn build(
     plan: &LogicalPlan,
     storage: &Storage,
+    snapshots: &Snapshots,
     stats: &Arc<ExecStats>,
     metrics: &mut Option<Vec<OperatorMetrics>>,
     depth: usize,
@@ -261,7 +291,7 @@ fn build(
         m.push(OperatorMetrics::default());
         m.len() - 1
     });
-    let operator = build_operator(plan, storage, stats, metrics, depth)?;
+    let operator = build_operator(plan, storage, snapshots, stats, metrics, depth)?;
     Ok(match (slot, metrics.as_mut()) {
         (Some(slot), Some(all)) => {
             let counters = Arc::new(Counters::default());
@@ -282,18 +312,15 @@ fn build(
 fn build_operator(
     plan: &LogicalPlan,
     storage: &Storage,
+    snapshots: &Snapshots,
     stats: &Arc<ExecStats>,
     metrics: &mut Option<Vec<OperatorMetrics>>,
     depth: usize,
 ) -> Result<Box<dyn ExecutionPlan>> {
-    let mut input = |p: &LogicalPlan| build(p, storage, stats, metrics, depth + 1);
+    let mut input = |p: &LogicalPlan| build(p, storage, snapshots, stats, metrics, depth + 1);
     Ok(match plan {
         LogicalPlan::Scan(scan) => {
-            // The binder names a virtual table `schema.name`; user table names have no dot.
-            let snapshot = match scan.table.split_once('.') {
-                Some((schema, name)) => crate::system::snapshot(storage, schema, name)?,
-                None => storage.table(&scan.table)?.snapshot(),
-            };
+            let snapshot = snapshots.get(storage, &scan.table)?;
             let mut projection = Vec::with_capacity(scan.projection.len());
             for &i in &scan.projection {
                 let field = scan
@@ -320,6 +347,7 @@ fn build_operator(
             )?)
         }
         LogicalPlan::OneRow => Box::new(OneRowExec),
+        LogicalPlan::Cte(cte) => Box::new(CteExec::new(cte)),
         LogicalPlan::Series(series) => Box::new(SeriesExec::new(series.clone(), stats.clone())),
         LogicalPlan::Filter {
             input: child,

@@ -7,9 +7,11 @@
 
 pub mod coerce;
 mod in_set;
+mod subquery;
 mod window;
 
 pub use in_set::{InSet, Literals};
+pub use subquery::{SubqueryExpr, SubqueryKind};
 pub use window::{FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunction};
 
 use std::any::Any;
@@ -379,6 +381,11 @@ pub enum Expr {
         /// Its type.
         data_type: DataType,
     },
+    /// An uncorrelated subquery (`(SELECT ...)`, `EXISTS (...)`, `x IN (SELECT ...)`): its plan
+    /// is one of the statement's subqueries, run once when the statement executes, before the
+    /// plan is optimized, and the expression is then replaced by the answer (a literal or an
+    /// [`Expr::InSet`]). The optimizer and `EXPLAIN` see it unresolved; the executor never does.
+    Subquery(Box<SubqueryExpr>),
     /// An aggregate call. Exists only between binding and the rewrite of an aggregate query,
     /// which replaces it by a column of the [`Aggregate`](crate::plan::LogicalPlan::Aggregate)
     /// output; the executor never sees one.
@@ -414,6 +421,7 @@ impl Expr {
             Expr::Cast { data_type, .. } => data_type.clone(),
             Expr::Aggregate(agg) => agg.data_type.clone(),
             Expr::Window(window) => window.data_type.clone(),
+            Expr::Subquery(subquery) => subquery.data_type(),
             Expr::Case { when_then, .. } => when_then
                 .first()
                 .map(|(_, r)| r.data_type())
@@ -471,6 +479,7 @@ impl Expr {
             Expr::Cast { expr, .. } => vec![expr],
             Expr::Aggregate(agg) => agg.arg.iter().chain(agg.filter.iter()).collect(),
             Expr::Window(window) => window.exprs().collect(),
+            Expr::Subquery(subquery) => subquery.value().into_iter().collect(),
             Expr::Function { args, .. } => args.iter().collect(),
             Expr::Case {
                 when_then,
@@ -548,6 +557,7 @@ impl Expr {
                 Expr::Aggregate(agg)
             }
             Expr::Window(window) => Expr::Window(Box::new(window.map_exprs(&mut f)?)),
+            Expr::Subquery(subquery) => Expr::Subquery(Box::new(subquery.map_value(f)?)),
         })
     }
 
@@ -582,12 +592,16 @@ impl Expr {
         matches!(self, Expr::Window(_)) || self.children().iter().any(|c| c.contains_window())
     }
 
-    /// True when the expression reads no column and calls no aggregate or window function: it
-    /// can be folded.
+    /// True when the expression reads no column, calls no aggregate or window function and
+    /// holds no unresolved subquery: it can be folded.
     pub fn is_constant(&self) -> bool {
         !matches!(
             self,
-            Expr::Column { .. } | Expr::OuterColumn { .. } | Expr::Aggregate(_) | Expr::Window(_)
+            Expr::Column { .. }
+                | Expr::OuterColumn { .. }
+                | Expr::Aggregate(_)
+                | Expr::Window(_)
+                | Expr::Subquery(_)
         ) && self.children().iter().all(|c| c.is_constant())
     }
 
@@ -606,6 +620,18 @@ impl Expr {
                 data_type,
             }),
             other => other.map_children(|c| c.shift_columns(from, by)),
+        }
+    }
+
+    /// Replaces every column `i` by `exprs[i]` (the expression read through the projection or
+    /// the grouping that computes its input's column `i`).
+    #[recursive::recursive]
+    pub fn substitute_columns(self, exprs: &[Expr]) -> Result<Expr> {
+        match self {
+            Expr::Column { index, name, .. } => exprs.get(index).cloned().ok_or_else(|| {
+                crate::error::Error::internal(format!("column {name} (#{index}) out of range"))
+            }),
+            other => other.map_children(|c| c.substitute_columns(exprs)),
         }
     }
 
@@ -706,6 +732,7 @@ impl fmt::Display for Expr {
         match self {
             Expr::Column { name, index, .. } => write!(f, "{name}#{index}"),
             Expr::OuterColumn { name, index, .. } => write!(f, "outer.{name}#{index}"),
+            Expr::Subquery(subquery) => write!(f, "{subquery}"),
             Expr::Literal(value) => fmt_literal(value.as_ref(), f),
             Expr::Binary { op, left, right } => write!(f, "({left} {} {right})", op.symbol()),
             Expr::Not(e) => write!(f, "NOT {e}"),

@@ -99,6 +99,7 @@ pub mod optimizer;
 pub mod parser;
 pub mod pg_catalog;
 pub mod plan;
+mod statement;
 pub mod system;
 
 use std::sync::atomic::Ordering;
@@ -118,6 +119,7 @@ pub use parser::Parsed;
 pub use parser::{required_access, Access};
 use plan::binder::Binder;
 use plan::Plan;
+use statement::StatementRun;
 
 /// The answer to one statement.
 #[derive(Debug, Clone)]
@@ -293,17 +295,18 @@ impl QueryEngine {
     ) -> Result<QueryStream> {
         // One clock for the statement and its subqueries.
         let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
-        // Uncorrelated subqueries run while the statement is bound, under the same limits (each
-        // with its own memory budget).
-        let runner = |plan: plan::LogicalPlan| Ok(self.run_query(plan, limits, deadline)?.batches);
-        let plan = Binder::new(&self.storage)
-            .with_subquery_runner(&runner)
-            .bind_statement(statement)?;
+        let binder = Binder::new(&self.storage);
+        let plan = binder.bind_statement(statement)?;
+        // Uncorrelated subqueries and CTEs read twice run once, as the statement executes,
+        // under the same limits (each with its own memory budget), in its snapshot.
+        let run = StatementRun::new(binder.take_subqueries());
         match plan {
             Plan::Query(plan) => {
+                let plan = self.resolve(plan, limits, deadline, &run)?;
                 let plan = optimizer::optimize(plan)?;
                 let stats = Arc::new(ExecStats::with_deadline(limits.clone(), deadline));
-                let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
+                let physical =
+                    exec::create_physical_plan(&plan, &self.storage, run.snapshots(), &stats)?;
                 let schema = physical.schema();
                 let batches = physical.execute()?;
                 Ok(QueryStream {
@@ -313,7 +316,7 @@ impl QueryEngine {
                 })
             }
             other => Ok(QueryStream::from_output(
-                self.run_plan(other, limits, deadline)?,
+                self.run_plan(other, limits, deadline, &run)?,
             )),
         }
     }
@@ -323,11 +326,12 @@ impl QueryEngine {
         plan: Plan,
         limits: &QueryLimits,
         deadline: Option<std::time::Instant>,
+        run: &StatementRun,
     ) -> Result<QueryOutput> {
         match plan {
-            Plan::Query(plan) => self.run_query(plan, limits, deadline),
-            Plan::Explain(plan) => self.explain(plan),
-            Plan::ExplainAnalyze(plan) => self.explain_analyze(plan, limits, deadline),
+            Plan::Query(plan) => self.run_query(plan, limits, deadline, run),
+            Plan::Explain(plan) => self.explain(plan, run),
+            Plan::ExplainAnalyze(plan) => self.explain_analyze(plan, limits, deadline, run),
             Plan::CreateTable { def, if_not_exists } => Ok(QueryOutput::single(
                 exec::ddl::create_table(&self.storage, def, if_not_exists)?,
             )),
@@ -349,7 +353,7 @@ impl QueryEngine {
             Plan::Insert(insert) => Ok(QueryOutput::single(exec::insert::insert(
                 &self.storage,
                 insert,
-                |plan| Ok(self.run_query(plan, limits, deadline)?.batches),
+                |plan| Ok(self.run_query(plan, limits, deadline, run)?.batches),
             )?)),
             Plan::ShowTables => Ok(QueryOutput::single(exec::ddl::show_tables(&self.storage)?)),
             Plan::Flush { tables } => Ok(QueryOutput::single(exec::ddl::flush(
@@ -363,10 +367,24 @@ impl QueryEngine {
         }
     }
 
+    /// `plan` with the statement's subqueries and CTEs that it reads computed (see
+    /// [`StatementRun::resolve`]).
+    fn resolve(
+        &self,
+        plan: plan::LogicalPlan,
+        limits: &QueryLimits,
+        deadline: Option<std::time::Instant>,
+        run: &StatementRun,
+    ) -> Result<plan::LogicalPlan> {
+        run.resolve(plan, &|plan, run| {
+            Ok(self.run_query(plan, limits, deadline, run)?.batches)
+        })
+    }
+
     /// The schema of the rows `sql` would answer, without running it (the PostgreSQL wire
     /// protocol's Describe); `None` for statements that change something (DDL, `INSERT`,
-    /// `FLUSH`), whose answer is known only once they ran. Uncorrelated subqueries run while the
-    /// statement is bound, and `SHOW TABLES` / `DESCRIBE` (cheap, read-only) run.
+    /// `FLUSH`), whose answer is known only once they ran. Nothing runs but `SHOW TABLES` /
+    /// `DESCRIBE` (cheap, read-only): subqueries are not computed.
     pub fn describe(&self, sql: &str) -> Result<Option<SchemaRef>> {
         let statement = self.parse(sql)?;
         limits::with_stack_for(statement.text_len(), || {
@@ -377,11 +395,7 @@ impl QueryEngine {
     }
 
     fn describe_parsed(&self, statement: &sqlparser::ast::Statement) -> Result<Option<SchemaRef>> {
-        let limits = QueryLimits::default();
-        let runner = |plan: plan::LogicalPlan| Ok(self.run_query(plan, &limits, None)?.batches);
-        let plan = Binder::new(&self.storage)
-            .with_subquery_runner(&runner)
-            .bind_statement(statement)?;
+        let plan = Binder::new(&self.storage).bind_statement(statement)?;
         Ok(match plan {
             Plan::Query(plan) => Some(plan.schema()),
             Plan::Explain(_) | Plan::ExplainAnalyze(_) => {
@@ -406,10 +420,12 @@ impl QueryEngine {
         plan: plan::LogicalPlan,
         limits: &QueryLimits,
         deadline: Option<std::time::Instant>,
+        run: &StatementRun,
     ) -> Result<QueryOutput> {
+        let plan = self.resolve(plan, limits, deadline, run)?;
         let plan = optimizer::optimize(plan)?;
         let stats = Arc::new(ExecStats::with_deadline(limits.clone(), deadline));
-        let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
+        let physical = exec::create_physical_plan(&plan, &self.storage, run.snapshots(), &stats)?;
         let schema = physical.schema();
         let batches = exec::collect(physical)?;
         let stats = stats.snapshot();
@@ -420,14 +436,32 @@ impl QueryEngine {
         })
     }
 
-    fn explain(&self, plan: plan::LogicalPlan) -> Result<QueryOutput> {
+    /// Prints the plan without running anything: a subquery or a CTE read twice is printed
+    /// after the query, by its id, as it would run.
+    fn explain(&self, plan: plan::LogicalPlan, run: &StatementRun) -> Result<QueryOutput> {
+        let mut ctes = vec![];
+        collect_ctes(&plan, &mut ctes);
         let plan = optimizer::optimize(plan)?;
         let stats = Arc::new(ExecStats::default());
-        let physical = exec::create_physical_plan(&plan, &self.storage, &stats)?;
-        let text = format!(
+        let physical = exec::create_physical_plan(&plan, &self.storage, run.snapshots(), &stats)?;
+        let mut text = format!(
             "logical plan:\n{plan}\nphysical plan:\n{}",
             exec::display_plan(physical.as_ref())
         );
+        for (id, subquery) in run.subqueries().iter().enumerate() {
+            collect_ctes(subquery, &mut ctes);
+            let subquery = optimizer::optimize(subquery.clone())?;
+            text.push_str(&format!("subquery #{id} (run once):\n{subquery}"));
+        }
+        let mut i = 0;
+        while let Some(cte) = ctes.get(i) {
+            let body = cte.plan.as_ref().clone();
+            collect_ctes(&body, &mut ctes);
+            let body = optimizer::optimize(body)?;
+            let (name, id) = (&ctes[i].name, ctes[i].id);
+            text.push_str(&format!("cte {name} #{id} (computed once):\n{body}"));
+            i += 1;
+        }
         Ok(QueryOutput::single(plan_text(&text)?))
     }
 
@@ -438,11 +472,19 @@ impl QueryEngine {
         plan: plan::LogicalPlan,
         limits: &QueryLimits,
         deadline: Option<std::time::Instant>,
+        run: &StatementRun,
     ) -> Result<QueryOutput> {
+        let plan = self.resolve(plan, limits, deadline, run)?;
         let plan = optimizer::optimize(plan)?;
         let stats = Arc::new(ExecStats::with_deadline(limits.clone(), deadline));
         let mut metrics = vec![];
-        let physical = exec::create_analyzed_plan(&plan, &self.storage, &stats, &mut metrics)?;
+        let physical = exec::create_analyzed_plan(
+            &plan,
+            &self.storage,
+            run.snapshots(),
+            &stats,
+            &mut metrics,
+        )?;
         let started = std::time::Instant::now();
         let rows: usize = exec::collect(physical)?
             .iter()
@@ -459,6 +501,20 @@ impl QueryEngine {
             stats.segments_pruned.load(Ordering::Relaxed),
         ));
         Ok(QueryOutput::single(plan_text(&text)?))
+    }
+}
+
+/// Adds the CTEs that `plan` reads (not those of their bodies) to `out`, once each.
+#[recursive::recursive]
+fn collect_ctes(plan: &plan::LogicalPlan, out: &mut Vec<plan::CteScan>) {
+    if let plan::LogicalPlan::Cte(cte) = plan {
+        if !out.iter().any(|c| c.id == cte.id) {
+            out.push(cte.clone());
+        }
+        return;
+    }
+    for input in plan.inputs() {
+        collect_ctes(input, out);
     }
 }
 

@@ -49,7 +49,8 @@ fn fold_all_constants(plan: LogicalPlan) -> Result<LogicalPlan> {
 
 /// Moves filters that sit directly on a scan into the scan, and the conjuncts of a filter on a
 /// join that read one side only into that side (the right side of a LEFT join keeps them: they
-/// must see the NULL-extended rows).
+/// must see the NULL-extended rows); a filter goes through projections, into every branch of a
+/// UNION ALL, and below a GROUP BY for the conjuncts on its keys.
 fn push_down_filters(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = plan.map_inputs(push_down_filters)?;
     Ok(match plan {
@@ -114,6 +115,81 @@ fn push_down_filters(plan: LogicalPlan) -> Result<LogicalPlan> {
                         predicate,
                     },
                     None => join,
+                }
+            }
+            // Through a projection: the conjuncts read the projected expressions instead (a
+            // filter on a subquery in FROM or a CTE read once reaches its tables).
+            LogicalPlan::Projection {
+                input,
+                exprs,
+                names,
+            } => {
+                let below = predicate.substitute_columns(&exprs)?;
+                LogicalPlan::Projection {
+                    input: Box::new(push_down_filters(LogicalPlan::Filter {
+                        input,
+                        predicate: below,
+                    })?),
+                    exprs,
+                    names,
+                }
+            }
+            // Two filters are one.
+            LogicalPlan::Filter {
+                input,
+                predicate: inner,
+            } => push_down_filters(LogicalPlan::Filter {
+                input,
+                predicate: inner.binary(BinaryOp::And, predicate),
+            })?,
+            // Into every branch of a UNION ALL.
+            LogicalPlan::Union { inputs } => LogicalPlan::Union {
+                inputs: inputs
+                    .into_iter()
+                    .map(|input| {
+                        push_down_filters(LogicalPlan::Filter {
+                            input: Box::new(input),
+                            predicate: predicate.clone(),
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            },
+            // Below a grouping: the conjuncts that read group keys only (a conjunct without
+            // columns stays: over no group it would make an ungrouped aggregate's one row).
+            LogicalPlan::Aggregate {
+                input,
+                group_by,
+                aggregates,
+                names,
+            } => {
+                let (mut below, mut stay) = (vec![], vec![]);
+                for conjunct in predicate.split_conjunction() {
+                    let mut columns = vec![];
+                    conjunct.collect_columns(&mut columns);
+                    if !columns.is_empty() && columns.iter().all(|&c| c < group_by.len()) {
+                        below.push(conjunct.substitute_columns(&group_by)?);
+                    } else {
+                        stay.push(conjunct);
+                    }
+                }
+                let input = match Expr::conjunction(below) {
+                    Some(predicate) => {
+                        Box::new(push_down_filters(LogicalPlan::Filter { input, predicate })?)
+                    }
+                    None => input,
+                };
+                let aggregate = LogicalPlan::Aggregate {
+                    input,
+                    group_by,
+                    aggregates,
+                    names,
+                };
+                match Expr::conjunction(stay) {
+                    Some(predicate) => LogicalPlan::Filter {
+                        input: Box::new(aggregate),
+                        predicate,
+                    },
+                    None => aggregate,
                 }
             }
             input => LogicalPlan::Filter {
@@ -201,6 +277,11 @@ fn prune_columns(
             Ok((LogicalPlan::Scan(scan), mapping))
         }
         LogicalPlan::OneRow => Ok((LogicalPlan::OneRow, vec![])),
+        // Its rows are computed once for every reference: all columns are kept.
+        LogicalPlan::Cte(cte) => {
+            let width = cte.plan.schema().fields().len();
+            Ok((LogicalPlan::Cte(cte), (0..width).map(Some).collect()))
+        }
         // One column, always produced (a batch needs a column to carry its row count).
         series @ LogicalPlan::Series(_) => Ok((series, vec![Some(0)])),
         LogicalPlan::Projection {

@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use strata_storage::TableDef;
 
 use crate::error::Result;
@@ -112,6 +113,31 @@ pub struct Scan {
     pub rows_estimate: Option<usize>,
 }
 
+/// A common table expression that the statement reads more than once (PostgreSQL's
+/// `MATERIALIZED`): its plan runs once, when the statement executes (before the plan is
+/// optimized), and every reference reads the same rows from memory. A CTE read once is inlined
+/// instead, so that filters reach its tables.
+#[derive(Debug, Clone)]
+pub struct CteScan {
+    /// The CTE's id in the statement (every reference to one CTE has the same).
+    pub id: usize,
+    /// Its name (for EXPLAIN).
+    pub name: String,
+    /// Its plan.
+    pub plan: Arc<LogicalPlan>,
+    /// Its rows, once computed.
+    pub rows: Option<Arc<Vec<RecordBatch>>>,
+}
+
+impl CteScan {
+    /// The number of rows, once computed.
+    pub fn row_count(&self) -> Option<usize> {
+        self.rows
+            .as_ref()
+            .map(|rows| rows.iter().map(RecordBatch::num_rows).sum())
+    }
+}
+
 /// A logical plan node.
 #[derive(Debug, Clone)]
 pub enum LogicalPlan {
@@ -121,6 +147,8 @@ pub enum LogicalPlan {
     OneRow,
     /// `generate_series(...)` in FROM.
     Series(Series),
+    /// A CTE read more than once.
+    Cte(CteScan),
     /// Keeps the rows for which `predicate` is true (not false, not NULL).
     Filter {
         /// The input.
@@ -230,6 +258,7 @@ impl LogicalPlan {
                 Arc::new(Schema::new(fields))
             }
             LogicalPlan::OneRow => Arc::new(Schema::empty()),
+            LogicalPlan::Cte(cte) => cte.plan.schema(),
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. } => input.schema(),
@@ -336,7 +365,10 @@ impl LogicalPlan {
     /// The inputs of the node.
     pub fn inputs(&self) -> Vec<&LogicalPlan> {
         match self {
-            LogicalPlan::Scan(_) | LogicalPlan::OneRow | LogicalPlan::Series(_) => vec![],
+            LogicalPlan::Scan(_)
+            | LogicalPlan::OneRow
+            | LogicalPlan::Series(_)
+            | LogicalPlan::Cte(_) => vec![],
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Projection { input, .. }
             | LogicalPlan::Aggregate { input, .. }
@@ -359,6 +391,7 @@ impl LogicalPlan {
             LogicalPlan::Scan(scan) => scan.filters.iter().collect(),
             LogicalPlan::OneRow
             | LogicalPlan::Series(_)
+            | LogicalPlan::Cte(_)
             | LogicalPlan::Limit { .. }
             | LogicalPlan::Union { .. }
             | LogicalPlan::SetOp { .. } => vec![],
@@ -395,7 +428,10 @@ impl LogicalPlan {
     ) -> Result<LogicalPlan> {
         let mut g = |input: Box<LogicalPlan>| f(*input).map(Box::new);
         Ok(match self {
-            LogicalPlan::Scan(_) | LogicalPlan::OneRow | LogicalPlan::Series(_) => self,
+            LogicalPlan::Scan(_)
+            | LogicalPlan::OneRow
+            | LogicalPlan::Series(_)
+            | LogicalPlan::Cte(_) => self,
             LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
                 input: g(input)?,
                 predicate,
@@ -483,6 +519,7 @@ impl LogicalPlan {
             }
             LogicalPlan::OneRow
             | LogicalPlan::Series(_)
+            | LogicalPlan::Cte(_)
             | LogicalPlan::Limit { .. }
             | LogicalPlan::Union { .. }
             | LogicalPlan::SetOp { .. } => self,
@@ -587,6 +624,10 @@ impl LogicalPlan {
                 Ok(())
             }
             LogicalPlan::OneRow => write!(f, "OneRow"),
+            LogicalPlan::Cte(cte) => match cte.row_count() {
+                Some(rows) => write!(f, "CteScan: {} #{} rows={rows}", cte.name, cte.id),
+                None => write!(f, "CteScan: {} #{} (computed once)", cte.name, cte.id),
+            },
             LogicalPlan::Filter { predicate, .. } => write!(f, "Filter: {predicate}"),
             LogicalPlan::Projection { exprs, names, .. } => {
                 let items: Vec<String> = exprs

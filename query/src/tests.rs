@@ -19,6 +19,7 @@ mod expressions;
 mod hostile;
 mod join;
 mod select;
+mod subquery;
 mod system;
 mod window;
 

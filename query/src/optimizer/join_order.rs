@@ -128,6 +128,7 @@ fn estimate(plan: &LogicalPlan) -> f64 {
             rows * SELECTIVITY.powi(scan.filters.len().min(8) as i32)
         }
         LogicalPlan::OneRow => 1.0,
+        LogicalPlan::Cte(cte) => cte.row_count().map_or(UNKNOWN_ROWS, |rows| rows as f64),
         LogicalPlan::Series(series) => series.values.len_estimate().max(0.0),
         LogicalPlan::Filter { input, predicate } => {
             let conjuncts = predicate.clone().split_conjunction().len().min(8);

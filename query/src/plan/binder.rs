@@ -15,11 +15,13 @@
 //! ```
 //!
 //! `a UNION ALL b` is a `Union` of the inputs, each cast to the column types they share
-//! (`UNION` adds an `Aggregate` over every column); `WITH` binds each CTE once and hands a copy
-//! of its plan to every reference. Uncorrelated subqueries in expressions (`IN (SELECT ...)`,
-//! `(SELECT ...)`, `EXISTS`) run once, with the engine's [`SubqueryRunner`], and their answer
-//! enters the plan as a literal or a hashed [`InSet`](crate::expr::InSet); correlated ones are
-//! decorrelated into joins (`subquery.rs`) that WHERE or the select list put below themselves.
+//! (`UNION` adds an `Aggregate` over every column); `WITH` binds each CTE once: a CTE read once
+//! is inlined, one read more often is a [`LogicalPlan::Cte`] computed once when the statement
+//! runs (`cte.rs`). Uncorrelated subqueries in expressions (`IN (SELECT ...)`, `(SELECT ...)`,
+//! `EXISTS`) are [`Expr::Subquery`] references to the statement's subqueries
+//! ([`Binder::take_subqueries`]), which the engine runs once, when the statement executes, and
+//! replaces by their answer; correlated ones are decorrelated into joins (`subquery.rs`) that
+//! WHERE or the select list put below themselves. Binding runs nothing.
 //!
 //! Names are resolved case-insensitively: an exact match wins, else a unique match ignoring
 //! case. Types are coerced like PostgreSQL: numbers to the wider type, string literals to the
@@ -29,6 +31,7 @@
 //!
 //! ```text
 //! binder.rs      statements; a query's WITH, ORDER BY and LIMIT (this file)
+//!   cte.rs       inlining the CTEs read once
 //!   ddl.rs       CREATE TABLE, ALTER TABLE
 //!   insert.rs    INSERT ... VALUES | SELECT
 //!   setop.rs     UNION; ORDER BY over a set operation or a parenthesized query
@@ -52,6 +55,7 @@
 
 mod aggregate;
 mod context;
+mod cte;
 mod ddl;
 mod expr;
 mod from;
@@ -67,31 +71,33 @@ mod setop;
 mod subquery;
 mod window;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 use sqlparser::ast as sql;
 use strata_storage::Storage;
 
-pub use self::context::SubqueryRunner;
 use self::context::{Context, OuterResolver};
 use self::from::rename_columns;
 use self::scope::object_name;
 use self::select::bind_limit;
-use super::{LogicalPlan, Plan};
+use super::{CteScan, LogicalPlan, Plan};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 
 /// Binds statements against the tables of one [`Storage`].
 pub struct Binder<'a> {
     storage: &'a Storage,
-    /// The common table expressions in scope (innermost last), already bound.
-    ctes: RefCell<Vec<(String, LogicalPlan)>>,
+    /// The common table expressions in scope (innermost last), already bound: name, id, plan.
+    ctes: RefCell<Vec<(String, usize, Arc<LogicalPlan>)>>,
+    /// The next CTE id.
+    next_cte: Cell<usize>,
     /// For the correlated subquery being bound (innermost last): the names of its enclosing
     /// query.
     outer: RefCell<Vec<OuterResolver>>,
-    /// Runs the subqueries of expressions (`IN (SELECT ...)`, scalar subqueries) once, while
-    /// binding; without it they are an error.
-    runner: Option<&'a SubqueryRunner<'a>>,
+    /// The uncorrelated subqueries of expressions (`IN (SELECT ...)`, scalar subqueries,
+    /// `EXISTS`), by [`Expr::Subquery`] id.
+    subqueries: RefCell<Vec<LogicalPlan>>,
     /// `now()`: milliseconds since the epoch, one value for the whole statement.
     now_ms: i64,
 }
@@ -106,20 +112,40 @@ impl<'a> Binder<'a> {
         Binder {
             storage,
             ctes: RefCell::new(vec![]),
+            next_cte: Cell::new(0),
             outer: RefCell::new(vec![]),
-            runner: None,
+            subqueries: RefCell::new(vec![]),
             now_ms,
         }
     }
 
-    /// Lets the binder run the uncorrelated subqueries of expressions with `runner`.
-    pub fn with_subquery_runner(mut self, runner: &'a SubqueryRunner<'a>) -> Self {
-        self.runner = Some(runner);
-        self
+    /// The uncorrelated subqueries of the statements bound so far, by [`Expr::Subquery`] id:
+    /// the engine runs them once when the statement executes. Binding runs nothing.
+    pub fn take_subqueries(&self) -> Vec<LogicalPlan> {
+        std::mem::take(&mut *self.subqueries.borrow_mut())
     }
 
-    /// Binds one statement.
+    /// Binds one statement. A CTE read only once (counting its uses in the statement's
+    /// subqueries too) is inlined into its reader.
     pub fn bind_statement(&self, statement: &sql::Statement) -> Result<Plan> {
+        let mut plan = self.bind_statement_parts(statement)?;
+        let mut subqueries = self.subqueries.borrow_mut();
+        let mut plans: Vec<&mut LogicalPlan> = subqueries.iter_mut().collect();
+        match &mut plan {
+            Plan::Query(p) | Plan::Explain(p) | Plan::ExplainAnalyze(p) => plans.push(p),
+            Plan::Insert(insert) => {
+                if let super::InsertSource::Query(p) = &mut insert.source {
+                    plans.push(p);
+                }
+            }
+            _ => {}
+        }
+        cte::inline_single_use(plans)?;
+        drop(subqueries);
+        Ok(plan)
+    }
+
+    fn bind_statement_parts(&self, statement: &sql::Statement) -> Result<Plan> {
         match statement {
             sql::Statement::Query(query) => Ok(Plan::Query(self.bind_query(query)?)),
             sql::Statement::Explain {
@@ -220,9 +246,16 @@ impl<'a> Binder<'a> {
                 }
                 let plan = self.bind_query(&cte.query)?;
                 let plan = rename_columns(plan, &cte.alias.columns)?;
+                if subquery::reads_outer(&plan) {
+                    return Err(Error::unsupported(
+                        "a CTE that reads a column of the query enclosing its subquery; move the condition into the subquery's WHERE",
+                    ));
+                }
+                let id = self.next_cte.get();
+                self.next_cte.set(id + 1);
                 self.ctes
                     .borrow_mut()
-                    .push((cte.alias.name.value.clone(), plan));
+                    .push((cte.alias.name.value.clone(), id, Arc::new(plan)));
             }
         }
         if query.fetch.is_some() {
@@ -263,8 +296,16 @@ impl Context for Binder<'_> {
             .borrow()
             .iter()
             .rev()
-            .find(|(cte, _)| cte.eq_ignore_ascii_case(name))
-            .map(|(cte, plan)| (cte.clone(), plan.clone()))
+            .find(|(cte, _, _)| cte.eq_ignore_ascii_case(name))
+            .map(|(cte, id, plan)| {
+                let scan = LogicalPlan::Cte(CteScan {
+                    id: *id,
+                    name: cte.clone(),
+                    plan: plan.clone(),
+                    rows: None,
+                });
+                (cte.clone(), scan)
+            })
     }
 
     fn bind_query(&self, query: &sql::Query) -> Result<LogicalPlan> {
@@ -285,8 +326,10 @@ impl Context for Binder<'_> {
             .and_then(|resolve| resolve(idents))
     }
 
-    fn runner(&self) -> Option<&SubqueryRunner<'_>> {
-        self.runner
+    fn add_subquery(&self, plan: LogicalPlan) -> usize {
+        let mut subqueries = self.subqueries.borrow_mut();
+        subqueries.push(plan);
+        subqueries.len() - 1
     }
 
     fn now_ms(&self) -> i64 {

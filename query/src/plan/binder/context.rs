@@ -1,13 +1,12 @@
 //! What binding a query needs from the statement around it, seen from below: the catalog, the
 //! CTEs in scope, the binding of nested queries (CTE bodies, subqueries in FROM and in
-//! expressions), the subquery runner and the statement's clock.
+//! expressions), the statement's list of uncorrelated subqueries and its clock.
 //!
 //! The [`Binder`](super::Binder) provides it. The parts of the binder that bind a piece of a
 //! query (FROM, SELECT, UNION, expressions) are given a `&dyn Context` instead of the binder
 //! itself, so that they sit below it: a nested query recurses through [`Context::bind_query`]
 //! rather than through an import of the module that binds whole queries.
 
-use arrow::record_batch::RecordBatch;
 use sqlparser::ast as sql;
 use strata_storage::Storage;
 
@@ -19,15 +18,13 @@ use crate::plan::LogicalPlan;
 /// correlated subquery, as an [`Expr::OuterColumn`].
 pub(super) type OuterResolver = Box<dyn Fn(&[sql::Ident]) -> Option<Expr>>;
 
-/// Runs an uncorrelated subquery to completion (the engine's executor).
-pub type SubqueryRunner<'a> = dyn Fn(LogicalPlan) -> Result<Vec<RecordBatch>> + 'a;
-
 /// The statement being bound, as the binding of its parts sees it.
 pub(super) trait Context {
     /// The storage whose catalog names are resolved against.
     fn storage(&self) -> &Storage;
 
-    /// The innermost CTE in scope named `name` (case-insensitive): its name and its plan.
+    /// The innermost CTE in scope named `name` (case-insensitive): its name and a
+    /// [`LogicalPlan::Cte`] reading it (inlined after binding when it is read only once).
     fn cte(&self, name: &str) -> Option<(String, LogicalPlan)>;
 
     /// Binds a nested query (`[WITH ...] SELECT ... | query UNION [ALL] query`).
@@ -41,8 +38,9 @@ pub(super) trait Context {
     /// have; `None` outside a subquery or when the enclosing query has no such column either.
     fn outer_column(&self, idents: &[sql::Ident]) -> Option<Expr>;
 
-    /// Runs the uncorrelated subqueries of expressions; `None`: they are an error.
-    fn runner(&self) -> Option<&SubqueryRunner<'_>>;
+    /// Adds an uncorrelated subquery of an expression to the statement's subqueries (run
+    /// once when the statement executes): its id for [`Expr::Subquery`].
+    fn add_subquery(&self, plan: LogicalPlan) -> usize;
 
     /// `now()`: milliseconds since the epoch, one value for the whole statement.
     fn now_ms(&self) -> i64;

@@ -1,7 +1,9 @@
 //! Subqueries in expressions (`(SELECT ...)`, `x IN (SELECT ...)`, `EXISTS (...)`).
 //!
-//! An uncorrelated one is bound through the statement's [`Context`] and run once, while the
-//! statement is bound; its answer enters the plan as a literal or a hashed [`InSet`].
+//! An uncorrelated one is bound through the statement's [`Context`] and added to the
+//! statement's subqueries; the expression is an [`Expr::Subquery`] that refers to it, which the
+//! engine replaces by the answer (a literal or a hashed [`InSet`](crate::expr::InSet)) when the
+//! statement executes, once per subquery, inside the statement's snapshot. Binding runs nothing.
 //!
 //! A correlated one (it reads columns of the enclosing query's FROM, bound as
 //! [`Expr::OuterColumn`]) is decorrelated into a join that the enclosing clause puts below the
@@ -24,8 +26,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int64Array};
-use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
+use arrow::datatypes::DataType;
 use sqlparser::ast as sql;
 
 use super::context::OuterResolver;
@@ -34,11 +35,11 @@ use super::scope::{PendingJoin, Scope};
 use crate::error::{Error, Result};
 use crate::eval::fold_constants;
 use crate::expr::coerce::coerce_pair;
-use crate::expr::{AggregateFunction, BinaryOp, Expr, InSet};
+use crate::expr::{AggregateFunction, BinaryOp, Expr, SubqueryExpr, SubqueryKind};
 use crate::plan::{JoinKind, LogicalPlan};
 
-/// The answer of a subquery bound in an expression: uncorrelated (its plan, to run now) or
-/// correlated (its plan, with outer columns, to decorrelate).
+/// A subquery bound in an expression: uncorrelated (its plan, to run when the statement
+/// executes) or correlated (its plan, with outer columns, to decorrelate).
 enum Bound {
     Uncorrelated(LogicalPlan),
     Correlated(LogicalPlan),
@@ -74,8 +75,11 @@ fn bind_subquery(query: &sql::Query, scope: &Scope) -> Result<Bound> {
     })
 }
 
-/// True when some expression of the plan reads an outer column.
-fn reads_outer(plan: &LogicalPlan) -> bool {
+/// True when some expression of the plan (or of a CTE it reads) reads an outer column.
+pub(super) fn reads_outer(plan: &LogicalPlan) -> bool {
+    if let LogicalPlan::Cte(cte) = plan {
+        return reads_outer(&cte.plan);
+    }
     let mut outer = vec![];
     for e in plan.exprs() {
         e.collect_outer_columns(&mut outer);
@@ -89,14 +93,26 @@ fn has_outer(e: &Expr) -> bool {
     !outer.is_empty()
 }
 
-/// Runs an uncorrelated subquery's plan.
-fn run(plan: LogicalPlan, scope: &Scope) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let Some(runner) = scope.binder.and_then(|b| b.runner()) else {
+/// Adds an uncorrelated subquery's plan to the statement's subqueries: its id.
+fn register(plan: LogicalPlan, scope: &Scope) -> Result<usize> {
+    let Some(binder) = scope.binder else {
         return Err(Error::unsupported("subqueries in this statement"));
     };
+    Ok(binder.add_subquery(plan))
+}
+
+/// The type of a subquery's one column.
+fn column_type(plan: &LogicalPlan) -> Result<DataType> {
     let schema = plan.schema();
-    let batches = runner(plan)?;
-    Ok((schema, batches))
+    match schema.fields().as_ref() {
+        [field] => Ok(field.data_type().clone()),
+        fields => Err(Error::InvalidArgument {
+            message: format!(
+                "subquery has {} columns; a subquery in an expression returns one",
+                fields.len()
+            ),
+        }),
+    }
 }
 
 fn unsupported_shape(what: &str) -> Error {
@@ -270,11 +286,11 @@ fn exists_join(plan: LogicalPlan, scope: &Scope) -> Result<Expr> {
 /// `EXISTS (...)` / `NOT EXISTS (...)`.
 pub(super) fn exists_subquery(query: &sql::Query, negated: bool, scope: &Scope) -> Result<Expr> {
     let exists = match bind_subquery(query, scope)? {
-        Bound::Uncorrelated(plan) => {
-            let (_, batches) = run(plan, scope)?;
-            let exists = batches.iter().any(|b| b.num_rows() > 0);
-            Expr::Literal(Arc::new(arrow::array::BooleanArray::from(vec![exists])))
-        }
+        Bound::Uncorrelated(plan) => Expr::Subquery(Box::new(SubqueryExpr {
+            id: register(plan, scope)?,
+            kind: SubqueryKind::Exists,
+            column_type: DataType::Boolean,
+        })),
         Bound::Correlated(plan) => exists_join(plan, scope)?,
     };
     Ok(if negated {
@@ -413,74 +429,50 @@ fn substitute(value: Expr, mapping: &[Expr]) -> Result<Expr> {
     }
 }
 
-/// The one column of a subquery's result, as one array.
-fn subquery_column(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<ArrayRef> {
-    if schema.fields().len() != 1 {
-        return Err(Error::InvalidArgument {
-            message: format!(
-                "subquery has {} columns; a subquery in an expression returns one",
-                schema.fields().len()
-            ),
-        });
-    }
-    let data_type = schema.field(0).data_type();
-    let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(0).as_ref()).collect();
-    if arrays.is_empty() {
-        return Ok(arrow::array::new_empty_array(data_type));
-    }
-    Ok(arrow::compute::concat(&arrays)?)
-}
-
 /// `(SELECT ...)` as a value: its one row's one column, NULL without rows.
 pub(super) fn scalar_subquery(query: &sql::Query, scope: &Scope) -> Result<Expr> {
     if reads_empty_catalog_table(query, scope) {
         return Ok(Expr::Literal(arrow::array::new_null_array(
-            &arrow::datatypes::DataType::Null,
+            &DataType::Null,
             1,
         )));
     }
-    let (schema, batches) = match bind_subquery(query, scope)? {
-        Bound::Uncorrelated(plan) => run(plan, scope)?,
+    let plan = match bind_subquery(query, scope)? {
+        Bound::Uncorrelated(plan) => plan,
         Bound::Correlated(plan) => return scalar_join(plan, scope),
     };
-    let column = subquery_column(&schema, &batches)?;
-    let value = match column.len() {
-        0 => arrow::array::new_null_array(column.data_type(), 1),
-        1 => column,
-        _ => {
-            return Err(Error::InvalidArgument {
-                message: "more than one row returned by a subquery used as an expression".into(),
-            })
-        }
-    };
-    Ok(Expr::Literal(value))
+    let column_type = column_type(&plan)?;
+    Ok(Expr::Subquery(Box::new(SubqueryExpr {
+        id: register(plan, scope)?,
+        kind: SubqueryKind::Scalar,
+        column_type,
+    })))
 }
 
-/// `x [NOT] IN (SELECT ...)`: the values are computed now and hashed.
+/// `x [NOT] IN (SELECT ...)`: the values are computed when the statement runs, cast to the
+/// type `x` is compared in, and hashed.
 pub(super) fn in_subquery(
     value: Expr,
     query: &sql::Query,
     negated: bool,
     scope: &Scope,
 ) -> Result<Expr> {
-    let (schema, batches) = match bind_subquery(query, scope)? {
-        Bound::Uncorrelated(plan) => run(plan, scope)?,
+    let plan = match bind_subquery(query, scope)? {
+        Bound::Uncorrelated(plan) => plan,
         Bound::Correlated(_) => {
             return Err(Error::unsupported(
                 "[NOT] IN over a correlated subquery (with NULLs, IN has a third answer); write [NOT] EXISTS (SELECT ... WHERE ... AND inner = x)",
             ))
         }
     };
-    let column = subquery_column(&schema, &batches)?;
-    let probe = Expr::column(0, "subquery", column.data_type().clone());
+    let probe = Expr::column(0, "subquery", column_type(&plan)?);
     let (value, probe) = coerce_pair(value, probe, BinaryOp::Eq)?;
-    let values = match probe {
-        Expr::Cast { data_type, .. } => crate::kernel::cast(&column, &data_type)?,
-        _ => column,
-    };
-    Ok(Expr::InSet {
-        expr: Box::new(value),
-        set: Arc::new(InSet::try_new(&values)?),
-        negated,
-    })
+    Ok(Expr::Subquery(Box::new(SubqueryExpr {
+        id: register(plan, scope)?,
+        kind: SubqueryKind::In {
+            value: Box::new(value),
+            negated,
+        },
+        column_type: probe.data_type(),
+    })))
 }
