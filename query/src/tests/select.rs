@@ -263,7 +263,7 @@ fn subqueries_run_once_and_correlated_ones_are_decorrelated() {
     // A shape that is not decorrelated is a clear error.
     let err = error(
         &e,
-        "SELECT id FROM events e WHERE region IN (SELECT name FROM regions WHERE label = e.region)",
+        "SELECT id FROM events e WHERE region IN (SELECT name FROM regions WHERE label = e.region LIMIT 1)",
     );
     assert_eq!(err.code(), "UNSUPPORTED", "{err}");
     assert!(err.to_string().contains("correlated"), "{err}");

@@ -17,9 +17,10 @@
 //!   equalities: `f` grouped by the inner sides, LEFT-joined on the outer sides. Where no group
 //!   matches, the value is what the aggregate gives over no rows (0 for `count`, else NULL).
 //!
-//! `x IN (SELECT ...)` over a correlated subquery is not decorrelated (its NULL answer needs a
-//! null-aware mark); `EXISTS (... AND y = x)` says the same without NULLs. Other correlated
-//! shapes (a correlated subquery in GROUP BY, HAVING, ORDER BY or ON; one
+//! * `x [NOT] IN (SELECT y FROM f WHERE inner = outer ...)`: three MARK joins (a row of `f` for
+//!   the outer row at all, one with `y = x`, one with a NULL `y`) give IN's three-valued answer.
+//!
+//! Other correlated shapes (a correlated subquery in GROUP BY, HAVING, ORDER BY or ON; one
 //! with GROUP BY, LIMIT or a non-aggregate value; outer columns in its select list or two
 //! levels up) are `UNSUPPORTED`, with a hint.
 
@@ -300,6 +301,125 @@ pub(super) fn exists_subquery(query: &sql::Query, negated: bool, scope: &Scope) 
     })
 }
 
+/// `x [NOT] IN (SELECT y FROM f WHERE inner = outer AND ...)`: three MARK joins of the
+/// enclosing rows with `f` filtered by the local conjuncts, keyed by the correlated equalities:
+/// whether `f` has rows for the row at all (`any`), whether one has `y = x` (`found`, `x = y` a
+/// hash key too) and whether one has a NULL `y` (`null`). As in PostgreSQL, the answer is TRUE
+/// when found, FALSE without rows, NULL when `x` is NULL or a `y` is NULL, else FALSE.
+///
+/// Over an ungrouped aggregate (one row, always), `x IN (SELECT agg ...)` is `x = (SELECT agg
+/// ...)`, decorrelated as a scalar subquery.
+fn in_join(value: Expr, plan: LogicalPlan, negated: bool, scope: &Scope) -> Result<Expr> {
+    if let LogicalPlan::Projection { input, .. } = &plan {
+        if matches!(input.as_ref(), LogicalPlan::Aggregate { group_by, .. } if group_by.is_empty())
+        {
+            let scalar = scalar_join(plan, scope)?;
+            let op = if negated {
+                BinaryOp::NotEq
+            } else {
+                BinaryOp::Eq
+            };
+            let (value, scalar) = coerce_pair(value, scalar, op)?;
+            return Ok(value.binary(op, scalar));
+        }
+    }
+    // What does not change the set of values: ORDER BY, DISTINCT.
+    let mut plan = plan;
+    let (item, below) = loop {
+        plan = match plan {
+            LogicalPlan::Sort { input, .. } => *input,
+            LogicalPlan::Aggregate {
+                input, aggregates, ..
+            } if aggregates.is_empty() => *input,
+            LogicalPlan::Projection {
+                input, mut exprs, ..
+            } if exprs.len() == 1 => {
+                let item = exprs
+                    .pop()
+                    .ok_or_else(|| Error::internal("empty select list"))?;
+                break (item, *input);
+            }
+            LogicalPlan::Projection { exprs, .. } => {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "subquery has {} columns; a subquery in an expression returns one",
+                        exprs.len()
+                    ),
+                })
+            }
+            _ => return Err(unsupported_shape(
+                "under IN with aggregates, GROUP BY or LIMIT (write it as a join, or as EXISTS)",
+            )),
+        };
+    };
+    if has_outer(&item) {
+        return Err(unsupported_shape(
+            "whose select list reads the enclosing query",
+        ));
+    }
+    if matches!(
+        below,
+        LogicalPlan::Aggregate { .. } | LogicalPlan::Limit { .. } | LogicalPlan::Window { .. }
+    ) {
+        return Err(unsupported_shape(
+            "under IN with aggregates, GROUP BY, LIMIT or window functions",
+        ));
+    }
+    let (value, item) = coerce_pair(value, item, BinaryOp::Eq)?;
+    let mut correlation = Correlation::of(below)?;
+    let width = scope.schema.fields().len();
+    let mut on = vec![];
+    let mut filter = vec![];
+    for c in std::mem::take(&mut correlation.correlated) {
+        match equality(&c) {
+            Some((inner, outer)) => on.push((outer, inner)),
+            None => filter.push(over_pairs(c, width)?),
+        }
+    }
+    let right = correlation.right();
+    let filter = Expr::conjunction(filter);
+    let mark = |right: LogicalPlan, on: Vec<(Expr, Expr)>| -> Result<Expr> {
+        let index = scope.add_join(PendingJoin {
+            right,
+            kind: JoinKind::Mark,
+            on,
+            filter: filter.clone(),
+        })?;
+        Ok(Expr::column(
+            index,
+            crate::plan::MARK_COLUMN,
+            DataType::Boolean,
+        ))
+    };
+    let mut found_on = on.clone();
+    found_on.push((value.clone(), item.clone()));
+    let found = mark(right.clone(), found_on)?;
+    let any = mark(right.clone(), on.clone())?;
+    let null_right = LogicalPlan::Filter {
+        input: Box::new(right),
+        predicate: Expr::IsNull(Box::new(item)),
+    };
+    let null = mark(null_right, on)?;
+    let boolean =
+        |b: Option<bool>| Expr::Literal(Arc::new(arrow::array::BooleanArray::from(vec![b])));
+    let answer = Expr::Case {
+        when_then: vec![
+            (found, boolean(Some(true))),
+            (Expr::Not(Box::new(any)), boolean(Some(false))),
+            (
+                Expr::IsNull(Box::new(value)).binary(BinaryOp::Or, null),
+                boolean(None),
+            ),
+        ],
+        else_result: Some(Box::new(boolean(Some(false)))),
+    };
+    Ok(if negated {
+        Expr::Not(Box::new(answer))
+    } else {
+        answer
+    })
+}
+
 /// `(SELECT agg(...) FROM f WHERE inner = outer AND ...)`: `f` grouped by the inner sides,
 /// LEFT-joined on the outer ones.
 fn scalar_join(plan: LogicalPlan, scope: &Scope) -> Result<Expr> {
@@ -459,11 +579,7 @@ pub(super) fn in_subquery(
 ) -> Result<Expr> {
     let plan = match bind_subquery(query, scope)? {
         Bound::Uncorrelated(plan) => plan,
-        Bound::Correlated(_) => {
-            return Err(Error::unsupported(
-                "[NOT] IN over a correlated subquery (with NULLs, IN has a third answer); write [NOT] EXISTS (SELECT ... WHERE ... AND inner = x)",
-            ))
-        }
+        Bound::Correlated(plan) => return in_join(value, plan, negated, scope),
     };
     let probe = Expr::column(0, "subquery", column_type(&plan)?);
     let (value, probe) = coerce_pair(value, probe, BinaryOp::Eq)?;
