@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, NullArray};
+use arrow::array::{ArrayRef, AsArray, NullArray};
 use arrow::compute::kernels::{boolean, zip};
 use arrow::datatypes::DataType;
 
@@ -76,5 +76,37 @@ impl ScalarFunction for Coalesce {
             result = zip::zip(&present, &result, next)?;
         }
         Ok(result)
+    }
+}
+
+/// The value of a correlated scalar subquery that is not an aggregate, decorrelated into a
+/// grouping of its rows per outer key: `single_row(count, value)` is `value` (one of the rows'
+/// values) when the subquery matched at most one row, and the error PostgreSQL gives when it
+/// matched more. Internal: the binder's, not callable from SQL.
+#[derive(Debug, PartialEq)]
+pub(crate) struct SingleRow;
+
+impl ScalarFunction for SingleRow {
+    fn name(&self) -> &'static str {
+        "single_row"
+    }
+
+    fn return_type(&self, args: &[Expr]) -> DataType {
+        args.get(1).map_or(DataType::Null, Expr::data_type)
+    }
+
+    fn invoke(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
+        let [count, value] = args else {
+            return Err(Error::internal("single_row takes (count, value)"));
+        };
+        let count = count
+            .as_primitive_opt::<arrow::datatypes::Int64Type>()
+            .ok_or_else(|| Error::internal("single_row's count is not BIGINT"))?;
+        if arrow::compute::max(count).is_some_and(|rows| rows > 1) {
+            return Err(Error::InvalidArgument {
+                message: "more than one row returned by a subquery used as an expression".into(),
+            });
+        }
+        Ok(value.clone())
     }
 }

@@ -36,7 +36,8 @@ use super::scope::{PendingJoin, Scope};
 use crate::error::{Error, Result};
 use crate::eval::fold_constants;
 use crate::expr::coerce::coerce_pair;
-use crate::expr::{AggregateFunction, BinaryOp, Expr, SubqueryExpr, SubqueryKind};
+use crate::expr::{AggregateExpr, AggregateFunction, BinaryOp, Expr, SubqueryExpr, SubqueryKind};
+use crate::function::conditional::SingleRow;
 use crate::plan::{JoinKind, LogicalPlan};
 
 /// A subquery bound in an expression: uncorrelated (its plan, to run when the statement
@@ -420,9 +421,100 @@ fn in_join(value: Expr, plan: LogicalPlan, negated: bool, scope: &Scope) -> Resu
     })
 }
 
+/// A correlated scalar subquery that is not an aggregate, `(SELECT y FROM f WHERE ...)`, as
+/// one: `single_row(count(*), any_value(y))`, which is an error where an outer row matches more
+/// than one row (PostgreSQL's "more than one row returned by a subquery"); with `LIMIT 1` (no
+/// ORDER BY), `any_value(y)`. Aggregates pass unchanged.
+fn single_row_aggregate(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let (plan, limited) = match plan {
+        LogicalPlan::Limit {
+            input,
+            skip: 0,
+            fetch: Some(1),
+        } if matches!(input.as_ref(), LogicalPlan::Projection { .. }) => (*input, true),
+        LogicalPlan::Limit { input, .. }
+            if matches!(input.as_ref(), LogicalPlan::Sort { .. }) =>
+        {
+            return Err(unsupported_shape(
+                "with ORDER BY ... LIMIT (the first row per outer row: write it with DISTINCT ON or row_number() in a join)",
+            ))
+        }
+        other => (other, false),
+    };
+    let LogicalPlan::Projection {
+        input,
+        mut exprs,
+        names,
+    } = plan
+    else {
+        return Ok(plan);
+    };
+    let is_plain = !matches!(
+        input.as_ref(),
+        LogicalPlan::Aggregate { .. }
+            | LogicalPlan::Limit { .. }
+            | LogicalPlan::Sort { .. }
+            | LogicalPlan::Window { .. }
+    );
+    if !is_plain || exprs.len() != 1 || exprs.iter().any(|e| e.contains_aggregate()) {
+        return Ok(LogicalPlan::Projection {
+            input,
+            exprs,
+            names,
+        });
+    }
+    let item = exprs
+        .pop()
+        .ok_or_else(|| Error::internal("empty select list"))?;
+    let item_type = item.data_type();
+    let any_value = AggregateExpr {
+        func: AggregateFunction::AnyValue,
+        arg: Some(item),
+        distinct: false,
+        filter: None,
+        data_type: item_type.clone(),
+        fraction: None,
+    };
+    let (aggregates, value) = if limited {
+        (vec![any_value], Expr::column(0, "any_value", item_type))
+    } else {
+        let count = AggregateExpr {
+            func: AggregateFunction::Count,
+            arg: None,
+            distinct: false,
+            filter: None,
+            data_type: DataType::Int64,
+            fraction: None,
+        };
+        let value = Expr::call(
+            SingleRow,
+            vec![
+                Expr::column(0, "count", DataType::Int64),
+                Expr::column(1, "any_value", item_type),
+            ],
+        );
+        (vec![count, any_value], value)
+    };
+    let names = aggregates
+        .iter()
+        .map(|a| a.func.name().to_string())
+        .collect();
+    Ok(LogicalPlan::Projection {
+        input: Box::new(LogicalPlan::Aggregate {
+            input,
+            group_by: vec![],
+            aggregates,
+            names,
+        }),
+        exprs: vec![value],
+        names: vec!["value".into()],
+    })
+}
+
 /// `(SELECT agg(...) FROM f WHERE inner = outer AND ...)`: `f` grouped by the inner sides,
 /// LEFT-joined on the outer ones.
 fn scalar_join(plan: LogicalPlan, scope: &Scope) -> Result<Expr> {
+    let plan = single_row_aggregate(plan)?;
     let LogicalPlan::Projection { input, exprs, .. } = plan else {
         return Err(unsupported_shape(
             "that is not a single aggregate value (add an aggregate such as max(...))",
