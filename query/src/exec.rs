@@ -17,6 +17,7 @@ pub mod index;
 pub mod insert;
 mod join;
 mod limit;
+mod mark_join;
 mod nested_loop;
 mod parallel;
 mod projection;

@@ -16,7 +16,8 @@
 //! batch. A NULL key never matches.
 //!
 //! A MARK join (for `EXISTS` / `IN` over a correlated subquery) outputs each left row once with
-//! a BOOLEAN column: whether some pair passed.
+//! a BOOLEAN column: whether some pair passed. When its left input is small, it hashes that
+//! side instead (`mark_join.rs`).
 //!
 //! The helpers below the operator (gathering pairs, the filter over them, the unmatched rows)
 //! are shared with the nested-loop join.
@@ -34,6 +35,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
 
+use super::mark_join::{try_left_build, LeftRead};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
 use crate::eval::{evaluate_array, evaluate_predicate};
@@ -89,7 +91,7 @@ impl HashJoinExec {
 }
 
 /// True for the rows where every key is non-NULL.
-fn valid_keys(keys: &[ArrayRef], rows: usize) -> Option<NullBuffer> {
+pub(super) fn valid_keys(keys: &[ArrayRef], rows: usize) -> Option<NullBuffer> {
     keys.iter()
         .fold(None, |acc: Option<NullBuffer>, k| {
             NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())
@@ -98,25 +100,28 @@ fn valid_keys(keys: &[ArrayRef], rows: usize) -> Option<NullBuffer> {
 }
 
 /// Evaluates key expressions over a batch, with -0.0 read as 0.0.
-fn keys_of(exprs: &[&Expr], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+pub(super) fn keys_of(exprs: &[&Expr], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     exprs
         .iter()
         .map(|e| normalize_zero(&evaluate_array(e, batch)?))
         .collect()
 }
 
-/// The right input, hashed by key.
-struct BuildSide {
-    batch: RecordBatch,
-    converter: RowConverter,
+/// The build input, hashed by key.
+pub(super) struct BuildSide {
+    /// Its rows.
+    pub(super) batch: RecordBatch,
+    /// Encodes keys (of the probe side too) as bytes.
+    pub(super) converter: RowConverter,
     /// Key bytes -> the last build row with that key.
-    heads: HashMap<Box<[u8]>, u32, RandomState>,
+    pub(super) heads: HashMap<Box<[u8]>, u32, RandomState>,
     /// For every build row, the previous row with the same key (`NONE` ends the chain).
     next: Vec<u32>,
 }
 
 impl BuildSide {
-    fn matches(&self, key: &[u8], mut f: impl FnMut(u32)) {
+    /// Calls `f` with every build row whose key is `key`.
+    pub(super) fn matches(&self, key: &[u8], mut f: impl FnMut(u32)) {
         if let Some(&head) = self.heads.get(key) {
             let mut row = head;
             while row != NONE {
@@ -145,6 +150,18 @@ impl HashJoinExec {
         }
         let batch = concat_batches(&schema, &batches)?;
         drop(batches);
+        BuildSide::new(batch, keys, stats, held)
+    }
+}
+
+impl BuildSide {
+    /// Hashes the rows of `batch` by `keys` (memory counted from `held` on).
+    pub(super) fn new(
+        batch: RecordBatch,
+        keys: &[&Expr],
+        stats: &ExecStats,
+        held: &mut usize,
+    ) -> Result<BuildSide> {
         let num_rows = batch.num_rows();
         let limit = usize::try_from(NONE).unwrap_or(usize::MAX);
         if num_rows >= limit {
@@ -341,6 +358,14 @@ pub(super) fn pair_schema(left: &SchemaRef, right: &SchemaRef) -> SchemaRef {
     Arc::new(arrow::datatypes::Schema::new(fields))
 }
 
+/// `batch` in slices of at most [`BATCH_ROWS`] rows (none for an empty batch).
+pub(super) fn split_batch(batch: &RecordBatch) -> Vec<RecordBatch> {
+    (0..batch.num_rows())
+        .step_by(BATCH_ROWS)
+        .map(|start| batch.slice(start, BATCH_ROWS.min(batch.num_rows() - start)))
+        .collect()
+}
+
 /// Rows per batch of NULL-extended right rows, and the size the nested loop aims at.
 pub(super) const BATCH_ROWS: usize = 8192;
 
@@ -407,11 +432,23 @@ impl ExecutionPlan for HashJoinExec {
             schema,
             stats,
         } = *self;
+        let left_schema = left.schema();
+        // A mark join hashes its left input instead when that is small (`mark_join.rs`).
+        let (mut left_input, mut left, right) = if kind == JoinKind::Mark {
+            match try_left_build(left, right, &on, filter.as_ref(), &schema, &stats)? {
+                (LeftRead::Done(out), _) => return Ok(out),
+                (LeftRead::Large(read), Some(right)) => (Some(read), None, right),
+                (LeftRead::Large(_), None) => {
+                    return Err(Error::internal("mark join lost its right input"))
+                }
+            }
+        } else {
+            (None, Some(left), right)
+        };
         let right_keys: Vec<&Expr> = on.iter().map(|(_, r)| r).collect();
         let mut held = 0;
         let build = HashJoinExec::build(right, &right_keys, &stats, &mut held)?;
         let build_rows = build.batch.num_rows();
-        let left_schema = left.schema();
         let pairs = pair_schema(&left_schema, &build.batch.schema());
         if build.heads.is_empty() && !kind.keeps_unmatched_left() {
             // Nothing can match and no left row comes out alone: do not read the left input.
@@ -429,7 +466,11 @@ impl ExecutionPlan for HashJoinExec {
             return Ok(Box::new(alone.into_iter().map(Ok)));
         }
         let left_keys: Vec<Expr> = on.into_iter().map(|(l, _)| l).collect();
-        let input = left.execute()?;
+        let input = match (left_input.take(), left.take()) {
+            (Some(read), _) => read,
+            (None, Some(left)) => left.execute()?,
+            (None, None) => return Err(Error::internal("hash join without a left input")),
+        };
         let build = Rc::new(build);
         let visited = Rc::new(RefCell::new(if kind.keeps_unmatched_right() {
             vec![false; build_rows]

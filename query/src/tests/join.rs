@@ -246,3 +246,21 @@ fn join_region_scans_read_only_the_columns_the_query_uses() {
     assert_eq!(rows, expected);
     assert!(!rows.is_empty());
 }
+
+#[test]
+fn mark_joins_hash_the_small_left_side_and_fall_back_for_a_large_one() {
+    let e = events("mark-join-sides");
+    // 1,000 outer rows: hashed (the right side streams through them).
+    let small = "SELECT count(*), sum(g) FROM generate_series(1, 1000) AS s(g) \
+                 WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = s.g AND e.amount > 2)";
+    assert_eq!(query(&e, small), ["4|17"]);
+    // More than LEFT_BUILD_ROWS outer rows: the right side is hashed, as for other joins.
+    let large = "SELECT count(*), sum(g) FROM generate_series(1, 1100000) AS s(g) \
+                 WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = s.g AND e.amount > 2) \
+                 OR g > 1099998";
+    assert_eq!(query(&e, large), ["6|2200016"]);
+    // IN with NULLs goes through the same mark joins.
+    let nulls = "SELECT count(*) FROM generate_series(1, 10) AS s(g) \
+                 WHERE g NOT IN (SELECT user_id / 10 FROM events e WHERE e.region = 'eu' AND e.id > g - 7)";
+    assert_eq!(query(&e, nulls), ["8"]);
+}
