@@ -140,6 +140,17 @@ pub enum AggregateFunction {
     /// `PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY x)`: the `p` quantile, interpolated linearly
     /// between the two nearest values (DOUBLE), as in PostgreSQL.
     PercentileCont,
+    /// `PERCENTILE_DISC(p) WITHIN GROUP (ORDER BY x)`: the first value of the ordering whose
+    /// position reaches the fraction `p` (the type of `x`).
+    PercentileDisc,
+    /// `MODE() WITHIN GROUP (ORDER BY x)` (or DuckDB's `mode(x)`): the most frequent non-NULL
+    /// value, the first in the ordering among equally frequent ones.
+    Mode,
+    /// `STRING_AGG(x, separator [ORDER BY ...])`: the non-NULL values joined by the separator
+    /// (the separator of each value but the first goes before it), NULL without values.
+    StringAgg,
+    /// `ARRAY_AGG(x [ORDER BY ...])`: the values, NULLs included, as a list; NULL without rows.
+    ArrayAgg,
 }
 
 impl AggregateFunction {
@@ -159,6 +170,10 @@ impl AggregateFunction {
             "approx_count_distinct" => AggregateFunction::ApproxCountDistinct,
             "approx_percentile" | "approx_quantile" => AggregateFunction::ApproxPercentile,
             "percentile_cont" => AggregateFunction::PercentileCont,
+            "percentile_disc" => AggregateFunction::PercentileDisc,
+            "mode" => AggregateFunction::Mode,
+            "string_agg" => AggregateFunction::StringAgg,
+            "array_agg" => AggregateFunction::ArrayAgg,
             _ => return None,
         })
     }
@@ -179,6 +194,10 @@ impl AggregateFunction {
             AggregateFunction::ApproxCountDistinct => "approx_count_distinct",
             AggregateFunction::ApproxPercentile => "approx_percentile",
             AggregateFunction::PercentileCont => "percentile_cont",
+            AggregateFunction::PercentileDisc => "percentile_disc",
+            AggregateFunction::Mode => "mode",
+            AggregateFunction::StringAgg => "string_agg",
+            AggregateFunction::ArrayAgg => "array_agg",
         }
     }
 }
@@ -252,18 +271,91 @@ pub struct AggregateExpr {
     /// The result type.
     pub data_type: DataType,
     /// The fraction `p` of `approx_percentile(x, p)` and `percentile_cont(p)`, in [0, 1]
-    /// (for `WITHIN GROUP (ORDER BY x DESC)`, `1 - p`).
+    /// (for `WITHIN GROUP (ORDER BY x DESC)`, `1 - p`), and of `percentile_disc(p)`.
     pub fraction: Option<f64>,
+    /// The arguments after the first (`string_agg`'s separator).
+    pub extra_args: Vec<Expr>,
+    /// The order the values are aggregated in: `string_agg(x, ',' ORDER BY y DESC)`, or the
+    /// `WITHIN GROUP (ORDER BY x)` of `percentile_disc` and `mode` (whose key is `arg`). Empty:
+    /// the input order.
+    pub order_by: Vec<SortKey>,
+}
+
+impl AggregateExpr {
+    /// A call of `func` with one argument (or none, `COUNT(*)`) and no ORDER BY.
+    pub fn simple(func: AggregateFunction, arg: Option<Expr>, data_type: DataType) -> Self {
+        AggregateExpr {
+            func,
+            arg,
+            distinct: false,
+            filter: None,
+            data_type,
+            fraction: None,
+            extra_args: vec![],
+            order_by: vec![],
+        }
+    }
+
+    /// Every expression of the call: the arguments, the ORDER BY keys and the FILTER.
+    pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
+        self.arg
+            .iter()
+            .chain(self.extra_args.iter())
+            .chain(self.order_by.iter().map(|k| &k.expr))
+            .chain(self.filter.iter())
+    }
+
+    /// The call with every expression replaced by `f(expression)`.
+    pub fn map_exprs(mut self, mut f: impl FnMut(Expr) -> Result<Expr>) -> Result<Self> {
+        self.arg = self.arg.map(&mut f).transpose()?;
+        self.extra_args = self
+            .extra_args
+            .into_iter()
+            .map(&mut f)
+            .collect::<Result<_>>()?;
+        for key in &mut self.order_by {
+            let expr = std::mem::replace(&mut key.expr, Expr::Literal(null_literal()));
+            key.expr = f(expr)?;
+        }
+        self.filter = self.filter.map(&mut f).transpose()?;
+        Ok(self)
+    }
+
+    /// True when the call collects its values to order them (or has several arguments): its
+    /// accumulator gets them as one struct array (the argument, the extra arguments, the
+    /// ORDER BY keys).
+    pub fn is_ordered(&self) -> bool {
+        matches!(
+            self.func,
+            AggregateFunction::PercentileDisc
+                | AggregateFunction::Mode
+                | AggregateFunction::StringAgg
+                | AggregateFunction::ArrayAgg
+        )
+    }
+}
+
+/// A one-row NULL literal (a placeholder while an expression is moved out).
+fn null_literal() -> ArrayRef {
+    arrow::array::new_null_array(&DataType::Null, 1)
 }
 
 impl fmt::Display for AggregateExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let distinct = if self.distinct { "DISTINCT " } else { "" };
         match (&self.arg, self.fraction) {
-            (Some(arg), Some(p)) => write!(f, "{}({distinct}{arg}, {p})", self.func.name())?,
-            (Some(arg), None) => write!(f, "{}({distinct}{arg})", self.func.name())?,
-            (None, _) => write!(f, "{}(*)", self.func.name())?,
+            (Some(arg), Some(p)) => write!(f, "{}({distinct}{arg}, {p}", self.func.name())?,
+            (Some(arg), None) => write!(f, "{}({distinct}{arg}", self.func.name())?,
+            (None, _) => write!(f, "{}(*", self.func.name())?,
         }
+        for extra in &self.extra_args {
+            write!(f, ", {extra}")?;
+        }
+        if !self.order_by.is_empty() {
+            let keys: Vec<String> = self.order_by.iter().map(|k| k.to_string()).collect();
+            write!(f, " ORDER BY {}", keys.join(", "))?;
+        }
+        write!(f, ")")?;
         match &self.filter {
             Some(filter) => write!(f, " FILTER (WHERE {filter})"),
             None => Ok(()),
@@ -469,7 +561,7 @@ impl Expr {
             Expr::InSet { expr, .. } => vec![expr],
             Expr::Like { expr, pattern, .. } => vec![expr, pattern],
             Expr::Cast { expr, .. } => vec![expr],
-            Expr::Aggregate(agg) => agg.arg.iter().chain(agg.filter.iter()).collect(),
+            Expr::Aggregate(agg) => agg.exprs().collect(),
             Expr::Window(window) => window.exprs().collect(),
             Expr::Function { args, .. } => args.iter().collect(),
             Expr::Case {
@@ -538,15 +630,7 @@ impl Expr {
                     else_result,
                 }
             }
-            Expr::Aggregate(mut agg) => {
-                if let Some(arg) = agg.arg.take() {
-                    agg.arg = Some(f(arg)?);
-                }
-                if let Some(filter) = agg.filter.take() {
-                    agg.filter = Some(f(filter)?);
-                }
-                Expr::Aggregate(agg)
-            }
+            Expr::Aggregate(agg) => Expr::Aggregate(Box::new(agg.map_exprs(&mut f)?)),
             Expr::Window(window) => Expr::Window(Box::new(window.map_exprs(&mut f)?)),
         })
     }
