@@ -370,11 +370,7 @@ impl LogicalPlan {
                 ..
             } => group_by
                 .iter()
-                .chain(
-                    aggregates
-                        .iter()
-                        .flat_map(AggregateExpr::exprs),
-                )
+                .chain(aggregates.iter().flat_map(AggregateExpr::exprs))
                 .collect(),
             LogicalPlan::Sort { keys, .. } => keys.iter().map(|k| &k.expr).collect(),
             LogicalPlan::Join { on, filter, .. } => on

@@ -23,12 +23,12 @@ mod variance;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use arrow::array::{ArrayRef, StructArray};
+use arrow::datatypes::Field;
 use arrow::datatypes::{
     DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, SchemaRef,
     TimeUnit, TimestampMillisecondType,
 };
-use arrow::array::{ArrayRef, StructArray};
-use arrow::datatypes::Field;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use self::accumulator::GroupsAccumulator;
@@ -223,7 +223,11 @@ fn ordered_input(aggregate: &AggregateExpr, batch: &RecordBatch) -> Result<Array
     let mut columns = vec![];
     for (i, expr) in exprs.enumerate() {
         let column = evaluate_array(expr, batch)?;
-        fields.push(Field::new(format!("c{i}"), column.data_type().clone(), true));
+        fields.push(Field::new(
+            format!("c{i}"),
+            column.data_type().clone(),
+            true,
+        ));
         columns.push(column);
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
@@ -262,8 +266,7 @@ fn aggregate_in_parallel(
                 scope.spawn(move || -> Result<Partial> {
                     let mut state = Partial::new(group_by, aggregates)?;
                     while let Ok((index, batch)) = receiver.recv() {
-                        if let Err(e) = state.update(index, &batch, group_by, aggregates, stats)
-                        {
+                        if let Err(e) = state.update(index, &batch, group_by, aggregates, stats) {
                             failed.store(true, Ordering::Relaxed);
                             return Err(e);
                         }

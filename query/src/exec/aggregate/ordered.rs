@@ -76,11 +76,11 @@ impl Ordered {
             AggregateFunction::StringAgg => Fold::StringAgg,
             AggregateFunction::ArrayAgg => Fold::ArrayAgg,
             AggregateFunction::Mode => Fold::Mode,
-            AggregateFunction::PercentileDisc => {
-                Fold::PercentileDisc(aggregate.fraction.ok_or_else(|| {
-                    Error::internal("percentile_disc() without a fraction")
-                })?)
-            }
+            AggregateFunction::PercentileDisc => Fold::PercentileDisc(
+                aggregate
+                    .fraction
+                    .ok_or_else(|| Error::internal("percentile_disc() without a fraction"))?,
+            ),
             other => {
                 return Err(Error::internal(format!(
                     "{}() is not an ordered aggregate",
@@ -280,7 +280,9 @@ impl GroupsAccumulator for Ordered {
                         let mut current: Option<(u32, usize)> = None;
                         for &i in run.iter().filter(|&&i| value.is_valid(i as usize)) {
                             current = match current {
-                                Some((v, n)) if values.row(v as usize) == values.row(i as usize) => {
+                                Some((v, n))
+                                    if values.row(v as usize) == values.row(i as usize) =>
+                                {
                                     Some((v, n + 1))
                                 }
                                 _ => Some((i, 1)),

@@ -127,7 +127,11 @@ pub(super) fn bind_aggregate(
         (F::PercentileCont | F::PercentileDisc | F::Mode, _) => {
             return Err(invalid(format!(
                 "{name}() takes {}: {}",
-                if func == F::Mode { "no argument" } else { "one fraction" },
+                if func == F::Mode {
+                    "no argument"
+                } else {
+                    "one fraction"
+                },
                 ordered_set_example(func)
             )))
         }
@@ -172,18 +176,16 @@ pub(super) fn bind_aggregate(
             }
         }
     }
-    aggregate_call(
-        AggregateExpr {
-            func,
-            arg,
-            distinct,
-            filter,
-            data_type: DataType::Null,
-            fraction,
-            extra_args,
-            order_by,
-        },
-    )
+    aggregate_call(AggregateExpr {
+        func,
+        arg,
+        distinct,
+        filter,
+        data_type: DataType::Null,
+        fraction,
+        extra_args,
+        order_by,
+    })
 }
 
 /// How an ordered-set aggregate is called, for error messages.
