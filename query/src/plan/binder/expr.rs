@@ -401,6 +401,14 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             Ok(bind(expr)?.cast_to(&target))
         }
         sql::Expr::Function(function) => bind_function(function, scope, agg),
+        sql::Expr::CompoundFieldAccess { root, access_chain } => match access_chain.as_slice() {
+            [sql::AccessExpr::Subscript(sql::Subscript::Index { index })] => {
+                crate::function::list::subscript(bind(root)?, bind(index)?)
+            }
+            _ => Err(Error::unsupported(format!(
+                "expression {e}: only one subscript a[i] of an array"
+            ))),
+        },
         sql::Expr::Subquery(query) => scalar_subquery(query, scope),
         sql::Expr::Exists { subquery, negated } => exists_subquery(subquery, *negated, scope),
         sql::Expr::Case {
