@@ -141,7 +141,8 @@ impl GroupsAccumulator for Ordered {
             return Ok(());
         }
         let groups: Vec<u32> = groups.iter().map(|&g| g as u32).collect();
-        self.bytes += values.get_array_memory_size() + groups.len() * 4;
+        // The rows' own bytes (a batch may be a slice of larger buffers).
+        self.bytes += values.to_data().get_slice_memory_size()? + groups.len() * 4;
         self.chunks.push(Chunk {
             batch: self.batch,
             groups,
