@@ -5,10 +5,10 @@
 //! and one struct array of the argument, the extra arguments and the ORDER BY keys (built by
 //! the aggregation, so that FILTER drops the rows of all of them at once). At the end the
 //! batches are put back in input order (each carries its position in the input, so the states
-//! of several workers merge into the order one worker would have seen), the rows are sorted
-//! once by (group, keys) on Arrow's row format with a stable sort (ties keep the input order:
-//! the same result on every run and with any number of workers), and each group's run is
-//! folded: joined, listed, counted or indexed.
+//! of several workers merge into the order one worker would have seen), the rows are bucketed
+//! by group (a counting sort) and each group's rows sorted by (keys, row number) on Arrow's row
+//! format (ties keep the input order: the same result on every run and with any number of
+//! workers), and each group's run is folded: joined, listed, counted or indexed.
 
 use std::sync::Arc;
 
@@ -193,44 +193,54 @@ impl GroupsAccumulator for Ordered {
         for g in 0..num_groups {
             starts[g + 1] += starts[g];
         }
-
-        // Sort by (group, keys); the sort is stable, so ties keep the input order.
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(groups))];
-        columns.extend(all.columns().iter().skip(self.first_key).cloned());
-        let mut options = vec![SortOptions::default()];
-        options.extend(self.keys.iter().copied());
-        let mut order: Vec<u32> = (0..rows as u32).collect();
-        {
-            let sort_rows = encode(&columns, &options)?;
-            order.sort_by(|&a, &b| sort_rows.row(a as usize).cmp(&sort_rows.row(b as usize)));
+        // A counting sort by group (in input order within a group), then each group's rows
+        // sorted by (keys, row number), so ties keep the input order.
+        let mut order = vec![0u32; rows];
+        let mut next = starts.clone();
+        for (i, &g) in groups.iter().enumerate() {
+            let at = next
+                .get_mut(g as usize)
+                .ok_or_else(|| Error::internal("an ordered aggregate row past the last group"))?;
+            order[*at] = i as u32;
+            *at += 1;
         }
-        let group_of = columns[0].as_primitive::<arrow::datatypes::UInt32Type>();
-        let value = all.column(0).clone();
-        let equal_values = match (self.distinct, self.fold) {
-            (true, _) | (_, Fold::Mode) => Some(encode(
-                std::slice::from_ref(&value),
-                &[SortOptions::default()],
-            )?),
-            _ => None,
-        };
-        if let (true, Some(values)) = (self.distinct, &equal_values) {
-            // DISTINCT orders by the argument: equal values are next to each other.
-            let mut previous: Option<u32> = None;
-            order.retain(|&i| {
-                let keep = previous.is_none_or(|p| {
-                    group_of.value(p as usize) != group_of.value(i as usize)
-                        || values.row(p as usize) != values.row(i as usize)
+        drop(next);
+        let key_columns: Vec<ArrayRef> =
+            all.columns().iter().skip(self.first_key).cloned().collect();
+        // The keys' row encoding. With DISTINCT the keys are the argument, and mode's key is its
+        // argument: equal keys are equal values there.
+        let keys = if key_columns.is_empty() {
+            None
+        } else {
+            let keys = encode(&key_columns, &self.keys)?;
+            for w in starts.windows(2) {
+                // Row numbers are the input order: ties broken by them keep it.
+                order[w[0]..w[1]].sort_unstable_by(|&a, &b| {
+                    keys.row(a as usize)
+                        .cmp(&keys.row(b as usize))
+                        .then(a.cmp(&b))
                 });
-                previous = Some(i);
-                keep
-            });
-            starts.iter_mut().for_each(|s| *s = 0);
-            for &i in &order {
-                starts[group_of.value(i as usize) as usize + 1] += 1;
             }
-            for g in 0..num_groups {
-                starts[g + 1] += starts[g];
+            Some(keys)
+        };
+        let value = all.column(0).clone();
+        if let (true, Some(keys)) = (self.distinct, &keys) {
+            // Equal values are next to each other: keep each group's first.
+            let mut kept = Vec::with_capacity(order.len());
+            let mut kept_starts = Vec::with_capacity(starts.len());
+            kept_starts.push(0);
+            for w in starts.windows(2) {
+                let mut previous: Option<u32> = None;
+                for &i in &order[w[0]..w[1]] {
+                    if previous.is_none_or(|p| keys.row(p as usize) != keys.row(i as usize)) {
+                        kept.push(i);
+                    }
+                    previous = Some(i);
+                }
+                kept_starts.push(kept.len());
             }
+            order = kept;
+            starts = kept_starts;
         }
         let runs = starts.windows(2).map(|w| &order[w[0]..w[1]]);
         match self.fold {
@@ -272,9 +282,9 @@ impl GroupsAccumulator for Ordered {
                 )?))
             }
             Fold::Mode => {
-                let values = equal_values
+                let values = keys
                     .as_ref()
-                    .ok_or_else(|| Error::internal("mode() without value rows"))?;
+                    .ok_or_else(|| Error::internal("mode() without a key"))?;
                 let picks: Vec<Option<u32>> = runs
                     .map(|run| {
                         let mut best: Option<(u32, usize)> = None;
