@@ -343,6 +343,23 @@ fn null_literal() -> ArrayRef {
 impl fmt::Display for AggregateExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let distinct = if self.distinct { "DISTINCT " } else { "" };
+        let keys: Vec<String> = self.order_by.iter().map(|k| k.to_string()).collect();
+        if matches!(
+            self.func,
+            AggregateFunction::PercentileDisc | AggregateFunction::Mode
+        ) {
+            let p = self.fraction.map(|p| p.to_string()).unwrap_or_default();
+            write!(
+                f,
+                "{}({p}) WITHIN GROUP (ORDER BY {})",
+                self.func.name(),
+                keys.join(", ")
+            )?;
+            return match &self.filter {
+                Some(filter) => write!(f, " FILTER (WHERE {filter})"),
+                None => Ok(()),
+            };
+        }
         match (&self.arg, self.fraction) {
             (Some(arg), Some(p)) => write!(f, "{}({distinct}{arg}, {p}", self.func.name())?,
             (Some(arg), None) => write!(f, "{}({distinct}{arg}", self.func.name())?,
@@ -351,8 +368,7 @@ impl fmt::Display for AggregateExpr {
         for extra in &self.extra_args {
             write!(f, ", {extra}")?;
         }
-        if !self.order_by.is_empty() {
-            let keys: Vec<String> = self.order_by.iter().map(|k| k.to_string()).collect();
+        if !keys.is_empty() {
             write!(f, " ORDER BY {}", keys.join(", "))?;
         }
         write!(f, ")")?;

@@ -495,6 +495,20 @@ fn ordered_aggregates_are_the_same_on_any_number_of_workers() {
             assert_eq!(query_with(&e, q, &limits(threads)), one, "{q} on {threads}");
         }
     }
+    let plan = query(
+        &e,
+        "EXPLAIN SELECT string_agg(s, ',' ORDER BY v DESC) FILTER (WHERE v > 3), \
+         percentile_disc(0.5) WITHIN GROUP (ORDER BY v), mode(s) FROM o",
+    )
+    .join("\n");
+    assert!(
+        plan.contains(
+            "aggregates=[string_agg(s#0, ',' ORDER BY v#1 DESC NULLS FIRST) FILTER (WHERE (v#1 > 3)), \
+             percentile_disc(0.5) WITHIN GROUP (ORDER BY v#1 ASC NULLS LAST), \
+             mode() WITHIN GROUP (ORDER BY s#0 ASC NULLS LAST)]"
+        ),
+        "{plan}"
+    );
     let memory = QueryLimits {
         memory_limit_bytes: Some(64 << 10),
         ..QueryLimits::default()
