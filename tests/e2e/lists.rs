@@ -6,7 +6,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::SimpleQueryMessage;
 
 use crate::harness::{Server, TempDir};
-use crate::pg::{connect, psql, runtime};
+use crate::pg::{connect, psql, runtime, venv_python};
 
 /// The raw body of `/v1/sql` in `format`.
 fn raw(server: &Server, query: &str, format: &str) -> (u16, String) {
@@ -120,4 +120,40 @@ fn lists_are_json_arrays_over_http_and_arrays_over_postgresql() {
     );
     assert!(ok, "{err}");
     assert_eq!(out.trim(), r#"{7,8}|{"","NULL"}"#);
+
+    // psycopg reads the arrays as Python lists, in text and in binary format.
+    let Some(python) = venv_python() else {
+        eprintln!("SKIPPED: psycopg is not installed in bench/.venv");
+        return;
+    };
+    let script = r#"
+import json, sys, psycopg
+conn = psycopg.connect(host="127.0.0.1", port=int(sys.argv[1]), user="strata", dbname="strata")
+out = []
+for binary in (False, True):
+    with conn.cursor(binary=binary) as cur:
+        cur.execute(sys.argv[2])
+        out.append([[row[1], row[2], row[3]] for row in cur.fetchall()])
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &server.pg_port().to_string(), QUERY])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = serde_json::json!([
+        [
+            ["a", null, "b c", "say \"hi\""],
+            [4, 3, 2, 1],
+            [1.5, null, -2.0, 0.25]
+        ],
+        [["", "NULL"], [8, 7], [3.0, 4.0]]
+    ]);
+    assert_eq!(got[0], expected, "text format");
+    assert_eq!(got[1], expected, "binary format");
 }
