@@ -5,11 +5,13 @@
 //! so evaluation never looks a name up. Literals are one-element Arrow arrays, so a literal is
 //! handed to the Arrow kernels as a [`Scalar`](arrow::array::Scalar) without conversion.
 
+mod aggregate;
 pub mod coerce;
 mod in_set;
 mod subquery;
 mod window;
 
+pub use aggregate::{AggregateExpr, AggregateFunction};
 pub use in_set::{InSet, Literals};
 pub use subquery::{SubqueryExpr, SubqueryKind};
 pub use window::{FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunction};
@@ -109,82 +111,6 @@ impl BinaryOp {
     }
 }
 
-/// An aggregate function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AggregateFunction {
-    /// `COUNT(*)` (no argument) or `COUNT(x)` (non-NULL values).
-    Count,
-    /// `SUM(x)`: BIGINT for integers (overflow is an error), DOUBLE for floats.
-    Sum,
-    /// `MIN(x)`
-    Min,
-    /// `MAX(x)`
-    Max,
-    /// `AVG(x)`: DOUBLE.
-    Avg,
-    /// `STDDEV(x)`, `STDDEV_SAMP(x)`: the sample standard deviation, DOUBLE (NULL below two
-    /// values).
-    StddevSamp,
-    /// `STDDEV_POP(x)`: the population standard deviation, DOUBLE.
-    StddevPop,
-    /// `VARIANCE(x)`, `VAR_SAMP(x)`: the sample variance, DOUBLE (NULL below two values).
-    VarSamp,
-    /// `VAR_POP(x)`: the population variance, DOUBLE.
-    VarPop,
-    /// `ANY_VALUE(x)`: some non-NULL value of the group (Strata returns the smallest).
-    AnyValue,
-    /// `APPROX_COUNT_DISTINCT(x)`: the number of distinct non-NULL values, estimated by a
-    /// HyperLogLog sketch (BIGINT; standard error about 1.6%, exact-ish below a few thousand).
-    ApproxCountDistinct,
-    /// `APPROX_PERCENTILE(x, p)`: the `p` quantile of the values (DOUBLE), estimated with a
-    /// t-digest (exact below 200 values per group).
-    ApproxPercentile,
-    /// `PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY x)`: the `p` quantile, interpolated linearly
-    /// between the two nearest values (DOUBLE), as in PostgreSQL.
-    PercentileCont,
-}
-
-impl AggregateFunction {
-    /// Looks a function up by its (case-insensitive) SQL name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "count" => AggregateFunction::Count,
-            "sum" => AggregateFunction::Sum,
-            "min" => AggregateFunction::Min,
-            "max" => AggregateFunction::Max,
-            "avg" | "mean" => AggregateFunction::Avg,
-            "stddev" | "stddev_samp" => AggregateFunction::StddevSamp,
-            "stddev_pop" => AggregateFunction::StddevPop,
-            "variance" | "var_samp" => AggregateFunction::VarSamp,
-            "var_pop" => AggregateFunction::VarPop,
-            "any_value" => AggregateFunction::AnyValue,
-            "approx_count_distinct" => AggregateFunction::ApproxCountDistinct,
-            "approx_percentile" | "approx_quantile" => AggregateFunction::ApproxPercentile,
-            "percentile_cont" => AggregateFunction::PercentileCont,
-            _ => return None,
-        })
-    }
-
-    /// The lower-case SQL name, also the default output column name.
-    pub fn name(self) -> &'static str {
-        match self {
-            AggregateFunction::Count => "count",
-            AggregateFunction::Sum => "sum",
-            AggregateFunction::Min => "min",
-            AggregateFunction::Max => "max",
-            AggregateFunction::Avg => "avg",
-            AggregateFunction::StddevSamp => "stddev_samp",
-            AggregateFunction::StddevPop => "stddev_pop",
-            AggregateFunction::VarSamp => "var_samp",
-            AggregateFunction::VarPop => "var_pop",
-            AggregateFunction::AnyValue => "any_value",
-            AggregateFunction::ApproxCountDistinct => "approx_count_distinct",
-            AggregateFunction::ApproxPercentile => "approx_percentile",
-            AggregateFunction::PercentileCont => "percentile_cont",
-        }
-    }
-}
-
 /// A scalar (row-by-row) function as a plan holds it: found by the binder in the registry
 /// ([`crate::function`]), with the constant options of the call fixed (`date_trunc`'s unit,
 /// `trim`'s side, `time_bucket`'s width), and run by the executor once per batch over whole
@@ -236,40 +162,6 @@ impl dyn ScalarFunction {
 impl PartialEq for dyn ScalarFunction {
     fn eq(&self, other: &Self) -> bool {
         self.equals(other.as_any())
-    }
-}
-
-/// One aggregate call, e.g. `COUNT(DISTINCT user_id)`. Its argument is bound against the input
-/// of the [`Aggregate`](crate::plan::LogicalPlan::Aggregate) node.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AggregateExpr {
-    /// Which function.
-    pub func: AggregateFunction,
-    /// The argument; `None` for `COUNT(*)`.
-    pub arg: Option<Expr>,
-    /// `DISTINCT` was given.
-    pub distinct: bool,
-    /// `FILTER (WHERE ...)`: only rows for which it is true are aggregated.
-    pub filter: Option<Expr>,
-    /// The result type.
-    pub data_type: DataType,
-    /// The fraction `p` of `approx_percentile(x, p)` and `percentile_cont(p)`, in [0, 1]
-    /// (for `WITHIN GROUP (ORDER BY x DESC)`, `1 - p`).
-    pub fraction: Option<f64>,
-}
-
-impl fmt::Display for AggregateExpr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let distinct = if self.distinct { "DISTINCT " } else { "" };
-        match (&self.arg, self.fraction) {
-            (Some(arg), Some(p)) => write!(f, "{}({distinct}{arg}, {p})", self.func.name())?,
-            (Some(arg), None) => write!(f, "{}({distinct}{arg})", self.func.name())?,
-            (None, _) => write!(f, "{}(*)", self.func.name())?,
-        }
-        match &self.filter {
-            Some(filter) => write!(f, " FILTER (WHERE {filter})"),
-            None => Ok(()),
-        }
     }
 }
 
@@ -477,7 +369,7 @@ impl Expr {
             Expr::InSet { expr, .. } => vec![expr],
             Expr::Like { expr, pattern, .. } => vec![expr, pattern],
             Expr::Cast { expr, .. } => vec![expr],
-            Expr::Aggregate(agg) => agg.arg.iter().chain(agg.filter.iter()).collect(),
+            Expr::Aggregate(agg) => agg.exprs().collect(),
             Expr::Window(window) => window.exprs().collect(),
             Expr::Subquery(subquery) => subquery.value().into_iter().collect(),
             Expr::Function { args, .. } => args.iter().collect(),
@@ -547,15 +439,7 @@ impl Expr {
                     else_result,
                 }
             }
-            Expr::Aggregate(mut agg) => {
-                if let Some(arg) = agg.arg.take() {
-                    agg.arg = Some(f(arg)?);
-                }
-                if let Some(filter) = agg.filter.take() {
-                    agg.filter = Some(f(filter)?);
-                }
-                Expr::Aggregate(agg)
-            }
+            Expr::Aggregate(agg) => Expr::Aggregate(Box::new(agg.map_exprs(&mut f)?)),
             Expr::Window(window) => Expr::Window(Box::new(window.map_exprs(&mut f)?)),
             Expr::Subquery(subquery) => Expr::Subquery(Box::new(subquery.map_value(f)?)),
         })

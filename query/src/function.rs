@@ -15,6 +15,7 @@
 //! conditional.rs  coalesce, nullif
 //! grouping.rs     grouping (GROUPING SETS, ROLLUP, CUBE)
 //! json.rs         json_extract[_string], json_extract_path[_text], json_valid; -> and ->>
+//! list.rs         cardinality, array_length, the subscript a[i]
 //! types.rs        typeof
 //! ```
 //!
@@ -25,6 +26,7 @@
 pub(crate) mod conditional;
 pub(crate) mod grouping;
 pub(crate) mod json;
+pub(crate) mod list;
 pub(crate) mod math;
 pub(crate) mod regex;
 pub(crate) mod string;
@@ -47,6 +49,7 @@ const FAMILIES: &[&[Definition]] = &[
     conditional::FUNCTIONS,
     grouping::FUNCTIONS,
     json::FUNCTIONS,
+    list::FUNCTIONS,
     types::FUNCTIONS,
 ];
 

@@ -26,6 +26,13 @@ pub fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
         ..Default::default()
     };
     let from = value.data_type();
+    if from != to && (matches!(from, DataType::List(_)) || matches!(to, DataType::List(_))) {
+        return Err(Error::unsupported(format!(
+            "casting {} to {} (arrays have no casts yet)",
+            strata_storage::sql_type_name(from),
+            strata_storage::sql_type_name(to)
+        )));
+    }
     if matches!(from, DataType::Timestamp(_, _)) && *to == DataType::Utf8 {
         return timestamp_text(value);
     }

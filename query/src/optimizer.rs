@@ -610,6 +610,8 @@ fn rewrite_sums_of_offsets(plan: LogicalPlan) -> Result<LogicalPlan> {
                     filter: a.filter.clone(),
                     data_type: DataType::Int64,
                     fraction: None,
+                    extra_args: vec![],
+                    order_by: vec![],
                 };
                 let sum = Expr::column(position(sum), format!("{name}_sum"), DataType::Int64);
                 let count = Expr::column(position(count), format!("{name}_count"), DataType::Int64);

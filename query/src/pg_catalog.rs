@@ -199,6 +199,19 @@ pub fn pg_type_of(dt: &DataType) -> (i64, &'static str, &'static str) {
         DataType::Date32 | DataType::Date64 => (1082, "date", "date"),
         DataType::Timestamp(_, _) => (1114, "timestamp without time zone", "timestamp"),
         DataType::Decimal128(_, _) => (1700, "numeric", "numeric"),
+        DataType::List(element) => match pg_type_of(element.data_type()).0 {
+            16 => (1000, "boolean[]", "_bool"),
+            21 => (1005, "smallint[]", "_int2"),
+            23 => (1007, "integer[]", "_int4"),
+            20 => (1016, "bigint[]", "_int8"),
+            700 => (1021, "real[]", "_float4"),
+            701 => (1022, "double precision[]", "_float8"),
+            1043 => (1015, "character varying[]", "_varchar"),
+            1082 => (1182, "date[]", "_date"),
+            1114 => (1115, "timestamp without time zone[]", "_timestamp"),
+            1700 => (1231, "numeric[]", "_numeric"),
+            _ => (1009, "text[]", "_text"),
+        },
         _ => (25, "text", "text"),
     }
 }

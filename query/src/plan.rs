@@ -403,11 +403,7 @@ impl LogicalPlan {
                 ..
             } => group_by
                 .iter()
-                .chain(
-                    aggregates
-                        .iter()
-                        .flat_map(|a| a.arg.iter().chain(a.filter.iter())),
-                )
+                .chain(aggregates.iter().flat_map(AggregateExpr::exprs))
                 .collect(),
             LogicalPlan::Sort { keys, .. } => keys.iter().map(|k| &k.expr).collect(),
             LogicalPlan::Join { on, filter, .. } => on
@@ -544,10 +540,8 @@ impl LogicalPlan {
             } => {
                 let group_by = group_by.into_iter().map(&mut f).collect::<Result<_>>()?;
                 let mut mapped = Vec::with_capacity(aggregates.len());
-                for mut aggregate in aggregates {
-                    aggregate.arg = aggregate.arg.map(&mut f).transpose()?;
-                    aggregate.filter = aggregate.filter.map(&mut f).transpose()?;
-                    mapped.push(aggregate);
+                for aggregate in aggregates {
+                    mapped.push(aggregate.map_exprs(&mut f)?);
                 }
                 LogicalPlan::Aggregate {
                     input,

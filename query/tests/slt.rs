@@ -119,8 +119,56 @@ fn format_float(v: f64) -> String {
 }
 
 fn format_column(column: &ArrayRef) -> Result<Vec<String>, Error> {
+    Ok(format_cells(column)?
+        .into_iter()
+        .map(|c| c.unwrap_or_else(|| "NULL".to_string()))
+        .collect())
+}
+
+/// A list as PostgreSQL's array text, `{a,"b c",NULL}`: elements formatted like columns
+/// (text as is), quoted when empty, `NULL`, or holding `{},"\` or white space.
+fn format_list(list: &arrow::array::ListArray) -> Result<Vec<Option<String>>, Error> {
+    let values = list.values();
+    let elements: Vec<Option<String>> = match values.data_type() {
+        DataType::Utf8 => values
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        _ => format_cells(values)?,
+    };
+    let offsets = list.value_offsets();
+    Ok((0..list.len())
+        .map(|row| {
+            if list.is_null(row) {
+                return None;
+            }
+            let range = offsets[row] as usize..offsets[row + 1] as usize;
+            let items: Vec<String> = elements[range]
+                .iter()
+                .map(|e| match e {
+                    None => "NULL".to_string(),
+                    Some(s) => {
+                        let quote = s.is_empty()
+                            || s.eq_ignore_ascii_case("null")
+                            || s.contains(|c: char| "{},\"\\".contains(c) || c.is_whitespace());
+                        if quote {
+                            format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+                        } else {
+                            s.clone()
+                        }
+                    }
+                })
+                .collect();
+            Some(format!("{{{}}}", items.join(",")))
+        })
+        .collect())
+}
+
+fn format_cells(column: &ArrayRef) -> Result<Vec<Option<String>>, Error> {
     let n = column.len();
     let cells = match column.data_type() {
+        DataType::List(_) => format_list(column.as_list::<i32>())?,
         DataType::Float64 => {
             let a = column.as_primitive::<Float64Type>();
             (0..n)
@@ -171,10 +219,7 @@ fn format_column(column: &ArrayRef) -> Result<Vec<String>, Error> {
                 .collect::<Vec<Option<String>>>()
         }
     };
-    Ok(cells
-        .into_iter()
-        .map(|c| c.unwrap_or_else(|| "NULL".to_string()))
-        .collect())
+    Ok(cells)
 }
 
 fn temp_dir(tag: &str) -> PathBuf {

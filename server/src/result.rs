@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, StringArray,
+    Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, ListArray, StringArray,
     TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
@@ -307,7 +307,19 @@ fn write_csv_rows(out: &mut Vec<u8>, batch: &RecordBatch) -> std::io::Result<()>
         .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
         .collect::<Result<Vec<_>, _>>()
         .map_err(io_error)?;
+    // The elements of list columns, formatted like the columns.
+    let element_formatters = batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.as_list_opt::<i32>()
+                .map(|l| ArrayFormatter::try_new(l.values().as_ref(), &options))
+                .transpose()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io_error)?;
     let mut cell = String::new();
+    let mut element = String::new();
     for row in 0..batch.num_rows() {
         for (i, (f, col)) in formatters.iter().zip(batch.columns()).enumerate() {
             if i > 0 {
@@ -320,6 +332,10 @@ fn write_csv_rows(out: &mut Vec<u8>, batch: &RecordBatch) -> std::io::Result<()>
             if let DataType::Timestamp(TimeUnit::Millisecond, None) = col.data_type() {
                 let ts = col.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
                 cell.push_str(&format_timestamp_ms(ts.value(row)));
+            } else if let (Some(list), Some(Some(elements))) =
+                (col.as_list_opt::<i32>(), element_formatters.get(i))
+            {
+                list_text(&mut cell, &mut element, list, elements, row);
             } else {
                 use std::fmt::Write as _;
                 let _ = write!(cell, "{}", f.value(row));
@@ -329,6 +345,57 @@ fn write_csv_rows(out: &mut Vec<u8>, batch: &RecordBatch) -> std::io::Result<()>
         out.push(b'\n');
     }
     Ok(())
+}
+
+/// Row `row` of `list` as PostgreSQL's array text (`{1,2,NULL}`, elements quoted as
+/// PostgreSQL quotes them), the elements in the CSV's display form.
+/// `element` is scratch space.
+fn list_text(
+    cell: &mut String,
+    element: &mut String,
+    list: &ListArray,
+    formatter: &ArrayFormatter<'_>,
+    row: usize,
+) {
+    use std::fmt::Write as _;
+    let values = list.values();
+    let offsets = list.value_offsets();
+    cell.push('{');
+    for (i, j) in (offsets[row] as usize..offsets[row + 1] as usize).enumerate() {
+        if i > 0 {
+            cell.push(',');
+        }
+        if values.is_null(j) {
+            cell.push_str("NULL");
+            continue;
+        }
+        element.clear();
+        match values.data_type() {
+            DataType::Timestamp(TimeUnit::Millisecond, None) => {
+                let ts = values.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+                element.push_str(&format_timestamp_ms(ts.value(j)));
+            }
+            _ => {
+                let _ = write!(element, "{}", formatter.value(j));
+            }
+        }
+        let quote = element.is_empty()
+            || element.eq_ignore_ascii_case("null")
+            || element.contains(|c: char| "{},\"\\".contains(c) || c.is_ascii_whitespace());
+        if quote {
+            cell.push('"');
+            for c in element.chars() {
+                if c == '"' || c == '\\' {
+                    cell.push('\\');
+                }
+                cell.push(c);
+            }
+            cell.push('"');
+        } else {
+            cell.push_str(element);
+        }
+    }
+    cell.push('}');
 }
 
 fn csv_field(s: &str) -> String {
@@ -366,6 +433,8 @@ enum ColumnWriter<'a> {
     Date(&'a Date32Array),
     TsMs(&'a TimestampMillisecondArray),
     Dec(&'a Decimal128Array, i8),
+    /// A list (`array_agg`) as a JSON array, its elements written by the inner writer.
+    List(&'a ListArray, Box<ColumnWriter<'a>>),
     Null,
     Other(&'a ArrayRef),
 }
@@ -390,6 +459,9 @@ impl<'a> ColumnWriter<'a> {
                 a.downcast_ref().map(|d| ColumnWriter::Dec(d, *scale))
             }
             DataType::Null => Some(ColumnWriter::Null),
+            DataType::List(_) => a
+                .downcast_ref::<ListArray>()
+                .map(|l| ColumnWriter::List(l, Box::new(ColumnWriter::new(l.values())))),
             _ => None,
         }
         .unwrap_or(ColumnWriter::Other(array))
@@ -409,6 +481,7 @@ impl<'a> ColumnWriter<'a> {
             ColumnWriter::Date(a) => a.is_null(row),
             ColumnWriter::TsMs(a) => a.is_null(row),
             ColumnWriter::Dec(a, _) => a.is_null(row),
+            ColumnWriter::List(a, _) => a.is_null(row),
             ColumnWriter::Other(a) => a.is_null(row),
         };
         if null {
@@ -433,6 +506,17 @@ impl<'a> ColumnWriter<'a> {
             ColumnWriter::Dec(a, scale) => {
                 let mut buf = [0u8; DECIMAL_TEXT_MAX];
                 out.extend_from_slice(decimal_text(a.value(row), *scale, &mut buf).as_bytes());
+            }
+            ColumnWriter::List(a, elements) => {
+                let offsets = a.value_offsets();
+                out.push(b'[');
+                for (i, element) in (offsets[row] as usize..offsets[row + 1] as usize).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    elements.write(out, element)?;
+                }
+                out.push(b']');
             }
             ColumnWriter::Other(a) => {
                 let options = FormatOptions::default();

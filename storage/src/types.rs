@@ -18,6 +18,9 @@ pub fn sql_type_name(dt: &DataType) -> Cow<'static, str> {
     if let DataType::Decimal128(p, s) = dt {
         return Cow::Owned(format!("DECIMAL({p},{s})"));
     }
+    if let DataType::List(element) = dt {
+        return Cow::Owned(format!("{}[]", sql_type_name(element.data_type())));
+    }
     Cow::Borrowed(match dt {
         DataType::Boolean => "BOOLEAN",
         DataType::Int8 | DataType::Int16 => "SMALLINT",

@@ -16,6 +16,7 @@ mod hostile_input;
 mod http_api;
 mod ingest_query;
 mod kafka;
+mod lists;
 mod openapi;
 mod pg;
 mod pg_clients;

@@ -322,7 +322,7 @@ fn http_ms(text: &str) -> i64 {
 }
 
 /// The Python venv of the tests (.ci/test installs psycopg into it).
-fn venv_python() -> Option<std::path::PathBuf> {
+pub(crate) fn venv_python() -> Option<std::path::PathBuf> {
     let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/.venv/bin/python");
     let ok = Command::new(&python)
         .args(["-c", "import psycopg"])

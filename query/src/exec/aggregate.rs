@@ -15,6 +15,7 @@ pub mod accumulator;
 mod distinct;
 mod groups;
 mod min_max;
+mod ordered;
 pub mod sketch;
 mod sum;
 mod variance;
@@ -22,6 +23,8 @@ mod variance;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use arrow::array::{ArrayRef, StructArray};
+use arrow::datatypes::Field;
 use arrow::datatypes::{
     DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, SchemaRef,
     TimeUnit, TimestampMillisecondType,
@@ -112,8 +115,10 @@ impl Partial {
         stats.track_memory(old, now)
     }
 
+    /// Adds `batch`, the input's batch number `index`.
     fn update(
         &mut self,
+        index: usize,
         batch: &RecordBatch,
         group_by: &[Expr],
         aggregates: &[AggregateExpr],
@@ -136,9 +141,14 @@ impl Partial {
         }
         let (groups, num_groups) = (&self.groups, self.num_groups);
         for (accumulator, aggregate) in self.accumulators.iter_mut().zip(aggregates) {
-            let values = match &aggregate.arg {
-                Some(arg) => Some(evaluate_array(arg, batch)?),
-                None => None,
+            accumulator.set_batch(index);
+            let values = if aggregate.is_ordered() {
+                Some(ordered_input(aggregate, batch)?)
+            } else {
+                match &aggregate.arg {
+                    Some(arg) => Some(evaluate_array(arg, batch)?),
+                    None => None,
+                }
             };
             match &aggregate.filter {
                 None => accumulator.update_batch(values.as_ref(), groups, num_groups)?,
@@ -201,6 +211,34 @@ impl Partial {
     }
 }
 
+/// The input of an ordered aggregate ([`AggregateExpr::is_ordered`]): one struct array of the
+/// argument, the extra arguments and the ORDER BY keys, so that FILTER drops rows of all at once.
+fn ordered_input(aggregate: &AggregateExpr, batch: &RecordBatch) -> Result<ArrayRef> {
+    let exprs = aggregate
+        .arg
+        .iter()
+        .chain(&aggregate.extra_args)
+        .chain(aggregate.order_by.iter().map(|k| &k.expr));
+    let mut fields = vec![];
+    let mut columns = vec![];
+    for (i, expr) in exprs.enumerate() {
+        let column = evaluate_array(expr, batch)?;
+        fields.push(Field::new(
+            format!("c{i}"),
+            column.data_type().clone(),
+            true,
+        ));
+        columns.push(column);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    let batch = RecordBatch::try_new_with_options(
+        Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+        &options,
+    )?;
+    Ok(Arc::new(StructArray::from(batch)))
+}
+
 /// Aggregates `input` on `workers` threads: the calling thread pulls batches from the input (whose
 /// scans run on their own workers and deliver their batches in a fixed order) and deals them out
 /// in turn, batch `k` to worker `k % workers`; every worker builds a [`Partial`] state; the
@@ -216,7 +254,7 @@ fn aggregate_in_parallel(
     workers: usize,
 ) -> Result<Partial> {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers)
-        .map(|_| std::sync::mpsc::sync_channel::<RecordBatch>(2))
+        .map(|_| std::sync::mpsc::sync_channel::<(usize, RecordBatch)>(2))
         .unzip();
     let failed = AtomicBool::new(false);
     let batches = input.execute()?;
@@ -227,8 +265,8 @@ fn aggregate_in_parallel(
                 let failed = &failed;
                 scope.spawn(move || -> Result<Partial> {
                     let mut state = Partial::new(group_by, aggregates)?;
-                    while let Ok(batch) = receiver.recv() {
-                        if let Err(e) = state.update(&batch, group_by, aggregates, stats) {
+                    while let Ok((index, batch)) = receiver.recv() {
+                        if let Err(e) = state.update(index, &batch, group_by, aggregates, stats) {
                             failed.store(true, Ordering::Relaxed);
                             return Err(e);
                         }
@@ -247,7 +285,7 @@ fn aggregate_in_parallel(
                     let Some(sender) = senders.get(k % workers) else {
                         break;
                     };
-                    if sender.send(batch).is_err() {
+                    if sender.send((k, batch)).is_err() {
                         break;
                     }
                 }
@@ -316,8 +354,8 @@ impl ExecutionPlan for AggregateExec {
             aggregate_in_parallel(input, &group_by, &aggregates, &stats, workers)?
         } else {
             let mut state = plan;
-            for batch in input.execute()? {
-                state.update(&batch?, &group_by, &aggregates, &stats)?;
+            for (index, batch) in input.execute()?.enumerate() {
+                state.update(index, &batch?, &group_by, &aggregates, &stats)?;
             }
             state
         };
@@ -328,6 +366,10 @@ impl ExecutionPlan for AggregateExec {
 
 /// Builds the accumulator for `aggregate`, choosing the loop by argument type.
 pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAccumulator>> {
+    if aggregate.is_ordered() {
+        // DISTINCT included: the accumulator drops repeated values once they are sorted.
+        return Ok(Box::new(ordered::Ordered::try_new(aggregate)?));
+    }
     let arg_type = aggregate.arg.as_ref().map(|a| a.data_type());
     let unsupported = |dt: &DataType| {
         Err(Error::unsupported(format!(
@@ -426,13 +468,17 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
                 other => return unsupported(&other),
             }
         }
+        AggregateFunction::PercentileDisc
+        | AggregateFunction::Mode
+        | AggregateFunction::StringAgg
+        | AggregateFunction::ArrayAgg => Box::new(ordered::Ordered::try_new(aggregate)?),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array};
+    use arrow::array::{Array, AsArray, Int32Array, Int64Array};
 
     fn accumulator(
         func: AggregateFunction,
@@ -447,6 +493,8 @@ mod tests {
             filter: None,
             data_type,
             fraction: None,
+            extra_args: vec![],
+            order_by: vec![],
         })
         .unwrap()
     }
@@ -600,6 +648,8 @@ mod tests {
             filter: None,
             data_type: DataType::Int64,
             fraction: None,
+            extra_args: vec![],
+            order_by: vec![],
         })
         .unwrap();
         let values: ArrayRef = Arc::new(Int64Array::from(vec![i64::MAX, 1]));

@@ -344,6 +344,8 @@ fn evaluate_call(
                     filter: None,
                     data_type: call.data_type.clone(),
                     fraction,
+                    extra_args: vec![],
+                    order_by: vec![],
                 };
                 let value = value.ok_or_else(|| {
                     Error::internal("an approximate aggregate without an argument")

@@ -31,6 +31,8 @@ fn plans() -> Vec<LogicalPlan> {
         filter: Some(column(1).binary(BinaryOp::Gt, column(0))),
         data_type: DataType::Int64,
         fraction: None,
+        extra_args: vec![],
+        order_by: vec![],
     };
     vec![
         scan(),

@@ -420,3 +420,101 @@ fn decimal_sums_are_exact_and_the_same_on_any_number_of_workers() {
         assert_eq!(rows(&out), want, "{threads} workers");
     }
 }
+
+/// Ordered aggregates (string_agg, array_agg with ORDER BY, mode, percentile_disc) over many
+/// batches answer the same on 1, 2 and 4 workers and on every run: ties in the ORDER BY keep
+/// the input order; string_agg without ORDER BY is the input order; the keys, NULLs
+/// included, order as asked. Their collected rows count against the memory limit.
+#[test]
+fn ordered_aggregates_are_the_same_on_any_number_of_workers() {
+    let e = engine("ordered-agg");
+    e.execute("CREATE TABLE o (k BIGINT, s VARCHAR, v INTEGER)")
+        .unwrap();
+    let table = e.storage.table("o").unwrap();
+    let schema = table.def().schema;
+    // Batches above the live segment's coalescing size: the aggregation sees 12.
+    let n = 9000i64;
+    for b in 0..12i64 {
+        let rows = b * n..(b + 1) * n;
+        let k: Vec<i64> = rows.clone().map(|i| i % 7).collect();
+        let s: Vec<Option<String>> = rows
+            .clone()
+            .map(|i| (i % 11 != 0).then(|| format!("{i}")))
+            .collect();
+        let v: Vec<Option<i32>> = rows
+            .map(|i| (i % 13 != 0).then_some((i * 7919 % 50) as i32))
+            .collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(k)),
+                Arc::new(StringArray::from(s)),
+                Arc::new(Int32Array::from(v)),
+            ],
+        )
+        .unwrap();
+        table.append(batch).unwrap();
+    }
+    let limits = |threads| QueryLimits {
+        threads: Some(threads),
+        ..QueryLimits::default()
+    };
+    let query_with = |e: &QueryEngine, sql: &str, limits: &QueryLimits| -> Vec<String> {
+        rows(&e.execute_with(sql, limits).unwrap())
+    };
+    // Input order: the values in row order (every 11th is NULL, skipped).
+    let expected: Vec<String> = (0..7)
+        .map(|k| {
+            let joined: Vec<String> = (0..12 * n)
+                .filter(|i| i % 7 == k && i % 11 != 0)
+                .map(|i| i.to_string())
+                .collect();
+            format!("{k}|{}", joined.join(","))
+        })
+        .collect();
+    let plain = "SELECT k, string_agg(s, ',') FROM o GROUP BY k ORDER BY k";
+    for threads in [1, 4, 2] {
+        assert_eq!(
+            query_with(&e, plain, &limits(threads)),
+            expected,
+            "{threads} workers"
+        );
+    }
+    let queries = [
+        "SELECT k, string_agg(s, ',' ORDER BY v DESC NULLS FIRST) FROM o GROUP BY k ORDER BY k",
+        "SELECT string_agg(s, ';' ORDER BY v, k DESC) FILTER (WHERE v > 10) FROM o",
+        "SELECT k, array_agg(v ORDER BY s) FROM o GROUP BY k ORDER BY k",
+        "SELECT k, array_agg(DISTINCT v), string_agg(DISTINCT s, ',') FROM o GROUP BY k ORDER BY k",
+        "SELECT k, mode() WITHIN GROUP (ORDER BY v), percentile_disc(0.3) WITHIN GROUP (ORDER BY v DESC), \
+         mode(s) FROM o GROUP BY k ORDER BY k",
+    ];
+    for q in queries {
+        let one = query_with(&e, q, &limits(1));
+        assert!(!one.is_empty(), "{q}");
+        for threads in [4, 2, 4] {
+            assert_eq!(query_with(&e, q, &limits(threads)), one, "{q} on {threads}");
+        }
+    }
+    let plan = query(
+        &e,
+        "EXPLAIN SELECT string_agg(s, ',' ORDER BY v DESC) FILTER (WHERE v > 3), \
+         percentile_disc(0.5) WITHIN GROUP (ORDER BY v), mode(s) FROM o",
+    )
+    .join("\n");
+    assert!(
+        plan.contains(
+            "aggregates=[string_agg(s#0, ',' ORDER BY v#1 DESC NULLS FIRST) FILTER (WHERE (v#1 > 3)), \
+             percentile_disc(0.5) WITHIN GROUP (ORDER BY v#1 ASC NULLS LAST), \
+             mode() WITHIN GROUP (ORDER BY s#0 ASC NULLS LAST)]"
+        ),
+        "{plan}"
+    );
+    let memory = QueryLimits {
+        memory_limit_bytes: Some(64 << 10),
+        ..QueryLimits::default()
+    };
+    let err = e
+        .execute_with("SELECT string_agg(s, ',' ORDER BY v) FROM o", &memory)
+        .unwrap_err();
+    assert_eq!(err.code(), "MEMORY_LIMIT_EXCEEDED", "{err}");
+}

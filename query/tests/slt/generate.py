@@ -77,6 +77,8 @@ def ensure_duckdb():
 
 def column_type(duck_type):
     name = str(duck_type).upper()
+    if name.endswith("[]"):
+        return "T"
     if name in INTEGER_TYPES:
         return "I"
     if name in FLOAT_TYPES or name.startswith("DECIMAL"):
@@ -105,9 +107,24 @@ def format_fraction(microsecond):
     return f".{microsecond:06d}"
 
 
+def format_element(v):
+    """One element of a list in PostgreSQL's array text (quoted when it must be)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, str):
+        text = v
+    else:
+        text = format_value(v, "T")
+    if text == "" or text.lower() == "null" or any(c in '{},"\\' or c.isspace() for c in text):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
+
+
 def format_value(v, kind):
     if v is None:
         return "NULL"
+    if isinstance(v, list):
+        return "{" + ",".join(format_element(e) for e in v) + "}"
     if isinstance(v, bool):
         return "true" if v else "false"
     if kind == "R" or isinstance(v, (float, decimal.Decimal)):

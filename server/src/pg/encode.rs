@@ -14,6 +14,7 @@
 //! | TIMESTAMP | Timestamp(ms) | timestamp (1114) | microseconds since 2000-01-01 |
 //! | DECIMAL(p, s) | Decimal128(p, s) | numeric (1700) | base-10000 digits, weight, sign, scale |
 //! | NULL | Null | text (25) | always NULL |
+//! | T[] (`array_agg`) | List(T) | T's array type (`_int8` 1016, `_varchar` 1015, ...) | PostgreSQL's array format |
 //!
 //! Any other Arrow type a function may produce is sent as `text` in Arrow's display form.
 //!
@@ -53,6 +54,20 @@ pub fn pg_type(dt: &DataType) -> Type {
         DataType::Date32 => Type::DATE,
         DataType::Timestamp(TimeUnit::Millisecond, None) => Type::TIMESTAMP,
         DataType::Decimal128(_, _) => Type::NUMERIC,
+        DataType::List(element) => match pg_type(element.data_type()) {
+            Type::BOOL => Type::BOOL_ARRAY,
+            Type::INT2 => Type::INT2_ARRAY,
+            Type::INT4 => Type::INT4_ARRAY,
+            Type::INT8 => Type::INT8_ARRAY,
+            Type::FLOAT4 => Type::FLOAT4_ARRAY,
+            Type::FLOAT8 => Type::FLOAT8_ARRAY,
+            Type::VARCHAR => Type::VARCHAR_ARRAY,
+            Type::DATE => Type::DATE_ARRAY,
+            Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
+            Type::NUMERIC => Type::NUMERIC_ARRAY,
+            // Lists of other types travel as their array text.
+            _ => Type::TEXT,
+        },
         // Everything else is sent as text in Arrow's display form (see `encode_column`).
         _ => Type::TEXT,
     }
@@ -238,6 +253,25 @@ fn encode_column(column: &ArrayRef, binary: bool, rows: &mut [BytesMut]) {
                 out.put_i32(-1);
             }
         }
+        DataType::List(element) => {
+            let list = column.as_list::<i32>();
+            let values = list.values();
+            // Every element encoded once, length-prefixed (-1: NULL), in the list's format.
+            let element_type = pg_type(element.data_type());
+            let binary = binary && pg_type(column.data_type()) != Type::TEXT;
+            let mut elements: Vec<BytesMut> = (0..values.len()).map(|_| BytesMut::new()).collect();
+            encode_column(values, binary, &mut elements);
+            let offsets = list.value_offsets();
+            append(list, rows, |_, row, out| {
+                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                let items = elements.get(start..end).unwrap_or_default();
+                if binary {
+                    put_binary_array(out, items, element_type.oid());
+                } else {
+                    put_array_text(out, items);
+                }
+            })
+        }
         _ => {
             // Anything else travels as text (declared `text` by `pg_type`).
             let formatter = arrow::util::display::ArrayFormatter::try_new(
@@ -255,6 +289,65 @@ fn encode_column(column: &ArrayRef, binary: bool, rows: &mut [BytesMut]) {
                 }
             }
         }
+    }
+}
+
+/// The value of a length-prefixed element (`None`: NULL).
+fn element_value(item: &[u8]) -> Option<&[u8]> {
+    let len = i32::from_be_bytes(item.get(..4)?.try_into().ok()?);
+    if len < 0 {
+        None
+    } else {
+        item.get(4..)
+    }
+}
+
+/// An array in PostgreSQL's text format: `{1,2,NULL}`, an element in double quotes (with `"`
+/// and `\` escaped) when it is empty, `NULL`, or holds `{},"\` or white space.
+fn put_array_text(out: &mut BytesMut, items: &[BytesMut]) {
+    out.put_u8(b'{');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        let Some(value) = element_value(item) else {
+            out.put_slice(b"NULL");
+            continue;
+        };
+        let quote = value.is_empty()
+            || value.eq_ignore_ascii_case(b"null")
+            || value.iter().any(|b| b"{},\"\\ \t\n\r\x0b\x0c".contains(b));
+        if !quote {
+            out.put_slice(value);
+            continue;
+        }
+        out.put_u8(b'"');
+        for &b in value {
+            if b == b'"' || b == b'\\' {
+                out.put_u8(b'\\');
+            }
+            out.put_u8(b);
+        }
+        out.put_u8(b'"');
+    }
+    out.put_u8(b'}');
+}
+
+/// A one-dimensional array in PostgreSQL's binary format: dimensions, NULL flag, element type,
+/// then the length and lower bound (1) of the dimension and the length-prefixed elements; an
+/// empty array has no dimension.
+fn put_binary_array(out: &mut BytesMut, items: &[BytesMut], element_oid: u32) {
+    let has_null = items.iter().any(|item| element_value(item).is_none());
+    out.put_i32(i32::from(!items.is_empty()));
+    out.put_i32(i32::from(has_null));
+    out.put_u32(element_oid);
+    if items.is_empty() {
+        return;
+    }
+    out.put_i32(items.len() as i32);
+    out.put_i32(1);
+    for item in items {
+        out.put_slice(item);
     }
 }
 

@@ -29,6 +29,12 @@ pub trait GroupsAccumulator: std::fmt::Debug + Send + Any {
         num_groups: usize,
     ) -> Result<()>;
 
+    /// Says that the next batches are the input's batch `index` (batches are numbered in input
+    /// order; accumulators that keep the input order use it when partial states merge).
+    fn set_batch(&mut self, index: usize) {
+        let _ = index;
+    }
+
     /// The result of every group, in group order (`num_groups` values).
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef>;
 

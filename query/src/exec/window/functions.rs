@@ -321,7 +321,11 @@ pub(super) fn aggregate(
         }
         AggregateFunction::ApproxCountDistinct
         | AggregateFunction::ApproxPercentile
-        | AggregateFunction::PercentileCont => {
+        | AggregateFunction::PercentileCont
+        | AggregateFunction::PercentileDisc
+        | AggregateFunction::Mode
+        | AggregateFunction::StringAgg
+        | AggregateFunction::ArrayAgg => {
             return Err(Error::unsupported(format!(
                 "{}() as a window function",
                 func.name()

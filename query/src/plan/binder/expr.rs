@@ -8,13 +8,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, Float64Array, Int64Array, StringArray};
+use arrow::array::{Int64Array, StringArray};
 use arrow::datatypes::DataType;
 use sqlparser::ast as sql;
 
-use super::aggregate::aggregate_call;
+use super::aggregate::bind_aggregate;
 use super::function::scalar_call;
-use super::literal::{interval_literal, literal, sort_options, sql_type};
+use super::literal::{interval_literal, literal, sql_type};
 use super::logic::{balanced, bind_binary, disjunction, map_binary_op};
 use super::postgres;
 use super::scope::{Relation, Scope};
@@ -401,6 +401,14 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
             Ok(bind(expr)?.cast_to(&target))
         }
         sql::Expr::Function(function) => bind_function(function, scope, agg),
+        sql::Expr::CompoundFieldAccess { root, access_chain } => match access_chain.as_slice() {
+            [sql::AccessExpr::Subscript(sql::Subscript::Index { index })] => {
+                crate::function::list::subscript(bind(root)?, bind(index)?)
+            }
+            _ => Err(Error::unsupported(format!(
+                "expression {e}: only one subscript a[i] of an array"
+            ))),
+        },
         sql::Expr::Subquery(query) => scalar_subquery(query, scope),
         sql::Expr::Exists { subquery, negated } => exists_subquery(subquery, *negated, scope),
         sql::Expr::Case {
@@ -465,16 +473,6 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
             message: format!("aggregate functions are not allowed in {clause}"),
         });
     }
-    let ordered_set = func == AggregateFunction::PercentileCont;
-    if ordered_set != (function.within_group.len() == 1) {
-        return Err(Error::InvalidArgument {
-            message: if ordered_set {
-                "percentile_cont(p) needs WITHIN GROUP (ORDER BY x)".into()
-            } else {
-                format!("{name}() does not take WITHIN GROUP")
-            },
-        });
-    }
     let filter = match &function.filter {
         Some(filter) => Some(expect_boolean(
             bind_expr(filter, scope, Some("FILTER (aggregates cannot be nested)"))?,
@@ -482,66 +480,9 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
         )?),
         None => None,
     };
-    let list = match &function.args {
-        sql::FunctionArguments::List(list) => list,
-        _ => {
-            return Err(Error::InvalidArgument {
-                message: format!("{name}() needs one argument"),
-            })
-        }
-    };
-    if !list.clauses.is_empty() {
-        return Err(Error::unsupported(format!("clauses inside {name}()")));
-    }
-    let distinct = matches!(
-        list.duplicate_treatment,
-        Some(sql::DuplicateTreatment::Distinct)
-    );
-    fn plain(arg: &sql::FunctionArg) -> Option<&sql::Expr> {
-        match arg {
-            sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => Some(e),
-            _ => None,
-        }
-    }
-    let (arg, fraction) = match (func, list.args.as_slice()) {
-        (AggregateFunction::Count, [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)])
-            if !distinct =>
-        {
-            (None, None)
-        }
-        (AggregateFunction::PercentileCont, [p]) if plain(p).is_some() => {
-            let key = &function.within_group[0];
-            let (descending, _) = sort_options(key)?;
-            let p = fraction_arg(plain(p), &name)?;
-            let p = if descending { 1.0 - p } else { p };
-            (Some(bind_expr(&key.expr, scope, nested)?), Some(p))
-        }
-        (AggregateFunction::ApproxPercentile, [x, p]) if plain(x).is_some() => {
-            let p = fraction_arg(plain(p), &name)?;
-            let x = plain(x).ok_or_else(|| Error::internal("checked above"))?;
-            (Some(bind_expr(x, scope, nested)?), Some(p))
-        }
-        (AggregateFunction::PercentileCont, _) => {
-            return Err(Error::InvalidArgument {
-                message: "percentile_cont() takes one fraction: percentile_cont(0.5) WITHIN GROUP (ORDER BY x)".into(),
-            })
-        }
-        (AggregateFunction::ApproxPercentile, _) => {
-            return Err(Error::InvalidArgument {
-                message: "approx_percentile() takes a value and a fraction: approx_percentile(x, 0.5)".into(),
-            })
-        }
-        (_, [a]) if plain(a).is_some() => {
-            let e = plain(a).ok_or_else(|| Error::internal("checked above"))?;
-            (Some(bind_expr(e, scope, nested)?), None)
-        }
-        _ => {
-            return Err(Error::InvalidArgument {
-                message: format!("{name}() takes exactly one argument (or * for count)"),
-            })
-        }
-    };
-    let call = aggregate_call(func, arg, distinct, filter, fraction)?;
+    let bind = |e: &sql::Expr| bind_expr(e, scope, nested);
+    let constant = |e: &sql::Expr| bind_constant(e, "a percentile fraction");
+    let call = bind_aggregate(func, function, filter, &bind, &constant)?;
     if over.is_none() && call.children().iter().any(|c| c.contains_window()) {
         return Err(Error::InvalidArgument {
             message: "aggregate function calls cannot contain window function calls".into(),
@@ -633,28 +574,6 @@ fn bind_scalar_function(
         .map(|a| bind_expr(a, scope, agg))
         .collect::<Result<Vec<_>>>()?;
     scalar_call(name, function, args, scope.binder.map(|b| b.now_ms()))
-}
-
-/// The constant fraction of a percentile, in [0, 1].
-fn fraction_arg(e: Option<&sql::Expr>, name: &str) -> Result<f64> {
-    let wrong = |what: String| Error::InvalidArgument {
-        message: format!("the fraction of {name}() must be a constant between 0 and 1, not {what}"),
-    };
-    let e = e.ok_or_else(|| wrong("this argument".into()))?;
-    let bound = crate::eval::fold_constants(bind_constant(e, "a percentile fraction")?)?;
-    let value = match &bound {
-        Expr::Literal(v) if is_numeric(v.data_type()) && v.is_valid(0) => {
-            crate::kernel::cast(v, &DataType::Float64)?
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .map(|a| a.value(0))
-        }
-        _ => None,
-    };
-    match value {
-        Some(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(wrong(e.to_string())),
-    }
 }
 
 /// The plain expression arguments of a function call.

@@ -111,6 +111,13 @@ pub(super) fn bind_binary(left: Expr, op: BinaryOp, right: Expr) -> Result<Expr>
         let clause = op.symbol();
         return Ok(expect_boolean(left, clause)?.binary(op, expect_boolean(right, clause)?));
     }
+    let is_list = |e: &Expr| matches!(e.data_type(), arrow::datatypes::DataType::List(_));
+    if is_list(&left) || is_list(&right) {
+        return Err(Error::unsupported(format!(
+            "operator {} on arrays (not implemented yet; compare elements: a[1] = ...)",
+            op.symbol()
+        )));
+    }
     let (left, right) = coerce_pair(left, right, op)?;
     Ok(left.binary(op, right))
 }

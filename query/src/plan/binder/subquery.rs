@@ -540,11 +540,7 @@ fn scalar_join(plan: LogicalPlan, scope: &Scope) -> Result<Expr> {
     if !group_by.is_empty() {
         return Err(unsupported_shape("with GROUP BY"));
     }
-    if has_outer(&value)
-        || aggregates.iter().any(|a| {
-            a.arg.as_ref().is_some_and(has_outer) || a.filter.as_ref().is_some_and(has_outer)
-        })
-    {
+    if has_outer(&value) || aggregates.iter().any(|a| a.exprs().any(has_outer)) {
         return Err(unsupported_shape(
             "whose select list reads the enclosing query",
         ));

@@ -394,10 +394,20 @@ pub(super) fn window_aggregate(call: Expr, over: Over) -> Result<Expr> {
             "{name}() over a frame other than the whole partition (not implemented yet); use OVER (PARTITION BY ...) without ORDER BY, or ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
         )));
     }
-    if aggregate.func == AggregateFunction::PercentileCont {
+    if matches!(
+        aggregate.func,
+        AggregateFunction::PercentileCont
+            | AggregateFunction::PercentileDisc
+            | AggregateFunction::Mode
+    ) {
         return Err(Error::InvalidArgument {
             message: format!("OVER is not supported for ordered-set aggregate {name}"),
         });
+    }
+    if aggregate.is_ordered() {
+        return Err(Error::unsupported(format!(
+            "{name}() as a window function (not implemented yet); aggregate in a subquery and join"
+        )));
     }
     let mut args: Vec<Expr> = aggregate.arg.into_iter().collect();
     if let Some(fraction) = aggregate.fraction {
