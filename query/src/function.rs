@@ -77,6 +77,8 @@ pub struct Call<'a> {
     pub args: Vec<Expr>,
     /// The statement's clock, milliseconds since the epoch (`None`: the wall clock).
     pub now_ms: Option<i64>,
+    /// The session's `TimeZone` (`None`: UTC).
+    pub time_zone: Option<crate::TimeZone>,
 }
 
 impl Call<'_> {

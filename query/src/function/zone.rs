@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, TimestampMillisecondType};
 use chrono::{DateTime, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
@@ -39,6 +39,37 @@ pub(crate) fn to_local(tz: &Tz, ms: i64) -> i64 {
         }
         None => ms,
     }
+}
+
+/// Every instant of `ts` as the wall-clock time it shows in `tz` ([`to_local`] per value),
+/// looking the offset up once per quarter hour of UTC time met (IANA offsets change at whole
+/// quarter hours since 1970): consecutive values of a batch usually share it.
+pub(crate) fn to_local_array(
+    tz: &Tz,
+    ts: &arrow::array::PrimitiveArray<TimestampMillisecondType>,
+) -> arrow::array::PrimitiveArray<TimestampMillisecondType> {
+    const QUARTER_HOUR: i64 = 900_000;
+    let mut cached: Option<(i64, i64)> = None;
+    let values: Vec<i64> = ts
+        .values()
+        .iter()
+        .map(|&v| {
+            if v < 0 {
+                return to_local(tz, v);
+            }
+            let key = v / QUARTER_HOUR;
+            let offset = match cached {
+                Some((k, offset)) if k == key => offset,
+                _ => {
+                    let offset = to_local(tz, v) - v;
+                    cached = Some((key, offset));
+                    offset
+                }
+            };
+            v.saturating_add(offset)
+        })
+        .collect();
+    arrow::array::PrimitiveArray::new(values.into(), ts.nulls().cloned())
 }
 
 /// The instant at which `tz`'s clocks show the local time `local_ms` (see the module
@@ -98,10 +129,7 @@ impl ScalarFunction for AtTimeZone {
         let ts = arg(args, 0)?
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| Error::internal("AT TIME ZONE of a non-TIMESTAMP"))?;
-        let tz = self.0;
-        Ok(Arc::new(ts.unary::<_, TimestampMillisecondType>(|v| {
-            to_local(&tz, v)
-        })))
+        Ok(Arc::new(to_local_array(&self.0, ts)))
     }
 
     fn fmt_call(&self, args: &[String], f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -58,6 +58,7 @@ pub(super) fn aggregate_call(
                 DataType::Null => DataType::Utf8,
                 dt if is_numeric(&dt)
                     || is_temporal(&dt)
+                    || crate::interval::is_interval(&dt)
                     || dt == DataType::Utf8
                     || dt == DataType::Boolean =>
                 {

@@ -15,6 +15,7 @@ pub(super) fn scalar_call(
     function: &sql::Function,
     args: Vec<Expr>,
     now_ms: Option<i64>,
+    time_zone: Option<crate::TimeZone>,
 ) -> Result<Expr> {
     const SUPPORTED: &str = "count, sum, min, max, avg, stddev, stddev_pop, variance, var_pop, \
          date_trunc, date_part, extract, coalesce, nullif, lower, upper, length, octet_length, \
@@ -29,7 +30,12 @@ pub(super) fn scalar_call(
         return Ok(Expr::Literal(value?));
     }
     match crate::function::lookup(name) {
-        Some(definition) => (definition.bind)(Call { name, args, now_ms }),
+        Some(definition) => (definition.bind)(Call {
+            name,
+            args,
+            now_ms,
+            time_zone,
+        }),
         None => Err(Error::unsupported(format!(
             "function {}(); supported functions: {SUPPORTED}",
             function.name
