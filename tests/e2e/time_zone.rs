@@ -134,10 +134,12 @@ fn session_time_zone_and_intervals_over_postgresql_and_http() {
             .await
             .unwrap_err();
         assert_eq!(err.code().map(|c| c.code()), Some("22023"), "{err}");
+        let message = err.as_db_error().map(|e| e.message().to_string());
         assert!(
-            err.to_string()
-                .contains("invalid value for parameter \"TimeZone\""),
-            "{err}"
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("invalid value for parameter \"TimeZone\"")),
+            "{message:?}"
         );
     });
 
