@@ -42,7 +42,7 @@ pub fn write_local(out: &mut impl std::fmt::Write, tz: &TimeZone, ms: i64) -> st
     let sign = if offset < 0 { '-' } else { '+' };
     let abs = offset.unsigned_abs();
     write!(out, "{sign}{:02}", abs / 3600)?;
-    if abs % 3600 != 0 {
+    if !abs.is_multiple_of(3600) {
         write!(out, ":{:02}", abs % 3600 / 60)?;
     }
     Ok(())
