@@ -101,3 +101,30 @@ pub(crate) fn label(schema: SchemaRef, batches: BatchIter, tz: TimeZone) -> (Sch
     };
     (zoned, Box::new(batches.map(move |b| b.and_then(&relabel))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(zone: &str, ms: i64) -> String {
+        let tz: TimeZone = zone.parse().unwrap();
+        let mut s = String::new();
+        write_local(&mut s, &tz, ms).unwrap();
+        s
+    }
+
+    #[test]
+    fn local_times_carry_postgresql_offsets() {
+        // 2024-03-10 12:00:00 UTC.
+        let ms = 1_710_072_000_000;
+        assert_eq!(local("Europe/Paris", ms), "2024-03-10 13:00:00+01");
+        assert_eq!(local("America/New_York", ms), "2024-03-10 08:00:00-04");
+        assert_eq!(local("Asia/Kolkata", ms + 500), "2024-03-10 17:30:00.5+05:30");
+        assert_eq!(zone_of(&DataType::Timestamp(TimeUnit::Millisecond, None)), None);
+        assert!(zone_of(&DataType::Timestamp(
+            TimeUnit::Millisecond,
+            Some("Europe/Paris".into())
+        ))
+        .is_some());
+    }
+}

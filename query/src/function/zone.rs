@@ -158,6 +158,18 @@ mod tests {
         // 2024-10-27 02:30 happens twice: the earlier (+02:00).
         let twice_local = 1_729_996_200_000; // 2024-10-27 02:30 as UTC
         assert_eq!(from_local(&paris, twice_local), twice_local - 2 * HOUR);
+        // The offset cache gives what the lookup per value gives, across a change (Paris,
+        // 2024-03-31 01:00 UTC) and for values out of order.
+        let change = 1_711_846_800_000;
+        let values: Vec<i64> = (-8..8)
+            .map(|q| change + q * 15 * 60_000 + 1)
+            .chain([change - 1, change, winter, -HOUR])
+            .collect();
+        let array = arrow::array::PrimitiveArray::<TimestampMillisecondType>::from(values.clone());
+        let local = to_local_array(&paris, &array);
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(local.value(i), to_local(&paris, *v), "{v}");
+        }
         assert!(parse_zone("Mars/Olympus").is_err());
         assert!(parse_zone("UTC").is_ok());
     }
