@@ -22,6 +22,7 @@
 //! [`crate::pg_catalog`]); the executor calls
 //! [`ScalarFunction::invoke`](crate::expr::ScalarFunction::invoke).
 
+pub(crate) mod age;
 pub(crate) mod conditional;
 pub(crate) mod grouping;
 pub(crate) mod json;
@@ -48,6 +49,7 @@ const FAMILIES: &[&[Definition]] = &[
     grouping::FUNCTIONS,
     json::FUNCTIONS,
     types::FUNCTIONS,
+    age::FUNCTIONS,
 ];
 
 /// A SQL function of the registry: its names and how a call is bound.

@@ -119,8 +119,14 @@ mod tests {
         let ms = 1_710_072_000_000;
         assert_eq!(local("Europe/Paris", ms), "2024-03-10 13:00:00+01");
         assert_eq!(local("America/New_York", ms), "2024-03-10 08:00:00-04");
-        assert_eq!(local("Asia/Kolkata", ms + 500), "2024-03-10 17:30:00.5+05:30");
-        assert_eq!(zone_of(&DataType::Timestamp(TimeUnit::Millisecond, None)), None);
+        assert_eq!(
+            local("Asia/Kolkata", ms + 500),
+            "2024-03-10 17:30:00.5+05:30"
+        );
+        assert_eq!(
+            zone_of(&DataType::Timestamp(TimeUnit::Millisecond, None)),
+            None
+        );
         assert!(zone_of(&DataType::Timestamp(
             TimeUnit::Millisecond,
             Some("Europe/Paris".into())

@@ -18,7 +18,7 @@ pub(super) fn scalar_call(
     time_zone: Option<crate::TimeZone>,
 ) -> Result<Expr> {
     const SUPPORTED: &str = "count, sum, min, max, avg, stddev, stddev_pop, variance, var_pop, \
-         date_trunc, date_part, extract, coalesce, nullif, lower, upper, length, octet_length, \
+         date_trunc, date_part, extract, age, coalesce, nullif, lower, upper, length, octet_length, \
          concat, substring, trim, ltrim, rtrim, btrim, replace, strpos, position, starts_with, \
          regexp_replace, regexp_match, regexp_like, to_timestamp, now, abs, approx_count_distinct, \
          approx_percentile, percentile_cont, any_value, version, current_database, current_schema, \
