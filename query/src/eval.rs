@@ -120,6 +120,9 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             if op.is_comparison() {
                 l = l.map(normalize_zero)?;
                 r = r.map(normalize_zero)?;
+                if crate::interval::is_interval(l.inner().data_type()) {
+                    (l, r) = comparable_intervals(l, r)?;
+                }
             }
             let scalar = l.is_scalar() && r.is_scalar();
             let n = if scalar { 1 } else { rows };
@@ -152,7 +155,7 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
                     &boolean_array(r, n)?,
                 )?),
                 BinaryOp::Plus => numeric::add(l.datum().as_ref(), r.datum().as_ref())?,
-                BinaryOp::Minus => numeric::sub(l.datum().as_ref(), r.datum().as_ref())?,
+                BinaryOp::Minus => subtract(&l, &r)?,
                 BinaryOp::Multiply => numeric::mul(l.datum().as_ref(), r.datum().as_ref())?,
                 BinaryOp::Divide => {
                     check_float_divisor(&r)?;
@@ -250,6 +253,27 @@ pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<Value> {
             "window call {window} reached the executor"
         ))),
     }
+}
+
+/// PostgreSQL compares intervals with 30-day months and 24-hour days: both sides as that
+/// length (kept out of [`evaluate`], which recurses, to keep its stack frame small).
+#[inline(never)]
+fn comparable_intervals(l: Value, r: Value) -> Result<(Value, Value)> {
+    Ok((
+        l.map(crate::interval::comparable)?,
+        r.map(crate::interval::comparable)?,
+    ))
+}
+
+/// `l - r`; `ts - ts` is an INTERVAL of days and a time part, as PostgreSQL (Arrow gives a
+/// Duration).
+#[inline(never)]
+fn subtract(l: &Value, r: &Value) -> Result<ArrayRef> {
+    let difference = numeric::sub(l.datum().as_ref(), r.datum().as_ref())?;
+    if matches!(difference.data_type(), DataType::Duration(_)) {
+        return crate::interval::from_duration_ms(&difference);
+    }
+    Ok(difference)
 }
 
 /// `AND` / `OR`, lazily like PostgreSQL: the right side runs only over the rows whose left side

@@ -70,6 +70,11 @@ pub struct QueryLimits {
     pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// How many threads a scan may use; `None` (or 0): one per core.
     pub threads: Option<usize>,
+    /// The session's `TimeZone` (`None`: UTC): `date_trunc`, `extract` / `date_part` and
+    /// `::date` read timestamps as local time there, and TIMESTAMP results carry it (Arrow
+    /// `Timestamp(ms, zone)`, shown as local time with its offset). See
+    /// [`crate::parse_time_zone`].
+    pub time_zone: Option<crate::TimeZone>,
 }
 
 /// Counters of one statement.

@@ -298,8 +298,7 @@ impl Expr {
             Expr::Literal(value) => value.data_type().clone(),
             Expr::Binary { op, left, right } => {
                 if op.is_arithmetic() {
-                    let l = left.data_type();
-                    coerce::decimal_arithmetic(*op, &l, &right.data_type()).unwrap_or(l)
+                    coerce::arithmetic_type(*op, &left.data_type(), &right.data_type())
                 } else {
                     DataType::Boolean
                 }

@@ -23,6 +23,7 @@
 //! [`crate::pg_catalog`]); the executor calls
 //! [`ScalarFunction::invoke`](crate::expr::ScalarFunction::invoke).
 
+pub(crate) mod age;
 pub(crate) mod conditional;
 pub(crate) mod grouping;
 pub(crate) mod json;
@@ -51,6 +52,7 @@ const FAMILIES: &[&[Definition]] = &[
     json::FUNCTIONS,
     list::FUNCTIONS,
     types::FUNCTIONS,
+    age::FUNCTIONS,
 ];
 
 /// A SQL function of the registry: its names and how a call is bound.
@@ -80,6 +82,8 @@ pub struct Call<'a> {
     pub args: Vec<Expr>,
     /// The statement's clock, milliseconds since the epoch (`None`: the wall clock).
     pub now_ms: Option<i64>,
+    /// The session's `TimeZone` (`None`: UTC).
+    pub time_zone: Option<crate::TimeZone>,
 }
 
 impl Call<'_> {

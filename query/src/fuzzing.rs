@@ -66,6 +66,7 @@ fn limits() -> QueryLimits {
         memory_limit_bytes: Some(64 << 20),
         cancel: None,
         threads: Some(1),
+        time_zone: None,
     }
 }
 

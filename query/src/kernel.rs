@@ -36,6 +36,12 @@ pub fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     if matches!(from, DataType::Timestamp(_, _)) && *to == DataType::Utf8 {
         return timestamp_text(value);
     }
+    if crate::interval::is_interval(from) && *to == DataType::Utf8 {
+        return crate::interval::to_text(value);
+    }
+    if *from == DataType::Utf8 && crate::interval::is_interval(to) {
+        return crate::interval::from_text(value);
+    }
     let is_int = |dt: &DataType| matches!(dt, DataType::Int16 | DataType::Int32 | DataType::Int64);
     let is_float = |dt: &DataType| matches!(dt, DataType::Float32 | DataType::Float64);
     let is_decimal = |dt: &DataType| matches!(dt, DataType::Decimal128(_, _));

@@ -93,6 +93,7 @@ pub mod exec;
 pub mod expr;
 pub mod function;
 pub mod fuzzing;
+pub mod interval;
 pub mod kernel;
 pub mod limits;
 pub mod optimizer;
@@ -101,6 +102,7 @@ pub mod pg_catalog;
 pub mod plan;
 mod statement;
 pub mod system;
+pub mod zoned;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -116,6 +118,35 @@ use exec::ExecStats;
 pub use exec::{QueryLimits, QueryStats};
 pub use limits::SqlLimits;
 pub use parser::Parsed;
+
+/// A time zone of the IANA database (`chrono-tz`), for [`QueryLimits::time_zone`].
+pub use chrono_tz::Tz as TimeZone;
+
+/// The session time zone named `name` (`'Europe/Paris'`, `'UTC'`, case-insensitive as
+/// PostgreSQL); `None` for UTC itself (Strata's default, under which nothing changes).
+/// An unknown name is `INVALID_ARGUMENT`.
+pub fn parse_time_zone(name: &str) -> Result<Option<TimeZone>> {
+    let tz = function::zone::parse_zone(name.trim())
+        .or_else(|_| name.trim().parse::<TimeZone>().map_err(|_| ()))
+        .or_else(|_| {
+            chrono_tz::TZ_VARIANTS
+                .iter()
+                .find(|z| z.name().eq_ignore_ascii_case(name.trim()))
+                .copied()
+                .ok_or(())
+        })
+        .map_err(|_| Error::InvalidArgument {
+            message: format!(
+                "invalid value for parameter \"TimeZone\": \"{name}\"; use an IANA name such as 'Europe/Paris' or 'UTC'"
+            ),
+        })?;
+    Ok(match tz.name() {
+        "UTC" | "Etc/UTC" | "Etc/UCT" | "UCT" | "Etc/Universal" | "Universal" | "Zulu"
+        | "Etc/Zulu" | "GMT" | "Etc/GMT" | "Etc/GMT0" | "GMT0" | "Etc/GMT+0" | "Etc/GMT-0"
+        | "GMT+0" | "GMT-0" | "Etc/Greenwich" | "Greenwich" => None,
+        _ => Some(tz),
+    })
+}
 pub use parser::{required_access, Access};
 use plan::binder::Binder;
 use plan::Plan;
@@ -295,7 +326,7 @@ impl QueryEngine {
     ) -> Result<QueryStream> {
         // One clock for the statement and its subqueries.
         let deadline = limits.timeout.map(|t| std::time::Instant::now() + t);
-        let binder = Binder::new(&self.storage);
+        let binder = Binder::new(&self.storage).with_time_zone(limits.time_zone);
         let plan = binder.bind_statement(statement)?;
         // Uncorrelated subqueries and CTEs read twice run once, as the statement executes,
         // under the same limits (each with its own memory budget), in its snapshot.
@@ -309,6 +340,10 @@ impl QueryEngine {
                     exec::create_physical_plan(&plan, &self.storage, run.snapshots(), &stats)?;
                 let schema = physical.schema();
                 let batches = physical.execute()?;
+                let (schema, batches) = match limits.time_zone {
+                    Some(tz) => zoned::label(schema, batches, tz),
+                    None => (schema, batches),
+                };
                 Ok(QueryStream {
                     schema,
                     batches,
@@ -386,18 +421,33 @@ impl QueryEngine {
     /// `FLUSH`), whose answer is known only once they ran. Nothing runs but `SHOW TABLES` /
     /// `DESCRIBE` (cheap, read-only): subqueries are not computed.
     pub fn describe(&self, sql: &str) -> Result<Option<SchemaRef>> {
+        self.describe_in(sql, None)
+    }
+
+    /// [`QueryEngine::describe`] for a session whose `TimeZone` is `time_zone` (TIMESTAMP
+    /// columns carry it, as [`QueryLimits::time_zone`] gives them).
+    pub fn describe_in(&self, sql: &str, time_zone: Option<TimeZone>) -> Result<Option<SchemaRef>> {
         let statement = self.parse(sql)?;
         limits::with_stack_for(statement.text_len(), || {
             limits::with_depth_limit(self.sql_limits.max_expression_depth, || {
-                self.describe_parsed(&statement)
+                self.describe_parsed(&statement, time_zone)
             })
         })
     }
 
-    fn describe_parsed(&self, statement: &sqlparser::ast::Statement) -> Result<Option<SchemaRef>> {
-        let plan = Binder::new(&self.storage).bind_statement(statement)?;
+    fn describe_parsed(
+        &self,
+        statement: &sqlparser::ast::Statement,
+        time_zone: Option<TimeZone>,
+    ) -> Result<Option<SchemaRef>> {
+        let plan = Binder::new(&self.storage)
+            .with_time_zone(time_zone)
+            .bind_statement(statement)?;
         Ok(match plan {
-            Plan::Query(plan) => Some(plan.schema()),
+            Plan::Query(plan) => Some(match time_zone {
+                Some(tz) => zoned::schema(&plan.schema(), tz),
+                None => plan.schema(),
+            }),
             Plan::Explain(_) | Plan::ExplainAnalyze(_) => {
                 Some(Arc::new(Schema::new(vec![Field::new(
                     "plan",

@@ -35,6 +35,8 @@ const FLOAT_DECIMALS: usize = 6;
 /// One database per file.
 struct Strata {
     engine: QueryEngine,
+    /// The session time zone (`SET TIME ZONE 'zone'`, as the PostgreSQL endpoint takes it).
+    time_zone: Option<strata_query::TimeZone>,
 }
 
 impl sqllogictest::DB for Strata {
@@ -42,7 +44,32 @@ impl sqllogictest::DB for Strata {
     type ColumnType = DefaultColumnType;
 
     fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Error> {
-        let output = self.engine.execute(sql)?;
+        // `SET TIME ZONE 'zone'` / `SET TimeZone = 'zone'`: the session time zone of the
+        // statements after it (the PostgreSQL endpoint's session setting).
+        let words: Vec<String> = sql
+            .split_whitespace()
+            .take(3)
+            .map(|w| w.to_ascii_uppercase())
+            .collect();
+        let zone_value = match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            ["SET", "TIME", "ZONE", ..] => sql.trim().get(13..).map(str::trim),
+            ["SET", "TIMEZONE", ..] => sql
+                .to_ascii_lowercase()
+                .find("timezone")
+                .and_then(|at| sql.get(at + 8..))
+                .map(|v| v.trim().trim_start_matches('=').trim()),
+            _ => None,
+        };
+        if let Some(value) = zone_value {
+            let value = value.trim_end_matches(';').trim().trim_matches('\'');
+            self.time_zone = strata_query::parse_time_zone(value)?;
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        let limits = strata_query::QueryLimits {
+            time_zone: self.time_zone,
+            ..Default::default()
+        };
+        let output = self.engine.execute_with(sql, &limits)?;
         let verb = sql
             .split_whitespace()
             .next()
@@ -204,6 +231,32 @@ fn format_cells(column: &ArrayRef) -> Result<Vec<Option<String>>, Error> {
                 })
                 .collect()
         }
+        // A TIMESTAMP under a session time zone: its local time there (what DuckDB's Python
+        // API gives for a TIMESTAMPTZ), without the offset.
+        DataType::Timestamp(_, Some(_)) => {
+            let a = column.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+            let tz = strata_query::zoned::zone_of(column.data_type());
+            (0..n)
+                .map(|i| {
+                    (!a.is_null(i)).then(|| {
+                        let ms = a.value(i);
+                        let local = tz.map_or(ms, |tz| {
+                            ms + i64::from(strata_query::zoned::offset_seconds(&tz, ms)) * 1000
+                        });
+                        let text = chrono::DateTime::from_timestamp_millis(local)
+                            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.f").to_string())
+                            .unwrap_or_default();
+                        text
+                    })
+                })
+                .collect()
+        }
+        DataType::Interval(_) => {
+            let a = column.as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>();
+            (0..n)
+                .map(|i| (!a.is_null(i)).then(|| strata_query::interval::text(a.value(i))))
+                .collect()
+        }
         _ => {
             let options = FormatOptions::default()
                 .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
@@ -256,7 +309,12 @@ fn run_file(path: &Path) -> (usize, usize) {
     };
     let mut runner = Runner::new(move || {
         let engine = engine.clone();
-        async move { Ok::<_, Error>(Strata { engine }) }
+        async move {
+            Ok::<_, Error>(Strata {
+                engine,
+                time_zone: None,
+            })
+        }
     });
     runner.with_column_validator(sqllogictest::strict_column_validator);
     let (mut passed, mut failed) = (0, 0);

@@ -313,6 +313,10 @@ struct SqlRequest {
     /// Overrides --query-memory-limit-bytes for this query.
     #[serde(default)]
     memory_limit_bytes: Option<usize>,
+    /// The session time zone of this query (an IANA name; default UTC), as PostgreSQL's
+    /// `SET TIME ZONE`.
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 /// `DELETE /v1/queries/{id}`: cancels a running query (the caller's own; an admin's: any).
@@ -362,7 +366,7 @@ async fn sql_get(
             code: "INVALID_REQUEST",
             message: format!(
                 "GET /v1/sql takes ?query=<SQL> (optional: format, timeout_ms, \
-                 memory_limit_bytes): {}",
+                 memory_limit_bytes, time_zone): {}",
                 e.body_text()
             ),
         }
@@ -390,13 +394,14 @@ fn parse_sql_post(
             format: None,
             timeout_ms: None,
             memory_limit_bytes: None,
+            time_zone: None,
         })
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
             code: "INVALID_REQUEST",
             message: format!(
                 "the body must be a JSON object like {{\"query\": \"SELECT 1\"}} (optional: \
-                 format, timeout_ms, memory_limit_bytes): {e}"
+                 format, timeout_ms, memory_limit_bytes, time_zone): {e}"
             ),
         })
     }
@@ -421,6 +426,21 @@ async fn run_sql(
         Ok(format) => format,
         Err(e) => return e.into_response(),
     };
+    let time_zone = match request
+        .time_zone
+        .as_deref()
+        .map(strata_query::parse_time_zone)
+    {
+        None => None,
+        Some(Ok(zone)) => zone,
+        Some(Err(e)) => {
+            return ApiError::BadRequest {
+                code: "INVALID_TIME_ZONE",
+                message: e.to_string(),
+            }
+            .into_response()
+        }
+    };
     // The client may name the query (header X-Strata-Query-Id), so that it can cancel it while it
     // runs; otherwise the server names it.
     let wanted = headers
@@ -436,6 +456,7 @@ async fn run_sql(
             query_id: wanted,
             timeout_ms: request.timeout_ms,
             memory_limit_bytes: request.memory_limit_bytes,
+            time_zone,
         })
         .await;
     let admitted = match admitted {

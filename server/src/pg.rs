@@ -588,6 +588,7 @@ impl Handler {
             return Ok(answer);
         }
         let sql = catalog::rewrite(&session::with_session_settings(client.metadata(), sql));
+        let time_zone = session::time_zone(client.metadata())?;
         let principal = self.principal(client)?;
         let (sql, copy) = if copy::is_copy(&sql) {
             let copy = copy::parse(&sql)?;
@@ -611,6 +612,7 @@ impl Handler {
                 query_id: None,
                 timeout_ms: None,
                 memory_limit_bytes: None,
+                time_zone,
             })
             .await
             .map_err(|e| sqlstate::api_error(&e))?;
@@ -693,7 +695,11 @@ impl Handler {
     }
 
     /// The schema `sql` answers with, without running it (`None`: no rows).
-    fn describe(&self, sql: &str) -> PgWireResult<Option<SchemaRef>> {
+    fn describe(
+        &self,
+        sql: &str,
+        time_zone: Option<strata_query::TimeZone>,
+    ) -> PgWireResult<Option<SchemaRef>> {
         if let Some(schema) = session::describe(sql) {
             return Ok(schema);
         }
@@ -702,10 +708,13 @@ impl Handler {
             return Ok(None);
         }
         let sql = catalog::rewrite(sql);
-        self.statements.engine().describe(&sql).map_err(|e| {
-            tracing::debug!(sql = %sql, error = %e, "pg statement failed to describe");
-            sqlstate::query_error(&e)
-        })
+        self.statements
+            .engine()
+            .describe_in(&sql, time_zone)
+            .map_err(|e| {
+                tracing::debug!(sql = %sql, error = %e, "pg statement failed to describe");
+                sqlstate::query_error(&e)
+            })
     }
 
     /// The statements of a simple query, one after the other, each answered (its rows
@@ -1070,7 +1079,7 @@ impl ExtendedQueryHandler for Handler {
 
     async fn do_describe_statement<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         target: &StoredStatement<Statement>,
     ) -> PgWireResult<DescribeStatementResponse>
     where
@@ -1091,7 +1100,7 @@ impl ExtendedQueryHandler for Handler {
             })
             .collect();
         let sql = with_null_params(target)?;
-        let fields = match self.describe(&sql)? {
+        let fields = match self.describe(&sql, session::time_zone(client.metadata())?)? {
             Some(schema) => encode::fields(&schema, |_| FieldFormat::Text),
             None => vec![],
         };
@@ -1100,7 +1109,7 @@ impl ExtendedQueryHandler for Handler {
 
     async fn do_describe_portal<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<Statement>,
     ) -> PgWireResult<DescribePortalResponse>
     where
@@ -1111,7 +1120,7 @@ impl ExtendedQueryHandler for Handler {
     {
         let sql = params::substitute(&portal.statement.statement.sql, &portal_params(portal))
             .map_err(|m| sqlstate::user_error("08P01", m))?;
-        let fields = match self.describe(&sql)? {
+        let fields = match self.describe(&sql, session::time_zone(client.metadata())?)? {
             Some(schema) => encode::fields(&schema, |i| portal.result_column_format.format_for(i)),
             None => vec![],
         };

@@ -336,6 +336,13 @@ fn write_csv_rows(out: &mut Vec<u8>, batch: &RecordBatch) -> std::io::Result<()>
                 (col.as_list_opt::<i32>(), element_formatters.get(i))
             {
                 list_text(&mut cell, &mut element, list, elements, row);
+            } else if let Some(tz) = strata_query::zoned::zone_of(col.data_type()) {
+                let ts = col.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+                cell.push_str(&format_timestamp_ms_in(ts.value(row), &tz));
+            } else if let Some(iv) =
+                col.as_primitive_opt::<arrow::datatypes::IntervalMonthDayNanoType>()
+            {
+                let _ = strata_query::interval::write_text(iv.value(row), &mut cell);
             } else {
                 use std::fmt::Write as _;
                 let _ = write!(cell, "{}", f.value(row));
@@ -410,6 +417,18 @@ fn csv_field(s: &str) -> String {
 pub fn format_timestamp_ms(ms: i64) -> String {
     match chrono::DateTime::from_timestamp_millis(ms) {
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => ms.to_string(),
+    }
+}
+
+/// Formats epoch milliseconds as ISO-8601 local time in `tz` with its offset:
+/// `2024-03-10T13:00:00.000+01:00` (the session time zone of the request).
+pub fn format_timestamp_ms_in(ms: i64, tz: &strata_query::TimeZone) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => t
+            .with_timezone(tz)
+            .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+            .to_string(),
         None => ms.to_string(),
     }
 }
@@ -519,6 +538,19 @@ impl<'a> ColumnWriter<'a> {
                 out.push(b']');
             }
             ColumnWriter::Other(a) => {
+                // A TIMESTAMP under a session time zone: ISO-8601 local time and offset,
+                // `2024-03-10T13:00:00.000+01:00`.
+                if let Some(tz) = strata_query::zoned::zone_of(a.data_type()) {
+                    let ts = a.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+                    write_json_str(out, &format_timestamp_ms_in(ts.value(row), &tz));
+                    return Ok(());
+                }
+                // An INTERVAL as PostgreSQL prints it: `1 day 02:00:00`.
+                if let Some(iv) = a.as_primitive_opt::<arrow::datatypes::IntervalMonthDayNanoType>()
+                {
+                    write_json_str(out, &strata_query::interval::text(iv.value(row)));
+                    return Ok(());
+                }
                 let options = FormatOptions::default();
                 let formatter =
                     ArrayFormatter::try_new(a.as_ref(), &options).map_err(std::io::Error::other)?;

@@ -76,6 +76,8 @@ pub struct Request {
     pub timeout_ms: Option<u64>,
     /// Overrides the configured memory limit.
     pub memory_limit_bytes: Option<usize>,
+    /// The session time zone (`None`: UTC), see [`strata_query::QueryLimits::time_zone`].
+    pub time_zone: Option<strata_query::TimeZone>,
 }
 
 /// What both endpoints share to run statements: the engine, the registry, the limits and the
@@ -156,6 +158,7 @@ impl Statements {
             ),
             cancel: Some(cancel.clone()),
             threads: Some(query.threads),
+            time_zone: request.time_zone,
         };
         metrics::gauge!("strata_queries_running").increment(1.0);
         let started = Instant::now();

@@ -31,6 +31,7 @@ pub fn sql_type_name(dt: &DataType) -> Cow<'static, str> {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR",
         DataType::Date32 | DataType::Date64 => "DATE",
         DataType::Timestamp(_, _) => "TIMESTAMP",
+        DataType::Interval(_) => "INTERVAL",
         DataType::Null => "NULL",
         _ => "UNKNOWN",
     })
@@ -62,7 +63,11 @@ pub fn parse_sql_type(name: &str) -> Option<DataType> {
             DataType::Utf8
         }
         "DATE" => DataType::Date32,
-        "TIMESTAMP" | "TIMESTAMP WITHOUT TIME ZONE" | "DATETIME" => TIMESTAMP_TYPE,
+        "TIMESTAMP"
+        | "TIMESTAMP WITHOUT TIME ZONE"
+        | "TIMESTAMP WITH TIME ZONE"
+        | "TIMESTAMPTZ"
+        | "DATETIME" => TIMESTAMP_TYPE,
         _ => return None,
     })
 }

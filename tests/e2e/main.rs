@@ -22,3 +22,4 @@ mod pg;
 mod pg_clients;
 mod pg_stream;
 mod segments;
+mod time_zone;

@@ -150,23 +150,10 @@ pub(crate) fn numeric_common(a: &DataType, b: &DataType) -> Option<DataType> {
 pub(crate) fn coerce_pair(left: Expr, right: Expr, op: BinaryOp) -> Result<(Expr, Expr)> {
     let (lt, rt) = (left.data_type(), right.data_type());
     let arithmetic = op.is_arithmetic();
-    let interval = |dt: &DataType| matches!(dt, DataType::Interval(_));
-    if arithmetic && (interval(&lt) || interval(&rt)) {
-        // TIMESTAMP +/- INTERVAL (a DATE is read as midnight), INTERVAL + TIMESTAMP.
-        let timestamp = strata_storage::types::TIMESTAMP_TYPE;
-        let point = |dt: &DataType| is_temporal(dt) || *dt == DataType::Null;
-        return match op {
-            BinaryOp::Plus | BinaryOp::Minus if point(&lt) && interval(&rt) => {
-                Ok((left.cast_to(&timestamp), right))
-            }
-            BinaryOp::Plus if interval(&lt) && point(&rt) => Ok((right.cast_to(&timestamp), left)),
-            _ => Err(Error::mismatch(format!(
-                "operator {} cannot be applied to {} and {}; intervals add to and subtract from timestamps",
-                op.symbol(),
-                type_name(&lt),
-                type_name(&rt)
-            ))),
-        };
+    if arithmetic {
+        if let Some(pair) = coerce_temporal_arithmetic(&left, &right, op)? {
+            return Ok(pair);
+        }
     }
     if arithmetic {
         if let Some(pair) = coerce_decimal_arithmetic(&left, &right, op)? {
@@ -221,6 +208,90 @@ pub(crate) fn coerce_pair(left: Expr, right: Expr, op: BinaryOp) -> Result<(Expr
         return Err(arith_mismatch(op, &lt, &rt));
     }
     Ok((left.cast_to(&target), right.cast_to(&target)))
+}
+
+/// Arithmetic with an INTERVAL operand, or between two DATEs or TIMESTAMPs (`None` otherwise),
+/// as PostgreSQL: `ts +/- interval` and `interval + ts` are TIMESTAMPs (a DATE is read as
+/// midnight; the interval goes right), `ts - ts` an INTERVAL, `date - date` the INTEGER number
+/// of days, `interval +/- interval` an INTERVAL, `interval * number`, `number * interval` and
+/// `interval / number` scale it (the number as DOUBLE).
+fn coerce_temporal_arithmetic(
+    left: &Expr,
+    right: &Expr,
+    op: BinaryOp,
+) -> Result<Option<(Expr, Expr)>> {
+    let (lt, rt) = (left.data_type(), right.data_type());
+    let interval = |dt: &DataType| matches!(dt, DataType::Interval(_));
+    let timestamp = strata_storage::types::TIMESTAMP_TYPE;
+    let is_ts = |dt: &DataType| matches!(dt, DataType::Timestamp(_, _));
+    // Most arithmetic is on numbers: decide from the types before copying the operands.
+    if !(interval(&lt) || interval(&rt) || is_temporal(&lt) || is_temporal(&rt)) {
+        return Ok(None);
+    }
+    let (l, r) = (left.clone(), right.clone());
+    // A string literal or NULL next to an interval is an interval.
+    let adapt = |e: Expr, dt: &DataType| {
+        if *dt == DataType::Null || (*dt == DataType::Utf8 && is_string_literal(&e)) {
+            e.cast_to(&crate::interval::INTERVAL_TYPE)
+        } else {
+            e
+        }
+    };
+    let mismatch = || {
+        Error::mismatch(format!(
+            "operator {} cannot be applied to {} and {}; intervals add to and subtract from timestamps and intervals, and multiply or divide by numbers",
+            op.symbol(),
+            type_name(&lt),
+            type_name(&rt)
+        ))
+    };
+    if interval(&lt) || interval(&rt) {
+        let point = |dt: &DataType| is_temporal(dt);
+        let number = |dt: &DataType| is_numeric(dt) || *dt == DataType::Null;
+        return Ok(Some(match op {
+            BinaryOp::Plus | BinaryOp::Minus if point(&lt) => (l.cast_to(&timestamp), r),
+            BinaryOp::Plus if point(&rt) => (r.cast_to(&timestamp), l),
+            BinaryOp::Plus | BinaryOp::Minus => {
+                let (l, r) = (adapt(l, &lt), adapt(r, &rt));
+                if !interval(&l.data_type()) || !interval(&r.data_type()) {
+                    return Err(mismatch());
+                }
+                (l, r)
+            }
+            BinaryOp::Multiply | BinaryOp::Divide if interval(&lt) && number(&rt) => {
+                (l, r.cast_to(&DataType::Float64))
+            }
+            BinaryOp::Multiply if number(&lt) && interval(&rt) => {
+                (r, l.cast_to(&DataType::Float64))
+            }
+            _ => return Err(mismatch()),
+        }));
+    }
+    match (&lt, &rt, op) {
+        (DataType::Date32, DataType::Date32, BinaryOp::Minus) => Ok(Some((
+            l.cast_to(&DataType::Int32),
+            r.cast_to(&DataType::Int32),
+        ))),
+        (a, b, BinaryOp::Minus)
+            if (is_ts(a) && (is_temporal(b) || is_string_literal(&r)))
+                || (is_ts(b) && (is_temporal(a) || is_string_literal(&l))) =>
+        {
+            Ok(Some((l.cast_to(&timestamp), r.cast_to(&timestamp))))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The type of `l op r` for an arithmetic operator, once [`coerce_pair`] coerced the operands:
+/// an INTERVAL for `ts - ts`, the DECIMAL of [`decimal_arithmetic`], else the left side's.
+pub(crate) fn arithmetic_type(op: BinaryOp, l: &DataType, r: &DataType) -> DataType {
+    if op == BinaryOp::Minus
+        && matches!(l, DataType::Timestamp(_, _))
+        && matches!(r, DataType::Timestamp(_, _))
+    {
+        return crate::interval::INTERVAL_TYPE;
+    }
+    decimal_arithmetic(op, l, r).unwrap_or_else(|| l.clone())
 }
 
 /// Arithmetic with a DECIMAL operand (`None` without one): `/` divides DOUBLEs (DuckDB; a

@@ -61,6 +61,15 @@ fn bind_date_trunc(mut call: Call) -> Result<Expr> {
             .ok_or_else(|| Error::internal("date_trunc bound to something else"))?;
         return Ok(Expr::call(DateTruncZone(unit, tz), args));
     }
+    if let (Some(tz), 2) = (call.time_zone, call.args.len()) {
+        // The session time zone: PostgreSQL's date_trunc(text, timestamptz).
+        if matches!(call.args[1].data_type(), DataType::Timestamp(_, _)) {
+            call.args
+                .push(Expr::Literal(Arc::new(StringArray::from(vec![tz.name()]))));
+            call.time_zone = None;
+            return bind_date_trunc(call);
+        }
+    }
     call.arity(2)?;
     let unit = string_literal(&call.args[0]);
     let unit = unit.as_deref().and_then(TruncUnit::parse).ok_or_else(|| Error::InvalidArgument {
@@ -92,22 +101,48 @@ fn bind_date_part(mut call: Call) -> Result<Expr> {
             call.args[0]
         ),
     })?;
-    date_part(part, call.args.remove(1))
+    date_part(part, call.args.remove(1), call.time_zone)
 }
 
-/// `extract(part FROM e)` / `date_part('part', e)` over a TIMESTAMP or DATE.
-pub(crate) fn date_part(part: DatePart, e: Expr) -> Result<Expr> {
+/// `extract(part FROM e)` / `date_part('part', e)` over a TIMESTAMP, DATE or INTERVAL; with a
+/// session time zone `zone`, the fields of a TIMESTAMP are its local ones there (not `epoch`).
+pub(crate) fn date_part(part: DatePart, e: Expr, zone: Option<crate::TimeZone>) -> Result<Expr> {
     let dt = e.data_type();
+    if crate::interval::is_interval(&dt) {
+        use crate::interval::Part;
+        let field = match part {
+            DatePart::Epoch => Part::Epoch,
+            DatePart::Year => Part::Year,
+            DatePart::Month => Part::Month,
+            DatePart::Day => Part::Day,
+            DatePart::Hour => Part::Hour,
+            DatePart::Minute => Part::Minute,
+            DatePart::Second => Part::Second,
+            other => {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "extract({} FROM interval): an interval has the fields epoch, year, month, day, hour, minute, second",
+                        other.name()
+                    ),
+                })
+            }
+        };
+        return Ok(Expr::call(IntervalPart(field), vec![e]));
+    }
     if !(is_temporal(&dt) || dt == DataType::Null) {
         return Err(Error::mismatch(format!(
-            "extract() / date_part() needs a TIMESTAMP or DATE, not {} ({e})",
+            "extract() / date_part() needs a TIMESTAMP, DATE or INTERVAL, not {} ({e})",
             type_name(&dt)
         )));
     }
-    Ok(Expr::call(
-        Extract(part),
-        vec![e.cast_to(&strata_storage::types::TIMESTAMP_TYPE)],
-    ))
+    let ts = e.cast_to(&strata_storage::types::TIMESTAMP_TYPE);
+    let ts = match zone {
+        Some(tz) if part != DatePart::Epoch && matches!(dt, DataType::Timestamp(_, _)) => {
+            Expr::call(super::zone::AtTimeZone(tz), vec![ts])
+        }
+        _ => ts,
+    };
+    Ok(Expr::call(Extract(part), vec![ts]))
 }
 
 /// `time_bucket(interval, ts[, origin])`, `date_bin(interval, ts, origin)`: the width must be
@@ -383,6 +418,27 @@ impl ScalarFunction for Extract {
     }
 }
 
+/// `extract(field FROM interval)`: see [`crate::interval::part`].
+#[derive(Debug, PartialEq)]
+pub(crate) struct IntervalPart(crate::interval::Part);
+
+impl ScalarFunction for IntervalPart {
+    fn name(&self) -> &'static str {
+        "date_part"
+    }
+
+    fn return_type(&self, _: &[Expr]) -> DataType {
+        match self.0 {
+            crate::interval::Part::Epoch => DataType::Float64,
+            _ => DataType::Int64,
+        }
+    }
+
+    fn invoke(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
+        crate::interval::part(self.0, arg(args, 0)?)
+    }
+}
+
 /// `time_bucket(interval, ts[, origin])`, `date_bin(interval, ts, origin)`: the start of the
 /// bucket of width `months` (calendar months, counted from the origin's month) or `stride_ms`
 /// that holds `ts`, buckets aligned on the origin (arguments: ts, origin).
@@ -560,12 +616,24 @@ impl ScalarFunction for DateTruncZone {
         let ts = arg(args, 0)?
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| Error::internal("date_trunc of a non-TIMESTAMP"))?;
-        let local: ArrayRef =
-            Arc::new(ts.unary::<_, TimestampMillisecondType>(|v| super::zone::to_local(&tz, v)));
+        let local: ArrayRef = Arc::new(super::zone::to_local_array(&tz, ts));
         let truncated = date_trunc(self.0, &local)?;
         let truncated = truncated
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| Error::internal("date_trunc result is not a TIMESTAMP"))?;
+        if matches!(
+            self.0,
+            TruncUnit::Second | TruncUnit::Minute | TruncUnit::Hour
+        ) {
+            // Within an hour the offset does not change: go back by the local remainder, so
+            // an hour that occurs twice when the clocks go back keeps its own instant.
+            let local = local.as_primitive::<TimestampMillisecondType>();
+            let remainder: PrimitiveArray<Int64Type> =
+                arrow::compute::binary(local, truncated, |l, t| l - t)?;
+            let result: PrimitiveArray<TimestampMillisecondType> =
+                arrow::compute::binary(ts, &remainder, |v, r| v - r)?;
+            return Ok(Arc::new(result));
+        }
         Ok(Arc::new(truncated.unary::<_, TimestampMillisecondType>(
             |v| super::zone::from_local(&tz, v),
         )))

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, TimestampMillisecondType};
 use chrono::{DateTime, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
@@ -39,6 +39,37 @@ pub(crate) fn to_local(tz: &Tz, ms: i64) -> i64 {
         }
         None => ms,
     }
+}
+
+/// Every instant of `ts` as the wall-clock time it shows in `tz` ([`to_local`] per value),
+/// looking the offset up once per quarter hour of UTC time met (IANA offsets change at whole
+/// quarter hours since 1970): consecutive values of a batch usually share it.
+pub(crate) fn to_local_array(
+    tz: &Tz,
+    ts: &arrow::array::PrimitiveArray<TimestampMillisecondType>,
+) -> arrow::array::PrimitiveArray<TimestampMillisecondType> {
+    const QUARTER_HOUR: i64 = 900_000;
+    let mut cached: Option<(i64, i64)> = None;
+    let values: Vec<i64> = ts
+        .values()
+        .iter()
+        .map(|&v| {
+            if v < 0 {
+                return to_local(tz, v);
+            }
+            let key = v / QUARTER_HOUR;
+            let offset = match cached {
+                Some((k, offset)) if k == key => offset,
+                _ => {
+                    let offset = to_local(tz, v) - v;
+                    cached = Some((key, offset));
+                    offset
+                }
+            };
+            v.saturating_add(offset)
+        })
+        .collect();
+    arrow::array::PrimitiveArray::new(values.into(), ts.nulls().cloned())
 }
 
 /// The instant at which `tz`'s clocks show the local time `local_ms` (see the module
@@ -98,10 +129,7 @@ impl ScalarFunction for AtTimeZone {
         let ts = arg(args, 0)?
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| Error::internal("AT TIME ZONE of a non-TIMESTAMP"))?;
-        let tz = self.0;
-        Ok(Arc::new(ts.unary::<_, TimestampMillisecondType>(|v| {
-            to_local(&tz, v)
-        })))
+        Ok(Arc::new(to_local_array(&self.0, ts)))
     }
 
     fn fmt_call(&self, args: &[String], f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,6 +158,18 @@ mod tests {
         // 2024-10-27 02:30 happens twice: the earlier (+02:00).
         let twice_local = 1_729_996_200_000; // 2024-10-27 02:30 as UTC
         assert_eq!(from_local(&paris, twice_local), twice_local - 2 * HOUR);
+        // The offset cache gives what the lookup per value gives, across a change (Paris,
+        // 2024-03-31 01:00 UTC) and for values out of order.
+        let change = 1_711_846_800_000;
+        let values: Vec<i64> = (-8..8)
+            .map(|q| change + q * 15 * 60_000 + 1)
+            .chain([change - 1, change, winter, -HOUR])
+            .collect();
+        let array = arrow::array::PrimitiveArray::<TimestampMillisecondType>::from(values.clone());
+        let local = to_local_array(&paris, &array);
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(local.value(i), to_local(&paris, *v), "{v}");
+        }
         assert!(parse_zone("Mars/Olympus").is_err());
         assert!(parse_zone("UTC").is_ok());
     }

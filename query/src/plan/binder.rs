@@ -100,6 +100,8 @@ pub struct Binder<'a> {
     subqueries: RefCell<Vec<LogicalPlan>>,
     /// `now()`: milliseconds since the epoch, one value for the whole statement.
     now_ms: i64,
+    /// The session's `TimeZone` (`None`: UTC).
+    time_zone: Option<crate::TimeZone>,
 }
 
 impl<'a> Binder<'a> {
@@ -116,7 +118,15 @@ impl<'a> Binder<'a> {
             outer: RefCell::new(vec![]),
             subqueries: RefCell::new(vec![]),
             now_ms,
+            time_zone: None,
         }
+    }
+
+    /// Binds under the session time zone `time_zone` (`None`: UTC): `date_trunc`,
+    /// `extract` / `date_part` and `::date` read timestamps as local time there.
+    pub fn with_time_zone(mut self, time_zone: Option<crate::TimeZone>) -> Self {
+        self.time_zone = time_zone;
+        self
     }
 
     /// The uncorrelated subqueries of the statements bound so far, by [`Expr::Subquery`] id:
@@ -334,5 +344,9 @@ impl Context for Binder<'_> {
 
     fn now_ms(&self) -> i64 {
         self.now_ms
+    }
+
+    fn time_zone(&self) -> Option<crate::TimeZone> {
+        self.time_zone
     }
 }

@@ -215,6 +215,7 @@ fn guard_rails_stop_a_query_and_the_next_one_runs() {
         memory_limit_bytes: Some(1 << 30),
         cancel: Some(Arc::new(AtomicBool::new(false))),
         threads: None,
+        time_zone: None,
     };
     let out = e.execute_with(slow, &generous).unwrap();
     assert_eq!(out.num_rows(), 5);

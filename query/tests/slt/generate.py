@@ -13,7 +13,12 @@ Formatting (the same rule as the runner, query/tests/slt.rs):
   I  integers, in decimal
   R  REAL, DOUBLE and DECIMAL, with exactly 6 decimals (`2.500000`), never `-0.000000`
   T  everything else: text as is with the empty string as `(empty)`, booleans as
-     `true`/`false`, dates as `2024-01-01`, timestamps as `2024-01-01 06:00:00[.123]`
+     `true`/`false`, dates as `2024-01-01`, timestamps as `2024-01-01 06:00:00[.123]`,
+     intervals as PostgreSQL prints them (IntervalStyle `postgres`: `1 day 02:00:00`,
+     `-00:00:01`, `1 year 2 mons`, `-1 days +02:00:00`). DuckDB's Python API gives an
+     interval as a `timedelta`, which loses the months and the day/time split, so a query
+     with INTERVAL columns is re-run with each such column taken apart into its months, days
+     and microseconds (DuckDB's `datepart`), formatted here as PostgreSQL does.
   NULL as `NULL`.
 
 Where DuckDB's SQL differs from the PostgreSQL semantics Strata follows, the script
@@ -28,7 +33,13 @@ translates:
   * `regexp_like(s, p)` (PostgreSQL 15) is DuckDB's `regexp_matches(s, p)`;
   * `regexp_match(s, p)` (PostgreSQL's array of groups; Strata returns its first element) is a
     DuckDB macro over `regexp_extract(s, p, 1)`: the tests use patterns with a group;
-  * `approx_percentile(x, p)` is DuckDB's `approx_quantile(x, p)`.
+  * `approx_percentile(x, p)` is DuckDB's `approx_quantile(x, p)`;
+  * `SET TIME ZONE 'zone'` (the session time zone, PostgreSQL's spelling) is DuckDB's
+    `SET TimeZone = 'zone'` (the ICU extension the duckdb wheel bundles). A Strata TIMESTAMP is
+    an instant (PostgreSQL's timestamptz), so in a file that sets a time zone every `TIMESTAMP`
+    type name is DuckDB's `TIMESTAMPTZ`; such files insert their rows before the first
+    `SET TIME ZONE` (text without an offset reads as UTC then) and write later timestamp
+    literals with an explicit offset (`'2024-03-31 12:00:00+00'`).
 
 A query preceded by a comment line starting with `# strata:` keeps the results written in
 the file; the comment must say why they differ from DuckDB (the script prints DuckDB's
@@ -139,8 +150,16 @@ def format_value(v, kind):
     return "(empty)" if text == "" else text
 
 
+ZONED = False  # whether the file being processed sets a session time zone
+
+
 def to_duckdb(sql):
     """Translates Strata's SQL into DuckDB's where they differ (see the module doc)."""
+    m = re.match(r"\s*SET\s+TIME\s+ZONE\s+(.*?);?\s*$", sql, flags=re.I | re.S)
+    if m:
+        return f"SET TimeZone = {m.group(1)}"
+    if ZONED:
+        sql = re.sub(r"\bTIMESTAMP\b(?!\s+WITH)", "TIMESTAMPTZ", sql, flags=re.I)
     sql = re.sub(r"\)\s*WITH\s*\((?:[^()]|'[^']*')*\)\s*;?\s*$", ")", sql.strip(), flags=re.I | re.S)
     sql = re.sub(r"\boctet_length\(", "strlen(", sql, flags=re.I)
     sql = re.sub(r"\bbtrim\(", "trim(", sql, flags=re.I)
@@ -165,13 +184,64 @@ def connect():
     return con
 
 
+def interval_text(months, days, micros):
+    """PostgreSQL's `postgres` IntervalStyle (EncodeInterval), as Strata prints intervals."""
+    parts = []
+    is_zero, is_before = True, False
+    years, mons = int(months / 12), months - int(months / 12) * 12
+    for value, unit in ((years, "year"), (mons, "mon"), (days, "day")):
+        if value == 0:
+            continue
+        sign = "+" if (not is_zero and is_before and value > 0) else ""
+        parts.append(f"{sign}{value} {unit}{'' if value == 1 else 's'}")
+        is_before, is_zero = value < 0, False
+    if micros != 0 or is_zero:
+        minus = micros < 0
+        a = abs(micros)
+        hours, rest = divmod(a, 3_600_000_000)
+        minutes, rest = divmod(rest, 60_000_000)
+        seconds, fraction = divmod(rest, 1_000_000)
+        sign = "-" if minus else ("+" if is_before else "")
+        clock = f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}"
+        if fraction:
+            clock += "." + f"{fraction:06d}".rstrip("0")
+        parts.append(clock)
+    return " ".join(parts)
+
+
 def run(con, sql):
     """(types, rows) of a query, or raises."""
     rel = con.sql(to_duckdb(sql))
     if rel is None:
         return None, None
     kinds = [column_type(t) for t in rel.types]
-    rows = [[format_value(v, k) for v, k in zip(row, kinds)] for row in rel.fetchall()]
+    intervals = [str(t).upper() == "INTERVAL" for t in rel.types]
+    if not any(intervals):
+        rows = [[format_value(v, k) for v, k in zip(row, kinds)] for row in rel.fetchall()]
+        return "".join(kinds), rows
+    # Take each INTERVAL column apart (months, days, microseconds) to print it exactly.
+    names = [f"c{i}" for i in range(len(kinds))]
+    select = []
+    for name, is_interval in zip(names, intervals):
+        if is_interval:
+            select.append(
+                f"[datepart('year', {name}) * 12 + datepart('month', {name}), "
+                f"datepart('day', {name}), "
+                f"datepart('hour', {name}) * 3600000000 + datepart('minute', {name}) * 60000000 "
+                f"+ datepart('microseconds', {name})]"
+            )
+        else:
+            select.append(name)
+    query = f"SELECT {', '.join(select)} FROM ({to_duckdb(sql).rstrip().rstrip(';')}) AS t({', '.join(names)})"
+    rows = []
+    for row in con.sql(query).fetchall():
+        cells = []
+        for v, k, is_interval in zip(row, kinds, intervals):
+            if is_interval and v is not None and v[0] is not None:
+                cells.append(interval_text(int(v[0]), int(v[1]), int(v[2])))
+            else:
+                cells.append(format_value(None if is_interval else v, k))
+        rows.append(cells)
     return "".join(kinds), rows
 
 
@@ -185,8 +255,11 @@ def take_sql(lines, i):
 
 
 def process(path):
+    global ZONED
     with open(path) as f:
-        lines = f.read().split("\n")
+        text = f.read()
+    ZONED = re.search(r"^SET\s+TIME\s+ZONE\b", text, flags=re.I | re.M) is not None
+    lines = text.split("\n")
     con = connect()
     out = []
     i = 0

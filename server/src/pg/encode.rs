@@ -13,6 +13,8 @@
 //! | DATE | Date32 | date (1082) | days since 2000-01-01 |
 //! | TIMESTAMP | Timestamp(ms) | timestamp (1114) | microseconds since 2000-01-01 |
 //! | DECIMAL(p, s) | Decimal128(p, s) | numeric (1700) | base-10000 digits, weight, sign, scale |
+//! | TIMESTAMP under a session `TimeZone` | Timestamp(ms, zone) | timestamptz (1184): `2024-03-10 13:00:00+01` | microseconds since 2000-01-01 UTC |
+//! | INTERVAL | Interval(MonthDayNano) | interval (1186) | i64 microseconds, i32 days, i32 months |
 //! | NULL | Null | text (25) | always NULL |
 //! | T[] (`array_agg`) | List(T) | T's array type (`_int8` 1016, `_varchar` 1015, ...) | PostgreSQL's array format |
 //!
@@ -27,7 +29,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
     Int32Array, Int64Array, Int8Array, TimestampMillisecondArray,
 };
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, IntervalUnit, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use bytes::{BufMut, BytesMut};
 use pgwire::api::results::{FieldFormat, FieldInfo};
@@ -53,6 +55,7 @@ pub fn pg_type(dt: &DataType) -> Type {
         DataType::Utf8 | DataType::LargeUtf8 => Type::VARCHAR,
         DataType::Date32 => Type::DATE,
         DataType::Timestamp(TimeUnit::Millisecond, None) => Type::TIMESTAMP,
+        DataType::Timestamp(TimeUnit::Millisecond, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Decimal128(_, _) => Type::NUMERIC,
         DataType::List(element) => match pg_type(element.data_type()) {
             Type::BOOL => Type::BOOL_ARRAY,
@@ -68,6 +71,7 @@ pub fn pg_type(dt: &DataType) -> Type {
             // Lists of other types travel as their array text.
             _ => Type::TEXT,
         },
+        DataType::Interval(IntervalUnit::MonthDayNano) => Type::INTERVAL,
         // Everything else is sent as text in Arrow's display form (see `encode_column`).
         _ => Type::TEXT,
     }
@@ -93,7 +97,8 @@ pub fn type_size(ty: &Type) -> i16 {
         Type::BOOL => 1,
         Type::INT2 => 2,
         Type::INT4 | Type::FLOAT4 | Type::DATE => 4,
-        Type::INT8 | Type::FLOAT8 | Type::TIMESTAMP => 8,
+        Type::INT8 | Type::FLOAT8 | Type::TIMESTAMP | Type::TIMESTAMPTZ => 8,
+        Type::INTERVAL => 16,
         _ => -1,
     }
 }
@@ -232,6 +237,33 @@ fn encode_column(column: &ArrayRef, binary: bool, rows: &mut [BytesMut]) {
                     out.put_i64(ms.saturating_sub(PG_EPOCH_MS).saturating_mul(1000));
                 } else {
                     write_timestamp_ms(out, ms);
+                }
+            })
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, Some(_)) => {
+            let a = column.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+            let zone = strata_query::zoned::zone_of(column.data_type());
+            append::<TimestampMillisecondArray>(a, rows, |a, i, out| {
+                let ms = a.value(i);
+                match zone {
+                    Some(tz) if !binary => {
+                        let _ = strata_query::zoned::write_local(out, &tz, ms);
+                    }
+                    _ if !binary => write_timestamp_ms(out, ms),
+                    _ => out.put_i64(ms.saturating_sub(PG_EPOCH_MS).saturating_mul(1000)),
+                }
+            })
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let a = column.as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>();
+            append(a, rows, |a, i, out| {
+                let v = a.value(i);
+                if binary {
+                    out.put_i64(v.nanoseconds / 1_000);
+                    out.put_i32(v.days);
+                    out.put_i32(v.months);
+                } else {
+                    let _ = strata_query::interval::write_text(v, out);
                 }
             })
         }

@@ -125,6 +125,28 @@ fn split_list(value: &str) -> Vec<&str> {
     parts
 }
 
+/// The session time zone `value` names (`None`: UTC); an unknown zone is PostgreSQL's
+/// `invalid value for parameter "TimeZone"` (SQLSTATE 22023).
+fn zone_of(value: &str) -> PgWireResult<Option<strata_query::TimeZone>> {
+    strata_query::parse_time_zone(value).map_err(|_| {
+        sqlstate::user_error(
+            "22023",
+            format!("invalid value for parameter \"TimeZone\": \"{value}\""),
+        )
+    })
+}
+
+/// The session's `TimeZone` (`SET TIME ZONE`, or the `TimeZone` start-up parameter; `None`:
+/// UTC). An invalid start-up value fails every statement with SQLSTATE 22023.
+pub fn time_zone(
+    settings: &HashMap<String, String>,
+) -> PgWireResult<Option<strata_query::TimeZone>> {
+    match session_value(settings, "timezone") {
+        Some(value) => zone_of(&value),
+        None => Ok(None),
+    }
+}
+
 /// The value of setting `name` in this session: what it was `SET` to (or given as a start-up
 /// parameter, whose name keeps the client's case: `TimeZone`), else Strata's default.
 pub fn current(settings: &HashMap<String, String>, name: &str) -> Option<String> {
@@ -233,9 +255,14 @@ pub fn answer(settings: &mut HashMap<String, String>, sql: &str) -> PgWireResult
             } else {
                 (setting_name(rest), String::new())
             };
-            if value.eq_ignore_ascii_case("default") {
+            if value.eq_ignore_ascii_case("default")
+                || (name == "timezone" && value.eq_ignore_ascii_case("local"))
+            {
                 settings.remove(&name);
             } else {
+                if name == "timezone" {
+                    zone_of(&value)?;
+                }
                 settings.insert(name, value);
             }
             Answer::Tag(Tag::new("SET"))

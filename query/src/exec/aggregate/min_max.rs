@@ -28,6 +28,9 @@ pub(super) fn min_max<const MIN: bool>(dt: DataType) -> Result<Box<dyn GroupsAcc
         DataType::Timestamp(TimeUnit::Millisecond, None) => {
             Box::new(MinMax::<TimestampMillisecondType, MIN>::default())
         }
+        DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano) => {
+            Box::new(MinMaxInterval::<MIN>::default())
+        }
         DataType::Utf8 => Box::new(MinMaxString::<MIN>::default()),
         DataType::Boolean => Box::new(MinMaxBool::<MIN>::default()),
         other => {
@@ -118,6 +121,86 @@ where
             if seen && (!self.seen[to] || better) {
                 self.values[to] = v;
                 self.seen[to] = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `MIN` / `MAX` of intervals, ordered as PostgreSQL compares them (30-day months, 24-hour
+/// days: [`crate::interval::comparable`]).
+#[derive(Debug, Default)]
+pub(super) struct MinMaxInterval<const MIN: bool> {
+    values: Vec<arrow::datatypes::IntervalMonthDayNano>,
+    keys: Vec<i128>,
+    seen: Vec<bool>,
+}
+
+impl<const MIN: bool> MinMaxInterval<MIN> {
+    fn offer(&mut self, g: usize, v: arrow::datatypes::IntervalMonthDayNano) {
+        let key = (i128::from(v.months) * 30 + i128::from(v.days)) * 86_400_000_000_000
+            + i128::from(v.nanoseconds);
+        let better = if MIN {
+            key < self.keys[g]
+        } else {
+            key > self.keys[g]
+        };
+        if !self.seen[g] || better {
+            self.values[g] = v;
+            self.keys[g] = key;
+            self.seen[g] = true;
+        }
+    }
+
+    fn resize(&mut self, num_groups: usize) {
+        self.values.resize(
+            num_groups,
+            arrow::datatypes::IntervalMonthDayNano::default(),
+        );
+        self.keys.resize(num_groups, 0);
+        self.seen.resize(num_groups, false);
+    }
+}
+
+impl<const MIN: bool> GroupsAccumulator for MinMaxInterval<MIN> {
+    fn update_batch(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        self.resize(num_groups);
+        let array = primitive::<arrow::datatypes::IntervalMonthDayNanoType>(values)?;
+        let data = array.values();
+        for_each_valid(array, groups, |row, g| self.offer(g, data[row]));
+        Ok(())
+    }
+
+    fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.resize(num_groups);
+        let nulls = validity(&self.seen);
+        Ok(Arc::new(PrimitiveArray::<
+            arrow::datatypes::IntervalMonthDayNanoType,
+        >::new(
+            std::mem::take(&mut self.values).into(), nulls
+        )))
+    }
+
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn GroupsAccumulator>,
+        mapping: &[usize],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<Self>(other)?;
+        self.resize(num_groups);
+        for (g, (&v, &seen)) in other.values.iter().zip(&other.seen).enumerate() {
+            if seen {
+                self.offer(mapping[g], v);
             }
         }
         Ok(())

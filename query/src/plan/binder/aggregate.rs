@@ -291,6 +291,7 @@ fn aggregate_call(call: AggregateExpr) -> Result<Expr> {
                 DataType::Null => DataType::Utf8,
                 dt if is_numeric(&dt)
                     || is_temporal(&dt)
+                    || crate::interval::is_interval(&dt)
                     || dt == DataType::Utf8
                     || dt == DataType::Boolean =>
                 {

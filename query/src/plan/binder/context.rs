@@ -44,4 +44,7 @@ pub(super) trait Context {
 
     /// `now()`: milliseconds since the epoch, one value for the whole statement.
     fn now_ms(&self) -> i64;
+
+    /// The session's `TimeZone` (`None`: UTC).
+    fn time_zone(&self) -> Option<crate::TimeZone>;
 }

@@ -111,6 +111,12 @@ pub(super) fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
                 column.data_type, column.name.value
             ),
         })?;
+        if crate::interval::is_interval(&data_type) {
+            return Err(Error::unsupported(format!(
+                "an INTERVAL column (\"{}\"); store a duration as a BIGINT of seconds or milliseconds",
+                column.name.value
+            )));
+        }
         let mut nullable = true;
         for option in &column.options {
             match &option.option {

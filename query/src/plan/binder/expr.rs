@@ -112,9 +112,11 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                     let dt = inner.data_type();
                     match dt {
                         DataType::Null => Ok(inner),
-                        dt if is_numeric(&dt) => Ok(Expr::Negative(Box::new(inner))),
+                        dt if is_numeric(&dt) || crate::interval::is_interval(&dt) => {
+                            Ok(Expr::Negative(Box::new(inner)))
+                        }
                         dt => Err(Error::mismatch(format!(
-                            "unary minus needs a number, not {}",
+                            "unary minus needs a number or an interval, not {}",
                             type_name(&dt)
                         ))),
                     }
@@ -253,7 +255,7 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                     "extract() field must be one of year, quarter, month, week, day, hour, minute, second, dow, isodow, doy, epoch; not {name}"
                 ),
             })?;
-            date_part(part, bind(expr)?)
+            date_part(part, bind(expr)?, scope.binder.and_then(|b| b.time_zone()))
         }
         sql::Expr::IsNull(inner) => Ok(Expr::IsNull(Box::new(bind(inner)?))),
         sql::Expr::IsNotNull(inner) => Ok(Expr::IsNotNull(Box::new(bind(inner)?))),
@@ -398,7 +400,11 @@ fn bind_expr_at(e: &sql::Expr, scope: &Scope, agg: AggContext) -> Result<Expr> {
                 return cast;
             }
             let target = sql_type(data_type)?;
-            Ok(bind(expr)?.cast_to(&target))
+            Ok(cast_in_zone(
+                bind(expr)?,
+                &target,
+                scope.binder.and_then(|b| b.time_zone()),
+            ))
         }
         sql::Expr::Function(function) => bind_function(function, scope, agg),
         sql::Expr::CompoundFieldAccess { root, access_chain } => match access_chain.as_slice() {
@@ -573,7 +579,13 @@ fn bind_scalar_function(
         .iter()
         .map(|a| bind_expr(a, scope, agg))
         .collect::<Result<Vec<_>>>()?;
-    scalar_call(name, function, args, scope.binder.map(|b| b.now_ms()))
+    scalar_call(
+        name,
+        function,
+        args,
+        scope.binder.map(|b| b.now_ms()),
+        scope.binder.and_then(|b| b.time_zone()),
+    )
 }
 
 /// The plain expression arguments of a function call.
@@ -686,5 +698,19 @@ fn outer_column(scope: &Scope, idents: &[sql::Ident], err: Error) -> Result<Expr
     match scope.binder.and_then(|b| b.outer_column(idents)) {
         Some(outer) => Ok(outer),
         None => Err(err),
+    }
+}
+
+/// `CAST(value AS target)`; `ts::date` under a session time zone is the local date.
+#[inline(never)]
+fn cast_in_zone(value: Expr, target: &DataType, zone: Option<crate::TimeZone>) -> Expr {
+    match zone {
+        Some(tz)
+            if *target == DataType::Date32
+                && matches!(value.data_type(), DataType::Timestamp(_, _)) =>
+        {
+            Expr::call(crate::function::zone::AtTimeZone(tz), vec![value]).cast_to(target)
+        }
+        _ => value.cast_to(target),
     }
 }

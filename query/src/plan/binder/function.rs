@@ -15,9 +15,10 @@ pub(super) fn scalar_call(
     function: &sql::Function,
     args: Vec<Expr>,
     now_ms: Option<i64>,
+    time_zone: Option<crate::TimeZone>,
 ) -> Result<Expr> {
     const SUPPORTED: &str = "count, sum, min, max, avg, stddev, stddev_pop, variance, var_pop, \
-         date_trunc, date_part, extract, coalesce, nullif, lower, upper, length, octet_length, \
+         date_trunc, date_part, extract, age, coalesce, nullif, lower, upper, length, octet_length, \
          concat, substring, trim, ltrim, rtrim, btrim, replace, strpos, position, starts_with, \
          regexp_replace, regexp_match, regexp_like, to_timestamp, now, abs, approx_count_distinct, \
          approx_percentile, percentile_cont, percentile_disc, mode, string_agg, array_agg, cardinality, \
@@ -30,7 +31,12 @@ pub(super) fn scalar_call(
         return Ok(Expr::Literal(value?));
     }
     match crate::function::lookup(name) {
-        Some(definition) => (definition.bind)(Call { name, args, now_ms }),
+        Some(definition) => (definition.bind)(Call {
+            name,
+            args,
+            now_ms,
+            time_zone,
+        }),
         None => Err(Error::unsupported(format!(
             "function {}(); supported functions: {SUPPORTED}",
             function.name

@@ -82,9 +82,13 @@ fn decimal_literal(text: &str) -> Option<ArrayRef> {
 /// Parses a SQL type as Strata stores it.
 pub(super) fn sql_type(data_type: &sql::DataType) -> Result<DataType> {
     let name = data_type.to_string();
+    if matches!(data_type, sql::DataType::Interval { .. }) || name.eq_ignore_ascii_case("INTERVAL")
+    {
+        return Ok(crate::interval::INTERVAL_TYPE);
+    }
     strata_storage::parse_sql_type(&name).ok_or_else(|| Error::InvalidArgument {
         message: format!(
-            "unknown type \"{name}\"; supported types: BOOLEAN, SMALLINT, INTEGER, BIGINT, REAL, DOUBLE, DECIMAL(p, s) (p 1 to 38, s 0 to p), VARCHAR, DATE, TIMESTAMP"
+            "unknown type \"{name}\"; supported types: BOOLEAN, SMALLINT, INTEGER, BIGINT, REAL, DOUBLE, DECIMAL(p, s) (p 1 to 38, s 0 to p), VARCHAR, DATE, TIMESTAMP, INTERVAL"
         ),
     })
 }
@@ -108,75 +112,14 @@ pub(super) fn interval_literal(interval: &sql::Interval) -> Result<Expr> {
         Some(field) => format!("{text} {field}"),
         None => text,
     };
-    let (months, days, ms) = parse_interval(&text).ok_or_else(|| Error::InvalidArgument {
+    let value = crate::interval::parse(&text).ok_or_else(|| Error::InvalidArgument {
         message: format!(
             "invalid interval '{text}'; write a list of <number> <unit> (unit: millisecond, second, minute, hour, day, week, month, quarter, year), e.g. '1 day 2 hours'"
         ),
     })?;
-    let nanos = ms
-        .checked_mul(1_000_000)
-        .ok_or_else(|| Error::NumericOverflow {
-            message: format!("interval '{text}' is too long"),
-        })?;
-    let value = arrow::datatypes::IntervalMonthDayNano::new(months, days, nanos);
     Ok(Expr::Literal(Arc::new(
         arrow::array::IntervalMonthDayNanoArray::from(vec![value]),
     )))
-}
-
-/// Parses `'1 year 2 months 3 days 04:05:06.5'` into (months, days, milliseconds).
-fn parse_interval(text: &str) -> Option<(i32, i32, i64)> {
-    let (mut months, mut days, mut ms) = (0i64, 0i64, 0f64);
-    let tokens: Vec<&str> = text.split_whitespace().collect();
-    let mut i = 0;
-    while i < tokens.len() {
-        let token = tokens[i];
-        if token.contains(':') {
-            let (sign, clock) = match token.strip_prefix('-') {
-                Some(rest) => (-1.0, rest),
-                None => (1.0, token),
-            };
-            let parts: Vec<f64> = clock
-                .split(':')
-                .map(|p| p.parse().ok())
-                .collect::<Option<_>>()?;
-            let (h, m, s) = match parts.as_slice() {
-                [h, m] => (*h, *m, 0.0),
-                [h, m, s] => (*h, *m, *s),
-                _ => return None,
-            };
-            ms += sign * ((h * 60.0 + m) * 60.0 + s) * 1000.0;
-            i += 1;
-            continue;
-        }
-        let number: f64 = token.parse().ok()?;
-        let unit = tokens
-            .get(i + 1)?
-            .trim_end_matches(',')
-            .to_ascii_lowercase();
-        let whole = |n: f64| (n.fract() == 0.0).then_some(n as i64);
-        match unit.as_str() {
-            "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" => ms += number,
-            "second" | "seconds" | "s" | "sec" | "secs" => ms += number * 1e3,
-            "minute" | "minutes" | "m" | "min" | "mins" => ms += number * 6e4,
-            "hour" | "hours" | "h" | "hr" | "hrs" => ms += number * 3.6e6,
-            "day" | "days" | "d" => days += whole(number)?,
-            "week" | "weeks" | "w" => days += whole(number)? * 7,
-            "month" | "months" | "mon" | "mons" => months += whole(number)?,
-            "quarter" | "quarters" => months += whole(number)? * 3,
-            "year" | "years" | "y" | "yr" | "yrs" => months += whole(number)? * 12,
-            _ => return None,
-        }
-        i += 2;
-    }
-    if tokens.is_empty() || !ms.is_finite() {
-        return None;
-    }
-    Some((
-        i32::try_from(months).ok()?,
-        i32::try_from(days).ok()?,
-        ms.round() as i64,
-    ))
 }
 
 /// (descending, nulls first) of an ORDER BY key, with PostgreSQL's defaults.

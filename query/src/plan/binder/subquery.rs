@@ -474,6 +474,8 @@ fn single_row_aggregate(plan: LogicalPlan) -> Result<LogicalPlan> {
         filter: None,
         data_type: item_type.clone(),
         fraction: None,
+        extra_args: vec![],
+        order_by: vec![],
     };
     let (aggregates, value) = if limited {
         (vec![any_value], Expr::column(0, "any_value", item_type))
@@ -485,6 +487,8 @@ fn single_row_aggregate(plan: LogicalPlan) -> Result<LogicalPlan> {
             filter: None,
             data_type: DataType::Int64,
             fraction: None,
+            extra_args: vec![],
+            order_by: vec![],
         };
         let value = Expr::call(
             SingleRow,
