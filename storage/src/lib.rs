@@ -43,6 +43,7 @@
 pub mod budget;
 pub mod cache;
 pub mod catalog;
+pub mod deletes;
 mod error;
 mod fsutil;
 pub mod fuzzing;
@@ -63,7 +64,7 @@ pub use error::{Error, Result};
 pub use roaring;
 pub use segment::{Segment, SegmentKind, SegmentRef};
 pub use source::{AppendMeta, IngestError, SourceOffsets};
-pub use table::{FlushOutcome, SegmentInfo, Table, TableSnapshot};
+pub use table::{DeleteInput, DeleteTxn, FlushOutcome, SegmentInfo, Table, TableSnapshot};
 pub use types::{parse_sql_type, sql_type_name};
 pub use virtual_table::{VirtualTable, VirtualTables};
 
