@@ -11,6 +11,7 @@
 pub mod aggregate;
 pub mod analyze;
 pub mod ddl;
+pub mod delete;
 mod filter;
 pub mod index;
 pub mod insert;

@@ -351,6 +351,11 @@ impl QueryEngine {
                 insert,
                 |plan| Ok(self.run_query(plan, limits, deadline)?.batches),
             )?)),
+            Plan::Delete(delete) => Ok(QueryOutput::single(exec::delete::delete(
+                &self.storage,
+                delete,
+                &ExecStats::with_deadline(limits.clone(), deadline),
+            )?)),
             Plan::ShowTables => Ok(QueryOutput::single(exec::ddl::show_tables(&self.storage)?)),
             Plan::Flush { tables } => Ok(QueryOutput::single(exec::ddl::flush(
                 &self.storage,
@@ -397,6 +402,7 @@ impl QueryEngine {
             | Plan::AlterTable { .. }
             | Plan::DropTable { .. }
             | Plan::Insert(_)
+            | Plan::Delete(_)
             | Plan::Flush { .. } => None,
         })
     }
