@@ -117,7 +117,10 @@ impl DeleteFrame {
             }
         }
         if r.at != body.len() {
-            return Err(format!("{} bytes after the delete frame", body.len() - r.at));
+            return Err(format!(
+                "{} bytes after the delete frame",
+                body.len() - r.at
+            ));
         }
         Ok(frame)
     }
@@ -397,7 +400,11 @@ mod tests {
             .index_lookup("s", &IndexLookup::Eq("v1".into()))
             .unwrap()
             .unwrap();
-        assert_eq!(odd.iter().collect::<Vec<_>>(), vec![1], "row 3 (v1) is deleted");
+        assert_eq!(
+            odd.iter().collect::<Vec<_>>(),
+            vec![1],
+            "row 3 (v1) is deleted"
+        );
         let selected = seg
             .read_selected(&schema, 1, 3, &RoaringBitmap::from_iter([3u32, 4]))
             .unwrap();

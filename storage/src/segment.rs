@@ -256,9 +256,10 @@ impl MemSegment {
     /// Marks `rows` (row numbers within the frame `lsn`) deleted; returns the segment with the
     /// mark, or `None` when none of its rows came from that frame.
     pub fn with_deleted(&self, lsn: u64, rows: &RoaringBitmap) -> Option<MemSegment> {
-        let (block, start) = self.origins.iter().enumerate().find_map(|(b, origins)| {
-            origin_start(origins, lsn, rows).map(|start| (b, start))
-        })?;
+        let (block, start) =
+            self.origins.iter().enumerate().find_map(|(b, origins)| {
+                origin_start(origins, lsn, rows).map(|start| (b, start))
+            })?;
         let mut next = self.clone();
         next.deleted[block] = Some(Arc::new(merge_deleted(
             self.deleted[block].as_deref(),

@@ -82,7 +82,10 @@ impl<'a> DeleteTxn<'a> {
             if let Some(deleted) = &input.deleted {
                 hit -= deleted.as_ref();
             }
-            if hit.max().is_some_and(|m| m as usize >= input.segment.num_rows()) {
+            if hit
+                .max()
+                .is_some_and(|m| m as usize >= input.segment.num_rows())
+            {
                 return Err(Error::Internal(
                     "a delete names a row beyond its segment".to_string(),
                 ));
@@ -342,7 +345,11 @@ mod tests {
                 let mut hit = RoaringBitmap::new();
                 let mut row = 0u32;
                 for batch in input.segment.read(txn.schema()).unwrap() {
-                    let a = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                    let a = batch
+                        .column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap();
                     for v in a.values() {
                         if f(*v) {
                             hit.insert(row);
@@ -368,7 +375,11 @@ mod tests {
             })
             .collect();
         out.sort();
-        assert_eq!(out.len(), snap.row_count(), "row count agrees with the rows read");
+        assert_eq!(
+            out.len(),
+            snap.row_count(),
+            "row count agrees with the rows read"
+        );
         out
     }
 
@@ -387,7 +398,11 @@ mod tests {
                 append(&t, i * 10..i * 10 + 10); // 40 small batches: coalesced
             }
             assert_eq!(delete_where(&t, even), 200);
-            assert_eq!(delete_where(&t, even), 0, "deleted rows are not deleted twice");
+            assert_eq!(
+                delete_where(&t, even),
+                0,
+                "deleted rows are not deleted twice"
+            );
             assert_eq!(values(&t), expected(0..400, even));
             append(&t, 400..410);
         }
@@ -420,7 +435,10 @@ mod tests {
             assert_eq!(values(&t), expected(0..150, gone));
             let manifest = Manifest::load(&t.dir).unwrap();
             let entry = &manifest.segments[0];
-            assert!(entry.deletes_file.is_some(), "the sidecar is in the manifest");
+            assert!(
+                entry.deletes_file.is_some(),
+                "the sidecar is in the manifest"
+            );
             let infos = t.segment_infos();
             assert_eq!(infos[0].rows, 100 - 34 - 7);
         }
@@ -454,15 +472,28 @@ mod tests {
         let del_files = || {
             std::fs::read_dir(&segments)
                 .unwrap()
-                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".del"))
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".del")
+                })
                 .count()
         };
-        assert_eq!(del_files(), 4, "one sidecar per segment, the first ones replaced");
+        assert_eq!(
+            del_files(),
+            4,
+            "one sidecar per segment, the first ones replaced"
+        );
         assert_eq!(t.compact().unwrap(), 4);
         assert_eq!(values(&t), expected(0..400, gone));
         let manifest = Manifest::load(&t.dir).unwrap();
         assert_eq!(manifest.segments.len(), 1);
-        assert_eq!(manifest.segments[0].rows, 125, "compaction dropped the rows physically");
+        assert_eq!(
+            manifest.segments[0].rows, 125,
+            "compaction dropped the rows physically"
+        );
         assert_eq!(manifest.segments[0].deletes_file, None);
         assert_eq!(del_files(), 0);
         drop(t);
