@@ -470,8 +470,18 @@ impl Table {
         }
         let small = (self.config.segment_rows_max / 2).max(1) as u64;
         let mut groups: std::collections::BTreeMap<Option<i64>, Vec<u64>> = Default::default();
+        // A segment counts by the rows a delete left it: one emptied by deletes is merged (and
+        // its deleted rows dropped) like a small one.
+        let deleted: HashMap<u64, u64> = read_lock(&self.state)
+            .deletes
+            .iter()
+            .map(|(id, (rows, _))| (*id, rows.len()))
+            .collect();
         for e in &manifest.segments {
-            if e.rows < small {
+            if e.rows
+                .saturating_sub(deleted.get(&e.id).copied().unwrap_or(0))
+                < small
+            {
                 groups.entry(e.partition_start_ms).or_default().push(e.id);
             }
         }
