@@ -51,6 +51,10 @@
 //! value to its column type (PostgreSQL's assignment casts), builds one record batch and appends
 //! it to the table; it answers one BIGINT `count` row.
 //!
+//! `DELETE FROM t [WHERE ...]` binds the condition over the table's columns, evaluates it block
+//! by block over the snapshot [`strata_storage::Table::begin_delete`] takes, and commits the row
+//! ids where it is true as delete bitmaps (`exec::delete`); it answers one BIGINT `count` row.
+//!
 //! `EXPLAIN ANALYZE <query>` runs the query with every physical operator wrapped in an
 //! [`AnalyzeExec`](exec::AnalyzeExec) and prints the plan with each operator's rows and time.
 //!

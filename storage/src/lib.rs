@@ -38,7 +38,9 @@
 //! file per persisted segment), [`manifest`] (the persisted segments of a table),
 //! [`virtual_table`] (computed read-only tables such as `system.segments`, registered by the
 //! crates above), [`source`] (source offsets and dead letters that travel in the log frame of
-//! their rows: `Table::append_with`, `Table::source_offsets`, `system.ingest_errors`).
+//! their rows: `Table::append_with`, `Table::source_offsets`, `system.ingest_errors`),
+//! [`deletes`] (`DELETE`: delete bitmaps per segment, a log frame per statement, sidecars named
+//! by the manifest; `Table::begin_delete`, [`DeleteTxn`]).
 
 pub mod budget;
 pub mod cache;
