@@ -131,6 +131,22 @@ fn deletes_over_http_and_pg_survive_sigkill_and_need_write_access() {
     assert!(done, "{text}");
     let b_rows = (0..4000).filter(|i| i % 3 == 1 && i % 5 != 0).count();
     assert!(text.contains(&format!("DELETE {b_rows}")), "{text}");
+    // The extended protocol (Parse/Bind/Execute with a parameter): the affected row count.
+    let deleted = crate::pg::runtime().block_on(async {
+        let config = format!(
+            "host=127.0.0.1 port={} user=someone password=writer-secret dbname=strata",
+            server.pg_port()
+        );
+        let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .execute("DELETE FROM ev WHERE id = $1", &[&"8"])
+            .await
+            .unwrap()
+    });
+    assert_eq!(deleted, 1);
 
     // A read-only token may not delete, over either protocol; nothing changes.
     let before = digest(&server);
@@ -147,7 +163,7 @@ fn deletes_over_http_and_pg_survive_sigkill_and_need_write_access() {
 
     // The rows left: ids 0..6000 minus multiples of 5, minus k = 'b' below 4000, plus -1.
     let kept: Vec<i64> = (0..6000)
-        .filter(|i| i % 5 != 0 && !(i % 3 == 1 && *i < 4000))
+        .filter(|i| i % 5 != 0 && !(i % 3 == 1 && *i < 4000) && *i != 8)
         .chain([-1])
         .collect();
     let expected = json!([
