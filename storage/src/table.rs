@@ -2,6 +2,7 @@
 
 mod delete;
 
+use delete::mem_ref;
 pub use delete::{DeleteInput, DeleteTxn};
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use arrow::record_batch::RecordBatch;
 use crate::budget::IngestBudget;
 use crate::cache::SegmentCache;
 use crate::catalog::Catalog;
-use crate::deletes::{masked, DeleteFrame};
+use crate::deletes::DeleteFrame;
 use crate::fsutil::{lock, read_lock, write_lock};
 use crate::manifest::Manifest;
 use crate::segment::persisted::{self, ParquetSegment};
@@ -93,23 +94,6 @@ struct TableState {
     deletes: HashMap<u64, (Arc<roaring::RoaringBitmap>, u64)>,
 }
 
-impl TableState {
-    /// Persisted segment `p` as readers see it: without its deleted rows.
-    fn persisted_ref(&self, p: &Arc<ParquetSegment>) -> SegmentRef {
-        masked(
-            p.clone(),
-            self.deletes.get(&p.entry().id).map(|(rows, _)| rows),
-        )
-    }
-}
-
-/// In-memory segment `segment` as readers see it: without its deleted rows.
-fn mem_ref(segment: Arc<MemSegment>) -> SegmentRef {
-    match segment.deleted_rows() {
-        Some(rows) => masked(segment, Some(&Arc::new(rows))),
-        None => segment,
-    }
-}
 
 /// One segment as `system.segments` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -472,11 +456,7 @@ impl Table {
         let mut groups: std::collections::BTreeMap<Option<i64>, Vec<u64>> = Default::default();
         // A segment counts by the rows a delete left it: one emptied by deletes is merged (and
         // its deleted rows dropped) like a small one.
-        let deleted: HashMap<u64, u64> = read_lock(&self.state)
-            .deletes
-            .iter()
-            .map(|(id, (rows, _))| (*id, rows.len()))
-            .collect();
+        let deleted = self.deleted_counts();
         for e in &manifest.segments {
             if e.rows
                 .saturating_sub(deleted.get(&e.id).copied().unwrap_or(0))

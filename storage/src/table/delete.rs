@@ -8,13 +8,32 @@ use std::sync::{Arc, MutexGuard};
 use arrow::datatypes::SchemaRef;
 use roaring::RoaringBitmap;
 
-use super::Table;
-use crate::deletes::{deletes_file, write_deletes_file, DeleteFrame};
+use super::{Table, TableState};
+use crate::deletes::{deletes_file, masked, write_deletes_file, DeleteFrame};
 use crate::fsutil::{lock, read_lock, write_lock};
 use crate::manifest::Manifest;
+use crate::segment::persisted::ParquetSegment;
 use crate::segment::{MemSegment, SegmentKind, SegmentRef};
 use crate::wal::FrameKind;
 use crate::{Error, Result};
+
+impl TableState {
+    /// Persisted segment `p` as readers see it: without its deleted rows.
+    pub(super) fn persisted_ref(&self, p: &Arc<ParquetSegment>) -> SegmentRef {
+        masked(
+            p.clone(),
+            self.deletes.get(&p.entry().id).map(|(rows, _)| rows),
+        )
+    }
+}
+
+/// In-memory segment `segment` as readers see it: without its deleted rows.
+pub(super) fn mem_ref(segment: Arc<MemSegment>) -> SegmentRef {
+    match segment.deleted_rows() {
+        Some(rows) => masked(segment, Some(&Arc::new(rows))),
+        None => segment,
+    }
+}
 
 /// One segment of a delete's snapshot: all its rows, deleted ones included, so that row ids
 /// are positions in it.
@@ -287,6 +306,15 @@ impl Table {
         result?;
         *manifest = next;
         Ok(())
+    }
+
+    /// Deleted rows per persisted segment id (segments without any are absent).
+    pub(super) fn deleted_counts(&self) -> std::collections::HashMap<u64, u64> {
+        read_lock(&self.state)
+            .deletes
+            .iter()
+            .map(|(id, (rows, _))| (*id, rows.len()))
+            .collect()
     }
 
     /// Removes the deletes sidecars of segments `ids` that `old` (a manifest just replaced)
