@@ -94,7 +94,6 @@ struct TableState {
     deletes: HashMap<u64, (Arc<roaring::RoaringBitmap>, u64)>,
 }
 
-
 /// One segment as `system.segments` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentInfo {
