@@ -740,4 +740,44 @@ mod tests {
         }
         assert!(compacted > 0, "the sequences compacted no segment");
     }
+
+    #[test]
+    fn a_crash_before_the_sidecar_commit_replays_the_delete_and_a_persist_writes_it() {
+        let dir = temp_dir("delete-crash-sidecar");
+        let gone = |v: i64| v % 4 == 0;
+        let table_dir;
+        {
+            let storage = open(&dir);
+            let t = storage.table("t").unwrap();
+            append(&t, 0..100);
+            t.flush().unwrap();
+            table_dir = t.dir.clone();
+            let before = std::fs::read(Manifest::path(&table_dir)).unwrap();
+            assert_eq!(delete_where(&t, gone), 25);
+            // As if the process died after the log frame's fsync, before the manifest commit.
+            std::fs::write(Manifest::path(&table_dir), before).unwrap();
+        }
+        let storage = open(&dir);
+        let t = storage.table("t").unwrap();
+        assert_eq!(values(&t), expected(0..100, gone), "replayed from the log");
+        assert!(
+            Manifest::load(&table_dir).unwrap().segments[0]
+                .deletes_file
+                .is_none(),
+            "the orphan sidecar was removed at start-up"
+        );
+        // A persist that covers the delete frame writes the bitmap first.
+        append(&t, 100..110);
+        t.flush().unwrap();
+        assert!(Manifest::load(&table_dir).unwrap().segments[0]
+            .deletes_file
+            .is_some());
+        drop(t);
+        drop(storage);
+        let storage = open(&dir);
+        assert_eq!(
+            values(&storage.table("t").unwrap()),
+            expected(0..110, |v| v < 100 && gone(v))
+        );
+    }
 }
