@@ -189,3 +189,140 @@ fn deletes_over_http_and_pg_survive_sigkill_and_need_write_access() {
     let server = start();
     assert_eq!(digest(&server), expected, "after a second restart");
 }
+
+/// What a client knows about one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    Acked,
+    InFlight,
+}
+
+/// One client ingests 200 rows per tag; another deletes the even tags once their rows are
+/// acknowledged (and FLUSHes now and then); the server is SIGKILLed at a random moment. After a
+/// restart: a tag whose delete was acknowledged has no row, a tag whose delete was in flight has
+/// all its rows or none, every other acknowledged tag has all its rows.
+#[test]
+fn sigkill_during_deletes_and_ingest_keeps_each_statement_whole() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    const ROWS: u64 = 200;
+    for seed in [1u64, 2, 3] {
+        eprintln!("delete crash test seed {seed}");
+        let dir = TempDir::new(&format!("delete-crash-{seed}"));
+        let mut rng = crate::harness::Rng::new(seed);
+        let mut server = Server::start_with(dir.path(), &["--segment-rows-max", "3000"]);
+        server.sql(
+            "CREATE TABLE c (time TIMESTAMP NOT NULL, tag BIGINT, seq BIGINT) \
+             WITH (time_column = 'time')",
+        );
+        let ingested: Arc<Mutex<HashMap<u64, Outcome>>> = Arc::default();
+        let deleted: Arc<Mutex<HashMap<u64, Outcome>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let url = server.url.clone();
+        let ingester = {
+            let (ingested, stop, url) = (ingested.clone(), stop.clone(), url.clone());
+            std::thread::spawn(move || {
+                let client = client();
+                for tag in 0u64.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let body: String = (0..ROWS)
+                        .map(|s| {
+                            format!(
+                                "{{\"time\": {}, \"tag\": {tag}, \"seq\": {s}}}\n",
+                                tag * ROWS + s
+                            )
+                        })
+                        .collect();
+                    ingested.lock().unwrap().insert(tag, Outcome::InFlight);
+                    let ok = client
+                        .post(format!("{url}/v1/tables/c/ingest"))
+                        .header("content-type", "application/x-ndjson")
+                        .body(body)
+                        .send()
+                        .is_ok_and(|r| r.status() == 200);
+                    if !ok {
+                        break;
+                    }
+                    ingested.lock().unwrap().insert(tag, Outcome::Acked);
+                }
+            })
+        };
+        let deleter = {
+            let (ingested, deleted, stop) = (ingested.clone(), deleted.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let client = client();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let next = {
+                        let ingested = ingested.lock().unwrap();
+                        let deleted = deleted.lock().unwrap();
+                        ingested
+                            .iter()
+                            .filter(|(t, o)| **t % 2 == 0 && **o == Outcome::Acked)
+                            .map(|(t, _)| *t)
+                            .filter(|t| !deleted.contains_key(t))
+                            .min()
+                    };
+                    let Some(tag) = next else {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    n += 1;
+                    let sql = if n % 7 == 0 {
+                        "FLUSH TABLE c".to_string()
+                    } else {
+                        deleted.lock().unwrap().insert(tag, Outcome::InFlight);
+                        format!("DELETE FROM c WHERE tag = {tag}")
+                    };
+                    let ok = client
+                        .post(format!("{url}/v1/sql"))
+                        .json(&json!({ "query": sql }))
+                        .send()
+                        .is_ok_and(|r| r.status() == 200);
+                    if !ok {
+                        break;
+                    }
+                    if n % 7 != 0 {
+                        deleted.lock().unwrap().insert(tag, Outcome::Acked);
+                    }
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(500 + rng.range(0, 2500)));
+        server.kill();
+        stop.store(true, Ordering::Relaxed);
+        ingester.join().unwrap();
+        deleter.join().unwrap();
+        let server = Server::start(dir.path());
+        let counts: HashMap<u64, u64> = server
+            .rows("SELECT tag, count(*) FROM c GROUP BY tag")
+            .iter()
+            .map(|r| (r[0].as_u64().unwrap(), r[1].as_u64().unwrap()))
+            .collect();
+        let ingested = ingested.lock().unwrap();
+        let deleted = deleted.lock().unwrap();
+        let acked_deletes = deleted.values().filter(|o| **o == Outcome::Acked).count();
+        eprintln!(
+            "seed {seed}: {} tags sent, {acked_deletes} deletes acknowledged",
+            ingested.len()
+        );
+        for (tag, outcome) in ingested.iter() {
+            let n = counts.get(tag).copied().unwrap_or(0);
+            match (deleted.get(tag), outcome) {
+                (Some(Outcome::Acked), _) => assert_eq!(n, 0, "seed {seed} tag {tag}: deleted"),
+                (Some(Outcome::InFlight), _) | (None, Outcome::InFlight) => {
+                    assert!(n == 0 || n == ROWS, "seed {seed} tag {tag}: {n} rows")
+                }
+                (None, Outcome::Acked) => assert_eq!(n, ROWS, "seed {seed} tag {tag}"),
+            }
+        }
+        assert!(
+            counts.keys().all(|t| ingested.contains_key(t)),
+            "seed {seed}: rows of a tag never sent"
+        );
+    }
+}
