@@ -12,6 +12,7 @@ pub mod aggregate;
 pub mod analyze;
 mod cte;
 pub mod ddl;
+pub mod delete;
 mod filter;
 pub mod index;
 pub mod insert;

@@ -51,6 +51,10 @@
 //! value to its column type (PostgreSQL's assignment casts), builds one record batch and appends
 //! it to the table; it answers one BIGINT `count` row.
 //!
+//! `DELETE FROM t [WHERE ...]` binds the condition over the table's columns, evaluates it block
+//! by block over the snapshot [`strata_storage::Table::begin_delete`] takes, and commits the row
+//! ids where it is true as delete bitmaps (`exec::delete`); it answers one BIGINT `count` row.
+//!
 //! `EXPLAIN ANALYZE <query>` runs the query with every physical operator wrapped in an
 //! [`AnalyzeExec`](exec::AnalyzeExec) and prints the plan with each operator's rows and time.
 //!
@@ -390,6 +394,21 @@ impl QueryEngine {
                 insert,
                 |plan| Ok(self.run_query(plan, limits, deadline, run)?.batches),
             )?)),
+            Plan::Delete(mut delete) => {
+                // Its subqueries run first (in the statement's snapshot), then the condition is
+                // evaluated over the delete's own snapshot.
+                if let Some(predicate) = delete.predicate.take() {
+                    let predicate = run.resolve_expr(predicate, &|plan, run| {
+                        Ok(self.run_query(plan, limits, deadline, run)?.batches)
+                    })?;
+                    delete.predicate = Some(eval::fold_constants(predicate)?);
+                }
+                Ok(QueryOutput::single(exec::delete::delete(
+                    &self.storage,
+                    delete,
+                    &ExecStats::with_deadline(limits.clone(), deadline),
+                )?))
+            }
             Plan::ShowTables => Ok(QueryOutput::single(exec::ddl::show_tables(&self.storage)?)),
             Plan::Flush { tables } => Ok(QueryOutput::single(exec::ddl::flush(
                 &self.storage,
@@ -461,6 +480,7 @@ impl QueryEngine {
             | Plan::AlterTable { .. }
             | Plan::DropTable { .. }
             | Plan::Insert(_)
+            | Plan::Delete(_)
             | Plan::Flush { .. } => None,
         })
     }

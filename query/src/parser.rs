@@ -182,7 +182,7 @@ fn parse_flush(sql: &str) -> Result<Option<Statement>> {
 pub enum Access {
     /// Reads only: `SELECT`, `EXPLAIN [ANALYZE]`, `SHOW`, `DESCRIBE`.
     Read,
-    /// Adds rows: `INSERT`, `FLUSH`.
+    /// Adds or removes rows: `INSERT`, `DELETE`, `FLUSH`.
     Write,
     /// Changes the schema: `CREATE`, `ALTER`, `DROP` and anything else.
     Admin,
@@ -197,7 +197,7 @@ pub fn required_access(statement: &Statement) -> Access {
         | Statement::ShowTables { .. }
         | Statement::ShowColumns { .. }
         | Statement::ExplainTable { .. } => Access::Read,
-        Statement::Insert(_) | Statement::Flush { .. } => Access::Write,
+        Statement::Insert(_) | Statement::Delete(_) | Statement::Flush { .. } => Access::Write,
         _ => Access::Admin,
     }
 }
@@ -214,6 +214,7 @@ mod access_tests {
         assert_eq!(access("SHOW TABLES"), Access::Read);
         assert_eq!(access("INSERT INTO t VALUES (1)"), Access::Write);
         assert_eq!(access("FLUSH TABLES"), Access::Write);
+        assert_eq!(access("DELETE FROM t WHERE a = 1"), Access::Write);
         assert_eq!(access("CREATE TABLE t (a INT)"), Access::Admin);
         assert_eq!(access("DROP TABLE t"), Access::Admin);
     }

@@ -59,6 +59,8 @@ pub enum Plan {
     },
     /// `INSERT INTO t ...`
     Insert(Insert),
+    /// `DELETE FROM t [WHERE ...]`
+    Delete(Delete),
     /// `SHOW TABLES`
     ShowTables,
     /// `FLUSH TABLE t [, ...]`: persist the live rows of the tables.
@@ -81,6 +83,16 @@ pub enum InsertSource {
     Values(Vec<Vec<Expr>>),
     /// `SELECT ...` whose output columns have the target columns' types.
     Query(LogicalPlan),
+}
+
+/// A bound `DELETE`.
+#[derive(Debug)]
+pub struct Delete {
+    /// The table name as stored.
+    pub table: String,
+    /// The rows to delete: those for which it is true, over the table's columns (by position
+    /// in the table schema); `None`: every row.
+    pub predicate: Option<Expr>,
 }
 
 /// A bound `INSERT`.

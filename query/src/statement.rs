@@ -92,8 +92,9 @@ impl StatementRun {
         plan.map_exprs(|e| self.resolve_expr(e, run))
     }
 
+    /// `expr` with every subquery replaced by its answer (computed with `run` the first time).
     #[recursive::recursive]
-    fn resolve_expr(&self, expr: Expr, run: &Runner<'_>) -> Result<Expr> {
+    pub(crate) fn resolve_expr(&self, expr: Expr, run: &Runner<'_>) -> Result<Expr> {
         match expr {
             Expr::Subquery(subquery) => {
                 let subquery = subquery.map_value(|v| self.resolve_expr(v, run))?;

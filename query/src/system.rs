@@ -140,6 +140,8 @@ pub fn snapshot(storage: &Storage, schema: &str, name: &str) -> Result<TableSnap
             zone: Arc::new(zone_of_batch(&batch)),
             index: Arc::new(BlockIndex::build(&batch, &[])),
             batch,
+            origins: Vec::new(),
+            deleted: None,
         });
     }
     let segment = MemSegment::new(SegmentKind::Sealed, blocks);

@@ -1,7 +1,7 @@
 //! Access control: bearer tokens, each with a role.
 //!
 //! Roles are ordered: `read` runs `SELECT`, `EXPLAIN`, `SHOW`, `DESCRIBE` (and reads
-//! `/metrics`); `write` adds ingest and `INSERT`/`FLUSH`; `admin` adds DDL, sources and
+//! `/metrics`); `write` adds ingest and `INSERT`/`DELETE`/`FLUSH`; `admin` adds DDL, sources and
 //! cancelling other clients' queries. Tokens come from `--auth-file` (TOML or JSON, see
 //! [`Tokens::from_file`]) and/or `STRATA_TOKENS=token:role,...`. Without any token, auth is off:
 //! every client is an anonymous admin, which the server allows on a loopback address only (or
@@ -22,7 +22,7 @@ use strata_query::Access;
 pub enum Role {
     /// Queries only.
     Read,
-    /// Queries, ingest, INSERT.
+    /// Queries, ingest, INSERT, DELETE.
     Write,
     /// Everything.
     Admin,

@@ -63,6 +63,10 @@ fn describe() {
     );
     describe_counter!("strata_queries_total", "Queries, by status.");
     describe_counter!("strata_errors_total", "Error responses, by error code.");
+    describe_counter!(
+        "strata_deleted_rows_total",
+        "Rows removed by DELETE statements, all tables."
+    );
     describe_gauge!("strata_segments", "Segments per table and state.");
     describe_gauge!(
         "strata_segment_bytes",

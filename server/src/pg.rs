@@ -597,7 +597,10 @@ impl Handler {
             (sql, None)
         };
         let verb = session::verb(&sql);
-        let tagged = matches!(verb.as_str(), "INSERT" | "CREATE" | "DROP" | "ALTER");
+        let tagged = matches!(
+            verb.as_str(),
+            "INSERT" | "DELETE" | "CREATE" | "DROP" | "ALTER"
+        );
         let output = match &copy {
             Some(copy) => Output::Copy(copy.clone()),
             None if tagged => Output::Tagged,
@@ -657,20 +660,21 @@ impl Handler {
                 None => return Err(sqlstate::query_error(&strata_query::Error::Cancelled)),
             }
         }
+        let count = || {
+            batches
+                .first()
+                .and_then(|b| {
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<arrow::array::Int64Array>()
+                })
+                .filter(|a| !a.is_empty())
+                .map(|a| a.value(0))
+                .unwrap_or(0) as usize
+        };
         Ok(match verb.as_str() {
-            "INSERT" => {
-                let rows = batches
-                    .first()
-                    .and_then(|b| {
-                        b.column(0)
-                            .as_any()
-                            .downcast_ref::<arrow::array::Int64Array>()
-                    })
-                    .filter(|a| !a.is_empty())
-                    .map(|a| a.value(0))
-                    .unwrap_or(0);
-                Answer::Tag(Tag::new("INSERT").with_oid(0).with_rows(rows as usize))
-            }
+            "INSERT" => Answer::Tag(Tag::new("INSERT").with_oid(0).with_rows(count())),
+            "DELETE" => Answer::Tag(Tag::new("DELETE").with_rows(count())),
             verb => Answer::Tag(Tag::new(&format!("{verb} {}", session::second_word(&sql)))),
         })
     }

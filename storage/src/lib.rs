@@ -38,11 +38,14 @@
 //! file per persisted segment), [`manifest`] (the persisted segments of a table),
 //! [`virtual_table`] (computed read-only tables such as `system.segments`, registered by the
 //! crates above), [`source`] (source offsets and dead letters that travel in the log frame of
-//! their rows: `Table::append_with`, `Table::source_offsets`, `system.ingest_errors`).
+//! their rows: `Table::append_with`, `Table::source_offsets`, `system.ingest_errors`),
+//! [`deletes`] (`DELETE`: delete bitmaps per segment, a log frame per statement, sidecars named
+//! by the manifest; `Table::begin_delete`, [`DeleteTxn`]).
 
 pub mod budget;
 pub mod cache;
 pub mod catalog;
+pub mod deletes;
 mod error;
 mod fsutil;
 pub mod fuzzing;
@@ -63,7 +66,7 @@ pub use error::{Error, Result};
 pub use roaring;
 pub use segment::{Segment, SegmentKind, SegmentRef};
 pub use source::{AppendMeta, IngestError, SourceOffsets};
-pub use table::{FlushOutcome, SegmentInfo, Table, TableSnapshot};
+pub use table::{DeleteInput, DeleteTxn, FlushOutcome, SegmentInfo, Table, TableSnapshot};
 pub use types::{parse_sql_type, sql_type_name};
 pub use virtual_table::{VirtualTable, VirtualTables};
 

@@ -12,6 +12,11 @@
 //! Version 2 adds `source_offsets` (per source, per partition, the next offset to read, for every
 //! frame up to `wal_lsn_covered`) and `error_files` (the dead-letter files of those frames).
 //! Version 1 manifests are read as having neither.
+//!
+//! Version 3 adds, per segment, `deletes_file` (the sidecar of its rows deleted by `DELETE`,
+//! see [`crate::deletes`]) and `deletes_lsn` (the log position of the last delete it holds). A
+//! manifest is written as version 3 only when some segment has deleted rows, so that an older
+//! build refuses it rather than showing deleted rows again; otherwise it stays version 2.
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +25,9 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil;
 use crate::{Error, Result};
 
-/// The manifest format version this build writes.
-pub const MANIFEST_VERSION: u32 = 2;
+/// The newest manifest format version this build writes (version 2 when no segment has
+/// deleted rows).
+pub const MANIFEST_VERSION: u32 = 3;
 /// The oldest manifest version this build reads.
 pub const MANIFEST_VERSION_MIN: u32 = 1;
 const MANIFEST_FORMAT: &str = "strata-manifest";
@@ -53,6 +59,12 @@ pub struct SegmentEntry {
     /// time column.
     #[serde(default)]
     pub partition_start_ms: Option<i64>,
+    /// The sidecar of its deleted rows, relative to the table directory (version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletes_file: Option<String>,
+    /// The log position of the last delete that `deletes_file` holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletes_lsn: Option<u64>,
 }
 
 /// The manifest document.
@@ -133,7 +145,11 @@ impl Manifest {
     /// Commits this manifest atomically.
     pub fn commit(&self, table_dir: &Path) -> Result<()> {
         let mut this = self.clone();
-        this.version = MANIFEST_VERSION;
+        this.version = if this.segments.iter().any(|s| s.deletes_file.is_some()) {
+            MANIFEST_VERSION
+        } else {
+            2
+        };
         let bytes = serde_json::to_vec_pretty(&this)
             .map_err(|e| Error::Internal(format!("serialising a manifest: {e}")))?;
         fsutil::write_atomic(&Manifest::path(table_dir), &bytes)
@@ -164,6 +180,8 @@ mod tests {
             time_max_ms: Some(2),
             lsn_max: 42,
             partition_start_ms: Some(0),
+            deletes_file: None,
+            deletes_lsn: None,
         });
         m.commit(&dir).unwrap();
         let back = Manifest::load(&dir).unwrap();

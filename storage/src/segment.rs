@@ -130,6 +130,12 @@ pub struct Block {
     pub zone: Arc<Zone>,
     /// Their bitmap index (row ids within the batch).
     pub index: Arc<BlockIndex>,
+    /// The log frames the rows came from, in order: (LSN, rows). Empty for rows of no frame
+    /// (computed tables). A row's identity is (LSN, row within the frame): `DELETE` names
+    /// in-memory rows by it, because it survives coalescing and replay.
+    pub origins: Vec<(u64, u32)>,
+    /// Rows (within the batch) deleted by `DELETE` (see [`crate::deletes`]); `None`: none.
+    pub deleted: Option<Arc<RoaringBitmap>>,
 }
 
 /// Matches `batch` to `projected` by column name: reorders, casts where the type differs, fills
@@ -164,6 +170,8 @@ pub struct MemSegment {
     batches: Vec<RecordBatch>,
     zones: Vec<Arc<Zone>>,
     indexes: Vec<Arc<BlockIndex>>,
+    origins: Vec<Vec<(u64, u32)>>,
+    deleted: Vec<Option<Arc<RoaringBitmap>>>,
     rows: usize,
 }
 
@@ -174,24 +182,112 @@ impl MemSegment {
         let mut batches = Vec::with_capacity(blocks.len());
         let mut zones = Vec::with_capacity(blocks.len());
         let mut indexes = Vec::with_capacity(blocks.len());
+        let mut origins = Vec::with_capacity(blocks.len());
+        let mut deleted = Vec::with_capacity(blocks.len());
         for block in blocks {
             batches.push(block.batch);
             zones.push(block.zone);
             indexes.push(block.index);
+            origins.push(block.origins);
+            deleted.push(block.deleted);
         }
         MemSegment {
             kind,
             zones,
             batches,
             indexes,
+            origins,
+            deleted,
             rows,
         }
     }
 
-    /// The batches.
+    /// The batches, deleted rows included.
     pub fn batches(&self) -> &[RecordBatch] {
         &self.batches
     }
+
+    /// The batches without their deleted rows (what a persist writes); batches left without
+    /// rows are skipped.
+    pub fn surviving_batches(&self) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::with_capacity(self.batches.len());
+        for (batch, deleted) in self.batches.iter().zip(&self.deleted) {
+            let batch = match deleted {
+                None => batch.clone(),
+                Some(d) => {
+                    let mask = selection_mask(d, 0, batch.num_rows() as u32);
+                    let keep = arrow::compute::not(&mask)?;
+                    arrow::compute::filter_record_batch(batch, &keep)?
+                }
+            };
+            if batch.num_rows() > 0 {
+                out.push(batch);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The deleted rows as row ids of the segment (`None`: no row is deleted).
+    pub fn deleted_rows(&self) -> Option<RoaringBitmap> {
+        let mut out = RoaringBitmap::new();
+        let mut offset: u32 = 0;
+        for (batch, deleted) in self.batches.iter().zip(&self.deleted) {
+            if let Some(d) = deleted {
+                out.extend(d.iter().map(|r| r + offset));
+            }
+            offset = offset.saturating_add(batch.num_rows() as u32);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// The log frames of its rows as runs of segment row ids: (LSN, first row id, rows).
+    pub fn origin_runs(&self) -> Vec<(u64, u32, u32)> {
+        let mut out = Vec::new();
+        let mut offset: u32 = 0;
+        for origins in &self.origins {
+            for &(lsn, rows) in origins {
+                out.push((lsn, offset, rows));
+                offset = offset.saturating_add(rows);
+            }
+        }
+        out
+    }
+
+    /// Marks `rows` (row numbers within the frame `lsn`) deleted; returns the segment with the
+    /// mark, or `None` when none of its rows came from that frame.
+    pub fn with_deleted(&self, lsn: u64, rows: &RoaringBitmap) -> Option<MemSegment> {
+        let (block, start) =
+            self.origins.iter().enumerate().find_map(|(b, origins)| {
+                origin_start(origins, lsn, rows).map(|start| (b, start))
+            })?;
+        let mut next = self.clone();
+        next.deleted[block] = Some(Arc::new(merge_deleted(
+            self.deleted[block].as_deref(),
+            rows,
+            start,
+        )));
+        Some(next)
+    }
+}
+
+/// The first row (within its batch) of frame `lsn` among `origins`, if it is there and holds
+/// every row of `rows`.
+fn origin_start(origins: &[(u64, u32)], lsn: u64, rows: &RoaringBitmap) -> Option<u32> {
+    let mut start = 0u32;
+    for &(l, n) in origins {
+        if l == lsn {
+            return rows.max().is_none_or(|m| m < n).then_some(start);
+        }
+        start = start.saturating_add(n);
+    }
+    None
+}
+
+/// `old` with `rows` shifted by `shift` added.
+fn merge_deleted(old: Option<&RoaringBitmap>, rows: &RoaringBitmap, shift: u32) -> RoaringBitmap {
+    let mut out = old.cloned().unwrap_or_default();
+    out.extend(rows.iter().map(|r| r.saturating_add(shift)));
+    out
 }
 
 impl Segment for MemSegment {
@@ -254,6 +350,10 @@ struct Chunk {
     arrived: Instant,
     /// The batch's and its index's memory, counted once when the chunk is made.
     bytes: usize,
+    /// The frames of its rows: (LSN, rows), in order.
+    origins: Vec<(u64, u32)>,
+    /// Its deleted rows.
+    deleted: Option<Arc<RoaringBitmap>>,
 }
 
 /// The memory a chunk of `batch` with `index` takes: the index of a high-cardinality string
@@ -275,6 +375,8 @@ impl Chunk {
             batch: self.batch.clone(),
             zone: self.zone.clone(),
             index: self.index.clone(),
+            origins: self.origins.clone(),
+            deleted: self.deleted.clone(),
         }
     }
 }
@@ -335,8 +437,11 @@ impl LiveSegment {
         let zone = Arc::new(zone_of_batch(&batch));
         let index = Arc::new(BlockIndex::build(&batch, &self.indexed));
         let bytes = chunk_bytes(&batch, &index);
+        let origins = vec![(lsn, batch.num_rows() as u32)];
         self.chunks.push(Chunk {
             bytes,
+            origins,
+            deleted: None,
             lsn,
             batch,
             zone,
@@ -361,6 +466,8 @@ impl LiveSegment {
                 batch: c.batch,
                 zone: c.zone,
                 index: c.index,
+                origins: c.origins,
+                deleted: c.deleted,
             })
             .collect();
         self.rows -= blocks.iter().map(|b| b.batch.num_rows()).sum::<usize>();
@@ -425,9 +532,21 @@ impl LiveSegment {
         let zone = Arc::new(merge_zones(&zones));
         let index = Arc::new(BlockIndex::build(&batch, &self.indexed));
         let bytes = chunk_bytes(&batch, &index);
+        let mut origins = Vec::new();
+        let mut deleted: Option<RoaringBitmap> = None;
+        let mut offset = 0u32;
+        for c in run {
+            if let Some(d) = &c.deleted {
+                deleted = Some(merge_deleted(deleted.as_ref(), d, offset));
+            }
+            origins.extend_from_slice(&c.origins);
+            offset = offset.saturating_add(c.batch.num_rows() as u32);
+        }
         self.chunks.splice(
             start..end,
             [Chunk {
+                origins,
+                deleted: deleted.map(Arc::new),
                 bytes,
                 lsn,
                 batch,
@@ -442,6 +561,35 @@ impl LiveSegment {
     /// The memory of every batch and its bitmap index, durable or not.
     pub fn memory_bytes(&self) -> usize {
         self.chunks.iter().map(|c| c.bytes).sum()
+    }
+
+    /// The chunk that holds the rows of frame `lsn`, and where they start in it, when they are
+    /// there and include every row of `rows`.
+    fn locate(&self, lsn: u64, rows: &RoaringBitmap) -> Option<(usize, u32)> {
+        // Chunks are in LSN order and a chunk's LSN is the newest of its frames.
+        let at = self.chunks.partition_point(|c| c.lsn < lsn);
+        let chunk = self.chunks.get(at)?;
+        origin_start(&chunk.origins, lsn, rows).map(|start| (at, start))
+    }
+
+    /// Whether [`LiveSegment::delete`] of these rows would find them.
+    pub fn holds(&self, lsn: u64, rows: &RoaringBitmap) -> bool {
+        self.locate(lsn, rows).is_some()
+    }
+
+    /// Marks `rows` (row numbers within the frame `lsn`) deleted; false when no chunk holds
+    /// rows of that frame (or not all of `rows`).
+    pub fn delete(&mut self, lsn: u64, rows: &RoaringBitmap) -> bool {
+        let Some((at, start)) = self.locate(lsn, rows) else {
+            return false;
+        };
+        let chunk = &mut self.chunks[at];
+        chunk.deleted = Some(Arc::new(merge_deleted(
+            chunk.deleted.as_deref(),
+            rows,
+            start,
+        )));
+        true
     }
 
     /// How many batches the segment holds (for tests and introspection).

@@ -1,5 +1,10 @@
 //! One table: its definition, write-ahead log and live segment.
 
+mod delete;
+
+use delete::mem_ref;
+pub use delete::{DeleteInput, DeleteTxn};
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +20,7 @@ use arrow::record_batch::RecordBatch;
 use crate::budget::IngestBudget;
 use crate::cache::SegmentCache;
 use crate::catalog::Catalog;
+use crate::deletes::DeleteFrame;
 use crate::fsutil::{lock, read_lock, write_lock};
 use crate::manifest::Manifest;
 use crate::segment::persisted::{self, ParquetSegment};
@@ -83,6 +89,9 @@ struct TableState {
     live: LiveSegment,
     sealed: Vec<Sealed>,
     persisted: Vec<Arc<ParquetSegment>>,
+    /// The deleted rows of persisted segments, by segment id: the rows and the LSN of the
+    /// newest delete frame they hold.
+    deletes: HashMap<u64, (Arc<roaring::RoaringBitmap>, u64)>,
 }
 
 /// One segment as `system.segments` lists it.
@@ -178,7 +187,11 @@ impl Table {
         let keep: Vec<String> = manifest
             .segments
             .iter()
-            .flat_map(|s| std::iter::once(s.file.clone()).chain(s.index_file.clone()))
+            .flat_map(|s| {
+                std::iter::once(s.file.clone())
+                    .chain(s.index_file.clone())
+                    .chain(s.deletes_file.clone())
+            })
             .collect();
         persisted::remove_orphans(&dir, &keep)?;
         remove_orphan_error_files(&dir, &manifest.error_files)?;
@@ -192,6 +205,13 @@ impl Table {
             .iter()
             .map(|entry| ParquetSegment::open(&dir, entry.clone(), &cache).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
+        let mut deletes = HashMap::new();
+        for entry in &manifest.segments {
+            if let (Some(file), Some(lsn)) = (&entry.deletes_file, entry.deletes_lsn) {
+                let rows = crate::deletes::read_deletes_file(&dir.join(file), entry.rows)?;
+                deletes.insert(entry.id, (Arc::new(rows), lsn));
+            }
+        }
         let (mut wal, frames) = Wal::open(
             &dir.join("wal"),
             &def.name,
@@ -211,6 +231,7 @@ impl Table {
                 live: LiveSegment::with_indexes(def.schema.clone(), def.options.indexes.clone()),
                 sealed: Vec::new(),
                 persisted,
+                deletes,
             }),
             def: RwLock::new(def),
             write: Mutex::new(()),
@@ -230,6 +251,10 @@ impl Table {
             };
             let ipc = if frame.kind == FrameKind::Batch as u8 {
                 &frame.body[..]
+            } else if frame.kind == FrameKind::Delete as u8 {
+                let delete = DeleteFrame::decode(&frame.body).map_err(corrupt)?;
+                table.apply_delete(&delete, frame.lsn, true)?;
+                continue;
             } else if frame.kind == FrameKind::BatchWithMeta as u8 {
                 let (meta, ipc) = split_meta(&frame.body).map_err(corrupt)?;
                 lock(&table.sources).pending.push((frame.lsn, meta));
@@ -286,14 +311,14 @@ impl Table {
         let durable = self.wal.durable_lsn();
         let mut segments: Vec<SegmentRef> = Vec::with_capacity(state.persisted.len() + 2);
         for p in &state.persisted {
-            segments.push(p.clone());
+            segments.push(state.persisted_ref(p));
         }
         for s in &state.sealed {
-            segments.push(s.segment.clone());
+            segments.push(mem_ref(s.segment.clone()));
         }
         let live = state.live.visible(durable);
         if !live.is_empty() {
-            segments.push(Arc::new(MemSegment::new(SegmentKind::Live, live)));
+            segments.push(mem_ref(Arc::new(MemSegment::new(SegmentKind::Live, live))));
         }
         TableSnapshot {
             schema: state.live.schema().clone(),
@@ -330,17 +355,25 @@ impl Table {
     /// Persists the sealed segments, oldest first (the persist lock is held).
     fn persist_sealed(&self, manifest: &mut Manifest) -> Result<FlushOutcome> {
         let mut outcome = FlushOutcome::default();
+        // Deleted rows of persisted segments reach the manifest before the log frames that
+        // describe them can be truncated.
+        self.write_delete_files(manifest)?;
         loop {
             let Some(sealed) = read_lock(&self.state).sealed.first().cloned() else {
                 break;
             };
-            let Some(first) = sealed.segment.batches().first() else {
+            // Deleted rows are dropped here, for good.
+            let batches = sealed.segment.surviving_batches()?;
+            let Some(first) = batches.first() else {
+                // Nothing left to write: the log keeps the frames until a later persist covers
+                // them (replay deletes the rows again).
                 write_lock(&self.state).sealed.remove(0);
                 continue;
             };
             let schema = first.schema();
             let (entries, segments) =
-                self.write_segments(manifest, &schema, sealed.segment.batches(), sealed.lsn_max)?;
+                self.write_segments(manifest, &schema, &batches, sealed.lsn_max)?;
+            drop(batches);
             let rows: usize = entries.iter().map(|e| e.rows as usize).sum();
             let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
             let mut next = manifest.clone();
@@ -420,8 +453,14 @@ impl Table {
         }
         let small = (self.config.segment_rows_max / 2).max(1) as u64;
         let mut groups: std::collections::BTreeMap<Option<i64>, Vec<u64>> = Default::default();
+        // A segment counts by the rows a delete left it: one emptied by deletes is merged (and
+        // its deleted rows dropped) like a small one.
+        let deleted = self.deleted_counts();
         for e in &manifest.segments {
-            if e.rows < small {
+            if e.rows
+                .saturating_sub(deleted.get(&e.id).copied().unwrap_or(0))
+                < small
+            {
                 groups.entry(e.partition_start_ms).or_default().push(e.id);
             }
         }
@@ -431,18 +470,22 @@ impl Table {
         else {
             return Ok(0);
         };
-        let inputs: Vec<Arc<ParquetSegment>> = read_lock(&self.state)
-            .persisted
-            .iter()
-            .filter(|s| ids.contains(&s.entry().id))
-            .cloned()
-            .collect();
+        // Read without their deleted rows: compaction drops them for good.
+        let inputs: Vec<(SegmentRef, u64)> = {
+            let state = read_lock(&self.state);
+            state
+                .persisted
+                .iter()
+                .filter(|s| ids.contains(&s.entry().id))
+                .map(|s| (state.persisted_ref(s), s.entry().lsn_max))
+                .collect()
+        };
         let schema = self.schema();
         let mut batches = Vec::new();
-        for segment in &inputs {
+        for (segment, _) in &inputs {
             batches.extend(segment.read(&schema)?);
         }
-        let lsn_max = inputs.iter().map(|s| s.entry().lsn_max).max().unwrap_or(0);
+        let lsn_max = inputs.iter().map(|(_, lsn)| *lsn).max().unwrap_or(0);
         let (entries, outputs) = self.write_segments(&manifest, &schema, &batches, lsn_max)?;
         drop(batches);
         let new_ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
@@ -456,8 +499,9 @@ impl Table {
             self.remove_uncommitted(&new_ids);
             return Err(e);
         }
-        *manifest = next;
+        let old = std::mem::replace(&mut *manifest, next);
         self.swap_persisted(&ids, outputs);
+        self.remove_delete_files(&old, &ids);
         tracing::info!(table = %self.name, ?partition, merged = ids.len(), "compacted");
         Ok(ids.len())
     }
@@ -487,8 +531,9 @@ impl Table {
         let mut next = manifest.clone();
         next.segments.retain(|e| !expired.contains(&e.id));
         next.commit(&self.dir)?;
-        *manifest = next;
+        let old = std::mem::replace(&mut *manifest, next);
         self.swap_persisted(&expired, Vec::new());
+        self.remove_delete_files(&old, &expired);
         tracing::info!(table = %self.name, segments = expired.len(), "retention dropped expired partitions");
         Ok(expired.len())
     }
@@ -570,6 +615,7 @@ impl Table {
             }
             !gone
         });
+        state.deletes.retain(|id, _| !ids.contains(id));
         state.persisted.extend(outputs);
     }
 
@@ -577,9 +623,20 @@ impl Table {
     pub fn segment_counts(&self) -> Vec<(SegmentKind, usize, usize)> {
         let state = read_lock(&self.state);
         let durable = self.wal.durable_lsn();
-        let persisted_rows = state.persisted.iter().map(|s| s.num_rows()).sum();
-        let sealed_rows = state.sealed.iter().map(|s| s.segment.num_rows()).sum();
-        let (live_rows, _, _) = state.live.durable_stats(durable);
+        let persisted_rows = state
+            .persisted
+            .iter()
+            .map(|s| state.persisted_ref(s).num_rows())
+            .sum();
+        let sealed_rows = state
+            .sealed
+            .iter()
+            .map(|s| mem_ref(s.segment.clone()).num_rows())
+            .sum();
+        let live_rows = {
+            let live = state.live.visible(durable);
+            mem_ref(Arc::new(MemSegment::new(SegmentKind::Live, live))).num_rows()
+        };
         vec![
             (
                 SegmentKind::Persisted,
@@ -626,7 +683,7 @@ impl Table {
             out.push(SegmentInfo {
                 kind: SegmentKind::Persisted,
                 id: Some(entry.id),
-                rows: entry.rows,
+                rows: state.persisted_ref(segment).num_rows() as u64,
                 bytes: entry.bytes,
                 time_min_ms: entry.time_min_ms,
                 time_max_ms: entry.time_max_ms,
@@ -639,7 +696,7 @@ impl Table {
             SegmentInfo {
                 kind,
                 id: None,
-                rows: segment.num_rows() as u64,
+                rows: 0,
                 bytes: 0,
                 time_min_ms,
                 time_max_ms,
@@ -648,6 +705,7 @@ impl Table {
         };
         for sealed in &state.sealed {
             let mut info = in_memory(SegmentKind::Sealed, sealed.segment.as_ref());
+            info.rows = mem_ref(sealed.segment.clone()).num_rows() as u64;
             info.bytes = sealed
                 .segment
                 .batches()
@@ -662,8 +720,9 @@ impl Table {
                 .iter()
                 .map(|b| b.batch.get_array_memory_size() as u64)
                 .sum();
-            let live = MemSegment::new(SegmentKind::Live, visible);
-            let mut info = in_memory(SegmentKind::Live, &live);
+            let live = Arc::new(MemSegment::new(SegmentKind::Live, visible));
+            let mut info = in_memory(SegmentKind::Live, live.as_ref());
+            info.rows = mem_ref(live).num_rows() as u64;
             info.bytes = bytes;
             out.push(info);
         }

@@ -13,6 +13,9 @@
 //! kind 2   := meta_len (u32) META (meta_len bytes of JSON) IPC (the rest: an Arrow IPC stream
 //!             as in kind 1, or nothing when the request stored no rows); META holds the source
 //!             offsets and the dead letters of the request (version 2 files only)
+//! kind 3   := DELETE_FRAME: the rows one `DELETE` removed (see [`crate::deletes`]; written into
+//!             version 2 files; a build that predates it refuses such a log as corrupt rather
+//!             than show the deleted rows again)
 //! ```
 //!
 //! One request is one frame, so a request is in the log wholly or not at all. Writers append under
@@ -50,6 +53,8 @@ pub enum FrameKind {
     Batch = 1,
     /// Source offsets and dead letters (JSON) followed by an optional Arrow IPC stream.
     BatchWithMeta = 2,
+    /// The rows one `DELETE` removed ([`crate::deletes::DeleteFrame`]).
+    Delete = 3,
 }
 
 /// One frame read back from the log.

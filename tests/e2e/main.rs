@@ -9,6 +9,7 @@ mod clickbench;
 mod console;
 mod crash;
 mod decimal;
+mod delete;
 mod disk_full;
 mod guard_rails;
 mod harness;

@@ -57,6 +57,7 @@ mod aggregate;
 mod context;
 mod cte;
 mod ddl;
+mod delete;
 mod expr;
 mod from;
 mod function;
@@ -171,6 +172,7 @@ impl<'a> Binder<'a> {
             },
             sql::Statement::CreateTable(create) => ddl::bind_create_table(create),
             sql::Statement::Insert(insert) => insert::bind_insert(self, insert),
+            sql::Statement::Delete(delete) => delete::bind_delete(self, delete),
             sql::Statement::Drop {
                 object_type,
                 if_exists,

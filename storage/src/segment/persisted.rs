@@ -658,6 +658,8 @@ fn write_one(
         time_max_ms,
         lsn_max,
         partition_start_ms,
+        deletes_file: None,
+        deletes_lsn: None,
     })
 }
 
