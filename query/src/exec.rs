@@ -44,6 +44,7 @@ pub use cte::CteExec;
 pub use filter::FilterExec;
 pub use join::HashJoinExec;
 pub use limit::LimitExec;
+pub use mark_join::MarkJoinExec;
 pub use nested_loop::NestedLoopJoinExec;
 pub use projection::{OneRowExec, ProjectionExec};
 pub use scan::ScanExec;
@@ -54,7 +55,7 @@ pub use union::UnionExec;
 pub use window::WindowExec;
 
 use crate::error::{Error, Result};
-use crate::plan::LogicalPlan;
+use crate::plan::{JoinKind, LogicalPlan};
 
 /// The stream of batches an operator produces.
 pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>>>;
@@ -416,6 +417,16 @@ fn build_operator(
                     left,
                     right,
                     *kind,
+                    filter.clone(),
+                    plan.schema(),
+                    stats.clone(),
+                )));
+            }
+            if *kind == JoinKind::Mark {
+                return Ok(Box::new(MarkJoinExec::new(
+                    left,
+                    right,
+                    on.clone(),
                     filter.clone(),
                     plan.schema(),
                     stats.clone(),

@@ -16,8 +16,9 @@
 //! batch. A NULL key never matches.
 //!
 //! A MARK join (for `EXISTS` / `IN` over a correlated subquery) outputs each left row once with
-//! a BOOLEAN column: whether some pair passed. When its left input is small, it hashes that
-//! side instead (`mark_join.rs`).
+//! a BOOLEAN column: whether some pair passed. (The planner gives a mark join to
+//! [`MarkJoinExec`](super::MarkJoinExec), which hashes the left input instead when that is
+//! small, and comes here when it is not.)
 //!
 //! The helpers below the operator (gathering pairs, the filter over them, the unmatched rows)
 //! are shared with the nested-loop join.
@@ -35,7 +36,6 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
 
-use super::mark_join::{try_left_build, LeftRead};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
 use crate::eval::{evaluate_array, evaluate_predicate};
@@ -433,18 +433,6 @@ impl ExecutionPlan for HashJoinExec {
             stats,
         } = *self;
         let left_schema = left.schema();
-        // A mark join hashes its left input instead when that is small (`mark_join.rs`).
-        let (mut left_input, mut left, right) = if kind == JoinKind::Mark {
-            match try_left_build(left, right, &on, filter.as_ref(), &schema, &stats)? {
-                (LeftRead::Done(out), _) => return Ok(out),
-                (LeftRead::Large(read), Some(right)) => (Some(read), None, right),
-                (LeftRead::Large(_), None) => {
-                    return Err(Error::internal("mark join lost its right input"))
-                }
-            }
-        } else {
-            (None, Some(left), right)
-        };
         let right_keys: Vec<&Expr> = on.iter().map(|(_, r)| r).collect();
         let mut held = 0;
         let build = HashJoinExec::build(right, &right_keys, &stats, &mut held)?;
@@ -466,11 +454,7 @@ impl ExecutionPlan for HashJoinExec {
             return Ok(Box::new(alone.into_iter().map(Ok)));
         }
         let left_keys: Vec<Expr> = on.into_iter().map(|(l, _)| l).collect();
-        let input = match (left_input.take(), left.take()) {
-            (Some(read), _) => read,
-            (None, Some(left)) => left.execute()?,
-            (None, None) => return Err(Error::internal("hash join without a left input")),
-        };
+        let input = left.execute()?;
         let build = Rc::new(build);
         let visited = Rc::new(RefCell::new(if kind.keeps_unmatched_right() {
             vec![false; build_rows]

@@ -16,18 +16,144 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 
 use super::join::{
-    keys_of, marked, matched_pairs, pair_schema, split_batch, valid_keys, BuildSide,
+    keys_of, marked, matched_pairs, pair_schema, split_batch, valid_keys, BuildSide, HashJoinExec,
 };
 use super::{BatchIter, ExecStats, ExecutionPlan};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::expr::Expr;
+use crate::plan::JoinKind;
+
+/// A MARK join: each left row with whether some right row matches it (see the module).
+#[derive(Debug)]
+pub struct MarkJoinExec {
+    left: Box<dyn ExecutionPlan>,
+    right: Box<dyn ExecutionPlan>,
+    on: Vec<(Expr, Expr)>,
+    filter: Option<Expr>,
+    schema: SchemaRef,
+    stats: Arc<ExecStats>,
+}
+
+impl MarkJoinExec {
+    /// Marks the rows of `left` that some row of `right` matches on the key pairs `on` (each
+    /// pair of one type) and `filter` over the pairs; `schema` is left's columns and the mark.
+    pub fn new(
+        left: Box<dyn ExecutionPlan>,
+        right: Box<dyn ExecutionPlan>,
+        on: Vec<(Expr, Expr)>,
+        filter: Option<Expr>,
+        schema: SchemaRef,
+        stats: Arc<ExecStats>,
+    ) -> Self {
+        MarkJoinExec {
+            left,
+            right,
+            on,
+            filter,
+            schema,
+            stats,
+        }
+    }
+}
+
+impl ExecutionPlan for MarkJoinExec {
+    fn name(&self) -> &'static str {
+        "HashJoinExec"
+    }
+
+    fn details(&self) -> String {
+        let keys: Vec<String> = self.on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
+        let mut out = format!("MARK on=[{}]", keys.join(", "));
+        if let Some(filter) = &self.filter {
+            out.push_str(&format!(" filter={filter}"));
+        }
+        out.push_str(&format!(
+            " build=left when it has at most {LEFT_BUILD_ROWS} rows, else right"
+        ));
+        out
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn children(&self) -> Vec<&dyn ExecutionPlan> {
+        vec![self.left.as_ref(), self.right.as_ref()]
+    }
+
+    fn execute(self: Box<Self>) -> Result<BatchIter> {
+        let MarkJoinExec {
+            left,
+            right,
+            on,
+            filter,
+            schema,
+            stats,
+        } = *self;
+        let left_schema = left.schema();
+        match try_left_build(left, right, &on, filter.as_ref(), &schema, &stats)? {
+            (LeftRead::Done(out), _) => Ok(out),
+            (LeftRead::Large(read), Some(right)) => {
+                let left = Box::new(Started {
+                    schema: left_schema,
+                    batches: read,
+                });
+                Box::new(HashJoinExec::try_new(
+                    left,
+                    right,
+                    JoinKind::Mark,
+                    on,
+                    filter,
+                    schema,
+                    stats,
+                )?)
+                .execute()
+            }
+            (LeftRead::Large(_), None) => Err(Error::internal("mark join lost its right input")),
+        }
+    }
+}
+
+/// An input already started: the batches read so far, then the rest.
+struct Started {
+    schema: SchemaRef,
+    batches: BatchIter,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Started")
+    }
+}
+
+impl ExecutionPlan for Started {
+    fn name(&self) -> &'static str {
+        "Started"
+    }
+
+    fn details(&self) -> String {
+        String::new()
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn children(&self) -> Vec<&dyn ExecutionPlan> {
+        vec![]
+    }
+
+    fn execute(self: Box<Self>) -> Result<BatchIter> {
+        Ok(self.batches)
+    }
+}
 
 /// Left rows a mark join hashes (instead of its right input) when its left input ends within
 /// them.
 pub(super) const LEFT_BUILD_ROWS: usize = 1 << 20;
 
 /// What reading the left input first found.
-pub(super) enum LeftRead {
+enum LeftRead {
     /// The whole left input was read and the join is done: its output.
     Done(BatchIter),
     /// The left input is larger: the batches read so far, then the rest of the input.
@@ -35,7 +161,7 @@ pub(super) enum LeftRead {
 }
 
 /// Reads the left input; when it is small, runs the join with the left rows hashed.
-pub(super) fn try_left_build(
+fn try_left_build(
     left: Box<dyn ExecutionPlan>,
     right: Box<dyn ExecutionPlan>,
     on: &[(Expr, Expr)],
