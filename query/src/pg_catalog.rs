@@ -2,6 +2,9 @@
 //! virtual tables, the session functions (`version()`, `current_database()`,
 //! `current_setting('...')`, ...) and the default settings.
 //!
+//! About 800 lines on purpose: one list of catalog tables with their rows, read top to bottom
+//! (the catalog tables that are always empty are in `pg_catalog/empty.rs`).
+//!
 //! Strata has one database (`strata`) and one schema of user tables (`public`); every user table
 //! is a `BASE TABLE` / relkind `r`. OIDs: namespaces are PostgreSQL's (`pg_catalog` 11, `public`
 //! 2200), types are PostgreSQL's type OIDs, a table's OID is 16384 plus its position among the
