@@ -399,7 +399,7 @@ impl QueryEngine {
                 // evaluated over the delete's own snapshot.
                 if let Some(predicate) = delete.predicate.take() {
                     let predicate = run.resolve_expr(predicate, &|plan, run| {
-                        Ok(self.run_query(plan, limits, deadline, run)?.batches)
+                        self.collect_held(plan, limits, deadline, run)
                     })?;
                     delete.predicate = Some(eval::fold_constants(predicate)?);
                 }
@@ -431,8 +431,33 @@ impl QueryEngine {
         run: &StatementRun,
     ) -> Result<plan::LogicalPlan> {
         run.resolve(plan, &|plan, run| {
-            Ok(self.run_query(plan, limits, deadline, run)?.batches)
+            self.collect_held(plan, limits, deadline, run)
         })
+    }
+
+    /// Runs a subquery or a CTE of the statement and keeps its rows: they count against the
+    /// query memory limit, with the rows the statement holds already, as they are collected.
+    fn collect_held(
+        &self,
+        plan: plan::LogicalPlan,
+        limits: &QueryLimits,
+        deadline: Option<std::time::Instant>,
+        run: &StatementRun,
+    ) -> Result<Vec<RecordBatch>> {
+        let plan = self.resolve(plan, limits, deadline, run)?;
+        let plan = optimizer::optimize(plan)?;
+        let stats = Arc::new(ExecStats::with_deadline(limits.clone(), deadline));
+        let physical = exec::create_physical_plan(&plan, &self.storage, run.snapshots(), &stats)?;
+        let mut batches = vec![];
+        let mut bytes = 0usize;
+        for batch in physical.execute()? {
+            let batch = batch?;
+            bytes = bytes.saturating_add(batch.get_array_memory_size());
+            run.check_held(bytes, limits.memory_limit_bytes)?;
+            batches.push(batch);
+        }
+        run.hold(bytes);
+        Ok(batches)
     }
 
     /// The schema of the rows `sql` would answer, without running it (the PostgreSQL wire

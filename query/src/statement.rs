@@ -44,6 +44,8 @@ pub(crate) struct StatementRun {
     ctes: RefCell<HashMap<usize, Arc<Vec<RecordBatch>>>>,
     /// The table snapshots of the statement.
     snapshots: Snapshots,
+    /// Bytes of the subquery answers and CTE rows held so far.
+    held_bytes: std::cell::Cell<usize>,
 }
 
 impl StatementRun {
@@ -54,7 +56,26 @@ impl StatementRun {
             answers: RefCell::new(HashMap::new()),
             ctes: RefCell::new(HashMap::new()),
             snapshots: Snapshots::default(),
+            held_bytes: std::cell::Cell::new(0),
         }
+    }
+
+    /// Checks that `more` bytes beside what the statement holds already stay within
+    /// `limit_bytes` (the query memory limit: the rows of subqueries and CTEs, held while the
+    /// statement runs, count against it together).
+    pub(crate) fn check_held(&self, more: usize, limit_bytes: Option<usize>) -> Result<()> {
+        match limit_bytes {
+            Some(limit) if self.held_bytes.get().saturating_add(more) > limit => {
+                Err(Error::MemoryLimit { limit_bytes: limit })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts `bytes` more as held until the statement ends.
+    pub(crate) fn hold(&self, bytes: usize) {
+        self.held_bytes
+            .set(self.held_bytes.get().saturating_add(bytes));
     }
 
     /// The table snapshots every scan of the statement reads.

@@ -53,3 +53,31 @@ fn every_scan_of_a_statement_reads_one_snapshot() {
     assert_eq!(again.row_count(), 6);
     assert_eq!(e.storage.table("events").unwrap().snapshot().row_count(), 7);
 }
+
+#[test]
+fn rows_held_for_ctes_and_subqueries_count_against_the_memory_limit() {
+    let e = events("subquery-memory");
+    let tight = QueryLimits {
+        memory_limit_bytes: Some(256),
+        ..QueryLimits::default()
+    };
+    // A CTE read twice is held in memory while the statement runs: over the limit, an error.
+    let cte = "WITH c AS (SELECT * FROM events) SELECT count(*) FROM c a, c b WHERE a.id = b.id";
+    let err = e.execute_with(cte, &tight).unwrap_err();
+    assert_eq!(err.code(), "MEMORY_LIMIT_EXCEEDED", "{err}");
+    // Nothing but the held rows needs memory here (scalar counts over the CTE).
+    let held = "WITH c AS (SELECT * FROM events) SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM c)";
+    let err = e.execute_with(held, &tight).unwrap_err();
+    assert_eq!(err.code(), "MEMORY_LIMIT_EXCEEDED", "{err}");
+    assert_eq!(
+        rows(&e.execute_with(held, &QueryLimits::default()).unwrap()),
+        ["12"]
+    );
+    // Within the limit, the same statements answer.
+    let roomy = QueryLimits {
+        memory_limit_bytes: Some(64 << 20),
+        ..QueryLimits::default()
+    };
+    let out = e.execute_with(cte, &roomy).unwrap();
+    assert_eq!(rows(&out), ["6"]);
+}
