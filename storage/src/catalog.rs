@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{self, lock};
-use crate::types::{is_supported, parse_sql_type, sql_type_name, TIMESTAMP_TYPE};
+use crate::types::{is_supported, parse_sql_type, sql_type_name};
 use crate::{Error, Result};
 
 /// The version of the catalog file format this build writes and reads.
@@ -156,9 +156,9 @@ impl TableDef {
                     self.name
                 ));
             };
-            if fields[pos].data_type() != &TIMESTAMP_TYPE {
+            if !crate::types::is_time_column_type(fields[pos].data_type()) {
                 return invalid(format!(
-                    "time_column \"{tc}\" must be TIMESTAMP, not {}",
+                    "time_column \"{tc}\" must be TIMESTAMP or DATE, not {}",
                     sql_type_name(fields[pos].data_type())
                 ));
             }

@@ -651,7 +651,16 @@ impl Table {
     /// One row per segment (persisted, then sealed, then the live segment when it holds durable
     /// rows), for `system.segments`.
     pub fn segment_infos(&self) -> Vec<SegmentInfo> {
-        let time_column = read_lock(&self.def).options.time_column.clone();
+        let (time_column, day_ms) = {
+            let def = read_lock(&self.def);
+            let column = def.options.time_column.clone();
+            // A DATE time column's zone maps hold days.
+            let days = column
+                .as_ref()
+                .and_then(|c| def.schema.field_with_name(c).ok())
+                .is_some_and(|f| *f.data_type() == arrow::datatypes::DataType::Date32);
+            (column, if days { crate::types::MS_PER_DAY } else { 1 })
+        };
         let table_dir = self
             .dir
             .file_name()
@@ -667,10 +676,12 @@ impl Table {
                     continue;
                 };
                 if let Some(crate::zonemap::StatValue::Int(v)) = &z.min {
-                    range.0 = Some(range.0.map_or(*v, |m| m.min(*v)));
+                    let v = v.saturating_mul(day_ms);
+                    range.0 = Some(range.0.map_or(v, |m| m.min(v)));
                 }
                 if let Some(crate::zonemap::StatValue::Int(v)) = &z.max {
-                    range.1 = Some(range.1.map_or(*v, |m| m.max(*v)));
+                    let v = v.saturating_mul(day_ms);
+                    range.1 = Some(range.1.map_or(v, |m| m.max(v)));
                 }
             }
             range

@@ -125,6 +125,36 @@ pub fn is_supported(dt: &DataType) -> bool {
         || *dt == TIMESTAMP_TYPE
 }
 
+/// Milliseconds per day (a DATE time column's day `d` is the instant `d * MS_PER_DAY`, UTC
+/// midnight).
+pub const MS_PER_DAY: i64 = 86_400_000;
+
+/// Whether `dt` can be a table's time column: TIMESTAMP, or DATE for daily data.
+pub fn is_time_column_type(dt: &DataType) -> bool {
+    *dt == TIMESTAMP_TYPE || *dt == DataType::Date32
+}
+
+/// A time column's values as milliseconds since the epoch (a DATE's day at UTC midnight), for
+/// partitioning, segment time ranges and retention; `None` for another type.
+pub fn time_values_ms(
+    column: &dyn arrow::array::Array,
+) -> Option<arrow::array::PrimitiveArray<arrow::datatypes::Int64Type>> {
+    use arrow::array::AsArray;
+    match column.data_type() {
+        DataType::Timestamp(TimeUnit::Millisecond, None) => Some(
+            column
+                .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+                .reinterpret_cast::<arrow::datatypes::Int64Type>(),
+        ),
+        DataType::Date32 => Some(
+            column
+                .as_primitive::<arrow::datatypes::Date32Type>()
+                .unary(|d| i64::from(d).saturating_mul(MS_PER_DAY)),
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -293,3 +293,41 @@ fn nested_json_is_kept_as_text_and_read_with_json_operators() {
         json!("{\"k\":null}")
     );
 }
+
+#[test]
+fn a_date_time_column_takes_daily_rows_over_http_and_survives_restart() {
+    let dir = TempDir::new("daily");
+    let mut server = Server::start(dir.path());
+    server.sql(
+        "CREATE TABLE daily (day DATE NOT NULL, shop VARCHAR, sales DOUBLE) \
+         WITH (time_column = 'day', partition = 'day', ttl = '36500 days')",
+    );
+    let body = "{\"day\": \"2024-03-01\", \"shop\": \"a\", \"sales\": 1.5}\n\
+                {\"day\": \"2024-03-02\", \"shop\": \"a\", \"sales\": 2}\n\
+                {\"day\": \"2024-03-02\", \"shop\": \"b\", \"sales\": 4}\n";
+    assert_eq!(server.ingest_ok("daily", body), 3);
+    server.sql("FLUSH TABLE daily");
+    let check = |server: &Server| {
+        let rows = server.rows("SELECT day, sum(sales) FROM daily GROUP BY day ORDER BY day");
+        assert_eq!(
+            rows,
+            vec![
+                vec![json!("2024-03-01"), json!(1.5)],
+                vec![json!("2024-03-02"), json!(6)]
+            ]
+        );
+        let segments = server.rows(
+            "SELECT count(*), min(min_time) FROM system.segments WHERE \"table\" = 'daily' AND state = 'persisted'",
+        );
+        assert_eq!(segments[0][0], json!(2), "{segments:?}");
+        assert_eq!(
+            segments[0][1],
+            json!("2024-03-01T00:00:00.000Z"),
+            "{segments:?}"
+        );
+    };
+    check(&server);
+    server.kill();
+    let server = Server::start(dir.path());
+    check(&server);
+}

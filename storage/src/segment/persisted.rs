@@ -17,7 +17,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array};
 use arrow::compute::{
     concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
     SortOptions,
@@ -487,13 +487,12 @@ pub fn write_segments(
         return Ok(Vec::new());
     }
     let partitions = match layout.time_column.and_then(|c| batch.column_by_name(c)) {
-        Some(col) if layout.partition_ms > 0 => col
-            .as_any()
-            .downcast_ref::<TimestampMillisecondArray>()
-            .map(|ts| -> Int64Array {
+        Some(col) if layout.partition_ms > 0 => {
+            crate::types::time_values_ms(col.as_ref()).map(|ts| -> Int64Array {
                 let width = layout.partition_ms;
                 ts.unary(|t: i64| t.div_euclid(width) * width)
-            }),
+            })
+        }
         _ => None,
     };
     let batch = sort_batch(batch, partitions.as_ref(), layout.sort_key)?;
@@ -502,7 +501,7 @@ pub fn write_segments(
         Some(_) => layout
             .time_column
             .and_then(|c| batch.column_by_name(c))
-            .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+            .and_then(|c| crate::types::time_values_ms(c.as_ref()))
             .map(|ts| -> Int64Array {
                 let width = layout.partition_ms;
                 ts.unary(|t: i64| t.div_euclid(width) * width)
@@ -598,9 +597,9 @@ fn write_one(
 ) -> Result<SegmentEntry> {
     let (time_min_ms, time_max_ms) = match layout.time_column.and_then(|c| batch.column_by_name(c))
     {
-        Some(col) => match col.as_any().downcast_ref::<TimestampMillisecondArray>() {
+        Some(col) => match crate::types::time_values_ms(col.as_ref()) {
             Some(ts) if ts.len() > ts.null_count() => {
-                (arrow::compute::min(ts), arrow::compute::max(ts))
+                (arrow::compute::min(&ts), arrow::compute::max(&ts))
             }
             _ => (None, None),
         },

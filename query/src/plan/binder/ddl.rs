@@ -150,9 +150,9 @@ pub(super) fn bind_create_table(create: &sql::CreateTable) -> Result<Plan> {
             });
         };
         let field = &fields[position];
-        if *field.data_type() != strata_storage::types::TIMESTAMP_TYPE {
+        if !strata_storage::types::is_time_column_type(field.data_type()) {
             return Err(Error::mismatch(format!(
-                "the time column \"{}\" must be TIMESTAMP, not {}",
+                "the time column \"{}\" must be TIMESTAMP or DATE, not {}",
                 field.name(),
                 strata_storage::sql_type_name(field.data_type())
             )));
