@@ -262,21 +262,25 @@ pub enum Expr {
         /// `NOT IN`
         negated: bool,
     },
-    /// A column of the enclosing query's FROM, read by a correlated subquery. Exists only while
-    /// the binder decorrelates the subquery into a join, which replaces it by a column of the
-    /// join; the executor never sees one.
+    /// A column of the enclosing query's FROM, read by a correlated subquery. The binder
+    /// decorrelates the subquery into a join, which replaces it by a column of the join, or the
+    /// engine binds its value when it runs the subquery per outer value; the executor never
+    /// sees one.
     OuterColumn {
-        /// Position in the enclosing query's FROM columns.
+        /// Position in the enclosing query's FROM columns; plus [`OUTER_LEVEL`] for each level
+        /// further up (a column of the query enclosing the enclosing one).
         index: usize,
         /// The column name (for messages).
         name: String,
         /// Its type.
         data_type: DataType,
     },
-    /// An uncorrelated subquery (`(SELECT ...)`, `EXISTS (...)`, `x IN (SELECT ...)`): its plan
-    /// is one of the statement's subqueries, run once when the statement executes, before the
-    /// plan is optimized, and the expression is then replaced by the answer (a literal or an
-    /// [`Expr::InSet`]). The optimizer and `EXPLAIN` see it unresolved; the executor never does.
+    /// A subquery (`(SELECT ...)`, `EXISTS (...)`, `x IN (SELECT ...)`): its plan is one of the
+    /// statement's subqueries, run when the statement executes, before the plan is optimized,
+    /// and the expression is then replaced by the answer: a literal or an [`Expr::InSet`] for
+    /// an uncorrelated one (run once), a lookup of the answers by outer values for a correlated
+    /// one the binder could not turn into a join (run once per distinct outer value). The
+    /// optimizer and `EXPLAIN` see it unresolved; the executor never does.
     Subquery(Box<SubqueryExpr>),
     /// An aggregate call. Exists only between binding and the rewrite of an aggregate query,
     /// which replaces it by a column of the [`Aggregate`](crate::plan::LogicalPlan::Aggregate)
@@ -287,6 +291,9 @@ pub enum Expr {
     /// [`Window`](crate::plan::LogicalPlan::Window) output; the executor never sees one.
     Window(Box<WindowExpr>),
 }
+
+/// What an [`Expr::OuterColumn`]'s index adds per level above the enclosing query.
+pub const OUTER_LEVEL: usize = 1 << 24;
 
 impl Expr {
     /// The type of the value the expression produces.
@@ -370,7 +377,7 @@ impl Expr {
             Expr::Cast { expr, .. } => vec![expr],
             Expr::Aggregate(agg) => agg.exprs().collect(),
             Expr::Window(window) => window.exprs().collect(),
-            Expr::Subquery(subquery) => subquery.value().into_iter().collect(),
+            Expr::Subquery(subquery) => subquery.exprs().collect(),
             Expr::Function { args, .. } => args.iter().collect(),
             Expr::Case {
                 when_then,
@@ -440,7 +447,7 @@ impl Expr {
             }
             Expr::Aggregate(agg) => Expr::Aggregate(Box::new(agg.map_exprs(&mut f)?)),
             Expr::Window(window) => Expr::Window(Box::new(window.map_exprs(&mut f)?)),
-            Expr::Subquery(subquery) => Expr::Subquery(Box::new(subquery.map_value(f)?)),
+            Expr::Subquery(subquery) => Expr::Subquery(Box::new(subquery.map_exprs(f)?)),
         })
     }
 
@@ -468,6 +475,16 @@ impl Expr {
         for child in self.children() {
             child.collect_outer_columns(out);
         }
+    }
+
+    /// True when the expression holds a correlated subquery that runs per outer value
+    /// ([`SubqueryExpr::is_correlated`]).
+    pub fn contains_correlated_subquery(&self) -> bool {
+        matches!(self, Expr::Subquery(s) if s.is_correlated())
+            || self
+                .children()
+                .iter()
+                .any(|c| c.contains_correlated_subquery())
     }
 
     /// True when the expression contains a window function call.

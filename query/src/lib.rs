@@ -546,7 +546,14 @@ impl QueryEngine {
         for (id, subquery) in run.subqueries().iter().enumerate() {
             collect_ctes(subquery, &mut ctes);
             let subquery = optimizer::optimize(subquery.clone())?;
-            text.push_str(&format!("subquery #{id} (run once):\n{subquery}"));
+            if statement::is_correlated(&subquery) {
+                text.push_str(&format!(
+                    "subquery #{id} (run once per distinct outer value, at most {} times):\n{subquery}",
+                    statement::CORRELATED_RUNS_MAX
+                ));
+            } else {
+                text.push_str(&format!("subquery #{id} (run once):\n{subquery}"));
+            }
         }
         let mut i = 0;
         while let Some(cte) = ctes.get(i) {

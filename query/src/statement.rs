@@ -7,6 +7,15 @@
 //! answer (a literal, or a hashed [`InSet`] for `IN`) and computes the rows of each
 //! [`LogicalPlan::Cte`]; the optimizer then sees constants (a subquery's answer prunes segments
 //! by their zone maps like a literal would).
+//!
+//! A correlated subquery that the binder could not turn into a join ([`SubqueryExpr`] with
+//! params) is resolved at the node that holds it: the node's input is computed once (the node
+//! then reads those rows), the subquery runs once per distinct tuple of the outer values over
+//! them ([`correlated`]), and the expression becomes a lookup of the answers by those values.
+
+mod correlated;
+
+pub(crate) use correlated::CORRELATED_RUNS_MAX;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,7 +27,8 @@ use arrow::record_batch::RecordBatch;
 use crate::error::{Error, Result};
 use crate::exec::Snapshots;
 use crate::expr::{Expr, InSet, SubqueryExpr, SubqueryKind};
-use crate::plan::LogicalPlan;
+use crate::plan::{CteScan, LogicalPlan};
+use correlated::{bind_outer, OuterValues};
 
 /// Runs a plan of the statement to completion (the engine, with the statement's limits).
 pub(crate) type Runner<'a> = dyn Fn(LogicalPlan, &StatementRun) -> Result<Vec<RecordBatch>> + 'a;
@@ -46,6 +56,8 @@ pub(crate) struct StatementRun {
     snapshots: Snapshots,
     /// Bytes of the subquery answers and CTE rows held so far.
     held_bytes: std::cell::Cell<usize>,
+    /// Inputs computed for correlated subqueries so far (numbers their scans).
+    materialized: std::cell::Cell<usize>,
 }
 
 impl StatementRun {
@@ -57,6 +69,7 @@ impl StatementRun {
             ctes: RefCell::new(HashMap::new()),
             snapshots: Snapshots::default(),
             held_bytes: std::cell::Cell::new(0),
+            materialized: std::cell::Cell::new(0),
         }
     }
 
@@ -110,15 +123,98 @@ impl StatementRun {
             }
             other => other.map_inputs(|input| self.resolve(input, run))?,
         };
+        let plan = if plan
+            .exprs()
+            .iter()
+            .any(|e| e.contains_correlated_subquery())
+        {
+            self.per_outer_value(plan, run)?
+        } else {
+            plan
+        };
         plan.map_exprs(|e| self.resolve_expr(e, run))
+    }
+
+    /// A node whose expressions hold correlated subqueries run per outer value: its input is
+    /// computed once and read from memory, and each such subquery runs once per distinct tuple
+    /// of its params over those rows.
+    fn per_outer_value(&self, plan: LogicalPlan, run: &Runner<'_>) -> Result<LogicalPlan> {
+        let input = match plan.inputs().as_slice() {
+            [input] => (*input).clone(),
+            _ => {
+                return Err(Error::unsupported(
+                    "a correlated subquery in a join condition; move it to WHERE",
+                ))
+            }
+        };
+        let rows = Arc::new(run(input.clone(), self)?);
+        let n = self.materialized.get();
+        self.materialized.set(n + 1);
+        let materialized = LogicalPlan::Cte(CteScan {
+            // Past every CTE id of the statement.
+            id: usize::MAX - n,
+            name: "input of a correlated subquery".into(),
+            plan: Arc::new(input),
+            rows: Some(rows.clone()),
+        });
+        let plan = plan.map_inputs(|_| Ok(materialized.clone()))?;
+        plan.map_exprs(|e| self.lookup_answers(e, &rows, run))
+    }
+
+    /// `expr` with each correlated subquery replaced by a lookup of its answers, computed for
+    /// the distinct tuples of its params over `rows`.
+    #[recursive::recursive]
+    fn lookup_answers(&self, expr: Expr, rows: &[RecordBatch], run: &Runner<'_>) -> Result<Expr> {
+        match expr {
+            Expr::Subquery(subquery) if subquery.is_correlated() => {
+                let subquery = subquery.map_exprs(|e| {
+                    let e = self.lookup_answers(e, rows, run)?;
+                    self.resolve_expr(e, run)
+                })?;
+                let values = OuterValues::collect(&subquery.params, rows)?;
+                let plan = self.subqueries.get(subquery.id).ok_or_else(|| {
+                    Error::internal(format!("subquery #{} is not in the statement", subquery.id))
+                })?;
+                let mut answers = Vec::with_capacity(values.len());
+                for k in 0..values.len() {
+                    let bound = bind_outer(plan.clone(), &subquery.outer, &values.tuple(k))?;
+                    let batches = run(bound, self)?;
+                    answers.push(match subquery.kind {
+                        SubqueryKind::Scalar => scalar(&batches, &subquery)?,
+                        SubqueryKind::Exists => Arc::new(BooleanArray::from(vec![batches
+                            .iter()
+                            .any(|b| b.num_rows() > 0)])),
+                        SubqueryKind::In { .. } => {
+                            return Err(Error::internal(
+                                "a correlated IN subquery is run as a scalar one",
+                            ))
+                        }
+                    });
+                }
+                let answers = if answers.is_empty() {
+                    arrow::array::new_empty_array(&subquery.data_type())
+                } else {
+                    let arrays: Vec<&dyn Array> = answers.iter().map(|a| a.as_ref()).collect();
+                    arrow::compute::concat(&arrays)?
+                };
+                self.hold(answers.get_array_memory_size());
+                let lookup = values.into_lookup(subquery.id, answers);
+                Ok(Expr::call(lookup, subquery.params))
+            }
+            other if other.children().is_empty() => Ok(other),
+            other => other.map_children(|c| self.lookup_answers(c, rows, run)),
+        }
     }
 
     /// `expr` with every subquery replaced by its answer (computed with `run` the first time).
     #[recursive::recursive]
     pub(crate) fn resolve_expr(&self, expr: Expr, run: &Runner<'_>) -> Result<Expr> {
         match expr {
+            Expr::Subquery(subquery) if subquery.is_correlated() => Err(Error::internal(format!(
+                "{subquery} is correlated and outside a plan node"
+            ))),
             Expr::Subquery(subquery) => {
-                let subquery = subquery.map_value(|v| self.resolve_expr(v, run))?;
+                let subquery = subquery.map_exprs(|v| self.resolve_expr(v, run))?;
                 let answer = self.answer(&subquery, run)?;
                 Ok(match (subquery.kind, answer) {
                     (SubqueryKind::Scalar, Answer::Value(value)) => Expr::Literal(value),
@@ -154,20 +250,7 @@ impl StatementRun {
         let batches = run(plan, self)?;
         let answer = match subquery.kind {
             SubqueryKind::Exists => Answer::Exists(batches.iter().any(|b| b.num_rows() > 0)),
-            SubqueryKind::Scalar => {
-                let column = column(&batches, subquery)?;
-                Answer::Value(match column.len() {
-                    0 => arrow::array::new_null_array(&subquery.column_type, 1),
-                    1 => column,
-                    _ => {
-                        return Err(Error::InvalidArgument {
-                            message:
-                                "more than one row returned by a subquery used as an expression"
-                                    .into(),
-                        })
-                    }
-                })
-            }
+            SubqueryKind::Scalar => Answer::Value(scalar(&batches, subquery)?),
             SubqueryKind::In { .. } => {
                 Answer::Set(Arc::new(InSet::try_new(&column(&batches, subquery)?)?))
             }
@@ -176,6 +259,28 @@ impl StatementRun {
             .borrow_mut()
             .insert(subquery.id, answer.clone());
         Ok(answer)
+    }
+}
+
+/// True when a subquery's plan reads the enclosing query (it runs per outer value).
+pub(crate) fn is_correlated(plan: &LogicalPlan) -> bool {
+    let mut outer = vec![];
+    for e in plan.exprs() {
+        e.collect_outer_columns(&mut outer);
+    }
+    !outer.is_empty() || plan.inputs().into_iter().any(is_correlated)
+}
+
+/// A scalar subquery's value: its one row's one column, NULL without rows, PostgreSQL's error
+/// with more.
+fn scalar(batches: &[RecordBatch], subquery: &SubqueryExpr) -> Result<ArrayRef> {
+    let column = column(batches, subquery)?;
+    match column.len() {
+        0 => Ok(arrow::array::new_null_array(&subquery.column_type, 1)),
+        1 => Ok(column),
+        _ => Err(Error::InvalidArgument {
+            message: "more than one row returned by a subquery used as an expression".into(),
+        }),
     }
 }
 

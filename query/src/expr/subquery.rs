@@ -1,6 +1,9 @@
-//! [`SubqueryExpr`]: an uncorrelated subquery in an expression, by the id of its plan among the
-//! statement's subqueries (the plan itself stays with the statement, so that expressions do not
-//! hold plans).
+//! [`SubqueryExpr`]: a subquery in an expression, by the id of its plan among the statement's
+//! subqueries (the plan itself stays with the statement, so that expressions do not hold plans).
+//!
+//! Most are uncorrelated. A correlated subquery the binder cannot turn into a join has
+//! `params`: the enclosing query's values it reads; the engine runs it once per distinct
+//! tuple of them (see `crate::statement`).
 
 use std::fmt;
 
@@ -25,7 +28,7 @@ pub enum SubqueryKind {
     },
 }
 
-/// An uncorrelated subquery in an expression (see [`Expr::Subquery`]).
+/// A subquery in an expression (see [`Expr::Subquery`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubqueryExpr {
     /// The subquery's id among the statement's subqueries (the binder's numbering).
@@ -35,6 +38,12 @@ pub struct SubqueryExpr {
     /// The type of the subquery's one column (for `IN`: the type its values are cast to,
     /// `value`'s).
     pub column_type: DataType,
+    /// For a correlated subquery run per outer value: the values it reads, over the enclosing
+    /// input (empty for an uncorrelated one).
+    pub params: Vec<Expr>,
+    /// For each of `params`, the [`Expr::OuterColumn`] index in the subquery's plan that it
+    /// gives its value to.
+    pub outer: Vec<usize>,
 }
 
 impl SubqueryExpr {
@@ -46,16 +55,23 @@ impl SubqueryExpr {
         }
     }
 
-    /// The expression over the enclosing input that the subquery reads (`IN`'s value).
-    pub fn value(&self) -> Option<&Expr> {
-        match &self.kind {
-            SubqueryKind::In { value, .. } => Some(value),
-            SubqueryKind::Scalar | SubqueryKind::Exists => None,
-        }
+    /// True for a correlated subquery that runs per distinct tuple of its `params`.
+    pub fn is_correlated(&self) -> bool {
+        !self.params.is_empty()
     }
 
-    /// The same subquery with `IN`'s value replaced by `f(value)`.
-    pub fn map_value(self, mut f: impl FnMut(Expr) -> Result<Expr>) -> Result<SubqueryExpr> {
+    /// The expressions over the enclosing input that the subquery reads: `IN`'s value, then
+    /// the params.
+    pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
+        let value = match &self.kind {
+            SubqueryKind::In { value, .. } => Some(value.as_ref()),
+            SubqueryKind::Scalar | SubqueryKind::Exists => None,
+        };
+        value.into_iter().chain(self.params.iter())
+    }
+
+    /// The same subquery with `IN`'s value and each param `e` replaced by `f(e)`.
+    pub fn map_exprs(self, mut f: impl FnMut(Expr) -> Result<Expr>) -> Result<SubqueryExpr> {
         let kind = match self.kind {
             SubqueryKind::In { value, negated } => SubqueryKind::In {
                 value: Box::new(f(*value)?),
@@ -63,18 +79,30 @@ impl SubqueryExpr {
             },
             other => other,
         };
-        Ok(SubqueryExpr { kind, ..self })
+        let params = self.params.into_iter().map(f).collect::<Result<_>>()?;
+        Ok(SubqueryExpr {
+            kind,
+            params,
+            ..self
+        })
     }
 }
 
 impl fmt::Display for SubqueryExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = self.id;
+        let subquery = if self.params.is_empty() {
+            format!("subquery #{id}")
+        } else {
+            let params: Vec<String> = self.params.iter().map(ToString::to_string).collect();
+            format!("subquery #{id} per {}", params.join(", "))
+        };
         match &self.kind {
-            SubqueryKind::Scalar => write!(f, "(subquery #{})", self.id),
-            SubqueryKind::Exists => write!(f, "EXISTS (subquery #{})", self.id),
+            SubqueryKind::Scalar => write!(f, "({subquery})"),
+            SubqueryKind::Exists => write!(f, "EXISTS ({subquery})"),
             SubqueryKind::In { value, negated } => {
                 let not = if *negated { "NOT " } else { "" };
-                write!(f, "{value} {not}IN (subquery #{})", self.id)
+                write!(f, "{value} {not}IN ({subquery})")
             }
         }
     }

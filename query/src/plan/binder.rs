@@ -39,7 +39,8 @@
 //!   grouping.rs  GROUP BY's grouping sets (ROLLUP, CUBE, GROUPING SETS), grouping()
 //!   from.rs      tables, CTEs, subqueries in FROM, joins
 //!   expr.rs      expressions
-//!   subquery.rs  (SELECT ...), IN (SELECT ...), EXISTS in expressions
+//!   subquery.rs  (SELECT ...), IN (SELECT ...), EXISTS in expressions (decorrelated to joins)
+//!   correlated.rs  correlated subqueries no join rule covers: run per distinct outer value
 //!   function.rs  scalar function calls      aggregate.rs  aggregate calls
 //!   window.rs    OVER clauses, WINDOW definitions, frames, window function types
 //!   postgres.rs  PostgreSQL's forms: ::regtype / ::regclass, LIKE ... ESCAPE, selects over
@@ -55,6 +56,7 @@
 
 mod aggregate;
 mod context;
+mod correlated;
 mod cte;
 mod ddl;
 mod delete;
@@ -332,10 +334,26 @@ impl Context for Binder<'_> {
     }
 
     fn outer_column(&self, idents: &[sql::Ident]) -> Option<Expr> {
-        self.outer
-            .borrow()
-            .last()
-            .and_then(|resolve| resolve(idents))
+        // The enclosing query first, then the queries around it, each level up adding
+        // OUTER_LEVEL to the index.
+        let resolvers = self.outer.borrow();
+        for (level, resolve) in resolvers.iter().rev().enumerate() {
+            if let Some(found) = resolve(idents) {
+                return Some(match found {
+                    Expr::OuterColumn {
+                        index,
+                        name,
+                        data_type,
+                    } => Expr::OuterColumn {
+                        index: index + level * crate::expr::OUTER_LEVEL,
+                        name,
+                        data_type,
+                    },
+                    other => other,
+                });
+            }
+        }
+        None
     }
 
     fn add_subquery(&self, plan: LogicalPlan) -> usize {

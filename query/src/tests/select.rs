@@ -261,10 +261,18 @@ fn subqueries_run_once_and_correlated_ones_are_decorrelated() {
     );
     ids.sort();
     assert_eq!(ids, ["1", "2", "4", "5", "6"]);
-    // A shape that is not decorrelated is a clear error.
+    // A shape no join rule covers runs per distinct outer value.
+    assert_eq!(
+        query(
+            &e,
+            "SELECT count(*) FROM events e WHERE region IN (SELECT name FROM regions WHERE name = e.region ORDER BY label LIMIT 1)",
+        ),
+        ["4"]
+    );
+    // In JOIN ... ON it is a clear error.
     let err = error(
         &e,
-        "SELECT id FROM events e WHERE region IN (SELECT name FROM regions WHERE label = e.region LIMIT 1)",
+        "SELECT e.id FROM events e JOIN regions r ON r.name = (SELECT max(name) FROM regions WHERE label = e.region)",
     );
     assert_eq!(err.code(), "UNSUPPORTED", "{err}");
     assert!(err.to_string().contains("correlated"), "{err}");

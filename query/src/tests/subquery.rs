@@ -81,3 +81,26 @@ fn rows_held_for_ctes_and_subqueries_count_against_the_memory_limit() {
     let out = e.execute_with(cte, &roomy).unwrap();
     assert_eq!(rows(&out), ["6"]);
 }
+
+#[test]
+fn a_correlated_subquery_no_join_covers_runs_once_per_distinct_outer_value() {
+    let e = events("subquery-per-value");
+    // HAVING: no join can go under it; the subquery reads the group's region.
+    let sql = "SELECT region, count(*) FROM events e GROUP BY region \
+               HAVING count(*) >= (SELECT count(*) FROM events e2 WHERE e2.region = e.region AND e2.amount > 0) \
+               ORDER BY region";
+    let answer = query(&e, sql);
+    assert!(!answer.is_empty(), "{answer:?}");
+    let text = query(&e, &format!("EXPLAIN {sql}")).join("\n");
+    assert!(text.contains("(subquery #0 per "), "{text}");
+    assert!(
+        text.contains("subquery #0 (run once per distinct outer value, at most 10000 times):"),
+        "{text}"
+    );
+    // Running it: the node's input is computed once and read from memory.
+    let analyzed = query(&e, &format!("EXPLAIN ANALYZE {sql}")).join("\n");
+    assert!(
+        analyzed.contains("input of a correlated subquery"),
+        "{analyzed}"
+    );
+}

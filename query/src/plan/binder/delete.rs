@@ -94,7 +94,7 @@ pub(super) fn bind_delete(binder: &dyn Context, delete: &sql::Delete) -> Result<
         None => None,
         Some(selection) => {
             let predicate = expect_boolean(bind_expr(selection, &scope, Some("WHERE"))?, "WHERE")?;
-            if !scope.take_joins().is_empty() {
+            if !scope.take_joins().is_empty() || predicate.contains_correlated_subquery() {
                 return Err(Error::unsupported(
                     "a correlated subquery in DELETE's WHERE; compute the rows to delete with an uncorrelated subquery (WHERE key IN (SELECT ...))",
                 ));

@@ -286,7 +286,7 @@ fn bind_join<'s>(
     let condition = match constraint {
         sql::JoinConstraint::On(on) => {
             let condition = bind_expr(on, &scope, Some("JOIN conditions"))?;
-            if !scope.take_joins().is_empty() {
+            if !scope.take_joins().is_empty() || condition.contains_correlated_subquery() {
                 return Err(Error::unsupported(
                     "a correlated subquery in JOIN ... ON; move the condition to WHERE",
                 ));
@@ -445,6 +445,7 @@ fn merge_using_columns<'s>(
         binder: scope.binder,
         pending: std::cell::RefCell::new(vec![]),
         windows: None,
+        decorrelate: std::cell::Cell::new(true),
     };
     Ok((plan, scope))
 }

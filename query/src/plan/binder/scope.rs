@@ -3,7 +3,7 @@
 //!
 //! Names are resolved case-insensitively: an exact match wins, else a unique match ignoring case.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -83,6 +83,10 @@ pub(super) struct Scope<'s> {
     /// Where window function calls are allowed (a select list, ORDER BY): the `WINDOW`
     /// clause's definitions; `None` elsewhere.
     pub(super) windows: Option<&'s [sql::NamedWindowDefinition]>,
+    /// Whether a correlated subquery bound here may become a join under the clause (WHERE, a
+    /// plain select list); where no join can go (HAVING, GROUP BY, ORDER BY, a grouped select
+    /// list), it runs per outer value ([`super::correlated`]).
+    pub(super) decorrelate: Cell<bool>,
 }
 
 impl<'s> Scope<'s> {
@@ -98,6 +102,7 @@ impl<'s> Scope<'s> {
             binder,
             pending: RefCell::new(vec![]),
             windows: None,
+            decorrelate: Cell::new(true),
         }
     }
 
@@ -113,6 +118,7 @@ impl<'s> Scope<'s> {
             binder: self.binder,
             pending: RefCell::new(vec![]),
             windows: Some(windows),
+            decorrelate: Cell::new(true),
         }
     }
 
@@ -139,6 +145,7 @@ impl<'s> Scope<'s> {
             binder: left.binder.or(right.binder),
             pending: RefCell::new(vec![]),
             windows: None,
+            decorrelate: Cell::new(true),
         }
     }
 
@@ -151,6 +158,7 @@ impl<'s> Scope<'s> {
             binder: None,
             pending: RefCell::new(vec![]),
             windows: None,
+            decorrelate: Cell::new(true),
         }
     }
 

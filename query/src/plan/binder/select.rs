@@ -116,6 +116,21 @@ pub(super) fn bind_select(
         }
     }
 
+    // Below, no join goes under GROUP BY or HAVING: a correlated subquery there runs per
+    // distinct outer value. Nor under a grouped select list (its joins would go below the
+    // grouping).
+    scope.decorrelate.set(false);
+    let grouped = select.having.is_some()
+        || match &select.group_by {
+            sql::GroupByExpr::All(_) => true,
+            sql::GroupByExpr::Expressions(keys, modifiers) => {
+                !keys.is_empty() || !modifiers.is_empty()
+            }
+        };
+    if grouped {
+        windowed.decorrelate.set(false);
+    }
+
     // Select items (aggregates allowed), with their output names.
     let bind_item = |e: &sql::Expr| match bind_expr(e, &windowed, None) {
         Err(Error::Unsupported { .. } | Error::InvalidArgument { .. }) if no_rows => {
@@ -192,7 +207,9 @@ pub(super) fn bind_select(
         None => None,
     };
 
-    // ORDER BY: a select position, a select output name, or an expression over the input.
+    // ORDER BY: a select position, a select output name, or an expression over the input
+    // (a correlated subquery there runs per outer value).
+    windowed.decorrelate.set(false);
     enum OrderTarget {
         Item(usize),
         Extra(Expr),
@@ -238,8 +255,8 @@ pub(super) fn bind_select(
     }
 
     if !scope.take_joins().is_empty() || !windowed.take_joins().is_empty() {
-        return Err(Error::unsupported(
-            "a correlated subquery in GROUP BY, HAVING or ORDER BY; compute it in a subquery in FROM",
+        return Err(Error::internal(
+            "a correlated subquery of GROUP BY, HAVING or ORDER BY was made a join",
         ));
     }
 
@@ -252,9 +269,11 @@ pub(super) fn bind_select(
             .iter()
             .any(|(t, _, _)| matches!(t, OrderTarget::Extra(e) if e.contains_aggregate()));
     if is_aggregate && correlated_items {
-        return Err(Error::unsupported(
-            "a correlated subquery in the select list of an aggregate query; compute it in a subquery in FROM",
-        ));
+        // Without GROUP BY: the subquery reads a column that is neither grouped nor in an
+        // aggregate.
+        return Err(Error::InvalidArgument {
+            message: "a correlated subquery in the select list of an aggregate query without GROUP BY reads a column of each row; add GROUP BY, or put the column in an aggregate".into(),
+        });
     }
     let mut having = having;
     if is_aggregate {

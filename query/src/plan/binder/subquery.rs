@@ -20,9 +20,11 @@
 //! * `x [NOT] IN (SELECT y FROM f WHERE inner = outer ...)`: three MARK joins (a row of `f` for
 //!   the outer row at all, one with `y = x`, one with a NULL `y`) give IN's three-valued answer.
 //!
-//! Other correlated shapes (a correlated subquery in GROUP BY, HAVING, ORDER BY or ON; one
-//! with GROUP BY, LIMIT or a non-aggregate value; outer columns in its select list or two
-//! levels up) are `UNSUPPORTED`, with a hint.
+//! Other correlated shapes (in HAVING, GROUP BY, ORDER BY or a grouped select list, where no
+//! join can go under the clause; with GROUP BY or `ORDER BY ... LIMIT`; correlated by a
+//! non-equality in a scalar subquery; outer columns in its select list or FROM) run once per
+//! distinct tuple of the outer values they read ([`super::correlated`]). A correlated subquery
+//! in JOIN ... ON or DELETE, or one reading two levels up, is `UNSUPPORTED`, with a hint.
 
 use std::sync::Arc;
 
@@ -31,6 +33,7 @@ use arrow::datatypes::DataType;
 use sqlparser::ast as sql;
 
 use super::context::OuterResolver;
+use super::correlated::{needs_per_outer_value, per_outer_value, Shape};
 use super::postgres::reads_empty_catalog_table;
 use super::scope::{PendingJoin, Scope};
 use crate::error::{Error, Result};
@@ -292,8 +295,19 @@ pub(super) fn exists_subquery(query: &sql::Query, negated: bool, scope: &Scope) 
             id: register(plan, scope)?,
             kind: SubqueryKind::Exists,
             column_type: DataType::Boolean,
+            params: vec![],
+            outer: vec![],
         })),
-        Bound::Correlated(plan) => exists_join(plan, scope)?,
+        Bound::Correlated(plan) => {
+            return or_per_outer_value(plan, scope, Shape::Exists, |plan| exists_join(plan, scope))
+                .map(|exists| {
+                    if negated {
+                        Expr::Not(Box::new(exists))
+                    } else {
+                        exists
+                    }
+                })
+        }
     };
     Ok(if negated {
         Expr::Not(Box::new(exists))
@@ -641,6 +655,24 @@ fn substitute(value: Expr, mapping: &[Expr]) -> Result<Expr> {
     }
 }
 
+/// A correlated subquery decorrelated by `rule` into a join under the clause where the scope
+/// allows one and the rule applies (it refuses a shape with `UNSUPPORTED`), else run per
+/// distinct tuple of the outer values it reads ([`per_outer_value`]).
+fn or_per_outer_value(
+    plan: LogicalPlan,
+    scope: &Scope,
+    shape: Shape,
+    rule: impl FnOnce(LogicalPlan) -> Result<Expr>,
+) -> Result<Expr> {
+    if scope.decorrelate.get() && !needs_per_outer_value(&plan) {
+        match rule(plan.clone()) {
+            Err(Error::Unsupported { .. }) => {}
+            other => return other,
+        }
+    }
+    per_outer_value(plan, shape, scope)
+}
+
 /// `(SELECT ...)` as a value: its one row's one column, NULL without rows.
 pub(super) fn scalar_subquery(query: &sql::Query, scope: &Scope) -> Result<Expr> {
     if reads_empty_catalog_table(query, scope) {
@@ -651,13 +683,17 @@ pub(super) fn scalar_subquery(query: &sql::Query, scope: &Scope) -> Result<Expr>
     }
     let plan = match bind_subquery(query, scope)? {
         Bound::Uncorrelated(plan) => plan,
-        Bound::Correlated(plan) => return scalar_join(plan, scope),
+        Bound::Correlated(plan) => {
+            return or_per_outer_value(plan, scope, Shape::Scalar, |plan| scalar_join(plan, scope))
+        }
     };
     let column_type = column_type(&plan)?;
     Ok(Expr::Subquery(Box::new(SubqueryExpr {
         id: register(plan, scope)?,
         kind: SubqueryKind::Scalar,
         column_type,
+        params: vec![],
+        outer: vec![],
     })))
 }
 
@@ -671,7 +707,15 @@ pub(super) fn in_subquery(
 ) -> Result<Expr> {
     let plan = match bind_subquery(query, scope)? {
         Bound::Uncorrelated(plan) => plan,
-        Bound::Correlated(plan) => return in_join(value, plan, negated, scope),
+        Bound::Correlated(plan) => {
+            let shape = Shape::In {
+                value: value.clone(),
+                negated,
+            };
+            return or_per_outer_value(plan, scope, shape, |plan| {
+                in_join(value, plan, negated, scope)
+            });
+        }
     };
     let probe = Expr::column(0, "subquery", column_type(&plan)?);
     let (value, probe) = coerce_pair(value, probe, BinaryOp::Eq)?;
@@ -682,5 +726,7 @@ pub(super) fn in_subquery(
             negated,
         },
         column_type: probe.data_type(),
+        params: vec![],
+        outer: vec![],
     })))
 }
