@@ -27,6 +27,7 @@ mod scan;
 mod series;
 mod setop;
 mod sort;
+pub mod topn;
 mod union;
 mod window;
 
@@ -51,6 +52,7 @@ pub use scan::ScanExec;
 pub use series::SeriesExec;
 pub use setop::SetOpExec;
 pub use sort::SortExec;
+pub use topn::TopNBound;
 pub use union::UnionExec;
 pub use window::WindowExec;
 
@@ -251,7 +253,7 @@ pub fn create_physical_plan(
     snapshots: &Snapshots,
     stats: &Arc<ExecStats>,
 ) -> Result<Box<dyn ExecutionPlan>> {
-    build(plan, storage, snapshots, stats, &mut None, 0)
+    build(plan, storage, snapshots, stats, &mut None, 0, None)
 }
 
 /// Like [`create_physical_plan`], with every operator wrapped in an [`AnalyzeExec`] that counts
@@ -264,7 +266,7 @@ pub fn create_analyzed_plan(
     metrics: &mut Vec<OperatorMetrics>,
 ) -> Result<Box<dyn ExecutionPlan>> {
     let mut collected = Some(std::mem::take(metrics));
-    let plan = build(plan, storage, snapshots, stats, &mut collected, 0);
+    let plan = build(plan, storage, snapshots, stats, &mut collected, 0, None);
     *metrics = collected.unwrap_or_default();
     plan
 }
@@ -293,13 +295,14 @@ fn build(
     stats: &Arc<ExecStats>,
     metrics: &mut Option<Vec<OperatorMetrics>>,
     depth: usize,
+    bound: Option<Arc<TopNBound>>,
 ) -> Result<Box<dyn ExecutionPlan>> {
     // Reserve this operator's line before its inputs add theirs.
     let slot = metrics.as_mut().map(|m| {
         m.push(OperatorMetrics::default());
         m.len() - 1
     });
-    let operator = build_operator(plan, storage, snapshots, stats, metrics, depth)?;
+    let operator = build_operator(plan, storage, snapshots, stats, metrics, depth, bound)?;
     Ok(match (slot, metrics.as_mut()) {
         (Some(slot), Some(all)) => {
             let counters = Arc::new(Counters::default());
@@ -317,6 +320,24 @@ fn build(
     })
 }
 
+/// The table column that column `index` of `plan` passes through unchanged from a scan, through
+/// filters and plain column projections.
+fn scan_column(plan: &LogicalPlan, index: usize) -> Option<String> {
+    use crate::expr::Expr;
+    match plan {
+        LogicalPlan::Filter { input, .. } => scan_column(input, index),
+        LogicalPlan::Projection { input, exprs, .. } => match exprs.get(index)? {
+            Expr::Column { index, .. } => scan_column(input, *index),
+            _ => None,
+        },
+        LogicalPlan::Scan(scan) => {
+            let i = *scan.projection.get(index)?;
+            Some(scan.table_schema.fields().get(i)?.name().clone())
+        }
+        _ => None,
+    }
+}
+
 fn build_operator(
     plan: &LogicalPlan,
     storage: &Storage,
@@ -324,8 +345,19 @@ fn build_operator(
     stats: &Arc<ExecStats>,
     metrics: &mut Option<Vec<OperatorMetrics>>,
     depth: usize,
+    bound: Option<Arc<TopNBound>>,
 ) -> Result<Box<dyn ExecutionPlan>> {
-    let mut input = |p: &LogicalPlan| build(p, storage, snapshots, stats, metrics, depth + 1);
+    // A top-N's bound goes down through filters and projections to the scan it skips blocks
+    // of; every other operator's inputs get none.
+    let passes = matches!(
+        plan,
+        LogicalPlan::Filter { .. } | LogicalPlan::Projection { .. }
+    );
+    let scan_bound = bound.clone();
+    let mut input = |p: &LogicalPlan| {
+        let bound = if passes { bound.clone() } else { None };
+        build(p, storage, snapshots, stats, metrics, depth + 1, bound)
+    };
     Ok(match plan {
         LogicalPlan::Scan(scan) => {
             let snapshot = snapshots.get(storage, &scan.table)?;
@@ -346,12 +378,14 @@ fn build_operator(
                 projection.push(index);
             }
             let schema = Arc::new(snapshot.schema.project(&projection)?);
+            let bound = scan_bound.filter(|b| schema.field_with_name(b.column()).is_ok());
             Box::new(ScanExec::try_new(
                 scan.table.clone(),
                 schema,
                 snapshot.segments,
                 scan.filters.clone(),
                 stats.clone(),
+                bound,
             )?)
         }
         LogicalPlan::OneRow => Box::new(OneRowExec),
@@ -392,12 +426,36 @@ fn build_operator(
             input: child,
             keys,
             fetch,
-        } => Box::new(SortExec::new(
-            input(child)?,
-            keys.clone(),
-            *fetch,
-            stats.clone(),
-        )),
+        } => {
+            // A top-N whose first key is a column read from a scan below: a dynamic filter.
+            let bound = match (fetch, keys.first()) {
+                (Some(_), Some(key)) => match &key.expr {
+                    crate::expr::Expr::Column { index, .. } => {
+                        scan_column(child, *index).map(|column| {
+                            Arc::new(TopNBound::new(column, key.descending, key.nulls_first))
+                        })
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            let child = build(
+                child,
+                storage,
+                snapshots,
+                stats,
+                metrics,
+                depth + 1,
+                bound.clone(),
+            )?;
+            Box::new(SortExec::new(
+                child,
+                keys.clone(),
+                *fetch,
+                stats.clone(),
+                bound,
+            ))
+        }
         LogicalPlan::Limit {
             input: child,
             skip,

@@ -201,7 +201,8 @@ fn push_down_filters(plan: LogicalPlan) -> Result<LogicalPlan> {
     })
 }
 
-/// `LIMIT n OFFSET m` over `ORDER BY`: the sort only needs its first `n + m` rows.
+/// `LIMIT n OFFSET m` over `ORDER BY` (through projections, which keep the row count): the sort
+/// only needs its first `n + m` rows.
 fn push_limit_into_sort(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = plan.map_inputs(push_limit_into_sort)?;
     Ok(match plan {
@@ -209,27 +210,38 @@ fn push_limit_into_sort(plan: LogicalPlan) -> Result<LogicalPlan> {
             input,
             skip,
             fetch: Some(fetch),
-        } => {
-            let input = match *input {
-                LogicalPlan::Sort {
-                    input,
-                    keys,
-                    fetch: None,
-                } => LogicalPlan::Sort {
-                    input,
-                    keys,
-                    fetch: Some(skip.saturating_add(fetch)),
-                },
-                other => other,
-            };
-            LogicalPlan::Limit {
-                input: Box::new(input),
-                skip,
-                fetch: Some(fetch),
-            }
-        }
+        } => LogicalPlan::Limit {
+            input: Box::new(sort_fetch(*input, skip.saturating_add(fetch))),
+            skip,
+            fetch: Some(fetch),
+        },
         other => other,
     })
+}
+
+/// The sort under `plan` (through projections) producing only its first `fetch` rows.
+fn sort_fetch(plan: LogicalPlan, fetch: usize) -> LogicalPlan {
+    match plan {
+        LogicalPlan::Sort {
+            input,
+            keys,
+            fetch: None,
+        } => LogicalPlan::Sort {
+            input,
+            keys,
+            fetch: Some(fetch),
+        },
+        LogicalPlan::Projection {
+            input,
+            exprs,
+            names,
+        } => LogicalPlan::Projection {
+            input: Box::new(sort_fetch(*input, fetch)),
+            exprs,
+            names,
+        },
+        other => other,
+    }
 }
 
 fn columns_of<'e>(exprs: impl IntoIterator<Item = &'e Expr>, out: &mut Vec<usize>) {

@@ -21,6 +21,7 @@ mod join;
 mod select;
 mod subquery;
 mod system;
+mod top_n;
 mod window;
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {

@@ -146,7 +146,9 @@ fn literal(expr: &Expr) -> Option<Option<StatValue>> {
     stat_value(array)
 }
 
-fn stat_value(array: &ArrayRef) -> Option<Option<StatValue>> {
+/// A one-element array as a zone-map value: `Some(None)` for NULL, `None` when the type has no
+/// zone-map order.
+pub(super) fn stat_value(array: &ArrayRef) -> Option<Option<StatValue>> {
     if array.is_empty() {
         return None;
     }

@@ -22,9 +22,12 @@ use arrow::record_batch::RecordBatch;
 use strata_storage::roaring::RoaringBitmap;
 use strata_storage::{SegmentKind, SegmentRef};
 
+use strata_storage::zonemap::{StatValue, Zone};
+
 use super::index::{IndexExpr, SegmentContext};
 use super::parallel::ordered_parallel_map;
 use super::prune::may_match_all;
+use super::topn::TopNBound;
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::Result;
 use crate::eval::evaluate_predicate;
@@ -36,6 +39,8 @@ struct SegmentScan {
     segment: SegmentRef,
     /// The blocks to read: index, first row id, rows, and whether every row is selected.
     blocks: Vec<(usize, u32, u32, bool)>,
+    /// With a top-N bound: each block's zone of the bound's column.
+    bound_zones: Vec<Zone>,
     /// The rows the bitmap indexes selected (`None`: no filter was answered by an index).
     selection: Option<Arc<RoaringBitmap>>,
     /// The filters left to evaluate on the rows read, AND-ed.
@@ -70,6 +75,9 @@ pub struct ScanExec {
     pruned: PruneCounts,
     /// Rows in the blocks to read (from their zone maps).
     rows_to_read: u64,
+    /// The dynamic filter of a top-N above: blocks it rules out are not read, and the most
+    /// promising blocks are read first.
+    bound: Option<Arc<TopNBound>>,
 }
 
 /// Below this many rows a scan runs on the calling thread: starting workers costs more.
@@ -79,13 +87,15 @@ impl ScanExec {
     /// Scans `segments`, reading the columns of `schema` (a projection of the table schema) and
     /// keeping the rows for which every filter (over those columns) is true. Prunes with zone
     /// maps and asks the bitmap indexes now, so that EXPLAIN can tell what was skipped; fails
-    /// when an index cannot be read.
+    /// when an index cannot be read. With `bound` (the dynamic filter of a top-N above), blocks
+    /// are read best first and skipped once the bound rules them out.
     pub fn try_new(
         table: String,
         schema: SchemaRef,
         segments: Vec<SegmentRef>,
         filters: Vec<Expr>,
         stats: Arc<ExecStats>,
+        bound: Option<Arc<TopNBound>>,
     ) -> Result<Self> {
         let segments_total = segments.len();
         let index_exprs: Vec<Option<IndexExpr>> =
@@ -155,8 +165,25 @@ impl ScanExec {
             }
             rows_to_read += kept.iter().map(|k| u64::from(k.2)).sum::<u64>();
             let predicate = Expr::conjunction(residual).map(Arc::new);
+            let bound_zones = match &bound {
+                None => vec![],
+                Some(bound) => kept
+                    .iter()
+                    .map(|&(b, ..)| {
+                        let mut zone = Zone {
+                            rows: zones[b].rows,
+                            ..Zone::default()
+                        };
+                        if let Some(c) = zones[b].columns.get(bound.column()) {
+                            zone.columns.insert(bound.column().to_string(), c.clone());
+                        }
+                        zone
+                    })
+                    .collect(),
+            };
             selected.push(SegmentScan {
                 segment,
+                bound_zones,
                 blocks: kept,
                 selection: selection.map(Arc::new),
                 predicate,
@@ -190,6 +217,7 @@ impl ScanExec {
             blocks_read,
             pruned,
             rows_to_read,
+            bound,
         })
     }
 }
@@ -241,6 +269,9 @@ impl ExecutionPlan for ScanExec {
                 self.index_filters.join(", ")
             ));
         }
+        if let Some(bound) = &self.bound {
+            out.push_str(&format!(" top-n bound on {}", bound.describe()));
+        }
         out
     }
 
@@ -258,6 +289,7 @@ impl ExecutionPlan for ScanExec {
             segments,
             stats,
             rows_to_read,
+            bound,
             ..
         } = *self;
         // One job per block: read it (decode only the needed columns, and with an index
@@ -269,21 +301,40 @@ impl ExecutionPlan for ScanExec {
                 let SegmentScan {
                     segment,
                     blocks,
+                    bound_zones,
                     selection,
                     predicate,
                 } = s;
-                blocks.into_iter().map(move |(block, start, _, full)| Job {
-                    segment: segment.clone(),
-                    block,
-                    start,
-                    selection: if full { None } else { selection.clone() },
-                    predicate: predicate.clone(),
-                })
+                let mut zones = bound_zones.into_iter();
+                blocks
+                    .into_iter()
+                    .map(move |(block, start, _, full)| Job {
+                        segment: segment.clone(),
+                        block,
+                        start,
+                        selection: if full { None } else { selection.clone() },
+                        predicate: predicate.clone(),
+                        zone: zones.next(),
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
+        let mut jobs = jobs;
+        if let Some(bound) = &bound {
+            // The most promising blocks first, so that the bound tightens early.
+            fn promise<'j>(bound: &TopNBound, job: &'j Job) -> Option<&'j StatValue> {
+                job.zone.as_ref().and_then(|z| bound.promise(z))
+            }
+            jobs.sort_by(|a, b| bound.compare_promise(promise(bound, a), promise(bound, b)));
+        }
         let threads = stats.threads();
         let work = move |job: Job| -> Result<Vec<RecordBatch>> {
             stats.check()?;
+            if let (Some(bound), Some(zone)) = (&bound, &job.zone) {
+                if !bound.may_enter(zone) {
+                    return Ok(vec![]);
+                }
+            }
             let batches = match &job.selection {
                 None => job.segment.read_blocks(&schema, &[job.block])?,
                 Some(selection) => job
@@ -340,4 +391,6 @@ struct Job {
     selection: Option<Arc<RoaringBitmap>>,
     /// The filters to evaluate on them.
     predicate: Option<Arc<Expr>>,
+    /// With a top-N bound: the block's zone of its column.
+    zone: Option<Zone>,
 }
