@@ -120,6 +120,26 @@ pub(super) struct BuildSide {
 }
 
 impl BuildSide {
+    /// Probes with a batch: evaluates `keys` over it and calls `f(probe_row, build_row)` for
+    /// every pair with equal keys (a probe row with a NULL key matches nothing).
+    pub(super) fn probe(
+        &self,
+        keys: &[&Expr],
+        batch: &RecordBatch,
+        mut f: impl FnMut(u32, u32),
+    ) -> Result<()> {
+        let keys = keys_of(keys, batch)?;
+        let rows = self.converter.convert_columns(&keys)?;
+        let valid = valid_keys(&keys, batch.num_rows());
+        for (i, row) in rows.iter().enumerate() {
+            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
+                continue;
+            }
+            self.matches(row.as_ref(), |b| f(i as u32, b));
+        }
+        Ok(())
+    }
+
     /// Calls `f` with every build row whose key is `key`.
     pub(super) fn matches(&self, key: &[u8], mut f: impl FnMut(u32)) {
         if let Some(&head) = self.heads.get(key) {
@@ -467,20 +487,12 @@ impl ExecutionPlan for HashJoinExec {
             stats.check()?;
             let build = &probe_build;
             let key_refs: Vec<&Expr> = left_keys.iter().collect();
-            let keys = keys_of(&key_refs, &batch)?;
-            let rows = build.converter.convert_columns(&keys)?;
-            let valid = valid_keys(&keys, batch.num_rows());
             let mut left_rows: Vec<u32> = Vec::with_capacity(batch.num_rows());
             let mut right_rows: Vec<u32> = Vec::with_capacity(batch.num_rows());
-            for (i, row) in rows.iter().enumerate() {
-                if valid.as_ref().is_some_and(|v| v.is_null(i)) {
-                    continue;
-                }
-                build.matches(row.as_ref(), |r| {
-                    left_rows.push(i as u32);
-                    right_rows.push(r);
-                });
-            }
+            build.probe(&key_refs, &batch, |l, r| {
+                left_rows.push(l);
+                right_rows.push(r);
+            })?;
             let pair_schema = if kind.outputs_right() {
                 &probe_schema
             } else {

@@ -15,9 +15,7 @@ use arrow::array::UInt32Array;
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 
-use super::join::{
-    keys_of, marked, matched_pairs, pair_schema, split_batch, valid_keys, BuildSide, HashJoinExec,
-};
+use super::join::{marked, matched_pairs, pair_schema, split_batch, BuildSide, HashJoinExec};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
@@ -203,23 +201,15 @@ fn try_left_build(
         for batch in right.execute()? {
             stats.check()?;
             let batch = batch?;
-            let keys = keys_of(&right_keys, &batch)?;
-            let encoded = build.converter.convert_columns(&keys)?;
-            let valid = valid_keys(&keys, batch.num_rows());
             let mut left_rows: Vec<u32> = vec![];
             let mut right_rows: Vec<u32> = vec![];
-            for (i, row) in encoded.iter().enumerate() {
-                if valid.as_ref().is_some_and(|v| v.is_null(i)) {
-                    continue;
+            build.probe(&right_keys, &batch, |r, l| {
+                // A left row marked already needs no more partners.
+                if !found.get(l as usize).copied().unwrap_or(true) {
+                    left_rows.push(l);
+                    right_rows.push(r);
                 }
-                build.matches(row.as_ref(), |l| {
-                    // A left row marked already needs no more partners.
-                    if !found.get(l as usize).copied().unwrap_or(true) {
-                        left_rows.push(l);
-                        right_rows.push(i as u32);
-                    }
-                });
-            }
+            })?;
             if left_rows.is_empty() {
                 continue;
             }
