@@ -5,7 +5,9 @@
 //!   case a dictionary-code group-by would serve);
 //! - `hash_aggregate_fixed_width`: GROUP BY an INTEGER key of 5 values and a BIGINT key of
 //!   hundreds of thousands of values;
-//! - `top_n`: ORDER BY ... LIMIT 10 over rows, and over the groups of a GROUP BY.
+//! - `top_n`: ORDER BY ... LIMIT 10 over rows (a DOUBLE key, which zone maps do not bound; the
+//!   time column, whose zone maps let the top-N's bound skip blocks: the latest-events panel),
+//!   and over the groups of a GROUP BY.
 //!
 //! `cargo bench -p strata-bench --bench query_kernels`
 
@@ -81,6 +83,10 @@ fn top_n(c: &mut Criterion) {
             (
                 "rows_order_by_double_limit_10",
                 "SELECT url, latency_ms FROM events ORDER BY latency_ms DESC LIMIT 10",
+            ),
+            (
+                "latest_rows_order_by_time_limit_10",
+                "SELECT * FROM events ORDER BY time DESC LIMIT 10",
             ),
             (
                 "groups_order_by_count_limit_10",
