@@ -228,6 +228,20 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
+    /// For each table the statement read (by name, virtual tables left out): when the newest
+    /// append its snapshot includes was acknowledged (epoch milliseconds; `None`: no append
+    /// since the server started).
+    pub fn freshness(&self) -> Vec<(String, Option<i64>)> {
+        let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(String, Option<i64>)> = tables
+            .iter()
+            .filter(|(name, _)| !name.contains('.'))
+            .map(|(name, snapshot)| (name.clone(), snapshot.newest_ack_ms))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The snapshot of `table` (a user table, or a virtual one named `schema.name`).
     pub fn get(&self, storage: &Storage, table: &str) -> Result<strata_storage::TableSnapshot> {
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());

@@ -190,6 +190,9 @@ impl QueryOutput {
 pub struct QueryStream {
     /// The schema of every batch.
     pub schema: SchemaRef,
+    /// For each table the query reads (by name): when the newest append its snapshot includes
+    /// was acknowledged (epoch milliseconds; `None`: none since the server started).
+    pub freshness: Vec<(String, Option<i64>)>,
     batches: exec::BatchIter,
     stats: Option<Arc<ExecStats>>,
 }
@@ -219,6 +222,7 @@ impl QueryStream {
             .store(output.stats.bytes_scanned, Ordering::Relaxed);
         QueryStream {
             schema: output.schema,
+            freshness: vec![],
             batches: Box::new(output.batches.into_iter().map(Ok)),
             stats: Some(Arc::new(stats)),
         }
@@ -350,6 +354,7 @@ impl QueryEngine {
                 };
                 Ok(QueryStream {
                     schema,
+                    freshness: run.snapshots().freshness(),
                     batches,
                     stats: Some(stats),
                 })

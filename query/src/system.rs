@@ -148,6 +148,7 @@ pub fn snapshot(storage: &Storage, schema: &str, name: &str) -> Result<TableSnap
     Ok(TableSnapshot {
         schema: table_schema,
         segments: vec![Arc::new(segment)],
+        newest_ack_ms: None,
     })
 }
 

@@ -1,7 +1,6 @@
 //! The HTTP API (axum). Blocking work (decoding, the log's fsync, query execution) runs on
 //! tokio's blocking pool, never on the async workers.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use axum::Extension;
@@ -33,7 +32,6 @@ pub struct AppState {
     storage: Arc<Storage>,
     statements: Arc<Statements>,
     /// When this server last acknowledged an ingest (epoch ms; 0: never).
-    last_ingest_ms: AtomicI64,
     /// One permit per ingest request that may run at once (`--ingest-concurrency-max`).
     ingest_permits: Arc<tokio::sync::Semaphore>,
 }
@@ -80,7 +78,6 @@ pub async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
         config: config.clone(),
         storage,
         statements: statements.clone(),
-        last_ingest_ms: AtomicI64::new(0),
         ingest_permits: Arc::new(tokio::sync::Semaphore::new(config.ingest.concurrency_max)),
     });
     if let Some(pg_addr) = config.pg_addr {
@@ -587,14 +584,14 @@ fn produce(
             return fail(running, e);
         }
         // JSON whose first rows are out: the error goes into the trailer.
-        let trailer = encoder.finish(&stats, elapsed, &freshness(state), Some(&e));
+        let trailer = encoder.finish(&stats, elapsed, &freshness(&running), Some(&e));
         running.finish(Some(&e));
         if trailer.is_ok() {
             let _ = sender.send_last(Ok(Bytes::from(encoder.take())));
         }
         return;
     }
-    match encoder.finish(&stats, elapsed, &freshness(state), None) {
+    match encoder.finish(&stats, elapsed, &freshness(&running), None) {
         Ok(()) => {
             running.finish(None);
             // Only once the last chunk is queued does the body end normally after it.
@@ -604,10 +601,11 @@ fn produce(
     }
 }
 
-fn freshness(state: &AppState) -> Freshness {
-    let ms = state.last_ingest_ms.load(Ordering::Relaxed);
+/// What the answer includes, per table it read: the snapshot's newest acknowledged append.
+fn freshness(running: &crate::statement::Running) -> Freshness {
     Freshness {
-        newest_ingest_ms: (ms > 0).then_some(ms),
+        newest_ingest_ms: running.freshness.iter().filter_map(|(_, ms)| *ms).max(),
+        tables: running.freshness.clone(),
         // Every query reads a snapshot that includes the live (in-memory) segments.
         live_rows_included: true,
     }
@@ -665,11 +663,6 @@ async fn ingest(
     .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))??;
     metrics::counter!("strata_ingest_rows_total", "table" => name.clone()).increment(rows as u64);
     metrics::counter!("strata_ingest_bytes_total", "table" => name.clone()).increment(bytes as u64);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    state.last_ingest_ms.fetch_max(now, Ordering::Relaxed);
     if skip {
         let errors: Vec<serde_json::Value> = bad
             .iter()

@@ -76,8 +76,11 @@ impl ResultFormat {
 /// How fresh the data a query saw was (reported by the JSON format).
 #[derive(Debug, Clone, Default)]
 pub struct Freshness {
-    /// When this server last acknowledged an ingest (epoch ms), if it has since it started.
+    /// The newest acknowledged append among the tables read (epoch ms), if any since the
+    /// server started.
     pub newest_ingest_ms: Option<i64>,
+    /// Per table read (by name): when the newest append its snapshot includes was acknowledged.
+    pub tables: Vec<(String, Option<i64>)>,
     /// Whether rows not yet persisted (the live, in-memory segments) were part of the snapshot.
     pub live_rows_included: bool,
 }
@@ -229,6 +232,19 @@ impl Encoder {
                     Some(ms) => write_json_str(out, &format_timestamp_ms(ms)),
                     None => out.extend_from_slice(b"null"),
                 }
+                out.extend_from_slice(b",\"tables\":{");
+                for (i, (table, ms)) in freshness.tables.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json_str(out, table);
+                    out.push(b':');
+                    match ms {
+                        Some(ms) => write_json_str(out, &format_timestamp_ms(*ms)),
+                        None => out.extend_from_slice(b"null"),
+                    }
+                }
+                out.push(b'}');
                 writeln!(
                     out,
                     ",\"live_rows_included\":{}}}}}",

@@ -208,6 +208,7 @@ impl Admitted {
         match self.open() {
             Ok(stream) => Ok(Running {
                 schema: stream.schema.clone(),
+                freshness: stream.freshness.clone(),
                 stream: Some(stream),
                 stats: QueryStats::default(),
                 record: self.record,
@@ -231,6 +232,9 @@ impl Admitted {
 pub struct Running {
     /// The schema of every batch.
     pub schema: SchemaRef,
+    /// Per table read: when the newest append the answer includes was acknowledged (epoch
+    /// milliseconds).
+    pub freshness: Vec<(String, Option<i64>)>,
     stream: Option<QueryStream>,
     stats: QueryStats,
     record: Record,

@@ -38,6 +38,10 @@ pub struct TableSnapshot {
     pub schema: SchemaRef,
     /// Persisted segments (oldest first), then sealed ones, then the live segment's durable rows.
     pub segments: Vec<SegmentRef>,
+    /// When the newest append the snapshot includes was acknowledged (epoch milliseconds), from
+    /// any source (HTTP, Kafka, INSERT); `None` when nothing was appended since the server
+    /// started (or for a virtual table).
+    pub newest_ack_ms: Option<i64>,
 }
 
 impl TableSnapshot {
@@ -149,6 +153,8 @@ pub struct Table {
     /// Offsets and dead letters; taken after `write` or `persist`, never before.
     sources: Mutex<SourceState>,
     dropped: AtomicBool,
+    /// When the newest append was acknowledged (epoch milliseconds; 0: none since start).
+    newest_ack_ms: std::sync::atomic::AtomicI64,
     /// The storage engine's ingest budget.
     budget: Arc<IngestBudget>,
     /// This table's share of the budget's live bytes (Arrow memory of live and sealed rows).
@@ -239,6 +245,7 @@ impl Table {
             persist: Mutex::new(manifest),
             sources: Mutex::new(sources),
             dropped: AtomicBool::new(false),
+            newest_ack_ms: std::sync::atomic::AtomicI64::new(0),
             budget,
             live_bytes: AtomicU64::new(0),
         };
@@ -307,6 +314,8 @@ impl Table {
         // The durable position is read under the state lock: a coalesce (which takes the write
         // lock) merges chunks under the LSN of the newest, so a position read before the lock
         // could be older than a merged chunk and hide rows an earlier snapshot saw.
+        // Read before the rows: the snapshot holds at least every append acknowledged by then.
+        let acked = self.newest_ack_ms.load(Ordering::Acquire);
         let state = read_lock(&self.state);
         let durable = self.wal.durable_lsn();
         let mut segments: Vec<SegmentRef> = Vec::with_capacity(state.persisted.len() + 2);
@@ -323,6 +332,7 @@ impl Table {
         TableSnapshot {
             schema: state.live.schema().clone(),
             segments,
+            newest_ack_ms: (acked > 0).then_some(acked),
         }
     }
 
@@ -765,6 +775,9 @@ impl Table {
             lsn
         };
         self.wal.sync(lsn)?;
+        if rows > 0 {
+            self.acknowledged();
+        }
         let durable = self.wal.durable_lsn();
         write_lock(&self.state).live.coalesce(durable)?;
         self.account_memory();
@@ -815,10 +828,21 @@ impl Table {
             lsn
         };
         self.wal.sync(lsn)?;
+        if rows > 0 {
+            self.acknowledged();
+        }
         let durable = self.wal.durable_lsn();
         write_lock(&self.state).live.coalesce(durable)?;
         self.account_memory();
         Ok(AppendOutcome { rows, lsn })
+    }
+
+    /// Records that an append's rows are durable and visible now.
+    fn acknowledged(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.newest_ack_ms.fetch_max(now, Ordering::AcqRel);
     }
 
     /// The next offset per partition of `source`, as of every durable append (empty when the

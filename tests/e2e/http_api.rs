@@ -100,7 +100,33 @@ fn every_result_format_reads_back() {
     assert!(body["stats"]["bytes_scanned"].as_u64().unwrap() > 0);
     assert_eq!(body["stats"]["rows_scanned"], json!(1000));
     assert!(body["freshness"]["newest_ingest_at"].is_string(), "{body}");
+    assert_eq!(
+        body["freshness"]["tables"]["t"], body["freshness"]["newest_ingest_at"],
+        "{body}"
+    );
     assert_eq!(body["freshness"]["live_rows_included"], json!(true));
+    // Per table read: an ingest into another table does not make this answer fresher, and a
+    // query reading no table has no ingest time.
+    let before = body["freshness"]["tables"]["t"].clone();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    ingest_arrow(&server, "other", &batch(0, 10));
+    let body: Value = post_sql(&server, q, "json").json().unwrap();
+    assert_eq!(body["freshness"]["tables"]["t"], before, "{body}");
+    assert!(body["freshness"]["tables"].get("other").is_none(), "{body}");
+    let body: Value = post_sql(&server, "SELECT 1", "json").json().unwrap();
+    assert_eq!(body["freshness"]["newest_ingest_at"], Value::Null, "{body}");
+    assert_eq!(body["freshness"]["tables"], json!({}), "{body}");
+    // A join reads both tables: the newer one's ingest is the answer's.
+    let body: Value = post_sql(
+        &server,
+        "SELECT count(*) FROM t, other WHERE t.id = other.id",
+        "json",
+    )
+    .json()
+    .unwrap();
+    let other = body["freshness"]["tables"]["other"].clone();
+    assert!(other.is_string(), "{body}");
+    assert_eq!(body["freshness"]["newest_ingest_at"], other, "{body}");
 
     // NDJSON.
     let text = post_sql(&server, q, "ndjson").text().unwrap();
