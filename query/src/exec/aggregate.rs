@@ -33,6 +33,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use self::accumulator::GroupsAccumulator;
 use self::groups::GroupTable;
+pub(crate) use self::sum::{decimal_overflow, divide_decimal, DECIMAL_LIMIT};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
 use crate::eval::{evaluate_array, evaluate_predicate};

@@ -39,7 +39,8 @@ pub enum AggregateFunction {
     /// t-digest (exact below 200 values per group).
     ApproxPercentile,
     /// `PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY x)`: the `p` quantile, interpolated linearly
-    /// between the two nearest values (DOUBLE), as in PostgreSQL.
+    /// between the two nearest values (DOUBLE), as in PostgreSQL; DuckDB's `MEDIAN(x)` is
+    /// `PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x)`.
     PercentileCont,
     /// `PERCENTILE_DISC(p) WITHIN GROUP (ORDER BY x)`: the first value of the ordering whose
     /// position reaches the fraction `p` (the type of `x`).
@@ -70,7 +71,7 @@ impl AggregateFunction {
             "any_value" => AggregateFunction::AnyValue,
             "approx_count_distinct" => AggregateFunction::ApproxCountDistinct,
             "approx_percentile" | "approx_quantile" => AggregateFunction::ApproxPercentile,
-            "percentile_cont" => AggregateFunction::PercentileCont,
+            "percentile_cont" | "median" => AggregateFunction::PercentileCont,
             "percentile_disc" => AggregateFunction::PercentileDisc,
             "mode" => AggregateFunction::Mode,
             "string_agg" => AggregateFunction::StringAgg,

@@ -33,7 +33,13 @@ pub(super) fn bind_aggregate(
     let sql::FunctionArguments::List(list) = &function.args else {
         return Err(invalid(format!("{name}() needs an argument list")));
     };
-    let ordered_set = matches!(func, F::PercentileCont | F::PercentileDisc | F::Mode);
+    // DuckDB's `median(x)`: `percentile_cont(0.5) WITHIN GROUP (ORDER BY x)`.
+    let median =
+        func == F::PercentileCont && function.name.to_string().eq_ignore_ascii_case("median");
+    if median && !function.within_group.is_empty() {
+        return Err(invalid("median(x) does not take WITHIN GROUP".into()));
+    }
+    let ordered_set = matches!(func, F::PercentileCont | F::PercentileDisc | F::Mode) && !median;
     // DuckDB's `mode(x)`: `mode() WITHIN GROUP (ORDER BY x)`.
     let mode_shorthand = func == F::Mode && function.within_group.is_empty();
     if ordered_set && !mode_shorthand && function.within_group.len() != 1 {
@@ -88,6 +94,10 @@ pub(super) fn bind_aggregate(
     let (arg, fraction) = match (func, list.args.as_slice()) {
         (F::Count, [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)]) if !distinct => {
             (None, None)
+        }
+        (F::PercentileCont, [x]) if median => (Some(bind(plain(x)?)?), Some(0.5)),
+        (F::PercentileCont, _) if median => {
+            return Err(invalid("median() takes one argument: median(x)".into()))
         }
         (F::PercentileCont | F::PercentileDisc, [p]) => {
             let key = sort_key(&function.within_group[0])?;
