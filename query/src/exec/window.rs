@@ -383,7 +383,9 @@ fn evaluate_call(
                     .collect::<Result<Vec<_>>>()?;
                 let (separator, fraction) = match func {
                     AggregateFunction::StringAgg => (args.get(1), None),
-                    AggregateFunction::PercentileCont | AggregateFunction::ApproxPercentile => {
+                    AggregateFunction::PercentileCont
+                    | AggregateFunction::PercentileDisc
+                    | AggregateFunction::ApproxPercentile => {
                         let f = arg(1)?;
                         (None, Some(functions::float_literal(f)?))
                     }

@@ -319,15 +319,26 @@ pub(super) fn aggregate(
             });
             Arc::new(Float64Array::from(out))
         }
-        AggregateFunction::Min | AggregateFunction::Max => {
+        // On booleans false < true: AND is the minimum, OR the maximum.
+        AggregateFunction::Min
+        | AggregateFunction::Max
+        | AggregateFunction::BoolAnd
+        | AggregateFunction::BoolOr => {
             let arg = need()?;
-            let max = func == AggregateFunction::Max;
+            let max = matches!(func, AggregateFunction::Max | AggregateFunction::BoolOr);
             let mut out: Vec<Option<u32>> = vec![None; rows];
             let mut emit = |row: usize, s: Option<u32>| out[row] = s;
             match arg.data_type() {
                 DataType::Float32 | DataType::Float64 => {
                     let values = normalize_zero(&cast(arg, &DataType::Float64)?)?;
                     let values: &[f64] = values.as_primitive::<Float64Type>().values();
+                    let fold = fold::Extreme { values, valid, max };
+                    sliding(&fold, parts, start, end, &mut emit);
+                }
+                DataType::Interval(_) => {
+                    // Compared as PostgreSQL does: a month is 30 days, a day 24 hours.
+                    let keys = crate::interval::comparable(arg)?;
+                    let values: &[i128] = keys.as_primitive::<Decimal128Type>().values();
                     let fold = fold::Extreme { values, valid, max };
                     sliding(&fold, parts, start, end, &mut emit);
                 }

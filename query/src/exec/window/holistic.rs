@@ -1,5 +1,6 @@
 //! The window aggregates no associative fold serves: `string_agg` and `array_agg`, `mode`,
-//! `median` (`percentile_cont`), `count`/`sum`/`avg(DISTINCT ...)`, and the approximate
+//! `median`/`quantile_cont` (`percentile_cont`), `quantile_disc` (`percentile_disc`),
+//! `count`/`sum`/`avg(DISTINCT ...)`, and the approximate
 //! aggregates over frames smaller than the partition (computed exactly here: their sketches
 //! cannot drop a row that leaves the frame).
 //!
@@ -76,6 +77,7 @@ pub(super) fn handles(func: AggregateFunction, distinct: bool) -> bool {
                 | AggregateFunction::ArrayAgg
                 | AggregateFunction::Mode
                 | AggregateFunction::PercentileCont
+                | AggregateFunction::PercentileDisc
                 | AggregateFunction::ApproxCountDistinct
                 | AggregateFunction::ApproxPercentile
         )
@@ -179,6 +181,25 @@ fn compute(
             Ok(Arc::new(Float64Array::from_iter(
                 frame_of.iter().map(|&f| out[f as usize]),
             )))
+        }
+        AggregateFunction::PercentileDisc => {
+            let ranks = need_ranks()?;
+            let fraction = call
+                .fraction
+                .ok_or_else(|| Error::internal("percentile_disc() without a fraction"))?;
+            let mut state = Kth::new(ranks);
+            let mut picks = Vec::with_capacity(frames.len());
+            slide(&mut state, frames, valid, |s, _| {
+                // PostgreSQL: the first value whose position k (1-based) has k / n >= p.
+                let n = s.count;
+                picks.push((n > 0).then(|| {
+                    let k = ((fraction * n as f64).ceil() as usize).clamp(1, n);
+                    s.kth(k - 1) as u32
+                }));
+                Ok(())
+            })?;
+            let indices = UInt32Array::from_iter(frame_of.iter().map(|&f| picks[f as usize]));
+            Ok(take(call.value.as_ref(), &indices, None)?)
         }
         AggregateFunction::Count | AggregateFunction::ApproxCountDistinct => {
             let ranks = need_ranks()?;
@@ -326,11 +347,12 @@ fn lists(
         ),
         (false, None) => return Err(Error::internal("string_agg() without a separator")),
     };
-    let element = if rows == 0 {
-        0
-    } else {
-        call.value.get_array_memory_size() / rows + 4
-    };
+    let element = call
+        .value
+        .get_array_memory_size()
+        .checked_div(rows)
+        .unwrap_or(0)
+        + 4;
     let mut prefix = Vec::with_capacity(rows + 1);
     prefix.push(0usize);
     let mut counted = Vec::with_capacity(rows + 1);
@@ -545,10 +567,14 @@ fn slide<S: FrameState>(
     for (k, &(s, e)) in frames.iter().enumerate() {
         if s >= ce {
             // Past the whole current frame (a new partition): empty it.
-            for row in cs..ce {
-                if valid[row] {
-                    state.remove(row);
-                }
+            for (row, _) in valid
+                .iter()
+                .enumerate()
+                .take(ce)
+                .skip(cs)
+                .filter(|(_, v)| **v)
+            {
+                state.remove(row);
             }
             cs = s;
             ce = s;

@@ -396,12 +396,9 @@ pub(super) fn window_aggregate(call: Expr, over: Over, within_group: bool) -> Re
         // spellings that take a window.
         return Err(Error::InvalidArgument {
             message: format!(
-                "OVER is not supported for ordered-set aggregate {name}; over a window write mode(x) or median(x)"
+                "OVER is not supported for ordered-set aggregate {name}; over a window write mode(x), median(x), quantile_cont(x, p) or quantile_disc(x, p)"
             ),
         });
-    }
-    if aggregate.func == AggregateFunction::PercentileDisc {
-        return Err(Error::internal("percentile_disc() without WITHIN GROUP"));
     }
     if aggregate.distinct
         && matches!(
@@ -412,6 +409,7 @@ pub(super) fn window_aggregate(call: Expr, over: Over, within_group: bool) -> Re
                 | AggregateFunction::VarPop
                 | AggregateFunction::ApproxPercentile
                 | AggregateFunction::PercentileCont
+                | AggregateFunction::PercentileDisc
         )
     {
         return Err(Error::unsupported(format!(
@@ -425,6 +423,8 @@ pub(super) fn window_aggregate(call: Expr, over: Over, within_group: bool) -> Re
             AggregateFunction::Min
                 | AggregateFunction::Max
                 | AggregateFunction::AnyValue
+                | AggregateFunction::BoolAnd
+                | AggregateFunction::BoolOr
                 | AggregateFunction::ApproxCountDistinct
         );
     let mut args: Vec<Expr> = aggregate.arg.into_iter().collect();
