@@ -13,7 +13,8 @@
 //! - the aggregate's order (its own `ORDER BY`, or the values for `DISTINCT`, `mode` and the
 //!   percentiles) is a rank per row, found by one sort per call of the keys' row encoding
 //!   (Arrow's row format), ties by position;
-//! - percentiles: a Fenwick tree of counts over the ranks, the k-th value in O(log rows);
+//! - percentiles: a Fenwick tree of counts over the ranks (with `DISTINCT`, over the value ids,
+//!   each once), the k-th value in O(log rows);
 //! - `mode` and `DISTINCT`: a count per distinct value, with (for `mode`) an ordered set of
 //!   (count, value);
 //! - `string_agg` / `array_agg` in their own order or `DISTINCT`: an ordered set of the ranks
@@ -175,7 +176,7 @@ fn compute(
                 .ok_or_else(|| Error::internal("a percentile without a fraction"))?;
             let values = cast(call.value, &DataType::Float64)?;
             let values = values.as_primitive::<Float64Type>().values();
-            let mut state = Kth::new(ranks);
+            let mut state = Kth::new(ranks, call.distinct);
             let mut out = Vec::with_capacity(frames.len());
             slide(&mut state, frames, valid, |s, _| {
                 out.push(s.percentile(fraction, values));
@@ -190,7 +191,7 @@ fn compute(
             let fraction = call
                 .fraction
                 .ok_or_else(|| Error::internal("percentile_disc() without a fraction"))?;
-            let mut state = Kth::new(ranks);
+            let mut state = Kth::new(ranks, call.distinct);
             let mut picks = Vec::with_capacity(frames.len());
             slide(&mut state, frames, valid, |s, _| {
                 // PostgreSQL: the first value whose position k (1-based) has k / n >= p.

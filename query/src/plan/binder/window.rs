@@ -407,9 +407,6 @@ pub(super) fn window_aggregate(call: Expr, over: Over, within_group: bool) -> Re
                 | AggregateFunction::StddevPop
                 | AggregateFunction::VarSamp
                 | AggregateFunction::VarPop
-                | AggregateFunction::ApproxPercentile
-                | AggregateFunction::PercentileCont
-                | AggregateFunction::PercentileDisc
         )
     {
         return Err(Error::unsupported(format!(

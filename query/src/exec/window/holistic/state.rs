@@ -238,21 +238,53 @@ impl FrameState for Counts<'_> {
     }
 }
 
-/// A Fenwick tree of the ranks in the frame: the k-th smallest in O(log rows).
+/// A Fenwick tree of the ranks in the frame (with `DISTINCT`, of the value ids, each once): the
+/// k-th smallest in O(log rows).
 pub(super) struct Kth<'a> {
     ranks: &'a Ranks,
     tree: Vec<u32>,
-    /// The number of rows in the frame.
+    /// With `DISTINCT`: how often each value id is in the frame.
+    counts: Option<Vec<u32>>,
+    /// The number of rows (with `DISTINCT`, of distinct values) in the frame.
     pub count: usize,
 }
 
 impl<'a> Kth<'a> {
-    /// An empty frame over the ranks of `ranks`.
-    pub fn new(ranks: &'a Ranks) -> Self {
+    /// An empty frame over the ranks of `ranks`; `distinct` counts each value once.
+    pub fn new(ranks: &'a Ranks, distinct: bool) -> Self {
         Kth {
             ranks,
             tree: vec![0; ranks.order.len() + 1],
+            counts: distinct.then(|| vec![0; ranks.groups]),
             count: 0,
+        }
+    }
+
+    /// Row `row` enters (`enter`) or leaves the frame.
+    fn change(&mut self, row: usize, enter: bool) {
+        let rank = self.ranks.rank[row] as usize;
+        let slot = match &mut self.counts {
+            None => rank,
+            Some(counts) => {
+                let group = self.ranks.group[rank] as usize;
+                let before = counts[group];
+                counts[group] = if enter {
+                    before + 1
+                } else {
+                    before.saturating_sub(1)
+                };
+                match (before, counts[group]) {
+                    (0, 1) | (1, 0) => group,
+                    // The value stays in (or out of) the frame.
+                    _ => return,
+                }
+            }
+        };
+        self.update(slot, enter);
+        if enter {
+            self.count += 1;
+        } else {
+            self.count = self.count.saturating_sub(1);
         }
     }
 
@@ -268,7 +300,8 @@ impl<'a> Kth<'a> {
         }
     }
 
-    /// The row of the `k`-th (0-based) smallest rank in the frame; `k` < the frame's count.
+    /// The row of the `k`-th (0-based) smallest rank (or value) in the frame; `k` < the frame's
+    /// count.
     pub fn kth(&self, k: usize) -> usize {
         let n = self.tree.len() - 1;
         let mut pos = 0usize;
@@ -282,8 +315,12 @@ impl<'a> Kth<'a> {
             }
             step >>= 1;
         }
-        // `pos` is the 0-based rank.
-        self.ranks.order.get(pos).map_or(0, |&r| r as usize)
+        // `pos` is the 0-based rank, or the value id (whose first rank has the value).
+        let rank = match self.counts {
+            None => pos,
+            Some(_) => self.ranks.group.partition_point(|&g| (g as usize) < pos),
+        };
+        self.ranks.order.get(rank).map_or(0, |&r| r as usize)
     }
 
     /// The `fraction` quantile of the frame's values, interpolated as `percentile_cont` does.
@@ -305,11 +342,9 @@ impl<'a> Kth<'a> {
 
 impl FrameState for Kth<'_> {
     fn add(&mut self, row: usize) {
-        self.update(self.ranks.rank[row] as usize, true);
-        self.count += 1;
+        self.change(row, true);
     }
     fn remove(&mut self, row: usize) {
-        self.update(self.ranks.rank[row] as usize, false);
-        self.count -= 1;
+        self.change(row, false);
     }
 }

@@ -118,6 +118,7 @@ fn holistic_aggregates_match_brute_force_on_random_frames() {
             vec![(value.clone(), SortOptions::default())],
         );
         let median = call(AggregateFunction::PercentileCont, "int", false, vec![]);
+        let median_distinct = call(AggregateFunction::PercentileCont, "int", true, vec![]);
         for r in 0..rows {
             let mut values: Vec<String> = frame(r).map(|j| texts[j].clone().unwrap()).collect();
             let want = (!values.is_empty()).then(|| values.join(","));
@@ -166,21 +167,24 @@ fn holistic_aggregates_match_brute_force_on_random_frames() {
                 best,
                 "seed {seed} row {r}"
             );
-            let medians = median.as_primitive::<Float64Type>();
-            let want = (!ints.is_empty()).then(|| {
-                let position = 0.3 * (ints.len() - 1) as f64;
-                let lo = position.floor() as usize;
-                let hi = (lo + 1).min(ints.len() - 1);
-                ints[lo] as f64 + (ints[hi] - ints[lo]) as f64 * (position - lo as f64)
-            });
-            let got = medians.is_valid(r).then(|| medians.value(r));
-            assert!(
-                match (got, want) {
-                    (Some(a), Some(b)) => (a - b).abs() < 1e-9,
-                    (a, b) => a == b,
-                },
-                "seed {seed} row {r}: {got:?} {want:?}"
-            );
+            // The 0.3 quantile of all the frame's values and of its distinct values.
+            for (result, values) in [(&median, &ints), (&median_distinct, &distinct)] {
+                let got = result.as_primitive::<Float64Type>();
+                let want = (!values.is_empty()).then(|| {
+                    let position = 0.3 * (values.len() - 1) as f64;
+                    let lo = position.floor() as usize;
+                    let hi = (lo + 1).min(values.len() - 1);
+                    values[lo] as f64 + (values[hi] - values[lo]) as f64 * (position - lo as f64)
+                });
+                let got = got.is_valid(r).then(|| got.value(r));
+                assert!(
+                    match (got, want) {
+                        (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                        (a, b) => a == b,
+                    },
+                    "seed {seed} row {r}: {got:?} {want:?}"
+                );
+            }
         }
     }
 }
