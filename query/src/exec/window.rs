@@ -343,7 +343,7 @@ fn evaluate_call(
                 p.clone()
                     .all(|row| start[row] == p.start && end[row] == p.end)
             });
-            if approximate && whole {
+            if approximate && whole && !call.distinct {
                 // The sketches of GROUP BY, one accumulator group per partition.
                 let fraction = match args.get(1) {
                     Some(f) => Some(functions::float_literal(f)?),
