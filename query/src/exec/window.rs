@@ -9,7 +9,9 @@
 //! 2. finds the partition and peer boundaries once ([`arrow::compute::partition`]);
 //! 3. computes every call over that window in sorted order ([`functions`]): the ranking
 //!    functions from the boundaries, `lag`/`lead` and the value functions as one `take`, the
-//!    aggregates by a sliding fold over the frames ([`fold`]), O(rows) whatever the frame;
+//!    aggregates with an associative fold by a sliding fold over the frames ([`fold`]), O(rows)
+//!    whatever the frame, the others (`string_agg`, `array_agg`, `mode`, the percentiles,
+//!    `DISTINCT`) by frame states that rows enter and leave ([`holistic`]), O(rows log rows);
 //! 4. puts the results back in input order (one `take` by the inverse permutation).
 //!
 //! Output: the input rows in input order, then one column per call.
