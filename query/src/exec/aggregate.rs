@@ -33,6 +33,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use self::accumulator::GroupsAccumulator;
 use self::groups::GroupTable;
+pub(crate) use self::sum::{decimal_overflow, divide_decimal, DECIMAL_LIMIT};
 use super::{BatchIter, ExecStats, ExecutionPlan};
 use crate::error::{Error, Result};
 use crate::eval::{evaluate_array, evaluate_predicate};
@@ -391,12 +392,17 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
                 DataType::Utf8 => Box::new(distinct::CountDistinctString::default()),
                 _ => Box::new(distinct::CountDistinct::try_new(dt.clone())?),
             }),
-            (AggregateFunction::Min | AggregateFunction::Max | AggregateFunction::AnyValue, _) => {
-                create_accumulator(&AggregateExpr {
-                    distinct: false,
-                    ..aggregate.clone()
-                })
-            }
+            (
+                AggregateFunction::Min
+                | AggregateFunction::Max
+                | AggregateFunction::AnyValue
+                | AggregateFunction::BoolAnd
+                | AggregateFunction::BoolOr,
+                _,
+            ) => create_accumulator(&AggregateExpr {
+                distinct: false,
+                ..aggregate.clone()
+            }),
             (_, Some(dt)) => {
                 let inner = create_accumulator(&AggregateExpr {
                     distinct: false,
@@ -436,6 +442,9 @@ pub fn create_accumulator(aggregate: &AggregateExpr) -> Result<Box<dyn GroupsAcc
         // Any value will do: the smallest is as good as the first and needs no new kernel.
         AggregateFunction::Min | AggregateFunction::AnyValue => min_max::min_max::<true>(dt)?,
         AggregateFunction::Max => min_max::min_max::<false>(dt)?,
+        // On booleans false < true: AND is the minimum, OR the maximum.
+        AggregateFunction::BoolAnd => min_max::min_max::<true>(dt)?,
+        AggregateFunction::BoolOr => min_max::min_max::<false>(dt)?,
         AggregateFunction::ApproxCountDistinct => {
             Box::new(sketch::ApproxCountDistinct::try_new(dt)?)
         }

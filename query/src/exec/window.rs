@@ -9,7 +9,9 @@
 //! 2. finds the partition and peer boundaries once ([`arrow::compute::partition`]);
 //! 3. computes every call over that window in sorted order ([`functions`]): the ranking
 //!    functions from the boundaries, `lag`/`lead` and the value functions as one `take`, the
-//!    aggregates by a sliding fold over the frames ([`fold`]), O(rows) whatever the frame;
+//!    aggregates with an associative fold by a sliding fold over the frames ([`fold`]), O(rows)
+//!    whatever the frame, the others (`string_agg`, `array_agg`, `mode`, the percentiles,
+//!    `DISTINCT`) by frame states that rows enter and leave ([`holistic`]), O(rows log rows);
 //! 4. puts the results back in input order (one `take` by the inverse permutation).
 //!
 //! Output: the input rows in input order, then one column per call.
@@ -17,6 +19,7 @@
 mod fold;
 mod frame;
 mod functions;
+mod holistic;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -327,12 +330,23 @@ fn evaluate_call(
                 None => None,
             };
             let value = args.first();
-            let valid = functions::valid_rows(batch.num_rows(), value, filter.as_ref());
-            if matches!(
+            // array_agg keeps NULL values; every other aggregate skips them.
+            let counted = if func == AggregateFunction::ArrayAgg {
+                None
+            } else {
+                value
+            };
+            let valid = functions::valid_rows(batch.num_rows(), counted, filter.as_ref());
+            let approximate = matches!(
                 func,
                 AggregateFunction::ApproxCountDistinct | AggregateFunction::ApproxPercentile
-            ) {
-                // No sliding fold: one GROUP BY accumulator group per partition.
+            );
+            let whole = layout.partitions.iter().all(|p| {
+                p.clone()
+                    .all(|row| start[row] == p.start && end[row] == p.end)
+            });
+            if approximate && whole && !call.distinct {
+                // The sketches of GROUP BY, one accumulator group per partition.
                 let fraction = match args.get(1) {
                     Some(f) => Some(functions::float_literal(f)?),
                     None => None,
@@ -353,6 +367,43 @@ fn evaluate_call(
                 return functions::per_partition(
                     &aggregate, value, &valid, layout, &start, &end, stats,
                 );
+            }
+            if holistic::handles(func, call.distinct) {
+                let value = value.ok_or_else(|| {
+                    Error::internal(format!("{}() OVER without an argument", func.name()))
+                })?;
+                let within = call
+                    .within
+                    .iter()
+                    .map(|k| {
+                        let options = SortOptions {
+                            descending: k.descending,
+                            nulls_first: k.nulls_first,
+                        };
+                        Ok((sorted.evaluate(&k.expr, batch)?, options))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let (separator, fraction) = match func {
+                    AggregateFunction::StringAgg => (args.get(1), None),
+                    AggregateFunction::PercentileCont
+                    | AggregateFunction::PercentileDisc
+                    | AggregateFunction::ApproxPercentile => {
+                        let f = arg(1)?;
+                        (None, Some(functions::float_literal(f)?))
+                    }
+                    _ => (None, None),
+                };
+                let holistic_call = holistic::Call {
+                    func,
+                    value,
+                    separator,
+                    fraction,
+                    distinct: call.distinct,
+                    within,
+                    valid: &valid,
+                    data_type: &call.data_type,
+                };
+                return holistic::evaluate(&holistic_call, &start, &end, stats);
             }
             functions::aggregate(func, value, &valid, &call.data_type, layout, &start, &end)
         }

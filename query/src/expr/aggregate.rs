@@ -32,6 +32,10 @@ pub enum AggregateFunction {
     VarPop,
     /// `ANY_VALUE(x)`: some non-NULL value of the group (Strata returns the smallest).
     AnyValue,
+    /// `BOOL_AND(x)` (also `EVERY(x)`): true when every non-NULL value is true (BOOLEAN).
+    BoolAnd,
+    /// `BOOL_OR(x)`: true when some non-NULL value is true (BOOLEAN).
+    BoolOr,
     /// `APPROX_COUNT_DISTINCT(x)`: the number of distinct non-NULL values, estimated by a
     /// HyperLogLog sketch (BIGINT; standard error about 1.6%, exact-ish below a few thousand).
     ApproxCountDistinct,
@@ -39,10 +43,12 @@ pub enum AggregateFunction {
     /// t-digest (exact below 200 values per group).
     ApproxPercentile,
     /// `PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY x)`: the `p` quantile, interpolated linearly
-    /// between the two nearest values (DOUBLE), as in PostgreSQL.
+    /// between the two nearest values (DOUBLE), as in PostgreSQL; DuckDB's `MEDIAN(x)` is
+    /// `PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x)`, its `QUANTILE_CONT(x, p)`
+    /// `PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY x)`.
     PercentileCont,
     /// `PERCENTILE_DISC(p) WITHIN GROUP (ORDER BY x)`: the first value of the ordering whose
-    /// position reaches the fraction `p` (the type of `x`).
+    /// position reaches the fraction `p` (the type of `x`); DuckDB's `QUANTILE_DISC(x, p)`.
     PercentileDisc,
     /// `MODE() WITHIN GROUP (ORDER BY x)` (or DuckDB's `mode(x)`): the most frequent non-NULL
     /// value, the first in the ordering among equally frequent ones.
@@ -68,10 +74,12 @@ impl AggregateFunction {
             "variance" | "var_samp" => AggregateFunction::VarSamp,
             "var_pop" => AggregateFunction::VarPop,
             "any_value" => AggregateFunction::AnyValue,
+            "bool_and" | "every" => AggregateFunction::BoolAnd,
+            "bool_or" => AggregateFunction::BoolOr,
             "approx_count_distinct" => AggregateFunction::ApproxCountDistinct,
             "approx_percentile" | "approx_quantile" => AggregateFunction::ApproxPercentile,
-            "percentile_cont" => AggregateFunction::PercentileCont,
-            "percentile_disc" => AggregateFunction::PercentileDisc,
+            "percentile_cont" | "median" | "quantile_cont" => AggregateFunction::PercentileCont,
+            "percentile_disc" | "quantile_disc" => AggregateFunction::PercentileDisc,
             "mode" => AggregateFunction::Mode,
             "string_agg" => AggregateFunction::StringAgg,
             "array_agg" => AggregateFunction::ArrayAgg,
@@ -92,6 +100,8 @@ impl AggregateFunction {
             AggregateFunction::VarSamp => "var_samp",
             AggregateFunction::VarPop => "var_pop",
             AggregateFunction::AnyValue => "any_value",
+            AggregateFunction::BoolAnd => "bool_and",
+            AggregateFunction::BoolOr => "bool_or",
             AggregateFunction::ApproxCountDistinct => "approx_count_distinct",
             AggregateFunction::ApproxPercentile => "approx_percentile",
             AggregateFunction::PercentileCont => "percentile_cont",

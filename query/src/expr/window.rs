@@ -195,8 +195,15 @@ pub struct WindowExpr {
     pub func: WindowFunction,
     /// The arguments, completed by the binder: `lag`/`lead` always have (value, offset BIGINT,
     /// default of the value's type); `ntile` (buckets INTEGER); `nth_value` (value, n BIGINT);
-    /// an aggregate its one argument, none for `count(*)`.
+    /// an aggregate its argument (none for `count(*)`), then `string_agg`'s separator or a
+    /// percentile's fraction (a DOUBLE literal).
     pub args: Vec<Expr>,
+    /// `DISTINCT` inside an aggregate's parentheses: each distinct value of the frame counts
+    /// once.
+    pub distinct: bool,
+    /// The order an aggregate takes its values in: its own `ORDER BY` (`string_agg(x, ','
+    /// ORDER BY y)`), the argument for `DISTINCT` and for `mode(x)`. Empty: the frame's order.
+    pub within: Vec<SortKey>,
     /// `FILTER (WHERE ...)` of an aggregate: only rows where it is true are aggregated.
     pub filter: Option<Expr>,
     /// `PARTITION BY`
@@ -210,10 +217,12 @@ pub struct WindowExpr {
 }
 
 impl WindowExpr {
-    /// The expressions of the call, in order: arguments, filter, partition keys, order keys.
+    /// The expressions of the call, in order: arguments, the aggregate's own order keys,
+    /// filter, partition keys, order keys.
     pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
         self.args
             .iter()
+            .chain(self.within.iter().map(|k| &k.expr))
             .chain(self.filter.iter())
             .chain(self.partition_by.iter())
             .chain(self.order_by.iter().map(|k| &k.expr))
@@ -230,6 +239,10 @@ impl WindowExpr {
             .into_iter()
             .map(&mut f)
             .collect::<Result<_, _>>()?;
+        for key in &mut self.within {
+            let expr = std::mem::replace(&mut key.expr, Expr::column(0, "", DataType::Null));
+            key.expr = f(expr)?;
+        }
         self.filter = self.filter.map(&mut f).transpose()?;
         self.partition_by = self
             .partition_by
@@ -251,7 +264,13 @@ impl fmt::Display for WindowExpr {
             WindowFunction::Aggregate(AggregateFunction::Count) if args.is_empty() => "*".into(),
             _ => args.join(", "),
         };
-        write!(f, "{}({args})", self.func.name())?;
+        let distinct = if self.distinct { "DISTINCT " } else { "" };
+        write!(f, "{}({distinct}{args}", self.func.name())?;
+        if !self.within.is_empty() {
+            let keys: Vec<String> = self.within.iter().map(|k| k.to_string()).collect();
+            write!(f, " ORDER BY {}", keys.join(", "))?;
+        }
+        write!(f, ")")?;
         if let Some(filter) = &self.filter {
             write!(f, " FILTER (WHERE {filter})")?;
         }

@@ -75,6 +75,12 @@ fn plans() -> Vec<LogicalPlan> {
             exprs: vec![WindowExpr {
                 func: crate::expr::WindowFunction::Lag,
                 args: vec![column(0), column(1), column(0)],
+                distinct: false,
+                within: vec![SortKey {
+                    expr: column(1),
+                    descending: true,
+                    nulls_first: true,
+                }],
                 filter: Some(column(1)),
                 partition_by: vec![column(1)],
                 order_by: vec![SortKey {

@@ -16,6 +16,28 @@ fn window_over_the_memory_limit_fails_and_the_next_query_runs() {
     assert_eq!(query(&e, &format!("{sql} ORDER BY id")).len(), 6);
 }
 
+/// A running `string_agg` gives every row its whole frame (O(rows²) bytes): the size is counted
+/// before the result is built, so it fails with the memory limit, and a sliding frame over the
+/// same rows fits.
+#[test]
+fn running_string_agg_over_the_memory_limit_fails_before_it_is_built() {
+    let e = engine("window-string-agg-memory");
+    let memory = QueryLimits {
+        memory_limit_bytes: Some(16 << 20),
+        ..QueryLimits::default()
+    };
+    let running = "SELECT length(string_agg(i::VARCHAR, ',') OVER (ORDER BY i)) \
+                   FROM generate_series(1, 20000) AS t(i)";
+    let err = e.execute_with(running, &memory).unwrap_err();
+    assert_eq!(err.code(), "MEMORY_LIMIT_EXCEEDED", "{err}");
+    let sliding = "SELECT max(length(s)) FROM (SELECT string_agg(i::VARCHAR, ',') \
+                   OVER (ORDER BY i ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS s \
+                   FROM generate_series(1, 20000) AS t(i)) AS x";
+    let out = e.execute_with(sliding, &memory).unwrap();
+    // "19997,19998,19999,20000"
+    assert_eq!(rows(&out), vec!["23"]);
+}
+
 #[test]
 fn explain_shows_the_window_node_and_its_operator() {
     let e = events("window-explain");

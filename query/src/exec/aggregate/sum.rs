@@ -299,9 +299,10 @@ where
 }
 
 /// The largest magnitude a DECIMAL(38, s) holds, plus one: `10^38`.
-const DECIMAL_LIMIT: i128 = 10i128.pow(38);
+pub(crate) const DECIMAL_LIMIT: i128 = 10i128.pow(38);
 
-fn decimal_overflow(what: &str) -> Error {
+/// The error of a DECIMAL sum or average past 38 digits.
+pub(crate) fn decimal_overflow(what: &str) -> Error {
     Error::NumericOverflow {
         message: format!(
             "{what}() of DECIMAL is out of range for DECIMAL(38): more than 38 digits"
@@ -423,7 +424,7 @@ impl AvgDecimal {
 
 /// `sum / count` at `shift` more decimals, rounded half away from zero; `None` beyond
 /// DECIMAL(38).
-fn divide_decimal(sum: i128, count: u64, shift: u32) -> Option<i128> {
+pub(crate) fn divide_decimal(sum: i128, count: u64, shift: u32) -> Option<i128> {
     let count = i128::from(count);
     let factor = 10i128.checked_pow(shift)?;
     let (quotient, remainder) = (sum / count, sum % count);

@@ -145,6 +145,34 @@ impl Fold for SumFloat<'_> {
     }
 }
 
+/// `SUM` and `AVG` of DECIMALs: the exact sum of the unscaled values (`None` once past 128
+/// bits) and the number of values summed.
+pub(super) struct SumDecimal<'a> {
+    /// The unscaled values.
+    pub values: &'a [i128],
+    /// Whether each row counts.
+    pub valid: &'a [bool],
+}
+
+impl Fold for SumDecimal<'_> {
+    type State = (Option<i128>, i64);
+    fn identity(&self) -> (Option<i128>, i64) {
+        (Some(0), 0)
+    }
+    #[inline]
+    fn lift(&self, row: usize) -> (Option<i128>, i64) {
+        if self.valid[row] {
+            (Some(self.values[row]), 1)
+        } else {
+            (Some(0), 0)
+        }
+    }
+    #[inline]
+    fn combine(&self, a: (Option<i128>, i64), b: (Option<i128>, i64)) -> (Option<i128>, i64) {
+        (a.0.zip(b.0).and_then(|(x, y)| x.checked_add(y)), a.1 + b.1)
+    }
+}
+
 /// Variance states `(count, mean, sum of squared deviations)`, combined by Chan's formula.
 pub(super) struct Moments<'a> {
     /// The values.
@@ -189,6 +217,13 @@ pub(super) trait Ordered {
 }
 
 impl Ordered for &[i64] {
+    #[inline]
+    fn less(&self, a: usize, b: usize) -> bool {
+        self[a] < self[b]
+    }
+}
+
+impl Ordered for &[i128] {
     #[inline]
     fn less(&self, a: usize, b: usize) -> bool {
         self[a] < self[b]

@@ -5,17 +5,17 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, Int64Array, PrimitiveArray,
-    UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array,
+    PrimitiveArray, UInt32Array,
 };
 use arrow::compute::kernels::zip::zip;
 use arrow::compute::take;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 
 use super::fold::{self, sliding};
 use super::frame::Layout;
 use crate::error::{Error, Result};
-use crate::exec::aggregate::create_accumulator;
+use crate::exec::aggregate::{create_accumulator, decimal_overflow, divide_decimal, DECIMAL_LIMIT};
 use crate::exec::ExecStats;
 use crate::expr::{AggregateExpr, AggregateFunction, WindowFunction};
 use crate::kernel::{cast, normalize_zero};
@@ -237,6 +237,40 @@ pub(super) fn aggregate(
             }
             Arc::new(Int64Array::from(sums))
         }
+        AggregateFunction::Sum | AggregateFunction::Avg
+            if matches!(data_type, DataType::Decimal128(_, _)) =>
+        {
+            let arg = need()?;
+            let DataType::Decimal128(_, scale) = arg.data_type() else {
+                return Err(Error::internal(format!(
+                    "{}() OVER of DECIMAL has a {} argument",
+                    func.name(),
+                    arg.data_type()
+                )));
+            };
+            let values = arg.as_primitive::<Decimal128Type>().values();
+            let fold = fold::SumDecimal { values, valid };
+            let mut out = vec![(Some(0i128), 0i64); rows];
+            sliding(&fold, parts, start, end, |row, s| out[row] = s);
+            let shift = match data_type {
+                DataType::Decimal128(_, s) => u32::try_from(s - scale).unwrap_or(0),
+                _ => 0,
+            };
+            let avg = func == AggregateFunction::Avg;
+            let mut values = Vec::with_capacity(rows);
+            for (sum, n) in out {
+                values.push(match (sum, n) {
+                    (_, 0) => None,
+                    (Some(sum), n) if avg => Some(
+                        divide_decimal(sum, n as u64, shift)
+                            .ok_or_else(|| decimal_overflow("avg"))?,
+                    ),
+                    (Some(sum), _) if -DECIMAL_LIMIT < sum && sum < DECIMAL_LIMIT => Some(sum),
+                    _ => return Err(decimal_overflow(func.name())),
+                });
+            }
+            Arc::new(Decimal128Array::from(values).with_data_type(data_type.clone()))
+        }
         AggregateFunction::Sum | AggregateFunction::Avg => {
             let values = cast(need()?, &DataType::Float64)?;
             let fold = fold::SumFloat {
@@ -285,15 +319,31 @@ pub(super) fn aggregate(
             });
             Arc::new(Float64Array::from(out))
         }
-        AggregateFunction::Min | AggregateFunction::Max => {
+        // On booleans false < true: AND is the minimum, OR the maximum.
+        AggregateFunction::Min
+        | AggregateFunction::Max
+        | AggregateFunction::BoolAnd
+        | AggregateFunction::BoolOr => {
             let arg = need()?;
-            let max = func == AggregateFunction::Max;
+            let max = matches!(func, AggregateFunction::Max | AggregateFunction::BoolOr);
             let mut out: Vec<Option<u32>> = vec![None; rows];
             let mut emit = |row: usize, s: Option<u32>| out[row] = s;
             match arg.data_type() {
                 DataType::Float32 | DataType::Float64 => {
                     let values = normalize_zero(&cast(arg, &DataType::Float64)?)?;
                     let values: &[f64] = values.as_primitive::<Float64Type>().values();
+                    let fold = fold::Extreme { values, valid, max };
+                    sliding(&fold, parts, start, end, &mut emit);
+                }
+                DataType::Interval(_) => {
+                    // Compared as PostgreSQL does: a month is 30 days, a day 24 hours.
+                    let keys = crate::interval::comparable(arg)?;
+                    let values: &[i128] = keys.as_primitive::<Decimal128Type>().values();
+                    let fold = fold::Extreme { values, valid, max };
+                    sliding(&fold, parts, start, end, &mut emit);
+                }
+                DataType::Decimal128(_, _) => {
+                    let values: &[i128] = arg.as_primitive::<Decimal128Type>().values();
                     let fold = fold::Extreme { values, valid, max };
                     sliding(&fold, parts, start, end, &mut emit);
                 }

@@ -33,7 +33,16 @@ pub(super) fn bind_aggregate(
     let sql::FunctionArguments::List(list) = &function.args else {
         return Err(invalid(format!("{name}() needs an argument list")));
     };
-    let ordered_set = matches!(func, F::PercentileCont | F::PercentileDisc | F::Mode);
+    // DuckDB's `median(x)`, `quantile_cont(x, p)`, `quantile_disc(x, p)`:
+    // `percentile_cont(0.5)`, `percentile_cont(p)`, `percentile_disc(p)` WITHIN GROUP (ORDER BY x).
+    let spelled = function.name.to_string().to_ascii_lowercase();
+    let median = func == F::PercentileCont && spelled == "median";
+    let quantile = matches!(spelled.as_str(), "quantile_cont" | "quantile_disc");
+    if (median || quantile) && !function.within_group.is_empty() {
+        return Err(invalid(format!("{spelled}() does not take WITHIN GROUP")));
+    }
+    let ordered_set =
+        matches!(func, F::PercentileCont | F::PercentileDisc | F::Mode) && !median && !quantile;
     // DuckDB's `mode(x)`: `mode() WITHIN GROUP (ORDER BY x)`.
     let mode_shorthand = func == F::Mode && function.within_group.is_empty();
     if ordered_set && !mode_shorthand && function.within_group.len() != 1 {
@@ -88,6 +97,29 @@ pub(super) fn bind_aggregate(
     let (arg, fraction) = match (func, list.args.as_slice()) {
         (F::Count, [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)]) if !distinct => {
             (None, None)
+        }
+        (F::PercentileCont, [x]) if median => (Some(bind(plain(x)?)?), Some(0.5)),
+        (F::PercentileCont, _) if median => {
+            return Err(invalid("median() takes one argument: median(x)".into()))
+        }
+        (F::PercentileCont, [x, p]) if quantile => {
+            let p = fraction_arg(plain(p)?, &spelled, constant)?;
+            (Some(bind(plain(x)?)?), Some(p))
+        }
+        (F::PercentileDisc, [x, p]) if quantile => {
+            let p = fraction_arg(plain(p)?, &spelled, constant)?;
+            let x = bind(plain(x)?)?;
+            order_by.push(SortKey {
+                expr: x.clone(),
+                descending: false,
+                nulls_first: false,
+            });
+            (Some(x), Some(p))
+        }
+        (F::PercentileCont | F::PercentileDisc, _) if quantile => {
+            return Err(invalid(format!(
+                "{spelled}() takes a value and a fraction: {spelled}(x, 0.5)"
+            )))
         }
         (F::PercentileCont | F::PercentileDisc, [p]) => {
             let key = sort_key(&function.within_group[0])?;
@@ -265,6 +297,10 @@ fn aggregate_call(call: AggregateExpr) -> Result<Expr> {
             dt if is_numeric(&dt) || dt == DataType::Null => DataType::Float64,
             other => return Err(agg_mismatch(func, &other)),
         },
+        AggregateFunction::BoolAnd | AggregateFunction::BoolOr => match arg_type {
+            DataType::Boolean | DataType::Null => DataType::Boolean,
+            other => return Err(agg_mismatch(func, &other)),
+        },
         AggregateFunction::StringAgg => match arg_type {
             DataType::Utf8 | DataType::Null => DataType::Utf8,
             other => return Err(agg_mismatch(func, &other)),
@@ -314,6 +350,8 @@ fn aggregate_call(call: AggregateExpr) -> Result<Expr> {
                 | AggregateFunction::Mode
                 | AggregateFunction::PercentileDisc
                 | AggregateFunction::StringAgg
+                | AggregateFunction::BoolAnd
+                | AggregateFunction::BoolOr
         ) {
             a.cast_to(&data_type)
         } else if func == AggregateFunction::ArrayAgg {
@@ -401,6 +439,8 @@ fn agg_mismatch(func: AggregateFunction, dt: &DataType) -> Error {
         ) {
             if func == AggregateFunction::StringAgg {
                 "; it needs text (cast the value: x::text)"
+            } else if matches!(func, AggregateFunction::BoolAnd | AggregateFunction::BoolOr) {
+                "; it needs booleans"
             } else {
                 "; it needs numbers"
             }

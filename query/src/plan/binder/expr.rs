@@ -495,7 +495,7 @@ fn bind_function(function: &sql::Function, scope: &Scope, agg: AggContext) -> Re
         });
     }
     match over {
-        Some(over) => window_aggregate(call, over),
+        Some(over) => window_aggregate(call, over, !function.within_group.is_empty()),
         None => Ok(call),
     }
 }

@@ -21,7 +21,8 @@ pub(super) fn scalar_call(
          date_trunc, date_part, extract, age, coalesce, nullif, lower, upper, length, octet_length, \
          concat, substring, trim, ltrim, rtrim, btrim, replace, strpos, position, starts_with, \
          regexp_replace, regexp_match, regexp_like, to_timestamp, now, abs, approx_count_distinct, \
-         approx_percentile, percentile_cont, percentile_disc, mode, string_agg, array_agg, cardinality, \
+         approx_percentile, percentile_cont, percentile_disc, median, quantile_cont, quantile_disc, mode, \
+         string_agg, array_agg, bool_and, bool_or, every, cardinality, \
          array_length, any_value, version, current_database, current_schema, \
          current_user, current_setting, pg_backend_pid";
     // Session functions PostgreSQL clients call (version(), current_setting('x'), ...).

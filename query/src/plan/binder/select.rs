@@ -412,6 +412,8 @@ pub(super) fn bind_select(
         let first = crate::expr::WindowExpr {
             func: crate::expr::WindowFunction::RowNumber,
             args: vec![],
+            distinct: false,
+            within: vec![],
             filter: None,
             partition_by: on_columns,
             order_by: keys.clone(),

@@ -371,73 +371,79 @@ pub(super) fn window_call(func: WindowFunction, args: Vec<Expr>, over: Over) -> 
             return Err(Error::internal("aggregates are typed by window_aggregate"))
         }
     };
-    window_expr(func, args, None, over, data_type)
-}
-
-/// An aggregate call (typed like one of GROUP BY) computed over a window.
-pub(super) fn window_aggregate(call: Expr, over: Over) -> Result<Expr> {
-    let Expr::Aggregate(aggregate) = call else {
-        return Err(Error::internal("window_aggregate of a non-aggregate"));
-    };
-    let name = aggregate.func.name();
-    if aggregate.distinct {
-        return Err(Error::unsupported(format!(
-            "{name}(DISTINCT ...) OVER (...): DISTINCT is not implemented for window functions (PostgreSQL neither)"
-        )));
-    }
-    let approximate = matches!(
-        aggregate.func,
-        AggregateFunction::ApproxCountDistinct | AggregateFunction::ApproxPercentile
-    );
-    if approximate && !over.frame.covers_partition(!over.order_by.is_empty()) {
-        return Err(Error::unsupported(format!(
-            "{name}() over a frame other than the whole partition (not implemented yet); use OVER (PARTITION BY ...) without ORDER BY, or ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
-        )));
-    }
-    if matches!(
-        aggregate.func,
-        AggregateFunction::PercentileCont
-            | AggregateFunction::PercentileDisc
-            | AggregateFunction::Mode
-    ) {
-        return Err(Error::InvalidArgument {
-            message: format!("OVER is not supported for ordered-set aggregate {name}"),
-        });
-    }
-    if aggregate.is_ordered() {
-        return Err(Error::unsupported(format!(
-            "{name}() as a window function (not implemented yet); aggregate in a subquery and join"
-        )));
-    }
-    let mut args: Vec<Expr> = aggregate.arg.into_iter().collect();
-    if let Some(fraction) = aggregate.fraction {
-        args.push(Expr::Literal(Arc::new(Float64Array::from(vec![fraction]))));
-    }
-    window_expr(
-        WindowFunction::Aggregate(aggregate.func),
-        args,
-        aggregate.filter,
-        over,
-        aggregate.data_type,
-    )
-}
-
-fn window_expr(
-    func: WindowFunction,
-    args: Vec<Expr>,
-    filter: Option<Expr>,
-    over: Over,
-    data_type: DataType,
-) -> Result<Expr> {
-    let window = WindowExpr {
+    window_expr(WindowExpr {
         func,
         args,
-        filter,
+        distinct: false,
+        within: vec![],
+        filter: None,
         partition_by: over.partition_by,
         order_by: over.order_by,
         frame: over.frame,
         data_type,
+    })
+}
+
+/// An aggregate call (typed like one of GROUP BY) computed over a window. `within_group`: the
+/// call was written `f(...) WITHIN GROUP (ORDER BY x)`.
+pub(super) fn window_aggregate(call: Expr, over: Over, within_group: bool) -> Result<Expr> {
+    let Expr::Aggregate(aggregate) = call else {
+        return Err(Error::internal("window_aggregate of a non-aggregate"));
     };
+    let name = aggregate.func.name();
+    if within_group {
+        // PostgreSQL's rule (DuckDB refuses these too); `mode(x)` and `median(x)` are the
+        // spellings that take a window.
+        return Err(Error::InvalidArgument {
+            message: format!(
+                "OVER is not supported for ordered-set aggregate {name}; over a window write mode(x), median(x), quantile_cont(x, p) or quantile_disc(x, p)"
+            ),
+        });
+    }
+    if aggregate.distinct
+        && matches!(
+            aggregate.func,
+            AggregateFunction::StddevSamp
+                | AggregateFunction::StddevPop
+                | AggregateFunction::VarSamp
+                | AggregateFunction::VarPop
+        )
+    {
+        return Err(Error::unsupported(format!(
+            "{name}(DISTINCT ...) OVER (...): the window operator keeps no distinct state for it (not implemented); take the distinct values in a subquery first"
+        )));
+    }
+    // DISTINCT changes nothing for these; mode's value order is its WITHIN GROUP key.
+    let distinct = aggregate.distinct
+        && !matches!(
+            aggregate.func,
+            AggregateFunction::Min
+                | AggregateFunction::Max
+                | AggregateFunction::AnyValue
+                | AggregateFunction::BoolAnd
+                | AggregateFunction::BoolOr
+                | AggregateFunction::ApproxCountDistinct
+        );
+    let mut args: Vec<Expr> = aggregate.arg.into_iter().collect();
+    args.extend(aggregate.extra_args);
+    if let Some(fraction) = aggregate.fraction {
+        args.push(Expr::Literal(Arc::new(Float64Array::from(vec![fraction]))));
+    }
+    window_expr(WindowExpr {
+        func: WindowFunction::Aggregate(aggregate.func),
+        args,
+        distinct,
+        within: aggregate.order_by,
+        filter: aggregate.filter,
+        partition_by: over.partition_by,
+        order_by: over.order_by,
+        frame: over.frame,
+        data_type: aggregate.data_type,
+    })
+}
+
+/// The call, unless it nests another window call.
+fn window_expr(window: WindowExpr) -> Result<Expr> {
     if window.exprs().any(Expr::contains_window) {
         return Err(Error::InvalidArgument {
             message: "window function calls cannot be nested".into(),
