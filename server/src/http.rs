@@ -1040,3 +1040,90 @@ fn dead_letters(body: &[u8], bad: &[strata_ingest::RowError]) -> strata_storage:
     }
     meta
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(
+                "idempotency-key",
+                axum::http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn key_error(values: &[&str]) -> String {
+        idempotency_key(&headers(values)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn idempotency_keys_are_read_bare_or_quoted_and_checked() {
+        assert_eq!(idempotency_key(&headers(&[])).unwrap(), None);
+        assert_eq!(
+            idempotency_key(&headers(&["abc-1"])).unwrap().as_deref(),
+            Some("abc-1")
+        );
+        assert_eq!(
+            idempotency_key(&headers(&["\"abc-1\""]))
+                .unwrap()
+                .as_deref(),
+            Some("abc-1")
+        );
+        assert!(key_error(&["a", "b"]).contains("more than once"));
+        assert!(key_error(&[""]).contains("empty"));
+        assert!(key_error(&["\"\""]).contains("empty"));
+        assert!(key_error(&[&"k".repeat(256)]).contains("256 bytes"));
+        assert!(key_error(&["a b"]).contains("byte 1"));
+        let mut latin = HeaderMap::new();
+        latin.insert(
+            "idempotency-key",
+            axum::http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        let e = idempotency_key(&latin).unwrap_err().to_string();
+        assert!(e.contains("not visible ASCII"), "{e}");
+    }
+
+    #[test]
+    fn a_request_digests_its_format_options_and_body() {
+        let a = fingerprint(Format::NdJson, false, b"{}");
+        assert_eq!(a, fingerprint(Format::NdJson, false, b"{}"));
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, fingerprint(Format::NdJson, true, b"{}"));
+        assert_ne!(a, fingerprint(Format::Csv, false, b"{}"));
+        assert_ne!(a, fingerprint(Format::NdJson, false, b"{} "));
+    }
+
+    #[test]
+    fn a_keyed_answer_cuts_its_errors_to_the_stored_size() {
+        let bad: Vec<strata_ingest::RowError> = (1..=1000)
+            .map(|line| strata_ingest::RowError {
+                line,
+                column: Some("n".to_string()),
+                reason: "x".repeat(100),
+            })
+            .collect();
+        let full = ingest_response("t", 5, &bad, true, false);
+        assert!(full.len() > strata_storage::idempotency::RESPONSE_BYTES_MAX);
+        let keyed = ingest_response("t", 5, &bad, true, true);
+        assert!(keyed.len() <= strata_storage::idempotency::RESPONSE_BYTES_MAX);
+        let v: serde_json::Value = serde_json::from_str(&keyed).unwrap();
+        assert_eq!(v["rows_rejected"], 1000);
+        assert_eq!(v["errors_truncated"], true);
+        let kept = v["errors"].as_array().unwrap().len();
+        assert!(kept > 0 && kept < 1000, "{kept}");
+        assert_eq!(v["errors"][0]["line"], 1);
+        // A small answer is the same with or without a key.
+        assert_eq!(
+            ingest_response("t", 5, &bad[..2], true, true),
+            ingest_response("t", 5, &bad[..2], true, false)
+        );
+        assert_eq!(
+            ingest_response("t", 5, &[], false, true),
+            "{\"table\":\"t\",\"rows_ingested\":5}\n"
+        );
+    }
+}

@@ -203,9 +203,11 @@ impl Keys {
         }
     }
 
-    /// Keys held (acknowledged, within the window as of the last prune).
-    pub(crate) fn len(&self) -> usize {
-        lock(&self.inner).by_key.len()
+    /// Keys held at `now_ms` (acknowledged within the window).
+    pub(crate) fn len(&self, now_ms: i64) -> usize {
+        let mut inner = lock(&self.inner);
+        self.prune(&mut inner, now_ms);
+        inner.by_key.len()
     }
 
     fn prune(&self, inner: &mut Inner, now_ms: i64) {
@@ -350,7 +352,7 @@ mod tests {
         assert!(matches!(keys.check("k", "f2", 10), KeyCheck::Mismatch(_)));
         // 1000 ms after its acknowledgement the key is forgotten.
         assert!(matches!(keys.check("k", "f2", 1005), KeyCheck::New(_)));
-        assert_eq!(keys.len(), 0);
+        assert_eq!(keys.len(1005), 0);
         // A guard dropped without an insert (the request failed) frees the key for a retry.
         assert!(matches!(keys.check("k", "f1", 1006), KeyCheck::New(_)));
         assert!(matches!(keys.check("k", "f1", 1006), KeyCheck::New(_)));
@@ -362,7 +364,7 @@ mod tests {
         for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
             keys.insert(record(k, "f", i as i64), i as i64);
         }
-        assert_eq!(keys.len(), 3);
+        assert_eq!(keys.len(10), 3);
         assert!(matches!(keys.check("a", "f", 10), KeyCheck::New(_)));
         assert!(matches!(keys.check("d", "f", 10), KeyCheck::Replay(_)));
         // A record past the window is not loaded at all.
@@ -377,7 +379,7 @@ mod tests {
         keys.insert(record("k", "new", 150), 150);
         // Pruning the old record (at the front) must not forget the new one.
         assert!(matches!(keys.check("k", "new", 160), KeyCheck::Replay(_)));
-        assert_eq!(keys.len(), 1);
+        assert_eq!(keys.len(160), 1);
     }
 
     mod table {

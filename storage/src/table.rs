@@ -877,7 +877,7 @@ impl Table {
 
     /// Idempotency keys held in memory.
     pub fn idempotency_keys(&self) -> usize {
-        self.keys.len()
+        self.keys.len(now_ms())
     }
 
     /// The next offset per partition of `source`, as of every durable append (empty when the

@@ -224,3 +224,56 @@ fn a_skipping_request_replays_its_rejections_too() {
     let dead = server.scalar("SELECT count(*) FROM system.ingest_errors");
     assert_eq!(dead, 1, "the rejected row is recorded once");
 }
+
+/// Concurrent requests with one key: one is stored; each other one is a replay of it or a 409
+/// (the first still running) with Retry-After, and stores nothing.
+#[test]
+fn concurrent_requests_with_one_key_store_once() {
+    let dir = TempDir::new("idempotency-concurrent");
+    let server = Server::start(dir.path());
+    server.sql("CREATE TABLE ev (time TIMESTAMP NOT NULL, id BIGINT) WITH (time_column = 'time')");
+    // Large enough that decoding takes a while, so that the requests overlap.
+    let body = std::sync::Arc::new(rows(0, 50_000));
+    let answers: Vec<(u16, bool, Option<String>, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let body = body.clone();
+                let url = server.url.clone();
+                s.spawn(move || {
+                    let r = reqwest::blocking::Client::new()
+                        .post(format!("{url}/v1/tables/ev/ingest"))
+                        .header("content-type", "application/x-ndjson")
+                        .header("idempotency-key", "same")
+                        .body(body.to_string())
+                        .send()
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let replayed = r.headers().contains_key("idempotent-replayed");
+                    let retry = r
+                        .headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_string());
+                    (status, replayed, retry, r.text().unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let stored = answers
+        .iter()
+        .filter(|(status, replayed, _, _)| *status == 200 && !replayed)
+        .count();
+    assert_eq!(stored, 1, "{answers:?}");
+    for (status, replayed, retry, text) in &answers {
+        match status {
+            200 => assert!(text.contains("\"rows_ingested\":50000"), "{text}"),
+            409 => {
+                assert!(text.contains("IDEMPOTENCY_KEY_IN_FLIGHT"), "{text}");
+                assert_eq!(retry.as_deref(), Some("1"));
+                assert!(!replayed);
+            }
+            other => panic!("{other}: {text}"),
+        }
+    }
+    assert_eq!(count(&server), 50_000);
+}
