@@ -1123,7 +1123,7 @@ mod tests {
         );
         assert_eq!(
             ingest_response("t", 5, &[], false, true),
-            "{\"table\":\"t\",\"rows_ingested\":5}\n"
+            "{\"rows_ingested\":5,\"table\":\"t\"}\n"
         );
     }
 }
