@@ -71,7 +71,7 @@ pub enum ApiError {
         reason: String,
     },
     /// The key was acknowledged within the window for a request with another body or options.
-    #[error("Idempotency-Key \"{key}\" was already used for a different request to table \"{table}\" (another body, Content-Type or on_error) acknowledged within the window; nothing was stored: use a new key for a new request, or resend exactly the first request to get its answer")]
+    #[error("Idempotency-Key \"{key}\" was already used for a different request to table \"{table}\" (another body, body format or on_error) acknowledged within the window; nothing was stored: use a new key for a new request, or resend exactly the first request to get its answer")]
     IdempotencyKeyReused {
         /// The key.
         key: String,

@@ -122,12 +122,7 @@ fn a_retried_request_is_stored_once_across_sigkill_and_flush() {
     assert_eq!(third.status, 200, "{}", third.text);
     server.kill();
     // The keys of the flushed requests are in a keys file the manifest lists.
-    let keys_files: Vec<_> = std::fs::read_dir(dir.path().join("tables"))
-        .unwrap()
-        .flat_map(|t| std::fs::read_dir(t.unwrap().path().join("idempotency")).into_iter())
-        .flatten()
-        .map(|f| f.unwrap().path())
-        .collect();
+    let keys_files = keys_file_paths(dir.path());
     assert_eq!(keys_files.len(), 1, "{keys_files:?}");
     let manifest =
         std::fs::read_to_string(keys_files[0].parent().unwrap().join("../manifest.json")).unwrap();
@@ -276,4 +271,165 @@ fn concurrent_requests_with_one_key_store_once() {
         }
     }
     assert_eq!(count(&server), 50_000);
+}
+
+fn seeds() -> Vec<u64> {
+    match std::env::var("STRATA_CRASH_SEEDS") {
+        Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => vec![1, 2, 3],
+    }
+}
+
+/// Producers send keyed requests while the server is SIGKILLed at a random moment (with small
+/// segments, so that persists move keys from the log to keys files meanwhile); after the
+/// restart every request is retried with its key: each acknowledged one is replayed, each one in
+/// flight at the kill is stored now or replayed, and every request's rows are there exactly
+/// once.
+#[test]
+fn retries_after_sigkill_mid_ingest_store_every_request_exactly_once() {
+    for seed in seeds() {
+        eprintln!("idempotent crash test seed {seed} (replay with STRATA_CRASH_SEEDS={seed})");
+        crash_round(seed);
+    }
+}
+
+/// What a producer sent: per (client, request), the body and whether it was acknowledged.
+type Sent = std::collections::HashMap<(u64, u64), (u64, String, bool)>;
+
+fn crash_round(seed: u64) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = TempDir::new(&format!("idempotency-crash-{seed}"));
+    let args = ["--segment-rows-max", "3000"];
+    let mut server = Server::start_with(dir.path(), &args);
+    server.sql(
+        "CREATE TABLE crash (time TIMESTAMP NOT NULL, client BIGINT, req BIGINT, seq BIGINT) \
+         WITH (time_column = 'time')",
+    );
+    let sent: Arc<Mutex<Sent>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let key = move |client: u64, req: u64| format!("seed{seed}-client{client}-req{req}");
+    let handles: Vec<_> = (0..2u64)
+        .map(|client| {
+            let (url, sent, stop) = (server.url.clone(), sent.clone(), stop.clone());
+            let mut rng = crate::harness::Rng::new(seed * 1000 + client);
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                let mut req = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let n = rng.range(1, 300);
+                    let body: String = (0..n)
+                        .map(|seq| {
+                            format!(
+                                "{{\"time\": {}, \"client\": {client}, \"req\": {req}, \"seq\": {seq}}}\n",
+                                1_700_000_000_000u64 + req * 1000 + seq
+                            )
+                        })
+                        .collect();
+                    sent.lock()
+                        .unwrap()
+                        .insert((client, req), (n, body.clone(), false));
+                    let result = http
+                        .post(format!("{url}/v1/tables/crash/ingest"))
+                        .header("content-type", "application/x-ndjson")
+                        .header("idempotency-key", key(client, req))
+                        .body(body)
+                        .send();
+                    match result {
+                        Ok(r) if r.status().as_u16() == 200 => {
+                            assert!(!r.headers().contains_key("idempotent-replayed"));
+                            sent.lock().unwrap().entry((client, req)).and_modify(|e| e.2 = true);
+                        }
+                        _ => break,
+                    }
+                    req += 1;
+                }
+            })
+        })
+        .collect();
+    let mut rng = crate::harness::Rng::new(seed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline && !sent.lock().unwrap().values().any(|e| e.2) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // ... and a persist that moved keys to a keys file, so that the kill lands among persists.
+    while std::time::Instant::now() < deadline && keys_files(dir.path()) == 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        keys_files(dir.path()) > 0,
+        "seed {seed}: no persist before the kill"
+    );
+    std::thread::sleep(Duration::from_millis(rng.range(0, 1500)));
+    server.kill();
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().unwrap();
+    }
+
+    let server = Server::start_with(dir.path(), &args);
+    let sent = sent.lock().unwrap();
+    assert!(
+        sent.values().any(|e| e.2),
+        "seed {seed}: nothing acknowledged"
+    );
+    let client = reqwest::blocking::Client::new();
+    for ((c, r), (_, body, acked)) in sent.iter() {
+        let answer = client
+            .post(format!("{}/v1/tables/crash/ingest", server.url))
+            .header("content-type", "application/x-ndjson")
+            .header("idempotency-key", key(*c, *r))
+            .body(body.clone())
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), 200, "seed {seed}: retry of {c}/{r}");
+        if *acked {
+            assert!(
+                answer.headers().contains_key("idempotent-replayed"),
+                "seed {seed}: acknowledged request {c}/{r} was not recognised after the crash"
+            );
+        }
+    }
+    let stored: std::collections::HashMap<(u64, u64), (u64, u64)> = server
+        .rows("SELECT client, req, COUNT(*), COUNT(DISTINCT seq) FROM crash GROUP BY client, req")
+        .iter()
+        .map(|row| {
+            let n = |i: usize| row[i].as_u64().unwrap();
+            ((n(0), n(1)), (n(2), n(3)))
+        })
+        .collect();
+    for (k, (rows, _, _)) in sent.iter() {
+        assert_eq!(
+            stored.get(k).copied(),
+            Some((*rows, *rows)),
+            "seed {seed}: request {k:?} of {rows} rows must be stored exactly once"
+        );
+    }
+    assert_eq!(stored.len(), sent.len(), "seed {seed}");
+    let acked = sent.values().filter(|e| e.2).count();
+    eprintln!(
+        "seed {seed}: {} requests ({acked} acknowledged before the kill), {} rows, each once",
+        sent.len(),
+        stored.values().map(|v| v.0).sum::<u64>()
+    );
+}
+
+/// The keys files in the data directory.
+fn keys_file_paths(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(tables) = std::fs::read_dir(dir.join("tables")) else {
+        return Vec::new();
+    };
+    tables
+        .flatten()
+        .filter_map(|t| std::fs::read_dir(t.path().join("idempotency")).ok())
+        .flat_map(|files| files.flatten().map(|f| f.path()))
+        .collect()
+}
+
+fn keys_files(dir: &std::path::Path) -> usize {
+    keys_file_paths(dir).len()
 }
