@@ -140,6 +140,8 @@ pub(crate) struct Keys {
     inner: Mutex<Inner>,
     window_ms: i64,
     keys_max: usize,
+    /// [`KEYS_BYTES_MAX`] (smaller in tests).
+    bytes_max: usize,
 }
 
 impl Keys {
@@ -149,6 +151,7 @@ impl Keys {
             inner: Mutex::new(Inner::default()),
             window_ms: i64::try_from(window_ms).unwrap_or(i64::MAX),
             keys_max: keys_max.max(1),
+            bytes_max: KEYS_BYTES_MAX,
         }
     }
 
@@ -192,7 +195,7 @@ impl Keys {
         inner.by_key.insert(record.key.clone(), record.clone());
         inner.order.push_back(record);
         let mut evicted = 0u64;
-        while inner.order.len() > self.keys_max || inner.bytes > KEYS_BYTES_MAX {
+        while inner.order.len() > self.keys_max || inner.bytes > self.bytes_max {
             if !pop_front(&mut inner) {
                 break;
             }
@@ -370,6 +373,22 @@ mod tests {
         // A record past the window is not loaded at all.
         keys.insert(record("old", "f", -2_000_000), 10);
         assert!(matches!(keys.check("old", "f", 10), KeyCheck::New(_)));
+    }
+
+    #[test]
+    fn past_the_byte_bound_the_oldest_keys_go_first() {
+        let mut keys = Keys::new(1_000_000, 1000);
+        keys.bytes_max = 10_000;
+        for i in 0..10 {
+            let mut r = record(&format!("k{i}"), "f", i);
+            r.response = "x".repeat(3000);
+            keys.insert(r, i);
+        }
+        // Three records of about 3 KiB fit in 10,000 bytes.
+        assert_eq!(keys.len(10), 3);
+        assert!(matches!(keys.check("k6", "f", 10), KeyCheck::New(_)));
+        assert!(matches!(keys.check("k7", "f", 10), KeyCheck::Replay(_)));
+        assert!(lock(&keys.inner).bytes <= 10_000);
     }
 
     #[test]
