@@ -113,6 +113,12 @@ impl Config {
                  running at once)"
             );
         }
+        if args.idempotency_window_ms == 0 {
+            anyhow::bail!(
+                "--idempotency-window-ms must be at least 1 (it is how long a retried ingest \
+                 request's Idempotency-Key is recognised; the default is 86400000, 24 h)"
+            );
+        }
         if args.query_timeout_ms == 0 {
             anyhow::bail!("--query-timeout-ms must be at least 1");
         }
@@ -129,6 +135,8 @@ impl Config {
                 live_bytes_max: args.live_bytes_max,
                 wal_bytes_max: args.wal_bytes_max,
                 table_columns_max: args.table_columns_max.max(1),
+                idempotency_window_ms: args.idempotency_window_ms,
+                idempotency_keys_max: args.idempotency_keys_max.max(1),
                 ..StorageConfig::default()
             },
             query: QueryConfig {
@@ -198,6 +206,18 @@ mod tests {
         assert!(e.to_string().contains("without authentication"), "{e}");
         assert!(config(&["--http-addr", "0.0.0.0:0", "--insecure-no-auth"]).is_ok());
         assert!(config(&["--http-addr", "0.0.0.0:0", "--tokens", "a-long-token:read"]).is_ok());
+    }
+
+    #[test]
+    fn the_idempotency_window_is_configurable_but_not_zero() {
+        let c = config(&["--idempotency-window-ms", "5000"]).unwrap();
+        assert_eq!(c.storage.idempotency_window_ms, 5000);
+        assert_eq!(
+            config(&[]).unwrap().storage.idempotency_window_ms,
+            24 * 3_600_000
+        );
+        let e = config(&["--idempotency-window-ms", "0"]).err().unwrap();
+        assert!(e.to_string().contains("at least 1"), "{e}");
     }
 
     #[test]

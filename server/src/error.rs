@@ -64,6 +64,28 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// The `Idempotency-Key` header is malformed.
+    #[error("the Idempotency-Key header is invalid: {reason}; send one key of 1 to 255 visible ASCII characters (a UUID is a good key), once per request, optionally in double quotes")]
+    InvalidIdempotencyKey {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The key was acknowledged within the window for a request with another body or options.
+    #[error("Idempotency-Key \"{key}\" was already used for a different request to table \"{table}\" (another body, body format or on_error) acknowledged within the window; nothing was stored: use a new key for a new request, or resend exactly the first request to get its answer")]
+    IdempotencyKeyReused {
+        /// The key.
+        key: String,
+        /// The table.
+        table: String,
+    },
+    /// A request with the key is still running.
+    #[error("a request with Idempotency-Key \"{key}\" to table \"{table}\" is still running; nothing of this one was stored: retry after it has been answered (see Retry-After) to get its answer")]
+    IdempotencyKeyInFlight {
+        /// The key.
+        key: String,
+        /// The table.
+        table: String,
+    },
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -129,6 +151,15 @@ impl ApiError {
             ApiError::NoQuery(_) => (StatusCode::NOT_FOUND, "QUERY_NOT_FOUND"),
             ApiError::ResultTooLarge { .. } => (StatusCode::BAD_REQUEST, "RESULT_TOO_LARGE"),
             ApiError::TooManyQueries { .. } => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_QUERIES"),
+            ApiError::InvalidIdempotencyKey { .. } => {
+                (StatusCode::BAD_REQUEST, "INVALID_IDEMPOTENCY_KEY")
+            }
+            ApiError::IdempotencyKeyReused { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
+            }
+            ApiError::IdempotencyKeyInFlight { .. } => {
+                (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_IN_FLIGHT")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
             ApiError::Auth(crate::auth::AuthError::Forbidden { .. }) => {
                 (StatusCode::FORBIDDEN, "FORBIDDEN")
@@ -167,6 +198,10 @@ impl IntoResponse for ApiError {
         let retry_after = match status {
             StatusCode::SERVICE_UNAVAILABLE => Some(DISK_FULL_RETRY_AFTER_S),
             StatusCode::TOO_MANY_REQUESTS => Some(BACKPRESSURE_RETRY_AFTER_S),
+            // The running request with the key is usually answered within a second.
+            _ if matches!(self, ApiError::IdempotencyKeyInFlight { .. }) => {
+                Some(BACKPRESSURE_RETRY_AFTER_S)
+            }
             _ => None,
         };
         if let Some(seconds) = retry_after {

@@ -620,6 +620,31 @@ struct IngestParams {
     on_error: Option<String>,
 }
 
+/// The response header that marks an answer replayed for a repeated `Idempotency-Key`.
+const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// An ingest request's `Idempotency-Key` and the fingerprint of what it asks.
+struct IdempotencyKey {
+    key: String,
+    fingerprint: String,
+}
+
+/// What an ingest request came to.
+enum Ingested {
+    /// Decoded and stored (or nothing to store): the table, the rows stored and the answer.
+    Stored {
+        table: String,
+        rows: usize,
+        response: String,
+    },
+    /// A repeated `Idempotency-Key`: the first request's answer; nothing stored.
+    Replayed {
+        table: String,
+        status: u16,
+        response: String,
+    },
+}
+
 async fn ingest(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -629,6 +654,7 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     auth::authorize(&principal, Access::Write)?;
+    let key = idempotency_key(&headers)?;
     let params = params
         .map_err(|e| ApiError::BadRequest {
             code: "INVALID_REQUEST",
@@ -653,30 +679,194 @@ async fn ingest(
         .trim()
         .to_ascii_lowercase();
     let worker = state.clone();
-    let (name, rows, bad, bytes) = tokio::task::spawn_blocking(move || {
+    let (ingested, bytes) = tokio::task::spawn_blocking(move || {
         let body = decompress(&encoding, body, worker.config.body_bytes_max)?;
         let format = body_format(&headers, &body)?;
-        let (name, rows, bad) = ingest_blocking(&worker, &table, format, &body, skip)?;
-        Ok::<_, ApiError>((name, rows, bad, body.len()))
+        let key = key.map(|key| IdempotencyKey {
+            fingerprint: fingerprint(format, skip, &body),
+            key,
+        });
+        let ingested = ingest_blocking(&worker, &table, format, &body, skip, key.as_ref())?;
+        Ok::<_, ApiError>((ingested, body.len()))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))??;
+    let (name, rows, response) = match ingested {
+        Ingested::Stored {
+            table,
+            rows,
+            response,
+        } => (table, rows, response),
+        Ingested::Replayed {
+            table,
+            status,
+            response,
+        } => {
+            metrics::counter!("strata_idempotent_replays_total", "table" => table).increment(1);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            return Ok((
+                status,
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::HeaderName::from_static(REPLAYED_HEADER), "true"),
+                ],
+                response,
+            )
+                .into_response());
+        }
+    };
     metrics::counter!("strata_ingest_rows_total", "table" => name.clone()).increment(rows as u64);
     metrics::counter!("strata_ingest_bytes_total", "table" => name.clone()).increment(bytes as u64);
-    if skip {
-        let errors: Vec<serde_json::Value> = bad
-            .iter()
-            .map(|e| json!({"line": e.line, "column": e.column, "reason": e.reason}))
-            .collect();
-        Ok(json_line(json!({
-            "table": name,
-            "rows_ingested": rows,
-            "rows_rejected": errors.len(),
-            "errors": errors,
-        })))
-    } else {
-        Ok(json_line(json!({"table": name, "rows_ingested": rows})))
+    Ok(([(header::CONTENT_TYPE, "application/json")], response).into_response())
+}
+
+/// The answer to an ingest request that stored `rows` rows into `table` and (with `skip`) left
+/// out the `bad` ones: a JSON line. With an idempotency key (`keyed`) the errors list is cut
+/// to fit [`strata_storage::idempotency::RESPONSE_BYTES_MAX`] (`"errors_truncated": true`;
+/// `rows_rejected` and `system.ingest_errors` keep the full count), so that the first answer
+/// and its replays are the same.
+fn ingest_response(
+    table: &str,
+    rows: usize,
+    bad: &[strata_ingest::RowError],
+    skip: bool,
+    keyed: bool,
+) -> String {
+    let line = |v: &serde_json::Value| format!("{v}\n");
+    if !skip {
+        return line(&json!({"table": table, "rows_ingested": rows}));
     }
+    let mut errors: Vec<serde_json::Value> = bad
+        .iter()
+        .map(|e| json!({"line": e.line, "column": e.column, "reason": e.reason}))
+        .collect();
+    let answer = |errors: &[serde_json::Value], truncated: bool| {
+        let mut v = json!({
+            "table": table,
+            "rows_ingested": rows,
+            "rows_rejected": bad.len(),
+            "errors": errors,
+        });
+        if truncated {
+            v["errors_truncated"] = json!(true);
+        }
+        line(&v)
+    };
+    let mut text = answer(&errors, false);
+    while keyed
+        && text.len() > strata_storage::idempotency::RESPONSE_BYTES_MAX
+        && !errors.is_empty()
+    {
+        errors.truncate(errors.len() / 2);
+        text = answer(&errors, true);
+    }
+    text
+}
+
+/// The `Idempotency-Key` of a request: none, or one valid key. Both the bare form (Stripe's)
+/// and the quoted string of the IETF draft (`"key"`) are taken.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let invalid = |reason: &str| ApiError::InvalidIdempotencyKey {
+        reason: reason.to_string(),
+    };
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(invalid("the header appears more than once"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| invalid("it has bytes that are not visible ASCII"))?
+        .trim();
+    let key = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    strata_storage::idempotency::validate_key(key).map_err(|reason| invalid(&reason))?;
+    Ok(Some(key.to_string()))
+}
+
+/// A digest of what an ingest request asks: its format, its `on_error` and its (decompressed)
+/// body. A retry digests the same; a different request reusing the key does not.
+fn fingerprint(format: Format, skip: bool, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    let on_error = if skip { "skip" } else { "abort" };
+    hash.update(format!("strata-ingest-1\n{format:?}\n{on_error}\n").as_bytes());
+    hash.update(body);
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an idempotency key lets a request do.
+enum KeyAnswer<'a> {
+    /// Go on (holding the key in flight when there is one).
+    Proceed(Option<strata_storage::idempotency::KeyGuard<'a>>),
+    /// Answer the first request's result.
+    Replay(Ingested),
+}
+
+/// Looks `key` up on table `t`: a replay, a refusal (409 in flight, 422 reused), or go on.
+fn hold_key<'a>(
+    t: &'a strata_storage::Table,
+    key: Option<&IdempotencyKey>,
+) -> Result<KeyAnswer<'a>, ApiError> {
+    use strata_storage::KeyCheck;
+    let Some(key) = key else {
+        return Ok(KeyAnswer::Proceed(None));
+    };
+    match t.check_key(&key.key, &key.fingerprint) {
+        KeyCheck::New(guard) => Ok(KeyAnswer::Proceed(Some(guard))),
+        KeyCheck::Replay(record) => Ok(KeyAnswer::Replay(Ingested::Replayed {
+            table: t.name().to_string(),
+            status: record.status,
+            response: record.response.clone(),
+        })),
+        KeyCheck::Mismatch(_) => Err(ApiError::IdempotencyKeyReused {
+            key: key.key.clone(),
+            table: t.name().to_string(),
+        }),
+        KeyCheck::InFlight => Err(ApiError::IdempotencyKeyInFlight {
+            key: key.key.clone(),
+            table: t.name().to_string(),
+        }),
+    }
+}
+
+/// Appends a decoded body to `t` in one log frame with its dead letters and, with a key, the
+/// key and the answer (stored together: after a crash both or neither are there).
+fn append_body(
+    t: &strata_storage::Table,
+    batch: Option<arrow::record_batch::RecordBatch>,
+    body: &[u8],
+    bad: &[strata_ingest::RowError],
+    skip: bool,
+    key: Option<&IdempotencyKey>,
+) -> Result<Ingested, ApiError> {
+    let rows = batch.as_ref().map_or(0, |b| b.num_rows());
+    let name = t.name().to_string();
+    let response = ingest_response(&name, rows, bad, skip, key.is_some());
+    let mut meta = dead_letters(body, bad);
+    meta.idempotency = key.map(|key| strata_storage::IdempotencyRecord {
+        key: key.key.clone(),
+        fingerprint: key.fingerprint.clone(),
+        time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+        status: StatusCode::OK.as_u16(),
+        response: response.clone(),
+    });
+    let outcome = t.append_with(batch, meta)?;
+    if !bad.is_empty() {
+        tracing::debug!(table = %name, rejected = bad.len(), "ingest skipped bad rows");
+    }
+    Ok(Ingested::Stored {
+        table: name,
+        rows: outcome.rows,
+        response,
+    })
 }
 
 /// Decodes a `Content-Encoding` (`gzip`, `zstd`, `identity`) into at most `limit` bytes; more
@@ -751,15 +941,15 @@ fn body_format(headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
 /// At most this many bad rows are reported (and skipped) per body with `?on_error=skip`.
 const SKIP_ERRORS_MAX: usize = 1000;
 
-/// Decodes and appends a body; returns the table's name, the rows stored and (with `skip`) the
-/// rows left out.
+/// Decodes and appends a body (or, for a repeated idempotency key, finds the first answer).
 fn ingest_blocking(
     state: &AppState,
     table: &str,
     format: Format,
     body: &[u8],
     skip: bool,
-) -> Result<(String, usize, Vec<strata_ingest::RowError>), ApiError> {
+    key: Option<&IdempotencyKey>,
+) -> Result<Ingested, ApiError> {
     let decode = |schema: Option<&arrow::datatypes::SchemaRef>| {
         if skip {
             strata_ingest::decode_skipping_bad_rows(
@@ -774,35 +964,43 @@ fn ingest_blocking(
                 .map(|d| (Some(d), vec![]))
         }
     };
-    let (name, rows, bad) = match state.storage.table(table) {
+    match state.storage.table(table) {
         Ok(t) => {
+            // A repeated key is answered before the body is decoded.
+            let _guard = match hold_key(&t, key)? {
+                KeyAnswer::Replay(replay) => return Ok(replay),
+                KeyAnswer::Proceed(guard) => guard,
+            };
             let (decoded, bad) = decode(Some(&t.schema()))?;
-            let meta = dead_letters(body, &bad);
-            let rows = t.append_with(decoded.map(|d| d.batch), meta)?.rows;
-            (t.name().to_string(), rows, bad)
+            append_body(&t, decoded.map(|d| d.batch), body, &bad, skip, key)
         }
         Err(strata_storage::Error::TableNotFound { .. }) => {
             strata_storage::catalog::validate_table_name(table)?;
             let (decoded, bad) = decode(None)?;
             let Some(decoded) = decoded else {
-                // Not one good row: no table to create, and none to keep the dead letters in
-                // (they are reported in the response only).
-                return Ok((table.to_string(), 0, bad));
+                // Not one good row: no table to create, and none to keep the dead letters (or
+                // a key) in: they are reported in the response only.
+                let response = ingest_response(table, 0, &bad, skip, key.is_some());
+                return Ok(Ingested::Stored {
+                    table: table.to_string(),
+                    rows: 0,
+                    response,
+                });
             };
             let def = decoded.table_def(table);
             if state.storage.create_table(def, true)? {
                 tracing::info!(table, "created table from ingested data");
             }
             let t = state.storage.table(table)?;
-            let outcome = t.append_with(Some(decoded.batch), dead_letters(body, &bad))?;
-            (t.name().to_string(), outcome.rows, bad)
+            // A concurrent request with the key may have created the table and stored first.
+            let _guard = match hold_key(&t, key)? {
+                KeyAnswer::Replay(replay) => return Ok(replay),
+                KeyAnswer::Proceed(guard) => guard,
+            };
+            append_body(&t, Some(decoded.batch), body, &bad, skip, key)
         }
-        Err(e) => return Err(e.into()),
-    };
-    if !bad.is_empty() {
-        tracing::debug!(table = %name, rejected = bad.len(), "ingest skipped bad rows");
+        Err(e) => Err(e.into()),
     }
-    Ok((name, rows, bad))
 }
 
 /// The skipped lines of a body as dead letters (`system.ingest_errors`, source `http`), stored
@@ -834,4 +1032,91 @@ fn dead_letters(body: &[u8], bad: &[strata_ingest::RowError]) -> strata_storage:
         meta.errors.push(error);
     }
     meta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(
+                "idempotency-key",
+                axum::http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn key_error(values: &[&str]) -> String {
+        idempotency_key(&headers(values)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn idempotency_keys_are_read_bare_or_quoted_and_checked() {
+        assert_eq!(idempotency_key(&headers(&[])).unwrap(), None);
+        assert_eq!(
+            idempotency_key(&headers(&["abc-1"])).unwrap().as_deref(),
+            Some("abc-1")
+        );
+        assert_eq!(
+            idempotency_key(&headers(&["\"abc-1\""]))
+                .unwrap()
+                .as_deref(),
+            Some("abc-1")
+        );
+        assert!(key_error(&["a", "b"]).contains("more than once"));
+        assert!(key_error(&[""]).contains("empty"));
+        assert!(key_error(&["\"\""]).contains("empty"));
+        assert!(key_error(&[&"k".repeat(256)]).contains("256 bytes"));
+        assert!(key_error(&["a b"]).contains("byte 1"));
+        let mut latin = HeaderMap::new();
+        latin.insert(
+            "idempotency-key",
+            axum::http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        let e = idempotency_key(&latin).unwrap_err().to_string();
+        assert!(e.contains("not visible ASCII"), "{e}");
+    }
+
+    #[test]
+    fn a_request_digests_its_format_options_and_body() {
+        let a = fingerprint(Format::NdJson, false, b"{}");
+        assert_eq!(a, fingerprint(Format::NdJson, false, b"{}"));
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, fingerprint(Format::NdJson, true, b"{}"));
+        assert_ne!(a, fingerprint(Format::Csv, false, b"{}"));
+        assert_ne!(a, fingerprint(Format::NdJson, false, b"{} "));
+    }
+
+    #[test]
+    fn a_keyed_answer_cuts_its_errors_to_the_stored_size() {
+        let bad: Vec<strata_ingest::RowError> = (1..=1000)
+            .map(|line| strata_ingest::RowError {
+                line,
+                column: Some("n".to_string()),
+                reason: "x".repeat(100),
+            })
+            .collect();
+        let full = ingest_response("t", 5, &bad, true, false);
+        assert!(full.len() > strata_storage::idempotency::RESPONSE_BYTES_MAX);
+        let keyed = ingest_response("t", 5, &bad, true, true);
+        assert!(keyed.len() <= strata_storage::idempotency::RESPONSE_BYTES_MAX);
+        let v: serde_json::Value = serde_json::from_str(&keyed).unwrap();
+        assert_eq!(v["rows_rejected"], 1000);
+        assert_eq!(v["errors_truncated"], true);
+        let kept = v["errors"].as_array().unwrap().len();
+        assert!(kept > 0 && kept < 1000, "{kept}");
+        assert_eq!(v["errors"][0]["line"], 1);
+        // A small answer is the same with or without a key.
+        assert_eq!(
+            ingest_response("t", 5, &bad[..2], true, true),
+            ingest_response("t", 5, &bad[..2], true, false)
+        );
+        assert_eq!(
+            ingest_response("t", 5, &[], false, true),
+            "{\"rows_ingested\":5,\"table\":\"t\"}\n"
+        );
+    }
 }

@@ -150,6 +150,16 @@ pub struct ServeArgs {
     /// cores of a small machine, enough to keep the log's group commit busy.
     #[arg(long, env = "STRATA_INGEST_CONCURRENCY_MAX", default_value_t = 8)]
     pub ingest_concurrency_max: usize,
+    /// How long an ingest request's Idempotency-Key is recognised after the request was
+    /// acknowledged, in milliseconds (default 24 h): a retry with the key within it gets the
+    /// first answer and stores nothing (docs/http-api.md).
+    #[arg(long, env = "STRATA_IDEMPOTENCY_WINDOW_MS", default_value_t = strata_storage::idempotency::DEFAULT_WINDOW_MS)]
+    pub idempotency_window_ms: u64,
+    /// The most idempotency keys one table keeps; past it the oldest are forgotten before their
+    /// window ends (a retry of one is stored again; counted in
+    /// strata_idempotency_keys_evicted_total).
+    #[arg(long, env = "STRATA_IDEMPOTENCY_KEYS_MAX", default_value_t = strata_storage::idempotency::DEFAULT_KEYS_MAX)]
+    pub idempotency_keys_max: usize,
     /// Creates an `events` table (when missing) and feeds it generated events, for a first look.
     #[arg(long, env = "STRATA_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,

@@ -11,6 +11,9 @@
 //! - `strata_persist_backlog_segments{table}`: sealed segments waiting to be written.
 //! - `strata_queries_total{status}`, `strata_query_duration_seconds{status}`: per query.
 //! - `strata_errors_total{code}`: every error response, by its stable code.
+//! - `strata_idempotent_replays_total{table}`: ingest requests answered from an earlier request
+//!   with the same `Idempotency-Key`; `strata_idempotency_keys_evicted_total` (storage): keys
+//!   forgotten early at the memory bound; `strata_idempotency_keys{table}`: keys held, at scrape.
 //! - `strata_cache_*`: the segment read cache (emitted by storage, once it has one).
 //! - `strata_source_lag*`: emitted by the sources (Kafka).
 
@@ -67,6 +70,18 @@ fn describe() {
         "strata_deleted_rows_total",
         "Rows removed by DELETE statements, all tables."
     );
+    describe_counter!(
+        "strata_idempotent_replays_total",
+        "Ingest requests answered with the first answer of an earlier request with the same Idempotency-Key (nothing stored), per table."
+    );
+    describe_counter!(
+        "strata_idempotency_keys_evicted_total",
+        "Idempotency keys forgotten before their window ended because a table held its most keys."
+    );
+    describe_gauge!(
+        "strata_idempotency_keys",
+        "Idempotency keys a table holds (acknowledged within the window)."
+    );
     describe_gauge!("strata_segments", "Segments per table and state.");
     describe_gauge!(
         "strata_segment_bytes",
@@ -116,6 +131,8 @@ pub fn render(storage: &Storage) -> String {
         }
         metrics::gauge!("strata_persist_backlog_segments", "table" => name.clone())
             .set(sealed as f64);
+        metrics::gauge!("strata_idempotency_keys", "table" => name.clone())
+            .set(table.idempotency_keys() as f64);
     }
     let cache = storage.cache().stats();
     metrics::gauge!("strata_cache_budget_bytes").set(cache.budget_bytes as f64);

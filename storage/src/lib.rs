@@ -40,7 +40,9 @@
 //! crates above), [`source`] (source offsets and dead letters that travel in the log frame of
 //! their rows: `Table::append_with`, `Table::source_offsets`, `system.ingest_errors`),
 //! [`deletes`] (`DELETE`: delete bitmaps per segment, a log frame per statement, sidecars named
-//! by the manifest; `Table::begin_delete`, [`DeleteTxn`]).
+//! by the manifest; `Table::begin_delete`, [`DeleteTxn`]), [`idempotency`] (idempotency keys of
+//! HTTP ingest: in the log frame of their rows, then in keys files the manifest lists;
+//! `Table::check_key`).
 
 pub mod budget;
 pub mod cache;
@@ -49,6 +51,7 @@ pub mod deletes;
 mod error;
 mod fsutil;
 pub mod fuzzing;
+pub mod idempotency;
 pub mod index;
 pub mod ipc;
 pub mod manifest;
@@ -63,6 +66,7 @@ pub mod zonemap;
 pub use arrow;
 pub use catalog::{Partition, TableDef, TableOptions};
 pub use error::{Error, Result};
+pub use idempotency::{IdempotencyRecord, KeyCheck};
 pub use roaring;
 pub use segment::{Segment, SegmentKind, SegmentRef};
 pub use source::{AppendMeta, IngestError, SourceOffsets};
@@ -155,6 +159,12 @@ pub struct StorageConfig {
     /// The most columns a table may have, by `CREATE TABLE` or by schema evolution
     /// ([`Error::TooManyColumns`] beyond).
     pub table_columns_max: usize,
+    /// How long an idempotency key is recognised after its request was acknowledged, in
+    /// milliseconds (see [`idempotency`]).
+    pub idempotency_window_ms: u64,
+    /// The most idempotency keys one table keeps in memory; past it the oldest are forgotten
+    /// early.
+    pub idempotency_keys_max: usize,
 }
 
 impl Default for StorageConfig {
@@ -170,6 +180,8 @@ impl Default for StorageConfig {
             live_bytes_max: DEFAULT_LIVE_BYTES_MAX,
             wal_bytes_max: DEFAULT_WAL_BYTES_MAX,
             table_columns_max: DEFAULT_TABLE_COLUMNS_MAX,
+            idempotency_window_ms: idempotency::DEFAULT_WINDOW_MS,
+            idempotency_keys_max: idempotency::DEFAULT_KEYS_MAX,
         }
     }
 }

@@ -17,6 +17,11 @@
 //! see [`crate::deletes`]) and `deletes_lsn` (the log position of the last delete it holds). A
 //! manifest is written as version 3 only when some segment has deleted rows, so that an older
 //! build refuses it rather than showing deleted rows again; otherwise it stays version 2.
+//!
+//! Version 4 adds `idempotency_files`: the keys files (see [`crate::idempotency`]) of the
+//! idempotency keys of frames up to `wal_lsn_covered`, each with the newest acknowledgement time
+//! it holds. A manifest is written as version 4 only when it lists such a file, so that an older
+//! build refuses it rather than forget the keys and store a retried request twice.
 
 use std::path::{Path, PathBuf};
 
@@ -25,9 +30,9 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil;
 use crate::{Error, Result};
 
-/// The newest manifest format version this build writes (version 2 when no segment has
-/// deleted rows).
-pub const MANIFEST_VERSION: u32 = 3;
+/// The newest manifest format version this build writes (version 3 when it lists no keys file,
+/// version 2 when moreover no segment has deleted rows).
+pub const MANIFEST_VERSION: u32 = 4;
 /// The oldest manifest version this build reads.
 pub const MANIFEST_VERSION_MIN: u32 = 1;
 const MANIFEST_FORMAT: &str = "strata-manifest";
@@ -85,6 +90,9 @@ pub struct Manifest {
     /// table directory, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_files: Vec<String>,
+    /// Idempotency keys files, oldest first (version 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idempotency_files: Vec<crate::idempotency::KeysFileEntry>,
 }
 
 impl Default for Manifest {
@@ -97,6 +105,7 @@ impl Default for Manifest {
             segments: Vec::new(),
             source_offsets: Default::default(),
             error_files: Vec::new(),
+            idempotency_files: Vec::new(),
         }
     }
 }
@@ -145,8 +154,10 @@ impl Manifest {
     /// Commits this manifest atomically.
     pub fn commit(&self, table_dir: &Path) -> Result<()> {
         let mut this = self.clone();
-        this.version = if this.segments.iter().any(|s| s.deletes_file.is_some()) {
+        this.version = if !this.idempotency_files.is_empty() {
             MANIFEST_VERSION
+        } else if this.segments.iter().any(|s| s.deletes_file.is_some()) {
+            3
         } else {
             2
         };
@@ -198,6 +209,15 @@ mod tests {
         let back = Manifest::load(&dir).unwrap();
         assert_eq!(back.source_offsets, m.source_offsets);
         assert_eq!(back.error_files, m.error_files);
+        assert_eq!(back.version, 2, "nothing of version 3 or 4 in it");
+        m.idempotency_files.push(crate::idempotency::KeysFileEntry {
+            file: "idempotency/00000000000000000042.keys".to_string(),
+            time_max_ms: 7,
+        });
+        m.commit(&dir).unwrap();
+        let back = Manifest::load(&dir).unwrap();
+        assert_eq!(back.idempotency_files, m.idempotency_files);
+        assert_eq!(back.version, 4);
     }
 
     #[test]

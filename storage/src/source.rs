@@ -109,12 +109,16 @@ pub struct AppendMeta {
     /// The dead letters of this append.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<IngestError>,
+    /// The idempotency key of the request and its result (see [`crate::idempotency`]); a frame
+    /// that carries one is written as kind 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<crate::idempotency::IdempotencyRecord>,
 }
 
 impl AppendMeta {
     /// True when it carries nothing.
     pub fn is_empty(&self) -> bool {
-        self.offsets.is_empty() && self.errors.is_empty()
+        self.offsets.is_empty() && self.errors.is_empty() && self.idempotency.is_none()
     }
 }
 

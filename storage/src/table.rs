@@ -22,6 +22,7 @@ use crate::cache::SegmentCache;
 use crate::catalog::Catalog;
 use crate::deletes::DeleteFrame;
 use crate::fsutil::{lock, read_lock, write_lock};
+use crate::idempotency::{self as idem, KeyCheck, Keys};
 use crate::manifest::Manifest;
 use crate::segment::persisted::{self, ParquetSegment};
 use crate::segment::{LiveSegment, MemSegment, Segment, SegmentKind, SegmentRef};
@@ -159,6 +160,8 @@ pub struct Table {
     budget: Arc<IngestBudget>,
     /// This table's share of the budget's live bytes (Arrow memory of live and sealed rows).
     live_bytes: AtomicU64,
+    /// Idempotency keys acknowledged within the window (see [`crate::idempotency`]).
+    keys: Keys,
 }
 
 impl Drop for Table {
@@ -201,6 +204,22 @@ impl Table {
             .collect();
         persisted::remove_orphans(&dir, &keep)?;
         remove_orphan_error_files(&dir, &manifest.error_files)?;
+        let keys_files: Vec<String> = manifest
+            .idempotency_files
+            .iter()
+            .map(|f| f.file.clone())
+            .collect();
+        remove_orphan_files(&dir, "idempotency", &keys_files)?;
+        let keys = Keys::new(config.idempotency_window_ms, config.idempotency_keys_max);
+        let now = now_ms();
+        for entry in &manifest.idempotency_files {
+            if keys.expired(entry.time_max_ms, now) {
+                continue;
+            }
+            for record in idem::read_keys_file(&dir.join(&entry.file))? {
+                keys.insert(record, now);
+            }
+        }
         let sources = SourceState {
             persisted_offsets: manifest.source_offsets.clone(),
             error_files: manifest.error_files.clone(),
@@ -248,6 +267,7 @@ impl Table {
             newest_ack_ms: std::sync::atomic::AtomicI64::new(0),
             budget,
             live_bytes: AtomicU64::new(0),
+            keys,
         };
         let mut rows = 0;
         for frame in &frames {
@@ -262,8 +282,13 @@ impl Table {
                 let delete = DeleteFrame::decode(&frame.body).map_err(corrupt)?;
                 table.apply_delete(&delete, frame.lsn, true)?;
                 continue;
-            } else if frame.kind == FrameKind::BatchWithMeta as u8 {
+            } else if frame.kind == FrameKind::BatchWithMeta as u8
+                || frame.kind == FrameKind::BatchWithKey as u8
+            {
                 let (meta, ipc) = split_meta(&frame.body).map_err(corrupt)?;
+                if let Some(record) = &meta.idempotency {
+                    table.keys.insert(record.clone(), now);
+                }
                 lock(&table.sources).pending.push((frame.lsn, meta));
                 ipc
             } else {
@@ -405,6 +430,11 @@ impl Table {
                 sources.pending.retain(|(lsn, _)| *lsn > sealed.lsn_max);
                 sources.persisted_offsets = next.source_offsets.clone();
                 sources.error_files = next.error_files.clone();
+            }
+            for gone in &manifest.idempotency_files {
+                if !next.idempotency_files.contains(gone) {
+                    crate::fsutil::remove_quietly(&self.dir.join(&gone.file));
+                }
             }
             *manifest = next;
             {
@@ -802,6 +832,19 @@ impl Table {
         }
         self.budget.admit()?;
         let rows = batch.as_ref().map_or(0, |b| b.num_rows());
+        let record = meta.idempotency.clone();
+        if let Some(record) = &record {
+            idem::validate_key(&record.key).map_err(|reason| {
+                Error::Internal(format!(
+                    "an append carries an invalid idempotency key: {reason}"
+                ))
+            })?;
+        }
+        let kind = if record.is_some() {
+            FrameKind::BatchWithKey
+        } else {
+            FrameKind::BatchWithMeta
+        };
         let lsn = {
             let _write = lock(&self.write);
             if self.dropped.load(Ordering::Acquire) {
@@ -820,7 +863,7 @@ impl Table {
             if let Some(batch) = &batch {
                 body.extend_from_slice(&encode_ipc(batch)?);
             }
-            let lsn = self.wal.append(FrameKind::BatchWithMeta, &body)?;
+            let lsn = self.wal.append(kind, &body)?;
             if let Some(batch) = batch {
                 write_lock(&self.state).live.push(lsn, batch);
             }
@@ -831,6 +874,10 @@ impl Table {
         if rows > 0 {
             self.acknowledged();
         }
+        // Acknowledged: a retry with the key is answered from the record from now on.
+        if let Some(record) = record {
+            self.keys.insert(record, now_ms());
+        }
         let durable = self.wal.durable_lsn();
         write_lock(&self.state).live.coalesce(durable)?;
         self.account_memory();
@@ -839,10 +886,19 @@ impl Table {
 
     /// Records that an append's rows are durable and visible now.
     fn acknowledged(&self) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        self.newest_ack_ms.fetch_max(now, Ordering::AcqRel);
+        self.newest_ack_ms.fetch_max(now_ms(), Ordering::AcqRel);
+    }
+
+    /// Looks up the idempotency key of a request whose body and options digest to
+    /// `fingerprint` (see [`KeyCheck`]). A [`KeyCheck::New`] key is held in flight until its
+    /// guard drops: append with the record in [`AppendMeta::idempotency`] before dropping it.
+    pub fn check_key(&self, key: &str, fingerprint: &str) -> KeyCheck<'_> {
+        self.keys.check(key, fingerprint, now_ms())
+    }
+
+    /// Idempotency keys held in memory.
+    pub fn idempotency_keys(&self) -> usize {
+        self.keys.len(now_ms())
     }
 
     /// The next offset per partition of `source`, as of every durable append (empty when the
@@ -910,8 +966,10 @@ impl Table {
             .map(|(_, m)| m.clone())
             .collect();
         let mut lines = Vec::new();
+        let mut records = Vec::new();
         for meta in &covered {
             merge_offsets(&mut next.source_offsets, &meta.offsets);
+            records.extend(meta.idempotency.iter().cloned());
             for e in &meta.errors {
                 serde_json::to_writer(&mut lines, e)
                     .map_err(|e| Error::Internal(format!("serialising a dead letter: {e}")))?;
@@ -925,6 +983,24 @@ impl Table {
             if !next.error_files.contains(&rel) {
                 next.error_files.push(rel);
             }
+        }
+        // Keys files whose newest key is past the window go; the caller deletes them once the
+        // manifest without them is committed.
+        let now = now_ms();
+        next.idempotency_files
+            .retain(|f| !self.keys.expired(f.time_max_ms, now));
+        let records: Vec<_> = records
+            .into_iter()
+            .filter(|r| !self.keys.expired(r.time_ms, now))
+            .collect();
+        if let Some(time_max_ms) = records.iter().map(|r| r.time_ms).max() {
+            let rel = idem::keys_file(lsn_max);
+            idem::write_keys_file(&self.dir.join(&rel), &records)?;
+            next.idempotency_files.retain(|f| f.file != rel);
+            next.idempotency_files.push(idem::KeysFileEntry {
+                file: rel,
+                time_max_ms,
+            });
         }
         Ok(())
     }
@@ -1105,14 +1181,20 @@ fn split_meta(body: &[u8]) -> std::result::Result<(AppendMeta, &[u8]), String> {
 
 /// Deletes dead-letter files that the manifest does not list (a crash before its commit).
 fn remove_orphan_error_files(table_dir: &std::path::Path, keep: &[String]) -> Result<()> {
-    let dir = table_dir.join("errors");
+    remove_orphan_files(table_dir, "errors", keep)
+}
+
+/// Deletes the files of `table_dir/sub` that the manifest does not list in `keep` (paths
+/// relative to the table directory): a crash before the commit that would have listed them.
+fn remove_orphan_files(table_dir: &std::path::Path, sub: &str, keep: &[String]) -> Result<()> {
+    let dir = table_dir.join(sub);
     if !dir.exists() {
         return Ok(());
     }
     for entry in crate::fsutil::read_dir(&dir)? {
-        let rel = format!("errors/{}", entry.file_name().to_string_lossy());
+        let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
         if !keep.contains(&rel) {
-            tracing::warn!(file = %entry.path().display(), "removing orphan dead-letter file");
+            tracing::warn!(file = %entry.path().display(), "removing orphan file");
             std::fs::remove_file(entry.path())
                 .map_err(crate::fsutil::io("remove", &entry.path()))?;
         }

@@ -16,6 +16,10 @@
 //! kind 3   := DELETE_FRAME: the rows one `DELETE` removed (see [`crate::deletes`]; written into
 //!             version 2 files; a build that predates it refuses such a log as corrupt rather
 //!             than show the deleted rows again)
+//! kind 4   := as kind 2, and META holds an idempotency record (the key and result of an HTTP
+//!             request, see [`crate::idempotency`]): rows and key are one frame, durable together
+//!             or not at all (written into version 2 files; a build that predates it refuses
+//!             such a log as corrupt rather than forget the key and store a retry twice)
 //! ```
 //!
 //! One request is one frame, so a request is in the log wholly or not at all. Writers append under
@@ -55,6 +59,8 @@ pub enum FrameKind {
     BatchWithMeta = 2,
     /// The rows one `DELETE` removed ([`crate::deletes::DeleteFrame`]).
     Delete = 3,
+    /// As [`FrameKind::BatchWithMeta`], with an idempotency record in the metadata.
+    BatchWithKey = 4,
 }
 
 /// One frame read back from the log.

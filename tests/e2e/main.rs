@@ -15,6 +15,7 @@ mod guard_rails;
 mod harness;
 mod hostile_input;
 mod http_api;
+mod idempotency;
 mod ingest_query;
 mod kafka;
 mod lists;
