@@ -10,6 +10,7 @@ pub mod coerce;
 mod in_set;
 mod subquery;
 mod window;
+pub(crate) mod zoned_cast;
 
 pub use aggregate::{AggregateExpr, AggregateFunction};
 pub use in_set::{InSet, Literals};
@@ -348,14 +349,25 @@ impl Expr {
     }
 
     /// `CAST(self AS data_type)`, or `self` when it already has that type.
+    ///
+    /// While the binder binds a statement under a session time zone, a cast of VARCHAR or
+    /// DATE to TIMESTAMP reads them in that zone ([`zoned_cast`]).
     pub fn cast_to(self, data_type: &DataType) -> Expr {
-        if self.data_type() == *data_type {
-            self
-        } else {
-            Expr::Cast {
-                expr: Box::new(self),
-                data_type: data_type.clone(),
+        let from = self.data_type();
+        if from == *data_type {
+            return self;
+        }
+        let expr = if *data_type == strata_storage::types::TIMESTAMP_TYPE {
+            match zoned_cast::zoned(self, &from) {
+                Ok(zoned) => return zoned,
+                Err(expr) => expr,
             }
+        } else {
+            self
+        };
+        Expr::Cast {
+            expr: Box::new(expr),
+            data_type: data_type.clone(),
         }
     }
 
