@@ -21,6 +21,7 @@ mod join;
 mod select;
 mod subquery;
 mod system;
+mod time_zone;
 mod window;
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {
