@@ -351,14 +351,17 @@ impl Expr {
     /// `CAST(self AS data_type)`, or `self` when it already has that type.
     ///
     /// While the binder binds a statement under a session time zone, a cast of VARCHAR or
-    /// DATE to TIMESTAMP reads them in that zone ([`zoned_cast`]).
+    /// DATE to TIMESTAMP reads them in that zone, and one of a TIMESTAMP to VARCHAR writes
+    /// local time with the offset ([`zoned_cast`]).
     pub fn cast_to(self, data_type: &DataType) -> Expr {
         let from = self.data_type();
         if from == *data_type {
             return self;
         }
-        let expr = if *data_type == strata_storage::types::TIMESTAMP_TYPE {
-            match zoned_cast::zoned(self, &from) {
+        let expr = if *data_type == strata_storage::types::TIMESTAMP_TYPE
+            || *data_type == DataType::Utf8
+        {
+            match zoned_cast::zoned(self, &from, data_type) {
                 Ok(zoned) => return zoned,
                 Err(expr) => expr,
             }

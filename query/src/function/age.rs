@@ -39,9 +39,7 @@ fn bind_age(mut call: Call) -> Result<Expr> {
         let a = a.cast_to(&timestamp);
         // Fields are counted in the session time zone (where text and a DATE are local times).
         args.push(match call.time_zone {
-            Some(tz) if dt != DataType::Null => {
-                Expr::call(super::zone::AtTimeZone(tz), vec![a])
-            }
+            Some(tz) if dt != DataType::Null => Expr::call(super::zone::AtTimeZone(tz), vec![a]),
             _ => a,
         });
     }

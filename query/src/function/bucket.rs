@@ -98,15 +98,12 @@ fn bind_time_bucket(mut call: Call) -> Result<Expr> {
         });
     }
     let months = i64::from(months);
-    let zone_given = name == "time_bucket"
-        && call.args.len() == 3
-        && call.args[2].data_type() == DataType::Utf8;
+    let zone_given =
+        name == "time_bucket" && call.args.len() == 3 && call.args[2].data_type() == DataType::Utf8;
     if zone_given {
         let zone = call.args.remove(2);
         let Some(zone_name) = string_literal(&zone) else {
-            let null = |e: &Expr| {
-                matches!(e, Expr::Literal(v) if *v.data_type() == DataType::Null || v.is_null(0))
-            };
+            let null = |e: &Expr| matches!(e, Expr::Literal(v) if *v.data_type() == DataType::Null || v.is_null(0));
             if null(&zone) || matches!(&zone, Expr::Cast { expr, .. } if null(expr)) {
                 return Ok(Expr::Literal(arrow::array::new_null_array(
                     &strata_storage::types::TIMESTAMP_TYPE,

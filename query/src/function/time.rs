@@ -415,8 +415,7 @@ fn date_part_of(part: DatePart, array: &ArrayRef) -> Result<ArrayRef> {
     let midnights;
     let ts = match array.as_primitive_opt::<arrow::datatypes::Date32Type>() {
         Some(dates) => {
-            midnights = dates
-                .unary::<_, TimestampMillisecondType>(|d| i64::from(d) * MS_PER_DAY);
+            midnights = dates.unary::<_, TimestampMillisecondType>(|d| i64::from(d) * MS_PER_DAY);
             &midnights
         }
         None => array

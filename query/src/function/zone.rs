@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, TimestampMillisecondType};
-use chrono::{DateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 
 use super::{arg, string_literal};
@@ -32,13 +31,7 @@ pub(crate) fn parse_zone(name: &str) -> Result<Tz> {
 
 /// The wall-clock time (milliseconds, read as UTC) that instant `ms` shows in `tz`.
 pub(crate) fn to_local(tz: &Tz, ms: i64) -> i64 {
-    match DateTime::from_timestamp_millis(ms) {
-        Some(utc) => {
-            let offset = tz.offset_from_utc_datetime(&utc.naive_utc()).fix();
-            ms.saturating_add(i64::from(offset.local_minus_utc()) * 1000)
-        }
-        None => ms,
-    }
+    crate::kernel::timestamp::local_of_instant(tz, ms)
 }
 
 /// Every instant of `ts` as the wall-clock time it shows in `tz` ([`to_local`] per value),

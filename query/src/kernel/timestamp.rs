@@ -47,6 +47,65 @@ pub fn instant_of_local(tz: &Tz, local_ms: i64) -> i64 {
     }
 }
 
+/// The wall-clock time (milliseconds, read as UTC) that instant `ms` shows in `tz`.
+pub fn local_of_instant(tz: &Tz, ms: i64) -> i64 {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(utc) => {
+            let offset = tz.offset_from_utc_datetime(&utc.naive_utc()).fix();
+            ms.saturating_add(i64::from(offset.local_minus_utc()) * 1000)
+        }
+        None => ms,
+    }
+}
+
+/// The offset from UTC, in seconds, of zone `tz` at instant `ms`.
+pub fn offset_seconds(tz: &Tz, ms: i64) -> i32 {
+    ((local_of_instant(tz, ms) - ms) / 1000) as i32
+}
+
+/// Writes instant `ms` as PostgreSQL shows a timestamptz in zone `tz`:
+/// `2024-03-10 13:00:00+01` (`.5` for fractions, `+05:30` for offsets of part of an hour).
+pub fn write_local(out: &mut impl std::fmt::Write, tz: &Tz, ms: i64) -> std::fmt::Result {
+    let offset = offset_seconds(tz, ms);
+    let local = ms + i64::from(offset) * 1000;
+    match chrono::DateTime::from_timestamp_millis(local) {
+        Some(t) => write!(out, "{}", t.format("%Y-%m-%d %H:%M:%S"))?,
+        None => return write!(out, "{ms}"),
+    }
+    let frac = local.rem_euclid(1000);
+    if frac != 0 {
+        let digits = format!("{frac:03}");
+        write!(out, ".{}", digits.trim_end_matches('0'))?;
+    }
+    let sign = if offset < 0 { '-' } else { '+' };
+    let abs = offset.unsigned_abs();
+    write!(out, "{sign}{:02}", abs / 3600)?;
+    if !abs.is_multiple_of(3600) {
+        write!(out, ":{:02}", abs % 3600 / 60)?;
+    }
+    Ok(())
+}
+
+/// TIMESTAMPs as text the way PostgreSQL writes a timestamptz in zone `tz` ([`write_local`]):
+/// `CAST(ts AS VARCHAR)` under a session time zone.
+pub fn timestamps_to_local_text(
+    tz: &Tz,
+    ts: &PrimitiveArray<TimestampMillisecondType>,
+) -> Result<StringArray> {
+    let mut builder = arrow::array::StringBuilder::with_capacity(ts.len(), ts.len() * 22);
+    let mut text = String::with_capacity(32);
+    for row in 0..ts.len() {
+        if ts.is_null(row) {
+            builder.append_null();
+            continue;
+        }
+        text.clear();
+        write_local(&mut text, tz, ts.value(row)).map_err(|e| Error::internal(e.to_string()))?;
+        builder.append_value(&text);
+    }
+    Ok(builder.finish())
+}
+
 /// The instant of local midnight of each DATE in `tz` (PostgreSQL's `date::timestamptz`), the
 /// lookup made once per run of equal dates.
 pub fn dates_at_local_midnight(
@@ -297,7 +356,10 @@ mod tests {
         assert_eq!(utc("2024-03-10 12:00:00.123456"), noon + 123);
         assert_eq!(utc("2024-03-10"), noon - 12 * HOUR);
         assert_eq!(utc("2024-03-09 24:00:00"), noon - 12 * HOUR);
-        assert_eq!(ms("2024-03-10 12:00", Some("Europe/Paris")), Some(noon - HOUR));
+        assert_eq!(
+            ms("2024-03-10 12:00", Some("Europe/Paris")),
+            Some(noon - HOUR)
+        );
         assert_eq!(
             ms("2024-03-10 12:00", Some("Asia/Kolkata")),
             Some(noon - 5 * HOUR - HOUR / 2)
