@@ -138,10 +138,14 @@ pub fn text_to_timestamps(strings: &StringArray, zone: Option<&Tz>) -> Result<Ar
             continue;
         }
         let text = strings.value(row);
-        let ms = parse(text, zone).ok_or_else(|| Error::InvalidArgument {
-            message: format!(
-                "invalid input syntax for type timestamp: \"{text}\"; write 'YYYY-MM-DD[ HH:MM[:SS[.fff]]][+HH[:MM]]'"
-            ),
+        let ms = parse(text, zone).ok_or_else(|| {
+            // At most 64 characters of the value in the message.
+            let shown: String = text.chars().take(64).collect();
+            Error::InvalidArgument {
+                message: format!(
+                    "invalid input syntax for type timestamp: \"{shown}\"; write 'YYYY-MM-DD[ HH:MM[:SS[.fff]]][+HH[:MM]]'"
+                ),
+            }
         })?;
         values.push(ms);
     }
