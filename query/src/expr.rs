@@ -352,7 +352,7 @@ impl Expr {
     ///
     /// While the binder binds a statement under a session time zone, a cast of VARCHAR or
     /// DATE to TIMESTAMP reads them in that zone, and one of a TIMESTAMP to VARCHAR writes
-    /// local time with the offset ([`zoned_cast`]).
+    /// local time with the offset (see `expr/zoned_cast.rs`).
     pub fn cast_to(self, data_type: &DataType) -> Expr {
         let from = self.data_type();
         if from == *data_type {
