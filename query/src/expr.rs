@@ -10,6 +10,7 @@ pub mod coerce;
 mod in_set;
 mod subquery;
 mod window;
+pub(crate) mod zoned_cast;
 
 pub use aggregate::{AggregateExpr, AggregateFunction};
 pub use in_set::{InSet, Literals};
@@ -355,14 +356,28 @@ impl Expr {
     }
 
     /// `CAST(self AS data_type)`, or `self` when it already has that type.
+    ///
+    /// While the binder binds a statement under a session time zone, a cast of VARCHAR or
+    /// DATE to TIMESTAMP reads them in that zone, and one of a TIMESTAMP to VARCHAR writes
+    /// local time with the offset (see `expr/zoned_cast.rs`).
     pub fn cast_to(self, data_type: &DataType) -> Expr {
-        if self.data_type() == *data_type {
-            self
-        } else {
-            Expr::Cast {
-                expr: Box::new(self),
-                data_type: data_type.clone(),
+        let from = self.data_type();
+        if from == *data_type {
+            return self;
+        }
+        let expr = if *data_type == strata_storage::types::TIMESTAMP_TYPE
+            || *data_type == DataType::Utf8
+        {
+            match zoned_cast::zoned(self, &from, data_type) {
+                Ok(zoned) => return zoned,
+                Err(expr) => expr,
             }
+        } else {
+            self
+        };
+        Expr::Cast {
+            expr: Box::new(expr),
+            data_type: data_type.clone(),
         }
     }
 

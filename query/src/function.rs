@@ -9,7 +9,8 @@
 //! ```text
 //! string.rs       lower, upper, length, concat, ||, substring, trim, replace, strpos, ...
 //! regex.rs        regexp_replace, regexp_match, regexp_like
-//! time.rs         date_trunc, date_part / extract, time_bucket / date_bin, to_timestamp, now
+//! time.rs         date_trunc, date_part / extract, to_timestamp, now
+//! bucket.rs       time_bucket / date_bin (with a time zone: local days and months)
 //! zone.rs         AT TIME ZONE and the time zone database (no SQL names of its own)
 //! math.rs         abs, floor, ceil
 //! conditional.rs  coalesce, nullif
@@ -24,6 +25,7 @@
 //! [`ScalarFunction::invoke`](crate::expr::ScalarFunction::invoke).
 
 pub(crate) mod age;
+pub(crate) mod bucket;
 pub(crate) mod conditional;
 pub(crate) mod grouping;
 pub(crate) mod json;
@@ -46,6 +48,7 @@ const FAMILIES: &[&[Definition]] = &[
     string::FUNCTIONS,
     regex::FUNCTIONS,
     time::FUNCTIONS,
+    bucket::FUNCTIONS,
     math::FUNCTIONS,
     conditional::FUNCTIONS,
     grouping::FUNCTIONS,

@@ -5,7 +5,9 @@
 //! - [`cast`]: a value that does not convert is an error, not a NULL; floats round half to even
 //!   into integers, decimals half away from zero (into integers and into decimals of a smaller
 //!   scale, as PostgreSQL); floats become decimals at their own precision (15 digits for
-//!   DOUBLE), as PostgreSQL's; a TIMESTAMP becomes text the way PostgreSQL writes it.
+//!   DOUBLE), as PostgreSQL's; a TIMESTAMP becomes text the way PostgreSQL writes it, and text
+//!   a TIMESTAMP the way PostgreSQL reads it ([`timestamp`]; `CAST` reads text without an
+//!   offset as UTC, the binder's zoned cast in the session time zone).
 //! - [`normalize_zero`]: `-0.0` and `0.0` are one value, as SQL says and Arrow's total order
 //!   does not.
 
@@ -16,6 +18,8 @@ use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::DataType;
 
 use crate::error::{Error, Result};
+
+pub mod timestamp;
 
 /// `CAST`: a value that does not convert is an error (a number out of the target range is a
 /// numeric overflow). Floats become integers by rounding half to even, like PostgreSQL's
@@ -35,6 +39,16 @@ pub fn cast(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     }
     if matches!(from, DataType::Timestamp(_, _)) && *to == DataType::Utf8 {
         return timestamp_text(value);
+    }
+    if *to == strata_storage::types::TIMESTAMP_TYPE {
+        match from {
+            DataType::Utf8 => return timestamp::cast_text(value, None),
+            DataType::Dictionary(_, v) if **v == DataType::Utf8 => {
+                let text = cast_with_options(value.as_ref(), &DataType::Utf8, &options)?;
+                return timestamp::cast_text(&text, None);
+            }
+            _ => {}
+        }
     }
     if crate::interval::is_interval(from) && *to == DataType::Utf8 {
         return crate::interval::to_text(value);

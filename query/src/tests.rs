@@ -21,6 +21,7 @@ mod join;
 mod select;
 mod subquery;
 mod system;
+mod time_zone;
 mod top_n;
 mod window;
 

@@ -13,7 +13,7 @@ use crate::TimeZone;
 
 /// The offset from UTC, in seconds, of zone `tz` at instant `ms` (milliseconds since the epoch).
 pub fn offset_seconds(tz: &TimeZone, ms: i64) -> i32 {
-    ((crate::function::zone::to_local(tz, ms) - ms) / 1000) as i32
+    crate::kernel::timestamp::offset_seconds(tz, ms)
 }
 
 /// The zone of a `Timestamp(ms, zone)` column as the result labels it, `None` for a plain
@@ -28,24 +28,7 @@ pub fn zone_of(dt: &DataType) -> Option<TimeZone> {
 /// Writes instant `ms` as PostgreSQL shows a timestamptz in zone `tz`:
 /// `2024-03-10 13:00:00+01` (`.5` for fractions, `+05:30` for offsets of part of an hour).
 pub fn write_local(out: &mut impl std::fmt::Write, tz: &TimeZone, ms: i64) -> std::fmt::Result {
-    let offset = offset_seconds(tz, ms);
-    let local = ms + i64::from(offset) * 1000;
-    match chrono::DateTime::from_timestamp_millis(local) {
-        Some(t) => write!(out, "{}", t.format("%Y-%m-%d %H:%M:%S"))?,
-        None => return write!(out, "{ms}"),
-    }
-    let frac = local.rem_euclid(1000);
-    if frac != 0 {
-        let digits = format!("{frac:03}");
-        write!(out, ".{}", digits.trim_end_matches('0'))?;
-    }
-    let sign = if offset < 0 { '-' } else { '+' };
-    let abs = offset.unsigned_abs();
-    write!(out, "{sign}{:02}", abs / 3600)?;
-    if !abs.is_multiple_of(3600) {
-        write!(out, ":{:02}", abs % 3600 / 60)?;
-    }
-    Ok(())
+    crate::kernel::timestamp::write_local(out, tz, ms)
 }
 
 fn is_plain_timestamp(dt: &DataType) -> bool {

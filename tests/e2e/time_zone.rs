@@ -1,5 +1,6 @@
 //! INTERVAL values and the session time zone through the real server: `date_trunc` and
-//! `extract` in the zone, timestamps shown as local time with the offset, over the PostgreSQL
+//! `extract` in the zone, timestamps shown as local time with the offset, text without an
+//! offset read as local time (a filter selects the local day), over the PostgreSQL
 //! endpoint (`SET TIME ZONE`, the `TimeZone` start-up parameter via psql's `PGTZ`) and over
 //! HTTP (the `time_zone` request field); intervals in PostgreSQL's text (and binary) form.
 
@@ -75,14 +76,27 @@ fn session_time_zone_and_intervals_over_postgresql_and_http() {
         serde_json::json!({ "query": query, "time_zone": "Europe/Paris" }),
     );
     assert_eq!(status, 200, "{body}");
+    // The literal is Paris time too: 2024-03-30 00:00 there is 23:00 UTC the day before.
     assert!(
-        body.contains("[1,\"2024-03-31T00:00:00.000+01:00\",0,\"23:30:00\"]"),
+        body.contains("[1,\"2024-03-31T00:00:00.000+01:00\",0,\"1 day 00:30:00\"]"),
         "{body}"
     );
     assert!(
-        body.contains("[2,\"2024-03-31T00:00:00.000+01:00\",3,\"1 day 01:30:00\"]"),
+        body.contains("[2,\"2024-03-31T00:00:00.000+01:00\",3,\"1 day 02:30:00\"]"),
         "{body}"
     );
+    // Text without an offset in a filter is local time: Paris's 2024-03-31 holds both rows
+    // (v1 is 00:30 there), UTC's only v2.
+    let day = "SELECT v FROM ev WHERE ts >= '2024-03-31' AND ts < '2024-04-01' ORDER BY v";
+    let (status, body) = raw(
+        &server,
+        serde_json::json!({ "query": day, "time_zone": "Europe/Paris" }),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"rows\":[[1],[2]]"), "{body}");
+    let (status, body) = raw(&server, serde_json::json!({ "query": day }));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"rows\":[[2]]"), "{body}");
     let (status, body) = raw(
         &server,
         serde_json::json!({ "query": query, "time_zone": "Mars/Olympus" }),
@@ -109,11 +123,23 @@ fn session_time_zone_and_intervals_over_postgresql_and_http() {
         assert_eq!(
             rows,
             vec![
-                vec!["1", "2024-03-31 00:00:00+01", "0", "23:30:00"],
-                vec!["2", "2024-03-31 00:00:00+01", "3", "1 day 01:30:00"],
-                vec!["3", "2024-11-03 00:00:00+01", "6", "218 days 05:30:00"],
+                vec!["1", "2024-03-31 00:00:00+01", "0", "1 day 00:30:00"],
+                vec!["2", "2024-03-31 00:00:00+01", "3", "1 day 02:30:00"],
+                vec!["3", "2024-11-03 00:00:00+01", "6", "218 days 06:30:00"],
             ]
         );
+        // The local day's rows, and local-day buckets, over the PostgreSQL endpoint.
+        let rows = text_rows(
+            &client
+                .simple_query(
+                    "SELECT time_bucket(INTERVAL '1 day', ts, 'Europe/Paris') AS day, count(*) \
+                     FROM ev WHERE ts >= '2024-03-31' AND ts < TIMESTAMP '2024-04-01 00:00' \
+                     GROUP BY day",
+                )
+                .await
+                .unwrap(),
+        );
+        assert_eq!(rows, vec![vec!["2024-03-31 00:00:00+01", "2"]]);
         let typed = client.query(query, &[]).await.unwrap();
         assert_eq!(typed[0].columns()[1].type_(), &Type::TIMESTAMPTZ);
 

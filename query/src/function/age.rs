@@ -36,11 +36,10 @@ fn bind_age(mut call: Call) -> Result<Expr> {
             is_temporal(&dt) || dt == DataType::Utf8 || dt == DataType::Null,
             "a TIMESTAMP",
         )?;
-        let zoned = matches!(dt, DataType::Timestamp(_, _));
         let a = a.cast_to(&timestamp);
-        // Fields are counted in the session time zone (a DATE is a local midnight already).
+        // Fields are counted in the session time zone (where text and a DATE are local times).
         args.push(match call.time_zone {
-            Some(tz) if zoned => Expr::call(super::zone::AtTimeZone(tz), vec![a]),
+            Some(tz) if dt != DataType::Null => Expr::call(super::zone::AtTimeZone(tz), vec![a]),
             _ => a,
         });
     }

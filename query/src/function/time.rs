@@ -1,10 +1,11 @@
 //! Time functions over TIMESTAMP (milliseconds since the epoch, UTC; a DATE is read as its
-//! midnight): `date_trunc`, `date_part` / `extract`, `time_bucket` / `date_bin`, `to_timestamp`,
-//! and `now()` (one value per statement).
+//! midnight, local under a session time zone): `date_trunc`, `date_part` / `extract` (a DATE's
+//! own fields), `to_timestamp`, and `now()` (one value per statement). `time_bucket` /
+//! `date_bin` are in `bucket.rs`.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, PrimitiveArray, StringArray};
+use arrow::array::{ArrayRef, AsArray, Float64Array, PrimitiveArray, StringArray};
 use arrow::datatypes::{DataType, Int64Type, TimestampMillisecondType};
 
 use super::{arg, string_literal, Call, Definition};
@@ -12,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::expr::coerce::{is_numeric, is_temporal, type_name};
 use crate::expr::{Expr, ScalarFunction};
 
-const MS_PER_DAY: i64 = 86_400_000;
+pub(super) const MS_PER_DAY: i64 = 86_400_000;
 
 /// The time functions of the registry.
 pub(super) const FUNCTIONS: &[Definition] = &[
@@ -23,10 +24,6 @@ pub(super) const FUNCTIONS: &[Definition] = &[
     Definition {
         names: &["date_part"],
         bind: bind_date_part,
-    },
-    Definition {
-        names: &["time_bucket", "date_bin"],
-        bind: bind_time_bucket,
     },
     Definition {
         names: &["to_timestamp"],
@@ -62,8 +59,12 @@ fn bind_date_trunc(mut call: Call) -> Result<Expr> {
         return Ok(Expr::call(DateTruncZone(unit, tz), args));
     }
     if let (Some(tz), 2) = (call.time_zone, call.args.len()) {
-        // The session time zone: PostgreSQL's date_trunc(text, timestamptz).
-        if matches!(call.args[1].data_type(), DataType::Timestamp(_, _)) {
+        // The session time zone: PostgreSQL's date_trunc(text, timestamptz); a DATE or text
+        // is read as local time there first.
+        if matches!(
+            call.args[1].data_type(),
+            DataType::Timestamp(_, _) | DataType::Date32 | DataType::Utf8
+        ) {
             call.args
                 .push(Expr::Literal(Arc::new(StringArray::from(vec![tz.name()]))));
             call.time_zone = None;
@@ -135,7 +136,12 @@ pub(crate) fn date_part(part: DatePart, e: Expr, zone: Option<crate::TimeZone>) 
             type_name(&dt)
         )));
     }
-    let ts = e.cast_to(&strata_storage::types::TIMESTAMP_TYPE);
+    // A DATE's fields are its own, whatever the zone: the kernel reads it as a day number.
+    let ts = if dt == DataType::Date32 {
+        e
+    } else {
+        e.cast_to(&strata_storage::types::TIMESTAMP_TYPE)
+    };
     let ts = match zone {
         Some(tz) if part != DatePart::Epoch && matches!(dt, DataType::Timestamp(_, _)) => {
             Expr::call(super::zone::AtTimeZone(tz), vec![ts])
@@ -143,81 +149,6 @@ pub(crate) fn date_part(part: DatePart, e: Expr, zone: Option<crate::TimeZone>) 
         _ => ts,
     };
     Ok(Expr::call(Extract(part), vec![ts]))
-}
-
-/// `time_bucket(interval, ts[, origin])`, `date_bin(interval, ts, origin)`: the width must be
-/// an interval literal, months or a fixed length.
-fn bind_time_bucket(mut call: Call) -> Result<Expr> {
-    let name = call.name;
-    let range = if name == "date_bin" { 3..=3 } else { 2..=3 };
-    if !range.contains(&call.args.len()) {
-        return Err(Error::InvalidArgument {
-            message: format!(
-                "{name}() takes {} arguments: (interval, timestamp{}), not {}",
-                if name == "date_bin" { "3" } else { "2 or 3" },
-                if name == "date_bin" {
-                    ", origin"
-                } else {
-                    "[, origin]"
-                },
-                call.args.len()
-            ),
-        });
-    }
-    let (months, days, nanos) = match &call.args[0] {
-        Expr::Literal(v) => v
-            .as_any()
-            .downcast_ref::<arrow::array::IntervalMonthDayNanoArray>()
-            .filter(|a| a.is_valid(0))
-            .map(|a| {
-                let i = a.value(0);
-                (i.months, i.days, i.nanoseconds)
-            }),
-        _ => None,
-    }
-    .ok_or_else(|| Error::InvalidArgument {
-        message: format!(
-            "{name}() needs an interval literal as its width, e.g. INTERVAL '15 minutes'; not {}",
-            call.args[0]
-        ),
-    })?;
-    let stride_ms = i64::from(days) * 86_400_000 + nanos / 1_000_000;
-    if (months != 0 && stride_ms != 0)
-        || months < 0
-        || stride_ms < 0
-        || (months == 0 && stride_ms == 0)
-    {
-        return Err(Error::InvalidArgument {
-            message: format!(
-                "{name}() width must be positive and either months or a fixed length, not both: {}",
-                call.args[0]
-            ),
-        });
-    }
-    if months != 0 && (name == "date_bin" || call.args.len() == 3) {
-        return Err(Error::unsupported(format!(
-            "{name}() with a width in months and an origin; use time_bucket(interval, ts)"
-        )));
-    }
-    let timestamp = strata_storage::types::TIMESTAMP_TYPE;
-    let mut points = Vec::with_capacity(2);
-    let points_given: Vec<Expr> = call.args.drain(1..).collect();
-    for a in points_given {
-        let dt = a.data_type();
-        call.expect(&a, is_temporal(&dt) || dt == DataType::Null, "a TIMESTAMP")?;
-        points.push(a.cast_to(&timestamp));
-    }
-    if points.len() == 1 {
-        // TimescaleDB's and DuckDB's default origins: Monday 2000-01-03 for fixed widths
-        // (weeks start on Monday), 2000-01-01 for months.
-        let origin = if months != 0 {
-            "2000-01-01"
-        } else {
-            "2000-01-03"
-        };
-        points.push(Expr::Literal(Arc::new(StringArray::from(vec![origin]))).cast_to(&timestamp));
-    }
-    Ok(Expr::call(TimeBucket { months, stride_ms }, points))
 }
 
 /// `to_timestamp(seconds)`.
@@ -439,31 +370,6 @@ impl ScalarFunction for IntervalPart {
     }
 }
 
-/// `time_bucket(interval, ts[, origin])`, `date_bin(interval, ts, origin)`: the start of the
-/// bucket of width `months` (calendar months, counted from the origin's month) or `stride_ms`
-/// that holds `ts`, buckets aligned on the origin (arguments: ts, origin).
-#[derive(Debug, PartialEq)]
-pub(crate) struct TimeBucket {
-    /// The width in months (0 for a fixed width).
-    months: i32,
-    /// The fixed width in milliseconds (0 for a width in months).
-    stride_ms: i64,
-}
-
-impl ScalarFunction for TimeBucket {
-    fn name(&self) -> &'static str {
-        "time_bucket"
-    }
-
-    fn return_type(&self, _: &[Expr]) -> DataType {
-        strata_storage::types::TIMESTAMP_TYPE
-    }
-
-    fn invoke(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
-        time_bucket(self.months, self.stride_ms, arg(args, 0)?, arg(args, 1)?)
-    }
-}
-
 /// `to_timestamp(seconds)`: the TIMESTAMP that many seconds (DOUBLE, fractions kept to the
 /// millisecond) after 1970-01-01 00:00:00.
 #[derive(Debug, PartialEq)]
@@ -481,31 +387,6 @@ impl ScalarFunction for ToTimestamp {
     fn invoke(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
         to_timestamp(arg(args, 0)?)
     }
-}
-
-/// `time_bucket`: the start of the bucket holding each timestamp, buckets aligned on `origin`.
-fn time_bucket(months: i32, stride_ms: i64, ts: &ArrayRef, origin: &ArrayRef) -> Result<ArrayRef> {
-    let timestamps = |a: &ArrayRef| {
-        a.as_primitive_opt::<TimestampMillisecondType>()
-            .cloned()
-            .ok_or_else(|| Error::internal("time_bucket of a non-TIMESTAMP"))
-    };
-    let (ts, origin) = (timestamps(ts)?, timestamps(origin)?);
-    let result: PrimitiveArray<TimestampMillisecondType> = if months == 0 {
-        arrow::compute::binary(&ts, &origin, |v, o| {
-            o + (v - o).div_euclid(stride_ms) * stride_ms
-        })?
-    } else {
-        let months = i64::from(months);
-        arrow::compute::binary(&ts, &origin, |v, o| {
-            let (y, m) = civil_from_days(v.div_euclid(MS_PER_DAY));
-            let (oy, om) = civil_from_days(o.div_euclid(MS_PER_DAY));
-            let start = oy * 12 + om - 1;
-            let bucket = (y * 12 + m - 1 - start).div_euclid(months) * months + start;
-            days_from_civil(bucket.div_euclid(12), bucket.rem_euclid(12) + 1, 1) * MS_PER_DAY
-        })?
-    };
-    Ok(Arc::new(result))
 }
 
 /// `to_timestamp(seconds)` over DOUBLE seconds since the epoch: millisecond timestamps.
@@ -529,11 +410,18 @@ fn to_timestamp(array: &ArrayRef) -> Result<ArrayRef> {
     Ok(Arc::new(ms))
 }
 
-/// `extract` / `date_part` of millisecond timestamps (UTC).
+/// `extract` / `date_part` of millisecond timestamps (UTC), or of DATEs (their midnights).
 fn date_part_of(part: DatePart, array: &ArrayRef) -> Result<ArrayRef> {
-    let ts = array
-        .as_primitive_opt::<TimestampMillisecondType>()
-        .ok_or_else(|| Error::internal("date_part of a non-TIMESTAMP"))?;
+    let midnights;
+    let ts = match array.as_primitive_opt::<arrow::datatypes::Date32Type>() {
+        Some(dates) => {
+            midnights = dates.unary::<_, TimestampMillisecondType>(|d| i64::from(d) * MS_PER_DAY);
+            &midnights
+        }
+        None => array
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| Error::internal("date_part of a non-TIMESTAMP"))?,
+    };
     let days = |v: i64| v.div_euclid(MS_PER_DAY);
     let ms_of_day = |v: i64| v.rem_euclid(MS_PER_DAY);
     // Sunday 0 .. Saturday 6; 1970-01-01 was a Thursday.
@@ -574,7 +462,7 @@ fn date_part_of(part: DatePart, array: &ArrayRef) -> Result<ArrayRef> {
 }
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(super) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -585,7 +473,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// The civil (year, month) of a day number.
-fn civil_from_days(days: i64) -> (i64, i64) {
+pub(super) fn civil_from_days(days: i64) -> (i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -4,16 +4,15 @@
 //! A Strata TIMESTAMP is an instant in UTC. `ts AT TIME ZONE zone` is the wall-clock time that
 //! instant shows in `zone`, as a TIMESTAMP (PostgreSQL's `timestamptz AT TIME ZONE zone`): the
 //! value to group, display or `extract` from in local time. [`from_local`] goes back: the
-//! instant at which `zone`'s clocks show a local time (the earlier one when the clocks go back;
+//! instant at which `zone`'s clocks show a local time (the later one when the clocks go back;
 //! in the hour skipped when they go forward, the local time read with the offset before the
-//! change, as PostgreSQL does).
+//! change, as PostgreSQL and DuckDB do).
 
 use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, TimestampMillisecondType};
-use chrono::{DateTime, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 
 use super::{arg, string_literal};
@@ -32,13 +31,7 @@ pub(crate) fn parse_zone(name: &str) -> Result<Tz> {
 
 /// The wall-clock time (milliseconds, read as UTC) that instant `ms` shows in `tz`.
 pub(crate) fn to_local(tz: &Tz, ms: i64) -> i64 {
-    match DateTime::from_timestamp_millis(ms) {
-        Some(utc) => {
-            let offset = tz.offset_from_utc_datetime(&utc.naive_utc()).fix();
-            ms.saturating_add(i64::from(offset.local_minus_utc()) * 1000)
-        }
-        None => ms,
-    }
+    crate::kernel::timestamp::local_of_instant(tz, ms)
 }
 
 /// Every instant of `ts` as the wall-clock time it shows in `tz` ([`to_local`] per value),
@@ -75,23 +68,7 @@ pub(crate) fn to_local_array(
 /// The instant at which `tz`'s clocks show the local time `local_ms` (see the module
 /// documentation for the hours that occur twice or not at all).
 pub(crate) fn from_local(tz: &Tz, local_ms: i64) -> i64 {
-    let Some(naive) = DateTime::from_timestamp_millis(local_ms).map(|d| d.naive_utc()) else {
-        return local_ms;
-    };
-    let offset_ms = |naive: &NaiveDateTime| {
-        tz.offset_from_local_datetime(naive)
-            .earliest()
-            .map(|o| i64::from(o.fix().local_minus_utc()) * 1000)
-    };
-    match offset_ms(&naive) {
-        Some(offset) => local_ms.saturating_sub(offset),
-        None => {
-            // Skipped by a forward change: the offset in force just before it.
-            let before = naive - chrono::Duration::hours(3);
-            let offset = offset_ms(&before).unwrap_or(0);
-            local_ms.saturating_sub(offset)
-        }
-    }
+    crate::kernel::timestamp::instant_of_local(tz, local_ms)
 }
 
 /// `ts AT TIME ZONE 'zone'` (bound by the binder): a TIMESTAMP or DATE and a constant zone.
@@ -155,9 +132,9 @@ mod tests {
         // 2024-03-31 02:30 does not exist in Paris: read with the offset before (+01:00).
         let gap_local = 1_711_852_200_000; // 2024-03-31 02:30 as UTC
         assert_eq!(from_local(&paris, gap_local), gap_local - HOUR);
-        // 2024-10-27 02:30 happens twice: the earlier (+02:00).
+        // 2024-10-27 02:30 happens twice: the later (+01:00).
         let twice_local = 1_729_996_200_000; // 2024-10-27 02:30 as UTC
-        assert_eq!(from_local(&paris, twice_local), twice_local - 2 * HOUR);
+        assert_eq!(from_local(&paris, twice_local), twice_local - HOUR);
         // The offset cache gives what the lookup per value gives, across a change (Paris,
         // 2024-03-31 01:00 UTC) and for values out of order.
         let change = 1_711_846_800_000;

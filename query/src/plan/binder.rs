@@ -126,7 +126,8 @@ impl<'a> Binder<'a> {
     }
 
     /// Binds under the session time zone `time_zone` (`None`: UTC): `date_trunc`,
-    /// `extract` / `date_part` and `::date` read timestamps as local time there.
+    /// `extract` / `date_part` and `::date` read timestamps as local time there, and text
+    /// without an offset and dates cast to TIMESTAMP are local times there.
     pub fn with_time_zone(mut self, time_zone: Option<crate::TimeZone>) -> Self {
         self.time_zone = time_zone;
         self
@@ -141,6 +142,13 @@ impl<'a> Binder<'a> {
     /// Binds one statement. A CTE read only once (counting its uses in the statement's
     /// subqueries too) is inlined into its reader.
     pub fn bind_statement(&self, statement: &sql::Statement) -> Result<Plan> {
+        // Casts of text and dates to TIMESTAMP read them in the session time zone.
+        crate::expr::zoned_cast::with_session_zone(self.time_zone, || {
+            self.bind_statement_in_zone(statement)
+        })
+    }
+
+    fn bind_statement_in_zone(&self, statement: &sql::Statement) -> Result<Plan> {
         let mut plan = self.bind_statement_parts(statement)?;
         let mut subqueries = self.subqueries.borrow_mut();
         let mut plans: Vec<&mut LogicalPlan> = subqueries.iter_mut().collect();

@@ -37,9 +37,9 @@ translates:
   * `SET TIME ZONE 'zone'` (the session time zone, PostgreSQL's spelling) is DuckDB's
     `SET TimeZone = 'zone'` (the ICU extension the duckdb wheel bundles). A Strata TIMESTAMP is
     an instant (PostgreSQL's timestamptz), so in a file that sets a time zone every `TIMESTAMP`
-    type name is DuckDB's `TIMESTAMPTZ`; such files insert their rows before the first
-    `SET TIME ZONE` (text without an offset reads as UTC then) and write later timestamp
-    literals with an explicit offset (`'2024-03-31 12:00:00+00'`).
+    type name is DuckDB's `TIMESTAMPTZ`. Text without an offset, and a DATE promoted to a
+    timestamp, is local time in the zone set (UTC before the first `SET TIME ZONE`), in Strata
+    as in DuckDB; write an offset (`'2024-03-31 12:00:00+00'`) to mean an instant.
 
 A query preceded by a comment line starting with `# strata:` keeps the results written in
 the file; the comment must say why they differ from DuckDB (the script prints DuckDB's

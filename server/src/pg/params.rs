@@ -243,14 +243,16 @@ fn sql_type(ty: &Type) -> Option<&'static str> {
     })
 }
 
-/// A timestamptz in text form as a UTC timestamp without zone.
+/// A timestamptz in text form as UTC with an explicit `+00` offset, so that the session time
+/// zone (which text without an offset is read in) does not move it; text that does not parse
+/// here is left for the cast to read (or refuse).
 fn utc_text(text: &str) -> String {
     let parsed = chrono::DateTime::parse_from_rfc3339(text)
         .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"));
     match parsed {
         Ok(t) => t
             .with_timezone(&chrono::Utc)
-            .format("%Y-%m-%d %H:%M:%S%.3f")
+            .format("%Y-%m-%d %H:%M:%S%.3f+00")
             .to_string(),
         Err(_) => text.to_string(),
     }
@@ -286,9 +288,16 @@ fn binary_text(ty: &Type, bytes: &[u8]) -> Result<String, String> {
         Type::TIMESTAMP | Type::TIMESTAMPTZ => {
             let us = i64::from_be_bytes(fixed(bytes, ty)?);
             let ms = us.div_euclid(1000).saturating_add(PG_EPOCH_MS);
+            // A timestamptz is an instant (UTC, said so); a timestamp a wall-clock time, read
+            // in the session time zone as PostgreSQL reads it against a timestamptz.
+            let format = if *ty == Type::TIMESTAMPTZ {
+                "%Y-%m-%d %H:%M:%S%.3f+00"
+            } else {
+                "%Y-%m-%d %H:%M:%S%.3f"
+            };
             chrono::DateTime::from_timestamp_millis(ms)
                 .ok_or_else(|| "a timestamp parameter is out of range".to_string())?
-                .format("%Y-%m-%d %H:%M:%S%.3f")
+                .format(format)
                 .to_string()
         }
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
@@ -378,6 +387,32 @@ mod tests {
             "SELECT CAST(NULL AS INTEGER)"
         );
         assert!(substitute("SELECT $2", &[text("x")]).is_err());
+        // A timestamptz keeps its instant under any session time zone: UTC, said so.
+        let tz = |bytes: &[u8], binary: bool| {
+            literal(&Param {
+                bytes: Some(bytes),
+                binary,
+                ty: Some(Type::TIMESTAMPTZ),
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            tz(b"2024-03-10 13:00:00+01", false),
+            "CAST('2024-03-10 12:00:00.000+00' AS TIMESTAMP)"
+        );
+        // 2024-03-10 12:00 UTC in microseconds since 2000-01-01.
+        let us: i64 = (1_710_072_000_000 - 946_684_800_000) * 1000;
+        assert_eq!(
+            tz(&us.to_be_bytes(), true),
+            "CAST('2024-03-10 12:00:00.000+00' AS TIMESTAMP)"
+        );
+        let naive = literal(&Param {
+            bytes: Some(&us.to_be_bytes()),
+            binary: true,
+            ty: Some(Type::TIMESTAMP),
+        })
+        .unwrap();
+        assert_eq!(naive, "CAST('2024-03-10 12:00:00.000' AS TIMESTAMP)");
     }
 
     #[test]

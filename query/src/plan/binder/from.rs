@@ -507,6 +507,15 @@ fn table_function(
             }
             Err(other) => return Err(other),
         };
+        // A DATE is its midnight (local under a session time zone), as a timestamp.
+        let bound = match bound {
+            Expr::Literal(v) if *v.data_type() == arrow::datatypes::DataType::Date32 => {
+                crate::eval::fold_constants(
+                    Expr::Literal(v).cast_to(&strata_storage::types::TIMESTAMP_TYPE),
+                )?
+            }
+            other => other,
+        };
         match bound {
             Expr::Literal(v) => values.push(v),
             other => {
