@@ -71,7 +71,7 @@ fn bind_round(mut call: Call) -> Result<Expr> {
             Expr::call(
                 RoundDecimal {
                     digits: n,
-                    trunc,
+                    mode: DecimalRounding::of(trunc),
                     output: DataType::Decimal128(p, scale),
                 },
                 vec![x],
@@ -84,7 +84,7 @@ fn bind_round(mut call: Call) -> Result<Expr> {
             Expr::call(
                 RoundDecimal {
                     digits: n,
-                    trunc,
+                    mode: DecimalRounding::of(trunc),
                     output: DataType::Decimal128(p, 0),
                 },
                 vec![x.cast_to(&DataType::Decimal128(p, 0))],
@@ -97,23 +97,48 @@ fn bind_round(mut call: Call) -> Result<Expr> {
     })
 }
 
-/// `round(x, n)` / `trunc(x, n)` of a DECIMAL to fewer decimals than it has.
+/// How a DECIMAL loses its last digits.
+#[derive(Debug, PartialEq, Clone, Copy)]
+pub(crate) enum DecimalRounding {
+    /// `round`: half away from zero (PostgreSQL's numeric rounding).
+    HalfAway,
+    /// `trunc`: toward zero.
+    TowardZero,
+    /// `floor`: toward negative infinity.
+    Floor,
+    /// `ceil`: toward positive infinity.
+    Ceil,
+}
+
+impl DecimalRounding {
+    fn of(trunc: bool) -> Self {
+        if trunc {
+            DecimalRounding::TowardZero
+        } else {
+            DecimalRounding::HalfAway
+        }
+    }
+}
+
+/// `round(x, n)` / `trunc(x, n)` of a DECIMAL to fewer decimals than it has; `floor(x)` /
+/// `ceil(x)` of a DECIMAL (to no decimals).
 #[derive(Debug, PartialEq)]
 pub(crate) struct RoundDecimal {
     /// The decimals kept (negative: rounds to tens, hundreds, ...); below the input's scale.
     digits: i32,
-    /// Toward zero instead of half away from zero.
-    trunc: bool,
+    /// Which way the dropped digits go.
+    mode: DecimalRounding,
     /// DECIMAL(p, max(digits, 0)).
     output: DataType,
 }
 
 impl ScalarFunction for RoundDecimal {
     fn name(&self) -> &'static str {
-        if self.trunc {
-            "trunc"
-        } else {
-            "round"
+        match self.mode {
+            DecimalRounding::HalfAway => "round",
+            DecimalRounding::TowardZero => "trunc",
+            DecimalRounding::Floor => "floor",
+            DecimalRounding::Ceil => "ceil",
         }
     }
 
@@ -132,15 +157,27 @@ impl ScalarFunction for RoundDecimal {
         // Divide by 10^(s - n), round, and for a negative n scale back up by 10^-n.
         let shift = (i32::from(*scale) - self.digits) as u32;
         let up = 10i128.pow(self.digits.min(0).unsigned_abs());
-        let trunc = self.trunc;
+        let mode = self.mode;
         let values = first.as_primitive::<Decimal128Type>();
         let rounded: PrimitiveArray<Decimal128Type> = match 10i128.checked_pow(shift) {
             // Every value of 38 digits or fewer rounds to 0 at 10^39 and beyond.
             None => values.unary(|_| 0),
             Some(divisor) => values.unary(|v| {
                 let (q, r) = (v / divisor, v % divisor);
-                let away = !trunc && r.unsigned_abs() * 2 >= divisor.unsigned_abs();
-                (q + if away { v.signum() } else { 0 }).wrapping_mul(up)
+                // q is truncated toward zero; r has v's sign.
+                let step = match mode {
+                    DecimalRounding::HalfAway => {
+                        if r.unsigned_abs() * 2 >= divisor.unsigned_abs() {
+                            v.signum()
+                        } else {
+                            0
+                        }
+                    }
+                    DecimalRounding::TowardZero => 0,
+                    DecimalRounding::Floor => -i128::from(r < 0),
+                    DecimalRounding::Ceil => i128::from(r > 0),
+                };
+                (q + step).wrapping_mul(up)
             }),
         };
         let rounded = rounded.with_data_type(self.output.clone());
@@ -220,7 +257,8 @@ fn bind_rounding(mut call: Call) -> Result<Expr> {
     }
 }
 
-/// `floor(x)` / `ceil(x)` of a number, as DOUBLE (Grafana's `$__timeGroup` is
+/// `floor(x)` / `ceil(x)` of a number: a DECIMAL stays exact (DECIMAL(p, 0), as PostgreSQL's
+/// numeric), anything else is DOUBLE (Grafana's `$__timeGroup` is
 /// `floor(extract(epoch from ts)/300)*300`).
 pub(crate) fn rounding(func: impl ScalarFunction, arg: Expr) -> Result<Expr> {
     let dt = arg.data_type();
@@ -231,7 +269,25 @@ pub(crate) fn rounding(func: impl ScalarFunction, arg: Expr) -> Result<Expr> {
             type_name(&dt)
         )));
     }
-    Ok(Expr::call(func, vec![arg.cast_to(&DataType::Float64)]))
+    match dt {
+        DataType::Decimal128(_, 0) => Ok(arg),
+        DataType::Decimal128(p, _) => {
+            let mode = if func.name() == "floor" {
+                DecimalRounding::Floor
+            } else {
+                DecimalRounding::Ceil
+            };
+            Ok(Expr::call(
+                RoundDecimal {
+                    digits: 0,
+                    mode,
+                    output: DataType::Decimal128(p, 0),
+                },
+                vec![arg],
+            ))
+        }
+        _ => Ok(Expr::call(func, vec![arg.cast_to(&DataType::Float64)])),
+    }
 }
 
 /// `abs(x)` (overflow is an error).
