@@ -83,6 +83,18 @@ fn arrow_ipc_offsets_buffer_of_partial_offsets_is_refused_not_a_panic() {
 }
 
 #[test]
+fn arrow_ipc_union_column_is_refused_not_a_panic() {
+    // A dense union whose type ids buffer is shorter than its length: arrow-ipc 60 sliced it
+    // unchecked and panicked (found by the fourth fuzz campaign).
+    let body = regression("arrow_ipc", "union-type-ids-shorter-than-its-length");
+    let err = decode(Format::ArrowIpc, &body, None, &Default::default()).err();
+    assert!(
+        matches!(&err, Some(Error::Ipc { reason }) if reason.contains("union type")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn parquet_negative_column_chunk_start_is_refused_not_a_panic() {
     // A footer whose column chunk starts at a negative offset: parquet asserted and panicked.
     let body = regression("parquet", "negative-column-chunk-start");

@@ -66,6 +66,19 @@ pub fn check_stream(body: &[u8]) -> Result<(), String> {
             schema = message
                 .header_as_schema()
                 .and_then(|fb| try_fb_to_schema(fb).ok());
+            // arrow-ipc 60 slices a union's type ids and offsets by the node's length
+            // unchecked, and Strata stores no union column: refuse them before it reads one.
+            if let Some(field) = schema
+                .as_ref()
+                .and_then(|s| s.fields().iter().find(|f| has_union(f.data_type())))
+            {
+                return Err(format!(
+                    "message {message_number}: column \"{}\" is of a union type ({}), which \
+                     Strata does not store; send it as a struct or as separate columns",
+                    field.name(),
+                    field.data_type()
+                ));
+            }
         }
         let batch = match message.header_type() {
             MessageHeader::RecordBatch => message.header_as_record_batch(),
@@ -125,6 +138,25 @@ pub fn check_stream(body: &[u8]) -> Result<(), String> {
         }
         pos += body_len;
         message_number += 1;
+    }
+}
+
+/// True when `data_type` is or holds a union.
+fn has_union(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Union(_, _) => true,
+        DataType::List(child)
+        | DataType::LargeList(child)
+        | DataType::ListView(child)
+        | DataType::LargeListView(child)
+        | DataType::FixedSizeList(child, _)
+        | DataType::Map(child, _) => has_union(child.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| has_union(f.data_type())),
+        DataType::Dictionary(_, value) => has_union(value),
+        DataType::RunEndEncoded(run_ends, values) => {
+            has_union(run_ends.data_type()) || has_union(values.data_type())
+        }
+        _ => false,
     }
 }
 
@@ -219,6 +251,20 @@ mod tests {
         ] {
             assert!(check_stream(body).is_ok());
         }
+    }
+
+    #[test]
+    fn a_union_column_is_refused_before_the_reader_slices_it() {
+        // Found by the arrow_ipc fuzz target: a union whose type ids buffer is shorter than its
+        // length made arrow-ipc's reader panic slicing it.
+        let body = include_bytes!(
+            "../../fuzz/regressions/arrow_ipc/union-type-ids-shorter-than-its-length"
+        );
+        let err = check_stream(body).err();
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("union type")),
+            "{err:?}"
+        );
     }
 
     #[test]
