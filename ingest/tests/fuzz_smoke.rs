@@ -83,6 +83,20 @@ fn arrow_ipc_offsets_buffer_of_partial_offsets_is_refused_not_a_panic() {
 }
 
 #[test]
+fn arrow_ipc_partial_offsets_in_a_message_with_too_few_buffers_is_refused_not_a_panic() {
+    // A Binary column whose offsets buffer is 26 bytes, in a record batch listing fewer buffers
+    // than its schema takes: the check skipped such messages (the reader builds the first column
+    // before it misses a buffer, and arrow-data asserted on the partial offsets). Found in fork
+    // mode by the fourth fuzz campaign.
+    let body = regression("arrow_ipc", "offsets-buffer-partial-with-too-few-buffers");
+    let err = decode(Format::ArrowIpc, &body, None, &Default::default()).err();
+    assert!(
+        matches!(&err, Some(Error::Ipc { reason }) if reason.contains("whole number")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn arrow_ipc_union_column_is_refused_not_a_panic() {
     // A dense union whose type ids buffer is shorter than its length: arrow-ipc 60 sliced it
     // unchecked and panicked (found by the fourth fuzz campaign).

@@ -22,10 +22,12 @@ fn read_u32(bytes: &[u8], pos: usize) -> Option<u32> {
 
 /// Walks the messages of an Arrow IPC stream and checks that every buffer of every record batch
 /// and dictionary batch lies inside its message body (arrow-ipc 60 slices the body with them
-/// unchecked), and that the offsets, sizes and views buffers of each record batch hold a whole
-/// number of values (arrow-data's offset validation asserts on a partial one). Framing the
-/// reader itself refuses (a short read, a bad flatbuffer, a negative length) ends the walk: the
-/// reader reports it.
+/// unchecked), that the offsets, sizes and views buffers of each record batch and dictionary
+/// batch hold a whole number of values (arrow-data's offset validation asserts on a partial one;
+/// every buffer the reader will take is checked, however many the message lists), and that no
+/// column is a union (arrow-ipc slices a union's type ids unchecked; Strata stores none).
+/// Framing the reader itself refuses (a short read, a bad flatbuffer, a negative length) ends the
+/// walk: the reader reports it.
 pub fn check_stream(body: &[u8]) -> Result<(), String> {
     let mut pos = 0usize;
     let mut message_number = 0usize;
@@ -104,34 +106,58 @@ pub fn check_stream(body: &[u8]) -> Result<(), String> {
                 }
             }
         }
-        if message.header_type() == MessageHeader::RecordBatch {
-            if let (Some(schema), Some(batch)) = (&schema, message.header_as_record_batch()) {
-                let v4 = message.version() < MetadataVersion::V5;
-                let mut variadic: VecDeque<i64> = batch
-                    .variadicBufferCounts()
-                    .map(|counts| counts.iter().collect())
-                    .unwrap_or_default();
-                let mut widths = Vec::new();
-                let known = schema
-                    .fields()
-                    .iter()
-                    .all(|f| buffer_widths(f.data_type(), v4, &mut variadic, &mut widths));
-                let buffers = batch.buffers().map(|b| b.len()).unwrap_or(0);
-                // A layout this walk does not know, or a buffer count the reader will refuse:
-                // nothing to add.
-                if known && widths.len() == buffers {
-                    for (i, (buffer, width)) in
-                        batch.buffers().iter().flatten().zip(&widths).enumerate()
-                    {
-                        if let Some(width) = width {
-                            if buffer.length() % *width as i64 != 0 {
-                                return Err(format!(
-                                    "message {message_number}: buffer {i} of {} bytes is not a \
+        // A dictionary batch is read as a record batch of one column, of its dictionary's value
+        // type (the first field with its id, as arrow-ipc does).
+        let dictionary_values = match (&schema, message.header_as_dictionary_batch()) {
+            (Some(schema), Some(dictionary)) => {
+                #[expect(deprecated)]
+                let fields = schema.fields_with_dict_id(dictionary.id());
+                match fields.first().map(|f| f.data_type()) {
+                    Some(DataType::Dictionary(_, value)) => dictionary.data().map(|data| {
+                        (
+                            Schema::new(vec![arrow::datatypes::Field::new(
+                                "",
+                                value.as_ref().clone(),
+                                true,
+                            )]),
+                            data,
+                        )
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let checked = match (&schema, message.header_as_record_batch()) {
+            (Some(schema), Some(batch)) if message.header_type() == MessageHeader::RecordBatch => {
+                Some((schema.clone(), batch))
+            }
+            _ => dictionary_values,
+        };
+        if let Some((schema, batch)) = &checked {
+            let v4 = message.version() < MetadataVersion::V5;
+            let mut variadic: VecDeque<i64> = batch
+                .variadicBufferCounts()
+                .map(|counts| counts.iter().collect())
+                .unwrap_or_default();
+            let mut widths = Vec::new();
+            // The widths of the columns' buffers, in the reader's order, up to a layout this
+            // walk does not know. The reader takes buffers in that order and builds each
+            // column before it asks for the next one's, so a message with too few or too
+            // many buffers still has its leading ones read: check every buffer a width is
+            // known for.
+            let _ = schema
+                .fields()
+                .iter()
+                .all(|f| buffer_widths(f.data_type(), v4, &mut variadic, &mut widths));
+            for (i, (buffer, width)) in batch.buffers().iter().flatten().zip(&widths).enumerate() {
+                if let Some(width) = width {
+                    if buffer.length() % *width as i64 != 0 {
+                        return Err(format!(
+                            "message {message_number}: buffer {i} of {} bytes is not a \
                                      whole number of {width}-byte values",
-                                    buffer.length()
-                                ));
-                            }
-                        }
+                            buffer.length()
+                        ));
                     }
                 }
             }
