@@ -25,7 +25,8 @@ fn read_u32(bytes: &[u8], pos: usize) -> Option<u32> {
 /// unchecked), that the offsets, sizes and views buffers of each record batch and dictionary
 /// batch hold a whole number of values (arrow-data's offset validation asserts on a partial one;
 /// every buffer the reader will take is checked, however many the message lists), and that no
-/// column is a union (arrow-ipc slices a union's type ids unchecked; Strata stores none).
+/// column is a union (arrow-ipc slices a union's type ids unchecked; Strata stores none), and
+/// that no batch claims more rows than its body can hold (8 per byte).
 /// Framing the reader itself refuses (a short read, a bad flatbuffer, a negative length) ends the
 /// walk: the reader reports it.
 pub fn check_stream(body: &[u8]) -> Result<(), String> {
@@ -135,6 +136,18 @@ pub fn check_stream(body: &[u8]) -> Result<(), String> {
             _ => dictionary_values,
         };
         if let Some((schema, batch)) = &checked {
+            // Every column but a NULL-typed one takes at least a bit per row in the body, so a
+            // row count beyond 8 per body byte is a lie; believed, it costs no memory to decode
+            // (a NULL column) but a table's other columns are then filled with that many NULLs.
+            let rows = batch.length();
+            let most = (body_len as i64).saturating_mul(8).saturating_add(8);
+            // A negative count is read as a huge one (arrow-ipc casts it to usize).
+            if rows < 0 || rows > most {
+                return Err(format!(
+                    "message {message_number}: a batch of {rows} rows in a body of {body_len} \
+                     bytes (at most {most} rows fit)"
+                ));
+            }
             let v4 = message.version() < MetadataVersion::V5;
             let mut variadic: VecDeque<i64> = batch
                 .variadicBufferCounts()

@@ -72,6 +72,14 @@ fn wal_frame_with_a_union_column_is_damage_not_a_panic() {
     replay_wal_regression("ipc-union-type-ids-shorter-than-its-length");
 }
 
+#[test]
+fn wal_frame_claiming_more_rows_than_its_body_holds_is_damage_not_a_panic() {
+    // Found by the wal_replay fuzz target (fourth campaign, fork mode): a frame whose record
+    // batch claims billions of rows with no column that takes bytes per row; replay filled the
+    // table's other columns with that many NULLs (an overflow panic, or memory exhaustion).
+    replay_wal_regression("ipc-batch-of-more-rows-than-its-body-holds");
+}
+
 fn rows(first_ms: i64, regions: &[Option<&str>]) -> RecordBatch {
     let n = regions.len();
     let times: Vec<i64> = (0..n as i64).map(|i| first_ms + i * 1000).collect();
