@@ -197,8 +197,8 @@ fn in_answer(plan: LogicalPlan, item: Expr, tested: Expr) -> LogicalPlan {
     }
 }
 
-/// The type of a subquery's one column.
-fn one_column(plan: &LogicalPlan) -> Result<DataType> {
+/// The type of a subquery's one column (an error unless it has exactly one).
+pub(super) fn one_column(plan: &LogicalPlan) -> Result<DataType> {
     let schema = plan.schema();
     match schema.fields().as_ref() {
         [field] => Ok(field.data_type().clone()),

@@ -33,7 +33,7 @@ use arrow::datatypes::DataType;
 use sqlparser::ast as sql;
 
 use super::context::OuterResolver;
-use super::correlated::{needs_per_outer_value, per_outer_value, Shape};
+use super::correlated::{needs_per_outer_value, one_column, per_outer_value, Shape};
 use super::postgres::reads_empty_catalog_table;
 use super::scope::{PendingJoin, Scope};
 use crate::error::{Error, Result};
@@ -104,20 +104,6 @@ fn register(plan: LogicalPlan, scope: &Scope) -> Result<usize> {
         return Err(Error::unsupported("subqueries in this statement"));
     };
     Ok(binder.add_subquery(plan))
-}
-
-/// The type of a subquery's one column.
-fn column_type(plan: &LogicalPlan) -> Result<DataType> {
-    let schema = plan.schema();
-    match schema.fields().as_ref() {
-        [field] => Ok(field.data_type().clone()),
-        fields => Err(Error::InvalidArgument {
-            message: format!(
-                "subquery has {} columns; a subquery in an expression returns one",
-                fields.len()
-            ),
-        }),
-    }
 }
 
 fn unsupported_shape(what: &str) -> Error {
@@ -687,7 +673,7 @@ pub(super) fn scalar_subquery(query: &sql::Query, scope: &Scope) -> Result<Expr>
             return or_per_outer_value(plan, scope, Shape::Scalar, |plan| scalar_join(plan, scope))
         }
     };
-    let column_type = column_type(&plan)?;
+    let column_type = one_column(&plan)?;
     Ok(Expr::Subquery(Box::new(SubqueryExpr {
         id: register(plan, scope)?,
         kind: SubqueryKind::Scalar,
@@ -717,7 +703,7 @@ pub(super) fn in_subquery(
             });
         }
     };
-    let probe = Expr::column(0, "subquery", column_type(&plan)?);
+    let probe = Expr::column(0, "subquery", one_column(&plan)?);
     let (value, probe) = coerce_pair(value, probe, BinaryOp::Eq)?;
     Ok(Expr::Subquery(Box::new(SubqueryExpr {
         id: register(plan, scope)?,
